@@ -1,0 +1,215 @@
+//! Authentication plugins: password hashes sluice stores, scramble verification toward clients and
+//! scramble computation toward backends, for `mysql_native_password` and `caching_sha2_password`.
+//!
+//! sluice never stores a password. For `mysql_native_password` it stores SHA1(SHA1(pw)) (the `*HEX`
+//! that `PASSWORD()` prints); for `caching_sha2_password` it stores SHA256(SHA256(pw)), which is enough
+//! to verify the fast-path scramble without any server-side cache, so sluice can always answer it.
+
+use sha1::{Digest, Sha1};
+use sha2::Sha256;
+
+/// Name of the SHA1 scramble plugin.
+pub const MYSQL_NATIVE_PASSWORD: &str = "mysql_native_password";
+/// Name of the SHA256 scramble plugin.
+pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
+/// Name of the cleartext plugin (only ever used toward backends that ask for it, over TLS).
+pub const MYSQL_CLEAR_PASSWORD: &str = "mysql_clear_password";
+
+/// caching_sha2: the server asks the client to send its password (TLS) or request the RSA key.
+pub const SHA2_PERFORM_FULL_AUTH: u8 = 0x04;
+/// caching_sha2: the fast-path scramble matched.
+pub const SHA2_FAST_AUTH_SUCCESS: u8 = 0x03;
+/// caching_sha2: a client without TLS asks for the server's RSA public key.
+pub const SHA2_REQUEST_PUBLIC_KEY: u8 = 0x02;
+
+/// SHA1(SHA1(password)): what `mysql_native_password` stores.
+pub fn native_password_hash(password: &[u8]) -> [u8; 20] {
+    Sha1::digest(Sha1::digest(password)).into()
+}
+
+/// SHA256(SHA256(password)): what sluice stores for `caching_sha2_password`.
+pub fn sha2_password_hash(password: &[u8]) -> [u8; 32] {
+    Sha256::digest(Sha256::digest(password)).into()
+}
+
+/// The `*HEX` form `PASSWORD()` prints for a native hash.
+pub fn native_hash_to_string(hash: &[u8; 20]) -> String {
+    let mut s = String::with_capacity(41);
+    s.push('*');
+    for b in hash {
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}
+
+/// The scramble a client computes for `mysql_native_password`: SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw))).
+/// An empty password gives an empty scramble.
+pub fn native_scramble(nonce: &[u8], password: &[u8]) -> Vec<u8> {
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let stage1: [u8; 20] = Sha1::digest(password).into();
+    let stage2: [u8; 20] = Sha1::digest(stage1).into();
+    let mut h = Sha1::new();
+    h.update(nonce);
+    h.update(stage2);
+    let mask: [u8; 20] = h.finalize().into();
+    stage1.iter().zip(mask).map(|(a, b)| a ^ b).collect()
+}
+
+/// The scramble a client computes for `caching_sha2_password`:
+/// SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce). An empty password gives an empty scramble.
+pub fn sha2_scramble(nonce: &[u8], password: &[u8]) -> Vec<u8> {
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let stage1: [u8; 32] = Sha256::digest(password).into();
+    let stage2: [u8; 32] = Sha256::digest(stage1).into();
+    let mut h = Sha256::new();
+    h.update(stage2);
+    h.update(nonce);
+    let mask: [u8; 32] = h.finalize().into();
+    stage1.iter().zip(mask).map(|(a, b)| a ^ b).collect()
+}
+
+/// Verifies a client's `mysql_native_password` scramble against the stored SHA1(SHA1(pw)).
+/// `stored == None` means the account has an empty password.
+pub fn verify_native(nonce: &[u8], scramble: &[u8], stored: Option<&[u8; 20]>) -> bool {
+    let Some(stored) = stored else { return scramble.is_empty() };
+    if scramble.len() != 20 {
+        return false;
+    }
+    let mut h = Sha1::new();
+    h.update(nonce);
+    h.update(stored);
+    let mask: [u8; 20] = h.finalize().into();
+    let mut stage1 = [0u8; 20];
+    for (i, b) in stage1.iter_mut().enumerate() {
+        *b = scramble[i] ^ mask[i];
+    }
+    let candidate: [u8; 20] = Sha1::digest(stage1).into();
+    constant_time_eq(&candidate, stored)
+}
+
+/// Verifies a client's `caching_sha2_password` fast-path scramble against the stored SHA256(SHA256(pw)).
+pub fn verify_sha2(nonce: &[u8], scramble: &[u8], stored: Option<&[u8; 32]>) -> bool {
+    let Some(stored) = stored else { return scramble.is_empty() };
+    if scramble.len() != 32 {
+        return false;
+    }
+    let mut h = Sha256::new();
+    h.update(stored);
+    h.update(nonce);
+    let mask: [u8; 32] = h.finalize().into();
+    let mut stage1 = [0u8; 32];
+    for (i, b) in stage1.iter_mut().enumerate() {
+        *b = scramble[i] ^ mask[i];
+    }
+    let candidate: [u8; 32] = Sha256::digest(stage1).into();
+    constant_time_eq(&candidate, stored)
+}
+
+/// Verifies a cleartext password (caching_sha2 full auth over TLS) against whichever hash is stored.
+pub fn verify_cleartext(password: &[u8], native: Option<&[u8; 20]>, sha2: Option<&[u8; 32]>) -> bool {
+    if let Some(h) = sha2 {
+        return constant_time_eq(&sha2_password_hash(password), h);
+    }
+    if let Some(h) = native {
+        return constant_time_eq(&native_password_hash(password), h);
+    }
+    password.is_empty()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parses a `*HEX` native hash (41 chars) into bytes.
+pub fn parse_native_hash(s: &str) -> Option<[u8; 20]> {
+    let hex = s.strip_prefix('*')?;
+    parse_hex::<20>(hex)
+}
+
+/// Parses a 64-hex-digit SHA256(SHA256(pw)) into bytes.
+pub fn parse_sha2_hash(s: &str) -> Option<[u8; 32]> {
+    parse_hex::<32>(s)
+}
+
+fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        let hi = (bytes[2 * i] as char).to_digit(16)?;
+        let lo = (bytes[2 * i + 1] as char).to_digit(16)?;
+        *o = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
+/// Lower-case hex of a SHA256(SHA256(pw)) hash, the form the config stores.
+pub fn sha2_hash_to_string(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_hash_matches_mariadb_password_function() {
+        // SELECT PASSWORD('app') on MariaDB 10.11.
+        assert_eq!(
+            native_hash_to_string(&native_password_hash(b"app")),
+            "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"
+        );
+        assert_eq!(
+            native_hash_to_string(&native_password_hash(b"password")),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
+    }
+
+    #[test]
+    fn native_scramble_verifies_and_wrong_password_fails() {
+        let nonce = b"01234567890123456789";
+        let stored = native_password_hash(b"secret");
+        let s = native_scramble(nonce, b"secret");
+        assert!(verify_native(nonce, &s, Some(&stored)));
+        assert!(!verify_native(nonce, &native_scramble(nonce, b"Secret"), Some(&stored)));
+        assert!(!verify_native(nonce, &[], Some(&stored)));
+        assert!(verify_native(nonce, &[], None));
+        assert!(!verify_native(nonce, &s, None));
+    }
+
+    #[test]
+    fn sha2_scramble_verifies_from_double_hash_only() {
+        let nonce = b"abcdefghijabcdefghij";
+        let stored = sha2_password_hash(b"secret");
+        let s = sha2_scramble(nonce, b"secret");
+        assert_eq!(s.len(), 32);
+        assert!(verify_sha2(nonce, &s, Some(&stored)));
+        assert!(!verify_sha2(nonce, &sha2_scramble(nonce, b"secreT"), Some(&stored)));
+        assert!(!verify_sha2(b"abcdefghijabcdefghiX", &s, Some(&stored)));
+    }
+
+    #[test]
+    fn cleartext_checks_either_hash() {
+        let n = native_password_hash(b"pw");
+        let s = sha2_password_hash(b"pw");
+        assert!(verify_cleartext(b"pw", Some(&n), None));
+        assert!(verify_cleartext(b"pw", None, Some(&s)));
+        assert!(!verify_cleartext(b"px", Some(&n), Some(&s)));
+    }
+
+    #[test]
+    fn hashes_parse_back() {
+        let n = native_password_hash(b"x");
+        assert_eq!(parse_native_hash(&native_hash_to_string(&n)), Some(n));
+        let s = sha2_password_hash(b"x");
+        assert_eq!(parse_sha2_hash(&sha2_hash_to_string(&s)), Some(s));
+        assert_eq!(parse_native_hash("5BCB"), None);
+        assert_eq!(parse_sha2_hash("zz"), None);
+    }
+}

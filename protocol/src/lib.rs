@@ -1,0 +1,16 @@
+//! MySQL wire protocol for sluice: framing, handshake and auth, commands, OK/ERR/EOF, result-set tracking
+//! and row codecs. No sockets, no policy: everything here works on `bytes` buffers.
+
+pub mod auth;
+pub mod binary;
+pub mod codec;
+pub mod column;
+pub mod constants;
+pub mod handshake;
+pub mod buf;
+pub mod error;
+pub mod packets;
+pub mod tracker;
+
+pub use codec::{Packet, PacketCodec, write_packet};
+pub use error::{ProtocolError, Result};
