@@ -87,6 +87,9 @@ pub struct Step {
     pub status: Option<u16>,
     /// The response is complete after this packet.
     pub done: bool,
+    /// This packet is the last column (or parameter) definition of a block: a client without
+    /// DEPRECATE_EOF expects an EOF after it when the backend sent none.
+    pub ends_defs: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +139,7 @@ impl ResponseTracker {
             // ERR can end any state (a row never starts with 0xFF: text rows start with a lenenc
             // length, and 0xFF is not one; binary rows start with 0x00).
             self.state = State::Done;
-            return Ok(Step { kind: Kind::Err, status: None, done: true });
+            return Ok(Step { kind: Kind::Err, status: None, done: true, ends_defs: false });
         }
         let step = match self.state {
             State::Done => return Err(ProtocolError::Unexpected("packet after the end of a response")),
@@ -147,7 +150,7 @@ impl ResponseTracker {
                     (0, false) => State::MetaEof,
                     (n, _) => State::Columns { left: n },
                 };
-                step(Kind::ColumnDef, None)
+                Step { ends_defs: left == 1, ..step(Kind::ColumnDef, None) }
             }
             State::MetaEof => {
                 if !is_eof(payload) {
@@ -184,7 +187,7 @@ impl ResponseTracker {
                 } else {
                     prep_columns(columns, self.deprecate_eof)
                 };
-                step(Kind::ParamDef, None)
+                Step { ends_defs: left == 1, ..step(Kind::ParamDef, None) }
             }
             State::PrepParamsEof { columns } => {
                 self.state = prep_columns(columns, self.deprecate_eof);
@@ -198,7 +201,7 @@ impl ResponseTracker {
                 } else {
                     State::Done
                 };
-                step(Kind::ColumnDef, None)
+                Step { ends_defs: left == 1, ..step(Kind::ColumnDef, None) }
             }
             State::PrepColumnsEof => {
                 self.state = State::Done;
@@ -263,7 +266,7 @@ fn prep_columns(columns: u16, _deprecate_eof: bool) -> State {
 }
 
 fn step(kind: Kind, status: Option<u16>) -> Step {
-    Step { kind, status, done: false }
+    Step { kind, status, done: false, ends_defs: false }
 }
 
 /// Turns a DEPRECATE_EOF terminator (OK with header 0xFE) into a classic EOF for a client that did not

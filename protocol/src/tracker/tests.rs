@@ -18,6 +18,7 @@ fn select_with_deprecate_eof() {
     let s = feed_all(&mut t, &[&[0x01], COLDEF, ROW, ROW, END_AUTOCOMMIT]);
     let kinds: Vec<Kind> = s.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, [Kind::ColumnCount(1), Kind::ColumnDef, Kind::Row, Kind::Row, Kind::End]);
+    assert!(s[1].ends_defs);
     assert!(s[4].done && !s[3].done);
     assert_eq!(s[4].status, Some(status::AUTOCOMMIT));
     assert!(t.is_done());
@@ -78,6 +79,7 @@ fn prepare_with_params_and_columns_both_eof_modes() {
     let s = feed_all(&mut t, &[prep, COLDEF, COLDEF, COLDEF]);
     assert_eq!(s[0].kind, Kind::PrepareOk { statement_id: 1, columns: 2, params: 1 });
     assert_eq!(s[1].kind, Kind::ParamDef);
+    assert!(s[1].ends_defs && !s[2].ends_defs && s[3].ends_defs);
     assert!(s[3].done);
 
     let mut t = ResponseTracker::new(Expect::Prepare, false);
