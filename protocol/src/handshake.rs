@@ -107,7 +107,8 @@ impl HandshakeV10 {
 /// Whether a client's first packet is an SSLRequest (32 bytes with CLIENT_SSL) rather than a full
 /// HandshakeResponse41.
 pub fn is_ssl_request(payload: &[u8]) -> bool {
-    payload.len() == 32 && u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) & caps::SSL != 0
+    payload.len() == 32
+        && u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) & caps::SSL != 0
 }
 
 /// The client's reply to the greeting.
@@ -337,7 +338,10 @@ mod tests {
             server_version: Bytes::from_static(b"10.11.19-MariaDB-sluice"),
             connection_id: 7,
             nonce: Bytes::from_static(b"abcdefghijklmnopqrst"),
-            capabilities: caps::PROTOCOL_41 | caps::SECURE_CONNECTION | caps::PLUGIN_AUTH | caps::DEPRECATE_EOF,
+            capabilities: caps::PROTOCOL_41
+                | caps::SECURE_CONNECTION
+                | caps::PLUGIN_AUTH
+                | caps::DEPRECATE_EOF,
             charset: 45,
             status: 2,
             auth_plugin: Bytes::from_static(b"caching_sha2_password"),
@@ -398,7 +402,12 @@ mod tests {
 
     #[test]
     fn ssl_request_is_recognised() {
-        let r = HandshakeResponse { capabilities: caps::PROTOCOL_41, max_packet: 1 << 24, charset: 45, ..Default::default() };
+        let r = HandshakeResponse {
+            capabilities: caps::PROTOCOL_41,
+            max_packet: 1 << 24,
+            charset: 45,
+            ..Default::default()
+        };
         let mut out = BytesMut::new();
         r.encode_ssl_request(&mut out);
         assert_eq!(out.len(), 32);

@@ -3,12 +3,12 @@
 
 pub mod auth;
 pub mod binary;
+pub mod buf;
 pub mod codec;
 pub mod column;
 pub mod constants;
-pub mod handshake;
-pub mod buf;
 pub mod error;
+pub mod handshake;
 pub mod packets;
 pub mod tracker;
 

@@ -159,7 +159,11 @@ impl ResponseTracker {
                 let st = status_of(payload);
                 // A cursor (COM_STMT_EXECUTE with CURSOR_TYPE_READ_ONLY) ends the response here: rows
                 // come later, by COM_STMT_FETCH.
-                self.state = if st.is_some_and(|s| s & status::CURSOR_EXISTS != 0) { State::Done } else { State::Rows };
+                self.state = if st.is_some_and(|s| s & status::CURSOR_EXISTS != 0) {
+                    State::Done
+                } else {
+                    State::Rows
+                };
                 step(Kind::MetaEnd, st)
             }
             State::Rows => {
@@ -245,7 +249,8 @@ impl ResponseTracker {
             // The backend waits for the file; after it, the next packet is OK or ERR: stay in Start.
             header::LOCAL_INFILE => Ok(step(Kind::LocalInfile, None)),
             _ => {
-                let (n, _) = lenenc_at(payload).ok_or(ProtocolError::malformed("result set", "bad column count"))?;
+                let (n, _) =
+                    lenenc_at(payload).ok_or(ProtocolError::malformed("result set", "bad column count"))?;
                 if n == 0 {
                     return Err(ProtocolError::malformed("result set", "zero columns"));
                 }

@@ -39,7 +39,8 @@ fn multi_results_continue_until_last() {
     let more_end: &[u8] = &[0xFE, 0, 0, 0x0A, 0, 0, 0];
     let more_ok: &[u8] = &[0x00, 1, 0, 0x0A, 0, 0, 0];
     let mut t = ResponseTracker::new(Expect::ResultSets, true);
-    let s = feed_all(&mut t, &[&[0x01], COLDEF, ROW, more_end, more_ok, &[0x01], COLDEF, ROW, END_AUTOCOMMIT]);
+    let s =
+        feed_all(&mut t, &[&[0x01], COLDEF, ROW, more_end, more_ok, &[0x01], COLDEF, ROW, END_AUTOCOMMIT]);
     assert!(s[..8].iter().all(|s| !s.done));
     assert!(s[8].done);
     assert_eq!(s[4].kind, Kind::Ok);
@@ -138,7 +139,9 @@ fn translations() {
 
 #[test]
 fn garbage_never_panics() {
-    for expect in [Expect::ResultSets, Expect::Prepare, Expect::FieldList, Expect::Rows, Expect::Ok, Expect::Single] {
+    for expect in
+        [Expect::ResultSets, Expect::Prepare, Expect::FieldList, Expect::Rows, Expect::Ok, Expect::Single]
+    {
         for deprecate in [true, false] {
             let mut t = ResponseTracker::new(expect, deprecate);
             for p in [&b""[..], b"\x00", b"\xfe", b"\xfc\x01", b"\x05", b"\xfb", b"\x01", b"\x00\x01"] {
