@@ -1,5 +1,12 @@
 //! sluice: an SQL-aware MySQL/MariaDB proxy. The binary is a thin shell over this library so tests and
 //! benches run the same code in-process.
 
+pub mod backend;
 pub mod config;
+pub mod error;
+pub mod net;
 pub mod server;
+pub mod session;
+pub mod state;
+pub mod tls;
+pub mod users;

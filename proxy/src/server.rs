@@ -1,27 +1,140 @@
-//! Process life: the pingora-core server that owns the listening socket in production, and an in-process
-//! listener on a plain tokio socket for tests and benches. Both hand each client to `Session::run`.
+//! Process life: the pingora-core server that owns the listening socket in production (signals, graceful
+//! shutdown, and later the zero-downtime upgrade), and an in-process listener on a plain tokio socket for
+//! tests and benches. Both hand each client to [`crate::session::serve`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::server::configuration::ServerConf;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::state::Shared;
 
 /// A sluice started in-process (tests, benches).
 pub struct Running {
     /// The address clients connect to (the real port when the config asked for port 0).
     pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: tokio::task::JoinHandle<()>,
+    sessions: TaskTracker,
 }
 
 impl Running {
-    /// Stops accepting, lets statements finish, closes sessions.
-    pub async fn shutdown(self) {}
+    /// Stops accepting, lets statements in flight finish (up to `shutdown_grace_ms`), closes sessions.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        let _ = self.accept.await;
+        self.sessions.close();
+        let grace = Duration::from_millis(self.shared.config.server.shutdown_grace_ms);
+        let _ = tokio::time::timeout(grace, self.sessions.wait()).await;
+    }
+
+    /// The shared state (pools, users) of this instance.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+async fn build_shared(config: Config) -> Result<Arc<Shared>, std::io::Error> {
+    let mut shared = Shared::new(config).map_err(std::io::Error::other)?;
+    shared.learn_server_version().await;
+    Ok(Arc::new(shared))
 }
 
 /// Starts sluice in-process on a tokio listener; returns once it accepts connections.
-pub async fn start(_config: Config) -> Result<Running, std::io::Error> {
-    Err(std::io::Error::other("not implemented yet"))
+pub async fn start(config: Config) -> Result<Running, std::io::Error> {
+    let shared = build_shared(config).await?;
+    let listener = TcpListener::bind(shared.config.server.listen).await?;
+    let addr = listener.local_addr()?;
+    let sessions = TaskTracker::new();
+    let accept = tokio::spawn(accept_loop(listener, shared.clone(), sessions.clone()));
+    tracing::info!(%addr, "sluice listening (in-process)");
+    Ok(Running { addr, shared, accept, sessions })
 }
 
-/// Runs sluice as a server process under pingora-core until SIGTERM/SIGINT. Blocks.
-pub fn run(_config: Config) -> Result<(), std::io::Error> {
-    Err(std::io::Error::other("not implemented yet"))
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, sessions: TaskTracker) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    sessions.spawn(crate::session::serve(shared.clone(), stream, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shared.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Runs sluice as a server process under pingora-core until SIGTERM (graceful: stop accepting, let
+/// statements finish) or SIGINT (fast). Blocks; returns only on a start-up error.
+pub fn run(config: Config) -> Result<(), std::io::Error> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let shared = rt.block_on(build_shared(config))?;
+    drop(rt);
+    let listen = shared.config.server.listen.to_string();
+    let workers = match shared.config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let grace = shared.config.server.shutdown_grace_ms.div_ceil(1000);
+    let conf = ServerConf {
+        threads: workers,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(grace),
+        ..ServerConf::default()
+    };
+    let mut server = pingora_core::server::Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let app = SluiceApp { shared, watching: AtomicBool::new(false) };
+    let mut service = pingora_core::services::listening::Service::new("sluice".to_owned(), app);
+    service.add_tcp(&listen);
+    service.threads = Some(workers);
+    server.add_service(service);
+    tracing::info!(%listen, workers, "sluice listening");
+    server.run_forever()
+}
+
+/// The pingora application: every accepted connection is one session.
+struct SluiceApp {
+    shared: Arc<Shared>,
+    watching: AtomicBool,
+}
+
+#[async_trait]
+impl ServerApp for SluiceApp {
+    async fn process_new(self: &Arc<Self>, io: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        if !self.watching.swap(true, Ordering::AcqRel) {
+            // Turn pingora's shutdown signal into the sessions' cancellation token, once.
+            let mut watch = shutdown.clone();
+            let token = self.shared.shutdown.clone();
+            tokio::spawn(async move {
+                while !*watch.borrow() {
+                    if watch.changed().await.is_err() {
+                        break;
+                    }
+                }
+                token.cancel();
+            });
+        }
+        let peer = io
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet().copied()))
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        crate::session::serve(self.shared.clone(), io, peer).await;
+        None
+    }
 }

@@ -1,0 +1,305 @@
+//! One backend connection: sluice as a MySQL client. Connects, negotiates sluice's fixed backend
+//! capability set, authenticates (mysql_native_password, caching_sha2_password, cleartext over TLS),
+//! optionally over TLS, and resets itself for reuse with COM_CHANGE_USER.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use sluice_protocol::auth::{
+    CACHING_SHA2_PASSWORD, MYSQL_CLEAR_PASSWORD, MYSQL_NATIVE_PASSWORD, SHA2_FAST_AUTH_SUCCESS,
+    SHA2_PERFORM_FULL_AUTH, native_scramble, sha2_scramble,
+};
+use sluice_protocol::constants::{caps, command, header};
+use sluice_protocol::handshake::{AuthSwitchRequest, HandshakeResponse, HandshakeV10};
+use sluice_protocol::packets::ErrPacket;
+use sluice_protocol::{Packet, ProtocolError};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+use crate::net::{MaybeTls, PacketStream};
+
+/// Capabilities sluice asks every backend for (intersected with what the server offers). One fixed set,
+/// so connections are interchangeable; each client's own set is honoured by translation at the edge.
+pub const BACKEND_CAPS: u32 = caps::LONG_PASSWORD
+    | caps::LONG_FLAG
+    | caps::CONNECT_WITH_DB
+    | caps::LOCAL_FILES
+    | caps::PROTOCOL_41
+    | caps::TRANSACTIONS
+    | caps::SECURE_CONNECTION
+    | caps::MULTI_STATEMENTS
+    | caps::MULTI_RESULTS
+    | caps::PS_MULTI_RESULTS
+    | caps::PLUGIN_AUTH
+    | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | caps::CONNECT_ATTRS
+    | caps::SESSION_TRACK
+    | caps::DEPRECATE_EOF;
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct ConnectSpec {
+    /// `host:port`.
+    pub address: String,
+    /// Name for messages: `group/role address`.
+    pub label: String,
+    /// Backend user.
+    pub user: String,
+    /// Backend password.
+    pub password: String,
+    /// CLIENT_FOUND_ROWS (changes affected-row counts, so it is part of the pool key).
+    pub found_rows: bool,
+    /// Collation id for the handshake.
+    pub charset: u8,
+    /// TLS toward this backend.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Connect + handshake deadline.
+    pub connect_timeout: Duration,
+    /// Largest packet accepted from the backend.
+    pub max_packet: usize,
+}
+
+/// An authenticated backend connection.
+pub struct BackendConn {
+    /// The packet stream.
+    pub stream: PacketStream<MaybeTls<TcpStream>>,
+    /// Capabilities in effect on this connection.
+    pub caps: u32,
+    /// The server's thread id (for KILL QUERY).
+    pub thread_id: u32,
+    /// The server's version string.
+    pub server_version: Bytes,
+    /// The nonce of the initial handshake (COM_CHANGE_USER scrambles with it).
+    nonce: Bytes,
+    /// The auth plugin the server uses for our user.
+    plugin: Bytes,
+    /// When the connection was opened (max_lifetime).
+    pub created: Instant,
+    /// Status flags from the last OK/EOF.
+    pub status: u16,
+}
+
+fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
+    Error::Backend { backend: spec.label.clone(), message: message.into() }
+}
+
+fn proto(spec: &ConnectSpec) -> impl Fn(ProtocolError) -> Error + '_ {
+    move |e| fail(spec, e.to_string())
+}
+
+impl BackendConn {
+    /// Connects and authenticates within `spec.connect_timeout`.
+    pub async fn connect(spec: &ConnectSpec) -> Result<Self> {
+        match tokio::time::timeout(spec.connect_timeout, Self::connect_inner(spec)).await {
+            Ok(r) => r,
+            Err(_) => Err(fail(
+                spec,
+                format!(
+                    "no answer within {} ms (backend.connect_timeout_ms); check that the server is up",
+                    spec.connect_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    async fn connect_inner(spec: &ConnectSpec) -> Result<Self> {
+        let tcp = TcpStream::connect(&spec.address)
+            .await
+            .map_err(|e| fail(spec, format!("cannot connect: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let mut stream = PacketStream::new(MaybeTls::Plain(tcp), spec.max_packet);
+        let greeting = read(&mut stream, spec).await?;
+        if greeting.first() == Some(header::ERR) {
+            let err = ErrPacket::parse(&greeting.payload).map_err(proto(spec))?;
+            return Err(Error::BackendRefused { backend: spec.label.clone(), err });
+        }
+        let hs = HandshakeV10::parse(&greeting.payload).map_err(proto(spec))?;
+        let mut want = BACKEND_CAPS | if spec.found_rows { caps::FOUND_ROWS } else { 0 };
+        if spec.tls.is_some() {
+            want |= caps::SSL;
+        }
+        let caps = want & hs.capabilities;
+        if caps & caps::PROTOCOL_41 == 0 {
+            return Err(fail(spec, "server does not speak the 4.1 protocol"));
+        }
+        if spec.tls.is_some() && caps & caps::SSL == 0 {
+            return Err(fail(spec, "TLS is configured for this backend but the server does not offer it"));
+        }
+        let mut resp = HandshakeResponse {
+            capabilities: caps,
+            max_packet: 1 << 30,
+            charset: spec.charset,
+            user: Bytes::from(spec.user.clone()),
+            auth_response: Bytes::new(),
+            database: None,
+            auth_plugin: Some(hs.auth_plugin.clone()),
+            attributes: vec![
+                (Bytes::from_static(b"_client_name"), Bytes::from_static(b"sluice")),
+                (
+                    Bytes::from_static(b"_client_version"),
+                    Bytes::from_static(env!("CARGO_PKG_VERSION").as_bytes()),
+                ),
+            ],
+        };
+        let mut seq = greeting.next_seq;
+        if let Some(tls) = &spec.tls {
+            let mut out = BytesMut::new();
+            resp.encode_ssl_request(&mut out);
+            seq = stream.write(seq, &out);
+            stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+            let (io, rest) = stream.into_parts();
+            let MaybeTls::Plain(tcp) = io else { return Err(fail(spec, "TLS started twice")) };
+            if !rest.is_empty() {
+                return Err(fail(spec, "server sent data before the TLS handshake"));
+            }
+            let name = crate::tls::server_name(&spec.address).map_err(|e| fail(spec, e))?;
+            let tls = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| fail(spec, format!("TLS handshake failed: {e}")))?;
+            stream = PacketStream::new(MaybeTls::Client(Box::new(tls)), spec.max_packet);
+        }
+        let plugin = hs.auth_plugin.clone();
+        resp.auth_response = Bytes::from(scramble(&plugin, &hs.nonce, spec.password.as_bytes()));
+        let mut out = BytesMut::new();
+        resp.encode(&mut out);
+        seq = stream.write(seq, &out);
+        stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+        let mut conn = Self {
+            stream,
+            caps,
+            thread_id: hs.connection_id,
+            server_version: hs.server_version.clone(),
+            nonce: hs.nonce.clone(),
+            plugin,
+            created: Instant::now(),
+            status: hs.status,
+        };
+        let _ = seq;
+        conn.finish_auth(spec).await?;
+        Ok(conn)
+    }
+
+    /// Runs the rest of an authentication exchange (after our response) until OK: auth switches,
+    /// caching_sha2 fast and full auth.
+    async fn finish_auth(&mut self, spec: &ConnectSpec) -> Result<()> {
+        let pw = spec.password.as_bytes();
+        loop {
+            let p = read(&mut self.stream, spec).await?;
+            let seq = p.next_seq;
+            match p.first() {
+                Some(header::OK) => {
+                    self.status = sluice_protocol::packets::status_of(&p.payload).unwrap_or(self.status);
+                    return Ok(());
+                }
+                Some(header::ERR) => {
+                    let err = ErrPacket::parse(&p.payload).map_err(proto(spec))?;
+                    return Err(Error::BackendRefused { backend: spec.label.clone(), err });
+                }
+                Some(header::EOF) => {
+                    let sw = AuthSwitchRequest::parse(&p.payload).map_err(proto(spec))?;
+                    let data = if &sw.plugin[..] == MYSQL_CLEAR_PASSWORD.as_bytes() {
+                        if !self.stream.get_ref().is_tls() {
+                            return Err(fail(
+                                spec,
+                                "backend asks for a cleartext password; enable backend TLS",
+                            ));
+                        }
+                        let mut v = pw.to_vec();
+                        v.push(0);
+                        v
+                    } else {
+                        self.nonce = sw.data.clone();
+                        scramble(&sw.plugin, &sw.data, pw)
+                    };
+                    self.plugin = sw.plugin;
+                    self.stream.write(seq, &data);
+                }
+                Some(header::AUTH_MORE_DATA) => match p.payload.get(1) {
+                    Some(&SHA2_FAST_AUTH_SUCCESS) => continue,
+                    Some(&SHA2_PERFORM_FULL_AUTH) => {
+                        if !self.stream.get_ref().is_tls() {
+                            return Err(fail(
+                                spec,
+                                "backend needs caching_sha2_password full authentication, which sluice does only over TLS: enable [backend.tls] for it",
+                            ));
+                        }
+                        let mut v = pw.to_vec();
+                        v.push(0);
+                        self.stream.write(seq, &v);
+                    }
+                    _ => return Err(fail(spec, "unexpected auth data from backend")),
+                },
+                _ => return Err(fail(spec, "unexpected packet during authentication")),
+            }
+            self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+        }
+    }
+
+    /// Resets the session on the server for reuse by another client (COM_CHANGE_USER to the same user:
+    /// drops temp tables, user variables, prepared statements, transactions, the default schema, and
+    /// restores the pool's collation).
+    pub async fn reset(&mut self, spec: &ConnectSpec) -> Result<()> {
+        let mut p = BytesMut::new();
+        p.put_u8(command::CHANGE_USER);
+        p.put_slice(spec.user.as_bytes());
+        p.put_u8(0);
+        let s = scramble(&self.plugin, &self.nonce, spec.password.as_bytes());
+        p.put_u8(s.len() as u8);
+        p.put_slice(&s);
+        p.put_u8(0); // no schema
+        p.put_u16_le(u16::from(spec.charset));
+        p.put_slice(&self.plugin);
+        p.put_u8(0);
+        if self.caps & caps::CONNECT_ATTRS != 0 {
+            p.put_u8(0);
+        }
+        self.stream.write(0, &p);
+        self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+        self.finish_auth(spec).await
+    }
+
+    /// Sends a simple command that answers OK/ERR (COM_INIT_DB…) and waits for the answer.
+    /// Returns the backend's ERR packet as `Err(Error::BackendRefused)`.
+    pub async fn simple_command(&mut self, spec_label: &str, payload: &[u8]) -> Result<Packet> {
+        self.stream.write(0, payload);
+        let label = spec_label.to_owned();
+        self.stream
+            .flush()
+            .await
+            .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?;
+        let p = self
+            .stream
+            .read()
+            .await
+            .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?
+            .ok_or_else(|| Error::Backend { backend: label.clone(), message: "connection closed".into() })?;
+        if p.first() == Some(header::ERR) {
+            let err = ErrPacket::parse(&p.payload)
+                .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?;
+            return Err(Error::BackendRefused { backend: label, err });
+        }
+        Ok(p)
+    }
+}
+
+async fn read(stream: &mut PacketStream<MaybeTls<TcpStream>>, spec: &ConnectSpec) -> Result<Packet> {
+    stream
+        .read()
+        .await
+        .map_err(|e| fail(spec, e.to_string()))?
+        .ok_or_else(|| fail(spec, "connection closed during the handshake"))
+}
+
+/// The auth response for `plugin` with `nonce`.
+fn scramble(plugin: &[u8], nonce: &[u8], password: &[u8]) -> Vec<u8> {
+    if plugin == CACHING_SHA2_PASSWORD.as_bytes() {
+        sha2_scramble(nonce, password)
+    } else if plugin == MYSQL_NATIVE_PASSWORD.as_bytes() {
+        native_scramble(&nonce[..nonce.len().min(20)], password)
+    } else {
+        // Unknown plugin: an empty response makes the server switch to one it shares with us.
+        Vec::new()
+    }
+}

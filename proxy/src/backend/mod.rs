@@ -1,0 +1,7 @@
+//! Backends: connections sluice opens as a MySQL client, and the pools that lend them to sessions.
+
+pub mod conn;
+pub mod pool;
+
+pub use conn::{BackendConn, ConnectSpec};
+pub use pool::{Guard, Pool, PoolKey, PoolLimits, Pools};

@@ -1,0 +1,195 @@
+//! Backend connection pools. A pool holds idle connections to one backend for one backend user and
+//! capability variant; a [`Guard`] lends one out and, when dropped, resets it off the hot path and puts
+//! it back — or closes it if it broke or is too old.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::conn::{BackendConn, ConnectSpec};
+use crate::error::{Error, Result};
+
+/// Everything that makes two backend connections not interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// `host:port`.
+    pub address: String,
+    /// Backend user.
+    pub user: String,
+    /// CLIENT_FOUND_ROWS changes affected-row counts.
+    pub found_rows: bool,
+    /// Handshake collation (restored by every reset).
+    pub charset: u8,
+}
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Connections per pool, lent or idle.
+    pub max: usize,
+    /// Longest wait for a connection.
+    pub checkout_timeout: Duration,
+    /// Idle connections older than this (since last use) are closed.
+    pub idle_timeout: Duration,
+    /// Connections older than this are closed.
+    pub max_lifetime: Duration,
+}
+
+/// One pool.
+pub struct Pool {
+    spec: ConnectSpec,
+    limits: PoolLimits,
+    idle: Mutex<Vec<(BackendConn, Instant)>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// Lends a connection: an idle one if fresh enough, else a new one.
+    pub async fn get(self: &Arc<Self>) -> Result<Guard> {
+        let permit = match tokio::time::timeout(
+            self.limits.checkout_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(Error::Backend {
+                    backend: self.spec.label.clone(),
+                    message: format!(
+                        "all {} connections are busy and none came free within {} ms; raise [pool] max_per_backend or checkout_timeout_ms",
+                        self.limits.max,
+                        self.limits.checkout_timeout.as_millis()
+                    ),
+                });
+            }
+        };
+        let reused = self.take_idle();
+        let conn = match reused {
+            Some(c) => c,
+            None => BackendConn::connect(&self.spec).await?,
+        };
+        Ok(Guard { conn: Some(conn), pool: self.clone(), permit: Some(permit), broken: false })
+    }
+
+    fn take_idle(&self) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some((c, since)) = idle.pop() {
+            if since.elapsed() < self.limits.idle_timeout && c.created.elapsed() < self.limits.max_lifetime {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Idle connections now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+
+    /// Connections lent out now.
+    pub fn in_use(&self) -> usize {
+        self.limits.max - self.permits.available_permits()
+    }
+
+    /// The connect spec (label, address, user).
+    pub fn spec(&self) -> &ConnectSpec {
+        &self.spec
+    }
+}
+
+/// A lent connection. Dropping it returns the connection after a reset, unless marked broken.
+pub struct Guard {
+    conn: Option<BackendConn>,
+    pool: Arc<Pool>,
+    permit: Option<OwnedSemaphorePermit>,
+    broken: bool,
+}
+
+impl Guard {
+    /// The connection.
+    pub fn conn(&mut self) -> &mut BackendConn {
+        // The option is only emptied in drop.
+        match self.conn.as_mut() {
+            Some(c) => c,
+            None => unreachable!("guard used after drop"),
+        }
+    }
+
+    /// The backend's label for messages.
+    pub fn label(&self) -> &str {
+        &self.pool.spec.label
+    }
+
+    /// The pool's connect spec.
+    pub fn spec(&self) -> &ConnectSpec {
+        &self.pool.spec
+    }
+
+    /// Marks the connection unusable: it is closed instead of returned.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
+        if self.broken || conn.stream.has_unread() || conn.created.elapsed() >= self.pool.limits.max_lifetime
+        {
+            return;
+        }
+        let pool = self.pool.clone();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        // The reset costs a round trip: do it in the background, holding the permit so the pool's size
+        // still counts this connection until it is back.
+        rt.spawn(async move {
+            let ok = tokio::time::timeout(pool.spec.connect_timeout, conn.reset(&pool.spec)).await;
+            if matches!(ok, Ok(Ok(()))) {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.push((conn, Instant::now()));
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// All pools, created on first use.
+pub struct Pools {
+    limits: PoolLimits,
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+}
+
+impl Pools {
+    /// No pools yet; each will have `limits`.
+    pub fn new(limits: PoolLimits) -> Self {
+        Self { limits, pools: Mutex::new(HashMap::new()) }
+    }
+
+    /// The pool for `key`, created with `spec` if new.
+    pub fn pool(&self, key: PoolKey, spec: impl FnOnce() -> ConnectSpec) -> Arc<Pool> {
+        let mut pools = match self.pools.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pools
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Pool {
+                    spec: spec(),
+                    limits: self.limits,
+                    idle: Mutex::new(Vec::new()),
+                    permits: Arc::new(Semaphore::new(self.limits.max)),
+                })
+            })
+            .clone()
+    }
+
+    /// Every pool (for stats).
+    pub fn all(&self) -> Vec<Arc<Pool>> {
+        self.pools.lock().map(|p| p.values().cloned().collect()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,102 @@
+//! A MySQL packet stream: one read buffer and one write buffer reused for the connection's life, so a
+//! statement costs one read and one write syscall in the common case and no allocation per packet.
+
+use bytes::BytesMut;
+use sluice_protocol::{Packet, PacketCodec, ProtocolError, write_packet};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+
+/// Initial and minimum free space of the read buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Packets over a byte stream `S`.
+pub struct PacketStream<S> {
+    io: S,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    codec: PacketCodec,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
+    /// Wraps `io`; logical packets larger than `limit` bytes are refused.
+    pub fn new(io: S, limit: usize) -> Self {
+        Self::with_buffer(io, limit, BytesMut::with_capacity(READ_CHUNK))
+    }
+
+    /// Wraps `io` with bytes already read from it (after a TLS switch or a peek).
+    pub fn with_buffer(io: S, limit: usize, rbuf: BytesMut) -> Self {
+        Self { io, rbuf, wbuf: BytesMut::with_capacity(READ_CHUNK), codec: PacketCodec::new(limit) }
+    }
+
+    /// The next packet, reading as needed; `None` when the peer closed cleanly between packets.
+    pub async fn read(&mut self) -> Result<Option<Packet>, ProtocolError> {
+        loop {
+            if let Some(p) = self.codec.decode(&mut self.rbuf)? {
+                return Ok(Some(p));
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            if self.io.read_buf(&mut self.rbuf).await? == 0 {
+                if self.rbuf.is_empty() && !self.codec.in_progress() {
+                    return Ok(None);
+                }
+                return Err(ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    /// A packet already in the read buffer, without I/O.
+    pub fn buffered(&mut self) -> Result<Option<Packet>, ProtocolError> {
+        self.codec.decode(&mut self.rbuf)
+    }
+
+    /// Whether unread bytes are buffered (a pipelining client, or a half-read packet).
+    pub fn has_unread(&self) -> bool {
+        !self.rbuf.is_empty()
+    }
+
+    /// Queues a packet; returns the next sequence id. Nothing is sent until [`Self::flush`].
+    pub fn write(&mut self, seq: u8, payload: &[u8]) -> u8 {
+        write_packet(&mut self.wbuf, seq, payload)
+    }
+
+    /// The write buffer, to build packets in place with `sluice_protocol::codec::{begin_packet, finish_packet}`.
+    pub fn write_buf(&mut self) -> &mut BytesMut {
+        &mut self.wbuf
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn pending(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.io.flush().await
+    }
+
+    /// Drops queued bytes (the peer is gone or the response is being replaced by an error).
+    pub fn discard_pending(&mut self) {
+        self.wbuf.clear();
+    }
+
+    /// Unwraps the stream and any bytes read but not yet decoded.
+    pub fn into_parts(self) -> (S, BytesMut) {
+        (self.io, self.rbuf)
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Closes the write side.
+    pub async fn shutdown(&mut self) {
+        let _ = self.io.shutdown().await;
+    }
+}

@@ -1,0 +1,259 @@
+//! One client session: connection phase, then statement by statement — read a command, borrow a
+//! backend connection, forward, relay the response with the client's capability translation.
+//!
+//! State graph (this issue's policy: the session is pinned to one primary connection for its life;
+//! routing and multiplexing change the borrow step, not the structure):
+//!
+//! ```text
+//! Handshake ──auth ok──► Idle ──command──► Forwarding ──response done──► Idle
+//!     │ auth fails          │ COM_QUIT / EOF          │ backend fails → ERR, backend dropped
+//!     ▼                     ▼                         ▼
+//!   ERR + close           Closed                     Idle (next statement borrows again)
+//! ```
+
+mod auth;
+mod commands;
+mod relay;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::constants::{errors, status};
+use sluice_protocol::packets::{ErrPacket, OkPacket};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use auth::SERVER_CAPS;
+use auth::{ClientStream, Login};
+
+use crate::backend::Guard;
+use crate::error::{Error, Result};
+use crate::state::Shared;
+use crate::users::User;
+
+/// Serves one client connection to the end. Never panics on input; every failure the client can be
+/// told about becomes an ERR packet.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+) {
+    let conn_id = shared.next_conn_id();
+    let Ok(_slot) = shared.client_slots.clone().try_acquire_owned() else {
+        let mut c = crate::net::PacketStream::new(stream, 1024);
+        let e = ErrPacket::new(
+            errors::TOO_MANY_CONNECTIONS,
+            format!(
+                "Too many connections: sluice allows {} client connections ([server] max_client_connections)",
+                shared.config.server.max_client_connections
+            ),
+        );
+        c.write(0, &e.to_bytes());
+        let _ = c.flush().await;
+        tracing::warn!(%peer, "refused connection: max_client_connections reached");
+        return;
+    };
+    let timeout = std::time::Duration::from_millis(shared.config.server.handshake_timeout_ms);
+    let accepted = match tokio::time::timeout(timeout, auth::accept(&shared, stream, peer, conn_id)).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    let (mut client, login) = accepted;
+    let login = match login {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(%peer, conn_id, error = %e, "login failed");
+            send_err(&mut client, 2, &e).await;
+            return;
+        }
+    };
+    let user = login.user.clone();
+    let Some(_user_slot) = UserSlot::take(&shared, &user) else {
+        let e = Error::reply(
+            (1226, "42000"),
+            format!(
+                "User '{}' has exceeded the 'max_user_connections' resource ({})",
+                user.name, user.max_connections
+            ),
+        );
+        send_err(&mut client, login.seq, &e).await;
+        return;
+    };
+    let mut session = Session::new(shared, client, peer, conn_id, login);
+    match session.start().await {
+        Ok(()) => session.run().await,
+        Err(e) => {
+            tracing::info!(%peer, conn_id, error = %e, "session setup failed");
+            let seq = session.login_seq;
+            send_err(&mut session.client, seq, &e).await;
+        }
+    }
+}
+
+async fn send_err<S: AsyncRead + AsyncWrite + Unpin>(client: &mut ClientStream<S>, seq: u8, e: &Error) {
+    client.discard_pending();
+    client.write(seq, &e.to_err_packet().to_bytes());
+    let _ = client.flush().await;
+}
+
+/// Counts a user's open connections; released on drop.
+struct UserSlot(Option<Arc<std::sync::atomic::AtomicUsize>>);
+
+impl UserSlot {
+    fn take(shared: &Shared, user: &User) -> Option<Self> {
+        let Some(counter) = shared.per_user.get(&user.name).cloned() else { return Some(Self(None)) };
+        let n = counter.fetch_add(1, Ordering::AcqRel);
+        if user.max_connections > 0 && n >= user.max_connections {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(Some(counter)))
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            c.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A logged-in client.
+pub struct Session<S> {
+    shared: Arc<Shared>,
+    client: ClientStream<S>,
+    peer: SocketAddr,
+    conn_id: u32,
+    /// Capabilities the client negotiated.
+    caps: u32,
+    user: Arc<User>,
+    charset: u8,
+    /// Schema named at login (or the user's default).
+    schema: Option<String>,
+    /// The greeting's nonce (COM_CHANGE_USER).
+    nonce: Bytes,
+    /// Whether multi-statements are on (CLIENT_MULTI_STATEMENTS, COM_SET_OPTION).
+    multi_statements: bool,
+    /// The backend connection this session is pinned to.
+    backend: Option<Guard>,
+    /// Status flags of the last OK/EOF the client saw.
+    status: u16,
+    /// Sequence id for the login's final OK/ERR.
+    login_seq: u8,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    fn new(
+        shared: Arc<Shared>,
+        client: ClientStream<S>,
+        peer: SocketAddr,
+        conn_id: u32,
+        login: Login,
+    ) -> Self {
+        let schema = login.database.or_else(|| login.user.default_schema.clone());
+        Self {
+            multi_statements: login.caps & sluice_protocol::constants::caps::MULTI_STATEMENTS != 0,
+            shared,
+            client,
+            peer,
+            conn_id,
+            caps: login.caps,
+            user: login.user,
+            charset: login.charset,
+            schema,
+            nonce: login.nonce,
+            backend: None,
+            status: status::AUTOCOMMIT,
+            login_seq: login.seq,
+        }
+    }
+
+    /// Borrows the backend connection, selects the schema, and sends the login's OK.
+    async fn start(&mut self) -> Result<()> {
+        self.attach_backend().await?;
+        let ok = OkPacket { status: self.status, ..OkPacket::default() };
+        let mut out = BytesMut::with_capacity(16);
+        ok.encode(self.caps, &mut out);
+        self.client.write(self.login_seq, &out);
+        self.client.flush().await.map_err(|_| Error::ClientGone)?;
+        tracing::debug!(peer = %self.peer, conn_id = self.conn_id, user = %self.user.name, "session started");
+        Ok(())
+    }
+
+    /// Pins a primary connection for the user and selects the session's schema on it.
+    async fn attach_backend(&mut self) -> Result<()> {
+        let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
+        let pool = self.shared.pool_for(
+            &self.shared.primary,
+            &self.user.backend_user,
+            &self.user.backend_password,
+            found_rows,
+            self.charset,
+        );
+        let mut guard =
+            pool.get().await.inspect_err(|e| tracing::warn!(error = %e, "backend checkout failed"))?;
+        if let Some(db) = &self.schema {
+            let p = commands::init_db(db);
+            let label = guard.label().to_owned();
+            if let Err(e) = guard.conn().simple_command(&label, &p).await {
+                if !matches!(e, Error::BackendRefused { .. }) {
+                    guard.mark_broken();
+                }
+                return Err(e);
+            }
+        }
+        self.status = guard.conn().status & (status::AUTOCOMMIT | status::IN_TRANS);
+        self.backend = Some(guard);
+        Ok(())
+    }
+
+    /// The statement loop.
+    async fn run(&mut self) {
+        loop {
+            let packet = tokio::select! {
+                biased;
+                p = self.client.read() => p,
+                () = self.shared.shutdown.cancelled() => {
+                    tracing::debug!(conn_id = self.conn_id, "closing session for shutdown");
+                    break;
+                }
+            };
+            let packet = match packet {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    let e = Error::Client(e);
+                    tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "bad packet from client");
+                    send_err(&mut self.client, 1, &e).await;
+                    break;
+                }
+            };
+            if packet.seq != 0 {
+                let e = Error::Client(sluice_protocol::ProtocolError::OutOfOrder {
+                    got: packet.seq,
+                    expected: 0,
+                });
+                send_err(&mut self.client, packet.next_seq, &e).await;
+                break;
+            }
+            match self.command(packet).await {
+                Ok(commands::Next::Continue) => {}
+                Ok(commands::Next::Close) => break,
+                Err(e) => {
+                    tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "statement failed");
+                    send_err(&mut self.client, 1, &e).await;
+                    if e.is_fatal_for_session() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.client.shutdown().await;
+    }
+}

@@ -1,0 +1,264 @@
+//! Forwarding one command and relaying its response: packets go through as bytes, re-sequenced, and
+//! are translated only where the client's capabilities differ from the backend connection's
+//! (EOF vs OK terminators, session-state data, LOCAL INFILE refused for clients without LOCAL_FILES).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_protocol::constants::{caps, errors, status};
+use sluice_protocol::packets::ErrPacket;
+use sluice_protocol::tracker::{
+    Expect, Kind, ResponseTracker, end_to_eof, eof_to_end, meta_eof, ok_for_client,
+};
+use sluice_protocol::{Packet, ProtocolError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use super::commands::Next;
+use crate::error::{Error, Result};
+
+/// Flush the client's buffer once this much is queued, so a large result streams with bounded memory.
+const FLUSH_AT: usize = 64 * 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Sends `p` to the session's backend connection and relays the response to the client.
+    pub(super) async fn forward(&mut self, p: Packet) -> Result<Next> {
+        let cmd = p.payload.first().copied().unwrap_or(0);
+        let expect = Expect::for_command(cmd);
+        if self.backend.is_none() {
+            self.attach_backend().await?;
+        }
+        let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let label = guard.label().to_owned();
+        let conn = guard.conn();
+        conn.stream.write(0, &p.payload);
+        if expect == Expect::Nothing {
+            // No response: the bytes go out with the next command's flush (saves a syscall per
+            // COM_STMT_CLOSE, which drivers send often).
+            return Ok(Next::Continue);
+        }
+        if let Err(e) = conn.stream.flush().await {
+            return Err(self.backend_failed(&label, e.to_string(), false));
+        }
+        match self.relay(expect, &label).await {
+            Ok(()) => Ok(Next::Continue),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops the (broken) backend connection and builds the error to report.
+    fn backend_failed(&mut self, label: &str, message: String, client_saw_part: bool) -> Error {
+        if let Some(mut g) = self.backend.take() {
+            g.mark_broken();
+        }
+        tracing::warn!(backend = label, conn_id = self.conn_id, error = %message, "backend connection failed");
+        if client_saw_part {
+            Error::Abort(format!("backend {label} failed mid-response: {message}"))
+        } else {
+            Error::Backend { backend: label.to_owned(), message }
+        }
+    }
+
+    async fn relay(&mut self, expect: Expect, label: &str) -> Result<()> {
+        let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let conn = guard.conn();
+        let bcaps = conn.caps;
+        let ccaps = self.caps;
+        let b_deprecate = bcaps & caps::DEPRECATE_EOF != 0;
+        let c_deprecate = ccaps & caps::DEPRECATE_EOF != 0;
+        let track_differs = (bcaps ^ ccaps) & caps::SESSION_TRACK != 0;
+        let read_timeout = match self.shared.config.backend.read_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let mut tracker = ResponseTracker::new(expect, b_deprecate);
+        let mut cseq: u8 = 1;
+        let mut bseq: u8 = 1;
+        let mut pending_meta = false;
+        let mut infile_refused = false;
+        let mut flushed_any = false;
+        loop {
+            let next = match conn.stream.buffered() {
+                Ok(Some(p)) => Ok(Some(p)),
+                Ok(None) => {
+                    if self.client.pending() > 0 {
+                        self.client.flush().await.map_err(|_| Error::ClientGone)?;
+                        flushed_any = true;
+                    }
+                    match read_timeout {
+                        None => conn.stream.read().await,
+                        Some(t) => match tokio::time::timeout(t, conn.stream.read()).await {
+                            Ok(r) => r,
+                            Err(_) => Err(ProtocolError::Io(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("no answer within {} ms (backend.read_timeout_ms)", t.as_millis()),
+                            ))),
+                        },
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let p = match next {
+                Ok(Some(p)) => p,
+                Ok(None) => return Err(self.backend_failed(label, "connection closed".into(), flushed_any)),
+                Err(e) => return Err(self.backend_failed(label, e.to_string(), flushed_any)),
+            };
+            if p.seq != bseq {
+                let e = ProtocolError::OutOfOrder { got: p.seq, expected: bseq };
+                return Err(self.backend_failed(label, e.to_string(), flushed_any));
+            }
+            bseq = p.next_seq;
+            let step = match tracker.feed(&p.payload) {
+                Ok(s) => s,
+                Err(e) => return Err(self.backend_failed(label, e.to_string(), flushed_any)),
+            };
+            if let Some(st) = step.status {
+                self.status = st;
+            }
+            if pending_meta {
+                pending_meta = false;
+                // A cursor's metadata ends with the terminator itself; otherwise insert the EOF now.
+                let cursor =
+                    step.kind == Kind::End && step.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
+                if !cursor {
+                    cseq = self.client.write(cseq, &meta_eof(self.status));
+                }
+            }
+            if infile_refused {
+                // Swallow the backend's answer to the empty file; the client gets ERR 1148 below.
+                if step.done {
+                    break;
+                }
+                continue;
+            }
+            let out: Option<Bytes> = match step.kind {
+                Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
+                Kind::End => match (b_deprecate, c_deprecate) {
+                    (true, false) => Some(translate(end_to_eof(&p.payload))?),
+                    (false, true) => Some(translate(eof_to_end(&p.payload))?),
+                    (true, true) if track_differs => {
+                        Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?)
+                    }
+                    _ => Some(p.payload.clone()),
+                },
+                Kind::MetaEnd if c_deprecate => None,
+                Kind::ColumnDef | Kind::ParamDef => {
+                    pending_meta = step.ends_defs && b_deprecate && !c_deprecate;
+                    Some(p.payload.clone())
+                }
+                Kind::LocalInfile if ccaps & caps::LOCAL_FILES == 0 => {
+                    // The client did not allow LOAD DATA LOCAL: answer the backend with an empty file
+                    // (it then finishes the statement with 0 rows) and tell the client no.
+                    conn.stream.write(bseq, &[]);
+                    bseq = bseq.wrapping_add(1);
+                    if let Err(e) = conn.stream.flush().await {
+                        return Err(self.backend_failed(label, e.to_string(), flushed_any));
+                    }
+                    infile_refused = true;
+                    continue;
+                }
+                Kind::LocalInfile => {
+                    cseq = self.client.write(cseq, &p.payload);
+                    self.client.flush().await.map_err(|_| Error::ClientGone)?;
+                    let (c, b) = self.relay_infile(cseq, bseq, label).await?;
+                    return self.relay_rest(tracker, c, b, label).await;
+                }
+                _ => Some(p.payload.clone()),
+            };
+            if let Some(bytes) = out {
+                cseq = self.client.write(cseq, &bytes);
+            }
+            if step.done {
+                break;
+            }
+            if self.client.pending() >= FLUSH_AT {
+                self.client.flush().await.map_err(|_| Error::ClientGone)?;
+                flushed_any = true;
+            }
+        }
+        if pending_meta {
+            cseq = self.client.write(cseq, &meta_eof(self.status));
+        }
+        if infile_refused {
+            let e = ErrPacket::new(
+                errors::NOT_ALLOWED_COMMAND,
+                "The used command is not allowed with this client: LOAD DATA LOCAL needs the client to enable local infile (e.g. --local-infile=1)",
+            );
+            cseq = self.client.write(cseq, &e.to_bytes());
+        }
+        let _ = cseq;
+        self.client.flush().await.map_err(|_| Error::ClientGone)
+    }
+
+    /// After a LOCAL INFILE request reached the client: copies the client's file packets to the
+    /// backend until the empty packet that ends the file. Returns the next (client, backend) sequence ids.
+    async fn relay_infile(&mut self, mut cseq: u8, mut bseq: u8, label: &str) -> Result<(u8, u8)> {
+        loop {
+            let p = self.client.read().await.map_err(Error::Client)?.ok_or(Error::ClientGone)?;
+            if p.seq != cseq {
+                return Err(Error::Client(ProtocolError::OutOfOrder { got: p.seq, expected: cseq }));
+            }
+            cseq = p.next_seq;
+            let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let stream = &mut guard.conn().stream;
+            bseq = stream.write(bseq, &p.payload);
+            let end = p.payload.is_empty();
+            if end || stream.pending() >= FLUSH_AT {
+                if let Err(e) = stream.flush().await {
+                    return Err(self.backend_failed(label, e.to_string(), true));
+                }
+            }
+            if end {
+                return Ok((cseq, bseq));
+            }
+        }
+    }
+
+    /// Continues relaying after a LOCAL INFILE exchange (the statement's OK/ERR, and any further
+    /// results of a multi-statement).
+    async fn relay_rest(
+        &mut self,
+        mut tracker: ResponseTracker,
+        mut cseq: u8,
+        mut bseq: u8,
+        label: &str,
+    ) -> Result<()> {
+        let bcaps = self.backend.as_mut().map(|g| g.conn().caps).unwrap_or(0);
+        let track_differs = (bcaps ^ self.caps) & caps::SESSION_TRACK != 0;
+        loop {
+            let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let p = match guard.conn().stream.read().await {
+                Ok(Some(p)) => p,
+                Ok(None) => return Err(self.backend_failed(label, "connection closed".into(), true)),
+                Err(e) => return Err(self.backend_failed(label, e.to_string(), true)),
+            };
+            if p.seq != bseq {
+                return Err(self.backend_failed(
+                    label,
+                    format!("packet out of order after LOCAL INFILE ({} != {bseq})", p.seq),
+                    true,
+                ));
+            }
+            bseq = p.next_seq;
+            let step = tracker.feed(&p.payload).map_err(|e| Error::Abort(e.to_string()))?;
+            if let Some(st) = step.status {
+                self.status = st;
+            }
+            if step.kind == Kind::LocalInfile || !matches!(step.kind, Kind::Ok | Kind::Err) {
+                // A further result set or file after LOAD DATA in one multi-statement: rare; relay it as is.
+                cseq = self.client.write(cseq, &p.payload);
+            } else if step.kind == Kind::Ok && track_differs {
+                cseq = self.client.write(cseq, &translate(ok_for_client(&p.payload, bcaps, self.caps))?);
+            } else {
+                cseq = self.client.write(cseq, &p.payload);
+            }
+            if step.done {
+                return self.client.flush().await.map_err(|_| Error::ClientGone);
+            }
+        }
+    }
+}
+
+fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {
+    r.map_err(|e| Error::Abort(format!("could not translate a backend packet: {e}")))
+}

@@ -1,0 +1,168 @@
+//! State shared by every session: the config, accounts, pools, TLS, limits. Passed as an `Arc`, never a
+//! global, so several sluice instances can run in one process (tests do).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{ConnectSpec, PoolKey, PoolLimits, Pools};
+use crate::config::{Config, Role};
+use crate::users::Users;
+
+/// A backend as sessions see it.
+#[derive(Debug, Clone)]
+pub struct BackendAddr {
+    /// `host:port`.
+    pub address: String,
+    /// `group/role address`, for messages.
+    pub label: String,
+    /// TLS toward it.
+    pub tls: bool,
+}
+
+/// Everything sessions share.
+pub struct Shared {
+    /// The configuration in effect.
+    pub config: Arc<Config>,
+    /// Client-facing accounts.
+    pub users: Users,
+    /// Backend pools.
+    pub pools: Pools,
+    /// TLS toward clients, if configured.
+    pub client_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS toward backends, if configured.
+    pub backend_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Client connection slots (`max_client_connections`).
+    pub client_slots: Arc<Semaphore>,
+    /// Connections per user, for `max_connections`.
+    pub per_user: HashMap<String, Arc<AtomicUsize>>,
+    /// Connection ids handed to clients.
+    next_conn_id: AtomicU32,
+    /// Version string in the greeting.
+    pub server_version: Bytes,
+    /// The primary of the default group.
+    pub primary: BackendAddr,
+    /// Cancelled on shutdown: sessions finish their statement and close.
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// Builds shared state from a validated config. Resolves backend secrets and TLS files.
+    pub fn new(config: Config) -> Result<Self, String> {
+        let users = Users::from_config(&config)?;
+        let group = config.groups.first().ok_or("config has no [[groups]]")?;
+        let member = group
+            .members
+            .iter()
+            .find(|m| m.role == Role::Primary)
+            .or_else(|| group.members.first())
+            .ok_or_else(|| format!("group {} has no members", group.name))?;
+        let tls_on = member.tls.unwrap_or(config.backend.tls.enabled);
+        let primary = BackendAddr {
+            address: member.address.clone(),
+            label: format!("{}/primary {}", group.name, member.address),
+            tls: tls_on,
+        };
+        let client_tls = match &config.server.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&t.cert, &t.key)?)),
+            None => None,
+        };
+        let any_backend_tls = config.backend.tls.enabled
+            || config.groups.iter().flat_map(|g| &g.members).any(|m| m.tls == Some(true));
+        let backend_tls = if any_backend_tls {
+            Some(crate::tls::client_config(config.backend.tls.verify, config.backend.tls.ca.as_deref())?)
+        } else {
+            None
+        };
+        let limits = PoolLimits {
+            max: config.pool.max_per_backend.max(1),
+            checkout_timeout: Duration::from_millis(config.pool.checkout_timeout_ms),
+            idle_timeout: Duration::from_millis(config.pool.idle_timeout_ms),
+            max_lifetime: Duration::from_millis(config.pool.max_lifetime_ms),
+        };
+        let per_user = config.users.iter().map(|u| (u.name.clone(), Arc::new(AtomicUsize::new(0)))).collect();
+        let server_version = if config.server.server_version.is_empty() {
+            Bytes::from_static(b"5.5.5-10.11.0-MariaDB-sluice")
+        } else {
+            Bytes::from(config.server.server_version.clone())
+        };
+        Ok(Self {
+            client_slots: Arc::new(Semaphore::new(config.server.max_client_connections)),
+            pools: Pools::new(limits),
+            users,
+            client_tls,
+            backend_tls,
+            per_user,
+            next_conn_id: AtomicU32::new(1),
+            server_version,
+            primary,
+            shutdown: CancellationToken::new(),
+            config: Arc::new(config),
+        })
+    }
+
+    /// Largest packet accepted from a client.
+    pub fn max_packet(&self) -> usize {
+        self.config.server.max_packet_bytes
+    }
+
+    /// A new client connection id.
+    pub fn next_conn_id(&self) -> u32 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The connect spec toward `backend` for a backend user, capability variant and collation.
+    pub fn connect_spec(
+        &self,
+        backend: &BackendAddr,
+        user: &str,
+        password: &str,
+        found_rows: bool,
+        charset: u8,
+    ) -> ConnectSpec {
+        ConnectSpec {
+            address: backend.address.clone(),
+            label: backend.label.clone(),
+            user: user.to_owned(),
+            password: password.to_owned(),
+            found_rows,
+            charset,
+            tls: if backend.tls { self.backend_tls.clone() } else { None },
+            connect_timeout: Duration::from_millis(self.config.backend.connect_timeout_ms),
+            max_packet: 1 << 30,
+        }
+    }
+
+    /// The pool for `backend` and a session's backend user, FOUND_ROWS flag and collation.
+    pub fn pool_for(
+        &self,
+        backend: &BackendAddr,
+        user: &str,
+        password: &str,
+        found_rows: bool,
+        charset: u8,
+    ) -> Arc<crate::backend::Pool> {
+        let key = PoolKey { address: backend.address.clone(), user: user.to_owned(), found_rows, charset };
+        self.pools.pool(key, || self.connect_spec(backend, user, password, found_rows, charset))
+    }
+
+    /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.
+    pub async fn learn_server_version(&mut self) {
+        if !self.config.server.server_version.is_empty() {
+            return;
+        }
+        let Some(u) = self.config.users.first() else { return };
+        let Some(user) = self.users.get(u.name.as_bytes()) else { return };
+        let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
+        if let Ok(c) = crate::backend::BackendConn::connect(&spec).await {
+            let mut v = c.server_version.to_vec();
+            v.extend_from_slice(b"-sluice");
+            self.server_version = Bytes::from(v);
+        }
+    }
+}
