@@ -15,6 +15,8 @@ pub struct PacketStream<S> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     codec: PacketCodec,
+    /// Sequence id after the last packet read: what a reply to it carries.
+    next_seq: u8,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
@@ -25,13 +27,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Wraps `io` with bytes already read from it (after a TLS switch or a peek).
     pub fn with_buffer(io: S, limit: usize, rbuf: BytesMut) -> Self {
-        Self { io, rbuf, wbuf: BytesMut::with_capacity(READ_CHUNK), codec: PacketCodec::new(limit) }
+        Self { io, rbuf, wbuf: BytesMut::with_capacity(READ_CHUNK), codec: PacketCodec::new(limit), next_seq: 0 }
     }
 
     /// The next packet, reading as needed; `None` when the peer closed cleanly between packets.
     pub async fn read(&mut self) -> Result<Option<Packet>, ProtocolError> {
         loop {
             if let Some(p) = self.codec.decode(&mut self.rbuf)? {
+                self.next_seq = p.next_seq;
                 return Ok(Some(p));
             }
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
@@ -48,7 +51,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// A packet already in the read buffer, without I/O.
     pub fn buffered(&mut self) -> Result<Option<Packet>, ProtocolError> {
-        self.codec.decode(&mut self.rbuf)
+        let p = self.codec.decode(&mut self.rbuf)?;
+        if let Some(p) = &p {
+            self.next_seq = p.next_seq;
+        }
+        Ok(p)
+    }
+
+    /// The sequence id a reply to the last packet read carries.
+    pub fn next_seq(&self) -> u8 {
+        self.next_seq
     }
 
     /// Whether unread bytes are buffered (a pipelining client, or a half-read packet).

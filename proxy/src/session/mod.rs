@@ -68,7 +68,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(l) => l,
         Err(e) => {
             tracing::info!(%peer, conn_id, error = %e, "login failed");
-            send_err(&mut client, 2, &e).await;
+            let seq = client.next_seq();
+            send_err(&mut client, seq, &e).await;
             return;
         }
     };
@@ -95,8 +96,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
 }
 
+/// Queues an ERR after whatever is already queued (a login's fast-auth byte stays in front of it) and
+/// flushes.
 async fn send_err<S: AsyncRead + AsyncWrite + Unpin>(client: &mut ClientStream<S>, seq: u8, e: &Error) {
-    client.discard_pending();
     client.write(seq, &e.to_err_packet().to_bytes());
     let _ = client.flush().await;
 }
@@ -230,7 +232,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(e) => {
                     let e = Error::Client(e);
                     tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "bad packet from client");
-                    send_err(&mut self.client, 1, &e).await;
+                    let seq = self.client.next_seq();
+                    send_err(&mut self.client, seq, &e).await;
                     break;
                 }
             };
@@ -247,7 +250,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(commands::Next::Close) => break,
                 Err(e) => {
                     tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "statement failed");
-                    send_err(&mut self.client, 1, &e).await;
+                    if !e.is_silent() {
+                        let seq = self.client.next_seq();
+                        send_err(&mut self.client, seq, &e).await;
+                    }
                     if e.is_fatal_for_session() {
                         break;
                     }

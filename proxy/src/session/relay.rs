@@ -55,6 +55,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if client_saw_part {
             Error::Abort(format!("backend {label} failed mid-response: {message}"))
         } else {
+            // Nothing reached the client yet: replace what is queued with the error.
+            self.client.discard_pending();
             Error::Backend { backend: label.to_owned(), message }
         }
     }
