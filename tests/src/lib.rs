@@ -1,0 +1,105 @@
+//! Integration-test harness for sluice: a real MariaDB primary, two GTID replicas and Redis, started once per test run.
+//!
+//! # Shared topology (most tests)
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn reads_go_to_replicas() -> anyhow::Result<()> {
+//!     let topo = sluice_tests::shared().await;        // &'static Topology, started once per run
+//!     let schema = topo.fresh_schema("reads").await;   // your own database, already on both replicas
+//!     let proxy = sluice_tests::start_proxy(topo.sluice_config()).await;
+//!     let mut conn = mysql_async::Conn::new(proxy.opts("app", "app").db_name(Some(&schema))).await?;
+//!     // …
+//!     proxy.shutdown().await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The shared topology is read-only for tests except inside their own schema (`fresh_schema`). It is
+//! owned by a supervisor process (`sluice-topology`, a bin of this crate) that the first test process
+//! starts and that exits ~20 s after the last test process is gone; `sluice-topology stop` ends it at
+//! once, `sluice-topology status` shows it. See [`shared_state`] for the locking protocol.
+//!
+//! The convenience functions panic with the full cause (test support); each has a `try_` twin that
+//! returns `anyhow::Result` instead: [`try_shared`], [`Topology::try_fresh_schema`],
+//! [`Topology::try_wait_replicas_caught_up`], [`Topology::try_sluice_config`], [`try_start_proxy`],
+//! [`Topology::try_private`].
+//!
+//! # Private topology (tests that kill, pause, lag or re-grant)
+//!
+//! `Topology::private().await` returns a [`PrivateTopology`] owned by the test (killed and removed on
+//! drop) with [`PrivateTopology::kill`], [`pause`](PrivateTopology::pause),
+//! [`resume`](PrivateTopology::resume), [`restart`](PrivateTopology::restart). Name such tests
+//! `private_*` or `fault_*`: `.config/nextest.toml` runs them one at a time.
+//!
+//! # Accounts (the same on every node)
+//!
+//! `root` (no password; setup only), `app`/`app` (application privileges, no SUPER / READ_ONLY ADMIN:
+//! writes on a replica fail with ERR 1290), `monitor`/`monitor` (SLAVE MONITOR, BINLOG MONITOR,
+//! PROCESS), `repl`/`repl` (replication). No anonymous users.
+
+pub mod accounts;
+pub mod certs;
+mod private;
+pub mod procs;
+mod proxy;
+pub mod servers;
+pub mod setup;
+pub mod shared_state;
+pub mod supervisor;
+mod topology;
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::Context as _;
+use tokio::sync::OnceCell;
+
+pub use private::{PrivateTopology, Which};
+pub use proxy::{PROXY_USERS, Proxy, start_proxy, try_start_proxy};
+pub use setup::redis_ping;
+pub use topology::{APP_PASSWORD_FILE, MONITOR_PASSWORD_FILE, Node, Topology, direct_opts};
+
+/// The shared topology of this process and the `users.lock` handle that keeps the supervisor alive
+/// while this process runs (closing it at exit is what releases the shared lock).
+struct Attached {
+    topology: Topology,
+    _users: File,
+}
+
+static SHARED: OnceCell<Attached> = OnceCell::const_new();
+
+/// The topology shared by every test process of this run; starts it if none runs (cold: about a
+/// second; attaching to a running one: a few milliseconds). Finds the `sluice-topology` binary next to
+/// the test binary (see [`shared_state::locate_supervisor`]); cargo builds it with the crate's tests.
+/// Panics with the cause if the topology cannot be had; [`try_shared`] returns it instead.
+pub async fn shared() -> &'static Topology {
+    try_shared().await.expect("attaching to the shared test topology")
+}
+
+/// [`shared()`], returning errors.
+pub async fn try_shared() -> anyhow::Result<&'static Topology> {
+    let attached = SHARED
+        .get_or_try_init(|| async {
+            let bin = shared_state::locate_supervisor()?;
+            attach(bin).await
+        })
+        .await?;
+    Ok(&attached.topology)
+}
+
+/// [`try_shared`] with the supervisor binary given (in integration tests:
+/// `env!("CARGO_BIN_EXE_sluice-topology")`); the first caller in a process decides.
+pub async fn try_shared_with(bin: &Path) -> anyhow::Result<&'static Topology> {
+    let bin = bin.to_path_buf();
+    let attached = SHARED.get_or_try_init(|| attach(bin)).await?;
+    Ok(&attached.topology)
+}
+
+async fn attach(bin: std::path::PathBuf) -> anyhow::Result<Attached> {
+    // File locks and the wait for a cold start block; keep them off the test's runtime threads.
+    let (state, users) = tokio::task::spawn_blocking(move || shared_state::attach_blocking(&bin))
+        .await
+        .context("the attach thread panicked")??;
+    Ok(Attached { topology: state.topology, _users: users })
+}
