@@ -109,6 +109,14 @@ pub async fn start_proxy(config: Config) -> Proxy {
 
 /// [`start_proxy`], returning errors.
 pub async fn try_start_proxy(config: Config) -> anyhow::Result<Proxy> {
+    // Logs from sluice show up in a failing test's output (`RUST_LOG=sluice=debug` for more).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sluice=info")),
+        )
+        .with_test_writer()
+        .try_init();
     let running = sluice::server::start(config).await.context("starting sluice in-process")?;
     Ok(Proxy { addr: running.addr, running: Some(running) })
 }

@@ -54,7 +54,13 @@ impl OkPacket {
                 ok.session_state = Some(r.lenenc_bytes()?);
             }
         } else {
-            ok.info = r.rest();
+            // The protocol documentation says "rest of packet", but MariaDB and MySQL servers write a
+            // length-encoded string here too; accept both.
+            let rest = r.rest();
+            ok.info = match crate::buf::lenenc_at(&rest) {
+                Some((n, used)) if used as u64 + n == rest.len() as u64 => rest.slice(used..),
+                _ => rest,
+            };
         }
         Ok(ok)
     }
@@ -80,8 +86,9 @@ impl OkPacket {
             if let Some(s) = state {
                 put_lenenc_bytes(out, s);
             }
-        } else {
-            out.put_slice(&self.info);
+        } else if !self.info.is_empty() {
+            // As servers do (see `parse`): drivers such as mysql_common read a length-encoded string.
+            put_lenenc_bytes(out, &self.info);
         }
     }
 
@@ -110,9 +117,12 @@ mod tests {
         assert_eq!(ok.status, status::AUTOCOMMIT);
         assert_eq!(&ok.info[..], info);
         assert_eq!(ok.to_bytes(caps::SESSION_TRACK), b);
-        // Toward a client without session tracking, info is the rest of the packet.
+        // Toward a client without session tracking MariaDB still writes info as a lenenc string
+        // (captured: `00 02 01 02 00 00 00 26 "Records: 2  Duplicates: 0  Warnings: 0"`).
         let plain = ok.to_bytes(caps::PROTOCOL_41);
-        assert_eq!(&plain[7..], info);
+        assert_eq!(plain[7] as usize, info.len());
+        assert_eq!(&plain[8..], info);
+        assert_eq!(OkPacket::parse(&plain, caps::PROTOCOL_41).expect("ok").info, ok.info);
     }
 
     #[test]

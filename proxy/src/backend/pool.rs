@@ -147,10 +147,10 @@ impl Drop for Guard {
         // still counts this connection until it is back.
         rt.spawn(async move {
             let ok = tokio::time::timeout(pool.spec.connect_timeout, conn.reset(&pool.spec)).await;
-            if matches!(ok, Ok(Ok(()))) {
-                if let Ok(mut idle) = pool.idle.lock() {
-                    idle.push((conn, Instant::now()));
-                }
+            if matches!(ok, Ok(Ok(())))
+                && let Ok(mut idle) = pool.idle.lock()
+            {
+                idle.push((conn, Instant::now()));
             }
             drop(permit);
         });

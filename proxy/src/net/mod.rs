@@ -5,4 +5,4 @@ mod packet_stream;
 mod tls_stream;
 
 pub use packet_stream::PacketStream;
-pub use tls_stream::MaybeTls;
+pub use tls_stream::{MaybeTls, Prefixed};

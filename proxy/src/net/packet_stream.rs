@@ -27,7 +27,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Wraps `io` with bytes already read from it (after a TLS switch or a peek).
     pub fn with_buffer(io: S, limit: usize, rbuf: BytesMut) -> Self {
-        Self { io, rbuf, wbuf: BytesMut::with_capacity(READ_CHUNK), codec: PacketCodec::new(limit), next_seq: 0 }
+        Self {
+            io,
+            rbuf,
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            codec: PacketCodec::new(limit),
+            next_seq: 0,
+        }
     }
 
     /// The next packet, reading as needed; `None` when the peer closed cleanly between packets.
@@ -40,7 +46,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            if self.io.read_buf(&mut self.rbuf).await? == 0 {
+            let n = match self.io.read_buf(&mut self.rbuf).await {
+                Ok(n) => n,
+                // A TLS peer that closes without close_notify between packets has simply gone.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
                 if self.rbuf.is_empty() && !self.codec.in_progress() {
                     return Ok(None);
                 }

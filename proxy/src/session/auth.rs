@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::AuthPlugin;
 use crate::error::{Error, Result};
-use crate::net::{MaybeTls, PacketStream};
+use crate::net::{MaybeTls, PacketStream, Prefixed};
 use crate::state::Shared;
 use crate::users::User;
 
@@ -113,10 +113,13 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         let (io, rest) = client.into_parts();
         let MaybeTls::Plain(raw) = io else { return None };
-        if !rest.is_empty() {
-            return None;
-        }
-        let tls = acceptor.accept(raw).await.ok()?;
+        let tls = match acceptor.accept(Prefixed::new(rest, raw)).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "TLS handshake with client failed");
+                return None;
+            }
+        };
         let mut c = PacketStream::new(MaybeTls::Server(Box::new(tls)), max);
         let r = read_client(&mut c).await.and_then(|q| {
             if q.seq == p.next_seq {
@@ -164,6 +167,8 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
         _ => return Err(access_denied(&name, peer, !resp.auth_response.is_empty())),
     };
     if user.require_tls && !tls {
+        // Refused after all: the queued fast-auth success byte must not reach the client.
+        client.discard_pending();
         return Err(Error::reply(
             errors::ACCESS_DENIED,
             format!(

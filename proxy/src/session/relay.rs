@@ -31,7 +31,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = guard.label().to_owned();
         let conn = guard.conn();
-        conn.stream.write(0, &p.payload);
+        // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
+        let bseq = conn.stream.write(0, &p.payload);
         if expect == Expect::Nothing {
             // No response: the bytes go out with the next command's flush (saves a syscall per
             // COM_STMT_CLOSE, which drivers send often).
@@ -40,7 +41,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Err(e) = conn.stream.flush().await {
             return Err(self.backend_failed(&label, e.to_string(), false));
         }
-        match self.relay(expect, &label).await {
+        match self.relay(expect, &label, p.next_seq, bseq).await {
             Ok(()) => Ok(Next::Continue),
             Err(e) => Err(e),
         }
@@ -61,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    async fn relay(&mut self, expect: Expect, label: &str) -> Result<()> {
+    async fn relay(&mut self, expect: Expect, label: &str, mut cseq: u8, mut bseq: u8) -> Result<()> {
         let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let conn = guard.conn();
         let bcaps = conn.caps;
@@ -74,8 +75,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ms => Some(Duration::from_millis(ms)),
         };
         let mut tracker = ResponseTracker::new(expect, b_deprecate);
-        let mut cseq: u8 = 1;
-        let mut bseq: u8 = 1;
         let mut pending_meta = false;
         let mut infile_refused = false;
         let mut flushed_any = false;
@@ -205,10 +204,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let stream = &mut guard.conn().stream;
             bseq = stream.write(bseq, &p.payload);
             let end = p.payload.is_empty();
-            if end || stream.pending() >= FLUSH_AT {
-                if let Err(e) = stream.flush().await {
-                    return Err(self.backend_failed(label, e.to_string(), true));
-                }
+            if (end || stream.pending() >= FLUSH_AT)
+                && let Err(e) = stream.flush().await
+            {
+                return Err(self.backend_failed(label, e.to_string(), true));
             }
             if end {
                 return Ok((cseq, bseq));
