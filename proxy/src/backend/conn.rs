@@ -303,3 +303,6 @@ fn scramble(plugin: &[u8], nonce: &[u8], password: &[u8]) -> Vec<u8> {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests;
