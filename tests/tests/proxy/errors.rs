@@ -157,3 +157,37 @@ async fn backend_errors_pass_through_verbatim() {
     let e = Conn::new(p.opts("app", "app").db_name(Some("no_such_db_xyz"))).await.expect_err("bad db");
     assert_eq!(server_error(&e).0, 1049);
 }
+
+#[tokio::test]
+async fn field_list_and_statistics_for_classic_clients() {
+    let (topo, schema) = setup("fieldlist").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE fl (a INT, b VARCHAR(3))").await.expect("create");
+    let mut r = Raw::login(p.addr(), "app", "app", &schema, CLASSIC).await;
+    // COM_FIELD_LIST: two definitions, then a classic EOF (the backend sent an OK-terminator).
+    let resp = r.command(b"\x04fl\x00", |p| p.payload[0] == 0xFE || p.payload[0] == 0xFF).await;
+    assert_eq!(resp.len(), 3, "{:?}", resp.iter().map(|p| p.payload[0]).collect::<Vec<_>>());
+    assert_eq!(resp[2].payload.len(), 5);
+    // COM_STATISTICS: one plain string.
+    let resp = r.command(&[0x09], |_| true).await;
+    assert!(String::from_utf8_lossy(&resp[0].payload).starts_with("Uptime:"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_statements_finish() {
+    let (topo, schema) = setup("shutdown").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let slow = tokio::spawn(async move {
+        let v: Option<i64> = c.query_first("SELECT SLEEP(1)").await.expect("statement in flight finishes");
+        (v, c)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let addr = p.addr();
+    p.shutdown().await;
+    let (v, mut c) = slow.await.expect("join");
+    assert_eq!(v, Some(0));
+    assert!(c.ping().await.is_err(), "session closes after its statement");
+    assert!(Conn::new(sluice_tests::direct_opts(addr, "app", "app")).await.is_err(), "no longer accepting");
+}
