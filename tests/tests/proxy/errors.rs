@@ -191,3 +191,60 @@ async fn graceful_shutdown_lets_statements_finish() {
     assert!(c.ping().await.is_err(), "session closes after its statement");
     assert!(Conn::new(sluice_tests::direct_opts(addr, "app", "app")).await.is_err(), "no longer accepting");
 }
+
+/// The binary protocol's rarer commands, byte by byte, for a classic (no DEPRECATE_EOF) client.
+#[tokio::test]
+async fn long_data_and_cursor_fetch_for_classic_clients() {
+    let (topo, schema) = setup("longdata").await;
+    let p = proxy(topo).await;
+    let mut r = Raw::login(p.addr(), "app", "app", &schema, CLASSIC).await;
+    let is_eof = |p: &sluice_protocol::Packet| p.payload.len() == 5 && p.payload[0] == 0xFE;
+    // COM_STMT_PREPARE: OK, 1 param def, EOF, 1 column def, EOF.
+    let mut eofs = 0;
+    let resp = r
+        .command(b"\x16SELECT LENGTH(?)", |p| {
+            eofs += usize::from(is_eof(p));
+            eofs == 2 || p.payload[0] == 0xFF
+        })
+        .await;
+    assert_eq!(resp.len(), 5, "{:?}", resp.iter().map(|p| p.payload[0]).collect::<Vec<_>>());
+    let id = <[u8; 4]>::try_from(&resp[0].payload[1..5]).expect("stmt id");
+    // COM_STMT_SEND_LONG_DATA twice (no response), then COM_STMT_EXECUTE with the parameter bound as BLOB.
+    for chunk in [&[b'a'; 70_000][..], &[b'b'; 30_000][..]] {
+        let mut cmd = vec![0x18];
+        cmd.extend_from_slice(&id);
+        cmd.extend_from_slice(&[0, 0]);
+        cmd.extend_from_slice(chunk);
+        r.send(0, &cmd).await;
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id);
+    exec.extend_from_slice(&[0x00, 1, 0, 0, 0, 0x00, 0x01, 0xfc, 0x00]);
+    let mut eofs = 0;
+    let resp = r
+        .command(&exec, |p| {
+            eofs += usize::from(is_eof(p));
+            eofs == 2 || p.payload[0] == 0xFF
+        })
+        .await;
+    assert_eq!(resp.len(), 5, "column count, definition, EOF, row, EOF");
+    // Binary row: header 0x00, null bitmap, LENGTH() as a 4-byte INT: 100000.
+    assert_eq!(&resp[3].payload[2..], &100_000u32.to_le_bytes());
+    // A read-only cursor: EXECUTE returns metadata ending in an EOF with CURSOR_EXISTS, rows come by FETCH.
+    let resp = r.command(b"\x16SELECT seq FROM seq_1_to_5", |p| is_eof(p) || p.payload[0] == 0xFF).await;
+    let id = <[u8; 4]>::try_from(&resp[0].payload[1..5]).expect("stmt id");
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id);
+    exec.extend_from_slice(&[0x01, 1, 0, 0, 0]);
+    let resp = r.command(&exec, |p| is_eof(p) || p.payload[0] == 0xFF).await;
+    assert_eq!(resp.len(), 3, "{:?}", resp.iter().map(|p| p.payload.to_vec()).collect::<Vec<_>>());
+    let status = u16::from_le_bytes([resp[2].payload[3], resp[2].payload[4]]);
+    assert_ne!(status & 0x40, 0, "CURSOR_EXISTS");
+    let mut fetch = vec![0x1c];
+    fetch.extend_from_slice(&id);
+    fetch.extend_from_slice(&10u32.to_le_bytes());
+    let resp = r.command(&fetch, |p| is_eof(p) || p.payload[0] == 0xFF).await;
+    assert_eq!(resp.len(), 6, "five rows and an EOF");
+    let status = u16::from_le_bytes([resp[5].payload[3], resp[5].payload[4]]);
+    assert_ne!(status & 0x80, 0, "LAST_ROW_SENT");
+}
