@@ -1,0 +1,451 @@
+//! sluice's configuration: one TOML file, deserialized with `deny_unknown_fields`, validated at start.
+//!
+//! Every field has a documented default so a minimal file is short. Secrets (backend passwords) are never
+//! in the file itself: they come from an environment variable or a file the config names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The client-facing listener.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The admin interface (MySQL protocol) listener.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// The HTTP listener for `/metrics`, `/status`, `/health`.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Client-facing accounts (hashes only).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Credentials and timeouts sluice uses toward backends.
+    #[serde(default)]
+    pub backend: BackendConfig,
+    /// The account the health monitor uses.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    /// Backend groups: a primary and its replicas. The first group is the default.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    /// Backend connection pools.
+    #[serde(default)]
+    pub pool: PoolConfig,
+    /// Ordered rules: the first whose `match` fits a statement applies its action.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// The result cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Sharded tables.
+    #[serde(default)]
+    pub sharding: ShardingConfig,
+    /// Logging and the slow log.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[server]`: the client-facing listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address clients connect to. Default `127.0.0.1:6033`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Client connections beyond this get ERR 1040. Default 10000.
+    pub max_client_connections: usize,
+    /// Worker threads; 0 = one per core. Default 0. Env `SLUICE_WORKERS`.
+    pub workers: usize,
+    /// Server version sluice announces; empty = the primary's version, learned at start. Default empty.
+    pub server_version: String,
+    /// Auth plugin announced in the handshake: `mysql_native_password` or `caching_sha2_password` (default).
+    pub default_auth_plugin: AuthPlugin,
+    /// A client must finish its handshake within this many milliseconds. Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// On SIGTERM, statements in flight get this long to finish. Default 30000.
+    pub shutdown_grace_ms: u64,
+    /// Largest packet (payload) a client may send, bytes. Default 64 MiB.
+    pub max_packet_bytes: usize,
+    /// TLS toward clients; absent = no TLS offered.
+    pub tls: Option<TlsServerConfig>,
+}
+
+/// Auth plugins sluice speaks toward clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPlugin {
+    /// SHA1-based scramble; MariaDB's default.
+    MysqlNativePassword,
+    /// SHA256-based scramble; MySQL 8's default.
+    CachingSha2Password,
+}
+
+/// `[server.tls]`: certificate and key (PEM files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[admin]`: the admin interface.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Admin listener; default `127.0.0.1:6032`. Absent from the file = still this default.
+    pub listen: SocketAddr,
+    /// Whether the admin interface runs. Default true.
+    pub enabled: bool,
+    /// Admin accounts (same hash fields as `[[users]]`).
+    pub users: Vec<UserConfig>,
+}
+
+/// `[http]`: metrics and health over HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// HTTP listener; default `127.0.0.1:9033`.
+    pub listen: SocketAddr,
+    /// Whether the HTTP listener runs. Default true.
+    pub enabled: bool,
+}
+
+/// `[[users]]`: one client-facing account. At least one hash must be given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// User name clients log in with.
+    pub name: String,
+    /// `mysql_native_password` hash: `*` + 40 hex digits of SHA1(SHA1(password)), as `PASSWORD()` prints.
+    #[serde(default)]
+    pub mysql_native_password: Option<String>,
+    /// `caching_sha2_password` hash: 64 hex digits of SHA256(SHA256(password)) (`sluice hash-password`).
+    #[serde(default)]
+    pub caching_sha2_password: Option<String>,
+    /// Schema used when the client names none. Default none.
+    #[serde(default)]
+    pub default_schema: Option<String>,
+    /// Refuse this user unless the connection uses TLS. Default false.
+    #[serde(default)]
+    pub require_tls: bool,
+    /// Connections this user may hold at once; 0 = no limit. Default 0.
+    #[serde(default)]
+    pub max_connections: usize,
+    /// Backend credentials for this user; absent = `[backend]`'s.
+    #[serde(default)]
+    pub backend: Option<Credentials>,
+}
+
+/// A user name and where its password comes from (never the password itself).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Backend user name.
+    pub user: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `[backend]`: how sluice connects to backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    /// Default backend credentials. Default user `app`, password from env `SLUICE_BACKEND_PASSWORD`.
+    pub credentials: Credentials,
+    /// TCP connect + handshake timeout toward a backend, ms. Default 3000.
+    pub connect_timeout_ms: u64,
+    /// Longest wait for a backend's next packet while a statement runs, ms; 0 = none. Default 0.
+    pub read_timeout_ms: u64,
+    /// TLS toward backends.
+    pub tls: BackendTls,
+}
+
+/// `[backend.tls]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendTls {
+    /// Use TLS toward backends (members may override). Default false.
+    pub enabled: bool,
+    /// Verify the backend certificate. Default true.
+    pub verify: bool,
+    /// CA bundle (PEM) to verify against; absent = the certificate must chain to `ca`… or verification fails.
+    pub ca: Option<PathBuf>,
+}
+
+/// `[monitor]`: the health monitor's account and cadence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Monitor credentials. Default user `monitor`, password from env `SLUICE_MONITOR_PASSWORD`.
+    pub credentials: Credentials,
+    /// Health check interval, ms. Default 1000.
+    pub interval_ms: u64,
+    /// A replica lagging more than this is not used for reads, ms. Default 5000.
+    pub max_replica_lag_ms: u64,
+}
+
+/// `[[groups]]`: a primary and its replicas (a shard is a group too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Group name, unique.
+    pub name: String,
+    /// The servers.
+    pub members: Vec<MemberConfig>,
+}
+
+/// One backend server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// `host:port`.
+    pub address: String,
+    /// `primary`, `replica` or `auto` (read_only decides). Default `auto`.
+    #[serde(default)]
+    pub role: Role,
+    /// Relative share of reads. Default 1.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Override `[backend.tls] enabled` for this member.
+    #[serde(default)]
+    pub tls: Option<bool>,
+}
+
+/// A member's role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Takes writes.
+    Primary,
+    /// Takes reads.
+    Replica,
+    /// Decided by the monitor from `read_only`.
+    #[default]
+    Auto,
+}
+
+/// `[pool]`: backend connection pools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Connections per backend per backend user. Default 64. Env `SLUICE_POOL_SIZE`.
+    pub max_per_backend: usize,
+    /// Idle connections kept open per backend. Default 0.
+    pub min_idle: usize,
+    /// Longest wait for a free connection, ms. Default 3000.
+    pub checkout_timeout_ms: u64,
+    /// Idle connections are closed after this, ms. Default 60000.
+    pub idle_timeout_ms: u64,
+    /// Connections are closed after this age, ms. Default 3600000.
+    pub max_lifetime_ms: u64,
+}
+
+/// `[[rules]]`: one ordered rule: match → action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Name shown in stats. Default `rule<N>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the rule matches; all given conditions must hold.
+    #[serde(rename = "match", default)]
+    pub matches: RuleMatch,
+    /// What it does.
+    pub action: RuleAction,
+    /// For `route`: `primary`, `replica` or a group name.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// For `cache`: entry time-to-live, ms.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// For `block`: the message the client gets.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The conditions of a rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleMatch {
+    /// Client user name.
+    pub user: Option<String>,
+    /// Current schema.
+    pub schema: Option<String>,
+    /// Digest id (16 hex digits).
+    pub digest: Option<String>,
+    /// Substring of the normalized statement text.
+    pub pattern: Option<String>,
+    /// Any of these tables (`table` or `schema.table`).
+    pub tables: Vec<String>,
+}
+
+/// A rule's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Send to `target`.
+    Route,
+    /// Cache results for `ttl_ms`.
+    Cache,
+    /// Never cache.
+    Nocache,
+    /// Refuse with `message`.
+    Block,
+}
+
+/// `[cache]`: the result cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Cache on/off. Default false. Env `SLUICE_CACHE`.
+    pub enabled: bool,
+    /// L1 size in bytes. Default 64 MiB. Env `SLUICE_L1_SIZE`.
+    pub l1_size: u64,
+    /// L2 Redis URL; empty = no L2. Default empty.
+    pub redis_url: String,
+    /// L2 on/off (with a URL). Default true. Env `SLUICE_REDIS`.
+    pub redis_enabled: bool,
+    /// TTL when a rule gives none, ms. Default 60000.
+    pub default_ttl_ms: u64,
+    /// Larger results are not stored, bytes. Default 1 MiB.
+    pub max_entry_bytes: u64,
+}
+
+/// `[sharding]`: sharded tables (a later issue fills this in).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardingConfig {
+    /// Sharding on/off. Default false.
+    pub enabled: bool,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter, e.g. `info` or `sluice=debug`. Default `info`. Env `SLUICE_LOG_LEVEL`.
+    pub level: String,
+    /// `text` or `json`. Default `text`.
+    pub format: LogFormat,
+    /// Statements slower than this go to the slow log, ms. Default 1000.
+    pub slow_query_ms: u64,
+    /// Slow log file; absent = no slow log.
+    pub slow_log: Option<PathBuf>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: addr("127.0.0.1:6033"),
+            max_client_connections: 10_000,
+            workers: 0,
+            server_version: String::new(),
+            default_auth_plugin: AuthPlugin::CachingSha2Password,
+            handshake_timeout_ms: 10_000,
+            shutdown_grace_ms: 30_000,
+            max_packet_bytes: 64 << 20,
+            tls: None,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { listen: addr("127.0.0.1:6032"), enabled: true, users: Vec::new() }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: addr("127.0.0.1:9033"), enabled: true }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            credentials: Credentials {
+                user: "app".into(),
+                password_env: Some("SLUICE_BACKEND_PASSWORD".into()),
+                password_file: None,
+            },
+            connect_timeout_ms: 3_000,
+            read_timeout_ms: 0,
+            tls: BackendTls { enabled: false, verify: true, ca: None },
+        }
+    }
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            credentials: Credentials {
+                user: "monitor".into(),
+                password_env: Some("SLUICE_MONITOR_PASSWORD".into()),
+                password_file: None,
+            },
+            interval_ms: 1_000,
+            max_replica_lag_ms: 5_000,
+        }
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_per_backend: 64,
+            min_idle: 0,
+            checkout_timeout_ms: 3_000,
+            idle_timeout_ms: 60_000,
+            max_lifetime_ms: 3_600_000,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            l1_size: 64 << 20,
+            redis_url: String::new(),
+            redis_enabled: true,
+            default_ttl_ms: 60_000,
+            max_entry_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text, slow_query_ms: 1_000, slow_log: None }
+    }
+}
