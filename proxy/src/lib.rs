@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod net;
 pub mod server;
 pub mod session;

@@ -41,7 +41,7 @@ impl Users {
         let mut by_name = HashMap::new();
         for u in users {
             let creds = u.backend.as_ref().unwrap_or(default);
-            let backend_password = resolve_password(creds).map_err(|e| format!("user {}: {e}", u.name))?;
+            let backend_password = creds.password().map_err(|e| format!("user {}: {e}", u.name))?;
             let user = User {
                 name: u.name.clone(),
                 native: u.mysql_native_password.as_deref().and_then(parse_native_hash),
@@ -66,19 +66,4 @@ impl Users {
     pub fn get(&self, name: &[u8]) -> Option<Arc<User>> {
         std::str::from_utf8(name).ok().and_then(|n| self.by_name.get(n)).cloned()
     }
-}
-
-/// Reads a backend password from the environment variable or file the credentials name.
-fn resolve_password(c: &Credentials) -> Result<String, String> {
-    if let Some(var) = &c.password_env {
-        return std::env::var(var).map_err(|_| {
-            format!("environment variable {var} (password of backend user {}) is not set", c.user)
-        });
-    }
-    if let Some(path) = &c.password_file {
-        let s =
-            std::fs::read_to_string(path).map_err(|e| format!("password file {}: {e}", path.display()))?;
-        return Ok(s.trim_end_matches(['\n', '\r']).to_owned());
-    }
-    Ok(String::new())
 }

@@ -3,10 +3,14 @@
 //! Every field has a documented default so a minimal file is short. Secrets (backend passwords) are never
 //! in the file itself: they come from an environment variable or a file the config names.
 
+mod load;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+pub use load::{ConfigError, ConfigIssue, parse_size};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
