@@ -13,7 +13,6 @@ use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::server::configuration::ServerConf;
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::state::Shared;
@@ -24,7 +23,6 @@ pub struct Running {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     accept: tokio::task::JoinHandle<()>,
-    sessions: TaskTracker,
 }
 
 impl Running {
@@ -32,9 +30,8 @@ impl Running {
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         let _ = self.accept.await;
-        self.sessions.close();
         let grace = Duration::from_millis(self.shared.config.server.shutdown_grace_ms);
-        let _ = tokio::time::timeout(grace, self.sessions.wait()).await;
+        self.shared.drain(grace).await;
     }
 
     /// The shared state (pools, users) of this instance.
@@ -54,19 +51,18 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     let shared = build_shared(config).await?;
     let listener = TcpListener::bind(shared.config.server.listen).await?;
     let addr = listener.local_addr()?;
-    let sessions = TaskTracker::new();
-    let accept = tokio::spawn(accept_loop(listener, shared.clone(), sessions.clone()));
+    let accept = tokio::spawn(accept_loop(listener, shared.clone()));
     tracing::info!(%addr, "sluice listening (in-process)");
-    Ok(Running { addr, shared, accept, sessions })
+    Ok(Running { addr, shared, accept })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, sessions: TaskTracker) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    sessions.spawn(crate::session::serve(shared.clone(), stream, peer));
+                    tokio::spawn(crate::session::serve(shared.clone(), stream, peer));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -91,10 +87,12 @@ pub fn run(config: Config) -> Result<(), std::io::Error> {
         n => n,
     };
     let grace = shared.config.server.shutdown_grace_ms.div_ceil(1000);
+    // On SIGTERM pingora stops the listeners, then `SluiceApp::cleanup` drains the sessions and exits
+    // as soon as they are done. pingora's own grace period (a fixed sleep) is only the fallback.
     let conf = ServerConf {
         threads: workers,
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(grace),
+        grace_period_seconds: Some(grace + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = pingora_core::server::Server::new_with_opt_and_conf(None, conf);
@@ -136,5 +134,22 @@ impl ServerApp for SluiceApp {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         crate::session::serve(self.shared.clone(), io, peer).await;
         None
+    }
+
+    /// Called once the listeners are closed (SIGTERM, or the old process of an upgrade): statements in
+    /// flight finish, sessions close, then the process exits without waiting out pingora's grace period.
+    async fn cleanup(&self) {
+        let grace = Duration::from_millis(self.shared.config.server.shutdown_grace_ms);
+        let left = self.shared.live_session_count();
+        tracing::info!(sessions = left, "stopped accepting; draining sessions");
+        if self.shared.drain(grace).await {
+            tracing::info!("all sessions closed; exiting");
+        } else {
+            tracing::warn!(
+                sessions = self.shared.live_session_count(),
+                "grace period over; exiting with sessions open"
+            );
+        }
+        std::process::exit(0);
     }
 }

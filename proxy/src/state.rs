@@ -49,6 +49,17 @@ pub struct Shared {
     pub primary: BackendAddr,
     /// Cancelled on shutdown: sessions finish their statement and close.
     pub shutdown: CancellationToken,
+    /// Sessions alive now (shutdown waits for zero).
+    live_sessions: AtomicUsize,
+}
+
+/// Counts one live session while it exists.
+pub struct LiveSession<'a>(&'a AtomicUsize);
+
+impl Drop for LiveSession<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Shared {
@@ -102,8 +113,34 @@ impl Shared {
             server_version,
             primary,
             shutdown: CancellationToken::new(),
+            live_sessions: AtomicUsize::new(0),
             config: Arc::new(config),
         })
+    }
+
+    /// Marks a session alive until the returned guard drops.
+    pub fn live_session(&self) -> LiveSession<'_> {
+        self.live_sessions.fetch_add(1, Ordering::AcqRel);
+        LiveSession(&self.live_sessions)
+    }
+
+    /// Sessions alive now.
+    pub fn live_session_count(&self) -> usize {
+        self.live_sessions.load(Ordering::Acquire)
+    }
+
+    /// Cancels sessions (each finishes its statement in flight, then closes) and waits up to `grace`
+    /// for all of them to end. Returns whether they all did.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.live_session_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Largest packet accepted from a client.

@@ -40,6 +40,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     peer: SocketAddr,
 ) {
     let conn_id = shared.next_conn_id();
+    let counted = shared.clone();
+    let _live = counted.live_session();
     let Ok(_slot) = shared.client_slots.clone().try_acquire_owned() else {
         let mut c = crate::net::PacketStream::new(stream, 1024);
         let e = ErrPacket::new(

@@ -248,3 +248,21 @@ async fn long_data_and_cursor_fetch_for_classic_clients() {
     let status = u16::from_le_bytes([resp[5].payload[3], resp[5].payload[4]]);
     assert_ne!(status & 0x80, 0, "LAST_ROW_SENT");
 }
+
+#[tokio::test]
+async fn per_user_connection_limit_is_1226() {
+    let (topo, schema) = setup("userlimit").await;
+    let mut cfg = topo.sluice_config();
+    let app = cfg.users.iter_mut().find(|u| u.name == "app").expect("app user");
+    app.max_connections = 1;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut first = connect(&p, "app", "app", &schema).await;
+    let e = Conn::new(p.opts("app", "app").db_name(Some(&schema))).await.expect_err("over the user limit");
+    assert_eq!(server_error(&e).0, 1226);
+    // Other users are not limited, and the slot comes back when the first session ends.
+    let _other = connect(&p, "sha2_only", "sha2", &schema).await;
+    first.ping().await.expect("first session unaffected");
+    first.disconnect().await.expect("quit");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    connect(&p, "app", "app", &schema).await;
+}

@@ -5,6 +5,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder, Params, Row, Value};
 use sluice_tests::{Proxy, Topology};
 
+mod binary;
 mod errors;
 mod pymysql;
 mod raw;
