@@ -3,7 +3,7 @@
 //! Readers take the unread rest of a payload as `&mut Bytes` and advance it: slices they return share
 //! the payload's buffer (no copy), and a short buffer is a [`DecodeError::Truncated`], never a panic.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::DecodeError;
 
@@ -73,30 +73,8 @@ pub fn read_lenenc_bytes(buf: &mut Bytes, what: &'static str) -> Result<Bytes, D
     read_bytes(buf, n_usize, what)
 }
 
-/// Appends a length-encoded integer in its shortest form.
-pub fn put_lenenc_int(out: &mut BytesMut, v: u64) {
-    if let Ok(b) = u8::try_from(v)
-        && b < LENENC_NULL
-    {
-        out.put_u8(b);
-    } else if let Ok(w) = u16::try_from(v) {
-        out.put_u8(0xFC);
-        out.put_u16_le(w);
-    } else if v <= 0xFF_FFFF {
-        out.put_u8(0xFD);
-        out.put_uint_le(v, 3);
-    } else {
-        out.put_u8(0xFE);
-        out.put_u64_le(v);
-    }
-}
-
-/// Appends a length-encoded string.
-pub fn put_lenenc_bytes(out: &mut BytesMut, b: &[u8]) {
-    // usize is at most 64 bits on every target Rust supports, so this never saturates in practice.
-    put_lenenc_int(out, u64::try_from(b.len()).unwrap_or(u64::MAX));
-    out.put_slice(b);
-}
+// The writers are the crate's one implementation in `buf`, under the names this module's callers use.
+pub use crate::buf::{put_lenenc as put_lenenc_int, put_lenenc_bytes};
 
 /// Fails with [`DecodeError::TrailingBytes`] unless `buf` is fully consumed.
 pub fn expect_end(buf: &Bytes, what: &'static str) -> Result<(), DecodeError> {
