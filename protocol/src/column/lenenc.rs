@@ -85,6 +85,7 @@ pub fn expect_end(buf: &Bytes, what: &'static str) -> Result<(), DecodeError> {
 #[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use proptest::prelude::*;
 
     fn encoded(v: u64) -> Bytes {
