@@ -75,8 +75,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Runs sluice as a server process under pingora-core until SIGTERM (graceful: stop accepting, let
-/// statements finish) or SIGINT (fast). Blocks; returns only on a start-up error.
+/// Runs sluice as a server process under pingora-core until SIGTERM or SIGINT (graceful: stop
+/// accepting, let statements finish, close). Blocks until then.
 pub fn run(config: Config) -> Result<(), std::io::Error> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let shared = rt.block_on(build_shared(config))?;
@@ -103,7 +103,31 @@ pub fn run(config: Config) -> Result<(), std::io::Error> {
     service.threads = Some(workers);
     server.add_service(service);
     tracing::info!(%listen, workers, "sluice listening");
-    server.run_forever()
+    server.run(pingora_core::server::RunArgs { shutdown_signal: Box::new(Signals) });
+    Ok(())
+}
+
+/// SIGTERM and SIGINT both drain gracefully (pingora's default makes SIGINT a fast exit); SIGQUIT
+/// is pingora's graceful upgrade (hand the listening socket to a new process).
+struct Signals;
+
+#[async_trait]
+impl pingora_core::server::ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> pingora_core::server::ShutdownSignal {
+        use pingora_core::server::ShutdownSignal;
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+        else {
+            tracing::error!("cannot install signal handlers; stop sluice with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::GracefulTerminate,
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        }
+    }
 }
 
 /// The pingora application: every accepted connection is one session.

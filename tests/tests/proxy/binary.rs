@@ -30,6 +30,15 @@ fn sluice_bin() -> PathBuf {
 
 #[tokio::test]
 async fn binary_serves_and_drains_on_sigterm() {
+    drains_on(nix::sys::signal::Signal::SIGTERM).await;
+}
+
+#[tokio::test]
+async fn binary_drains_on_sigint_too() {
+    drains_on(nix::sys::signal::Signal::SIGINT).await;
+}
+
+async fn drains_on(signal: nix::sys::signal::Signal) {
     let (topo, schema) = setup("binary").await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("tmp");
@@ -93,7 +102,7 @@ role = "primary"
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let t = Instant::now();
     assert_eq!(slow.await.expect("join"), Some(0));
     let status =
