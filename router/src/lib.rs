@@ -1,1 +1,3 @@
 //! Pure statement routing for sluice: digest lexer, statement classification, plan cache and the routing decision (no I/O).
+
+pub mod lexer;

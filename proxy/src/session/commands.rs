@@ -39,7 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             command::QUERY => {
                 let sql = &p.payload[1..];
-                if !self.multi_statements && statement_count(sql) > 1 {
+                if !self.multi_statements && sluice_router::lexer::statement_count(sql) > 1 {
                     return Err(Error::reply(
                         errors::PARSE,
                         "You have an error in your SQL syntax: several statements in one query, but multi-statements are not enabled on this connection (enable CLIENT_MULTI_STATEMENTS in the driver)",
@@ -166,62 +166,4 @@ pub fn init_db(schema: &str) -> BytesMut {
     p.put_u8(command::INIT_DB);
     p.put_slice(schema.as_bytes());
     p
-}
-
-/// Statements in a COM_QUERY text: a `;` outside quotes and comments followed by more than whitespace
-/// starts another. Stand-in until the router's lexer provides it.
-fn statement_count(sql: &[u8]) -> usize {
-    let mut n = 1;
-    let mut i = 0;
-    let mut after_semicolon = false;
-    while i < sql.len() {
-        let c = sql[i];
-        match c {
-            b'\'' | b'"' | b'`' => {
-                if after_semicolon {
-                    n += 1;
-                    after_semicolon = false;
-                }
-                i += 1;
-                while i < sql.len() && sql[i] != c {
-                    if sql[i] == b'\\' && c != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < sql.len() && sql[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'-' if sql.get(i + 1) == Some(&b'-')
-                && sql.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                while i < sql.len() && sql[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if sql.get(i + 1) == Some(&b'*')
-                && sql.get(i + 2) != Some(&b'!')
-                && sql.get(i + 2) != Some(&b'+') =>
-            {
-                i += 2;
-                while i + 1 < sql.len() && !(sql[i] == b'*' && sql[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => after_semicolon = true,
-            c if c.is_ascii_whitespace() => {}
-            _ => {
-                if after_semicolon {
-                    n += 1;
-                    after_semicolon = false;
-                }
-            }
-        }
-        i += 1;
-    }
-    n
 }

@@ -1,0 +1,25 @@
+//! The digest lexer on typical statements: it runs once per statement on the hot path.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sluice_router::lexer::{lex, statement_count};
+
+const POINT_SELECT: &[u8] = b"SELECT c FROM sbtest1 WHERE id=4711";
+const RANGE: &[u8] = b"SELECT c FROM sbtest1 WHERE id BETWEEN 4711 AND 4810 ORDER BY c";
+const INSERT: &[u8] = b"INSERT INTO orders (user_id, status, total, note) VALUES (42, 'new', 19.99, 'it''s a gift'), (43, 'paid', 5.00, NULL)";
+const IN_LIST: &[u8] = b"SELECT id, name FROM users WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) AND deleted = 0";
+
+fn lexer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lex");
+    for (name, sql) in
+        [("point_select", POINT_SELECT), ("range", RANGE), ("insert_2_rows", INSERT), ("in_list_16", IN_LIST)]
+    {
+        g.bench_function(name, |b| b.iter(|| lex(std::hint::black_box(sql)).digest));
+    }
+    g.bench_function("statement_count_point_select", |b| {
+        b.iter(|| statement_count(std::hint::black_box(POINT_SELECT)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lexer);
+criterion_main!(benches);

@@ -1,0 +1,193 @@
+//! Lexer tests by topic: literals, comments and hints, executable comments, folding, statement
+//! boundaries, and every statement of ../shared/cases/routing.tsv.
+
+use super::*;
+
+fn norm(sql: &str) -> String {
+    lex(sql.as_bytes()).text
+}
+
+#[test]
+fn literals_become_placeholders_with_spans() {
+    let sql = "SELECT * FROM t WHERE a = 'it''s' AND b = \"x\\\"y\" AND c = -1.5e3 AND d = 0x1F AND e = X'ab' AND f = b'01' AND g = _utf8mb4'z' AND h = 0b11 AND i IS NULL";
+    let l = lex(sql.as_bytes());
+    assert_eq!(
+        l.text,
+        "select * from t where a = ? and b = ? and c = ? and d = ? and e = ? and f = ? and g = ? and h = ? and i is null"
+    );
+    let got: Vec<(&str, LiteralKind)> = l.literals.iter().map(|x| (&sql[x.span.clone()], x.kind)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("'it''s'", LiteralKind::String),
+            ("\"x\\\"y\"", LiteralKind::String),
+            ("-1.5e3", LiteralKind::Number),
+            ("0x1F", LiteralKind::Hex),
+            ("X'ab'", LiteralKind::Hex),
+            ("b'01'", LiteralKind::Bit),
+            ("_utf8mb4'z'", LiteralKind::String),
+            ("0b11", LiteralKind::Bit),
+        ]
+    );
+}
+
+#[test]
+fn minus_is_a_sign_only_where_an_operand_is_expected() {
+    assert_eq!(norm("SELECT a-1 FROM t"), "select a - ? from t");
+    assert_eq!(norm("SELECT 1--1"), "select ? - ?");
+    assert_eq!(norm("SELECT name FROM users WHERE id = 1--1"), "select name from users where id = ? - ?");
+    assert_eq!(norm("SELECT -1, (-2)"), "select ?, (?)");
+    assert_eq!(lex(b"SELECT 1--1").literals.len(), 2);
+    assert_eq!(norm("SELECT 1 -- a comment\n + 2"), "select ? + ?");
+}
+
+#[test]
+fn comments_dropped_hints_kept_apart() {
+    let l = lex(b"/* app=web */ SELECT name FROM users WHERE id = 3 -- trailing\n# another\n");
+    assert_eq!(l.text, "select name from users where id = ?");
+    assert!(l.hints.items.is_empty());
+    let l = lex(b"/* sluice: cache ttl=30s */ SELECT 1 FROM t");
+    assert!(l.hints.has("cache"));
+    assert_eq!(l.hints.get("ttl"), Some("30s"));
+    assert_eq!(l.text, "select ? from t");
+    assert_eq!(l.digest, lex(b"SELECT 1 FROM t").digest);
+}
+
+#[test]
+fn executable_comments_and_optimizer_hints_are_code() {
+    let l = lex(b"/*!40000 ALTER TABLE users DISABLE KEYS */");
+    assert_eq!(l.text, "alter table users disable keys");
+    assert!(l.executable_comment);
+    assert_eq!(l.first_keyword, "alter");
+    let l = lex(b"/*M!100100 SET STATEMENT max_statement_time=1 FOR */ UPDATE users SET n = 1 WHERE id = 2");
+    assert_eq!(l.text, "set statement max_statement_time = ? for update users set n = ? where id = ?");
+    assert_eq!(
+        norm("SELECT /*+ MAX_EXECUTION_TIME(1000) */ * FROM t"),
+        "select /*+ max_execution_time (?) */ * from t"
+    );
+}
+
+#[test]
+fn lists_fold_whatever_their_length() {
+    let a = lex(b"SELECT * FROM t WHERE id IN (1, 2, 3)");
+    let b = lex(b"select * from t where id in (7)");
+    assert_eq!(a.text, "select * from t where id in (...)");
+    assert_eq!(a.digest, b.digest);
+    let a = lex(b"INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')");
+    let b = lex(b"INSERT INTO t (a, b) VALUES (9, 'q')");
+    assert_eq!(a.text, "insert into t (a, b) values (...)");
+    assert_eq!(a.digest, b.digest);
+    // Function arguments do not fold.
+    assert_eq!(norm("SELECT COALESCE(a, 1) FROM t"), "select coalesce (a, ?) from t");
+    assert_eq!(
+        norm("SELECT * FROM t WHERE (a, b) IN ((1, 2), (3, 4))"),
+        "select * from t where (a, b) in (...)"
+    );
+}
+
+#[test]
+fn case_and_whitespace_fold_but_shapes_differ() {
+    assert_eq!(
+        lex(b"SELECT c FROM sbtest1 WHERE id = 42").digest,
+        lex(b"select  c\n from sbtest1 where id=7").digest
+    );
+    assert_ne!(
+        lex(b"SELECT c FROM sbtest1 WHERE id = 1").digest,
+        lex(b"SELECT k FROM sbtest1 WHERE id = 1").digest
+    );
+    assert_eq!(norm("SELECT * FROM `My Table`"), "select * from `My Table`");
+}
+
+#[test]
+fn statement_boundaries() {
+    assert_eq!(statement_count(b"SELECT ';'"), 1);
+    assert_eq!(statement_count(b"SELECT 1; "), 1);
+    assert_eq!(statement_count(b"SELECT 1;;  -- done\n"), 1);
+    assert_eq!(statement_count(b"SELECT 1;SELECT 2"), 2);
+    assert_eq!(statement_count(b"SELECT 1; /* c */ SELECT 2; SELECT 3;"), 3);
+    assert_eq!(statement_count(b"SELECT 'a;b'; SELECT \"c;d\"; SELECT `e;f`"), 3);
+    let l = lex(b"SELECT 1; SELECT 2");
+    assert_eq!(l.statements, vec![0..8, 10..18]);
+    assert_eq!(l.text, "select ?; select ?");
+}
+
+#[test]
+fn garbage_never_panics() {
+    for s in [
+        &b"'unterminated"[..],
+        b"/* open",
+        b"`x",
+        b"\xff\xfe\x00",
+        b"-",
+        b"0x",
+        b"_'",
+        b"/*!",
+        b"*/",
+        b"--",
+        b"1e",
+        b"x'",
+        b"",
+    ] {
+        let l = lex(s);
+        for lit in &l.literals {
+            assert!(lit.span.end <= s.len());
+        }
+    }
+}
+
+#[test]
+fn normalizing_is_idempotent_on_samples() {
+    for s in ["SELECT a FROM t WHERE b IN (1,2) AND c = 'x'", "INSERT INTO t VALUES (1),(2)", "SELECT 1--1"] {
+        let once = lex(s.as_bytes());
+        assert_eq!(lex(once.text.as_bytes()).digest, once.digest, "{s}");
+    }
+}
+
+#[test]
+fn every_routing_case_lexes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/cases/routing.tsv");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        panic!("{path} missing: the shared cases live beside the repository");
+    };
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let sql = line.splitn(3, '\t').nth(2).expect("three columns");
+        let l = lex(sql.as_bytes());
+        assert_eq!(l.statements.len(), 1, "{sql}");
+        assert!(!l.first_keyword.is_empty(), "{sql}");
+        assert!(!l.text.contains('\''), "literal left in {:?}", l.text);
+        n += 1;
+    }
+    assert!(n >= 60, "only {n} cases");
+    assert!(lex(b"/* sluice: primary */ SELECT name FROM users WHERE id = 3").hints.has("primary"));
+    assert!(lex(b"/* sluice: replica */ SELECT name FROM users WHERE id = 3").hints.has("replica"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_and_spans_are_sane(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let l = lex(&bytes);
+        let mut last = 0;
+        for lit in &l.literals {
+            proptest::prop_assert!(lit.span.start >= last && lit.span.end <= bytes.len() && lit.span.start < lit.span.end);
+            last = lit.span.end;
+        }
+        proptest::prop_assert!(!l.statements.is_empty());
+    }
+
+    #[test]
+    fn sql_like_text_normalizes_idempotently(s in "(SELECT|select|INSERT INTO t VALUES|WHERE|IN|AND|a|b|`c`|'x'|\"y\"|42|-7|1\\.5|0x1f|\\(|\\)|,|=|<=|\\+|-| ){1,40}") {
+        let once = lex(s.as_bytes());
+        let twice = lex(once.text.as_bytes());
+        proptest::prop_assert_eq!(twice.text, once.text);
+    }
+}
+
+#[test]
+fn digest_ids_are_stable_across_releases() {
+    // Digest ids are shown to operators and stored in captures: changing them is a breaking change.
+    assert_eq!(lex(b"SELECT c FROM sbtest1 WHERE id=4711").text, "select c from sbtest1 where id = ?");
+    assert_eq!(format!("{:016x}", lex(b"SELECT c FROM sbtest1 WHERE id=4711").digest), STABLE_POINT_SELECT);
+}
+
+const STABLE_POINT_SELECT: &str = "bd1f2301c6836772";
