@@ -99,7 +99,11 @@ struct Out {
 
 impl Out {
     fn token(&mut self, t: &str, prev: Prev) {
-        let glue = matches!(t, ")" | "," | ";") || self.text.ends_with('(') || self.text.is_empty();
+        // `db.table` and `t.col` stay one token; `,` `)` `;` attach to what precedes them.
+        let glue = matches!(t, ")" | "," | ";" | ".")
+            || self.text.ends_with('(')
+            || self.text.ends_with('.')
+            || self.text.is_empty();
         if !glue {
             self.text.push(' ');
         }
@@ -116,7 +120,7 @@ impl Out {
 
     /// Writes a word lower-cased (ASCII) without allocating; returns its range in `text`.
     fn word(&mut self, w: &[u8]) -> Range<usize> {
-        if !(self.text.is_empty() || self.text.ends_with('(')) {
+        if !(self.text.is_empty() || self.text.ends_with('(') || self.text.ends_with('.')) {
             self.text.push(' ');
         }
         let start = self.text.len();

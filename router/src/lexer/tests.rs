@@ -96,6 +96,7 @@ fn case_and_whitespace_fold_but_shapes_differ() {
         lex(b"SELECT k FROM sbtest1 WHERE id = 1").digest
     );
     assert_eq!(norm("SELECT * FROM `My Table`"), "select * from `My Table`");
+    assert_eq!(norm("SELECT u.name FROM app.users u"), "select u.name from app.users u");
 }
 
 #[test]

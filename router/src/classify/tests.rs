@@ -1,0 +1,82 @@
+//! Classification, table-driven: ../shared/cases/routing.tsv line by line (target and cacheability of
+//! statements in autocommit mode), then our own cases.
+
+use super::*;
+use crate::lexer::lex;
+
+fn class(sql: &str) -> Class {
+    classify(&lex(sql.as_bytes()))
+}
+
+fn target_name(t: Target) -> &'static str {
+    match t {
+        Target::Primary => "primary",
+        Target::Replica => "replica",
+        Target::Last => "last",
+        Target::Sluice => "sluice",
+    }
+}
+
+#[test]
+fn agrees_with_every_line_of_routing_tsv() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/cases/routing.tsv");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let mut cols = line.splitn(3, '\t');
+        let (target, cache, sql) =
+            (cols.next().unwrap_or(""), cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+        let c = class(sql);
+        let got_cache = if c.cacheable { "cache" } else { "nocache" };
+        if target_name(c.target) != target || got_cache != cache {
+            wrong
+                .push(format!("{sql}\n    want {target} {cache}, got {} {got_cache}", target_name(c.target)));
+        }
+        n += 1;
+    }
+    assert!(n >= 60);
+    assert!(wrong.is_empty(), "{} of {n} wrong:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[test]
+fn transactions_and_session_state() {
+    assert_eq!(class("BEGIN").tx, Some(Tx::Begin));
+    assert_eq!(class("START TRANSACTION READ ONLY").tx, Some(Tx::Begin));
+    assert_eq!(class("COMMIT").tx, Some(Tx::Commit));
+    assert_eq!(class("ROLLBACK").tx, Some(Tx::Rollback));
+    assert_eq!(class("ROLLBACK TO SAVEPOINT a").tx, Some(Tx::Savepoint));
+    assert_eq!(class("XA COMMIT 'x1'").tx, Some(Tx::Commit));
+    assert!(class("SET NAMES utf8mb4").session_state);
+    assert!(class("SET @a = 1").session_state);
+    assert!(class("USE app").session_state);
+    assert!(class("CREATE TEMPORARY TABLE t (id INT)").session_state);
+    assert!(!class("CREATE TABLE t (id INT)").session_state);
+    assert!(class("SELECT id INTO @x FROM users WHERE id = 1").session_state);
+    assert!(class("LOCK TABLES t WRITE").locks);
+    assert!(class("SELECT GET_LOCK('a', 1)").locks);
+}
+
+#[test]
+fn own_cases() {
+    for (sql, target, cacheable) in [
+        ("SELECT SQL_NO_CACHE name FROM users WHERE id = 1", Target::Replica, false),
+        ("SELECT name FROM users WHERE id = @uid", Target::Replica, false),
+        ("SELECT 1 FROM DUAL", Target::Replica, false),
+        ("SELECT COALESCE(name, 'x') FROM users", Target::Replica, true),
+        ("SELECT COUNT(*) FROM users WHERE id IN (SELECT user_id FROM orders)", Target::Replica, true),
+        ("(SELECT a FROM t) UNION (SELECT a FROM u)", Target::Replica, true),
+        ("SELECT u.name FROM app.users u WHERE u.id = 1", Target::Replica, true),
+        ("SHOW PROCESSLIST", Target::Primary, false),
+        ("SHOW SLAVE STATUS", Target::Primary, false),
+        ("EXPLAIN ANALYZE SELECT * FROM t", Target::Primary, false),
+        ("/* sluice: primary */ SHOW TABLES", Target::Primary, false),
+        ("/* sluice: nocache */ SELECT a FROM t", Target::Replica, false),
+        ("SELECT 1; DELETE FROM t", Target::Primary, false),
+        ("DO SLEEP(1)", Target::Primary, false),
+        ("HANDLER t READ FIRST", Target::Primary, false),
+    ] {
+        let c = class(sql);
+        assert_eq!((c.target, c.cacheable), (target, cacheable), "{sql}");
+    }
+}
