@@ -1,0 +1,92 @@
+//! Routing decisions by topic: sessions, replica health and lag, balancing.
+
+use super::*;
+use crate::classify::classify;
+use crate::lexer::lex;
+
+fn replica(index: usize, lag_ms: Option<u64>) -> ReplicaView {
+    ReplicaView { index, healthy: true, lag_ms, weight: 1, in_use: 0, offline: false }
+}
+
+fn topo(replicas: Vec<ReplicaView>) -> Topology {
+    Topology { replicas, max_lag_ms: 1000, balance: Balance::RoundRobin }
+}
+
+fn route_sql(sql: &str, s: SessionView, t: &Topology, turn: u64) -> Route {
+    route(&classify(&lex(sql.as_bytes())), &s, t, turn)
+}
+
+#[test]
+fn reads_spread_over_healthy_replicas_writes_go_to_the_primary() {
+    let t = topo(vec![replica(1, Some(0)), replica(2, Some(10))]);
+    let s = SessionView::autocommit();
+    let picks: Vec<Destination> =
+        (0..4).map(|n| route_sql("SELECT a FROM t WHERE id = 1", s, &t, n).destination).collect();
+    assert_eq!(
+        picks,
+        [Destination::Replica(1), Destination::Replica(2), Destination::Replica(1), Destination::Replica(2)]
+    );
+    assert_eq!(route_sql("UPDATE t SET a = 1", s, &t, 0).destination, Destination::Primary);
+    assert_eq!(route_sql("SELECT a FROM t FOR UPDATE", s, &t, 0).destination, Destination::Primary);
+    assert!(route_sql("SELECT a FROM t WHERE id = 1", s, &t, 0).cacheable);
+}
+
+#[test]
+fn lagging_down_or_offline_replicas_are_skipped_then_the_primary_serves() {
+    let mut down = replica(1, Some(0));
+    down.healthy = false;
+    let mut off = replica(3, Some(0));
+    off.offline = true;
+    let t = topo(vec![down, replica(2, Some(5000)), off, replica(4, None)]);
+    let r = route_sql("SELECT a FROM t", SessionView::autocommit(), &t, 0);
+    assert_eq!(r.destination, Destination::Primary);
+    assert!(r.reason.contains("no healthy replica"));
+    let t = topo(vec![down, replica(2, Some(999))]);
+    assert_eq!(
+        route_sql("SELECT a FROM t", SessionView::autocommit(), &t, 7).destination,
+        Destination::Replica(2)
+    );
+}
+
+#[test]
+fn transactions_autocommit_off_and_pins_keep_reads_on_the_session_connection() {
+    let t = topo(vec![replica(1, Some(0))]);
+    let tx = SessionView { in_transaction: true, ..SessionView::autocommit() };
+    assert_eq!(route_sql("SELECT a FROM t", tx, &t, 0).destination, Destination::Primary);
+    let no_ac = SessionView { autocommit: false, ..SessionView::default() };
+    let r = route_sql("SELECT a FROM t", no_ac, &t, 0);
+    assert_eq!((r.destination, r.cacheable), (Destination::Primary, false));
+    let pinned = SessionView { pinned: true, ..SessionView::autocommit() };
+    assert_eq!(route_sql("SELECT a FROM t", pinned, &t, 0).destination, Destination::Pinned);
+}
+
+#[test]
+fn last_and_sluice_targets() {
+    let t = topo(vec![replica(1, Some(0))]);
+    let s = SessionView { has_last: true, ..SessionView::autocommit() };
+    assert_eq!(route_sql("SELECT LAST_INSERT_ID()", s, &t, 0).destination, Destination::Last);
+    assert_eq!(
+        route_sql("SELECT LAST_INSERT_ID()", SessionView::autocommit(), &t, 0).destination,
+        Destination::Primary
+    );
+    assert_eq!(route_sql("SELECT CONNECTION_ID()", s, &t, 0).destination, Destination::Sluice);
+    assert_eq!(route_sql("KILL QUERY 42", s, &t, 0).destination, Destination::Sluice);
+}
+
+#[test]
+fn weighted_and_least_connections() {
+    let mut a = replica(1, Some(0));
+    a.weight = 3;
+    let b = replica(2, Some(0));
+    let t = Topology { balance: Balance::Weighted, ..topo(vec![a, b]) };
+    let picks: Vec<Option<usize>> = (0..8).map(|n| pick_replica(&t, n)).collect();
+    assert_eq!(picks.iter().filter(|p| **p == Some(1)).count(), 6);
+    assert_eq!(picks.iter().filter(|p| **p == Some(2)).count(), 2);
+    let mut busy = replica(1, Some(0));
+    busy.in_use = 9;
+    let mut idle = replica(2, Some(0));
+    idle.in_use = 2;
+    let t = Topology { balance: Balance::LeastConnections, ..topo(vec![busy, idle]) };
+    assert_eq!(pick_replica(&t, 0), Some(2));
+    assert_eq!(pick_replica(&topo(vec![]), 3), None);
+}
