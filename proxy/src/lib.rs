@@ -5,6 +5,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod monitor;
 pub mod net;
 pub mod server;
 pub mod session;

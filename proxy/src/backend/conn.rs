@@ -284,6 +284,74 @@ impl BackendConn {
     }
 }
 
+/// A small text result: column names and rows (for the monitor and admin queries, not the relay).
+#[derive(Debug, Clone, Default)]
+pub struct TextResult {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows; `None` is SQL NULL.
+    pub rows: Vec<Vec<Option<Bytes>>>,
+}
+
+impl TextResult {
+    /// The value of column `name` in row `row`, as text.
+    pub fn get(&self, row: usize, name: &str) -> Option<String> {
+        let i = self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))?;
+        let v = self.rows.get(row)?.get(i)?.as_ref()?;
+        Some(String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+impl BackendConn {
+    /// Runs one statement and collects its (first) result set, decoding text rows. For small internal
+    /// queries only: the whole result is held in memory.
+    pub async fn query(&mut self, label: &str, sql: &str) -> Result<TextResult> {
+        use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
+        let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.stream.write(0, &payload);
+        self.stream.flush().await.map_err(|e| fail(e.to_string()))?;
+        let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
+        let mut out = TextResult::default();
+        let mut sets = 0;
+        loop {
+            let p = self
+                .stream
+                .read()
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| fail("connection closed".into()))?;
+            let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
+            match step.kind {
+                Kind::Err => {
+                    let err = ErrPacket::parse(&p.payload).map_err(|e| fail(e.to_string()))?;
+                    return Err(Error::BackendRefused { backend: label.to_owned(), err });
+                }
+                Kind::ColumnCount(_) => sets += 1,
+                Kind::ColumnDef if sets == 1 => {
+                    let c = sluice_protocol::column::ColumnDefinition::parse(&p.payload)
+                        .map_err(|e| fail(e.to_string()))?;
+                    out.columns.push(String::from_utf8_lossy(&c.name).into_owned());
+                }
+                Kind::Row if sets == 1 => {
+                    let row = sluice_protocol::binary::decode_text_row(&p.payload, out.columns.len())
+                        .map_err(|e| fail(e.to_string()))?;
+                    out.rows.push(row);
+                }
+                _ => {}
+            }
+            if let Some(st) = step.status {
+                self.status = st;
+            }
+            if step.done {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 async fn read(stream: &mut PacketStream<MaybeTls<TcpStream>>, spec: &ConnectSpec) -> Result<Packet> {
     stream
         .read()

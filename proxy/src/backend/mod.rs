@@ -3,5 +3,5 @@
 pub mod conn;
 pub mod pool;
 
-pub use conn::{BackendConn, ConnectSpec};
+pub use conn::{BackendConn, ConnectSpec, TextResult};
 pub use pool::{Guard, Pool, PoolKey, PoolLimits, Pools};

@@ -7,6 +7,7 @@ use sluice_tests::{Proxy, Topology};
 
 mod binary;
 mod errors;
+mod monitor;
 mod pymysql;
 mod raw;
 mod types;
