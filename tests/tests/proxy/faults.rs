@@ -1,0 +1,40 @@
+//! Faults on a private topology (serial nextest group: names start with `fault_`).
+
+use std::time::{Duration, Instant};
+
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+use sluice_tests::{Topology, Which};
+
+/// A backend that accepts TCP but never answers (SIGSTOP): the statement fails within the configured
+/// read timeout with an error naming the backend; nothing hangs; after it resumes, new sessions work.
+#[tokio::test]
+async fn fault_paused_primary_hits_the_read_timeout() {
+    let private = Topology::private().await;
+    let schema = private.fresh_schema("paused").await;
+    let mut cfg = private.sluice_config();
+    cfg.backend.read_timeout_ms = 700;
+    cfg.backend.connect_timeout_ms = 700;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+    let mut c = Conn::new(opts.clone()).await.expect("connect");
+    let one: Option<i32> = c.query_first("SELECT 1").await.expect("before the pause");
+    assert_eq!(one, Some(1));
+
+    private.pause(Which::Primary).expect("SIGSTOP primary");
+    let started = Instant::now();
+    let e = c.query_drop("SELECT 2").await.expect_err("a paused backend cannot answer");
+    let waited = started.elapsed();
+    let msg = e.to_string();
+    assert!(waited < Duration::from_secs(5), "took {waited:?}");
+    assert!(msg.contains(&private.primary.addr.to_string()) && msg.contains("read_timeout_ms"), "{msg}");
+    // New sessions fail fast too (connect timeout), instead of hanging.
+    let started = Instant::now();
+    assert!(Conn::new(opts.clone()).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    private.resume(Which::Primary).expect("SIGCONT primary");
+    let mut c = Conn::new(opts).await.expect("connect after resume");
+    let three: Option<i32> = c.query_first("SELECT 3").await.expect("after resume");
+    assert_eq!(three, Some(3));
+}
