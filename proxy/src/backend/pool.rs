@@ -66,12 +66,20 @@ impl Pool {
                 });
             }
         };
-        let reused = self.take_idle();
-        let conn = match reused {
-            Some(c) => c,
-            None => BackendConn::connect(&self.spec).await?,
+        let (conn, reused) = match self.take_idle() {
+            Some(c) => (c, true),
+            None => (BackendConn::connect(&self.spec).await?, false),
         };
-        Ok(Guard { conn: Some(conn), pool: self.clone(), permit: Some(permit), broken: false })
+        Ok(Guard { conn: Some(conn), pool: self.clone(), permit: Some(permit), broken: false, reused })
+    }
+
+    /// Lends a fresh connection, never an idle one (after a reused one turned out dead).
+    pub async fn get_fresh(self: &Arc<Self>) -> Result<Guard> {
+        // Idle connections opened before a backend restart are as dead as the one just found.
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+        self.get().await
     }
 
     fn take_idle(&self) -> Option<BackendConn> {
@@ -106,6 +114,7 @@ pub struct Guard {
     pool: Arc<Pool>,
     permit: Option<OwnedSemaphorePermit>,
     broken: bool,
+    reused: bool,
 }
 
 impl Guard {
@@ -126,6 +135,12 @@ impl Guard {
     /// The pool's connect spec.
     pub fn spec(&self) -> &ConnectSpec {
         &self.pool.spec
+    }
+
+    /// Whether the connection came from the idle list (it may have died while idle: the server
+    /// restarted, or `wait_timeout` or the network closed it).
+    pub fn reused(&self) -> bool {
+        self.reused
     }
 
     /// Marks the connection unusable: it is closed instead of returned.

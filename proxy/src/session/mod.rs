@@ -202,14 +202,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         );
         let mut guard =
             pool.get().await.inspect_err(|e| tracing::warn!(error = %e, "backend checkout failed"))?;
-        if let Some(db) = &self.schema {
-            let p = commands::init_db(db);
+        // The first command (COM_INIT_DB, or COM_PING without a schema) also proves a reused idle
+        // connection is alive; a dead one is replaced once by a fresh connection.
+        let first = match &self.schema {
+            Some(db) => commands::init_db(db),
+            None => BytesMut::from(&[sluice_protocol::constants::command::PING][..]),
+        };
+        let check = self.schema.is_some() || guard.reused();
+        if check {
             let label = guard.label().to_owned();
-            if let Err(e) = guard.conn().simple_command(&label, &p).await {
-                if !matches!(e, Error::BackendRefused { .. }) {
-                    guard.mark_broken();
+            if let Err(e) = guard.conn().simple_command(&label, &first).await {
+                if matches!(e, Error::BackendRefused { .. }) {
+                    return Err(e);
                 }
-                return Err(e);
+                guard.mark_broken();
+                if !guard.reused() {
+                    return Err(e);
+                }
+                tracing::info!(backend = %label, error = %e, "idle backend connection was dead; opening a fresh one");
+                drop(guard);
+                guard = pool.get_fresh().await?;
+                if let Err(e) = guard.conn().simple_command(&label, &first).await {
+                    if !matches!(e, Error::BackendRefused { .. }) {
+                        guard.mark_broken();
+                    }
+                    return Err(e);
+                }
             }
         }
         self.status = guard.conn().status & (status::AUTOCOMMIT | status::IN_TRANS);

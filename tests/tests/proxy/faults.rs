@@ -38,3 +38,26 @@ async fn fault_paused_primary_hits_the_read_timeout() {
     let three: Option<i32> = c.query_first("SELECT 3").await.expect("after resume");
     assert_eq!(three, Some(3));
 }
+
+/// Idle pooled connections die when the primary restarts; the next logins must not fail because of
+/// them (with and without a default schema).
+#[tokio::test]
+async fn fault_primary_restart_does_not_break_later_logins() {
+    let mut private = Topology::private().await;
+    let schema = private.fresh_schema("restart").await;
+    let mut cfg = private.sluice_config();
+    cfg.pool.max_per_backend = 2;
+    cfg.users.iter_mut().for_each(|u| u.default_schema = None);
+    let p = sluice_tests::start_proxy(cfg).await;
+    for with_schema in [false, true] {
+        let opts = p.opts("app", "app").db_name(with_schema.then(|| schema.clone()));
+        // A session leaves its connection idle in the pool (reset in the background).
+        let c = Conn::new(opts.clone()).await.expect("connect");
+        c.disconnect().await.expect("quit");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        private.restart(Which::Primary).await.expect("restart primary");
+        let mut c = Conn::new(opts).await.expect("login after a primary restart");
+        let one: Option<i32> = c.query_first("SELECT 1").await.expect("query after restart");
+        assert_eq!(one, Some(1), "with_schema={with_schema}");
+    }
+}
