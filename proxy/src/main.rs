@@ -1,7 +1,7 @@
 //! The `sluice` binary: run the proxy, check a config, or hash a password for `[[users]]`.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,11 +11,14 @@ use sluice_protocol::auth::{
 };
 
 /// sluice: an SQL-aware MySQL/MariaDB proxy.
+///
+/// Environment overrides (applied after the file): SLUICE_LISTEN, SLUICE_WORKERS, SLUICE_POOL_SIZE,
+/// SLUICE_CACHE, SLUICE_L1_SIZE, SLUICE_REDIS, SLUICE_REDIS_URL, SLUICE_LOG_LEVEL.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// Config file (TOML) to run with.
-    #[arg(long, short, value_name = "FILE")]
+    /// Config file (TOML) to run with; see deploy/sluice.example.toml.
+    #[arg(long, short, value_name = "FILE", env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -23,76 +26,71 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a config file: prints `FILE: ok` or every problem with its line.
+    /// Validate a config file (with the SLUICE_* overrides): prints `FILE: ok`, or every problem with
+    /// its line and exits 1.
     CheckConfig {
         /// The file.
         file: PathBuf,
     },
     /// Print the hashes of a password as `[[users]]` lines (sluice stores hashes, never passwords).
     HashPassword {
-        /// The password (or use --stdin).
+        /// The password. It shows in `ps` and shell history: prefer --stdin.
+        #[arg(required_unless_present = "stdin")]
         password: Option<String>,
         /// Read the password from the first line of stdin.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "password")]
         stdin: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
-    match cli.command {
-        Some(Command::CheckConfig { file }) => match Config::load(&file) {
-            Ok(_) => {
-                let _ = writeln!(out, "{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
+    let result = match cli.command {
+        Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::HashPassword { password, stdin }) => hash_password(password, stdin),
+        None => match cli.config {
+            Some(path) => run(&path),
+            None => Err("--config FILE is required (see deploy/sluice.example.toml and --help)".into()),
         },
-        Some(Command::HashPassword { password, stdin }) => {
-            let pw = match (password, stdin) {
-                (Some(p), false) => p,
-                (None, true) => {
-                    let mut line = String::new();
-                    if std::io::stdin().lock().read_line(&mut line).is_err() {
-                        eprintln!("sluice: cannot read stdin");
-                        return ExitCode::FAILURE;
-                    }
-                    line.trim_end_matches(['\n', '\r']).to_owned()
-                }
-                _ => {
-                    eprintln!("sluice: give a password or --stdin");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let n = native_hash_to_string(&native_password_hash(pw.as_bytes()));
-            let s = sha2_hash_to_string(&sha2_password_hash(pw.as_bytes()));
-            let _ = writeln!(out, "mysql_native_password = \"{n}\"\ncaching_sha2_password = \"{s}\"");
-            ExitCode::SUCCESS
-        }
-        None => {
-            let Some(path) = cli.config else {
-                eprintln!("sluice: --config FILE is required (see deploy/sluice.example.toml)");
-                return ExitCode::FAILURE;
-            };
-            let config = match Config::load(&path) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            sluice::logging::init(&config.log);
-            match sluice::server::run(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("sluice: {e}");
-                    ExitCode::FAILURE
-                }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One `sluice:` prefix per line: a config error lists every issue on its own line.
+            for line in e.lines() {
+                eprintln!("sluice: {line}");
             }
+            ExitCode::FAILURE
         }
     }
+}
+
+/// Loads the config, starts logging and runs the proxy until it shuts down.
+fn run(path: &Path) -> Result<(), String> {
+    let config = Config::load(path)?;
+    sluice::logging::init(&config.log);
+    sluice::server::run(config).map_err(|e| e.to_string())
+}
+
+fn check_config(file: &Path) -> Result<(), String> {
+    Config::load(file)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: ok", file.display()).map_err(|e| format!("writing to stdout: {e}"))
+}
+
+fn hash_password(password: Option<String>, stdin: bool) -> Result<(), String> {
+    let pw = match password {
+        Some(p) if !stdin => p,
+        _ => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading stdin: {e}"))?;
+            // Only the line ending goes: spaces may be part of the password.
+            line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+        }
+    };
+    let native = native_hash_to_string(&native_password_hash(pw.as_bytes()));
+    let sha2 = sha2_hash_to_string(&sha2_password_hash(pw.as_bytes()));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "mysql_native_password = \"{native}\"\ncaching_sha2_password = \"{sha2}\"")
+        .map_err(|e| format!("writing to stdout: {e}"))
 }

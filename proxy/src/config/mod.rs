@@ -2,15 +2,24 @@
 //!
 //! Every field has a documented default so a minimal file is short. Secrets (backend passwords) are never
 //! in the file itself: they come from an environment variable or a file the config names.
+//! [`Config::load`] = read + [`Config::parse`] + [`Config::apply_env`] + [`Config::validate`]; every
+//! problem is reported with its key path and line (`sluice.toml:12: groups[0].members[1].address: …`).
 
+mod env;
+mod error;
 mod load;
+mod secret;
+mod size;
+mod source;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use load::{ConfigError, ConfigIssue, parse_size};
+pub use error::{ConfigError, ConfigIssue};
+pub use size::parse_size;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +61,10 @@ pub struct Config {
     /// Logging and the slow log.
     #[serde(default)]
     pub log: LogConfig,
+    /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
+    /// config was built in code.
+    #[serde(skip)]
+    source: Option<source::Source>,
 }
 
 /// `[server]`: the client-facing listener.
@@ -72,7 +85,8 @@ pub struct ServerConfig {
     pub handshake_timeout_ms: u64,
     /// On SIGTERM, statements in flight get this long to finish. Default 30000.
     pub shutdown_grace_ms: u64,
-    /// Largest packet (payload) a client may send, bytes. Default 64 MiB.
+    /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
+    #[serde(deserialize_with = "size::size_usize")]
     pub max_packet_bytes: usize,
     /// TLS toward clients; absent = no TLS offered.
     pub tls: Option<TlsServerConfig>,
@@ -152,10 +166,10 @@ pub struct UserConfig {
 pub struct Credentials {
     /// Backend user name.
     pub user: String,
-    /// Environment variable holding the password.
+    /// Environment variable holding the password. Exactly one of this and `password_file` is given.
     #[serde(default)]
     pub password_env: Option<String>,
-    /// File holding the password (trailing newline ignored).
+    /// File holding the password (one trailing newline ignored).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
 }
@@ -175,14 +189,14 @@ pub struct BackendConfig {
 }
 
 /// `[backend.tls]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendTls {
     /// Use TLS toward backends (members may override). Default false.
     pub enabled: bool,
     /// Verify the backend certificate. Default true.
     pub verify: bool,
-    /// CA bundle (PEM) to verify against; absent = the certificate must chain to `ca`… or verification fails.
+    /// CA bundle (PEM) the backends' certificates must chain to; required when `enabled` and `verify`.
     pub ca: Option<PathBuf>,
 }
 
@@ -313,7 +327,8 @@ pub enum RuleAction {
 pub struct CacheConfig {
     /// Cache on/off. Default false. Env `SLUICE_CACHE`.
     pub enabled: bool,
-    /// L1 size in bytes. Default 64 MiB. Env `SLUICE_L1_SIZE`.
+    /// L1 size in bytes, or a size such as `"64MiB"`. Default 64 MiB. Env `SLUICE_L1_SIZE`.
+    #[serde(deserialize_with = "size::size_u64")]
     pub l1_size: u64,
     /// L2 Redis URL; empty = no L2. Default empty.
     pub redis_url: String,
@@ -321,7 +336,8 @@ pub struct CacheConfig {
     pub redis_enabled: bool,
     /// TTL when a rule gives none, ms. Default 60000.
     pub default_ttl_ms: u64,
-    /// Larger results are not stored, bytes. Default 1 MiB.
+    /// Larger results are not stored: bytes, or a size such as `"1MiB"`. Default 1 MiB.
+    #[serde(deserialize_with = "size::size_u64")]
     pub max_entry_bytes: u64,
 }
 
@@ -404,8 +420,16 @@ impl Default for BackendConfig {
             },
             connect_timeout_ms: 3_000,
             read_timeout_ms: 0,
-            tls: BackendTls { enabled: false, verify: true, ca: None },
+            tls: BackendTls::default(),
         }
+    }
+}
+
+// By hand, not derived: a derived default would make `verify` false whenever a `[backend.tls]` table
+// is present without it, contradicting the documented default (and silently skipping verification).
+impl Default for BackendTls {
+    fn default() -> Self {
+        Self { enabled: false, verify: true, ca: None }
     }
 }
 
@@ -453,3 +477,5 @@ impl Default for LogConfig {
         Self { level: "info".into(), format: LogFormat::Text, slow_query_ms: 1_000, slow_log: None }
     }
 }
+#[cfg(test)]
+mod tests;
