@@ -106,8 +106,13 @@ impl PrivateTopology {
     }
 
     /// SIGSTOPs one server: it keeps its sockets but answers nothing (a hung host).
+    /// Returns once every thread of the server is stopped: `kill` returns earlier, and a thread already
+    /// running could still answer a query in that window (seen under full-suite load).
     pub fn pause(&self, which: Which) -> anyhow::Result<()> {
-        self.signal(which, Signal::SIGSTOP)
+        self.signal(which, Signal::SIGSTOP)?;
+        let server = &self.running.servers[which.index()?];
+        let pid = server.pid().with_context(|| format!("{} is not running", server.spec.name()))?;
+        procs::wait_stopped(pid, Duration::from_secs(5))
     }
 
     /// SIGCONTs a server paused with [`PrivateTopology::pause`].

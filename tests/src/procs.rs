@@ -63,6 +63,28 @@ pub fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until every thread of `pid` is in state `T` (stopped) or `t` (traced), up to `limit`.
+pub fn wait_stopped(pid: u32, limit: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .with_context(|| format!("threads of pid {pid}"))?;
+        let all_stopped = tasks.filter_map(Result::ok).all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['T', 't'])))
+                .unwrap_or(true)
+        });
+        if all_stopped {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("pid {pid} did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// SIGKILLs `pid` if its command line contains all `needles`, then waits up to 5 s for it to disappear.
 pub fn kill_matching(pid: u32, needles: &[String]) {
     if !pid_matches(pid, needles) {
