@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# sysbench through sluice vs HAProxy (mode tcp, one thread: the cost of a bare proxy hop) vs direct to
-# the primary, interleaved within each round so machine noise hits all targets alike. Prints one JSON
-# line per run and, at the end, one summary line per (target, test, threads) with median and spread.
-# Uses the local topology of deploy/local/up.sh (started if needed). Only ever connects to 127.0.0.1.
+# sysbench through sluice vs through HAProxy (mode tcp, one thread: the cost of a bare proxy hop) vs
+# directly against the primary. Targets are interleaved within each round, so machine noise hits them
+# alike; compare sluice with HAProxy from the same run, not with numbers from another day.
 #
-# Env: ROUNDS (5), DURATION seconds per run (10), THREADS ("1 16 64"), TESTS ("oltp_point_select
-# oltp_read_only"), TARGETS ("direct haproxy sluice"), TABLES (4), TABLE_SIZE (10000).
+# Uses the local topology of deploy/local/up.sh (started or repaired as needed; it also builds sluice
+# in release mode). Sends load only to 127.0.0.1.
+#
+# stdout: one JSON line per run
+#   {"round","target","test","threads","qps","p95_ms","p99_ms","errors","proxy_cpu_s","cpu_us_per_query",...}
+# then one summary JSON line per (target, test, threads): median/min/max qps, median cpu_us_per_query,
+# median p95/p99. Everything also goes to target/bench/sysbench-<time>.jsonl, each run's sysbench output
+# to target/bench/sysbench-<time>/. Progress and a readable table go to stderr.
+# proxy_cpu_s is the CPU time (user + system) the proxy process used during the run; for "direct" it
+# is the primary mariadbd's. A target that fails (sluice not running, sysbench error) yields a line with
+# errors > 0 and "failure", and the other targets carry on.
+#
+# Env: ROUNDS (5), DURATION seconds per run (10), THREADS ("1 16 64"),
+#      TESTS ("oltp_point_select oltp_read_only"), TARGETS ("direct haproxy sluice"),
+#      TABLES (4), TABLE_SIZE (10000), WARMUP seconds before the first round (5; 0 = none).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${SLUICE_LOCAL_DATA:-$ROOT/deploy/local/data}
@@ -16,23 +28,63 @@ TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
 TARGETS=${TARGETS:-"direct haproxy sluice"}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-10000}
-OUT="$ROOT/target/bench"
-mkdir -p "$OUT"
-RESULTS="$OUT/sysbench-$(date +%Y%m%d-%H%M%S).jsonl"
+WARMUP=${WARMUP:-5}
+HOST=127.0.0.1            # the only address this script ever sends load to
+PRIMARY_PORT=3307
+HAPROXY_PORT=6034
+SLUICE_PORT=6033
 
+say() { printf '[sysbench] %s\n' "$*" >&2; }
+die() { printf '[sysbench] error: %s\n' "$*" >&2; exit 1; }
+
+for t in $TARGETS; do case $t in direct|haproxy|sluice) ;; *) die "unknown target '$t' (direct, haproxy, sluice)" ;; esac; done
+for t in $TESTS; do case $t in oltp_point_select|oltp_read_only) ;; *) die "unknown test '$t' (oltp_point_select, oltp_read_only)" ;; esac; done
+
+OUT=${CARGO_TARGET_DIR:-$ROOT/target}/bench
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS="$OUT/sysbench-$STAMP.jsonl"
+LOGDIR="$OUT/sysbench-$STAMP"
+mkdir -p "$LOGDIR"
+
+# --- tools ----------------------------------------------------------------------------------------
 need=()
 command -v sysbench >/dev/null || need+=(sysbench)
-command -v haproxy >/dev/null || need+=(haproxy)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  say "installing ${need[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-"$ROOT/deploy/local/up.sh" >&2
+# --- topology and sluice --------------------------------------------------------------------------
+# up.sh is idempotent: it starts only what is not running. If sluice does not come up, the sluice
+# runs fail and say so; the other targets still run.
+if ! "$ROOT/deploy/local/up.sh" >&2; then
+  say "deploy/local/up.sh failed (see above): carrying on; runs against a target that is down record the failure"
+fi
+root_sql() { mariadb --no-defaults --protocol=TCP -h"$HOST" -P"$PRIMARY_PORT" -uroot --batch --skip-column-names -e "$1"; }
+root_sql "SELECT 1" >/dev/null 2>&1 || die "the primary on $HOST:$PRIMARY_PORT does not answer: nothing to benchmark"
 
-# HAProxy: tcp mode, one thread, 127.0.0.1:6034 -> primary.
-HADIR=$(mktemp -d)
-cat >"$HADIR/haproxy.cfg" <<CFG
+# --- HAProxy: tcp mode, one thread, $HOST:$HAPROXY_PORT -> primary ----------------------------------
+HADIR=""
+cleanup() {
+  if [ -n "$HADIR" ]; then
+    if [ -s "$HADIR/haproxy.pid" ]; then kill "$(cat "$HADIR/haproxy.pid")" 2>/dev/null || true; fi
+    rm -rf "$HADIR"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [[ " $TARGETS " == *" haproxy "* ]]; then
+  if (exec 3<>"/dev/tcp/$HOST/$HAPROXY_PORT") 2>/dev/null; then
+    die "port $HAPROXY_PORT is already in use (a leftover haproxy?): ss -ltnp 'sport = :$HAPROXY_PORT'"
+  fi
+  HADIR=$(mktemp -d /tmp/sluice-haproxy.XXXXXX)
+  cat >"$HADIR/haproxy.cfg" <<CFG
+# generated by benches/sysbench.sh: a bare TCP hop to the primary, one thread, no logging
 global
     nbthread 1
     maxconn 4096
@@ -42,92 +94,156 @@ defaults
     timeout client 1h
     timeout server 1h
 listen mysql
-    bind 127.0.0.1:6034
-    server primary 127.0.0.1:3307
+    bind $HOST:$HAPROXY_PORT
+    server primary $HOST:$PRIMARY_PORT
 CFG
-haproxy -f "$HADIR/haproxy.cfg" -D -p "$HADIR/haproxy.pid"
-trap 'kill "$(cat "$HADIR/haproxy.pid")" 2>/dev/null || true; rm -rf "$HADIR"' EXIT
-
-port_of() { case $1 in direct) echo 3307 ;; haproxy) echo 6034 ;; sluice) echo 6033 ;; esac; }
-pid_of() {
-  case $1 in
-    direct) cat "$DATA/primary/pid" ;;
-    haproxy) cat "$HADIR/haproxy.pid" ;;
-    sluice) cat "$DATA/sluice.pid" ;;
-  esac
-}
-# utime + stime of a process, in seconds.
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
-
-SB=(--mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app --mysql-db=sbtest --tables="$TABLES"
-    --table-size="$TABLE_SIZE" --db-ps-mode=auto --mysql-ignore-errors=none)
-mariadb --protocol=TCP -h127.0.0.1 -P3307 -uroot -e "CREATE DATABASE IF NOT EXISTS sbtest"
-if [ "$(mariadb --protocol=TCP -h127.0.0.1 -P3307 -uroot -N -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='sbtest'")" -lt "$TABLES" ]; then
-  echo "preparing sbtest ($TABLES x $TABLE_SIZE rows)" >&2
-  sysbench oltp_point_select "${SB[@]}" --mysql-port=3307 prepare >/dev/null
+  "$HAPROXY" -c -q -f "$HADIR/haproxy.cfg" || die "haproxy rejected $HADIR/haproxy.cfg"
+  "$HAPROXY" -f "$HADIR/haproxy.cfg" -D -p "$HADIR/haproxy.pid" </dev/null || die "haproxy did not start"
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$HOST/$HAPROXY_PORT") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/$HOST/$HAPROXY_PORT") 2>/dev/null || die "haproxy did not start listening on $HOST:$HAPROXY_PORT"
+  say "haproxy (pid $(cat "$HADIR/haproxy.pid"), nbthread 1, mode tcp) on $HOST:$HAPROXY_PORT -> $HOST:$PRIMARY_PORT"
 fi
 
+port_of() { case $1 in direct) echo "$PRIMARY_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; sluice) echo "$SLUICE_PORT" ;; esac; }
+pidfile_of() { case $1 in direct) echo "$DATA/primary/pid" ;; haproxy) echo "$HADIR/haproxy.pid" ;; sluice) echo "$DATA/sluice.pid" ;; esac; }
+pid_of() { local f; f=$(pidfile_of "$1"); [ -s "$f" ] && [ -r "/proc/$(cat "$f")/stat" ] && cat "$f" || echo ""; }
+# CPU seconds (utime + stime) a process has used; empty if it is gone.
+cpu_of() {
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo ""; return 0; }
+  # The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+  sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($12 + $13) / hz }'
+}
+
+# --- data: sbtest, TABLES x TABLE_SIZE rows, prepared once ------------------------------------------
+SB=(--db-driver=mysql --mysql-host="$HOST" --mysql-user=app --mysql-password=app --mysql-db=sbtest
+    --tables="$TABLES" --table-size="$TABLE_SIZE" --db-ps-mode=auto --mysql-ignore-errors=none)
+root_sql "CREATE DATABASE IF NOT EXISTS sbtest"
+ready=1
+for i in $(seq 1 "$TABLES"); do
+  n=$(root_sql "SELECT COUNT(*) FROM sbtest.sbtest$i" 2>/dev/null || echo missing)
+  [ "$n" = "$TABLE_SIZE" ] || { ready=0; break; }
+done
+if [ "$ready" = 0 ]; then
+  say "preparing sbtest: $TABLES tables x $TABLE_SIZE rows"
+  root_sql "DROP DATABASE IF EXISTS sbtest; CREATE DATABASE sbtest"
+  sysbench oltp_point_select "${SB[@]}" --mysql-port="$PRIMARY_PORT" --threads="$TABLES" prepare >"$LOGDIR/prepare.log" 2>&1 \
+    || { tail -n 20 "$LOGDIR/prepare.log" >&2; die "sysbench prepare failed"; }
+else
+  say "sbtest is ready ($TABLES tables x $TABLE_SIZE rows)"
+fi
+# The replicas have the data too (reads may be routed there).
+pos=$(root_sql "SELECT @@gtid_binlog_pos")
+for port in 3308 3309; do
+  mariadb --no-defaults --protocol=TCP -h"$HOST" -P"$port" -uroot -N -e "SELECT MASTER_GTID_WAIT('$pos', 60)" >/dev/null 2>&1 \
+    || say "warning: the replica on $port did not catch up with $pos"
+done
+
+if [ "$WARMUP" -gt 0 ]; then
+  say "warm-up: ${WARMUP}s of point selects directly on the primary"
+  sysbench oltp_point_select "${SB[@]}" --mysql-port="$PRIMARY_PORT" --threads=4 --time="$WARMUP" run >/dev/null 2>&1 || true
+fi
+
+# --- runs -----------------------------------------------------------------------------------------
+# parse LOG ROUND TARGET TEST THREADS CPU0 CPU1 RC -> one JSON line
+parse() {
+  python3 - "$@" <<'PY'
+import json, re, sys
+log, rnd, target, test, threads, c0, c1, rc = sys.argv[1:]
+text = open(log, errors="replace").read()
+def num(pat):
+    m = re.search(pat, text, re.M)
+    return float(m.group(1)) if m else None
+qps = num(r"^\s+queries:\s+\d+\s+\(([\d.]+) per sec")
+total = num(r"^\s+queries:\s+(\d+)")
+ignored = num(r"^\s+ignored errors:\s+(\d+)")
+reconnects = num(r"^\s+reconnects:\s+(\d+)")
+# Both percentiles from sysbench's latency histogram (value | bar count), the way sysbench computes its own.
+hist = [(float(v), int(c)) for v, c in re.findall(r"^\s*([\d.]+) \|\**\s+(\d+)\s*$", text, re.M)]
+def pct(p):
+    n = sum(c for _, c in hist)
+    acc = 0
+    for v, c in hist:
+        acc += c
+        if acc >= p * n:
+            return v
+    return None
+p95, p99 = (pct(0.95), pct(0.99)) if hist else (None, num(r"99th percentile:\s+([\d.]+)"))
+failed = rc != "0" or qps is None
+cpu = float(c1) - float(c0) if c0 and c1 else None
+row = {"round": int(rnd), "target": target, "test": test, "threads": int(threads),
+       "qps": qps, "p95_ms": p95, "p99_ms": p99,
+       "errors": int(ignored or 0) + int(reconnects or 0) + (1 if failed else 0),
+       "proxy_cpu_s": round(cpu, 2) if cpu is not None else None,
+       "cpu_us_per_query": round(cpu * 1e6 / total, 2) if cpu is not None and total else None}
+if failed:
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    fatal = [l for l in lines if "FATAL" in l]
+    # The first MySQL error says most ("error 2002: Can't connect", "error 2013 ... Lost connection");
+    # sysbench's own closing lines ("Thread initialization failed") say least.
+    pick = [l for l in fatal if re.search(r"error \d+", l)] or fatal
+    row["failure"] = (pick[0] if pick else (lines or ["sysbench exited %s with no output" % rc])[-1])[:300]
+    row["log"] = log
+print(json.dumps(row))
+PY
+}
+
+say "results: $RESULTS (sysbench output: $LOGDIR)"
+runs=0
 for round in $(seq 1 "$ROUNDS"); do
   for test in $TESTS; do
     extra=(); [ "$test" = oltp_read_only ] && extra=(--skip-trx=on)
     for threads in $THREADS; do
       for target in $TARGETS; do
-        port=$(port_of "$target"); pid=$(pid_of "$target")
+        port=$(port_of "$target")
+        pid=$(pid_of "$target")
+        log="$LOGDIR/r$round-$target-$test-$threads.log"
+        say "round $round/$ROUNDS: $target $test threads=$threads (${DURATION}s)"
         c0=$(cpu_of "$pid")
-        log="$OUT/last-run.txt"
         rc=0
-        sysbench "$test" "${SB[@]}" "${extra[@]}" --mysql-port="$port" --threads="$threads" --time="$DURATION" \
-          --report-interval=0 --percentile=99 --histogram=on run >"$log" 2>&1 || rc=$?
+        # timeout: a target that hangs costs one run, not the benchmark.
+        timeout -k 5 $((DURATION + 60)) sysbench "$test" "${SB[@]}" "${extra[@]}" --mysql-port="$port" \
+          --threads="$threads" --time="$DURATION" --report-interval=0 --percentile=99 --histogram=on run \
+          >"$log" 2>&1 || rc=$?
         c1=$(cpu_of "$pid")
-        python3 - "$log" "$round" "$target" "$test" "$threads" "$c0" "$c1" "$rc" <<'PY' | tee -a "$RESULTS"
-import json, re, sys
-log, rnd, target, test, threads, c0, c1, rc = sys.argv[1:]
-text = open(log).read()
-def num(pat):
-    m = re.search(pat, text)
-    return float(m.group(1)) if m else None
-queries = num(r"queries:\s+\d+\s+\(([\d.]+) per sec")
-total = num(r"queries:\s+(\d+)")
-errors = num(r"ignored errors:\s+(\d+)")
-p99 = num(r"99th percentile:\s+([\d.]+)")
-# p95 from the histogram: value | distribution | count
-hist = [(float(v), int(c)) for v, c in re.findall(r"^\s+([\d.]+) \|\**\s+(\d+)\s*$", text, re.M)]
-p95 = None
-n = sum(c for _, c in hist)
-if n:
-    acc = 0
-    for v, c in hist:
-        acc += c
-        if acc >= 0.95 * n:
-            p95 = v
-            break
-cpu = float(c1) - float(c0)
-row = {"round": int(rnd), "target": target, "test": test, "threads": int(threads), "qps": queries,
-       "p95_ms": p95, "p99_ms": p99, "errors": int(errors or 0) + (0 if rc == "0" else 1),
-       "proxy_cpu_s": round(cpu, 3), "cpu_us_per_query": round(cpu * 1e6 / total, 2) if total else None}
-if rc != "0":
-    row["failure"] = text.strip().splitlines()[-1:]
-print(json.dumps(row))
-PY
+        parse "$log" "$round" "$target" "$test" "$threads" "$c0" "$c1" "$rc" | tee -a "$RESULTS"
+        runs=$((runs + 1))
       done
     done
   done
 done
 
+# --- summary --------------------------------------------------------------------------------------
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+path = sys.argv[1]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+med = lambda xs: round(statistics.median(xs), 3) if xs else None
 groups = {}
 for r in rows:
     groups.setdefault((r["test"], r["threads"], r["target"]), []).append(r)
-for (test, threads, target), rs in sorted(groups.items()):
-    q = [r["qps"] for r in rs if r["qps"]]
-    cpu = [r["cpu_us_per_query"] for r in rs if r["cpu_us_per_query"]]
-    p99 = [r["p99_ms"] for r in rs if r["p99_ms"]]
-    print(json.dumps({"summary": True, "test": test, "threads": threads, "target": target, "runs": len(rs),
-        "qps_median": statistics.median(q) if q else None, "qps_min": min(q) if q else None,
-        "qps_max": max(q) if q else None, "p99_ms_median": statistics.median(p99) if p99 else None,
-        "cpu_us_per_query_median": statistics.median(cpu) if cpu else None,
-        "errors": sum(r["errors"] for r in rs)}))
+order = {"direct": 0, "haproxy": 1, "sluice": 2}
+summary = []
+for (test, threads, target), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 9))):
+    q = [r["qps"] for r in rs if r["qps"] is not None and not r.get("failure")]
+    summary.append({"summary": True, "target": target, "test": test, "threads": threads, "runs": len(rs),
+        "qps_median": med(q), "qps_min": min(q) if q else None, "qps_max": max(q) if q else None,
+        "p95_ms_median": med([r["p95_ms"] for r in rs if r["p95_ms"] is not None]),
+        "p99_ms_median": med([r["p99_ms"] for r in rs if r["p99_ms"] is not None]),
+        "cpu_us_per_query_median": med([r["cpu_us_per_query"] for r in rs if r["cpu_us_per_query"] is not None]),
+        "errors": sum(r["errors"] for r in rs)})
+with open(path, "a") as f:
+    for s in summary:
+        line = json.dumps(s)
+        print(line)
+        f.write(line + "\n")
+# A table for people, on stderr.
+fmt = lambda v, spec: format(v, spec) if v is not None else "-"
+print("\n%-18s %7s %-8s %10s %10s %10s %8s %8s %9s %6s" % ("test", "threads", "target", "qps_med", "qps_min",
+      "qps_max", "p95_ms", "p99_ms", "cpu_us/q", "errors"), file=sys.stderr)
+for s in summary:
+    print("%-18s %7d %-8s %10s %10s %10s %8s %8s %9s %6d" % (s["test"], s["threads"], s["target"],
+          fmt(s["qps_median"], ".0f"), fmt(s["qps_min"], ".0f"), fmt(s["qps_max"], ".0f"),
+          fmt(s["p95_ms_median"], ".2f"), fmt(s["p99_ms_median"], ".2f"),
+          fmt(s["cpu_us_per_query_median"], ".1f"), s["errors"]), file=sys.stderr)
 PY
-echo "results: $RESULTS" >&2
+say "$runs runs; results: $RESULTS"

@@ -1,52 +1,98 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs what is missing, then formatting, lints, all Rust tests
-# (unit, integration against a real MariaDB primary + 2 replicas + Redis started by the harness, and the
-# PyMySQL suite run from them) and stops the shared test topology at the end.
+# The one command that runs every test, on a fresh machine too: installs what is missing, then checks
+# formatting, lints, and runs all Rust tests (unit, doc-free integration tests against a real MariaDB
+# primary + 2 GTID replicas + Redis started by the test harness, and the PyMySQL suite they run).
+# Every step runs even if an earlier check failed; the exit status is non-zero if any step failed.
+# At the end it stops the shared test topology and prints how long each step took.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-step_start=$(date +%s)
-summary=()
+T_START=$(date +%s)
+SUMMARY=()     # one line per finished step
+FAILED=()      # names of failed steps
+CURRENT=""     # the step running now (for the summary if the script is interrupted)
+
 step() { # name command...
-  local name=$1; shift
-  local t0; t0=$(date +%s)
-  printf '\n\033[1m== %s\033[0m\n' "$name"
-  "$@"
-  summary+=("$(printf '%-28s %4ss' "$name" $(( $(date +%s) - t0 )))")
-}
-
-cleanup() {
-  if [ -x target/debug/sluice-topology ]; then target/debug/sluice-topology stop >/dev/null 2>&1 || true; fi
-  if [ ${#summary[@]} -gt 0 ]; then
-    printf '\n\033[1m== summary (%ss)\033[0m\n' $(( $(date +%s) - step_start ))
-    printf '%s\n' "${summary[@]}"
+  local name=$1 t0 rc=0; shift
+  CURRENT=$name
+  t0=$(date +%s)
+  printf '\n== %s: %s\n' "$name" "$*"
+  "$@" || rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  if [ "$rc" -eq 0 ]; then
+    SUMMARY+=("$(printf '  ok      %5ss  %s' "$dt" "$name")")
+  else
+    SUMMARY+=("$(printf '  FAILED  %5ss  %s (exit %s)' "$dt" "$name" "$rc")")
+    FAILED+=("$name")
   fi
+  CURRENT=""
+  return "$rc"
 }
-trap cleanup EXIT
 
+finish() {
+  local rc=$?
+  # The harness starts one MariaDB + Redis topology per test run and leaves it for the next test
+  # process; nothing should outlive this script.
+  if [ -x "$TARGET_DIR/debug/sluice-topology" ]; then
+    printf '\n== stopping the shared test topology: %s\n' \
+      "$("$TARGET_DIR/debug/sluice-topology" stop 2>&1 | tail -n 1 || true)"
+  fi
+  printf '\n== summary (%ss in all)\n' $(( $(date +%s) - T_START ))
+  [ ${#SUMMARY[@]} -eq 0 ] || printf '%s\n' "${SUMMARY[@]}"
+  [ -z "$CURRENT" ] || printf '  INTERRUPTED     %s\n' "$CURRENT"
+  if [ ${#FAILED[@]} -gt 0 ]; then
+    local list; list=$(printf '%s, ' "${FAILED[@]}")
+    printf 'FAILED: %s\n' "${list%, }"
+    [ "$rc" -ne 0 ] || rc=1
+  elif [ "$rc" -eq 0 ]; then
+    echo "all steps passed"
+  fi
+  exit "$rc"
+}
+trap finish EXIT
+
+# Whatever a fresh Debian machine lacks. Checked with command -v first, so a second run is instant.
 install_missing() {
-  local pkgs=()
+  local pkgs=() sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || pkgs+=(mariadb-server)
   command -v mariadb >/dev/null || pkgs+=(mariadb-client)
   command -v redis-server >/dev/null || pkgs+=(redis-server)
-  command -v cmake >/dev/null || pkgs+=(cmake)
+  command -v cmake >/dev/null || pkgs+=(cmake)            # pingora's build needs it
   command -v cc >/dev/null || pkgs+=(build-essential)
   command -v python3 >/dev/null || pkgs+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
   if [ ${#pkgs[@]} -gt 0 ]; then
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    echo "installing ${pkgs[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    echo "installing ${pkgs[*]} (apt-get)"
+    $sudo apt-get update -qq || return 1
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null || return 1
+  else
+    echo "mariadb, redis, cmake, cc, python3 and pip are installed"
   fi
-  if ! python3 -c 'import pymysql' 2>/dev/null; then
-    python3 -m pip install -q PyMySQL 2>/dev/null || python3 -m pip install -q --break-system-packages PyMySQL
+  if python3 -c 'import pymysql' 2>/dev/null; then
+    echo "PyMySQL is installed"
+  else
+    echo "installing PyMySQL (pip)"
+    # Debian 12 marks its Python as externally managed: --break-system-packages only when pip says so.
+    python3 -m pip install -q PyMySQL 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages PyMySQL || return 1
+    python3 -c 'import pymysql' || return 1
   fi
-  command -v cargo-nextest >/dev/null || cargo nextest --version >/dev/null 2>&1 || cargo install -q cargo-nextest --locked
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; return 1; }
 }
 
-step "install missing packages" install_missing
-step "cargo fmt --check" cargo fmt --all -- --check
-step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-step "cargo nextest (all tests)" cargo nextest run --workspace --no-fail-fast
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+  else
+    echo "cargo-nextest is not installed: running cargo test instead"
+    cargo test --workspace --no-fail-fast
+  fi
+}
+
+step "install missing packages" install_missing || exit 1
+step "cargo fmt --check" cargo fmt --all -- --check || true
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
+step "tests" run_tests || true

@@ -1,75 +1,128 @@
 #!/usr/bin/env bash
-# Builds sluice and starts it in front of a local topology: MariaDB primary on 3307, two GTID replicas on
-# 3308 and 3309, Redis on 6380 (if redis-server exists), sluice on 6033 (admin 6032, HTTP 9033).
-# Safe to run again: it starts only what is not running (a killed replica comes back and resumes
-# replication) and restarts sluice when its binary changed. Data lives in deploy/local/data (or $SLUICE_LOCAL_DATA).
+# Builds sluice and starts it in front of a local topology: MariaDB primary on 127.0.0.1:3307, two GTID
+# replicas on 3308 and 3309, Redis on 6380 (if redis-server exists), sluice on 6033 (admin 6032).
+#
+# Safe to run again: it starts only what is not running (a killed replica comes back read-only and
+# resumes replication), reuses existing data directories, and restarts sluice only when it is not
+# running or its binary or config is newer than the running process.
+#
+# Data, pid files and logs live in deploy/local/data (override: SLUICE_LOCAL_DATA); the config is
+# deploy/sluice.example.toml (override: SLUICE_CONFIG). Stop with deploy/local/down.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DATA=${SLUICE_LOCAL_DATA:-$ROOT/deploy/local/data}
 CONFIG=${SLUICE_CONFIG:-$ROOT/deploy/sluice.example.toml}
+TIMEOUT=${SLUICE_UP_TIMEOUT:-60}   # seconds each piece gets to accept connections
+PRIMARY_PORT=3307
+REDIS_PORT=6380
+SLUICE_PORT=6033
+T0=$(date +%s.%N)
+
+log() { printf '[up] %s\n' "$*"; }
+ON_FAIL=""   # command run before exiting on an error (stops a sluice that did not come up)
+die() { printf '[up] error: %s\n' "$*" >&2; [ -z "$ON_FAIL" ] || eval "$ON_FAIL"; exit 1; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }'; }
+
 mkdir -p "$DATA"
+DATA=$(cd "$DATA" && pwd)
+# One up.sh at a time (benches/sysbench.sh runs it too). Children never inherit the lock (9>&-).
+exec 9>"$DATA/.up.lock"
+flock -n 9 || { log "waiting for another up.sh to finish"; flock 9; }
 
-log() { printf '\033[1m[up]\033[0m %s\n' "$*"; }
-die() { printf '[up] error: %s\n' "$*" >&2; exit 1; }
-# A pid is alive if it exists and is not a zombie (a killed orphan may linger unreaped as a zombie).
-alive() {
-  [ -f "$1" ] || return 1
-  local pid; pid=$(cat "$1")
-  [ -r "/proc/$pid/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status"
-}
-
-# --- what the machine needs -------------------------------------------------------------------
+# --- what the machine needs (checked first, so a second run is fast) -----------------------------
 missing=()
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v cc >/dev/null || missing+=(build-essential)
-command -v cmake >/dev/null || missing+=(cmake)
+command -v cmake >/dev/null || missing+=(cmake)      # pingora's build needs it
 if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  log "installing ${missing[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs)"
+command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
-ROOT_FLAG=(); [ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--user=root)
+ROOT_FLAG=(); [ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--user=root)   # mariadbd refuses to run as root without it
 
-sql() { mariadb --protocol=TCP -h127.0.0.1 -P"$1" -uroot --batch --skip-column-names -e "$2"; }
+# --- helpers --------------------------------------------------------------------------------------
+# alive PIDFILE PATTERN: the pid in PIDFILE runs (not a zombie) and its command line contains PATTERN,
+# so a stale pid file whose pid was reused by another program does not count.
+alive() {
+  [ -s "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+pid_running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+refuse_busy_port() { # port what
+  if port_busy "$1"; then
+    ss -ltnp "sport = :$1" >&2 2>/dev/null || true
+    die "port $1 is already in use by another program, so $2 cannot start there (see above)"
+  fi
+}
+fail_with_log() { # logfile message
+  if [ -f "$1" ]; then printf '[up] --- last lines of %s ---\n' "$1" >&2; tail -n 25 "$1" >&2; fi
+  die "$2"
+}
+sql() { mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot --batch --skip-column-names -e "$2"; }
 
-wait_port() { # port name logfile
-  for _ in $(seq 1 150); do
-    if sql "$1" "SELECT 1" >/dev/null 2>&1; then return 0; fi
+# wait_until NAME PID LOGFILE COMMAND...: COMMAND succeeds within TIMEOUT, or PID dies, or we give up.
+wait_until() {
+  local name=$1 pid=$2 logfile=$3 t0; shift 3
+  t0=$(date +%s.%N)
+  local deadline=$(( $(date +%s) + TIMEOUT ))
+  while ! "$@" >/dev/null 2>&1; do
+    pid_running "$pid" || fail_with_log "$logfile" "$name exited while starting (log: $logfile)"
+    [ "$(date +%s)" -lt "$deadline" ] || fail_with_log "$logfile" "$name did not accept connections within ${TIMEOUT}s (log: $logfile)"
     sleep 0.2
   done
-  tail -n 20 "$3" >&2 || true
-  die "$2 did not start on port $1 (log: $3)"
+  log "$name is up (pid $pid, $(elapsed "$t0"))"
 }
 
-start_mariadb() { # name port server_id
-  local name=$1 port=$2 id=$3 dir="$DATA/$1"
-  if alive "$dir/pid"; then log "$name already running on $port"; return 1; fi
+# start_mariadb NAME PORT SERVER_ID [extra mariadbd flags...]: initialises (once) and starts a server
+# unless it already runs.
+start_mariadb() {
+  local name=$1 port=$2 id=$3 dir="$DATA/$1"; shift 3
+  if alive "$dir/pid" "--datadir=$dir"; then log "$name already running on 127.0.0.1:$port (pid $(cat "$dir/pid"))"; return 0; fi
+  refuse_busy_port "$port" "$name"
   if [ ! -d "$dir/mysql" ]; then
     log "initialising $name in $dir"
-    mkdir -p "$dir/tmp"
-    mariadb-install-db --no-defaults "${ROOT_FLAG[@]}" --datadir="$dir" --auth-root-authentication-method=normal \
-      --skip-test-db >"$DATA/$name.install.log" 2>&1 || { tail -n 20 "$DATA/$name.install.log"; die "mariadb-install-db failed for $name"; }
+    rm -rf "$dir"; mkdir -p "$dir"
+    if ! mariadb-install-db --no-defaults "${ROOT_FLAG[@]}" --datadir="$dir" --auth-root-authentication-method=normal \
+      --skip-test-db >"$DATA/$name.install.log" 2>&1 9>&-; then
+      rm -rf "$dir"   # a half-initialised directory would be taken as ready next time
+      fail_with_log "$DATA/$name.install.log" "mariadb-install-db failed for $name"
+    fi
   fi
   mkdir -p "$dir/tmp"
-  log "starting $name on 127.0.0.1:$port"
+  rm -f "$dir/pid"
+  log "starting $name on 127.0.0.1:$port (log: $DATA/$name.err)"
   nohup "$MARIADBD" --no-defaults "${ROOT_FLAG[@]}" --datadir="$dir" --port="$port" --bind-address=127.0.0.1 \
-    --socket="$dir/sock" --pid-file="$dir/pid" --tmpdir="$dir/tmp" --server-id="$id" --log-bin --log-slave-updates \
-    --binlog-format=ROW --gtid-strict-mode=1 --max-allowed-packet=64M --skip-name-resolve --max-connections=2000 \
-    --innodb-buffer-pool-size=128M --log-error="$DATA/$name.err" >/dev/null 2>&1 &
-  wait_port "$port" "$name" "$DATA/$name.err"
-  return 0
+    --socket="$dir/sock" --pid-file="$dir/pid" --tmpdir="$dir/tmp" --log-error="$DATA/$name.err" \
+    --server-id="$id" --log-bin --log-slave-updates --binlog-format=ROW --gtid-strict-mode=1 \
+    --max-allowed-packet=64M --skip-name-resolve --max-connections=2000 --innodb-buffer-pool-size=128M \
+    "$@" </dev/null >>"$DATA/$name.out" 2>&1 9>&- &
+  local pid=$!
+  disown "$pid"
+  wait_until "$name" "$pid" "$DATA/$name.err" sql "$port" "SELECT 1"
 }
 
-# --- primary ------------------------------------------------------------------------------------
-start_mariadb primary 3307 1 || true
+# --- primary --------------------------------------------------------------------------------------
+start_mariadb primary "$PRIMARY_PORT" 1
 if [ ! -f "$DATA/primary/.accounts" ]; then
-  log "creating accounts on the primary (app/app, monitor/monitor, repl; database app)"
-  sql 3307 "
-    DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;
+  log "creating accounts on the primary: app/app, monitor/monitor, repl/repl; database app"
+  # Anonymous users shadow user@'%' for local clients; they go, like on a production server. The DROPs
+  # are binlogged, so the replicas (initialised the same way) lose theirs too.
+  for host in $(sql "$PRIMARY_PORT" "SELECT host FROM mysql.user WHERE user = ''"); do
+    sql "$PRIMARY_PORT" "DROP USER IF EXISTS ''@'$host'"
+  done
+  # app: what an application needs, but no SUPER / READ_ONLY ADMIN, so read_only refuses its writes
+  # on a replica. monitor: replication and binlog state and the process list only.
+  sql "$PRIMARY_PORT" "
     CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';
     GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
     CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app';
@@ -82,65 +135,132 @@ if [ ! -f "$DATA/primary/.accounts" ]; then
   touch "$DATA/primary/.accounts"
 fi
 
-# --- replicas -----------------------------------------------------------------------------------
+# --- replicas -------------------------------------------------------------------------------------
+slave_field() { # port field
+  mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot -e "SHOW SLAVE STATUS\G" 2>/dev/null | awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print; exit }'
+}
+replicating() { [ "$(slave_field "$1" Slave_IO_Running)" = Yes ] && [ "$(slave_field "$1" Slave_SQL_Running)" = Yes ]; }
+# (Re)points a replica at the primary. RESET SLAVE drops relay logs and master.info but keeps
+# gtid_slave_pos, so with MASTER_USE_GTID=slave_pos replication resumes where it stopped.
+point_at_primary() { # port
+  sql "$1" "SET GLOBAL read_only = 1;
+    STOP SLAVE; RESET SLAVE;
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='repl',
+      MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+    START SLAVE;"
+}
 for r in "replica1 3308 2" "replica2 3309 3"; do
-  set -- $r
-  start_mariadb "$1" "$2" "$3" || true
-  if [ ! -f "$DATA/$1/.replicating" ]; then
-    log "pointing $1 at the primary (GTID)"
-    sql "$2" "SET GLOBAL gtid_slave_pos = '';
-      CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=3307, MASTER_USER='repl', MASTER_PASSWORD='repl',
-        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-      START SLAVE; SET GLOBAL read_only = 1;"
-    touch "$DATA/$1/.replicating"
+  read -r name port id <<<"$r"
+  # --read-only from the start: a replica that was killed comes back refusing writes at once.
+  start_mariadb "$name" "$port" "$id" --read-only=1
+  if [ ! -f "$DATA/$name/.replicating" ]; then
+    log "pointing $name at the primary (GTID, slave_pos)"
+    sql "$port" "SET GLOBAL gtid_slave_pos = ''"
+    point_at_primary "$port"
+    touch "$DATA/$name/.replicating"
   else
-    sql "$2" "SET GLOBAL read_only = 1; START SLAVE;" >/dev/null 2>&1 || true
+    # A restarted replica starts its replication threads by itself; START SLAVE covers a stopped one.
+    sql "$port" "SET GLOBAL read_only = 1; START SLAVE;" >/dev/null 2>&1 || true
   fi
 done
-for port in 3308 3309; do
-  for _ in $(seq 1 100); do
-    io=$(mariadb --protocol=TCP -h127.0.0.1 -P"$port" -uroot -e "SHOW SLAVE STATUS\G" 2>/dev/null | awk '/Slave_IO_Running:/{print $2}' || true)
-    [ "$io" = "Yes" ] && break
-    sleep 0.2
-  done
-  [ "$io" = "Yes" ] || log "warning: replica on $port is not replicating yet (see $DATA/*.err)"
+# Both replication threads run and each replica has applied everything the primary has (the accounts
+# included), or the topology is reported broken with the replica's own error.
+primary_pos=$(sql "$PRIMARY_PORT" "SELECT @@gtid_binlog_pos")
+for r in "replica1 3308" "replica2 3309"; do
+  read -r name port <<<"$r"
+  t0=$(date +%s.%N)
+  for _ in $(seq 1 25); do replicating "$port" && break; sleep 0.2; done
+  if ! replicating "$port" && [ -z "$(slave_field "$port" Last_SQL_Error)" ]; then
+    # Threads not running without an SQL error: lost relay logs or master.info (a crash, other
+    # flags). Repoint from gtid_slave_pos; an SQL error (diverged data) is reported, not papered over.
+    io_error=$(slave_field "$port" Last_IO_Error)
+    log "$name does not replicate${io_error:+ ($io_error)}; repointing it at the primary from gtid_slave_pos $(sql "$port" "SELECT @@gtid_slave_pos")"
+    point_at_primary "$port" || true
+    for _ in $(seq 1 25); do replicating "$port" && break; sleep 0.2; done
+  fi
+  caught_up=-1
+  replicating "$port" && caught_up=$(sql "$port" "SELECT MASTER_GTID_WAIT('$primary_pos', $TIMEOUT)")
+  if [ "$caught_up" != 0 ] || ! replicating "$port"; then
+    printf '[up] %s: Slave_IO_Running=%s Slave_SQL_Running=%s\n  Last_IO_Error: %s\n  Last_SQL_Error: %s\n' \
+      "$name" "$(slave_field "$port" Slave_IO_Running)" "$(slave_field "$port" Slave_SQL_Running)" \
+      "$(slave_field "$port" Last_IO_Error)" "$(slave_field "$port" Last_SQL_Error)" >&2
+    fail_with_log "$DATA/$name.err" "$name does not replicate from the primary (primary at gtid $primary_pos); ./deploy/local/down.sh --purge starts afresh"
+  fi
+  log "$name replicates (gtid_slave_pos $(sql "$port" "SELECT @@gtid_slave_pos"), caught up in $(elapsed "$t0"))"
 done
 
-# --- redis --------------------------------------------------------------------------------------
+# --- redis ----------------------------------------------------------------------------------------
 if command -v redis-server >/dev/null; then
-  if alive "$DATA/redis.pid"; then log "redis already running on 6380"; else
-    log "starting redis on 127.0.0.1:6380"
-    redis-server --port 6380 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-      --pidfile "$DATA/redis.pid" --logfile "$DATA/redis.log" --dir "$DATA" >/dev/null
+  if alive "$DATA/redis.pid" ":$REDIS_PORT"; then
+    log "redis already running on 127.0.0.1:$REDIS_PORT (pid $(cat "$DATA/redis.pid"))"
+  else
+    refuse_busy_port "$REDIS_PORT" redis
+    rm -f "$DATA/redis.pid"
+    log "starting redis on 127.0.0.1:$REDIS_PORT (log: $DATA/redis.log)"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --pidfile "$DATA/redis.pid" --logfile "$DATA/redis.log" --dir "$DATA" </dev/null >>"$DATA/redis.out" 2>&1 9>&- \
+      || fail_with_log "$DATA/redis.out" "redis-server failed to start"
+    for _ in $(seq 1 50); do [ -s "$DATA/redis.pid" ] && break; sleep 0.1; done
+    [ -s "$DATA/redis.pid" ] || fail_with_log "$DATA/redis.log" "redis did not start (log: $DATA/redis.log)"
+    redis_ping() {
+      if command -v redis-cli >/dev/null; then [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping)" = PONG ]
+      else port_busy "$REDIS_PORT"; fi
+    }
+    wait_until redis "$(cat "$DATA/redis.pid")" "$DATA/redis.log" redis_ping
   fi
 else
-  log "redis-server not installed: the L2 cache stays off"
+  log "redis-server is not installed: no L2 cache (apt-get install redis-server to have one)"
 fi
 
-# --- sluice -------------------------------------------------------------------------------------
-log "building sluice (release)"
-(cd "$ROOT" && cargo build --release -q -p sluice)
-BIN="$ROOT/target/release/sluice"
-"$BIN" check-config "$CONFIG" >/dev/null
-if alive "$DATA/sluice.pid" && [ ! "$BIN" -nt "$DATA/sluice.pid" ]; then
-  log "sluice already running on 6033"
+# --- sluice ---------------------------------------------------------------------------------------
+[ -f "$CONFIG" ] || die "config $CONFIG does not exist"
+log "building sluice (cargo build --release -p sluice; the first build takes several minutes)"
+t0=$(date +%s.%N)
+(cd "$ROOT" && cargo build --release -q -p sluice 9>&-) || die "cargo build --release -p sluice failed"
+log "build done ($(elapsed "$t0"))"
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice
+[ -x "$BIN" ] || die "$BIN was not built"
+export SLUICE_BACKEND_PASSWORD=${SLUICE_BACKEND_PASSWORD:-app}
+export SLUICE_MONITOR_PASSWORD=${SLUICE_MONITOR_PASSWORD:-monitor}
+if ! out=$("$BIN" check-config "$CONFIG" 2>&1); then
+  printf '%s\n' "$out" >&2
+  die "sluice check-config $CONFIG failed (see above)"
+fi
+
+PIDFILE="$DATA/sluice.pid"
+SLUICE_LOG="$DATA/sluice.log"
+if alive "$PIDFILE" "--config" && [ ! "$BIN" -nt "$PIDFILE" ] && [ ! "$CONFIG" -nt "$PIDFILE" ]; then
+  log "sluice already running on 127.0.0.1:$SLUICE_PORT (pid $(cat "$PIDFILE"))"
 else
-  if alive "$DATA/sluice.pid"; then log "restarting sluice (new binary)"; kill "$(cat "$DATA/sluice.pid")"; sleep 1; fi
-  log "starting sluice on 127.0.0.1:6033 (log: $DATA/sluice.log)"
-  SLUICE_BACKEND_PASSWORD=app SLUICE_MONITOR_PASSWORD=monitor nohup "$BIN" --config "$CONFIG" >>"$DATA/sluice.log" 2>&1 &
-  echo $! >"$DATA/sluice.pid"
-  for _ in $(seq 1 100); do
-    mariadb --protocol=TCP -h127.0.0.1 -P6033 -uapp -papp app -e "SELECT 1" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  mariadb --protocol=TCP -h127.0.0.1 -P6033 -uapp -papp app -e "SELECT 1" >/dev/null 2>&1 \
-    || { tail -n 20 "$DATA/sluice.log" >&2; die "sluice did not start"; }
+  if alive "$PIDFILE" "--config"; then
+    old=$(cat "$PIDFILE")
+    log "restarting sluice (pid $old): its binary or config is newer than the running process"
+    kill -TERM "$old" 2>/dev/null || true
+    for _ in $(seq 1 $((TIMEOUT * 10))); do pid_running "$old" || break; sleep 0.1; done
+    if pid_running "$old"; then log "sluice pid $old did not stop in ${TIMEOUT}s: SIGKILL"; kill -KILL "$old" 2>/dev/null || true; sleep 0.5; fi
+  fi
+  rm -f "$PIDFILE"
+  refuse_busy_port "$SLUICE_PORT" sluice
+  log "starting sluice on 127.0.0.1:$SLUICE_PORT (log: $SLUICE_LOG)"
+  printf '\n=== %s: %s --config %s\n' "$(date -Is)" "$BIN" "$CONFIG" >>"$SLUICE_LOG"
+  nohup "$BIN" --config "$CONFIG" </dev/null >>"$SLUICE_LOG" 2>&1 9>&- &
+  disown $!
+  echo $! >"$PIDFILE"
+  # A sluice that does not come up is stopped, so the next run does not take it for a running one.
+  ON_FAIL='log "stopping sluice pid $(cat "$PIDFILE")"; kill -KILL "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"'
+  sluice_login() { mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$SLUICE_PORT" -uapp -papp app -e "SELECT 1"; }
+  wait_until sluice "$(cat "$PIDFILE")" "$SLUICE_LOG" sluice_login
+  ON_FAIL=""
 fi
 
+admin_note=""
+port_busy 6032 || admin_note="   (not answering yet: the admin interface is still to come)"
 cat <<MSG
 
-sluice is running in front of primary 127.0.0.1:3307 and replicas 3308, 3309 (data: $DATA).
-  connect:  mariadb -h127.0.0.1 -P6033 -uapp -papp app
-  admin:    mariadb -h127.0.0.1 -P6032 -uadmin -padmin
-  stop:     ./deploy/local/down.sh   (add --purge to delete the data)
+sluice runs on 127.0.0.1:$SLUICE_PORT in front of the primary 127.0.0.1:$PRIMARY_PORT and the replicas 3308, 3309$(command -v redis-server >/dev/null && echo ", redis $REDIS_PORT") ($(elapsed "$T0")).
+  data, pid files and logs: $DATA   (sluice's log: $DATA/sluice.log)
+  connect:  mariadb -h127.0.0.1 -P$SLUICE_PORT -uapp -papp app
+  admin:    mariadb -h127.0.0.1 -P6032 -uadmin -padmin$admin_note
+  direct:   mariadb -h127.0.0.1 -P$PRIMARY_PORT -uroot        (primary; replicas on 3308, 3309)
+  stop:     ./deploy/local/down.sh      (--purge also deletes $DATA)
 MSG
