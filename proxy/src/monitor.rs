@@ -26,6 +26,8 @@ pub struct MemberHealth {
     pub replicating: bool,
     /// `Seconds_Behind_Master` × 1000; None when replication is stopped or broken, or not a replica.
     pub lag_ms: Option<u64>,
+    /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` otherwise).
+    pub gtid: Option<String>,
     /// Why the last check failed.
     pub error: Option<String>,
     /// How long the last check took.
@@ -108,15 +110,17 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
         read_only: None,
         replicating: false,
         lag_ms: None,
+        gtid: None,
         error: None,
         check_time: started.elapsed(),
     };
     match result {
-        Ok((read_only, replicating, lag_ms)) => {
+        Ok((read_only, replicating, lag_ms, gtid)) => {
             h.healthy = true;
             h.read_only = Some(read_only);
             h.replicating = replicating;
             h.lag_ms = lag_ms;
+            h.gtid = gtid;
         }
         Err(e) => {
             *conn = None;
@@ -129,7 +133,7 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
 async fn check_inner(
     target: &Target,
     conn: &mut Option<BackendConn>,
-) -> Result<(bool, bool, Option<u64>), Error> {
+) -> Result<(bool, bool, Option<u64>, Option<String>), Error> {
     let label = target.spec.label.clone();
     let timeout = target.spec.connect_timeout;
     let c = match conn {
@@ -137,10 +141,24 @@ async fn check_inner(
         None => conn.insert(BackendConn::connect(&target.spec).await?),
     };
     let run = async {
-        let ro = c.query(&label, "SELECT @@global.read_only").await?;
-        let read_only = ro.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"1");
         let st = c.query(&label, "SHOW SLAVE STATUS").await?;
         let replicating = !st.rows.is_empty();
+        // MariaDB: a replica's applied position is gtid_slave_pos, a primary's gtid_binlog_pos. MySQL
+        // has neither name; its check falls back to read_only alone.
+        let gtid_var = if replicating { "gtid_slave_pos" } else { "gtid_binlog_pos" };
+        let (read_only, gtid) =
+            match c.query(&label, &format!("SELECT @@global.read_only, @@global.{gtid_var}")).await {
+                Ok(r) => {
+                    let row = r.rows.first();
+                    let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
+                    (cell(0) == Some(b"1"), cell(1).map(|g| String::from_utf8_lossy(g).into_owned()))
+                }
+                Err(Error::BackendRefused { .. }) => {
+                    let ro = c.query(&label, "SELECT @@global.read_only").await?;
+                    (ro.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"1"), None)
+                }
+                Err(e) => return Err(e),
+            };
         let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes")
             && st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
         let lag_ms = if running {
@@ -148,7 +166,7 @@ async fn check_inner(
         } else {
             None
         };
-        Ok::<_, Error>((read_only, replicating, lag_ms))
+        Ok::<_, Error>((read_only, replicating, lag_ms, gtid))
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
@@ -180,15 +198,35 @@ pub async fn run(
     health: Health,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    run_with(targets, interval, health, stop, |_| {}).await;
+}
+
+/// [`run`], calling `publish` with every snapshot right after it is stored.
+pub async fn run_with(
+    targets: Vec<Target>,
+    interval: Duration,
+    health: Health,
+    stop: tokio_util::sync::CancellationToken,
+    publish: impl Fn(&HealthSnapshot),
+) {
     let mut conns: Vec<Option<BackendConn>> = targets.iter().map(|_| None).collect();
+    let mut was_unhealthy: Vec<bool> = targets.iter().map(|_| false).collect();
     loop {
         let snap = check_all(&targets, &mut conns).await;
+        let flat = snap.groups.iter().flat_map(|(g, m)| m.iter().map(move |m| (g, m)));
+        for ((g, m), was) in flat.zip(was_unhealthy.iter_mut()) {
+            if *was && m.healthy {
+                tracing::info!(group = %g, backend = %m.address, "backend healthy again");
+            }
+            *was = !m.healthy;
+        }
         for (g, members) in &snap.groups {
             for m in members.iter().filter(|m| !m.healthy) {
                 tracing::warn!(group = %g, backend = %m.address, error = m.error.as_deref().unwrap_or(""), "backend unhealthy");
             }
         }
         health.store(Arc::new(snap));
+        publish(&health.load());
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => return,

@@ -49,6 +49,7 @@ async fn build_shared(config: Config) -> Result<Arc<Shared>, std::io::Error> {
 /// Starts sluice in-process on a tokio listener; returns once it accepts connections.
 pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     let shared = build_shared(config).await?;
+    shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(shared.config.server.listen).await?;
     let addr = listener.local_addr()?;
     let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -97,6 +98,11 @@ pub fn run(config: Config) -> Result<(), std::io::Error> {
     };
     let mut server = pingora_core::server::Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
+    let monitor = pingora_core::services::background::background_service(
+        "health monitor",
+        MonitorService { shared: shared.clone() },
+    );
+    server.add_service(monitor);
     let app = SluiceApp { shared, watching: AtomicBool::new(false) };
     let mut service = pingora_core::services::listening::Service::new("sluice".to_owned(), app);
     service.add_tcp(&listen);
@@ -126,6 +132,24 @@ impl pingora_core::server::ShutdownSignalWatch for Signals {
             _ = term.recv() => ShutdownSignal::GracefulTerminate,
             _ = int.recv() => ShutdownSignal::GracefulTerminate,
             _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        }
+    }
+}
+
+/// The health monitor as a pingora background service (it runs on pingora's runtime).
+struct MonitorService {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl pingora_core::services::background::BackgroundService for MonitorService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        match self.shared.start_monitor(Duration::from_secs(2)).await {
+            Ok(task) => {
+                let _ = shutdown.changed().await;
+                task.abort();
+            }
+            Err(e) => tracing::error!(error = %e, "health monitor not started: reads go to the primary"),
         }
     }
 }

@@ -51,6 +51,20 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Sessions alive now (shutdown waits for zero).
     live_sessions: AtomicUsize,
+    /// The default group's members.
+    pub group: crate::topology::Group,
+    /// The default group's routing view, replaced after every health check.
+    pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
+    /// The latest health snapshot (all groups).
+    pub health: crate::monitor::Health,
+    /// Statement plans by digest.
+    pub plans: sluice_router::plan_cache::PlanCache,
+    /// Round-robin turn for replica picks.
+    pub turn: std::sync::atomic::AtomicU64,
+    /// Live sessions by connection id (KILL, SHOW SESSIONS).
+    pub sessions: crate::session::Registry,
+    /// Pins taken, by reason.
+    pub pins: crate::session::PinCounters,
 }
 
 /// Counts one live session while it exists.
@@ -79,6 +93,8 @@ impl Shared {
             label: format!("{}/primary {}", group.name, member.address),
             tls: tls_on,
         };
+        let group_state = crate::topology::Group::from_config(&config, group);
+        let routing = crate::topology::RouteSnapshot::initial(&group_state, &config);
         let client_tls = match &config.server.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&t.cert, &t.key)?)),
             None => None,
@@ -114,6 +130,16 @@ impl Shared {
             primary,
             shutdown: CancellationToken::new(),
             live_sessions: AtomicUsize::new(0),
+            group: group_state,
+            routing: arc_swap::ArcSwap::from_pointee(routing),
+            health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
+            plans: sluice_router::plan_cache::PlanCache::new(
+                config.routing.plan_cache_entries.max(16),
+                config.routing.plan_cache_entries.max(16) * 256,
+            ),
+            turn: std::sync::atomic::AtomicU64::new(0),
+            sessions: crate::session::Registry::default(),
+            pins: crate::session::PinCounters::default(),
             config: Arc::new(config),
         })
     }
@@ -186,6 +212,46 @@ impl Shared {
     ) -> Arc<crate::backend::Pool> {
         let key = PoolKey { address: backend.address.clone(), user: user.to_owned(), found_rows, charset };
         self.pools.pool(key, || self.connect_spec(backend, user, password, found_rows, charset))
+    }
+
+    /// Applies a health snapshot to the default group's routing view.
+    pub fn publish_health(&self, snap: &crate::monitor::HealthSnapshot) {
+        let Some((_, members)) = snap.groups.first() else { return };
+        let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config);
+        let prev = self.routing.load();
+        if prev.split_brain != next.split_brain && next.split_brain {
+            tracing::error!(group = %self.group.name, "more than one writable member: writes are refused until one is made read_only");
+        }
+        self.routing.store(Arc::new(next));
+    }
+
+    /// Starts the health monitor (checks every member on `[monitor] interval_ms`); the first check is
+    /// awaited up to `first_wait`, so routing starts with a real view. Returns the task.
+    pub async fn start_monitor(
+        self: &Arc<Self>,
+        first_wait: Duration,
+    ) -> Result<tokio::task::JoinHandle<()>, String> {
+        let targets: Vec<_> = crate::monitor::targets(&self.config, self.backend_tls.clone())?
+            .into_iter()
+            .take(self.group.members.len())
+            .collect();
+        let interval = Duration::from_millis(self.config.monitor.interval_ms.max(10));
+        let me = self.clone();
+        let health = self.health.clone();
+        let stop = self.shutdown.clone();
+        let first = Arc::new(tokio::sync::Notify::new());
+        let first2 = first.clone();
+        let task = tokio::spawn(crate::monitor::run_with(targets, interval, health, stop, move |snap| {
+            me.publish_health(snap);
+            first2.notify_one();
+        }));
+        let _ = tokio::time::timeout(first_wait, first.notified()).await;
+        Ok(task)
+    }
+
+    /// The address of member `i` of the default group.
+    pub fn member(&self, i: usize) -> Option<&BackendAddr> {
+        self.group.members.get(i).map(|m| &m.addr)
     }
 
     /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.

@@ -3,10 +3,14 @@
 mod eof;
 mod err;
 mod ok;
+mod result_set;
+mod session_state;
 
 pub use eof::EofPacket;
 pub use err::ErrPacket;
 pub use ok::OkPacket;
+pub use result_set::text_result_set;
+pub use session_state::{StateChange, parse_state, session_changes};
 
 use crate::constants::header;
 

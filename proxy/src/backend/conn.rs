@@ -78,6 +78,14 @@ pub struct BackendConn {
     pub created: Instant,
     /// Status flags from the last OK/EOF.
     pub status: u16,
+    /// Server flavour (names of tracked variables).
+    pub flavor: super::Flavor,
+    /// Tracked session variables on this connection (see [`BackendConn::prepare_session`]).
+    pub vars: super::Vars,
+    /// The connection's default schema (`None` after connect and after a reset).
+    pub schema: Option<Bytes>,
+    /// Statements prepared on this connection, by SQL text.
+    pub stmts: super::StmtCache,
 }
 
 fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
@@ -175,6 +183,10 @@ impl BackendConn {
             plugin,
             created: Instant::now(),
             status: hs.status,
+            flavor: super::Flavor::from_version(&hs.server_version),
+            vars: super::Vars::unknown(),
+            schema: None,
+            stmts: super::StmtCache::default(),
         };
         let _ = seq;
         conn.finish_auth(spec).await?;
@@ -257,7 +269,47 @@ impl BackendConn {
         }
         self.stream.write(0, &p);
         self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
-        self.finish_auth(spec).await
+        self.finish_auth(spec).await?;
+        self.prepare_session(&spec.label).await
+    }
+
+    /// Turns on session-state tracking for the variables sluice syncs and reads their values. Run on
+    /// every new connection a pool opens and after every reset.
+    pub async fn prepare_session(&mut self, label: &str) -> Result<()> {
+        let track = self.flavor.tracking_statement();
+        self.query(label, &track).await?;
+        let show = self.flavor.show_statement();
+        let r = self.query(label, &show).await?;
+        self.vars = super::Vars::unknown();
+        for row in &r.rows {
+            if let (Some(Some(name)), Some(Some(value))) = (row.first(), row.get(1))
+                && let Some(i) = self.flavor.index(name)
+            {
+                self.vars.set(i, value.clone());
+            }
+        }
+        self.schema = None;
+        self.stmts.clear();
+        Ok(())
+    }
+
+    /// Applies an OK packet's session-state changes to what sluice knows of this connection. Returns
+    /// the changes for the session to apply to its own view.
+    pub fn apply_state(&mut self, ok_payload: &Bytes) -> Vec<sluice_protocol::packets::StateChange> {
+        use sluice_protocol::packets::{StateChange, session_changes};
+        let changes = session_changes(ok_payload, self.caps).unwrap_or_default();
+        for c in &changes {
+            match c {
+                StateChange::Variable { name, value } => {
+                    if let Some(i) = self.flavor.index(name) {
+                        self.vars.set(i, value.clone());
+                    }
+                }
+                StateChange::Schema(s) => self.schema = Some(s.clone()),
+                _ => {}
+            }
+        }
+        changes
     }
 
     /// Sends a simple command that answers OK/ERR (COM_INIT_DB…) and waits for the answer.
@@ -344,6 +396,11 @@ impl BackendConn {
             }
             if let Some(st) = step.status {
                 self.status = st;
+                if st & sluice_protocol::constants::status::SESSION_STATE_CHANGED != 0
+                    && matches!(step.kind, Kind::Ok | Kind::End)
+                {
+                    self.apply_state(&p.payload);
+                }
             }
             if step.done {
                 return Ok(out);

@@ -43,6 +43,7 @@ pub struct Pool {
     limits: PoolLimits,
     idle: Mutex<Vec<(BackendConn, Instant)>>,
     permits: Arc<Semaphore>,
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
@@ -68,9 +69,35 @@ impl Pool {
         };
         let (conn, reused) = match self.take_idle() {
             Some(c) => (c, true),
-            None => (BackendConn::connect(&self.spec).await?, false),
+            None => (self.open().await?, false),
         };
-        Ok(Guard { conn: Some(conn), pool: self.clone(), permit: Some(permit), broken: false, reused })
+        Ok(Guard {
+            conn: Some(conn),
+            pool: self.clone(),
+            permit: Some(permit),
+            broken: false,
+            reused,
+            clean: false,
+        })
+    }
+
+    /// Opens a new connection with session tracking on.
+    async fn open(&self) -> Result<BackendConn> {
+        let mut c = BackendConn::connect(&self.spec).await?;
+        match tokio::time::timeout(self.spec.connect_timeout, c.prepare_session(&self.spec.label)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::Backend {
+                    backend: self.spec.label.clone(),
+                    message: format!(
+                        "session setup took over {} ms (backend.connect_timeout_ms)",
+                        self.spec.connect_timeout.as_millis()
+                    ),
+                });
+            }
+        }
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(c)
     }
 
     /// Lends a fresh connection, never an idle one (after a reused one turned out dead).
@@ -84,8 +111,11 @@ impl Pool {
 
     fn take_idle(&self) -> Option<BackendConn> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some((c, since)) = idle.pop() {
-            if since.elapsed() < self.limits.idle_timeout && c.created.elapsed() < self.limits.max_lifetime {
+        while let Some((mut c, since)) = idle.pop() {
+            if since.elapsed() < self.limits.idle_timeout
+                && c.created.elapsed() < self.limits.max_lifetime
+                && !c.stream.peer_closed_or_spoke()
+            {
                 return Some(c);
             }
         }
@@ -102,6 +132,16 @@ impl Pool {
         self.limits.max - self.permits.available_permits()
     }
 
+    /// Connections opened since start.
+    pub fn opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most connections this pool lends at once.
+    pub fn max(&self) -> usize {
+        self.limits.max
+    }
+
     /// The connect spec (label, address, user).
     pub fn spec(&self) -> &ConnectSpec {
         &self.spec
@@ -115,6 +155,7 @@ pub struct Guard {
     permit: Option<OwnedSemaphorePermit>,
     broken: bool,
     reused: bool,
+    clean: bool,
 }
 
 impl Guard {
@@ -147,6 +188,13 @@ impl Guard {
     pub fn mark_broken(&mut self) {
         self.broken = true;
     }
+
+    /// Returns the connection to the pool as it is: its session holds nothing of its client's that
+    /// sluice does not track (no transaction, temporary table, lock or user variable). Tracked
+    /// variables, the schema and prepared statements stay; the next borrower syncs what differs.
+    pub fn release_clean(mut self) {
+        self.clean = true;
+    }
 }
 
 impl Drop for Guard {
@@ -154,6 +202,13 @@ impl Drop for Guard {
         let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
         if self.broken || conn.stream.has_unread() || conn.created.elapsed() >= self.pool.limits.max_lifetime
         {
+            return;
+        }
+        if self.clean && conn.status & sluice_protocol::constants::status::IN_TRANS == 0 {
+            if let Ok(mut idle) = self.pool.idle.lock() {
+                idle.push((conn, Instant::now()));
+            }
+            drop(permit);
             return;
         }
         let pool = self.pool.clone();
@@ -198,6 +253,7 @@ impl Pools {
                     limits: self.limits,
                     idle: Mutex::new(Vec::new()),
                     permits: Arc::new(Semaphore::new(self.limits.max)),
+                    opened: std::sync::atomic::AtomicU64::new(0),
                 })
             })
             .clone()

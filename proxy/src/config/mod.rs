@@ -49,6 +49,9 @@ pub struct Config {
     /// Backend connection pools.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// Read/write split, balancing and read-your-writes.
+    #[serde(default)]
+    pub routing: RoutingConfig,
     /// Ordered rules: the first whose `match` fits a statement applies its action.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -266,6 +269,87 @@ pub struct PoolConfig {
     pub idle_timeout_ms: u64,
     /// Connections are closed after this age, ms. Default 3600000.
     pub max_lifetime_ms: u64,
+    /// Statements kept prepared per backend connection (least recently used closed first). Keep
+    /// `connections × this` under the server's `max_prepared_stmt_count`. Default 128.
+    pub max_prepared_per_connection: usize,
+}
+
+/// `[routing]`: where statements go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Send reads to replicas at all. Default true.
+    pub read_write_split: bool,
+    /// How reads spread over replicas: `round_robin` (default), `weighted`, `least_connections`.
+    pub balance: BalanceConfig,
+    /// No replica qualifies for a read: `primary` (default) sends it there, `error` refuses it.
+    pub fallback: FallbackConfig,
+    /// Reads after a write in the same session: `gtid` (default: a replica serves them once it has
+    /// applied the write, waiting up to `gtid_wait_timeout_ms`, else the primary does), `primary_window`
+    /// (the primary serves them for `primary_window_ms`), or `off`.
+    pub read_your_writes: ReadYourWrites,
+    /// For `primary_window`, ms. Default 1000.
+    pub primary_window_ms: u64,
+    /// For `gtid`: longest wait for a replica to apply a session's last write, ms. Default 100.
+    pub gtid_wait_timeout_ms: u64,
+    /// With autocommit off, every statement opens a transaction: keep the session on the primary from
+    /// its first statement until COMMIT/ROLLBACK (ProxySQL's autocommit_false_is_transaction). With
+    /// false, such sessions' reads may go to replicas while no transaction is open. Default true.
+    pub autocommit_false_is_transaction: bool,
+    /// Query shapes whose plan is kept. Default 10000.
+    pub plan_cache_entries: usize,
+}
+
+/// Replica balancing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceConfig {
+    /// In turn.
+    #[default]
+    RoundRobin,
+    /// By `weight`.
+    Weighted,
+    /// Fewest connections in use.
+    LeastConnections,
+}
+
+/// When no replica qualifies for a read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackConfig {
+    /// Read from the primary.
+    #[default]
+    Primary,
+    /// Refuse the read.
+    Error,
+}
+
+/// Read-your-writes mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadYourWrites {
+    /// Replicas that have applied the session's last write (by GTID).
+    #[default]
+    Gtid,
+    /// The primary for a while after a write.
+    PrimaryWindow,
+    /// No guarantee.
+    Off,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            read_write_split: true,
+            balance: BalanceConfig::RoundRobin,
+            fallback: FallbackConfig::Primary,
+            read_your_writes: ReadYourWrites::Gtid,
+            primary_window_ms: 1_000,
+            gtid_wait_timeout_ms: 100,
+            autocommit_false_is_transaction: true,
+            plan_cache_entries: 10_000,
+        }
+    }
 }
 
 /// `[[rules]]`: one ordered rule: match → action.
@@ -455,6 +539,7 @@ impl Default for PoolConfig {
             checkout_timeout_ms: 3_000,
             idle_timeout_ms: 60_000,
             max_lifetime_ms: 3_600_000,
+            max_prepared_per_connection: 128,
         }
     }
 }

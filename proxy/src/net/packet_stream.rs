@@ -80,6 +80,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         !self.rbuf.is_empty()
     }
 
+    /// Whether the peer has closed the connection or sent something unasked, checked without waiting
+    /// (one non-blocking read). An idle backend connection whose server restarted, or that hit
+    /// `wait_timeout`, has its EOF already queued in the kernel: this finds it before a statement is
+    /// sent into it.
+    pub fn peer_closed_or_spoke(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut probe = [0u8; 64];
+        let mut buf = tokio::io::ReadBuf::new(&mut probe);
+        match std::pin::Pin::new(&mut self.io).poll_read(&mut cx, &mut buf) {
+            std::task::Poll::Pending => false,
+            std::task::Poll::Ready(Ok(())) => {
+                // EOF (nothing read) or unexpected bytes (an error packet about a timeout): either way
+                // the connection is not fit for a statement.
+                self.rbuf.extend_from_slice(buf.filled());
+                true
+            }
+            std::task::Poll::Ready(Err(_)) => true,
+        }
+    }
+
     /// Queues a packet; returns the next sequence id. Nothing is sent until [`Self::flush`].
     pub fn write(&mut self, seq: u8, payload: &[u8]) -> u8 {
         write_packet(&mut self.wbuf, seq, payload)

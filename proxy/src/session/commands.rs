@@ -1,9 +1,9 @@
 //! Command dispatch: which commands sluice answers itself (COM_PING, COM_SET_OPTION, COM_CHANGE_USER,
 //! COM_QUIT), which it forwards, and which it refuses with ERR 1047.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use sluice_protocol::Packet;
-use sluice_protocol::constants::{caps, command, errors};
+use sluice_protocol::constants::{caps, command, errors, status};
 use sluice_protocol::handshake::ChangeUser;
 use sluice_protocol::packets::{EofPacket, OkPacket};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -37,28 +37,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.reply_ok(1).await?;
                 Ok(Next::Continue)
             }
-            command::QUERY => {
-                let sql = &p.payload[1..];
-                if !self.multi_statements && sluice_router::lexer::statement_count(sql) > 1 {
-                    return Err(Error::reply(
-                        errors::PARSE,
-                        "You have an error in your SQL syntax: several statements in one query, but multi-statements are not enabled on this connection (enable CLIENT_MULTI_STATEMENTS in the driver)",
-                    ));
-                }
-                self.forward(p).await
-            }
+            command::QUERY => self.query(p).await,
             command::SET_OPTION => self.set_option(&p).await,
             command::CHANGE_USER => self.change_user(&p).await,
-            command::INIT_DB
-            | command::FIELD_LIST
-            | command::STATISTICS
-            | command::RESET_CONNECTION
-            | command::STMT_PREPARE
-            | command::STMT_EXECUTE
-            | command::STMT_FETCH
-            | command::STMT_RESET
-            | command::STMT_CLOSE
-            | command::STMT_SEND_LONG_DATA => self.forward(p).await,
+            command::INIT_DB => self.init_db(p).await,
+            command::RESET_CONNECTION => self.reset_connection(p).await,
+            command::PROCESS_KILL => {
+                let id = p.payload.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let id = id
+                    .ok_or_else(|| Error::reply(errors::UNKNOWN_COMMAND, "COM_PROCESS_KILL without an id"))?;
+                self.kill(u64::from(id), false, p.next_seq).await?;
+                Ok(Next::Continue)
+            }
+            command::FIELD_LIST | command::STATISTICS => {
+                // Metadata reads: any connection with the session's schema will do.
+                self.run_simple(p, false).await
+            }
+            command::STMT_PREPARE => self.stmt_prepare(p).await,
+            command::STMT_EXECUTE => self.stmt_execute(p).await,
+            command::STMT_FETCH => self.stmt_fetch(p).await,
+            command::STMT_RESET => self.stmt_reset(p).await,
+            command::STMT_CLOSE => self.stmt_close(&p),
+            command::STMT_SEND_LONG_DATA => self.stmt_long_data(&p),
             _ => Err(Error::reply(
                 errors::UNKNOWN_COMMAND,
                 format!("Unknown command 0x{cmd:02x} ({}): sluice does not support it", command_name(cmd)),
@@ -66,8 +66,138 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// COM_QUERY: classify, route, borrow, run, settle.
+    async fn query(&mut self, p: Packet) -> Result<Next> {
+        let sql = &p.payload[1..];
+        let lexed = sluice_router::lexer::lex(sql);
+        if !self.multi_statements && lexed.statements.len() > 1 {
+            return Err(Error::reply(
+                errors::PARSE,
+                "You have an error in your SQL syntax: several statements in one query, but multi-statements are not enabled on this connection (enable CLIENT_MULTI_STATEMENTS in the driver)",
+            ));
+        }
+        if let Some(next) = self.sluice_statement(&lexed, &p).await? {
+            return Ok(next);
+        }
+        let mut class = self.shared.plans.plan(&lexed);
+        let mut lexed = lexed;
+        let mut payload = p.payload.clone();
+        if class.target == sluice_router::classify::Target::Sluice
+            && let Some(rewritten) = self.rewrite_connection_id(&payload, &lexed)
+        {
+            // CONNECTION_ID() is the client's id in sluice, never a backend thread's.
+            payload = rewritten;
+            lexed = sluice_router::lexer::lex(&payload[1..]);
+            class = self.shared.plans.plan(&lexed);
+        }
+        self.run_statement(&payload, p.next_seq, &lexed, &class).await?;
+        Ok(Next::Continue)
+    }
+
+    /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) where routing says, with
+    /// one retry on the primary for an autocommit read whose replica failed before answering.
+    pub(super) async fn run_statement(
+        &mut self,
+        payload: &[u8],
+        next_seq: u8,
+        lexed: &sluice_router::lexer::Lexed,
+        class: &sluice_router::classify::Class,
+    ) -> Result<()> {
+        let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
+        let mut choice = self.choose(lexed, class)?;
+        let needs_last_id = mentions_last_id && !choice.held;
+        self.acquire(&mut choice, needs_last_id).await?;
+        self.note_route(&choice, lexed, if choice.cacheable { "miss" } else { "bypass" });
+        let fx = match self.execute_on_held(payload, next_seq).await {
+            Ok(fx) => fx,
+            Err(Error::Backend { backend, message })
+                if class.read_only
+                    && !self.pins.any()
+                    && !choice.held
+                    && self.status & status::IN_TRANS == 0 =>
+            {
+                tracing::warn!(%backend, error = %message, "read failed before any answer; retrying once on the primary");
+                let member = self.primary_index()?;
+                let mut again = super::borrow::Choice {
+                    member,
+                    reason: "retry on primary",
+                    held: false,
+                    cacheable: false,
+                };
+                self.acquire(&mut again, mentions_last_id).await?;
+                self.note_route(&again, lexed, "bypass");
+                self.execute_on_held(payload, next_seq).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.settle(lexed, class, &fx);
+        Ok(())
+    }
+
+    /// Forwards a payload on the held connection (a prepared statement's EXECUTE is rewritten first).
+    async fn execute_on_held(&mut self, payload: &[u8], next_seq: u8) -> Result<super::borrow::Effects> {
+        if payload.first() == Some(&command::STMT_EXECUTE) {
+            let rewritten = self.prepare_for_execute(payload).await?;
+            return self.forward(&rewritten, next_seq).await;
+        }
+        self.forward(payload, next_seq).await
+    }
+
+    /// COM_INIT_DB: the session's schema changes only if the server accepts it (on the primary, where
+    /// every schema exists first).
+    async fn init_db(&mut self, p: Packet) -> Result<Next> {
+        self.run_simple(p, true).await
+    }
+
+    /// A command with a simple answer on any connection (`on_primary`: the primary).
+    async fn run_simple(&mut self, p: Packet, on_primary: bool) -> Result<Next> {
+        if self.held.is_none() || !self.pins.any() {
+            self.release_held();
+            let member = if on_primary || !self.shared.config.routing.read_write_split {
+                self.primary_index()?
+            } else {
+                let snap = self.shared.routing.load();
+                let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match sluice_router::route::pick_replica(&snap.topo, turn) {
+                    Some(i) => i,
+                    None => self.primary_index()?,
+                }
+            };
+            let mut choice =
+                super::borrow::Choice { member, reason: "command", held: false, cacheable: false };
+            self.acquire(&mut choice, false).await?;
+        }
+        let fx = self.forward(&p.payload, p.next_seq).await?;
+        if !fx.failed && p.payload.first() == Some(&command::INIT_DB) {
+            let schema = bytes::Bytes::copy_from_slice(&p.payload[1..]);
+            if let Some(h) = self.held.as_mut() {
+                h.guard.conn().schema = Some(schema.clone());
+            }
+            self.schema = Some(schema);
+        }
+        if !self.pins.any() {
+            self.release_held();
+        }
+        Ok(Next::Continue)
+    }
+
+    /// COM_RESET_CONNECTION: the session starts over (variables, pins, prepared statements); sluice
+    /// answers it and gives back any held connection for a reset.
+    async fn reset_connection(&mut self, p: Packet) -> Result<Next> {
+        let schema = self.schema.clone();
+        if let Some(h) = self.held.take() {
+            drop(h.guard); // reset by the pool
+        }
+        self.pins = super::Pins::default();
+        self.stmts = super::prepared::ClientStmts::default();
+        self.begin_session().await?;
+        self.schema = schema;
+        self.reply_ok(p.next_seq).await?;
+        Ok(Next::Continue)
+    }
+
     /// Sends an OK with the session's status.
-    async fn reply_ok(&mut self, seq: u8) -> Result<()> {
+    pub(super) async fn reply_ok(&mut self, seq: u8) -> Result<()> {
         let mut out = BytesMut::with_capacity(16);
         OkPacket { status: self.status, ..OkPacket::default() }.encode(self.caps, &mut out);
         self.client.write(seq, &out);
@@ -119,14 +249,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Ok(Next::Close);
             }
         };
-        self.backend = None;
+        if let Some(h) = self.held.take() {
+            drop(h.guard); // reset by the pool
+        }
+        self.pins = super::Pins::default();
+        self.stmts = super::prepared::ClientStmts::default();
         self.user = user;
         if let Some(c) = cu.charset {
             self.charset = c as u8;
         }
-        self.schema = (!cu.database.is_empty()).then(|| String::from_utf8_lossy(&cu.database).into_owned());
+        self.schema = (!cu.database.is_empty()).then(|| cu.database.clone());
         self.status = sluice_protocol::constants::status::AUTOCOMMIT;
-        if let Err(e) = self.attach_backend().await {
+        if let Err(e) = self.begin_session().await {
             self.client.write(seq, &e.to_err_packet().to_bytes());
             let _ = self.client.flush().await;
             return Ok(if e.is_fatal_for_session() { Next::Close } else { Next::Continue });
@@ -158,12 +292,4 @@ fn command_name(cmd: u8) -> &'static str {
         0x1e => "COM_BINLOG_DUMP_GTID",
         _ => "unknown",
     }
-}
-
-/// Appends a COM_INIT_DB payload.
-pub fn init_db(schema: &str) -> BytesMut {
-    let mut p = BytesMut::with_capacity(1 + schema.len());
-    p.put_u8(command::INIT_DB);
-    p.put_slice(schema.as_bytes());
-    p
 }

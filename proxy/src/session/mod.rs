@@ -12,8 +12,12 @@
 //! ```
 
 mod auth;
+mod borrow;
 mod commands;
+mod pins;
+mod prepared;
 mod relay;
+mod sluice_sql;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,10 +30,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use auth::SERVER_CAPS;
 use auth::{ClientStream, Login};
+pub use pins::{Pin, PinCounters, Pins, Registry, SessionHandle};
 
-use crate::backend::Guard;
+use crate::backend::{Guard, Vars};
 use crate::error::{Error, Result};
 use crate::state::Shared;
+use crate::topology::GtidPos;
 use crate::users::User;
 
 /// Serves one client connection to the end. Never panics on input; every failure the client can be
@@ -87,7 +93,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         send_err(&mut client, login.seq, &e).await;
         return;
     };
-    let mut session = Session::new(shared, client, peer, conn_id, login);
+    let registry = shared.clone();
+    let (handle, _registered) = registry.sessions.register(conn_id, &user.name);
+    let mut session = Session::new(shared, client, peer, conn_id, login, handle);
     match session.start().await {
         Ok(()) => session.run().await,
         Err(e) => {
@@ -138,18 +146,55 @@ pub struct Session<S> {
     caps: u32,
     user: Arc<User>,
     charset: u8,
-    /// Schema named at login (or the user's default).
-    schema: Option<String>,
+    /// The session's schema (from the login, COM_INIT_DB and the server's schema tracking).
+    schema: Option<Bytes>,
     /// The greeting's nonce (COM_CHANGE_USER).
     nonce: Bytes,
     /// Whether multi-statements are on (CLIENT_MULTI_STATEMENTS, COM_SET_OPTION).
     multi_statements: bool,
-    /// The backend connection this session is pinned to.
-    backend: Option<Guard>,
+    /// The backend connection kept between statements (pinned, or the last write's for one more
+    /// statement).
+    held: Option<Held>,
+    /// Why the session keeps `held`.
+    pins: Pins,
     /// Status flags of the last OK/EOF the client saw.
     status: u16,
     /// Sequence id for the login's final OK/ERR.
     login_seq: u8,
+    /// Tracked session variables as this client set them.
+    vars: Vars,
+    /// The session's last write: its GTID (read-your-writes) and when it completed.
+    last_write: Option<(Option<GtidPos>, std::time::Instant)>,
+    /// LAST_INSERT_ID() as the client would see it.
+    last_insert_id: u64,
+    /// The previous statement's route (SHOW LAST ROUTE).
+    last_route: LastRoute,
+    /// Client prepared statements.
+    stmts: prepared::ClientStmts,
+    /// This session in the registry (KILL).
+    handle: Arc<pins::SessionHandle>,
+    /// While relaying a COM_STMT_PREPARE response: the client's statement id to put in its OK.
+    rewrite_stmt_id: Option<u32>,
+    /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
+    prepared_capture: Option<(u32, u16, u16)>,
+}
+
+/// A backend connection the session holds.
+pub(crate) struct Held {
+    guard: Guard,
+    /// Member index in the group.
+    member: usize,
+}
+
+/// What `SHOW LAST ROUTE` reports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LastRoute {
+    /// Member index of the backend (none before the first statement).
+    member: Option<usize>,
+    reason: &'static str,
+    digest: u64,
+    digest_text: String,
+    cache: &'static str,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -159,8 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         peer: SocketAddr,
         conn_id: u32,
         login: Login,
+        handle: Arc<pins::SessionHandle>,
     ) -> Self {
-        let schema = login.database.or_else(|| login.user.default_schema.clone());
+        let schema = login.database.or_else(|| login.user.default_schema.clone()).map(Bytes::from);
         Self {
             multi_statements: login.caps & sluice_protocol::constants::caps::MULTI_STATEMENTS != 0,
             shared,
@@ -172,15 +218,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             charset: login.charset,
             schema,
             nonce: login.nonce,
-            backend: None,
+            held: None,
+            pins: Pins::default(),
             status: status::AUTOCOMMIT,
             login_seq: login.seq,
+            vars: Vars::unknown(),
+            last_write: None,
+            last_insert_id: 0,
+            last_route: LastRoute::default(),
+            stmts: prepared::ClientStmts::default(),
+            handle,
+            rewrite_stmt_id: None,
+            prepared_capture: None,
         }
     }
 
-    /// Borrows the backend connection, selects the schema, and sends the login's OK.
+    /// Checks the schema on a primary connection, learns the session's starting variables, and sends
+    /// the login's OK.
     async fn start(&mut self) -> Result<()> {
-        self.attach_backend().await?;
+        self.begin_session().await?;
         let ok = OkPacket { status: self.status, ..OkPacket::default() };
         let mut out = BytesMut::with_capacity(16);
         ok.encode(self.caps, &mut out);
@@ -190,48 +246,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(())
     }
 
-    /// Pins a primary connection for the user and selects the session's schema on it.
-    async fn attach_backend(&mut self) -> Result<()> {
-        let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
-        let pool = self.shared.pool_for(
-            &self.shared.primary,
-            &self.user.backend_user,
-            &self.user.backend_password,
-            found_rows,
-            self.charset,
-        );
-        let mut guard =
-            pool.get().await.inspect_err(|e| tracing::warn!(error = %e, "backend checkout failed"))?;
-        // The first command (COM_INIT_DB, or COM_PING without a schema) also proves a reused idle
-        // connection is alive; a dead one is replaced once by a fresh connection.
-        let first = match &self.schema {
-            Some(db) => commands::init_db(db),
-            None => BytesMut::from(&[sluice_protocol::constants::command::PING][..]),
-        };
-        let check = self.schema.is_some() || guard.reused();
-        if check {
-            let label = guard.label().to_owned();
-            if let Err(e) = guard.conn().simple_command(&label, &first).await {
-                if matches!(e, Error::BackendRefused { .. }) {
-                    return Err(e);
-                }
-                guard.mark_broken();
-                if !guard.reused() {
-                    return Err(e);
-                }
-                tracing::info!(backend = %label, error = %e, "idle backend connection was dead; opening a fresh one");
-                drop(guard);
-                guard = pool.get_fresh().await?;
-                if let Err(e) = guard.conn().simple_command(&label, &first).await {
-                    if !matches!(e, Error::BackendRefused { .. }) {
-                        guard.mark_broken();
-                    }
-                    return Err(e);
-                }
-            }
+    /// Login and COM_CHANGE_USER: a primary connection proves the schema exists (ERR 1049 otherwise)
+    /// and gives the session its starting variable values; then it goes back to the pool.
+    async fn begin_session(&mut self) -> Result<()> {
+        self.release_held();
+        self.pins = Pins::default();
+        self.vars = Vars::unknown();
+        self.last_write = None;
+        self.last_insert_id = 0;
+        let primary = self.primary_index()?;
+        let mut held = self.borrow(primary).await?;
+        self.vars = held.guard.conn().vars.clone();
+        if let Err(e) = self.sync_schema(&mut held).await {
+            held.guard.release_clean();
+            return Err(e);
         }
-        self.status = guard.conn().status & (status::AUTOCOMMIT | status::IN_TRANS);
-        self.backend = Some(guard);
+        self.status = held.guard.conn().status & (status::AUTOCOMMIT | status::IN_TRANS);
+        held.guard.release_clean();
         Ok(())
     }
 
@@ -243,6 +274,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 p = self.client.read() => p,
                 () = self.shared.shutdown.cancelled() => {
                     tracing::debug!(conn_id = self.conn_id, "closing session for shutdown");
+                    break;
+                }
+                () = self.handle.kill.cancelled() => {
+                    tracing::info!(conn_id = self.conn_id, "session killed");
                     break;
                 }
             };
@@ -274,12 +309,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         let seq = self.client.next_seq();
                         send_err(&mut self.client, seq, &e).await;
                     }
-                    if e.is_fatal_for_session() {
+                    if e.is_fatal_for_session() && (self.pins.any() || !matches!(e, Error::Backend { .. })) {
                         break;
                     }
                 }
             }
         }
         self.client.shutdown().await;
+    }
+}
+
+impl<S> Drop for Session<S> {
+    fn drop(&mut self) {
+        // A connection still held may carry this client's session state: the guard resets it before
+        // the pool lends it again (its default on drop).
+        if let Some(h) = self.held.take()
+            && !self.pins.any()
+        {
+            h.guard.release_clean();
+        }
     }
 }

@@ -5,52 +5,95 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_protocol::ProtocolError;
 use sluice_protocol::constants::{caps, errors, status};
 use sluice_protocol::packets::ErrPacket;
 use sluice_protocol::tracker::{
     Expect, Kind, ResponseTracker, end_to_eof, eof_to_end, meta_eof, ok_for_client,
 };
-use sluice_protocol::{Packet, ProtocolError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use super::commands::Next;
+use super::borrow::Effects;
 use crate::error::{Error, Result};
 
 /// Flush the client's buffer once this much is queued, so a large result streams with bounded memory.
 const FLUSH_AT: usize = 64 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    /// Sends `p` to the session's backend connection and relays the response to the client.
-    pub(super) async fn forward(&mut self, p: Packet) -> Result<Next> {
-        let cmd = p.payload.first().copied().unwrap_or(0);
+    /// Sends `payload` (a command; `next_seq` is the client's next sequence id) to the held backend
+    /// connection and relays the response to the client. Returns what the statement did to the session.
+    pub(super) async fn forward(&mut self, payload: &[u8], next_seq: u8) -> Result<Effects> {
+        let cmd = payload.first().copied().unwrap_or(0);
         let expect = Expect::for_command(cmd);
-        if self.backend.is_none() {
-            self.attach_backend().await?;
-        }
-        let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
-        let label = guard.label().to_owned();
-        let conn = guard.conn();
-        // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
-        let bseq = conn.stream.write(0, &p.payload);
+        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         if expect == Expect::Nothing {
             // No response: the bytes go out with the next command's flush (saves a syscall per
             // COM_STMT_CLOSE, which drivers send often).
-            return Ok(Next::Continue);
+            held.guard.conn().stream.write(0, payload);
+            return Ok(Effects::default());
         }
+        // KILL finds the backend thread here; it holds this lock while it kills, so the connection
+        // cannot go back to the pool (and serve someone else) under a KILL meant for this session.
+        *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
+        let mut fx = Effects::default();
+        let r = self.send_and_relay(payload, expect, next_seq, &mut fx).await;
+        *self.handle.running.lock().await = None;
+        r.map(|()| fx)
+    }
+
+    async fn send_and_relay(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+        next_seq: u8,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let label = held.guard.label().to_owned();
+        let conn = held.guard.conn();
+        // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
+        let bseq = conn.stream.write(0, payload);
         if let Err(e) = conn.stream.flush().await {
             return Err(self.backend_failed(&label, e.to_string(), false));
         }
-        match self.relay(expect, &label, p.next_seq, bseq).await {
-            Ok(()) => Ok(Next::Continue),
-            Err(e) => Err(e),
+        self.relay(expect, &label, next_seq, bseq, fx).await
+    }
+
+    /// Applies an OK's session-state changes to the held connection and to the session.
+    fn take_state(&mut self, payload: &Bytes, fx: &mut Effects) {
+        use sluice_protocol::packets::StateChange;
+        let Some(held) = self.held.as_mut() else { return };
+        let conn = held.guard.conn();
+        let flavor = conn.flavor;
+        for c in conn.apply_state(payload) {
+            match c {
+                StateChange::Variable { name, value } => {
+                    if let Some(i) = flavor.index(&name) {
+                        self.vars.set(i, value);
+                        fx.tracked_changed = true;
+                    } else if flavor.gtid_variable().is_some_and(|g| name.eq_ignore_ascii_case(g.as_bytes()))
+                    {
+                        let g = crate::topology::GtidPos::parse(&String::from_utf8_lossy(&value));
+                        if !g.is_empty() {
+                            fx.gtid = Some(g);
+                        }
+                    }
+                }
+                StateChange::Schema(s) => {
+                    self.schema = (!s.is_empty()).then_some(s);
+                    fx.tracked_changed = true;
+                }
+                StateChange::StateChanged => fx.state_changed = true,
+                StateChange::Gtids(_) | StateChange::Other(..) => {}
+            }
         }
     }
 
     /// Drops the (broken) backend connection and builds the error to report.
     fn backend_failed(&mut self, label: &str, message: String, client_saw_part: bool) -> Error {
-        if let Some(mut g) = self.backend.take() {
-            g.mark_broken();
+        if let Some(mut h) = self.held.take() {
+            h.guard.mark_broken();
         }
         tracing::warn!(backend = label, conn_id = self.conn_id, error = %message, "backend connection failed");
         if client_saw_part {
@@ -62,9 +105,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    async fn relay(&mut self, expect: Expect, label: &str, mut cseq: u8, mut bseq: u8) -> Result<()> {
-        let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
-        let conn = guard.conn();
+    async fn relay(
+        &mut self,
+        expect: Expect,
+        label: &str,
+        mut cseq: u8,
+        mut bseq: u8,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let conn = held.guard.conn();
         let bcaps = conn.caps;
         let ccaps = self.caps;
         let b_deprecate = bcaps & caps::DEPRECATE_EOF != 0;
@@ -79,6 +129,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut infile_refused = false;
         let mut flushed_any = false;
         loop {
+            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let conn = held.guard.conn();
             let next = match conn.stream.buffered() {
                 Ok(Some(p)) => Ok(Some(p)),
                 Ok(None) => {
@@ -115,7 +167,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             if let Some(st) = step.status {
                 self.status = st;
+                if st & status::SESSION_STATE_CHANGED != 0 && matches!(step.kind, Kind::Ok | Kind::End) {
+                    self.take_state(&p.payload, fx);
+                }
             }
+            match step.kind {
+                Kind::Err => fx.failed = true,
+                Kind::Ok => {
+                    if let Some(id) = last_insert_id(&p.payload).filter(|id| *id != 0) {
+                        self.last_insert_id = id;
+                    }
+                }
+                _ => {}
+            }
+            if let Kind::PrepareOk { statement_id, columns, params } = step.kind {
+                self.prepared_capture = Some((statement_id, columns, params));
+            }
+            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let conn = held.guard.conn();
             if pending_meta {
                 pending_meta = false;
                 // A cursor's metadata ends with the terminator itself; otherwise insert the EOF now.
@@ -142,6 +211,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     _ => Some(p.payload.clone()),
                 },
+                Kind::PrepareOk { .. } if self.rewrite_stmt_id.is_some() => {
+                    // The client gets sluice's statement id, not the backend's.
+                    let mut b = p.payload.to_vec();
+                    if let (Some(id), Some(slot)) = (self.rewrite_stmt_id, b.get_mut(1..5)) {
+                        slot.copy_from_slice(&id.to_le_bytes());
+                    }
+                    Some(Bytes::from(b))
+                }
                 Kind::MetaEnd if c_deprecate => None,
                 Kind::ColumnDef | Kind::ParamDef => {
                     pending_meta = step.ends_defs && b_deprecate && !c_deprecate;
@@ -162,7 +239,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     cseq = self.client.write(cseq, &p.payload);
                     self.client.flush().await.map_err(|_| Error::ClientGone)?;
                     let (c, b) = self.relay_infile(cseq, bseq, label).await?;
-                    return self.relay_rest(tracker, c, b, label).await;
+                    return self.relay_rest(tracker, c, b, label, fx).await;
                 }
                 _ => Some(p.payload.clone()),
             };
@@ -200,8 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(Error::Client(ProtocolError::OutOfOrder { got: p.seq, expected: cseq }));
             }
             cseq = p.next_seq;
-            let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
-            let stream = &mut guard.conn().stream;
+            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let stream = &mut held.guard.conn().stream;
             bseq = stream.write(bseq, &p.payload);
             let end = p.payload.is_empty();
             if (end || stream.pending() >= FLUSH_AT)
@@ -223,12 +300,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         mut cseq: u8,
         mut bseq: u8,
         label: &str,
+        fx: &mut Effects,
     ) -> Result<()> {
-        let bcaps = self.backend.as_mut().map(|g| g.conn().caps).unwrap_or(0);
+        let bcaps = self.held.as_mut().map(|h| h.guard.conn().caps).unwrap_or(0);
         let track_differs = (bcaps ^ self.caps) & caps::SESSION_TRACK != 0;
         loop {
-            let Some(guard) = self.backend.as_mut() else { return Err(Error::Abort("no backend".into())) };
-            let p = match guard.conn().stream.read().await {
+            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let p = match held.guard.conn().stream.read().await {
                 Ok(Some(p)) => p,
                 Ok(None) => return Err(self.backend_failed(label, "connection closed".into(), true)),
                 Err(e) => return Err(self.backend_failed(label, e.to_string(), true)),
@@ -245,6 +323,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if let Some(st) = step.status {
                 self.status = st;
             }
+            if step.kind == Kind::Err {
+                fx.failed = true;
+            }
             if step.kind == Kind::LocalInfile || !matches!(step.kind, Kind::Ok | Kind::Err) {
                 // A further result set or file after LOAD DATA in one multi-statement: rare; relay it as is.
                 cseq = self.client.write(cseq, &p.payload);
@@ -258,6 +339,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
     }
+}
+
+/// The last_insert_id of an OK payload.
+fn last_insert_id(payload: &[u8]) -> Option<u64> {
+    let rest = payload.get(1..)?;
+    let (_, a) = sluice_protocol::buf::lenenc_at(rest)?;
+    sluice_protocol::buf::lenenc_at(rest.get(a..)?).map(|(v, _)| v)
 }
 
 fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {

@@ -1,0 +1,204 @@
+//! Tracked session variables: the server reports their new values in every OK packet
+//! (`session_track_system_variables`), so sluice always knows a backend connection's values and a
+//! client session's, and makes a borrowed connection match the session with one `SET` of only the
+//! variables that differ. Anything else a statement changes in the session is reported as a bare
+//! "state changed" and pins the session.
+
+use bytes::Bytes;
+
+/// Server flavour: some tracked variables have other names on MySQL 8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// MariaDB (`tx_isolation`, `tx_read_only`, `max_statement_time`, `last_gtid`).
+    MariaDb,
+    /// MySQL 8 (`transaction_isolation`, `transaction_read_only`, `max_execution_time`).
+    MySql,
+}
+
+impl Flavor {
+    /// From the server's version string.
+    pub fn from_version(v: &[u8]) -> Self {
+        if v.windows(7).any(|w| w.eq_ignore_ascii_case(b"mariadb")) { Self::MariaDb } else { Self::MySql }
+    }
+
+    /// The server's name for tracked variable `i`.
+    pub fn name(self, i: usize) -> &'static str {
+        match (self, TRACKED[i]) {
+            (Self::MySql, "tx_isolation") => "transaction_isolation",
+            (Self::MySql, "tx_read_only") => "transaction_read_only",
+            (Self::MySql, "max_statement_time") => "max_execution_time",
+            (_, n) => n,
+        }
+    }
+
+    /// The index of a variable the server reported, by its name on this flavour.
+    pub fn index(self, name: &[u8]) -> Option<usize> {
+        (0..TRACKED.len()).find(|&i| self.name(i).as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The variable that reports the session's last committed GTID (not synced: read-only).
+    pub fn gtid_variable(self) -> Option<&'static str> {
+        match self {
+            Self::MariaDb => Some("last_gtid"),
+            Self::MySql => None,
+        }
+    }
+
+    /// The statement that turns tracking on for a new backend connection.
+    pub fn tracking_statement(self) -> String {
+        let mut names: Vec<&str> = (0..TRACKED.len()).map(|i| self.name(i)).collect();
+        if let Some(g) = self.gtid_variable() {
+            names.push(g);
+        }
+        let gtids = match self {
+            Self::MariaDb => "",
+            Self::MySql => ", session_track_gtids = OWN_GTID",
+        };
+        format!(
+            "SET SESSION session_track_system_variables = '{}', session_track_state_change = ON, session_track_schema = ON{gtids}",
+            names.join(",")
+        )
+    }
+
+    /// The statement that reads every tracked variable's value (in the format tracking reports).
+    pub fn show_statement(self) -> String {
+        let names: Vec<String> = (0..TRACKED.len()).map(|i| format!("'{}'", self.name(i))).collect();
+        format!("SHOW SESSION VARIABLES WHERE Variable_name IN ({})", names.join(","))
+    }
+}
+
+/// The session variables sluice tracks and syncs, in the order a `SET` restores them (character sets
+/// before the collation, which depends on them). Names are MariaDB's; [`Flavor::name`] maps them.
+pub const TRACKED: &[&str] = &[
+    "autocommit",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+    "time_zone",
+    "sql_mode",
+    "tx_isolation",
+    "tx_read_only",
+    "max_statement_time",
+    "group_concat_max_len",
+    "foreign_key_checks",
+    "unique_checks",
+    "sql_select_limit",
+    "sql_auto_is_null",
+    "sql_safe_updates",
+    "div_precision_increment",
+    "lc_time_names",
+];
+
+/// Index of `autocommit` in [`TRACKED`].
+pub const AUTOCOMMIT: usize = 0;
+
+/// Values of the tracked variables (`None`: not known yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vars(pub Vec<Option<Bytes>>);
+
+impl Vars {
+    /// All unknown.
+    pub fn unknown() -> Self {
+        Self(vec![None; TRACKED.len()])
+    }
+
+    /// Sets variable `i`.
+    pub fn set(&mut self, i: usize, value: Bytes) {
+        if let Some(slot) = self.0.get_mut(i) {
+            *slot = Some(value);
+        }
+    }
+
+    /// The `SET` that gives a connection with `have` this session's values; `None` when nothing differs.
+    /// Variables this session does not know are left alone.
+    pub fn sync_statement(&self, have: &Vars, flavor: Flavor) -> Option<String> {
+        let mut out = String::new();
+        for (i, want) in self.0.iter().enumerate() {
+            let Some(want) = want else { continue };
+            if have.0.get(i).and_then(|v| v.as_ref()) == Some(want) {
+                continue;
+            }
+            out.push_str(if out.is_empty() { "SET SESSION " } else { ", " });
+            out.push_str(flavor.name(i));
+            out.push_str(" = ");
+            push_value(&mut out, i, want);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// A value as SQL: numbers bare, an empty character set as NULL, anything else quoted.
+fn push_value(out: &mut String, i: usize, v: &[u8]) {
+    let s = String::from_utf8_lossy(v);
+    let numeric =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && s.bytes().any(|b| b != b'.');
+    if numeric {
+        out.push_str(&s);
+    } else if s.is_empty() && TRACKED[i].starts_with("character_set") {
+        out.push_str("NULL");
+    } else {
+        out.push('\'');
+        for c in s.chars() {
+            match c {
+                '\'' => out.push_str("''"),
+                '\\' => out.push_str("\\\\"),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+    }
+}
+
+/// Whether `name` (as written in a client's SET, lower case, without `@@session.`) is tracked here.
+pub fn is_tracked_name(name: &str, flavor: Flavor) -> bool {
+    matches!(name, "names" | "character set" | "charset")
+        || flavor.index(name.as_bytes()).is_some()
+        || matches!(
+            name,
+            "transaction_isolation"
+                | "transaction_read_only"
+                | "max_execution_time"
+                | "session_track_system_variables"
+        ) && flavor == Flavor::MySql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_sets_only_what_differs_in_order_and_quoted() {
+        let mut want = Vars::unknown();
+        let mut have = Vars::unknown();
+        for (i, v) in [(1, "utf8mb4"), (4, "utf8mb4_general_ci"), (5, "SYSTEM"), (13, "18446744073709551615")]
+        {
+            have.set(i, Bytes::from(v));
+            want.set(i, Bytes::from(v));
+        }
+        assert_eq!(want.sync_statement(&have, Flavor::MariaDb), None);
+        want.set(5, Bytes::from_static(b"+02:00"));
+        want.set(6, Bytes::from_static(b"ANSI_QUOTES,O'NEIL"));
+        want.set(9, Bytes::from_static(b"1.500000"));
+        want.set(3, Bytes::new());
+        assert_eq!(
+            want.sync_statement(&have, Flavor::MariaDb).unwrap(),
+            "SET SESSION character_set_results = NULL, time_zone = '+02:00', sql_mode = 'ANSI_QUOTES,O''NEIL', max_statement_time = 1.500000"
+        );
+        assert_eq!(
+            want.sync_statement(&have, Flavor::MySql).unwrap(),
+            "SET SESSION character_set_results = NULL, time_zone = '+02:00', sql_mode = 'ANSI_QUOTES,O''NEIL', max_execution_time = 1.500000"
+        );
+    }
+
+    #[test]
+    fn flavours_and_names() {
+        assert_eq!(Flavor::from_version(b"10.11.19-MariaDB-log"), Flavor::MariaDb);
+        assert_eq!(Flavor::from_version(b"8.0.36"), Flavor::MySql);
+        assert_eq!(Flavor::MySql.index(b"transaction_isolation"), Flavor::MariaDb.index(b"tx_isolation"));
+        assert!(is_tracked_name("sql_mode", Flavor::MariaDb));
+        assert!(is_tracked_name("names", Flavor::MariaDb));
+        assert!(!is_tracked_name("innodb_lock_wait_timeout", Flavor::MariaDb));
+        assert!(Flavor::MariaDb.tracking_statement().contains("last_gtid"));
+    }
+}

@@ -1,0 +1,462 @@
+//! Choosing, borrowing, syncing and giving back backend connections, statement by statement.
+//!
+//! ```text
+//! statement ─► pinned? ── yes ─► the held connection
+//!                 │ no
+//!                 ▼
+//!   route(class, session view, topology snapshot) ─► primary | replica i
+//!                 │                                   (read-your-writes may move it to the primary)
+//!                 ▼
+//!   pool(member).get() ─► sync schema + tracked variables where they differ ─► run
+//!                 │
+//!                 ▼
+//!   after: server status + session-state tracking decide the pins; no pin → back to the pool clean
+//! ```
+
+use std::time::{Duration, Instant};
+
+use sluice_protocol::constants::status;
+use sluice_router::classify::{Class, Target, Tx};
+use sluice_router::lexer::Lexed;
+use sluice_router::route::{Destination, Route, SessionView, pick_replica, route};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::pins::Pin;
+use super::{Held, Session};
+use crate::config::{FallbackConfig, ReadYourWrites};
+use crate::error::{Error, Result};
+use crate::topology::GtidPos;
+
+/// Where the session decided to run a statement.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Choice {
+    /// Member index.
+    pub member: usize,
+    /// Why (SHOW LAST ROUTE).
+    pub reason: &'static str,
+    /// Whether the held connection is used.
+    pub held: bool,
+    /// Whether the result may be cached.
+    pub cacheable: bool,
+}
+
+/// What a statement did to the session, collected while relaying its response.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// The server reported a session change (`session_track_state_change`).
+    pub state_changed: bool,
+    /// A tracked variable or the schema changed (explains a state change).
+    pub tracked_changed: bool,
+    /// The session's last GTID changed (a write committed).
+    pub gtid: Option<GtidPos>,
+    /// The statement failed (ERR).
+    pub failed: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// The primary's member index, or the error to give a write.
+    pub(super) fn primary_index(&self) -> Result<usize> {
+        let snap = self.shared.routing.load();
+        if snap.split_brain {
+            return Err(Error::reply(
+                (1290, "HY000"),
+                format!(
+                    "sluice refuses writes: more than one member of group '{}' is writable (read_only=0); make all but one read_only",
+                    self.shared.group.name
+                ),
+            ));
+        }
+        snap.primary.ok_or_else(|| {
+            Error::reply(
+                (2013, "HY000"),
+                format!(
+                    "sluice has no primary for group '{}': no member is configured as primary or reports read_only=0",
+                    self.shared.group.name
+                ),
+            )
+        })
+    }
+
+    /// Decides where a statement runs.
+    pub(super) fn choose(&mut self, lexed: &Lexed, class: &Class) -> Result<Choice> {
+        let cacheable = class.cacheable;
+        if let Some(h) = &self.held {
+            let member = h.member;
+            if self.pins.any() {
+                return Ok(Choice { member, reason: "pinned", held: true, cacheable: false });
+            }
+            if class.target == Target::Last {
+                return Ok(Choice {
+                    member,
+                    reason: "needs the previous connection",
+                    held: true,
+                    cacheable: false,
+                });
+            }
+        }
+        // A connection kept only for a possible LAST_INSERT_ID()/ROW_COUNT() goes back now.
+        self.release_held();
+        let routing = &self.shared.config.routing;
+        let snap = self.shared.routing.load();
+        let view = SessionView {
+            in_transaction: self.status & status::IN_TRANS != 0,
+            autocommit: self.status & status::AUTOCOMMIT != 0 || !routing.autocommit_false_is_transaction,
+            pinned: false,
+            has_last: false,
+        };
+        let read_only_tx = class.tx == Some(Tx::Begin) && is_read_only_begin(&lexed.text);
+        let mut r: Route = route(class, &view, &snap.topo, 0);
+        if read_only_tx && view.autocommit {
+            r = Route {
+                destination: Destination::Replica(usize::MAX),
+                cacheable: false,
+                reason: "read-only transaction",
+            };
+        }
+        let wants_replica = routing.read_write_split
+            && (matches!(r.destination, Destination::Replica(_))
+                || (r.reason.starts_with("read;") && class.target == Target::Replica));
+        let hinted = lexed.hints.get("backend");
+        if let Some(name) = hinted
+            && let Some(i) = self.shared.group.members.iter().position(|m| m.addr.address == name)
+        {
+            return Ok(Choice { member: i, reason: "hint backend=", held: false, cacheable: false });
+        }
+        if !wants_replica {
+            return Ok(Choice { member: self.primary_index()?, reason: r.reason, held: false, cacheable });
+        }
+        // Read-your-writes: a session that wrote recently reads where its write is visible.
+        if let Some((gtid, at)) = &self.last_write {
+            match routing.read_your_writes {
+                ReadYourWrites::PrimaryWindow
+                    if at.elapsed() < Duration::from_millis(routing.primary_window_ms) =>
+                {
+                    return Ok(Choice {
+                        member: self.primary_index()?,
+                        reason: "read-your-writes window",
+                        held: false,
+                        cacheable,
+                    });
+                }
+                ReadYourWrites::Gtid if gtid.is_none() && at.elapsed() < Duration::from_secs(1) => {
+                    // The write's GTID is unknown (no binlog?): the primary is the only safe place.
+                    return Ok(Choice {
+                        member: self.primary_index()?,
+                        reason: "read-your-writes (write GTID unknown)",
+                        held: false,
+                        cacheable,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match pick_replica(&snap.topo, turn) {
+            Some(i) => Ok(Choice {
+                member: i,
+                reason: if read_only_tx { "read-only transaction" } else { "read" },
+                held: false,
+                cacheable,
+            }),
+            None if routing.fallback == FallbackConfig::Error => Err(Error::reply(
+                (2013, "HY000"),
+                format!(
+                    "sluice: no healthy replica within max_replica_lag_ms in group '{}' for this read ([routing] fallback = \"error\")",
+                    self.shared.group.name
+                ),
+            )),
+            None => Ok(Choice {
+                member: self.primary_index()?,
+                reason: "read; no healthy replica within max lag",
+                held: false,
+                cacheable,
+            }),
+        }
+    }
+
+    /// Gives the held connection back to the pool as clean (nothing untracked on it).
+    pub(super) fn release_held(&mut self) {
+        if let Some(h) = self.held.take() {
+            if self.pins.any() && !self.pins.only_clean() {
+                drop(h.guard); // reset before reuse
+            } else {
+                h.guard.release_clean();
+            }
+        }
+    }
+
+    /// Borrows a connection to member `i` of the group for this session's backend user.
+    pub(super) async fn borrow(&mut self, i: usize) -> Result<Held> {
+        let Some(addr) = self.shared.member(i).cloned() else {
+            return Err(Error::Abort(format!("no member {i} in the group")));
+        };
+        let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
+        let pool = self.shared.pool_for(
+            &addr,
+            &self.user.backend_user,
+            &self.user.backend_password,
+            found_rows,
+            self.charset,
+        );
+        let guard = pool
+            .get()
+            .await
+            .inspect_err(|e| tracing::warn!(backend = %addr.label, error = %e, "backend checkout failed"))?;
+        Ok(Held { guard, member: i })
+    }
+
+    /// Makes the connection's schema the session's (COM_INIT_DB).
+    pub(super) async fn sync_schema(&mut self, held: &mut Held) -> Result<()> {
+        let Some(schema) = self.schema.clone() else { return Ok(()) };
+        let conn = held.guard.conn();
+        if conn.schema.as_ref() == Some(&schema) {
+            return Ok(());
+        }
+        let label = held.guard.label().to_owned();
+        let mut p = bytes::BytesMut::with_capacity(1 + schema.len());
+        p.extend_from_slice(&[sluice_protocol::constants::command::INIT_DB]);
+        p.extend_from_slice(&schema);
+        match held.guard.conn().simple_command(&label, &p).await {
+            Ok(_) => {
+                held.guard.conn().schema = Some(schema);
+                Ok(())
+            }
+            Err(e) => {
+                if !matches!(e, Error::BackendRefused { .. }) {
+                    held.guard.mark_broken();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the connection's tracked variables the session's, in one `SET`, where they differ.
+    pub(super) async fn sync_vars(&mut self, held: &mut Held) -> Result<()> {
+        let conn = held.guard.conn();
+        let Some(set) = self.vars.sync_statement(&conn.vars, conn.flavor) else { return Ok(()) };
+        let label = held.guard.label().to_owned();
+        match held.guard.conn().query(&label, &set).await {
+            Ok(_) => {
+                let conn = held.guard.conn();
+                for (i, v) in self.vars.0.iter().enumerate() {
+                    if let Some(v) = v {
+                        conn.vars.set(i, v.clone());
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The values came from the server, so a failure is the connection's: reset it.
+                drop(std::mem::replace(&mut held.guard.conn().vars, crate::backend::Vars::unknown()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Borrows and syncs a connection for `choice` (the held one when the choice says so). A replica
+    /// that cannot take the session's schema or variables gives way to the primary.
+    pub(super) async fn acquire(&mut self, choice: &mut Choice, mentions_last_id: bool) -> Result<()> {
+        if choice.held && self.held.is_some() {
+            return Ok(());
+        }
+        let mut held = self.borrow(choice.member).await?;
+        let synced = async {
+            self.sync_schema(&mut held).await?;
+            self.sync_vars(&mut held).await?;
+            if mentions_last_id {
+                let label = held.guard.label().to_owned();
+                let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
+                held.guard.conn().query(&label, &sql).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        let mut result = synced.await;
+        let primary = self.shared.routing.load().primary;
+        if result.is_ok()
+            && let Some((Some(gtid), _)) = &self.last_write
+            && self.shared.config.routing.read_your_writes == ReadYourWrites::Gtid
+            && Some(choice.member) != primary
+            && !self.shared.group.has_applied(choice.member, gtid)
+        {
+            result = self.wait_for_gtid(&mut held, gtid.clone()).await;
+        }
+        match result {
+            Ok(()) => {
+                self.held = Some(held);
+                Ok(())
+            }
+            Err(e) if Some(choice.member) != primary => {
+                tracing::debug!(error = %e, backend = %held.guard.label(), "replica not usable for this statement; using the primary");
+                drop(held);
+                let p = self.primary_index()?;
+                *choice = Choice { member: p, reason: choice_reason_fallback(&e), held: false, ..*choice };
+                Box::pin(self.acquire(choice, mentions_last_id)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (up to `gtid_wait_timeout_ms`) for the replica to apply `gtid`; an error when it does
+    /// not, so the caller reads from the primary instead.
+    async fn wait_for_gtid(&mut self, held: &mut Held, gtid: GtidPos) -> Result<()> {
+        let timeout = self.shared.config.routing.gtid_wait_timeout_ms as f64 / 1000.0;
+        let label = held.guard.label().to_owned();
+        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout})");
+        let r = held.guard.conn().query(&label, &sql).await?;
+        let ok = r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0");
+        if ok {
+            self.shared.group.note_applied(held.member, &gtid);
+            Ok(())
+        } else {
+            Err(Error::reply((1205, "HY000"), "replica did not apply the session's last write in time"))
+        }
+    }
+
+    /// After a statement: pins from the server's status and the statement, then keep or release.
+    pub(super) fn settle(&mut self, lexed: &Lexed, class: &Class, fx: &Effects) {
+        let counters = &self.shared.pins;
+        let pin = |pins: &mut super::Pins, p: Pin| {
+            if pins.add(p) {
+                counters.count(p);
+            }
+        };
+        if self.status & status::IN_TRANS != 0 {
+            pin(&mut self.pins, Pin::Transaction);
+        } else {
+            self.pins.remove(Pin::Transaction);
+        }
+        self.pins.remove(Pin::FoundRows);
+        let text = lexed.text.as_str();
+        if !fx.failed {
+            match lexed.first_keyword.as_str() {
+                "lock" if text.starts_with("lock table") => pin(&mut self.pins, Pin::LockTables),
+                "unlock" => self.pins.remove(Pin::LockTables),
+                _ => {}
+            }
+            if text.contains("get_lock (") {
+                pin(&mut self.pins, Pin::GetLock);
+            }
+            if text.contains("release_all_locks (") {
+                self.pins.remove(Pin::GetLock);
+            }
+            if text.contains("sql_calc_found_rows") {
+                pin(&mut self.pins, Pin::FoundRows);
+            }
+            if fx.state_changed && !explained_by_tracking(lexed, fx) {
+                let reason = if text.starts_with("create temporary") {
+                    Pin::TempTable
+                } else if lexed.first_keyword == "prepare" {
+                    Pin::Prepare
+                } else if lexed.first_keyword == "set" && !text.contains('@') {
+                    Pin::UntrackedSet
+                } else if text.contains('@') {
+                    Pin::UserVariable
+                } else {
+                    Pin::SessionState
+                };
+                pin(&mut self.pins, reason);
+            }
+        }
+        if let Some(g) = &fx.gtid {
+            self.last_write = Some((Some(g.clone()), Instant::now()));
+        } else if !class.read_only && !fx.failed && self.status & status::IN_TRANS == 0 {
+            // A write without a reported GTID (a MySQL server, or nothing logged): keep what is known.
+            if !matches!(lexed.first_keyword.as_str(), "set" | "use" | "do" | "show" | "begin" | "start") {
+                let prev = self.last_write.take().and_then(|(g, _)| g);
+                self.last_write = Some((prev, Instant::now()));
+            }
+        }
+        if self.pins.any() {
+            return;
+        }
+        // No pin: keep a write's connection for one more statement (LAST_INSERT_ID(), ROW_COUNT()),
+        // release anything else now.
+        if class.read_only || fx.failed {
+            self.release_held();
+        }
+    }
+}
+
+/// Whether every change the server reported is one sluice tracks: a `SET` of tracked variables only,
+/// or `USE`.
+fn explained_by_tracking(lexed: &Lexed, fx: &Effects) -> bool {
+    if !fx.tracked_changed {
+        return false;
+    }
+    match lexed.first_keyword.as_str() {
+        "use" => true,
+        "set" => set_targets(&lexed.text).iter().all(|t| {
+            crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
+                || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MySql)
+        }),
+        _ => false,
+    }
+}
+
+/// The variable names a normalized `SET` assigns (`@@session.x` → `x`; user variables keep `@`).
+pub(crate) fn set_targets(text: &str) -> Vec<String> {
+    let Some(rest) = text.strip_prefix("set ") else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut item = String::new();
+    for c in rest.chars().chain(std::iter::once(',')) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                let t = item.trim();
+                let name = t.split(['=', ' ']).next().unwrap_or("");
+                let name = match name {
+                    "session" | "local" | "@@session" => t.split_whitespace().nth(1).unwrap_or(""),
+                    _ => name,
+                };
+                let name = if t.starts_with("names ") {
+                    "names"
+                } else if t.starts_with("character set") {
+                    "character set"
+                } else {
+                    name
+                };
+                let name = name
+                    .trim_start_matches("@@session.")
+                    .trim_start_matches("@@local.")
+                    .trim_start_matches("@@")
+                    .trim_end_matches(":");
+                out.push(name.to_owned());
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    out
+}
+
+fn is_read_only_begin(text: &str) -> bool {
+    text.starts_with("start transaction") && text.contains("read only")
+}
+
+fn choice_reason_fallback(e: &Error) -> &'static str {
+    match e {
+        Error::Reply(_) => "read-your-writes: replica behind, primary",
+        _ => "replica could not take the session state; primary",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_targets_of_normalized_sets() {
+        assert_eq!(set_targets("set sql_mode = ?"), vec!["sql_mode"]);
+        assert_eq!(
+            set_targets("set session time_zone = ? , @@session.autocommit = ?"),
+            vec!["time_zone", "autocommit"]
+        );
+        assert_eq!(set_targets("set names ? collate ?"), vec!["names"]);
+        assert_eq!(set_targets("set @a = ? , @b := concat ( ? , ? )"), vec!["@a", "@b"]);
+        assert_eq!(set_targets("set transaction isolation level read committed"), vec!["transaction"]);
+    }
+}

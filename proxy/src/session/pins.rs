@@ -1,0 +1,213 @@
+//! Why a session keeps its backend connection between statements. Every pin has a named reason,
+//! counted, and shown by `SHOW LAST ROUTE` (and the admin interface). Without a pin a session borrows a
+//! connection per statement and gives it back clean.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+/// One reason to stay on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Pin {
+    /// A transaction is open (server status IN_TRANS).
+    Transaction = 0,
+    /// `LOCK TABLES` until `UNLOCK TABLES`.
+    LockTables,
+    /// `GET_LOCK()`: named locks belong to the connection (until `RELEASE_ALL_LOCKS()`).
+    GetLock,
+    /// `CREATE TEMPORARY TABLE`.
+    TempTable,
+    /// A user variable was set (`SET @x`, `SELECT … INTO @x`, `@x :=`).
+    UserVariable,
+    /// Text `PREPARE` (the statement lives on the connection).
+    Prepare,
+    /// `SET` of a variable sluice does not track.
+    UntrackedSet,
+    /// The server reported another session change sluice cannot replay.
+    SessionState,
+    /// `SQL_CALC_FOUND_ROWS`: the next `FOUND_ROWS()` must run on the same connection.
+    FoundRows,
+    /// A prepared statement's cursor is open (COM_STMT_FETCH).
+    Cursor,
+    /// COM_STMT_SEND_LONG_DATA was sent; the EXECUTE must follow on the same connection.
+    LongData,
+}
+
+/// Every reason, in order.
+pub const ALL: [Pin; 11] = [
+    Pin::Transaction,
+    Pin::LockTables,
+    Pin::GetLock,
+    Pin::TempTable,
+    Pin::UserVariable,
+    Pin::Prepare,
+    Pin::UntrackedSet,
+    Pin::SessionState,
+    Pin::FoundRows,
+    Pin::Cursor,
+    Pin::LongData,
+];
+
+impl Pin {
+    /// The reason's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transaction => "transaction",
+            Self::LockTables => "lock_tables",
+            Self::GetLock => "get_lock",
+            Self::TempTable => "temp_table",
+            Self::UserVariable => "user_variable",
+            Self::Prepare => "prepare",
+            Self::UntrackedSet => "untracked_set",
+            Self::SessionState => "session_state",
+            Self::FoundRows => "found_rows",
+            Self::Cursor => "cursor",
+            Self::LongData => "long_data",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of pins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pins(u16);
+
+impl Pins {
+    /// Whether any pin holds.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether `p` holds.
+    pub fn has(self, p: Pin) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    /// Adds `p`; returns whether it is new.
+    pub fn add(&mut self, p: Pin) -> bool {
+        let new = !self.has(p);
+        self.0 |= p.bit();
+        new
+    }
+
+    /// Removes `p`.
+    pub fn remove(&mut self, p: Pin) {
+        self.0 &= !p.bit();
+    }
+
+    /// Whether only pins that end cleanly (transaction, found_rows) hold: the connection can go back
+    /// to the pool without a reset once they end.
+    pub fn only_clean(self) -> bool {
+        self.0 & !(Pin::Transaction.bit() | Pin::FoundRows.bit() | Pin::Cursor.bit() | Pin::LongData.bit())
+            == 0
+    }
+
+    /// Names of the pins held, comma-separated (empty when none).
+    pub fn names(self) -> String {
+        ALL.iter().filter(|p| self.has(**p)).map(|p| p.name()).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Pins taken since start, by reason.
+#[derive(Debug, Default)]
+pub struct PinCounters([AtomicU64; ALL.len()]);
+
+impl PinCounters {
+    /// Counts one pin taken.
+    pub fn count(&self, p: Pin) {
+        self.0[p as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(reason, count)` for every reason.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        ALL.iter().map(|p| (p.name(), self.0[*p as usize].load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// What other sessions (KILL) and the admin interface can see of a session.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// Client user.
+    pub user: String,
+    /// The backend member and server thread id running this session's statement now.
+    pub running: tokio::sync::Mutex<Option<(usize, u32)>>,
+    /// Cancelled by `KILL CONNECTION`: the session closes after its statement.
+    pub kill: CancellationToken,
+}
+
+/// Live sessions by client connection id.
+#[derive(Debug, Default)]
+pub struct Registry(Mutex<HashMap<u32, Arc<SessionHandle>>>);
+
+impl Registry {
+    /// Registers a session; it is removed when the returned guard drops.
+    pub fn register(&self, id: u32, user: &str) -> (Arc<SessionHandle>, Registered<'_>) {
+        let h = Arc::new(SessionHandle {
+            user: user.to_owned(),
+            running: tokio::sync::Mutex::new(None),
+            kill: CancellationToken::new(),
+        });
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(id, h.clone());
+        }
+        (h, Registered { registry: self, id })
+    }
+
+    /// The session with client connection id `id`.
+    pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
+        self.0.lock().ok()?.get(&id).cloned()
+    }
+
+    /// Sessions now.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Removes a session from the registry on drop.
+pub struct Registered<'a> {
+    registry: &'a Registry,
+    id: u32,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.registry.0.lock() {
+            m.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_add_remove_and_name() {
+        let mut p = Pins::default();
+        assert!(!p.any());
+        assert!(p.add(Pin::Transaction));
+        assert!(!p.add(Pin::Transaction));
+        assert!(p.only_clean());
+        p.add(Pin::TempTable);
+        assert!(!p.only_clean());
+        assert_eq!(p.names(), "transaction,temp_table");
+        p.remove(Pin::Transaction);
+        p.remove(Pin::TempTable);
+        assert!(!p.any());
+        let c = PinCounters::default();
+        c.count(Pin::Cursor);
+        assert!(c.snapshot().contains(&("cursor", 1)));
+    }
+}

@@ -1,0 +1,428 @@
+//! Prepared statements (COM_STMT_*) across multiplexing.
+//!
+//! The client's statements belong to the session, not to a backend connection: sluice keeps each one's
+//! text, plan and parameter types and hands the client its own statement ids. A statement is prepared
+//! on whichever backend connection runs it, once per connection (the connection's `StmtCache`, keyed by
+//! schema and text, shared by every session that borrows it, closing the least recently used so the
+//! server's `max_prepared_stmt_count` is never reached).
+//!
+//! ```text
+//! PREPARE  ─► routed like the statement ─► backend prepares ─► client gets sluice's id
+//! EXECUTE  ─► routed like the statement ─► prepared on that connection? ── no ─► prepare silently
+//!                                              │ yes                               │
+//!                                              ▼                                   ▼
+//!              buffered long data, then EXECUTE with the backend's id and the parameter types
+//! FETCH    ─► the cursor's connection (pinned: `cursor`) until the last row or RESET/CLOSE
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use sluice_protocol::Packet;
+use sluice_protocol::constants::{command, status};
+use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
+use sluice_router::classify::Class;
+use sluice_router::lexer::Lexed;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use super::commands::Next;
+use super::pins::Pin;
+use crate::backend::{BackendConn, BackendStmt};
+use crate::error::{Error, Result};
+
+/// ER_UNKNOWN_STMT_HANDLER.
+const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
+/// ER_STMT_HAS_NO_OPEN_CURSOR.
+const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
+
+/// One client prepared statement.
+#[derive(Debug)]
+pub(crate) struct ClientStmt {
+    /// Schema at prepare time, NUL, statement text: the key of the backend statement caches.
+    key: Arc<[u8]>,
+    /// The schema it was prepared in (its tables resolve there).
+    schema: Option<Bytes>,
+    lexed: Arc<Lexed>,
+    class: Arc<Class>,
+    params: u16,
+    /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
+    types: Option<Bytes>,
+    /// COM_STMT_SEND_LONG_DATA chunks since the last EXECUTE: (parameter, data).
+    long_data: Vec<(u16, Bytes)>,
+}
+
+/// A session's prepared statements.
+#[derive(Debug, Default)]
+pub(crate) struct ClientStmts {
+    map: HashMap<u32, ClientStmt>,
+    last_id: u32,
+    /// The statement with an open cursor (the session is pinned while there is one).
+    cursor: Option<u32>,
+}
+
+impl ClientStmts {
+    fn next_id(&mut self) -> u32 {
+        loop {
+            self.last_id = self.last_id.wrapping_add(1);
+            if self.last_id != 0 && !self.map.contains_key(&self.last_id) {
+                return self.last_id;
+            }
+        }
+    }
+}
+
+/// The statement id of a COM_STMT_* payload.
+fn stmt_id(payload: &[u8]) -> Result<u32> {
+    payload.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| {
+        Error::Client(sluice_protocol::ProtocolError::malformed("COM_STMT_*", "no statement id"))
+    })
+}
+
+fn unknown(id: u32, command: &str) -> Error {
+    Error::reply(UNKNOWN_STMT, format!("Unknown prepared statement handler ({id}) given to {command}"))
+}
+
+/// The key of a statement in backend statement caches.
+fn stmt_key(schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
+    let schema = schema.unwrap_or_default();
+    let mut k = Vec::with_capacity(schema.len() + 1 + sql.len());
+    k.extend_from_slice(schema);
+    k.push(0);
+    k.extend_from_slice(sql);
+    Arc::from(k)
+}
+
+/// Where the `new_params_bound` byte of an EXECUTE with `params` parameters sits.
+fn bound_at(params: u16) -> usize {
+    10 + usize::from(params).div_ceil(8)
+}
+
+/// The parameter types an EXECUTE carries, if it sends them.
+fn sent_types(payload: &[u8], params: u16) -> Option<Bytes> {
+    if params == 0 {
+        return None;
+    }
+    let at = bound_at(params);
+    if payload.get(at) != Some(&1) {
+        return None;
+    }
+    payload.get(at + 1..at + 1 + 2 * usize::from(params)).map(Bytes::copy_from_slice)
+}
+
+/// An EXECUTE for backend statement `backend_id`, always with parameter types (a connection that has
+/// not executed this statement before needs them; resending them costs 2 bytes per parameter).
+pub(crate) fn rewrite_execute(
+    payload: &[u8],
+    backend_id: u32,
+    params: u16,
+    types: Option<&Bytes>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 1 + 2 * usize::from(params));
+    out.push(command::STMT_EXECUTE);
+    out.extend_from_slice(&backend_id.to_le_bytes());
+    let at = bound_at(params);
+    match types {
+        Some(t) if params > 0 && payload.get(at) == Some(&0) => {
+            out.extend_from_slice(&payload[5..at]);
+            out.push(1);
+            out.extend_from_slice(t);
+            out.extend_from_slice(&payload[at + 1..]);
+        }
+        _ => out.extend_from_slice(payload.get(5..).unwrap_or_default()),
+    }
+    out
+}
+
+/// Prepares `sql` on `conn` without telling the client (the answer's definitions are read and
+/// dropped), in `schema` when the connection is elsewhere, and records it in the connection's cache.
+async fn prepare_on(
+    conn: &mut BackendConn,
+    label: &str,
+    stmt: &ClientStmt,
+    max: usize,
+) -> Result<BackendStmt> {
+    let other_schema = stmt.schema.as_ref().filter(|s| conn.schema.as_ref() != Some(*s)).cloned();
+    let back = conn.schema.clone();
+    if let Some(s) = &other_schema {
+        init_db(conn, label, s).await?;
+    }
+    let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+    let mut p = BytesMut::with_capacity(1 + sql.len());
+    p.put_u8(command::STMT_PREPARE);
+    p.extend_from_slice(sql);
+    let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
+    conn.stream.write(0, &p);
+    conn.stream.flush().await.map_err(|e| fail(e.to_string()))?;
+    let mut tracker = ResponseTracker::new(
+        Expect::Prepare,
+        conn.caps & sluice_protocol::constants::caps::DEPRECATE_EOF != 0,
+    );
+    let mut prepared = None;
+    let mut refused = None;
+    loop {
+        let p = conn
+            .stream
+            .read()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .ok_or_else(|| fail("connection closed".into()))?;
+        let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
+        match step.kind {
+            Kind::PrepareOk { statement_id, columns, params } => {
+                prepared = Some(BackendStmt::new(statement_id, params, columns));
+            }
+            Kind::Err => {
+                let err = sluice_protocol::packets::ErrPacket::parse(&p.payload)
+                    .map_err(|e| fail(e.to_string()))?;
+                refused = Some(Error::BackendRefused { backend: label.to_owned(), err });
+            }
+            _ => {}
+        }
+        if step.done {
+            break;
+        }
+    }
+    if other_schema.is_some()
+        && let Some(s) = &back
+    {
+        init_db(conn, label, s).await?;
+    }
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    let stmt_b = prepared.ok_or_else(|| fail("COM_STMT_PREPARE answered without a statement".into()))?;
+    let evicted = conn.stmts.insert(stmt.key.clone(), stmt_b, max);
+    close_on(conn, &evicted);
+    Ok(stmt_b)
+}
+
+async fn init_db(conn: &mut BackendConn, label: &str, schema: &[u8]) -> Result<()> {
+    let mut p = BytesMut::with_capacity(1 + schema.len());
+    p.put_u8(command::INIT_DB);
+    p.extend_from_slice(schema);
+    conn.simple_command(label, &p).await.map(|_| ())
+}
+
+/// Queues COM_STMT_CLOSE for backend statements (no answer; they go out with the next command).
+fn close_on(conn: &mut BackendConn, ids: &[u32]) {
+    for id in ids {
+        let mut p = [0u8; 5];
+        p[0] = command::STMT_CLOSE;
+        p[1..].copy_from_slice(&id.to_le_bytes());
+        conn.stream.write(0, &p);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// COM_STMT_PREPARE: prepared where the statement would run; the client gets sluice's id.
+    pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
+        let sql = &p.payload[1..];
+        let lexed = Arc::new(sluice_router::lexer::lex(sql));
+        let class = self.shared.plans.plan(&lexed);
+        let mut choice = self.choose(&lexed, &class)?;
+        self.acquire(&mut choice, false).await?;
+        let id = self.stmts.next_id();
+        self.rewrite_stmt_id = Some(id);
+        self.prepared_capture = None;
+        let r = self.forward(&p.payload, p.next_seq).await;
+        self.rewrite_stmt_id = None;
+        let fx = r?;
+        if let Some((backend_id, columns, params)) = self.prepared_capture.take()
+            && !fx.failed
+        {
+            let key = stmt_key(self.schema.as_deref(), sql);
+            if let Some(h) = self.held.as_mut() {
+                let max = self.shared.config.pool.max_prepared_per_connection;
+                let conn = h.guard.conn();
+                let evicted =
+                    conn.stmts.insert(key.clone(), BackendStmt::new(backend_id, params, columns), max);
+                close_on(conn, &evicted);
+            }
+            let stmt = ClientStmt {
+                key,
+                schema: self.schema.clone(),
+                lexed,
+                class,
+                params,
+                types: None,
+                long_data: Vec::new(),
+            };
+            self.stmts.map.insert(id, stmt);
+        }
+        if !self.pins.any() {
+            self.release_held();
+        }
+        Ok(Next::Continue)
+    }
+
+    /// COM_STMT_EXECUTE: routed like the statement's text.
+    pub(super) async fn stmt_execute(&mut self, p: Packet) -> Result<Next> {
+        let id = stmt_id(&p.payload)?;
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        if let Some(t) = sent_types(&p.payload, stmt.params) {
+            stmt.types = Some(t);
+        }
+        let (lexed, class) = (stmt.lexed.clone(), stmt.class.clone());
+        if self.stmts.cursor == Some(id) {
+            // Executing again closes the statement's cursor on the server.
+            self.stmts.cursor = None;
+            self.pins.remove(Pin::Cursor);
+        }
+        self.run_statement(&p.payload, p.next_seq, &lexed, &class).await?;
+        if self.stmts.cursor == Some(id) && self.status & status::CURSOR_EXISTS == 0 {
+            self.close_cursor();
+        }
+        Ok(Next::Continue)
+    }
+
+    /// The EXECUTE to send on the held connection: prepares the statement there first if needed, sends
+    /// buffered long data, rewrites the id and adds parameter types. A cursor pins the session.
+    pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
+        let id = stmt_id(payload)?;
+        let max = self.shared.config.pool.max_prepared_per_connection;
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let label = held.guard.label().to_owned();
+        let conn = held.guard.conn();
+        let backend = match conn.stmts.get(&stmt.key) {
+            Some(b) => b,
+            None => match prepare_on(conn, &label, stmt, max).await {
+                Ok(b) => b,
+                Err(e) => {
+                    if matches!(e, Error::Backend { .. })
+                        && let Some(mut h) = self.held.take()
+                    {
+                        h.guard.mark_broken();
+                    }
+                    return Err(e);
+                }
+            },
+        };
+        for (param, data) in stmt.long_data.drain(..) {
+            let mut p = BytesMut::with_capacity(7 + data.len());
+            p.put_u8(command::STMT_SEND_LONG_DATA);
+            p.put_u32_le(backend.id);
+            p.put_u16_le(param);
+            p.extend_from_slice(&data);
+            conn.stream.write(0, &p);
+        }
+        let out = rewrite_execute(payload, backend.id, stmt.params, stmt.types.as_ref());
+        if payload.get(5).is_some_and(|flags| *flags != 0) {
+            self.stmts.cursor = Some(id);
+            if self.pins.add(Pin::Cursor) {
+                self.shared.pins.count(Pin::Cursor);
+            }
+        }
+        Ok(out)
+    }
+
+    /// COM_STMT_FETCH: rows of the open cursor, on its connection.
+    pub(super) async fn stmt_fetch(&mut self, p: Packet) -> Result<Next> {
+        let id = stmt_id(&p.payload)?;
+        let Some(stmt) = self.stmts.map.get(&id) else { return Err(unknown(id, "mysqld_stmt_fetch")) };
+        let backend = match (&mut self.held, self.stmts.cursor == Some(id)) {
+            (Some(h), true) => h.guard.conn().stmts.get(&stmt.key),
+            _ => None,
+        };
+        let Some(backend) = backend else {
+            return Err(Error::reply(NO_OPEN_CURSOR, format!("The statement ({id}) has no open cursor.")));
+        };
+        let mut payload = p.payload.to_vec();
+        payload[1..5].copy_from_slice(&backend.id.to_le_bytes());
+        self.forward(&payload, p.next_seq).await?;
+        if self.status & status::LAST_ROW_SENT != 0 || self.status & status::CURSOR_EXISTS == 0 {
+            self.close_cursor();
+        }
+        Ok(Next::Continue)
+    }
+
+    /// COM_STMT_RESET: drops buffered long data (and closes an open cursor on its connection).
+    pub(super) async fn stmt_reset(&mut self, p: Packet) -> Result<Next> {
+        let id = stmt_id(&p.payload)?;
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_reset")) };
+        stmt.long_data.clear();
+        if self.stmts.cursor == Some(id)
+            && let Some(h) = self.held.as_mut()
+            && let Some(b) = h.guard.conn().stmts.get(&stmt.key)
+        {
+            let mut payload = p.payload.to_vec();
+            payload[1..5].copy_from_slice(&b.id.to_le_bytes());
+            self.forward(&payload, p.next_seq).await?;
+            self.close_cursor();
+            return Ok(Next::Continue);
+        }
+        self.reply_ok(p.next_seq).await?;
+        Ok(Next::Continue)
+    }
+
+    /// COM_STMT_CLOSE: forgets the statement (no answer). Backend connections keep their copy for other
+    /// sessions; an open cursor's statement is closed on its connection.
+    pub(super) fn stmt_close(&mut self, p: &Packet) -> Result<Next> {
+        let id = stmt_id(&p.payload)?;
+        let Some(stmt) = self.stmts.map.remove(&id) else { return Ok(Next::Continue) };
+        if self.stmts.cursor == Some(id) {
+            if let Some(h) = self.held.as_mut() {
+                let conn = h.guard.conn();
+                if let Some(b) = conn.stmts.remove(&stmt.key) {
+                    close_on(conn, &[b.id]);
+                }
+            }
+            self.close_cursor();
+        }
+        Ok(Next::Continue)
+    }
+
+    /// COM_STMT_SEND_LONG_DATA: buffered until the EXECUTE (no answer).
+    pub(super) fn stmt_long_data(&mut self, p: &Packet) -> Result<Next> {
+        let id = stmt_id(&p.payload)?;
+        let param = p.payload.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        // An unknown statement or a short packet is ignored, as the server does (no answer to give).
+        if let (Some(stmt), Some(param)) = (self.stmts.map.get_mut(&id), param) {
+            stmt.long_data.push((param, p.payload.slice(7..)));
+        }
+        Ok(Next::Continue)
+    }
+
+    /// The cursor is gone: unpin, and give the connection back if nothing else pins it.
+    fn close_cursor(&mut self) {
+        self.stmts.cursor = None;
+        self.pins.remove(Pin::Cursor);
+        if !self.pins.any() && self.status & status::IN_TRANS == 0 {
+            self.release_held();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execute_gets_backend_id_and_types() {
+        // id 7, flags 0, iterations 1, null bitmap (2 params → 1 byte), new_params_bound 0, values.
+        let payload = [0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0b00, 0, 1, 0, 0, 0, 2, 0, 0, 0];
+        let types = Bytes::from_static(&[3, 0, 3, 0]);
+        let out = rewrite_execute(&payload, 99, 2, Some(&types));
+        assert_eq!(&out[1..5], &99u32.to_le_bytes());
+        assert_eq!(out[11], 1);
+        assert_eq!(&out[12..16], &types[..]);
+        assert_eq!(&out[16..], &payload[12..]);
+        assert_eq!(sent_types(&out, 2), Some(types.clone()));
+        // Types already there: only the id changes.
+        let again = rewrite_execute(&out, 5, 2, Some(&types));
+        assert_eq!(&again[5..], &out[5..]);
+        // No parameters.
+        let none = [0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(&rewrite_execute(&none, 2, 0, None)[5..], &none[5..]);
+    }
+
+    #[test]
+    fn statement_ids_skip_zero_and_live_ones() {
+        let mut s = ClientStmts { last_id: u32::MAX - 1, ..ClientStmts::default() };
+        assert_eq!(s.next_id(), u32::MAX);
+        assert_eq!(s.next_id(), 1);
+    }
+}
