@@ -287,6 +287,13 @@ const BUILTINS: &[&str] = &[
 /// Classifies a lexed statement (the first statement of a multi-statement text; the proxy sends
 /// multi-statements to the primary as a whole).
 pub fn classify(l: &Lexed) -> Class {
+    let mut c = classify_unhinted(l);
+    apply_hints(&mut c, &l.hints);
+    c
+}
+
+/// [`classify`] without the hints: what the plan cache keeps per digest.
+pub fn classify_unhinted(l: &Lexed) -> Class {
     let words: Vec<&str> = l
         .text
         .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
@@ -353,16 +360,21 @@ pub fn classify(l: &Lexed) -> Class {
         }
         _ => {}
     }
-    if l.hints.has("primary") {
+    c
+}
+
+/// What `/* sluice: … */` hints change in a class. Hints are not part of the digest, so the plan cache
+/// applies them after a hit too.
+pub fn apply_hints(c: &mut Class, hints: &crate::lexer::Hints) {
+    if hints.has("primary") {
         c.target = Target::Primary;
         c.cacheable = false;
-    } else if l.hints.has("replica") && c.read_only && !c.locks && c.target == Target::Replica {
+    } else if hints.has("replica") && c.read_only && !c.locks && c.target == Target::Replica {
         c.target = Target::Replica;
     }
-    if l.hints.has("nocache") {
+    if hints.has("nocache") {
         c.cacheable = false;
     }
-    c
 }
 
 fn primary(locks: bool) -> Class {

@@ -35,6 +35,11 @@ pub struct Hints {
 }
 
 impl Hints {
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Whether `key` was given.
     pub fn has(&self, key: &str) -> bool {
         self.items.iter().any(|(k, _)| k == key)

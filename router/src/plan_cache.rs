@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::classify::{Class, classify};
+use crate::classify::{Class, classify_unhinted};
 use crate::lexer::Lexed;
 
 const SHARDS: usize = 16;
@@ -59,10 +59,20 @@ impl PlanCache {
 
     /// The plan of a lexed statement: cached, or classified now and cached.
     pub fn plan(&self, l: &Lexed) -> Arc<Class> {
+        let class = self.plan_unhinted(l);
+        if l.hints.is_empty() {
+            return class;
+        }
+        let mut c = (*class).clone();
+        crate::classify::apply_hints(&mut c, &l.hints);
+        Arc::new(c)
+    }
+
+    fn plan_unhinted(&self, l: &Lexed) -> Arc<Class> {
         let shard = &self.shards[(l.digest as usize) % SHARDS];
         let Ok(mut s) = shard.lock() else {
             // A poisoned shard (a panic elsewhere) must not stop routing: classify without caching.
-            return Arc::new(classify(l));
+            return Arc::new(classify_unhinted(l));
         };
         if let Some(e) = s.map.get(&l.digest)
             && *e.text == *l.text
@@ -71,7 +81,7 @@ impl PlanCache {
             return e.class.clone();
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let class = Arc::new(classify(l));
+        let class = Arc::new(classify_unhinted(l));
         let text: Arc<str> = Arc::from(l.text.as_str());
         if let Some(old) = s.map.insert(l.digest, Entry { text: text.clone(), class: class.clone() }) {
             // Same digest, other text (a collision): the newer shape takes the slot.
@@ -115,6 +125,19 @@ mod tests {
     use super::*;
     use crate::classify::Target;
     use crate::lexer::lex;
+
+    #[test]
+    fn hints_apply_to_cached_plans_but_are_not_cached() {
+        let c = PlanCache::new(100, 1 << 20);
+        assert_eq!(c.plan(&lex(b"SELECT a FROM t WHERE id = 1")).target, Target::Replica);
+        let hinted = lex(b"/* sluice: primary */ SELECT a FROM t WHERE id = 2");
+        assert_eq!(hinted.digest, lex(b"SELECT a FROM t WHERE id = 3").digest);
+        assert_eq!(c.plan(&hinted).target, Target::Primary);
+        assert_eq!(c.plan(&lex(b"SELECT a FROM t WHERE id = 4")).target, Target::Replica);
+        let fresh = PlanCache::new(100, 1 << 20);
+        assert_eq!(fresh.plan(&hinted).target, Target::Primary);
+        assert_eq!(fresh.plan(&lex(b"SELECT a FROM t WHERE id = 5")).target, Target::Replica);
+    }
 
     #[test]
     fn one_classification_per_shape() {
