@@ -7,6 +7,7 @@ pub mod error;
 pub mod logging;
 pub mod monitor;
 pub mod net;
+pub mod rules;
 pub mod server;
 pub mod session;
 pub mod state;

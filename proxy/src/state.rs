@@ -59,6 +59,8 @@ pub struct Shared {
     pub health: crate::monitor::Health,
     /// Statement plans by digest.
     pub plans: sluice_router::plan_cache::PlanCache,
+    /// Query rules, compiled.
+    pub rules: crate::rules::Rules,
     /// Round-robin turn for replica picks.
     pub turn: std::sync::atomic::AtomicU64,
     /// Live sessions by connection id (KILL, SHOW SESSIONS).
@@ -133,6 +135,7 @@ impl Shared {
             group: group_state,
             routing: arc_swap::ArcSwap::from_pointee(routing),
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
+            rules: crate::rules::Rules::new(&config.rules),
             plans: sluice_router::plan_cache::PlanCache::new(
                 config.routing.plan_cache_entries.max(16),
                 config.routing.plan_cache_entries.max(16) * 256,

@@ -385,8 +385,10 @@ pub struct RuleMatch {
     pub schema: Option<String>,
     /// Digest id (16 hex digits).
     pub digest: Option<String>,
-    /// Substring of the normalized statement text.
+    /// Substring of the normalized statement text (`select c from sbtest1 where id = ?`).
     pub pattern: Option<String>,
+    /// Regular expression over the normalized statement text (case-insensitive).
+    pub regex: Option<String>,
     /// Any of these tables (`table` or `schema.table`).
     pub tables: Vec<String>,
 }

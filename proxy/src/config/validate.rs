@@ -238,6 +238,25 @@ fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) 
     {
         v.add(format!("{at}.match.digest"), format!("{d:?} is not 16 hex digits"));
     }
+    if let Some(re) = &r.matches.regex
+        && let Err(e) = regex::RegexBuilder::new(re).case_insensitive(true).build()
+    {
+        v.add(format!("{at}.match.regex"), format!("is not a regular expression: {e}"));
+    }
+    if r.action == RuleAction::Block && r.message.is_none() {
+        v.add(format!("{at}.message"), "action = \"block\" needs a message (what the client is told)");
+    }
+    if r.action == RuleAction::Route
+        && let Some(t) = r.target.as_deref()
+        && !matches!(t, "primary" | "replica")
+        && groups.first().is_some_and(|g| g.name != t)
+        && groups.iter().any(|g| g.name == t)
+    {
+        v.add(
+            format!("{at}.target"),
+            format!("{t:?}: sluice routes to the first group only (other groups serve sharded tables); use primary, replica or {:?}", groups.first().map(|g| g.name.as_str()).unwrap_or_default()),
+        );
+    }
     for (ti, t) in r.matches.tables.iter().enumerate() {
         if t.is_empty() || t.split('.').count() > 2 || t.split('.').any(str::is_empty) {
             v.add(format!("{at}.match.tables[{ti}]"), format!("{t:?} is not `table` or `schema.table`"));

@@ -328,33 +328,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.pins.remove(Pin::FoundRows);
         let text = lexed.text.as_str();
         if !fx.failed {
-            match lexed.first_keyword.as_str() {
-                "lock" if text.starts_with("lock table") => pin(&mut self.pins, Pin::LockTables),
-                "unlock" => self.pins.remove(Pin::LockTables),
-                _ => {}
-            }
-            if text.contains("get_lock (") {
-                pin(&mut self.pins, Pin::GetLock);
-            }
-            if text.contains("release_all_locks (") {
-                self.pins.remove(Pin::GetLock);
-            }
-            if text.contains("sql_calc_found_rows") {
-                pin(&mut self.pins, Pin::FoundRows);
-            }
-            if fx.state_changed && !explained_by_tracking(lexed, fx) {
-                let reason = if text.starts_with("create temporary") {
-                    Pin::TempTable
-                } else if lexed.first_keyword == "prepare" {
-                    Pin::Prepare
-                } else if lexed.first_keyword == "set" && !text.contains('@') {
-                    Pin::UntrackedSet
-                } else if text.contains('@') {
-                    Pin::UserVariable
-                } else {
-                    Pin::SessionState
-                };
-                pin(&mut self.pins, reason);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let objects = &mut self.objects;
+            match words.as_slice() {
+                ["lock", "table" | "tables", ..] => pin(&mut self.pins, Pin::LockTables),
+                ["unlock", "table" | "tables", ..] => self.pins.remove(Pin::LockTables),
+                ["create", "temporary", "table", rest @ ..] => {
+                    objects.temp_tables.insert(object_name(rest));
+                    pin(&mut self.pins, Pin::TempTable);
+                }
+                ["drop", "temporary", "table", rest @ ..] => {
+                    for name in object_names(rest) {
+                        objects.temp_tables.remove(&name);
+                    }
+                    if objects.temp_tables.is_empty() {
+                        self.pins.remove(Pin::TempTable);
+                    }
+                }
+                ["prepare", name, ..] => {
+                    objects.prepared.insert((*name).to_owned());
+                    pin(&mut self.pins, Pin::Prepare);
+                }
+                ["deallocate" | "drop", "prepare", name, ..] => {
+                    objects.prepared.remove(*name);
+                    if objects.prepared.is_empty() {
+                        self.pins.remove(Pin::Prepare);
+                    }
+                }
+                _ => {
+                    let gets = text.matches("get_lock (").count();
+                    let releases = text.matches("release_lock (").count();
+                    if text.contains("release_all_locks (") {
+                        objects.locks = 0;
+                    }
+                    objects.locks = (objects.locks + gets).saturating_sub(releases);
+                    if objects.locks > 0 {
+                        pin(&mut self.pins, Pin::GetLock);
+                    } else {
+                        self.pins.remove(Pin::GetLock);
+                    }
+                    if text.contains("sql_calc_found_rows") {
+                        pin(&mut self.pins, Pin::FoundRows);
+                    }
+                    if fx.state_changed && !explained_by_tracking(lexed, fx) {
+                        let reason = if lexed.first_keyword == "set" && !text.contains('@') {
+                            Pin::UntrackedSet
+                        } else if text.contains('@') {
+                            Pin::UserVariable
+                        } else {
+                            Pin::SessionState
+                        };
+                        pin(&mut self.pins, reason);
+                    }
+                }
             }
         }
         if let Some(g) = &fx.gtid {
@@ -433,6 +459,36 @@ pub(crate) fn set_targets(text: &str) -> Vec<String> {
     out
 }
 
+/// The first object name of `[if [not] exists] name …` in a normalized statement.
+fn object_name(rest: &[&str]) -> String {
+    object_names(rest).into_iter().next().unwrap_or_default()
+}
+
+/// The names of `[if [not] exists] a , b …` up to the first other word.
+fn object_names(rest: &[&str]) -> Vec<String> {
+    let mut words = rest.iter().copied().peekable();
+    while let Some(&w) = words.peek() {
+        if matches!(w, "if" | "not" | "exists") {
+            words.next();
+        } else {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let mut expect_name = true;
+    for w in words {
+        match (w, expect_name) {
+            (",", false) => expect_name = true,
+            (name, true) => {
+                out.push(name.trim_matches('`').to_owned());
+                expect_name = false;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
 fn is_read_only_begin(text: &str) -> bool {
     text.starts_with("start transaction") && text.contains("read only")
 }
@@ -458,5 +514,12 @@ mod tests {
         assert_eq!(set_targets("set names ? collate ?"), vec!["names"]);
         assert_eq!(set_targets("set @a = ? , @b := concat ( ? , ? )"), vec!["@a", "@b"]);
         assert_eq!(set_targets("set transaction isolation level read committed"), vec!["transaction"]);
+    }
+
+    #[test]
+    fn object_names_of_create_and_drop() {
+        assert_eq!(object_name(&["if", "not", "exists", "tmp", "(", "id", "int", ")"]), "tmp");
+        assert_eq!(object_names(&["if", "exists", "a", ",", "`b`"]), vec!["a", "b"]);
+        assert_eq!(object_names(&["t1"]), vec!["t1"]);
     }
 }

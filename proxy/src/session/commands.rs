@@ -104,6 +104,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &sluice_router::classify::Class,
     ) -> Result<()> {
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
+        let ruled;
+        let class = match self.apply_rules(lexed, class)? {
+            Some(c) => {
+                ruled = c;
+                &ruled
+            }
+            None => class,
+        };
         let mut choice = self.choose(lexed, class)?;
         let needs_last_id = mentions_last_id && !choice.held;
         self.acquire(&mut choice, needs_last_id).await?;
@@ -132,6 +140,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.settle(lexed, class, &fx);
         Ok(())
+    }
+
+    /// The first matching `[[rules]]` entry: a block is the statement's error, a route or cache policy
+    /// gives a changed class (`None`: no rule applies).
+    fn apply_rules(
+        &self,
+        lexed: &sluice_router::lexer::Lexed,
+        class: &sluice_router::classify::Class,
+    ) -> Result<Option<sluice_router::classify::Class>> {
+        use crate::config::RuleAction;
+        use crate::rules::{RuleTarget, Subject};
+        use sluice_router::classify::Target;
+        if self.shared.rules.is_empty() {
+            return Ok(None);
+        }
+        let subject = Subject { user: &self.user.name, schema: self.schema.as_deref(), lexed, tables: &[] };
+        let Some(rule) = self.shared.rules.first_match(&subject) else { return Ok(None) };
+        let mut c = class.clone();
+        match rule.action {
+            RuleAction::Block => {
+                tracing::debug!(rule = %rule.name, digest = %format!("{:016x}", lexed.digest), "statement blocked by rule");
+                return Err(Error::reply(errors::NOT_ALLOWED_COMMAND, rule.message.clone()));
+            }
+            RuleAction::Route => match rule.target {
+                Some(RuleTarget::Primary) => {
+                    c.target = Target::Primary;
+                    c.cacheable = false;
+                }
+                Some(RuleTarget::Replica) if c.read_only && !c.locks && c.target != Target::Last => {
+                    c.target = Target::Replica;
+                }
+                _ => {}
+            },
+            RuleAction::Nocache => c.cacheable = false,
+            // The TTL is the cache's business; what may be stored at all stays the plan's.
+            RuleAction::Cache => {}
+        }
+        Ok(Some(c))
     }
 
     /// Forwards a payload on the held connection (a prepared statement's EXECUTE is rewritten first).

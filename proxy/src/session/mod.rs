@@ -157,6 +157,8 @@ pub struct Session<S> {
     held: Option<Held>,
     /// Why the session keeps `held`.
     pins: Pins,
+    /// What keeps the object pins (temporary tables, PREPAREd names, named locks).
+    objects: pins::SessionObjects,
     /// Status flags of the last OK/EOF the client saw.
     status: u16,
     /// Sequence id for the login's final OK/ERR.
@@ -220,6 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             nonce: login.nonce,
             held: None,
             pins: Pins::default(),
+            objects: pins::SessionObjects::default(),
             status: status::AUTOCOMMIT,
             login_seq: login.seq,
             vars: Vars::unknown(),
@@ -251,6 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn begin_session(&mut self) -> Result<()> {
         self.release_held();
         self.pins = Pins::default();
+        self.objects = pins::SessionObjects::default();
         self.vars = Vars::unknown();
         self.last_write = None;
         self.last_insert_id = 0;

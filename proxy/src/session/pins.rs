@@ -115,6 +115,17 @@ impl Pins {
 }
 
 /// Pins taken since start, by reason.
+/// Server-side objects a session created that keep it pinned until they are gone.
+#[derive(Debug, Default)]
+pub struct SessionObjects {
+    /// Temporary tables (by name as written).
+    pub temp_tables: std::collections::HashSet<String>,
+    /// Text-protocol prepared statements (`PREPARE name FROM …`).
+    pub prepared: std::collections::HashSet<String>,
+    /// GET_LOCK calls not yet matched by RELEASE_LOCK (RELEASE_ALL_LOCKS clears).
+    pub locks: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct PinCounters([AtomicU64; ALL.len()]);
 

@@ -11,6 +11,7 @@ mod faults;
 mod monitor;
 mod pymysql;
 mod raw;
+mod routing;
 mod types;
 
 /// The shared topology and a fresh schema on it.

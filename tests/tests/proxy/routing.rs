@@ -1,0 +1,443 @@
+//! Routing and multiplexing through a real driver: reads on replicas, writes on the primary, sticky
+//! transactions, every pin reason pinning and unpinning, tracked variables following a session over
+//! shared connections, prepared statements, rules, KILL and CONNECTION_ID(), SHOW LAST ROUTE.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+use sluice_tests::Topology;
+
+use super::{connect, proxy, setup};
+
+/// `SHOW LAST ROUTE` of a session: (role, reason, pin_reasons).
+pub async fn last_route(c: &mut Conn) -> (String, String, String) {
+    let row: Row = c.query_first("SHOW LAST ROUTE").await.expect("SHOW LAST ROUTE").expect("one row");
+    let get = |name: &str| row.get::<Option<String>, _>(name).flatten().unwrap_or_default();
+    (get("role"), get("reason"), get("pin_reasons"))
+}
+
+async fn pins(c: &mut Conn) -> String {
+    last_route(c).await.2
+}
+
+async fn server_id(c: &mut Conn) -> u32 {
+    c.query_first("SELECT @@server_id").await.expect("server id").expect("a row")
+}
+
+#[tokio::test]
+async fn reads_spread_over_replicas_writes_on_primary_transactions_stick() {
+    let (topo, schema) = setup("rw_split").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO t VALUES (1, 10)").await.expect("insert");
+    assert_eq!(last_route(&mut c).await.0, "primary");
+    // The write is on the primary itself.
+    let mut direct = Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
+    let v: Option<i32> = direct.query_first("SELECT v FROM t WHERE id = 1").await.expect("direct read");
+    assert_eq!(v, Some(10));
+    direct.disconnect().await.ok();
+
+    // Reads spread over both replicas, round robin; the session's own write is visible there.
+    let mut ids = BTreeSet::new();
+    for _ in 0..10 {
+        ids.insert(server_id(&mut c).await);
+        let (role, reason, pins) = last_route(&mut c).await;
+        assert_eq!((role.as_str(), pins.as_str()), ("replica", ""), "{reason}");
+    }
+    for _ in 0..4 {
+        let v: Option<i32> = c.query_first("SELECT v FROM t WHERE id = 1").await.expect("read");
+        assert_eq!(v, Some(10));
+        assert_eq!(last_route(&mut c).await.0, "replica");
+    }
+    let replicas: BTreeSet<u32> = topo.replicas.iter().map(|r| r.server_id).collect();
+    assert_eq!(ids, replicas);
+
+    // An explicit transaction sticks to the primary until COMMIT.
+    c.query_drop("BEGIN").await.expect("begin");
+    for _ in 0..4 {
+        assert_eq!(server_id(&mut c).await, topo.primary.server_id);
+        let (role, _, pins) = last_route(&mut c).await;
+        assert_eq!((role.as_str(), pins.as_str()), ("primary", "transaction"));
+    }
+    c.query_drop("UPDATE t SET v = 11 WHERE id = 1").await.expect("update");
+    c.query_drop("COMMIT").await.expect("commit");
+    assert_eq!(last_route(&mut c).await.2, "");
+
+    // A read-only transaction runs on one replica from start to end.
+    c.query_drop("START TRANSACTION READ ONLY").await.expect("start ro");
+    let first = server_id(&mut c).await;
+    assert!(replicas.contains(&first), "read-only transaction on {first}");
+    for _ in 0..4 {
+        assert_eq!(server_id(&mut c).await, first);
+    }
+    assert_eq!(last_route(&mut c).await.2, "transaction");
+    let e = c.query_drop("UPDATE t SET v = 12 WHERE id = 1").await.expect_err("write in a read-only transaction");
+    // The replica refuses it (1290 read_only, or 1792 for the READ ONLY transaction): never the primary.
+    assert!(e.to_string().contains("1290") || e.to_string().contains("1792"), "{e}");
+    c.query_drop("COMMIT").await.expect("commit ro");
+    assert_eq!(last_route(&mut c).await.2, "");
+
+    // Locking reads, stored functions and writes go to the primary.
+    // (A stored function needs SUPER with binary logging: created directly by root.)
+    let mut direct = Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
+    direct
+        .query_drop("CREATE FUNCTION bump() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN UPDATE t SET v = v + 1 WHERE id = 1; RETURN 1; END")
+        .await
+        .expect("create function");
+    direct.disconnect().await.ok();
+    topo.wait_replicas_caught_up().await;
+    for sql in ["SELECT v FROM t WHERE id = 1 FOR UPDATE", "SELECT bump()", "SELECT /* sluice: primary */ v FROM t"] {
+        c.query_drop(sql).await.expect(sql);
+        assert_eq!(last_route(&mut c).await.0, "primary", "{sql}");
+    }
+    c.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn every_pin_reason_pins_and_unpins() {
+    let (topo, schema) = setup("pins").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO t (v) VALUES (1), (2), (3)").await.expect("insert");
+
+    // transaction
+    c.query_drop("BEGIN").await.expect("begin");
+    assert_eq!(pins(&mut c).await, "transaction");
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    assert_eq!(pins(&mut c).await, "");
+
+    // autocommit=0: every statement is in a transaction on the primary until COMMIT.
+    c.query_drop("SET autocommit = 0").await.expect("autocommit off");
+    assert_eq!(server_id(&mut c).await, topo.primary.server_id);
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.expect("read in the implicit transaction");
+    assert_eq!(n, Some(3));
+    assert_eq!(last_route(&mut c).await.0, "primary");
+    assert_eq!(pins(&mut c).await, "transaction");
+    c.query_drop("COMMIT").await.expect("commit");
+    c.query_drop("SET autocommit = 1").await.expect("autocommit on");
+    assert_ne!(server_id(&mut c).await, topo.primary.server_id);
+    assert_eq!(pins(&mut c).await, "");
+
+    // lock_tables
+    c.query_drop("LOCK TABLES t READ").await.expect("lock");
+    assert_eq!(pins(&mut c).await, "lock_tables");
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.expect("read under lock");
+    assert_eq!(n, Some(3));
+    c.query_drop("UNLOCK TABLES").await.expect("unlock");
+    assert_eq!(pins(&mut c).await, "");
+
+    // get_lock
+    let got: Option<i32> = c.query_first("SELECT GET_LOCK('sluice_pin_test', 5)").await.expect("get_lock");
+    assert_eq!(got, Some(1));
+    assert_eq!(pins(&mut c).await, "get_lock");
+    let mine: Option<i32> = c.query_first("SELECT IS_USED_LOCK('sluice_pin_test') = CONNECTION_ID()").await.expect("is_used_lock");
+    assert!(mine.is_some());
+    let released: Option<i32> = c.query_first("SELECT RELEASE_LOCK('sluice_pin_test')").await.expect("release");
+    assert_eq!(released, Some(1));
+    assert_eq!(pins(&mut c).await, "");
+
+    // temp_table
+    c.query_drop("CREATE TEMPORARY TABLE tmp (id INT)").await.expect("temp table");
+    assert_eq!(pins(&mut c).await, "temp_table");
+    c.query_drop("INSERT INTO tmp VALUES (1), (2)").await.expect("insert tmp");
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM tmp").await.expect("read tmp");
+    assert_eq!(n, Some(2));
+    c.query_drop("DROP TEMPORARY TABLE tmp").await.expect("drop tmp");
+    assert_eq!(pins(&mut c).await, "");
+
+    // prepare (text protocol)
+    c.query_drop("PREPARE s FROM 'SELECT v FROM t WHERE id = ?'").await.expect("prepare");
+    assert_eq!(pins(&mut c).await, "prepare");
+    c.query_drop("SET @id = 2").await.expect("set @id");
+    let v: Option<i32> = c.query_first("EXECUTE s USING @id").await.expect("execute");
+    assert_eq!(v, Some(2));
+    c.query_drop("DEALLOCATE PREPARE s").await.expect("deallocate");
+    assert!(pins(&mut c).await.contains("user_variable"));
+
+    // user_variable and untracked_set end with COM_RESET_CONNECTION (sluice cannot know they are gone).
+    c.query_drop("SET SESSION wait_timeout = 1234").await.expect("untracked set");
+    assert_eq!(pins(&mut c).await, "user_variable,untracked_set");
+    let w: Option<u32> = c.query_first("SELECT @@wait_timeout").await.expect("wait_timeout");
+    assert_eq!(w, Some(1234));
+    c.reset().await.expect("COM_RESET_CONNECTION");
+    let a: Option<Option<i32>> = c.query_first("SELECT @id").await.expect("@id after reset");
+    assert_eq!(a, Some(None));
+    assert_eq!(pins(&mut c).await, "");
+
+    // found_rows: the next statement sees the connection that counted.
+    c.query_drop("SELECT SQL_CALC_FOUND_ROWS id FROM t LIMIT 1").await.expect("calc found rows");
+    assert_eq!(pins(&mut c).await, "found_rows");
+    let found: Option<i64> = c.query_first("SELECT FOUND_ROWS()").await.expect("found_rows");
+    assert_eq!(found, Some(3));
+    assert_eq!(pins(&mut c).await, "");
+
+    // LAST_INSERT_ID() after an insert, even with a read in between.
+    c.query_drop("INSERT INTO t (v) VALUES (4)").await.expect("insert 4");
+    let id = c.last_insert_id();
+    let _: Option<i32> = c.query_first("SELECT 1").await.expect("a read in between");
+    let last: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.expect("last_insert_id");
+    assert_eq!(last, id);
+
+    // Tracked variables do not pin: they follow the session to every connection it borrows.
+    c.query_drop("SET time_zone = '+05:00', sql_mode = 'ANSI_QUOTES'").await.expect("tracked set");
+    assert_eq!(pins(&mut c).await, "");
+    for _ in 0..6 {
+        let (tz, mode): (String, String) =
+            c.query_first("SELECT @@time_zone, @@sql_mode").await.expect("vars").expect("row");
+        assert_eq!((tz.as_str(), mode.as_str()), ("+05:00", "ANSI_QUOTES"));
+    }
+    c.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn connection_id_and_kill_name_sluice_sessions() {
+    let (topo, schema) = setup("kill").await;
+    let p = proxy(topo).await;
+    let mut a = connect(&p, "app", "app", &schema).await;
+    let mut b = connect(&p, "app", "app", &schema).await;
+    let id: Option<u32> = b.query_first("SELECT CONNECTION_ID()").await.expect("connection_id");
+    assert_eq!(id, Some(b.id()));
+    let plus: Option<(u64, String)> =
+        b.query_first("SELECT CONNECTION_ID() + 1, 'CONNECTION_ID()'").await.expect("in an expression");
+    assert_eq!(plus, Some((u64::from(b.id()) + 1, "CONNECTION_ID()".to_string())));
+
+    // KILL QUERY stops b's statement on its backend; b's session goes on.
+    let b_id = b.id();
+    let sleeper = tokio::spawn(async move {
+        let started = Instant::now();
+        let r = b.query_drop("SELECT SLEEP(20)").await;
+        (b, r, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.query_drop(format!("KILL QUERY {b_id}")).await.expect("kill query");
+    let (mut b, r, took) = sleeper.await.expect("sleeper");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // MariaDB answers an interrupted SLEEP() with 1 (or ERR 1317, depending on when the kill lands).
+    if let Err(e) = r {
+        assert!(e.to_string().contains("1317") || e.to_string().contains("interrupted"), "{e}");
+    }
+    assert_eq!(server_id(&mut b).await > 0, true);
+
+    // KILL ids that are not this user's sessions, or no session at all.
+    let e = a.query_drop("KILL 4000000000").await.expect_err("unknown id");
+    assert!(e.to_string().contains("1094"), "{e}");
+    let mut other = connect(&p, "native_only", "native", &schema).await;
+    let e = other.query_drop(format!("KILL {b_id}")).await.expect_err("not the owner");
+    assert!(e.to_string().contains("1095"), "{e}");
+
+    // KILL CONNECTION closes b.
+    a.query_drop(format!("KILL CONNECTION {b_id}")).await.expect("kill connection");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(b.query_drop("SELECT 1").await.is_err(), "b was killed");
+    a.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn prepared_statements_through_multiplexing() {
+    let (topo, schema) = setup("prepared_mux").await;
+    let mut cfg = topo.sluice_config();
+    cfg.pool.max_per_backend = 2;
+    cfg.pool.max_prepared_per_connection = 3;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await.expect("create");
+    c.query_drop("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')").await.expect("insert");
+    let mut tasks = Vec::new();
+    for n in 0..8u32 {
+        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            // More distinct statements than a backend connection keeps: they are closed and prepared again.
+            let sqls: Vec<String> = (0..6).map(|k| format!("SELECT v, {k} + ? FROM t WHERE id = ?")).collect();
+            let mut stmts = Vec::new();
+            for s in &sqls {
+                stmts.push(c.prep(s).await.expect("prepare"));
+            }
+            for round in 0..10u32 {
+                for (k, st) in stmts.iter().enumerate() {
+                    let id = (round + n + k as u32) % 3 + 1;
+                    let row: Option<(String, i64)> = c.exec_first(st, (n, id)).await.expect("execute");
+                    let want = ["a", "b", "c"][id as usize - 1];
+                    assert_eq!(row, Some((want.to_string(), i64::from(n) + k as i64)));
+                }
+                // A write through a prepared statement goes to the primary.
+                c.exec_drop("UPDATE t SET v = v WHERE id = ?", (1,)).await.expect("prepared update");
+            }
+            for st in stmts {
+                c.close(st).await.expect("close");
+            }
+            c.disconnect().await.ok();
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    // Unknown statement ids get the server's error, not a crash.
+    let e = c.exec_drop("SELECT 1 FROM no_such_table WHERE id = ?", (1,)).await.expect_err("prepare fails");
+    assert!(e.to_string().contains("1146"), "{e}");
+    c.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn rules_block_and_route() {
+    let (topo, schema) = setup("rules").await;
+    let mut cfg = topo.sluice_config();
+    let rules: sluice::config::Config = toml::from_str(
+        r#"
+        [[rules]]
+        name = "no-full-deletes"
+        match = { regex = "^delete from [a-z_]+$" }
+        action = "block"
+        message = "DELETE without WHERE is blocked here; add a WHERE clause"
+
+        [[rules]]
+        match = { pattern = "from reports" }
+        action = "route"
+        target = "primary"
+        "#,
+    )
+    .expect("rules parse");
+    cfg.rules = rules.rules;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE reports (id INT)").await.expect("create");
+    let e = c.query_drop("DELETE FROM reports").await.expect_err("blocked");
+    assert!(e.to_string().contains("1148") && e.to_string().contains("add a WHERE clause"), "{e}");
+    c.query_drop("DELETE FROM reports WHERE id = 1").await.expect("a DELETE with WHERE runs");
+    c.query_drop("SELECT * FROM reports").await.expect("routed read");
+    assert_eq!(last_route(&mut c).await.0, "primary");
+    c.query_drop("SELECT 1").await.expect("other read");
+    assert_eq!(last_route(&mut c).await.0, "replica");
+    c.disconnect().await.ok();
+}
+
+/// Many sessions at once, for 30 s by default (`SLUICE_TEST_LOAD_SECS`): statements keep working and the
+/// backends see at most 64 connections from sluice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_share_few_backend_connections() {
+    let (topo, schema) = setup("many_clients").await;
+    let mut cfg = topo.sluice_config();
+    cfg.pool.max_per_backend = 21;
+    cfg.pool.checkout_timeout_ms = 20_000;
+    cfg.server.max_client_connections = 2_000;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, n INT)").await.expect("create");
+    c.query_drop("INSERT INTO t SELECT seq, 0 FROM seq_1_to_100").await.expect("fill");
+    let secs: u64 = std::env::var("SLUICE_TEST_LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let clients = 1_000u32;
+    let mut tasks = Vec::new();
+    for n in 0..clients {
+        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.map_err(|e| format!("client {n} connect: {e}"))?;
+            let mut done = 0u64;
+            while Instant::now() < until {
+                let id = (n + done as u32) % 100 + 1;
+                let r = if done % 10 == 9 {
+                    c.exec_drop("UPDATE t SET n = n + 1 WHERE id = ?", (id,)).await
+                } else {
+                    c.exec_first::<i32, _, _>("SELECT n FROM t WHERE id = ?", (id,)).await.map(drop)
+                };
+                r.map_err(|e| format!("client {n} statement {done}: {e}"))?;
+                done += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            c.disconnect().await.ok();
+            Ok::<u64, String>(done)
+        }));
+    }
+    // Count sluice's connections on the servers themselves while the clients run.
+    let mut most = 0usize;
+    let mut admin = Vec::new();
+    for node in topo.nodes() {
+        admin.push(Conn::new(topo.root_opts(node)).await.expect("root"));
+    }
+    while Instant::now() + Duration::from_secs(1) < until {
+        let mut total = 0usize;
+        for a in admin.iter_mut() {
+            let n: Option<i64> = a
+                .query_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")
+                .await
+                .expect("processlist");
+            total += n.unwrap_or(0) as usize;
+        }
+        most = most.max(total);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut statements = 0u64;
+    let mut errors = Vec::new();
+    for t in tasks {
+        match t.await.expect("client task") {
+            Ok(n) => statements += n,
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(errors.is_empty(), "{} errors, first: {:?}", errors.len(), errors.first());
+    assert!(most <= 64, "{most} backend connections");
+    assert!(most > 0);
+    assert!(statements >= u64::from(clients) * secs, "{statements} statements");
+    eprintln!("{clients} clients, {statements} statements in {secs} s, at most {most} backend connections");
+    c.disconnect().await.ok();
+}
+
+/// Read-your-writes under concurrent writers: every read after a session's own write sees it.
+async fn read_your_writes(topo: &Topology, schema: &str, mode: sluice::config::ReadYourWrites) {
+    let mut cfg = topo.sluice_config();
+    cfg.routing.read_your_writes = mode;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", schema).await;
+    c.query_drop("CREATE TABLE IF NOT EXISTS counters (id INT PRIMARY KEY, n INT)").await.expect("create");
+    c.query_drop("DELETE FROM counters").await.expect("clear");
+    let sessions = 10u32;
+    let pairs = 1_000u32;
+    let mut tasks = Vec::new();
+    for s in 0..sessions {
+        let opts = p.opts("app", "app").db_name(Some(schema.to_owned()));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            c.exec_drop("INSERT INTO counters VALUES (?, 0)", (s,)).await.expect("insert");
+            let mut stale = 0u32;
+            let mut on_replica = 0u32;
+            for i in 1..=pairs {
+                c.exec_drop("UPDATE counters SET n = ? WHERE id = ?", (i, s)).await.expect("update");
+                let n: Option<u32> = c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
+                if n != Some(i) {
+                    stale += 1;
+                }
+                if i % 100 == 0 && last_route(&mut c).await.0 == "replica" {
+                    on_replica += 1;
+                }
+            }
+            c.disconnect().await.ok();
+            (stale, on_replica)
+        }));
+    }
+    let mut stale = 0;
+    let mut on_replica = 0;
+    for t in tasks {
+        let (s, r) = t.await.expect("task");
+        stale += s;
+        on_replica += r;
+    }
+    assert_eq!(stale, 0, "{stale} stale reads of {} pairs ({mode:?})", sessions * pairs);
+    eprintln!("{mode:?}: {} write-then-read pairs, 0 stale; sampled reads on replicas: {on_replica}/100", sessions * pairs);
+    c.disconnect().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_gtid() {
+    let (topo, schema) = setup("ryw_gtid").await;
+    read_your_writes(topo, &schema, sluice::config::ReadYourWrites::Gtid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_primary_window() {
+    let (topo, schema) = setup("ryw_window").await;
+    read_your_writes(topo, &schema, sluice::config::ReadYourWrites::PrimaryWindow).await;
+}
