@@ -82,7 +82,10 @@ impl Rules {
                         _ => RuleTarget::Group,
                     }),
                     ttl_ms: r.ttl_ms,
-                    message: r.message.clone().unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
+                    message: r
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
                 })
                 .collect(),
         )
@@ -156,7 +159,10 @@ mod tests {
         let l = lex(b"SELECT * FROM orders WHERE id = 5");
         let rules = Rules::new(&[
             rule(RuleMatch { user: Some("bob".into()), ..RuleMatch::default() }, RuleAction::Block),
-            rule(RuleMatch { regex: Some(r"^select \* from ORDERS".into()), ..RuleMatch::default() }, RuleAction::Nocache),
+            rule(
+                RuleMatch { regex: Some(r"^select \* from ORDERS".into()), ..RuleMatch::default() },
+                RuleAction::Nocache,
+            ),
             rule(RuleMatch::default(), RuleAction::Block),
         ]);
         let tables = vec!["orders".to_string()];
@@ -174,13 +180,33 @@ mod tests {
         let t = vec!["shop.orders".to_string()];
         let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: &t };
         assert!(m(RuleMatch { digest: Some(digest), ..RuleMatch::default() }).first_match(&s).is_some());
-        assert!(m(RuleMatch { digest: Some("0000000000000001".into()), ..RuleMatch::default() }).first_match(&s).is_none());
-        assert!(m(RuleMatch { pattern: Some("DELETE FROM".into()), ..RuleMatch::default() }).first_match(&s).is_some());
-        assert!(m(RuleMatch { schema: Some("other".into()), ..RuleMatch::default() }).first_match(&s).is_none());
-        assert!(m(RuleMatch { tables: vec!["orders".into()], ..RuleMatch::default() }).first_match(&s).is_some());
+        assert!(
+            m(RuleMatch { digest: Some("0000000000000001".into()), ..RuleMatch::default() })
+                .first_match(&s)
+                .is_none()
+        );
+        assert!(
+            m(RuleMatch { pattern: Some("DELETE FROM".into()), ..RuleMatch::default() })
+                .first_match(&s)
+                .is_some()
+        );
+        assert!(
+            m(RuleMatch { schema: Some("other".into()), ..RuleMatch::default() }).first_match(&s).is_none()
+        );
+        assert!(
+            m(RuleMatch { tables: vec!["orders".into()], ..RuleMatch::default() }).first_match(&s).is_some()
+        );
         let bare = vec!["orders".to_string()];
         let s = Subject { tables: &bare, ..s };
-        assert!(m(RuleMatch { tables: vec!["shop.orders".into()], ..RuleMatch::default() }).first_match(&s).is_some());
-        assert!(m(RuleMatch { tables: vec!["crm.orders".into()], ..RuleMatch::default() }).first_match(&s).is_none());
+        assert!(
+            m(RuleMatch { tables: vec!["shop.orders".into()], ..RuleMatch::default() })
+                .first_match(&s)
+                .is_some()
+        );
+        assert!(
+            m(RuleMatch { tables: vec!["crm.orders".into()], ..RuleMatch::default() })
+                .first_match(&s)
+                .is_none()
+        );
     }
 }

@@ -63,6 +63,23 @@ impl StmtCache {
         evicted
     }
 
+    /// Makes room for one more statement within `max` before preparing it: returns the ids of the
+    /// least recently used statements to close first (closing after preparing would exceed the server's
+    /// `max_prepared_stmt_count` for a moment).
+    pub fn make_room(&mut self, max: usize) -> Vec<u32> {
+        let mut evicted = Vec::new();
+        while self.map.len() >= max.max(1) {
+            let Some(oldest) = self.map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(s) = self.map.remove(&oldest) {
+                evicted.push(s.id);
+            }
+        }
+        evicted
+    }
+
     /// Forgets `sql` (its statement failed or was closed).
     pub fn remove(&mut self, sql: &[u8]) -> Option<BackendStmt> {
         self.map.remove(sql)
@@ -99,5 +116,8 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.get(b"b").is_none());
         assert_eq!(c.insert(k("c"), BackendStmt::new(4, 0, 1), 2), vec![3]);
+        assert_eq!(c.make_room(2), vec![1]);
+        assert_eq!(c.len(), 1);
+        assert!(c.make_room(2).is_empty());
     }
 }

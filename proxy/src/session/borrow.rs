@@ -259,7 +259,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if choice.held && self.held.is_some() {
             return Ok(());
         }
-        let mut held = self.borrow(choice.member).await?;
+        let primary = self.shared.routing.load().primary;
+        let mut held = match self.borrow(choice.member).await {
+            Ok(h) => h,
+            Err(e) if Some(choice.member) != primary => {
+                // A replica that cannot give a connection (down, refusing, pool exhausted): the primary.
+                tracing::debug!(error = %e, "replica checkout failed; using the primary");
+                let p = self.primary_index()?;
+                *choice =
+                    Choice { member: p, reason: "replica unavailable; primary", held: false, ..*choice };
+                return Box::pin(self.acquire(choice, mentions_last_id)).await;
+            }
+            Err(e) => return Err(e),
+        };
         let synced = async {
             self.sync_schema(&mut held).await?;
             self.sync_vars(&mut held).await?;
@@ -271,7 +283,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok::<_, Error>(())
         };
         let mut result = synced.await;
-        let primary = self.shared.routing.load().primary;
         if result.is_ok()
             && let Some((Some(gtid), _)) = &self.last_write
             && self.shared.config.routing.read_your_writes == ReadYourWrites::Gtid

@@ -148,6 +148,8 @@ async fn prepare_on(
     if let Some(s) = &other_schema {
         init_db(conn, label, s).await?;
     }
+    let room = conn.stmts.make_room(max);
+    close_on(conn, &room);
     let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
     let mut p = BytesMut::with_capacity(1 + sql.len());
     p.put_u8(command::STMT_PREPARE);
@@ -223,6 +225,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let class = self.shared.plans.plan(&lexed);
         let mut choice = self.choose(&lexed, &class)?;
         self.acquire(&mut choice, false).await?;
+        let max = self.shared.config.pool.max_prepared_per_connection;
+        if let Some(h) = self.held.as_mut() {
+            // Close before preparing: the server's count must never exceed what sluice allows.
+            let conn = h.guard.conn();
+            let room = conn.stmts.make_room(max);
+            close_on(conn, &room);
+        }
         let id = self.stmts.next_id();
         self.rewrite_stmt_id = Some(id);
         self.prepared_capture = None;
@@ -234,7 +243,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             let key = stmt_key(self.schema.as_deref(), sql);
             if let Some(h) = self.held.as_mut() {
-                let max = self.shared.config.pool.max_prepared_per_connection;
                 let conn = h.guard.conn();
                 let evicted =
                     conn.stmts.insert(key.clone(), BackendStmt::new(backend_id, params, columns), max);

@@ -35,7 +35,8 @@ async fn reads_spread_over_replicas_writes_on_primary_transactions_stick() {
     c.query_drop("INSERT INTO t VALUES (1, 10)").await.expect("insert");
     assert_eq!(last_route(&mut c).await.0, "primary");
     // The write is on the primary itself.
-    let mut direct = Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
+    let mut direct =
+        Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
     let v: Option<i32> = direct.query_first("SELECT v FROM t WHERE id = 1").await.expect("direct read");
     assert_eq!(v, Some(10));
     direct.disconnect().await.ok();
@@ -74,7 +75,8 @@ async fn reads_spread_over_replicas_writes_on_primary_transactions_stick() {
         assert_eq!(server_id(&mut c).await, first);
     }
     assert_eq!(last_route(&mut c).await.2, "transaction");
-    let e = c.query_drop("UPDATE t SET v = 12 WHERE id = 1").await.expect_err("write in a read-only transaction");
+    let e =
+        c.query_drop("UPDATE t SET v = 12 WHERE id = 1").await.expect_err("write in a read-only transaction");
     // The replica refuses it (1290 read_only, or 1792 for the READ ONLY transaction): never the primary.
     assert!(e.to_string().contains("1290") || e.to_string().contains("1792"), "{e}");
     c.query_drop("COMMIT").await.expect("commit ro");
@@ -82,14 +84,17 @@ async fn reads_spread_over_replicas_writes_on_primary_transactions_stick() {
 
     // Locking reads, stored functions and writes go to the primary.
     // (A stored function needs SUPER with binary logging: created directly by root.)
-    let mut direct = Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
+    let mut direct =
+        Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("direct");
     direct
         .query_drop("CREATE FUNCTION bump() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN UPDATE t SET v = v + 1 WHERE id = 1; RETURN 1; END")
         .await
         .expect("create function");
     direct.disconnect().await.ok();
     topo.wait_replicas_caught_up().await;
-    for sql in ["SELECT v FROM t WHERE id = 1 FOR UPDATE", "SELECT bump()", "SELECT /* sluice: primary */ v FROM t"] {
+    for sql in
+        ["SELECT v FROM t WHERE id = 1 FOR UPDATE", "SELECT bump()", "SELECT /* sluice: primary */ v FROM t"]
+    {
         c.query_drop(sql).await.expect(sql);
         assert_eq!(last_route(&mut c).await.0, "primary", "{sql}");
     }
@@ -113,7 +118,8 @@ async fn every_pin_reason_pins_and_unpins() {
     // autocommit=0: every statement is in a transaction on the primary until COMMIT.
     c.query_drop("SET autocommit = 0").await.expect("autocommit off");
     assert_eq!(server_id(&mut c).await, topo.primary.server_id);
-    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.expect("read in the implicit transaction");
+    let n: Option<i64> =
+        c.query_first("SELECT COUNT(*) FROM t").await.expect("read in the implicit transaction");
     assert_eq!(n, Some(3));
     assert_eq!(last_route(&mut c).await.0, "primary");
     assert_eq!(pins(&mut c).await, "transaction");
@@ -134,9 +140,13 @@ async fn every_pin_reason_pins_and_unpins() {
     let got: Option<i32> = c.query_first("SELECT GET_LOCK('sluice_pin_test', 5)").await.expect("get_lock");
     assert_eq!(got, Some(1));
     assert_eq!(pins(&mut c).await, "get_lock");
-    let mine: Option<i32> = c.query_first("SELECT IS_USED_LOCK('sluice_pin_test') = CONNECTION_ID()").await.expect("is_used_lock");
+    let mine: Option<i32> = c
+        .query_first("SELECT IS_USED_LOCK('sluice_pin_test') = CONNECTION_ID()")
+        .await
+        .expect("is_used_lock");
     assert!(mine.is_some());
-    let released: Option<i32> = c.query_first("SELECT RELEASE_LOCK('sluice_pin_test')").await.expect("release");
+    let released: Option<i32> =
+        c.query_first("SELECT RELEASE_LOCK('sluice_pin_test')").await.expect("release");
     assert_eq!(released, Some(1));
     assert_eq!(pins(&mut c).await, "");
 
@@ -252,7 +262,8 @@ async fn prepared_statements_through_multiplexing() {
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::new(opts).await.expect("connect");
             // More distinct statements than a backend connection keeps: they are closed and prepared again.
-            let sqls: Vec<String> = (0..6).map(|k| format!("SELECT v, {k} + ? FROM t WHERE id = ?")).collect();
+            let sqls: Vec<String> =
+                (0..6).map(|k| format!("SELECT v, {k} + ? FROM t WHERE id = ?")).collect();
             let mut stmts = Vec::new();
             for s in &sqls {
                 stmts.push(c.prep(s).await.expect("prepare"));
@@ -361,8 +372,12 @@ async fn a_thousand_clients_share_few_backend_connections() {
     while Instant::now() + Duration::from_secs(1) < until {
         let mut total = 0usize;
         for a in admin.iter_mut() {
+            // This test's schema tells sluice's connections from other tests' (they run in parallel).
             let n: Option<i64> = a
-                .query_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app' AND DB = ?",
+                    (&schema,),
+                )
                 .await
                 .expect("processlist");
             total += n.unwrap_or(0) as usize;
@@ -406,7 +421,8 @@ async fn read_your_writes(topo: &Topology, schema: &str, mode: sluice::config::R
             let mut on_replica = 0u32;
             for i in 1..=pairs {
                 c.exec_drop("UPDATE counters SET n = ? WHERE id = ?", (i, s)).await.expect("update");
-                let n: Option<u32> = c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
+                let n: Option<u32> =
+                    c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
                 if n != Some(i) {
                     stale += 1;
                 }
@@ -426,7 +442,10 @@ async fn read_your_writes(topo: &Topology, schema: &str, mode: sluice::config::R
         on_replica += r;
     }
     assert_eq!(stale, 0, "{stale} stale reads of {} pairs ({mode:?})", sessions * pairs);
-    eprintln!("{mode:?}: {} write-then-read pairs, 0 stale; sampled reads on replicas: {on_replica}/100", sessions * pairs);
+    eprintln!(
+        "{mode:?}: {} write-then-read pairs, 0 stale; sampled reads on replicas: {on_replica}/100",
+        sessions * pairs
+    );
     c.disconnect().await.ok();
 }
 
@@ -440,4 +459,152 @@ async fn read_your_writes_gtid() {
 async fn read_your_writes_primary_window() {
     let (topo, schema) = setup("ryw_window").await;
     read_your_writes(topo, &schema, sluice::config::ReadYourWrites::PrimaryWindow).await;
+}
+
+/// A replica whose SQL thread stops (lag NULL) or that is delayed past `max_replica_lag_ms` leaves the
+/// read rotation, and comes back when it recovers.
+#[tokio::test]
+async fn private_lagging_or_stopped_replica_leaves_reads() {
+    let private = Topology::private().await;
+    let schema = private.fresh_schema("lag").await;
+    let mut cfg = private.sluice_config();
+    cfg.monitor.interval_ms = 200;
+    cfg.monitor.max_replica_lag_ms = 1_000;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let [r0, r1] = [&private.replicas[0], &private.replicas[1]];
+    let both: BTreeSet<u32> = [r0.server_id, r1.server_id].into();
+    assert_eq!(read_ids(&mut c, 6).await, both);
+
+    let mut root0 = Conn::new(private.root_opts(r0)).await.expect("root on replica 0");
+    root0.query_drop("STOP SLAVE SQL_THREAD").await.expect("stop sql thread");
+    wait_for_ids(&mut c, [r1.server_id].into(), "replica 0 stopped").await;
+    root0.query_drop("START SLAVE SQL_THREAD").await.expect("start sql thread");
+    wait_for_ids(&mut c, both.clone(), "replica 0 back").await;
+
+    let mut root1 = Conn::new(private.root_opts(r1)).await.expect("root on replica 1");
+    root1.query_drop("STOP SLAVE").await.expect("stop slave");
+    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 30").await.expect("delay");
+    root1.query_drop("START SLAVE").await.expect("start slave");
+    // Keep writing so the delayed replica's lag grows.
+    c.query_drop("CREATE TABLE beat (id INT PRIMARY KEY AUTO_INCREMENT, at TIMESTAMP(6))")
+        .await
+        .expect("create");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        c.query_drop("INSERT INTO beat (at) VALUES (NOW(6))").await.expect("beat");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if read_ids(&mut c, 6).await == [r0.server_id].into() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the delayed replica still serves reads");
+    }
+    root1.query_drop("STOP SLAVE").await.expect("stop slave");
+    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 0").await.expect("no delay");
+    root1.query_drop("START SLAVE").await.expect("start slave");
+    wait_for_ids(&mut c, both, "replica 1 caught up").await;
+    c.disconnect().await.ok();
+}
+
+/// The server ids that answer `n` reads (sessions that wrote wait for nothing: these are fresh reads).
+async fn read_ids(c: &mut Conn, n: usize) -> BTreeSet<u32> {
+    let mut ids = BTreeSet::new();
+    for _ in 0..n {
+        ids.insert(server_id(c).await);
+    }
+    ids
+}
+
+async fn wait_for_ids(c: &mut Conn, want: BTreeSet<u32>, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = read_ids(c, 6).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: reads still answered by {got:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Killing a replica's mariadbd while autocommit readers run: not one of them sees an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_killing_a_replica_under_read_load_gives_no_errors() {
+    let mut private = Topology::private().await;
+    let schema = private.fresh_schema("replica_kill").await;
+    let mut cfg = private.sluice_config();
+    cfg.monitor.interval_ms = 200;
+    cfg.backend.connect_timeout_ms = 500;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO t SELECT seq, seq FROM seq_1_to_50").await.expect("fill");
+    private.wait_replicas_caught_up().await;
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut readers = Vec::new();
+    for n in 0..8u32 {
+        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        readers.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            let (mut ok, mut errors) = (0u32, Vec::new());
+            while Instant::now() < until {
+                let id = (n + ok) % 50 + 1;
+                match c.exec_first::<i32, _, _>("SELECT v FROM t WHERE id = ?", (id,)).await {
+                    Ok(v) if v == Some(id as i32) => ok += 1,
+                    Ok(v) => errors.push(format!("wrong answer {v:?} for {id}")),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    private.kill(sluice_tests::Which::Replica(0)).expect("kill replica 0");
+    let mut total = 0;
+    for r in readers {
+        let (ok, errors) = r.await.expect("reader");
+        assert!(errors.is_empty(), "{} errors, first: {:?}", errors.len(), errors.first());
+        total += ok;
+    }
+    assert!(total > 100, "{total} reads");
+    c.disconnect().await.ok();
+}
+
+/// With the servers' `max_prepared_stmt_count` lowered, many sessions preparing more distinct statements
+/// than that still work: each backend connection keeps at most `max_prepared_per_connection`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_prepared_statements_stay_under_max_prepared_stmt_count() {
+    let private = Topology::private().await;
+    let schema = private.fresh_schema("max_prepared").await;
+    for node in private.nodes() {
+        let mut root = Conn::new(private.root_opts(node)).await.expect("root");
+        root.query_drop("SET GLOBAL max_prepared_stmt_count = 12").await.expect("lower the limit");
+    }
+    let mut cfg = private.sluice_config();
+    cfg.pool.max_per_backend = 3;
+    cfg.pool.max_prepared_per_connection = 4;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO t SELECT seq, seq * 10 FROM seq_1_to_20").await.expect("fill");
+    let mut tasks = Vec::new();
+    for n in 0..6u32 {
+        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            for round in 0..5u32 {
+                for k in 0..10u32 {
+                    let sql = format!("SELECT v + {k} FROM t WHERE id = ?");
+                    let id = (n + round + k) % 20 + 1;
+                    let v: Option<u32> = c.exec_first(sql.as_str(), (id,)).await.expect("execute");
+                    assert_eq!(v, Some(id * 10 + k));
+                }
+            }
+            c.disconnect().await.ok();
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    c.disconnect().await.ok();
 }
