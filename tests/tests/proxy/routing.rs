@@ -220,7 +220,7 @@ async fn connection_id_and_kill_name_sluice_sessions() {
     let sleeper = tokio::spawn(async move {
         let started = Instant::now();
         let r = b.query_drop("SELECT SLEEP(20)").await;
-    assert!(server_id(&mut b).await > 0, "b still works after KILL QUERY");
+        (b, r, started.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     a.query_drop(format!("KILL QUERY {b_id}")).await.expect("kill query");
@@ -230,7 +230,7 @@ async fn connection_id_and_kill_name_sluice_sessions() {
     if let Err(e) = r {
         assert!(e.to_string().contains("1317") || e.to_string().contains("interrupted"), "{e}");
     }
-    assert_eq!(server_id(&mut b).await > 0, true);
+    assert!(server_id(&mut b).await > 0, "b still works after KILL QUERY");
 
     // KILL ids that are not this user's sessions, or no session at all.
     let e = a.query_drop("KILL 4000000000").await.expect_err("unknown id");
