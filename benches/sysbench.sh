@@ -147,7 +147,7 @@ fi
 # parse LOG ROUND TARGET TEST THREADS CPU0 CPU1 RC -> one JSON line
 parse() {
   python3 - "$@" <<'PY'
-import json, re, sys
+import json, os, re, sys
 log, rnd, target, test, threads, c0, c1, rc = sys.argv[1:]
 text = open(log, errors="replace").read()
 def num(pat):
@@ -174,7 +174,8 @@ row = {"round": int(rnd), "target": target, "test": test, "threads": int(threads
        "qps": qps, "p95_ms": p95, "p99_ms": p99,
        "errors": int(ignored or 0) + int(reconnects or 0) + (1 if failed else 0),
        "proxy_cpu_s": round(cpu, 2) if cpu is not None else None,
-       "cpu_us_per_query": round(cpu * 1e6 / total, 2) if cpu is not None and total else None}
+       "cpu_us_per_query": round(cpu * 1e6 / total, 2) if cpu is not None and total else None,
+       "backend_conns": int(os.environ["BACKEND_CONNS"]) if os.environ.get("BACKEND_CONNS") else None}
 if failed:
     lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
     fatal = [l for l in lines if "FATAL" in l]
@@ -199,13 +200,29 @@ for round in $(seq 1 "$ROUNDS"); do
         log="$LOGDIR/r$round-$target-$test-$threads.log"
         say "round $round/$ROUNDS: $target $test threads=$threads (${DURATION}s)"
         c0=$(cpu_of "$pid")
+        # Backend connections the target used: the most `app` sessions seen on the three servers at once.
+        conns_file="$LOGDIR/r$round-$target-$test-$threads.conns"
+        ( most=0
+          while :; do
+            n=0
+            for p in 3307 3308 3309; do
+              c=$(mariadb --no-defaults --protocol=TCP -h"$HOST" -P"$p" -uroot -N -e \
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='app'" 2>/dev/null || echo 0)
+              n=$((n + ${c:-0}))
+            done
+            [ "$n" -gt "$most" ] && most=$n && echo "$most" >"$conns_file"
+            sleep 1
+          done ) &
+        sampler=$!
         rc=0
         # timeout: a target that hangs costs one run, not the benchmark.
         timeout -k 5 $((DURATION + 60)) sysbench "$test" "${SB[@]}" "${extra[@]}" --mysql-port="$port" \
           --threads="$threads" --time="$DURATION" --report-interval=0 --percentile=99 --histogram=on run \
           >"$log" 2>&1 || rc=$?
         c1=$(cpu_of "$pid")
-        parse "$log" "$round" "$target" "$test" "$threads" "$c0" "$c1" "$rc" | tee -a "$RESULTS"
+        kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+        BACKEND_CONNS=$(cat "$conns_file" 2>/dev/null || echo "") \
+          parse "$log" "$round" "$target" "$test" "$threads" "$c0" "$c1" "$rc" | tee -a "$RESULTS"
         runs=$((runs + 1))
       done
     done
@@ -230,6 +247,7 @@ for (test, threads, target), rs in sorted(groups.items(), key=lambda kv: (kv[0][
         "p95_ms_median": med([r["p95_ms"] for r in rs if r["p95_ms"] is not None]),
         "p99_ms_median": med([r["p99_ms"] for r in rs if r["p99_ms"] is not None]),
         "cpu_us_per_query_median": med([r["cpu_us_per_query"] for r in rs if r["cpu_us_per_query"] is not None]),
+        "backend_conns_max": max([r.get("backend_conns") or 0 for r in rs] or [0]),
         "errors": sum(r["errors"] for r in rs)})
 with open(path, "a") as f:
     for s in summary:

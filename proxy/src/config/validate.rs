@@ -243,9 +243,6 @@ fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) 
     {
         v.add(format!("{at}.match.regex"), format!("is not a regular expression: {e}"));
     }
-    if r.action == RuleAction::Block && r.message.is_none() {
-        v.add(format!("{at}.message"), "action = \"block\" needs a message (what the client is told)");
-    }
     if r.action == RuleAction::Route
         && let Some(t) = r.target.as_deref()
         && !matches!(t, "primary" | "replica")

@@ -47,6 +47,8 @@ async fn every_column_type_round_trips_like_a_direct_connection() {
     let mut direct = Conn::new(topo.app_opts(&topo.primary).db_name(Some(&schema))).await.expect("direct");
     direct.query_drop(TABLE).await.expect("create");
     direct.query_drop(ROWS).await.expect("insert");
+    // Reads through sluice go to replicas: they must have the rows written directly to the primary.
+    topo.wait_replicas_caught_up().await;
     let p = proxy(topo).await;
     let mut via = connect(&p, "app", "app", &schema).await;
     let q = "SELECT * FROM all_types ORDER BY id";
