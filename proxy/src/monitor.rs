@@ -61,6 +61,8 @@ pub struct Target {
     group: String,
     role: Role,
     spec: ConnectSpec,
+    /// `schema.table` of the heartbeat, if configured (validated: no quoting needed).
+    heartbeat: Option<String>,
 }
 
 /// The members of `config` with the monitor credentials (password resolved now).
@@ -85,6 +87,7 @@ pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Resul
                     connect_timeout: Duration::from_millis(config.backend.connect_timeout_ms),
                     max_packet: 1 << 24,
                 },
+                heartbeat: config.monitor.heartbeat_table.clone(),
             });
         }
     }
@@ -161,11 +164,18 @@ async fn check_inner(
             };
         let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes")
             && st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
-        let lag_ms = if running {
+        let mut lag_ms = if running {
             st.get(0, "Seconds_Behind_Master").and_then(|s| s.parse::<u64>().ok()).map(|s| s * 1000)
         } else {
             None
         };
+        if let Some(table) = &target.heartbeat {
+            if !read_only {
+                beat(c, &label, table).await;
+            } else if running && let Some(ms) = heartbeat_age_ms(c, &label, table).await {
+                lag_ms = Some(ms);
+            }
+        }
         Ok::<_, Error>((read_only, replicating, lag_ms, gtid))
     };
     match tokio::time::timeout(timeout, run).await {
@@ -175,6 +185,38 @@ async fn check_inner(
             message: format!("health check took over {} ms", timeout.as_millis()),
         }),
     }
+}
+
+/// Writes the heartbeat on a writable member (creating the table the first time). Best effort: a
+/// failure is logged, and replicas then fall back to `Seconds_Behind_Master`.
+async fn beat(c: &mut BackendConn, label: &str, table: &str) {
+    let write = format!(
+        "INSERT INTO {table} (id, ts) VALUES (1, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
+    );
+    if c.query(label, &write).await.is_ok() {
+        return;
+    }
+    let schema = table.split('.').next().unwrap_or_default();
+    let create = [
+        format!("CREATE DATABASE IF NOT EXISTS {schema}"),
+        format!("CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)"),
+        write,
+    ];
+    for sql in &create {
+        if let Err(e) = c.query(label, sql).await {
+            tracing::warn!(backend = label, error = %e, "heartbeat write failed (check the monitor account's privileges on {table})");
+            return;
+        }
+    }
+}
+
+/// How old the heartbeat a replica has applied is, ms (None when it cannot be read yet).
+async fn heartbeat_age_ms(c: &mut BackendConn, label: &str, table: &str) -> Option<u64> {
+    let sql = format!("SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) FROM {table} WHERE id = 1");
+    let r = c.query(label, &sql).await.ok()?;
+    let us: i64 =
+        r.rows.first()?.first()?.as_deref().and_then(|v| std::str::from_utf8(v).ok())?.parse().ok()?;
+    Some(u64::try_from(us.max(0)).unwrap_or(0) / 1000)
 }
 
 /// Checks every target once (concurrently) and returns the snapshot.

@@ -213,6 +213,11 @@ pub struct MonitorConfig {
     pub interval_ms: u64,
     /// A replica lagging more than this is not used for reads, ms. Default 5000.
     pub max_replica_lag_ms: u64,
+    /// Optional heartbeat table `schema.table` for lag to the millisecond (instead of
+    /// `Seconds_Behind_Master`'s whole seconds): the monitor creates it and writes `UTC_TIMESTAMP(6)`
+    /// into it on the primary every check and reads its age on replicas. The monitor account needs
+    /// CREATE, INSERT, UPDATE, SELECT on that schema. Default none.
+    pub heartbeat_table: Option<String>,
 }
 
 /// `[[groups]]`: a primary and its replicas (a shard is a group too).
@@ -529,6 +534,7 @@ impl Default for MonitorConfig {
             },
             interval_ms: 1_000,
             max_replica_lag_ms: 5_000,
+            heartbeat_table: None,
         }
     }
 }

@@ -30,6 +30,16 @@ impl Config {
         check_creds(&mut v, "backend.credentials", &self.backend.credentials);
         check_creds(&mut v, "monitor.credentials", &self.monitor.credentials);
         check_groups(&mut v, &self.groups);
+        if let Some(t) = &self.monitor.heartbeat_table {
+            let ok = t.split_once('.').is_some_and(|(s, n)| {
+                [s, n]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            });
+            if !ok {
+                v.add("monitor.heartbeat_table", format!("{t:?} is not schema.table (letters, digits, _)"));
+            }
+        }
         for (i, r) in self.rules.iter().enumerate() {
             check_rule(&mut v, &format!("rules[{i}]"), r, &self.groups);
         }

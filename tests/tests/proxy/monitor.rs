@@ -65,3 +65,31 @@ async fn monitor_sees_roles_lag_and_failures() {
 fn arc_swap_new(s: HealthSnapshot) -> arc_swap::ArcSwap<HealthSnapshot> {
     arc_swap::ArcSwap::from_pointee(s)
 }
+
+/// With a heartbeat table the monitor writes the heartbeat on the primary and measures replica lag
+/// from it, to the millisecond.
+#[tokio::test]
+async fn heartbeat_table_gives_lag_in_milliseconds() {
+    use mysql_async::prelude::*;
+    let (topo, schema) = setup("heartbeat").await;
+    let mut root = mysql_async::Conn::new(topo.root_opts(&topo.primary)).await.expect("root");
+    root.query_drop(format!("GRANT CREATE, INSERT, UPDATE, SELECT ON `{schema}`.* TO 'monitor'@'%'"))
+        .await
+        .expect("grant");
+    root.disconnect().await.ok();
+    topo.wait_replicas_caught_up().await;
+    let mut cfg = topo.sluice_config();
+    cfg.monitor.heartbeat_table = Some(format!("{schema}.heartbeat"));
+    let targets = monitor::targets(&cfg, None).expect("monitor credentials");
+    let mut conns = (0..targets.len()).map(|_| None).collect::<Vec<_>>();
+    monitor::check_all(&targets, &mut conns).await; // creates and writes the heartbeat
+    topo.wait_replicas_caught_up().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let snap = monitor::check_all(&targets, &mut conns).await;
+    let members = &snap.groups[0].1;
+    for r in &members[1..3] {
+        let lag = r.lag_ms.expect("lag from the heartbeat");
+        // Seconds_Behind_Master would say 0 (whole seconds); the heartbeat is at least 50 ms old.
+        assert!((50..5_000).contains(&lag), "{r:?}");
+    }
+}
