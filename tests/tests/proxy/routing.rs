@@ -608,3 +608,111 @@ async fn private_prepared_statements_stay_under_max_prepared_stmt_count() {
     }
     c.disconnect().await.ok();
 }
+
+/// Reads packets of one response until `n` EOF packets (0xFE, short) have been seen.
+async fn until_eofs(r: &mut super::raw::Raw, n: usize) -> Vec<sluice_protocol::Packet> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    while seen < n {
+        let p = r.read().await.expect("a packet");
+        if let Some(code) = super::raw::err_code(&p) {
+            panic!("ERR {code}: {}", String::from_utf8_lossy(&p.payload[9..]));
+        }
+        if p.payload[0] == 0xFE && p.payload.len() < 9 {
+            seen += 1;
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// The status flags of an EOF packet.
+fn eof_status(p: &sluice_protocol::Packet) -> u16 {
+    u16::from_le_bytes([p.payload[3], p.payload[4]])
+}
+
+async fn raw_pins(r: &mut super::raw::Raw) -> String {
+    let mut payload = vec![0x03];
+    payload.extend_from_slice(b"SHOW LAST ROUTE");
+    r.send(0, &payload).await;
+    let packets = until_eofs(r, 2).await;
+    let row = packets.iter().rev().nth(1).expect("the row");
+    let values = sluice_protocol::binary::decode_text_row(&row.payload, 9).expect("text row");
+    String::from_utf8_lossy(values[6].as_deref().unwrap_or_default()).into_owned()
+}
+
+/// COM_STMT_FETCH through a cursor pins the session (`cursor`) until the last row; long data is
+/// buffered by sluice and sent before the EXECUTE on whichever connection runs it.
+#[tokio::test]
+async fn cursor_fetch_and_long_data_through_multiplexing() {
+    use super::raw::{CLASSIC, Raw};
+    let (topo, schema) = setup("cursor").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await.expect("create");
+    c.query_drop("INSERT INTO t SELECT seq FROM seq_1_to_7").await.expect("fill");
+    topo.wait_replicas_caught_up().await;
+    let mut r = Raw::login(p.addr(), "app", "app", &schema, CLASSIC).await;
+
+    let mut prepare = vec![0x16];
+    prepare.extend_from_slice(b"SELECT id FROM t WHERE id > ? ORDER BY id");
+    r.send(0, &prepare).await;
+    let first = r.read().await.expect("prepare ok");
+    assert_eq!(first.payload[0], 0x00, "{:?}", String::from_utf8_lossy(&first.payload));
+    let stmt = u32::from_le_bytes([first.payload[1], first.payload[2], first.payload[3], first.payload[4]]);
+    until_eofs(&mut r, 2).await; // parameter and column definitions
+
+    // EXECUTE with a read-only cursor: metadata only, CURSOR_EXISTS set.
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&stmt.to_le_bytes());
+    exec.extend_from_slice(&[0x01, 1, 0, 0, 0, 0x00, 0x01, 0x08, 0x00]);
+    exec.extend_from_slice(&2i64.to_le_bytes());
+    r.send(0, &exec).await;
+    let meta = until_eofs(&mut r, 1).await;
+    assert_ne!(eof_status(meta.last().expect("eof")) & 0x0040, 0, "CURSOR_EXISTS");
+    assert_eq!(raw_pins(&mut r).await, "cursor");
+
+    let mut rows = 0;
+    let mut last_status = 0;
+    for _ in 0..10 {
+        let mut fetch = vec![0x1c];
+        fetch.extend_from_slice(&stmt.to_le_bytes());
+        fetch.extend_from_slice(&2u32.to_le_bytes());
+        r.send(0, &fetch).await;
+        let packets = until_eofs(&mut r, 1).await;
+        rows += packets.len() - 1;
+        last_status = eof_status(packets.last().expect("eof"));
+        if last_status & 0x0080 != 0 {
+            break;
+        }
+    }
+    assert_eq!(rows, 5, "ids 3..=7");
+    assert_ne!(last_status & 0x0080, 0, "LAST_ROW_SENT");
+    assert_eq!(raw_pins(&mut r).await, "");
+
+    // Long data: two chunks, then EXECUTE without a value for that parameter.
+    let mut prepare = vec![0x16];
+    prepare.extend_from_slice(b"SELECT LENGTH(?)");
+    r.send(0, &prepare).await;
+    let first = r.read().await.expect("prepare ok");
+    let stmt = u32::from_le_bytes([first.payload[1], first.payload[2], first.payload[3], first.payload[4]]);
+    until_eofs(&mut r, 2).await;
+    for chunk in [&b"hello"[..], &b" world!"[..]] {
+        let mut long = vec![0x18];
+        long.extend_from_slice(&stmt.to_le_bytes());
+        long.extend_from_slice(&0u16.to_le_bytes());
+        long.extend_from_slice(chunk);
+        r.send(0, &long).await;
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&stmt.to_le_bytes());
+    exec.extend_from_slice(&[0x00, 1, 0, 0, 0, 0x00, 0x01, 0xfc, 0x00]);
+    r.send(0, &exec).await;
+    let packets = until_eofs(&mut r, 2).await;
+    let row = &packets[packets.len() - 2].payload;
+    // Header, null bitmap, then LENGTH() as a 4-byte INT.
+    let len = i32::from_le_bytes(row[2..6].try_into().expect("4 bytes"));
+    assert_eq!(len, 12);
+    assert_eq!(raw_pins(&mut r).await, "");
+    c.disconnect().await.ok();
+}
