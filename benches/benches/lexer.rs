@@ -1,7 +1,10 @@
-//! The digest lexer on typical statements: it runs once per statement on the hot path.
+//! The digest lexer on typical statements: it runs once per statement on the hot path. Then what a
+//! session pays per statement for its plan (lexer + plan-cache hit) against what a proxy that parsed
+//! every statement would pay (a full sqlparser parse, which sluice runs once per shape).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sluice_router::lexer::{lex, statement_count};
+use sluice_router::plan_cache::PlanCache;
 
 const POINT_SELECT: &[u8] = b"SELECT c FROM sbtest1 WHERE id=4711";
 const RANGE: &[u8] = b"SELECT c FROM sbtest1 WHERE id BETWEEN 4711 AND 4810 ORDER BY c";
@@ -21,5 +24,30 @@ fn lexer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lexer);
+fn plan(c: &mut Criterion) {
+    let cases = [
+        ("point_select", POINT_SELECT),
+        ("range", RANGE),
+        ("insert_2_rows", INSERT),
+        ("in_list_16", IN_LIST),
+    ];
+    let mut g = c.benchmark_group("plan");
+    let cache = PlanCache::new(10_000, 10_000 * 256);
+    for (name, sql) in cases {
+        cache.plan(&lex(sql), sql);
+        g.bench_function(format!("lex_and_cache_hit/{name}"), |b| {
+            b.iter(|| {
+                let sql = std::hint::black_box(sql);
+                cache.plan(&lex(sql), sql).target
+            })
+        });
+        let text = std::str::from_utf8(sql).unwrap_or_default();
+        g.bench_function(format!("sqlparser_parse/{name}"), |b| {
+            b.iter(|| sluice_router::analyze::analyze(std::hint::black_box(text)).parsed)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lexer, plan);
 criterion_main!(benches);

@@ -48,8 +48,8 @@ pub struct Subject<'a> {
     pub schema: Option<&'a [u8]>,
     /// The lexed statement.
     pub lexed: &'a Lexed,
-    /// Tables it reads and writes (`t` or `schema.t`, lower-case).
-    pub tables: &'a [String],
+    /// Tables it reads and tables it writes (`t` or `schema.t`, lower-case).
+    pub tables: [&'a [String]; 2],
 }
 
 /// The compiled rules, in order.
@@ -123,7 +123,7 @@ impl Rule {
         }
         if !self.tables.is_empty() {
             let schema = s.schema.map(String::from_utf8_lossy);
-            let hit = s.tables.iter().any(|t| {
+            let hit = s.tables.iter().flat_map(|t| t.iter()).any(|t| {
                 self.tables.iter().any(|want| {
                     want == t
                         || match (want.split_once('.'), t.split_once('.'), &schema) {
@@ -166,7 +166,7 @@ mod tests {
             rule(RuleMatch::default(), RuleAction::Block),
         ]);
         let tables = vec!["orders".to_string()];
-        let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: &tables };
+        let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: [&tables, &[]] };
         assert_eq!(rules.first_match(&s).map(|r| r.name.as_str()), Some("rule1"));
         let s = Subject { user: "bob", ..s };
         assert_eq!(rules.first_match(&s).map(|r| r.name.as_str()), Some("rule0"));
@@ -178,7 +178,7 @@ mod tests {
         let digest = format!("{:016x}", l.digest);
         let m = |m: RuleMatch| Rules::new(&[rule(m, RuleAction::Block)]);
         let t = vec!["shop.orders".to_string()];
-        let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: &t };
+        let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: [&[], &t] };
         assert!(m(RuleMatch { digest: Some(digest), ..RuleMatch::default() }).first_match(&s).is_some());
         assert!(
             m(RuleMatch { digest: Some("0000000000000001".into()), ..RuleMatch::default() })
@@ -197,7 +197,7 @@ mod tests {
             m(RuleMatch { tables: vec!["orders".into()], ..RuleMatch::default() }).first_match(&s).is_some()
         );
         let bare = vec!["orders".to_string()];
-        let s = Subject { tables: &bare, ..s };
+        let s = Subject { tables: [&bare, &[]], ..s };
         assert!(
             m(RuleMatch { tables: vec!["shop.orders".into()], ..RuleMatch::default() })
                 .first_match(&s)

@@ -46,6 +46,19 @@ pub struct Class {
     pub tx: Option<Tx>,
     /// Changes session state (SET, USE, temporary tables, user variables, PREPARE…): pins the session.
     pub session_state: bool,
+    /// Tables, from the full parse (empty from the lexer alone: [`crate::plan_cache::PlanCache`] fills them).
+    pub tables: Tables,
+}
+
+/// The tables of a statement, from [`crate::analyze`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    /// Whether sqlparser read the statement (false: the lists are empty because nothing is known).
+    pub parsed: bool,
+    /// Read and not written.
+    pub read: std::sync::Arc<[String]>,
+    /// Written.
+    pub written: std::sync::Arc<[String]>,
 }
 
 /// Functions whose result changes from call to call or between sessions: never cached.
@@ -385,11 +398,20 @@ fn primary(locks: bool) -> Class {
         locks,
         tx: None,
         session_state: false,
+        tables: Tables::default(),
     }
 }
 
 fn read(target: Target, cacheable: bool) -> Class {
-    Class { target, cacheable, read_only: true, locks: false, tx: None, session_state: false }
+    Class {
+        target,
+        cacheable,
+        read_only: true,
+        locks: false,
+        tx: None,
+        session_state: false,
+        tables: Tables::default(),
+    }
 }
 
 fn classify_select(l: &Lexed, words: &[&str]) -> Class {
@@ -458,6 +480,7 @@ fn read_locking() -> Class {
         locks: true,
         tx: None,
         session_state: false,
+        tables: Tables::default(),
     }
 }
 

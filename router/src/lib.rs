@@ -5,6 +5,7 @@
 //! [`plan_cache::PlanCache::plan`] (classification once per shape) → [`route::route`] with the session's
 //! view and the topology snapshot → a [`route::Route`].
 
+pub mod analyze;
 pub mod classify;
 pub mod lexer;
 pub mod plan_cache;

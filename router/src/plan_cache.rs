@@ -6,7 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::classify::{Class, classify_unhinted};
+use crate::analyze::analyze;
+use crate::classify::{Class, Tables, Target, classify_unhinted};
 use crate::lexer::Lexed;
 
 const SHARDS: usize = 16;
@@ -32,6 +33,8 @@ pub struct PlanCacheStats {
     pub misses: u64,
     /// Shapes evicted to stay within bounds.
     pub evictions: u64,
+    /// Shapes sqlparser could not read (planned from the lexer alone, reads sent to the primary).
+    pub unparsed: u64,
 }
 
 /// Digest id → plan.
@@ -42,6 +45,7 @@ pub struct PlanCache {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
+    unparsed: AtomicU64,
 }
 
 impl PlanCache {
@@ -54,12 +58,13 @@ impl PlanCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            unparsed: AtomicU64::new(0),
         }
     }
 
     /// The plan of a lexed statement: cached, or classified now and cached.
-    pub fn plan(&self, l: &Lexed) -> Arc<Class> {
-        let class = self.plan_unhinted(l);
+    pub fn plan(&self, l: &Lexed, sql: &[u8]) -> Arc<Class> {
+        let class = self.plan_unhinted(l, sql);
         if l.hints.is_empty() {
             return class;
         }
@@ -68,23 +73,25 @@ impl PlanCache {
         Arc::new(c)
     }
 
-    fn plan_unhinted(&self, l: &Lexed) -> Arc<Class> {
+    fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> Arc<Class> {
         let shard = &self.shards[(l.digest as usize) % SHARDS];
-        let Ok(mut s) = shard.lock() else {
-            // A poisoned shard (a panic elsewhere) must not stop routing: classify without caching.
-            return Arc::new(classify_unhinted(l));
-        };
-        if let Some(e) = s.map.get(&l.digest)
+        if let Ok(s) = shard.lock()
+            && let Some(e) = s.map.get(&l.digest)
             && *e.text == *l.text
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return e.class.clone();
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let class = Arc::new(classify_unhinted(l));
+        // The parse (microseconds) runs outside the lock: other shapes of this shard are not held up.
+        let class = Arc::new(self.full_plan(l, sql));
+        let Ok(mut s) = shard.lock() else {
+            // A poisoned shard (a panic elsewhere) must not stop routing: plan without caching.
+            return class;
+        };
         let text: Arc<str> = Arc::from(l.text.as_str());
         if let Some(old) = s.map.insert(l.digest, Entry { text: text.clone(), class: class.clone() }) {
-            // Same digest, other text (a collision): the newer shape takes the slot.
+            // The same shape planned twice at once, or a collision: the newer one takes the slot.
             s.bytes -= old.text.len();
             s.order.retain(|d| *d != l.digest);
         }
@@ -98,6 +105,26 @@ impl PlanCache {
             }
         }
         class
+    }
+
+    /// A miss: the lexer's classification, completed by the full parse. A statement the parser cannot
+    /// read keeps the lexer's decision when that is the primary; a read it cannot read goes to the
+    /// primary, uncached (counted as `unparsed`), except SHOW/DESCRIBE/EXPLAIN/HELP, whose many
+    /// server-specific forms the lexer knows well enough.
+    fn full_plan(&self, l: &Lexed, sql: &[u8]) -> Class {
+        let mut c = classify_unhinted(l);
+        let a = analyze(&String::from_utf8_lossy(sql));
+        c.tables = Tables { parsed: a.parsed, read: a.tables_read.into(), written: a.tables_written.into() };
+        if !a.parsed {
+            self.unparsed.fetch_add(1, Ordering::Relaxed);
+            let metadata =
+                matches!(l.first_keyword.as_str(), "show" | "describe" | "desc" | "explain" | "help");
+            if c.target == Target::Replica && !metadata {
+                c.target = Target::Primary;
+                c.cacheable = false;
+            }
+        }
+        c
     }
 
     /// Shapes cached now.
@@ -116,6 +143,7 @@ impl PlanCache {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
+            unparsed: self.unparsed.load(Ordering::Relaxed),
         }
     }
 }
@@ -126,27 +154,32 @@ mod tests {
     use crate::classify::Target;
     use crate::lexer::lex;
 
+    fn plan(c: &PlanCache, sql: &[u8]) -> Arc<Class> {
+        c.plan(&lex(sql), sql)
+    }
+
     #[test]
     fn hints_apply_to_cached_plans_but_are_not_cached() {
         let c = PlanCache::new(100, 1 << 20);
-        assert_eq!(c.plan(&lex(b"SELECT a FROM t WHERE id = 1")).target, Target::Replica);
-        let hinted = lex(b"/* sluice: primary */ SELECT a FROM t WHERE id = 2");
+        assert_eq!(plan(&c, b"SELECT a FROM t WHERE id = 1").target, Target::Replica);
+        let hinted_sql = b"/* sluice: primary */ SELECT a FROM t WHERE id = 2";
+        let hinted = lex(hinted_sql);
         assert_eq!(hinted.digest, lex(b"SELECT a FROM t WHERE id = 3").digest);
-        assert_eq!(c.plan(&hinted).target, Target::Primary);
-        assert_eq!(c.plan(&lex(b"SELECT a FROM t WHERE id = 4")).target, Target::Replica);
+        assert_eq!(c.plan(&hinted, hinted_sql).target, Target::Primary);
+        assert_eq!(plan(&c, b"SELECT a FROM t WHERE id = 4").target, Target::Replica);
         let fresh = PlanCache::new(100, 1 << 20);
-        assert_eq!(fresh.plan(&hinted).target, Target::Primary);
-        assert_eq!(fresh.plan(&lex(b"SELECT a FROM t WHERE id = 5")).target, Target::Replica);
+        assert_eq!(fresh.plan(&hinted, hinted_sql).target, Target::Primary);
+        assert_eq!(plan(&fresh, b"SELECT a FROM t WHERE id = 5").target, Target::Replica);
     }
 
     #[test]
     fn one_classification_per_shape() {
         let c = PlanCache::new(100, 1 << 20);
         for id in 0..50 {
-            let l = lex(format!("SELECT a FROM t WHERE id = {id}").as_bytes());
-            assert_eq!(c.plan(&l).target, Target::Replica);
+            let sql = format!("SELECT a FROM t WHERE id = {id}");
+            assert_eq!(plan(&c, sql.as_bytes()).target, Target::Replica);
         }
-        assert_eq!(c.stats(), PlanCacheStats { hits: 49, misses: 1, evictions: 0 });
+        assert_eq!(c.stats(), PlanCacheStats { hits: 49, misses: 1, evictions: 0, unparsed: 0 });
         assert_eq!(c.len(), 1);
     }
 
@@ -154,13 +187,13 @@ mod tests {
     fn bounded_by_entries_and_bytes() {
         let c = PlanCache::new(32, 1 << 20);
         for n in 0..500 {
-            c.plan(&lex(format!("SELECT c{n} FROM t").as_bytes()));
+            plan(&c, format!("SELECT c{n} FROM t").as_bytes());
         }
         assert!(c.len() <= 32 + SHARDS, "{}", c.len());
         assert!(c.stats().evictions >= 500 - 48);
         let c = PlanCache::new(10_000, 64 * SHARDS);
         for n in 0..500 {
-            c.plan(&lex(format!("SELECT column_number_{n} FROM some_table").as_bytes()));
+            plan(&c, format!("SELECT column_number_{n} FROM some_table").as_bytes());
         }
         assert!(c.len() <= 3 * SHARDS, "{}", c.len());
     }
@@ -171,8 +204,26 @@ mod tests {
         let read = lex(b"SELECT a FROM t");
         let mut write = lex(b"DELETE FROM t");
         write.digest = read.digest; // forge a collision
-        assert_eq!(c.plan(&read).target, Target::Replica);
-        assert_eq!(c.plan(&write).target, Target::Primary);
-        assert_eq!(c.plan(&read).target, Target::Replica);
+        assert_eq!(c.plan(&read, b"SELECT a FROM t").target, Target::Replica);
+        assert_eq!(c.plan(&write, b"DELETE FROM t").target, Target::Primary);
+        assert_eq!(c.plan(&read, b"SELECT a FROM t").target, Target::Replica);
+    }
+
+    #[test]
+    fn misses_know_tables_and_unparsed_reads_go_to_the_primary() {
+        let c = PlanCache::new(100, 1 << 20);
+        let p = plan(&c, b"INSERT INTO log SELECT * FROM src WHERE id > 5");
+        assert_eq!(
+            (&*p.tables.read, &*p.tables.written),
+            (&["src".to_string()][..], &["log".to_string()][..])
+        );
+        // A read sqlparser cannot read: the primary, uncached, counted.
+        let p = plan(&c, b"SELECT a FROM t WHERE id = 1 PROCEDURE ANALYSE()");
+        assert!(!p.tables.parsed);
+        assert_eq!((p.target, p.cacheable), (Target::Primary, false));
+        // SHOW forms it cannot read keep the lexer's route.
+        let p = plan(&c, b"SHOW FULL PROCESSLIST");
+        assert_eq!(p.target, classify_unhinted(&lex(b"SHOW FULL PROCESSLIST")).target);
+        assert!(c.stats().unparsed >= 1);
     }
 }

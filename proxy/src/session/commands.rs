@@ -79,7 +79,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(next) = self.sluice_statement(&lexed, &p).await? {
             return Ok(next);
         }
-        let mut class = self.shared.plans.plan(&lexed);
+        let mut class = self.shared.plans.plan(&lexed, sql);
         let mut lexed = lexed;
         let mut payload = p.payload.clone();
         if class.target == sluice_router::classify::Target::Sluice
@@ -88,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // CONNECTION_ID() is the client's id in sluice, never a backend thread's.
             payload = rewritten;
             lexed = sluice_router::lexer::lex(&payload[1..]);
-            class = self.shared.plans.plan(&lexed);
+            class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
         self.run_statement(&payload, p.next_seq, &lexed, &class).await?;
         Ok(Next::Continue)
@@ -155,7 +155,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.shared.rules.is_empty() {
             return Ok(None);
         }
-        let subject = Subject { user: &self.user.name, schema: self.schema.as_deref(), lexed, tables: &[] };
+        let subject = Subject {
+            user: &self.user.name,
+            schema: self.schema.as_deref(),
+            lexed,
+            tables: [&class.tables.read, &class.tables.written],
+        };
         let Some(rule) = self.shared.rules.first_match(&subject) else { return Ok(None) };
         let mut c = class.clone();
         match rule.action {

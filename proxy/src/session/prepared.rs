@@ -222,7 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
         let sql = &p.payload[1..];
         let lexed = Arc::new(sluice_router::lexer::lex(sql));
-        let class = self.shared.plans.plan(&lexed);
+        let class = self.shared.plans.plan(&lexed, sql);
         let mut choice = self.choose(&lexed, &class)?;
         self.acquire(&mut choice, false).await?;
         let max = self.shared.config.pool.max_prepared_per_connection;

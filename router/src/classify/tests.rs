@@ -19,6 +19,17 @@ fn target_name(t: Target) -> &'static str {
 
 #[test]
 fn agrees_with_every_line_of_routing_tsv() {
+    agrees_with_routing_tsv(class);
+}
+
+/// The same through the plan cache (lexer + full parse on a miss, as sessions plan statements).
+#[test]
+fn agrees_with_every_line_of_routing_tsv_through_the_plan_cache() {
+    let cache = crate::plan_cache::PlanCache::new(1000, 1 << 20);
+    agrees_with_routing_tsv(|sql| (*cache.plan(&lex(sql.as_bytes()), sql.as_bytes())).clone());
+}
+
+fn agrees_with_routing_tsv(class: impl Fn(&str) -> Class) {
     let text = crate::routing_cases();
     let mut wrong = Vec::new();
     let mut n = 0;
