@@ -85,9 +85,10 @@ async fn heartbeat_table_gives_lag_in_milliseconds() {
     monitor::check_all(&targets, &mut conns).await; // creates and writes the heartbeat
     topo.wait_replicas_caught_up().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let snap = monitor::check_all(&targets, &mut conns).await;
+    // Replicas only: a check of the primary would write a fresh heartbeat.
+    let snap = monitor::check_all(&targets[1..3], &mut conns[1..3]).await;
     let members = &snap.groups[0].1;
-    for r in &members[1..3] {
+    for r in members {
         let lag = r.lag_ms.expect("lag from the heartbeat");
         // Seconds_Behind_Master would say 0 (whole seconds); the heartbeat is at least 50 ms old.
         assert!((50..5_000).contains(&lag), "{r:?}");
