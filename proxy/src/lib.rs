@@ -1,9 +1,11 @@
 //! sluice: an SQL-aware MySQL/MariaDB proxy. The binary is a thin shell over this library so tests and
 //! benches run the same code in-process.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod logging;
 pub mod monitor;
 pub mod net;
@@ -11,6 +13,7 @@ pub mod rules;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod stats;
 pub mod tls;
 pub mod topology;
 pub mod users;

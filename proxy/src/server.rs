@@ -12,7 +12,7 @@ use pingora_core::apps::ServerApp;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::server::configuration::ServerConf;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::state::Shared;
@@ -21,6 +21,10 @@ use crate::state::Shared;
 pub struct Running {
     /// The address clients connect to (the real port when the config asked for port 0).
     pub addr: SocketAddr,
+    /// The admin interface's address, when enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// The HTTP listener's address, when enabled.
+    pub http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -52,22 +56,47 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(shared.config.server.listen).await?;
     let addr = listener.local_addr()?;
-    let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+    let (admin_addr, http_addr) = start_ops(&shared).await?;
+    let accept = tokio::spawn(accept_loop(listener, shared.clone(), "client", crate::session::serve));
     tracing::info!(%addr, "sluice listening (in-process)");
-    Ok(Running { addr, shared, accept })
+    Ok(Running { addr, admin_addr, http_addr, shared, accept })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// Binds the admin and HTTP listeners (when enabled) and serves them on the current runtime.
+async fn start_ops(shared: &Arc<Shared>) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
+    let mut admin = None;
+    if shared.config.admin.enabled {
+        let l = TcpListener::bind(shared.config.admin.listen).await?;
+        admin = Some(l.local_addr()?);
+        tracing::info!(addr = ?admin, "admin interface listening");
+        tokio::spawn(accept_loop(l, shared.clone(), "admin", crate::admin::serve));
+    }
+    let mut http = None;
+    if shared.config.http.enabled {
+        let l = TcpListener::bind(shared.config.http.listen).await?;
+        http = Some(l.local_addr()?);
+        tracing::info!(addr = ?http, "http listening (/metrics, /status, /digests, /health)");
+        tokio::spawn(accept_loop(l, shared.clone(), "http", |s, stream, _| crate::http::serve(s, stream)));
+    }
+    Ok((admin, http))
+}
+
+/// Accepts on `listener` until shutdown, serving each connection in its own task.
+async fn accept_loop<F, Fut>(listener: TcpListener, shared: Arc<Shared>, what: &'static str, serve: F)
+where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(crate::session::serve(shared.clone(), stream, peer));
+                    tokio::spawn(serve(shared.clone(), stream, peer));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(listener = what, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -136,7 +165,8 @@ impl pingora_core::server::ShutdownSignalWatch for Signals {
     }
 }
 
-/// The health monitor as a pingora background service (it runs on pingora's runtime).
+/// The health monitor and the admin/HTTP listeners as a pingora background service (on pingora's
+/// runtime).
 struct MonitorService {
     shared: Arc<Shared>,
 }
@@ -144,6 +174,9 @@ struct MonitorService {
 #[async_trait]
 impl pingora_core::services::background::BackgroundService for MonitorService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        if let Err(e) = start_ops(&self.shared).await {
+            tracing::error!(error = %e, "admin/http listeners not started");
+        }
         match self.shared.start_monitor(Duration::from_secs(2)).await {
             Ok(task) => {
                 let _ = shutdown.changed().await;

@@ -61,6 +61,10 @@ pub struct Shared {
     pub plans: sluice_router::plan_cache::PlanCache,
     /// Query rules, compiled.
     pub rules: crate::rules::Rules,
+    /// Admin interface accounts.
+    pub admin_users: Users,
+    /// Per-digest statistics.
+    pub digests: crate::stats::Digests,
     /// Round-robin turn for replica picks.
     pub turn: std::sync::atomic::AtomicU64,
     /// Live sessions by connection id (KILL, SHOW SESSIONS).
@@ -136,6 +140,8 @@ impl Shared {
             routing: arc_swap::ArcSwap::from_pointee(routing),
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),
+            admin_users: Users::admins(&config),
+            digests: crate::stats::Digests::new(config.stats.max_digests),
             plans: sluice_router::plan_cache::PlanCache::new(
                 config.routing.plan_cache_entries.max(16),
                 config.routing.plan_cache_entries.max(16) * 256,

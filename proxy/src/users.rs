@@ -57,6 +57,25 @@ impl Users {
         Ok(Self { by_name })
     }
 
+    /// Admin accounts (`[[admin.users]]`): they never reach a backend, so no backend secret is resolved.
+    pub fn admins(config: &Config) -> Self {
+        let mut by_name = HashMap::new();
+        for u in &config.admin.users {
+            let user = User {
+                name: u.name.clone(),
+                native: u.mysql_native_password.as_deref().and_then(parse_native_hash),
+                sha2: u.caching_sha2_password.as_deref().and_then(parse_sha2_hash),
+                default_schema: None,
+                require_tls: u.require_tls,
+                max_connections: 0,
+                backend_user: String::new(),
+                backend_password: String::new(),
+            };
+            by_name.insert(u.name.clone(), Arc::new(user));
+        }
+        Self { by_name }
+    }
+
     /// The client-facing accounts of `config`.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         Self::build(&config.users, &config.backend.credentials)

@@ -46,7 +46,8 @@ impl Topology {
     /// - `[backend.tls]` off but with `ca` = [`Topology::tls_ca`], so a test turns it on with
     ///   `enabled = true` (only the primary offers TLS: set member `tls` accordingly);
     /// - group `main`: the primary (role primary) and both replicas (role replica);
-    /// - `[cache] redis_url` points at this topology's Redis (the cache itself stays off).
+    /// - `[cache] redis_url` points at this topology's Redis (the cache itself stays off);
+    /// - admin account `admin`/`admin` on the admin interface.
     ///
     /// Everything else is sluice's default (parsed from an empty file, so new fields need no change here).
     pub fn sluice_config(&self) -> Config {
@@ -89,6 +90,7 @@ impl Topology {
             ],
         }];
         config.cache.redis_url = self.redis_url();
+        config.admin.users = vec![user("admin", "admin", true, true, false)];
         Ok(config)
     }
 }
@@ -125,6 +127,21 @@ impl Proxy {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin interface's address (when `[admin] enabled`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.admin_addr)
+    }
+
+    /// The HTTP listener's address (when `[http] enabled`).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.http_addr)
+    }
+
+    /// The in-process sluice's shared state.
+    pub fn shared(&self) -> Option<&std::sync::Arc<sluice::state::Shared>> {
+        self.running.as_ref().map(|r| r.shared())
     }
 
     /// Connection options for a client of the proxy (TCP only; no unix-socket upgrade).

@@ -64,6 +64,9 @@ pub struct Config {
     /// Logging and the slow log.
     #[serde(default)]
     pub log: LogConfig,
+    /// Per-digest statistics.
+    #[serde(default)]
+    pub stats: StatsConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]
@@ -438,6 +441,21 @@ pub struct CacheConfig {
 pub struct ShardingConfig {
     /// Sharding on/off. Default false.
     pub enabled: bool,
+}
+
+/// `[stats]`: per-digest statistics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Most (digest, user, schema) entries kept; the least recently seen is evicted past it. Each holds
+    /// a latency sketch of at most ~4 KiB. Default 10000.
+    pub max_digests: usize,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { max_digests: 10_000 }
+    }
 }
 
 /// `[log]`.

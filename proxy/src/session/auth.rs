@@ -75,6 +75,7 @@ pub fn new_nonce() -> Bytes {
 /// gone or broke the TLS handshake (nothing can be sent then).
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
+    users: &crate::users::Users,
     stream: S,
     peer: SocketAddr,
     conn_id: u32,
@@ -135,12 +136,12 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         (client, p)
     };
-    let r = login(shared, &mut client, p, nonce, offered, default_plugin, peer).await;
+    let r = login(users, &mut client, p, nonce, offered, default_plugin, peer).await;
     Some((client, r))
 }
 
 async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    shared: &Shared,
+    users: &crate::users::Users,
     client: &mut ClientStream<S>,
     p: Packet,
     nonce: Bytes,
@@ -152,7 +153,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .map_err(|e| Error::reply(errors::HANDSHAKE, format!("Bad handshake: {e}")))?;
     let caps = resp.capabilities & offered;
     let tls = client.get_ref().is_tls();
-    let user = shared.users.get(&resp.user);
+    let user = users.get(&resp.user);
     let client_plugin = resp.auth_plugin.as_deref().unwrap_or(default_plugin.as_bytes());
     let creds = Attempt {
         user: user.as_deref(),

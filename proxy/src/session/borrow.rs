@@ -51,6 +51,14 @@ pub(crate) struct Effects {
     pub gtid: Option<GtidPos>,
     /// The statement failed (ERR).
     pub failed: bool,
+    /// Rows sent to the client.
+    pub rows_sent: u64,
+    /// Rows affected (OK packets).
+    pub rows_affected: u64,
+    /// Warnings (OK and EOF packets).
+    pub warnings: u64,
+    /// The server said NO_INDEX_USED or NO_GOOD_INDEX_USED.
+    pub no_index: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {

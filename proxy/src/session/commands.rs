@@ -94,8 +94,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Next::Continue)
     }
 
-    /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) where routing says, with
-    /// one retry on the primary for an autocommit read whose replica failed before answering.
+    /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) and records it in the
+    /// digest table.
     pub(super) async fn run_statement(
         &mut self,
         payload: &[u8],
@@ -103,6 +103,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
     ) -> Result<()> {
+        let started = std::time::Instant::now();
+        self.last_route.member = None;
+        let pinned = self.pins.any();
+        let r = self.run_routed(payload, next_seq, lexed, class).await;
+        let primary = self.shared.routing.load().primary;
+        let target = match self.last_route.member {
+            Some(m) if Some(m) == primary => "primary",
+            Some(_) => "replica",
+            None => "none",
+        };
+        let fx = r.as_ref().ok();
+        self.shared.digests.record(&crate::stats::Event {
+            digest: lexed.digest,
+            text: &lexed.text,
+            user: &self.user.name,
+            schema: self.schema.as_deref().unwrap_or_default(),
+            target,
+            latency: started.elapsed(),
+            rows_sent: fx.map_or(0, |f| f.rows_sent),
+            rows_affected: fx.map_or(0, |f| f.rows_affected),
+            error: fx.is_none_or(|f| f.failed),
+            warnings: fx.map_or(0, |f| f.warnings),
+            no_index: fx.is_some_and(|f| f.no_index),
+            pinned,
+        });
+        r.map(drop)
+    }
+
+    /// Runs one statement where routing says, with one retry on the primary for an autocommit read whose
+    /// replica failed before answering.
+    async fn run_routed(
+        &mut self,
+        payload: &[u8],
+        next_seq: u8,
+        lexed: &sluice_router::lexer::Lexed,
+        class: &sluice_router::classify::Class,
+    ) -> Result<super::borrow::Effects> {
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
         let ruled;
         let class = match self.apply_rules(lexed, class)? {
@@ -139,7 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) => return Err(e),
         };
         self.settle(lexed, class, &fx);
-        Ok(())
+        Ok(fx)
     }
 
     /// The first matching `[[rules]]` entry: a block is the statement's error, a route or cache policy

@@ -11,7 +11,7 @@
 //!   ERR + close           Closed                     Idle (next statement borrows again)
 //! ```
 
-mod auth;
+pub(crate) mod auth;
 mod borrow;
 mod commands;
 mod pins;
@@ -63,7 +63,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return;
     };
     let timeout = std::time::Duration::from_millis(shared.config.server.handshake_timeout_ms);
-    let accepted = match tokio::time::timeout(timeout, auth::accept(&shared, stream, peer, conn_id)).await {
+    let accepted = match tokio::time::timeout(
+        timeout,
+        auth::accept(&shared, &shared.users, stream, peer, conn_id),
+    )
+    .await
+    {
         Ok(Some(a)) => a,
         Ok(None) => return,
         Err(_) => {

@@ -180,6 +180,14 @@ impl Registry {
         self.0.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// Every session, by id.
+    pub fn list(&self) -> Vec<(u32, Arc<SessionHandle>)> {
+        let mut v: Vec<_> =
+            self.0.lock().map(|m| m.iter().map(|(k, h)| (*k, h.clone())).collect()).unwrap_or_default();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -173,12 +173,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             match step.kind {
                 Kind::Err => fx.failed = true,
+                Kind::Row => fx.rows_sent += 1,
                 Kind::Ok => {
-                    if let Some(id) = last_insert_id(&p.payload).filter(|id| *id != 0) {
+                    let (affected, id, warnings) = ok_counts(&p.payload).unwrap_or_default();
+                    if id != 0 {
                         self.last_insert_id = id;
                     }
+                    fx.rows_affected += affected;
+                    fx.warnings += warnings;
                 }
+                Kind::End => fx.warnings += end_warnings(&p.payload),
                 _ => {}
+            }
+            if step.status.is_some_and(|s| s & (status::NO_INDEX_USED | status::NO_GOOD_INDEX_USED) != 0) {
+                fx.no_index = true;
             }
             if let Kind::PrepareOk { statement_id, columns, params } = step.kind {
                 self.prepared_capture = Some((statement_id, columns, params));
@@ -341,11 +349,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
-/// The last_insert_id of an OK payload.
-fn last_insert_id(payload: &[u8]) -> Option<u64> {
+/// (affected rows, last insert id, warnings) of an OK payload.
+fn ok_counts(payload: &[u8]) -> Option<(u64, u64, u64)> {
     let rest = payload.get(1..)?;
-    let (_, a) = sluice_protocol::buf::lenenc_at(rest)?;
-    sluice_protocol::buf::lenenc_at(rest.get(a..)?).map(|(v, _)| v)
+    let (affected, a) = sluice_protocol::buf::lenenc_at(rest)?;
+    let (id, b) = sluice_protocol::buf::lenenc_at(rest.get(a..)?)?;
+    let w = rest.get(a + b + 2..a + b + 4).map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
+    Some((affected, id, u64::from(w)))
+}
+
+/// Warnings of a result's terminator: a classic EOF, or an OK with the 0xFE header.
+fn end_warnings(payload: &[u8]) -> u64 {
+    if payload.len() < 9 {
+        return payload.get(1..3).map_or(0, |w| u64::from(u16::from_le_bytes([w[0], w[1]])));
+    }
+    ok_counts(payload).map_or(0, |(_, _, w)| w)
 }
 
 fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {

@@ -9,6 +9,7 @@ mod binary;
 mod errors;
 mod faults;
 mod monitor;
+mod ops;
 mod pymysql;
 mod raw;
 mod routing;

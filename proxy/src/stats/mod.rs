@@ -1,0 +1,331 @@
+//! Per-digest statistics: every statement a session runs (forwarded, blocked or failed) records one
+//! event, aggregated per (digest, user, schema): count, first/last seen, total/min/max latency,
+//! p50/p95/p99 from a [`Sketch`], rows, errors, warnings, index use, routes, pins.
+//!
+//! Sessions record into one of 32 shards picked by the key's hash (a short critical section: no lock is
+//! shared by all sessions). Memory is bounded by `max_digests`: past it the least recently seen entry of
+//! the shard is evicted and counted.
+
+mod sketch;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+pub use sketch::Sketch;
+
+const SHARDS: usize = 32;
+
+/// One statement's outcome.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    /// Digest id.
+    pub digest: u64,
+    /// Normalized text.
+    pub text: &'a str,
+    /// Client user.
+    pub user: &'a str,
+    /// Schema, if any.
+    pub schema: &'a [u8],
+    /// Where it ran: `primary`, `replica`, `sluice` (answered or refused by sluice) or `none` (failed
+    /// before reaching a backend).
+    pub target: &'static str,
+    /// Start to last byte sent.
+    pub latency: Duration,
+    /// Rows sent to the client.
+    pub rows_sent: u64,
+    /// Rows affected (OK packets).
+    pub rows_affected: u64,
+    /// Whether it ended in an error.
+    pub error: bool,
+    /// Warnings reported.
+    pub warnings: u64,
+    /// The server reported NO_INDEX_USED or NO_GOOD_INDEX_USED.
+    pub no_index: bool,
+    /// The session was pinned when it ran.
+    pub pinned: bool,
+}
+
+/// The aggregate of one (digest, user, schema).
+#[derive(Debug, Clone)]
+pub struct DigestStats {
+    /// Digest id.
+    pub digest: u64,
+    /// Normalized text.
+    pub text: Arc<str>,
+    /// Client user.
+    pub user: Arc<str>,
+    /// Schema ("" for none).
+    pub schema: Arc<str>,
+    /// Statements.
+    pub count: u64,
+    /// When first and last seen.
+    pub first_seen: SystemTime,
+    /// When last seen.
+    pub last_seen: SystemTime,
+    /// Latency sum, µs.
+    pub total_us: u64,
+    /// Smallest latency, µs.
+    pub min_us: u64,
+    /// Largest latency, µs.
+    pub max_us: u64,
+    /// Latency quantiles.
+    pub sketch: Sketch,
+    /// Rows sent.
+    pub rows_sent: u64,
+    /// Rows affected.
+    pub rows_affected: u64,
+    /// Statements that failed.
+    pub errors: u64,
+    /// Warnings.
+    pub warnings: u64,
+    /// Statements that used no (good) index.
+    pub no_index: u64,
+    /// Statements run on the primary.
+    pub on_primary: u64,
+    /// Statements run on replicas.
+    pub on_replica: u64,
+    /// Statements answered by sluice itself.
+    pub by_sluice: u64,
+    /// Statements run while the session was pinned.
+    pub pinned: u64,
+}
+
+impl DigestStats {
+    /// Mean latency, µs.
+    pub fn avg_us(&self) -> u64 {
+        self.total_us.checked_div(self.count).unwrap_or(0)
+    }
+
+    /// A latency quantile, µs (0 when empty).
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        self.sketch.quantile(q).map_or(0, |v| v.round() as u64)
+    }
+}
+
+/// Entries by the hash of (digest, user, schema); a hash shared by two keys keeps both (compared in full).
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<u64, Vec<DigestStats>>,
+    len: usize,
+}
+
+impl Shard {
+    /// Evicts the least recently seen entry.
+    fn evict_oldest(&mut self) -> bool {
+        let oldest = self
+            .map
+            .iter()
+            .flat_map(|(h, v)| v.iter().enumerate().map(move |(i, e)| (*h, i, e.last_seen)))
+            .min_by_key(|(_, _, seen)| *seen);
+        let Some((h, i, _)) = oldest else { return false };
+        if let Some(v) = self.map.get_mut(&h) {
+            v.swap_remove(i);
+            if v.is_empty() {
+                self.map.remove(&h);
+            }
+            self.len -= 1;
+        }
+        true
+    }
+}
+
+/// Upper bounds of the global latency histogram (Prometheus `le`), seconds.
+pub const LATENCY_BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// Process-wide counters (never evicted, unlike digest entries): what `/metrics` exports.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Statements by target: primary, replica, sluice, none.
+    pub by_target: [AtomicU64; 4],
+    /// Statements that failed.
+    pub errors: AtomicU64,
+    /// Rows sent.
+    pub rows_sent: AtomicU64,
+    /// Latency histogram: counts per bucket of [`LATENCY_BUCKETS`] (not cumulative) and the +Inf rest.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Latency sum, µs.
+    pub latency_sum_us: AtomicU64,
+}
+
+/// Target names in [`Totals::by_target`] order.
+pub const TARGETS: [&str; 4] = ["primary", "replica", "sluice", "none"];
+
+/// The digest table.
+#[derive(Debug)]
+pub struct Digests {
+    shards: Vec<Mutex<Shard>>,
+    per_shard: usize,
+    evicted: AtomicU64,
+    /// Process-wide totals.
+    pub totals: Totals,
+}
+
+impl Digests {
+    /// A table of at most `max_digests` entries (spread over shards).
+    pub fn new(max_digests: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: max_digests.div_ceil(SHARDS).max(1),
+            evicted: AtomicU64::new(0),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Records one statement.
+    pub fn record(&self, e: &Event<'_>) {
+        let t = &self.totals;
+        let target = TARGETS.iter().position(|n| *n == e.target).unwrap_or(3);
+        t.by_target[target].fetch_add(1, Ordering::Relaxed);
+        if e.error {
+            t.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        t.rows_sent.fetch_add(e.rows_sent, Ordering::Relaxed);
+        let secs = e.latency.as_secs_f64();
+        let b = LATENCY_BUCKETS.iter().position(|le| secs <= *le).unwrap_or(LATENCY_BUCKETS.len());
+        t.latency_buckets[b].fetch_add(1, Ordering::Relaxed);
+        t.latency_sum_us
+            .fetch_add(u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        e.digest.hash(&mut h);
+        e.user.hash(&mut h);
+        e.schema.hash(&mut h);
+        let hash = h.finish();
+        let Some(shard) = self.shards.get(hash as usize % SHARDS) else { return };
+        let Ok(mut shard) = shard.lock() else { return };
+        let now = SystemTime::now();
+        let us = u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX);
+        let same =
+            |v: &DigestStats| v.digest == e.digest && *v.user == *e.user && v.schema.as_bytes() == e.schema;
+        let known = shard.map.get(&hash).is_some_and(|v| v.iter().any(same));
+        if !known {
+            if shard.len >= self.per_shard && shard.evict_oldest() {
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+            let fresh = DigestStats {
+                digest: e.digest,
+                text: Arc::from(e.text),
+                user: Arc::from(e.user),
+                schema: Arc::from(String::from_utf8_lossy(e.schema).as_ref()),
+                count: 0,
+                first_seen: now,
+                last_seen: now,
+                total_us: 0,
+                min_us: u64::MAX,
+                max_us: 0,
+                sketch: Sketch::default(),
+                rows_sent: 0,
+                rows_affected: 0,
+                errors: 0,
+                warnings: 0,
+                no_index: 0,
+                on_primary: 0,
+                on_replica: 0,
+                by_sluice: 0,
+                pinned: 0,
+            };
+            shard.map.entry(hash).or_default().push(fresh);
+            shard.len += 1;
+        }
+        let Some(entry) = shard.map.get_mut(&hash).and_then(|v| v.iter_mut().find(|v| same(v))) else {
+            return;
+        };
+        entry.count += 1;
+        entry.last_seen = now;
+        entry.total_us = entry.total_us.saturating_add(us);
+        entry.min_us = entry.min_us.min(us);
+        entry.max_us = entry.max_us.max(us);
+        entry.sketch.add(e.latency.as_secs_f64() * 1e6);
+        entry.rows_sent += e.rows_sent;
+        entry.rows_affected += e.rows_affected;
+        entry.errors += u64::from(e.error);
+        entry.warnings += e.warnings;
+        entry.no_index += u64::from(e.no_index);
+        entry.pinned += u64::from(e.pinned);
+        match e.target {
+            "primary" => entry.on_primary += 1,
+            "replica" => entry.on_replica += 1,
+            "sluice" => entry.by_sluice += 1,
+            _ => {}
+        }
+    }
+
+    /// A copy of every entry.
+    pub fn snapshot(&self) -> Vec<DigestStats> {
+        let mut out = Vec::new();
+        for s in self.shards.iter().filter_map(|s| s.lock().ok()) {
+            out.extend(s.map.values().flatten().cloned());
+        }
+        out
+    }
+
+    /// Forgets everything (admin `RESET DIGESTS`).
+    pub fn reset(&self) {
+        for s in &self.shards {
+            if let Ok(mut s) = s.lock() {
+                *s = Shard::default();
+            }
+        }
+    }
+
+    /// Entries evicted to stay within `max_digests`.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
+mod tests {
+    use super::*;
+
+    fn event(digest: u64, user: &'static str, ms: u64) -> Event<'static> {
+        Event {
+            digest,
+            text: "select ?",
+            user,
+            schema: b"app",
+            target: "replica",
+            latency: Duration::from_millis(ms),
+            rows_sent: 1,
+            rows_affected: 0,
+            error: ms == 0,
+            warnings: 0,
+            no_index: false,
+            pinned: false,
+        }
+    }
+
+    #[test]
+    fn aggregates_per_digest_user_schema() {
+        let d = Digests::new(100);
+        for ms in 0..100 {
+            d.record(&event(1, "app", ms));
+        }
+        d.record(&event(1, "other", 5));
+        d.record(&event(2, "app", 5));
+        let snap = d.snapshot();
+        assert_eq!(snap.len(), 3);
+        let e = snap.iter().find(|e| e.digest == 1 && &*e.user == "app").unwrap();
+        assert_eq!((e.count, e.errors, e.rows_sent, e.on_replica), (100, 1, 100, 100));
+        assert_eq!((e.min_us, e.max_us), (0, 99_000));
+        let p99 = e.quantile_us(0.99) as f64;
+        assert!((p99 - 98_000.0).abs() / 98_000.0 < 0.02, "{p99}");
+        d.reset();
+        assert!(d.snapshot().is_empty());
+    }
+
+    #[test]
+    fn bounded_with_least_recently_seen_evicted() {
+        let d = Digests::new(SHARDS);
+        for n in 0..500 {
+            d.record(&event(n, "app", 1));
+        }
+        assert!(d.snapshot().len() <= SHARDS, "{}", d.snapshot().len());
+        assert!(d.evicted() >= 500 - SHARDS as u64);
+    }
+}
