@@ -54,7 +54,7 @@ async fn build_shared(config: Config) -> Result<Arc<Shared>, std::io::Error> {
 pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     let shared = build_shared(config).await?;
     shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind(shared.config.server.listen).await?;
+    let listener = bind(shared.config.server.listen, shared.config.server.listen_backlog)?;
     let addr = listener.local_addr()?;
     let (admin_addr, http_addr) = start_ops(&shared).await?;
     let accept = tokio::spawn(accept_loop(listener, shared.clone(), "client", crate::session::serve));
@@ -66,19 +66,29 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
 async fn start_ops(shared: &Arc<Shared>) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
     let mut admin = None;
     if shared.config.admin.enabled {
-        let l = TcpListener::bind(shared.config.admin.listen).await?;
+        let l = bind(shared.config.admin.listen, shared.config.server.listen_backlog)?;
         admin = Some(l.local_addr()?);
         tracing::info!(addr = ?admin, "admin interface listening");
         tokio::spawn(accept_loop(l, shared.clone(), "admin", crate::admin::serve));
     }
     let mut http = None;
     if shared.config.http.enabled {
-        let l = TcpListener::bind(shared.config.http.listen).await?;
+        let l = bind(shared.config.http.listen, shared.config.server.listen_backlog)?;
         http = Some(l.local_addr()?);
         tracing::info!(addr = ?http, "http listening (/metrics, /status, /digests, /health)");
         tokio::spawn(accept_loop(l, shared.clone(), "http", |s, stream, _| crate::http::serve(s, stream)));
     }
     Ok((admin, http))
+}
+
+/// A listening socket with `backlog` (tokio's `TcpListener::bind` uses a small one: a burst of
+/// connects beyond it is dropped by the kernel after the client already believes it is connected).
+fn bind(addr: SocketAddr, backlog: u32) -> Result<TcpListener, std::io::Error> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Accepts on `listener` until shutdown, serving each connection in its own task.

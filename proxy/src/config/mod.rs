@@ -89,6 +89,10 @@ pub struct ServerConfig {
     pub default_auth_plugin: AuthPlugin,
     /// A client must finish its handshake within this many milliseconds. Default 10000.
     pub handshake_timeout_ms: u64,
+    /// Listen backlog of the client, admin and HTTP sockets (capped by the kernel's somaxconn). A burst
+    /// of connections larger than the backlog loses some silently: the client waits for a greeting that
+    /// never comes. Default 4096.
+    pub listen_backlog: u32,
     /// On SIGTERM, statements in flight get this long to finish. Default 30000.
     pub shutdown_grace_ms: u64,
     /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
@@ -500,6 +504,7 @@ impl Default for ServerConfig {
             server_version: String::new(),
             default_auth_plugin: AuthPlugin::CachingSha2Password,
             handshake_timeout_ms: 10_000,
+            listen_backlog: 4096,
             shutdown_grace_ms: 30_000,
             max_packet_bytes: 64 << 20,
             tls: None,
