@@ -198,14 +198,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(addr) = self.shared.member(i).cloned() else {
             return Err(Error::Abort(format!("no member {i} in the group")));
         };
-        let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
-        let pool = self.shared.pool_for(
-            &addr,
-            &self.user.backend_user,
-            &self.user.backend_password,
-            found_rows,
-            self.charset,
-        );
+        // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.
+        let pool = match self.pools.get(i).and_then(Option::as_ref) {
+            Some(p) => p.clone(),
+            None => {
+                let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
+                let p = self.shared.pool_for(
+                    &addr,
+                    &self.user.backend_user,
+                    &self.user.backend_password,
+                    found_rows,
+                    self.charset,
+                );
+                if self.pools.len() <= i {
+                    self.pools.resize(i + 1, None);
+                }
+                self.pools[i] = Some(p.clone());
+                p
+            }
+        };
         let guard = pool
             .get()
             .await
@@ -346,8 +357,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.pins.remove(Pin::FoundRows);
         let text = lexed.text.as_str();
+        // Only these statements create or drop what object pins track: split the words for them alone.
+        let objects_statement = matches!(
+            lexed.first_keyword.as_str(),
+            "lock" | "unlock" | "create" | "drop" | "prepare" | "deallocate"
+        );
         if !fx.failed {
-            let words: Vec<&str> = text.split_whitespace().collect();
+            let words: Vec<&str> =
+                if objects_statement { text.split_whitespace().collect() } else { Vec::new() };
             let objects = &mut self.objects;
             match words.as_slice() {
                 ["lock", "table" | "tables", ..] => pin(&mut self.pins, Pin::LockTables),
@@ -375,18 +392,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                 }
                 _ => {
-                    let gets = text.matches("get_lock (").count();
-                    let releases = text.matches("release_lock (").count();
-                    if text.contains("release_all_locks (") {
-                        objects.locks = 0;
+                    // Named locks: GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS all contain "_lock".
+                    if text.contains("_lock") {
+                        let gets = text.matches("get_lock (").count();
+                        let releases = text.matches("release_lock (").count();
+                        if text.contains("release_all_locks (") {
+                            objects.locks = 0;
+                        }
+                        objects.locks = (objects.locks + gets).saturating_sub(releases);
+                        if objects.locks > 0 {
+                            pin(&mut self.pins, Pin::GetLock);
+                        } else {
+                            self.pins.remove(Pin::GetLock);
+                        }
                     }
-                    objects.locks = (objects.locks + gets).saturating_sub(releases);
-                    if objects.locks > 0 {
-                        pin(&mut self.pins, Pin::GetLock);
-                    } else {
-                        self.pins.remove(Pin::GetLock);
-                    }
-                    if text.contains("sql_calc_found_rows") {
+                    if lexed.first_keyword == "select" && text.contains("sql_calc_found_rows") {
                         pin(&mut self.pins, Pin::FoundRows);
                     }
                     if fx.state_changed && !explained_by_tracking(lexed, fx) {

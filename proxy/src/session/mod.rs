@@ -162,6 +162,8 @@ pub struct Session<S> {
     held: Option<Held>,
     /// Why the session keeps `held`.
     pins: Pins,
+    /// The pool of each member for this session's user and capabilities (found on first use).
+    pools: Vec<Option<std::sync::Arc<crate::backend::Pool>>>,
     /// What keeps the object pins (temporary tables, PREPAREd names, named locks).
     objects: pins::SessionObjects,
     /// Status flags of the last OK/EOF the client saw.
@@ -227,6 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             nonce: login.nonce,
             held: None,
             pins: Pins::default(),
+            pools: Vec::new(),
             objects: pins::SessionObjects::default(),
             status: status::AUTOCOMMIT,
             login_seq: login.seq,
@@ -259,6 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn begin_session(&mut self) -> Result<()> {
         self.release_held();
         self.pins = Pins::default();
+        self.pools.clear(); // the user or collation may have changed (COM_CHANGE_USER)
         self.objects = pins::SessionObjects::default();
         self.vars = Vars::unknown();
         self.last_write = None;
