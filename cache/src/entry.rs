@@ -1,0 +1,213 @@
+//! A cached result: the response packets exactly as the client was sent them (sequence ids are written
+//! fresh on every hit), the generations it was filled under, and its deadline. The same bytes go to
+//! Redis, so an L2 hit and an L1 hit replay the same thing.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::gens::Stamp;
+
+/// Format version of an encoded entry (L2); another version is a miss.
+const VERSION: u8 = 1;
+
+/// One cached result.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The full key it was stored under (compared on every L2 hit: Redis keys are hashes).
+    pub key: Bytes,
+    /// Response payloads, each `u32 LE length ‖ payload`.
+    pub packets: Bytes,
+    /// Number of packets.
+    pub count: u32,
+    /// Rows in the result.
+    pub rows: u64,
+    /// Generations it was filled under (local ones in L1, Redis ones in L2).
+    pub stamp: Stamp,
+    /// When it stops being served.
+    pub expires: Instant,
+}
+
+impl Entry {
+    /// Bytes this entry holds, for the L1 weight.
+    pub fn weight(&self) -> u64 {
+        (self.key.len() + self.packets.len() + 8 * self.stamp.0.len() + 96) as u64
+    }
+
+    /// The payloads, in order.
+    pub fn payloads(&self) -> Payloads<'_> {
+        Payloads { rest: &self.packets }
+    }
+
+    /// Time to live left (zero once expired).
+    pub fn ttl_left(&self) -> Duration {
+        self.expires.saturating_duration_since(Instant::now())
+    }
+
+    /// The L2 encoding: version, key, stamp, rows, packets.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b =
+            BytesMut::with_capacity(32 + self.key.len() + self.packets.len() + 8 * self.stamp.0.len());
+        b.put_u8(VERSION);
+        b.put_u32_le(self.key.len() as u32);
+        b.put_slice(&self.key);
+        b.put_u16_le(self.stamp.0.len() as u16);
+        for g in &self.stamp.0 {
+            b.put_u64_le(*g);
+        }
+        b.put_u64_le(self.rows);
+        b.put_u64_le(unix_ms() + self.ttl_left().as_millis() as u64);
+        b.put_u32_le(self.count);
+        b.put_slice(&self.packets);
+        b.to_vec()
+    }
+
+    /// Decodes an L2 value; `None` for anything malformed or of another version (a miss, never an error).
+    pub fn decode(raw: &[u8]) -> Option<Entry> {
+        let mut b = raw;
+        if b.remaining() < 5 || b.get_u8() != VERSION {
+            return None;
+        }
+        let klen = b.get_u32_le() as usize;
+        if b.remaining() < klen + 2 {
+            return None;
+        }
+        let key = Bytes::copy_from_slice(&b[..klen]);
+        b.advance(klen);
+        let n = b.get_u16_le() as usize;
+        if b.remaining() < 8 * n + 20 {
+            return None;
+        }
+        let stamp = Stamp((0..n).map(|_| b.get_u64_le()).collect());
+        let rows = b.get_u64_le();
+        let deadline = b.get_u64_le();
+        let count = b.get_u32_le();
+        let ttl = Duration::from_millis(deadline.checked_sub(unix_ms())?);
+        let packets = Bytes::copy_from_slice(b);
+        // Check the framing once here, so a hit can trust it.
+        let mut seen = 0u32;
+        let mut p = Payloads { rest: &packets };
+        for _ in p.by_ref() {
+            seen += 1;
+        }
+        if seen != count || !p.rest.is_empty() {
+            return None;
+        }
+        Some(Entry { key, packets, count, rows, stamp, expires: Instant::now() + ttl })
+    }
+}
+
+/// Milliseconds since the Unix epoch (deadlines in Redis are shared between processes).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Iterator over an entry's payloads.
+pub struct Payloads<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Payloads<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.rest.get(..4)?.try_into().ok()?) as usize;
+        let p = self.rest.get(4..4 + len)?;
+        self.rest = &self.rest[4 + len..];
+        Some(p)
+    }
+}
+
+/// Collects a response's payloads into an [`Entry`]'s packet buffer, up to a byte limit.
+#[derive(Debug)]
+pub struct Collector {
+    buf: BytesMut,
+    count: u32,
+    limit: usize,
+    over: bool,
+}
+
+impl Collector {
+    /// A collector that gives up past `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Collector { buf: BytesMut::new(), count: 0, limit, over: false }
+    }
+
+    /// Adds one payload (as sent to the client).
+    pub fn push(&mut self, payload: &[u8]) {
+        if self.over {
+            return;
+        }
+        if self.buf.len() + 4 + payload.len() > self.limit {
+            self.over = true;
+            self.buf = BytesMut::new();
+            return;
+        }
+        self.buf.put_u32_le(payload.len() as u32);
+        self.buf.put_slice(payload);
+        self.count += 1;
+    }
+
+    /// Whether the response outgrew the limit.
+    pub fn over_limit(&self) -> bool {
+        self.over
+    }
+
+    /// The packets and their count, unless the limit was passed.
+    pub fn finish(self) -> Option<(Bytes, u32)> {
+        (!self.over).then(|| (self.buf.freeze(), self.count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        let mut c = Collector::new(1 << 20);
+        for p in [&b"\x01"[..], b"\x03def", b"\xfe\x00\x00\x02\x00"] {
+            c.push(p);
+        }
+        let (packets, count) = c.finish().unwrap();
+        Entry {
+            key: Bytes::from_static(b"k"),
+            packets,
+            count,
+            rows: 1,
+            stamp: Stamp(vec![1, 2, 3]),
+            expires: Instant::now() + Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trips() {
+        let e = entry();
+        let d = Entry::decode(&e.encode()).unwrap();
+        assert_eq!(d.key, e.key);
+        assert_eq!(d.stamp, e.stamp);
+        assert_eq!(d.rows, 1);
+        assert!(d.ttl_left() > Duration::from_secs(3) && d.ttl_left() <= Duration::from_secs(5));
+        let ps: Vec<_> = d.payloads().collect();
+        assert_eq!(ps, vec![&b"\x01"[..], b"\x03def", b"\xfe\x00\x00\x02\x00"]);
+    }
+
+    #[test]
+    fn malformed_values_are_misses() {
+        let raw = entry().encode();
+        for cut in 0..raw.len() {
+            assert!(Entry::decode(&raw[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut bad = raw.clone();
+        bad[0] = 9;
+        assert!(Entry::decode(&bad).is_none());
+    }
+
+    #[test]
+    fn collector_gives_up_past_the_limit() {
+        let mut c = Collector::new(10);
+        c.push(b"12345");
+        c.push(b"67890");
+        assert!(c.over_limit());
+        assert!(c.finish().is_none());
+    }
+}
