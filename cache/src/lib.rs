@@ -122,7 +122,7 @@ pub struct Cache {
     l1: L1,
     /// Local table generations.
     pub gens: Generations,
-    l2: Option<Arc<L2>>,
+    l2: std::sync::OnceLock<Arc<L2>>,
     flights: Arc<Mutex<HashMap<Bytes, watch::Receiver<()>>>>,
     /// Counters.
     pub stats: CacheStats,
@@ -148,7 +148,7 @@ impl Cache {
         Cache {
             l1,
             gens: Generations::default(),
-            l2: None,
+            l2: std::sync::OnceLock::new(),
             flights: Arc::default(),
             stats: CacheStats::default(),
             evictions,
@@ -156,15 +156,14 @@ impl Cache {
         }
     }
 
-    /// Adds the Redis level.
-    pub fn with_l2(mut self, l2: Arc<L2>) -> Cache {
-        self.l2 = Some(l2);
-        self
+    /// Adds the Redis level (once; connect it on the runtime that serves sessions).
+    pub fn set_l2(&self, l2: Arc<L2>) {
+        let _ = self.l2.set(l2);
     }
 
     /// The Redis level, if configured.
     pub fn l2(&self) -> Option<&Arc<L2>> {
-        self.l2.as_ref()
+        self.l2.get()
     }
 
     /// Results larger than this are not stored.
@@ -203,7 +202,7 @@ impl Cache {
         let (stamp, local_writes) = self.gens.stamp(&tables);
         let mut last_writes: Vec<Arc<str>> = local_writes.into_iter().flatten().collect();
         let mut l2_stamp = None;
-        if let Some(l2) = &self.l2
+        if let Some(l2) = self.l2.get()
             && let Some(found) = l2.lookup(&key, &tables).await
         {
             if let Some(e) = found.value.as_deref().and_then(Entry::decode)
@@ -258,7 +257,7 @@ impl Cache {
             self.l1.insert(miss.key.clone(), Arc::new(e.clone()));
             self.stats.stores.fetch_add(1, Ordering::Relaxed);
         }
-        if let (Some(l2), Some(stamp)) = (&self.l2, miss.l2_stamp.clone()) {
+        if let (Some(l2), Some(stamp)) = (self.l2.get(), miss.l2_stamp.clone()) {
             e.stamp = stamp;
             l2.store(&miss.key, e.encode(), ttl).await;
         }
@@ -278,7 +277,7 @@ impl Cache {
             self.gens.bump_schema(s);
         }
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
-        if let Some(l2) = &self.l2 {
+        if let Some(l2) = self.l2.get() {
             l2.bump(tables, schema, gtid).await;
         }
     }
@@ -300,7 +299,7 @@ impl Cache {
     pub async fn flush_all(&self) {
         self.gens.bump_all();
         self.l1.clear();
-        if let Some(l2) = &self.l2 {
+        if let Some(l2) = self.l2.get() {
             l2.bump_epoch().await;
         }
     }
@@ -312,7 +311,7 @@ impl Cache {
             self.l1.weight(),
             self.settings.l1_bytes,
             self.evictions.0.load(Ordering::Relaxed),
-            self.l2.as_ref().map(|l| (l.is_up(), l.errors.load(Ordering::Relaxed))),
+            self.l2.get().map(|l| (l.is_up(), l.errors.load(Ordering::Relaxed))),
         )
     }
 }

@@ -170,7 +170,8 @@ impl Drop for Redis {
 
 async fn with_l2(url: &str, instance: u64) -> Arc<Cache> {
     let l2 = Arc::new(L2::connect(url, Duration::from_millis(200), instance).await.unwrap());
-    let c = Arc::new(Cache::new(settings()).with_l2(l2.clone()));
+    let c = Arc::new(Cache::new(settings()));
+    c.set_l2(l2.clone());
     let c2 = c.clone();
     tokio::spawn(l2::subscribe_loop(l2, move |inv| c2.apply(inv), std::future::pending()));
     tokio::time::sleep(Duration::from_millis(100)).await; // subscribed

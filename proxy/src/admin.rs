@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n]
-//! SHOW BACKENDS | SHOW POOLS | SHOW PINS | SHOW SESSIONS | SHOW PLANS
+//! SHOW BACKENDS | SHOW POOLS | SHOW PINS | SHOW SESSIONS | SHOW PLANS | SHOW CACHE
+//! FLUSH CACHE [schema.table]
 //! RESET DIGESTS
 //! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
 //! ```
@@ -137,6 +138,9 @@ pub fn run(shared: &Shared, sql: &str) -> Result<Answer, Error> {
         ["show", "pins"] => Ok(show_pins(shared)),
         ["show", "sessions"] => Ok(show_sessions(shared)),
         ["show", "plans"] => Ok(show_plans(shared)),
+        ["show", "cache"] => crate::cache_admin::show(shared),
+        ["flush", "cache"] => crate::cache_admin::flush(shared, None),
+        ["flush", "cache", _] => crate::cache_admin::flush(shared, trimmed.split_whitespace().nth(2)),
         ["reset", "digests"] => {
             let n = shared.digests.snapshot().len() as u64;
             shared.digests.reset();

@@ -101,6 +101,7 @@ pub fn metrics(shared: &Shared) -> String {
     let _ = writeln!(m, "sluice_statement_duration_seconds_sum {sum}");
     let _ = writeln!(m, "sluice_statement_duration_seconds_count {cumulative}");
 
+    crate::cache_admin::metrics(shared, &mut m);
     let _ = writeln!(m, "# TYPE sluice_client_sessions gauge");
     let _ = writeln!(m, "sluice_client_sessions {}", shared.sessions.len());
     let _ = writeln!(m, "# HELP sluice_pins_total Sessions pinned to a backend connection, by reason.");

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod backend;
+pub mod cache_admin;
+pub mod cache_deps;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -71,6 +71,12 @@ pub struct Shared {
     pub sessions: crate::session::Registry,
     /// Pins taken, by reason.
     pub pins: crate::session::PinCounters,
+    /// The result cache (`[cache] enabled`).
+    pub cache: Option<Arc<sluice_cache::Cache>>,
+    /// Table dependencies for the cache; `None` until loaded (nothing is cached until then).
+    pub cache_deps: arc_swap::ArcSwapOption<crate::cache_deps::Deps>,
+    /// Set when DDL may have changed the dependencies: they are reloaded.
+    pub cache_deps_dirty: tokio::sync::Notify,
 }
 
 /// Counts one live session while it exists.
@@ -149,6 +155,15 @@ impl Shared {
             turn: std::sync::atomic::AtomicU64::new(0),
             sessions: crate::session::Registry::default(),
             pins: crate::session::PinCounters::default(),
+            cache: config.cache.enabled.then(|| {
+                Arc::new(sluice_cache::Cache::new(sluice_cache::Settings {
+                    l1_bytes: config.cache.l1_size,
+                    max_entry_bytes: config.cache.max_entry_bytes as usize,
+                    flight_wait: Duration::from_millis(config.backend.read_timeout_ms.clamp(100, 5000)),
+                }))
+            }),
+            cache_deps: arc_swap::ArcSwapOption::empty(),
+            cache_deps_dirty: tokio::sync::Notify::new(),
             config: Arc::new(config),
         })
     }
@@ -255,7 +270,78 @@ impl Shared {
             first2.notify_one();
         }));
         let _ = tokio::time::timeout(first_wait, first.notified()).await;
+        self.start_cache(first_wait).await;
         Ok(task)
+    }
+
+    /// Connects the cache's L2 (pub/sub, recovery checks) and loads its table dependencies, on the
+    /// runtime that serves sessions. Redis being unreachable leaves L1 only, with a warning.
+    async fn start_cache(self: &Arc<Self>, first_wait: Duration) {
+        let Some(cache) = self.cache.clone() else { return };
+        let cfg = &self.config.cache;
+        if cfg.redis_enabled && !cfg.redis_url.is_empty() {
+            let instance = rand::random::<u64>();
+            let timeout = Duration::from_millis(cfg.redis_timeout_ms.max(1));
+            match sluice_cache::L2::connect(&cfg.redis_url, timeout, instance).await {
+                Ok(l2) => {
+                    let l2 = Arc::new(l2);
+                    cache.set_l2(l2.clone());
+                    let c = cache.clone();
+                    let stop = self.shutdown.clone();
+                    tokio::spawn(sluice_cache::l2::subscribe_loop(
+                        l2.clone(),
+                        move |inv| c.apply(inv),
+                        async move { stop.cancelled().await },
+                    ));
+                    let stop = self.shutdown.clone();
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_millis(250));
+                        loop {
+                            tokio::select! { _ = tick.tick() => {}, () = stop.cancelled() => return }
+                            l2.recover().await;
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(url = %cfg.redis_url, error = %e, "redis unreachable at start: the cache runs with L1 only");
+                }
+            }
+        }
+        let me = self.clone();
+        let loaded = Arc::new(tokio::sync::Notify::new());
+        let loaded2 = loaded.clone();
+        tokio::spawn(async move {
+            loop {
+                match me.load_cache_deps().await {
+                    Ok(d) => {
+                        me.cache_deps.store(Some(Arc::new(d)));
+                        loaded2.notify_one();
+                        tokio::select! {
+                            () = me.cache_deps_dirty.notified() => me.cache_deps.store(None),
+                            () = me.shutdown.cancelled() => return,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cache: table dependencies not loaded; nothing is cached until they are");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = me.shutdown.cancelled() => return,
+                        }
+                    }
+                }
+            }
+        });
+        let _ = tokio::time::timeout(first_wait, loaded.notified()).await;
+    }
+
+    /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
+    async fn load_cache_deps(&self) -> crate::error::Result<crate::cache_deps::Deps> {
+        let u = self.config.users.first().ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
+        let user = self.users.get(u.name.as_bytes()).ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
+        let primary = self.routing.load().primary.and_then(|i| self.member(i).cloned()).unwrap_or_else(|| self.primary.clone());
+        let spec = self.connect_spec(&primary, &user.backend_user, &user.backend_password, false, 45);
+        let mut conn = crate::backend::BackendConn::connect(&spec).await?;
+        crate::cache_deps::Deps::load(&mut conn, &primary.label).await
     }
 
     /// The address of member `i` of the default group.

@@ -16,7 +16,7 @@ impl Config {
     /// | `SLUICE_CACHE` | `cache.enabled` | `on`/`off`/`true`/`false`/`1`/`0` |
     /// | `SLUICE_L1_SIZE` | `cache.l1_size` | bytes, optionally with a unit: `64MiB`, `512K` |
     /// | `SLUICE_REDIS` | `cache.redis_enabled` | like `SLUICE_CACHE` |
-    /// | `SLUICE_REDIS_URL` | `cache.redis_url` | `redis://`, `rediss://`, `redis+cluster://` or empty |
+    /// | `SLUICE_REDIS_URL` | `cache.redis_url` | `redis://host:port[/db]` or empty |
     /// | `SLUICE_LOG_LEVEL` | `log.level` | a tracing filter such as `info` or `sluice=debug` |
     ///
     /// Every bad value is reported (naming its variable), and then nothing is changed.

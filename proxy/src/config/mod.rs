@@ -437,6 +437,12 @@ pub struct CacheConfig {
     /// Larger results are not stored: bytes, or a size such as `"1MiB"`. Default 1 MiB.
     #[serde(deserialize_with = "size::size_u64")]
     pub max_entry_bytes: u64,
+    /// Every Redis call gives up after this many ms (L2 is then marked down and sessions carry on with
+    /// L1 and the backend). Default 50.
+    pub redis_timeout_ms: u64,
+    /// Cache every cacheable SELECT (with `default_ttl_ms`), not only those a `cache` rule, a
+    /// `/* sluice: cache */` hint or `SQL_CACHE` selects. Default false.
+    pub cache_all: bool,
 }
 
 /// `[sharding]`: sharded tables (a later issue fills this in).
@@ -584,6 +590,8 @@ impl Default for CacheConfig {
             redis_enabled: true,
             default_ttl_ms: 60_000,
             max_entry_bytes: 1 << 20,
+            redis_timeout_ms: 50,
+            cache_all: false,
         }
     }
 }

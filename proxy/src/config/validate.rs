@@ -292,8 +292,8 @@ fn check_host(host: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("{host:?} is not a host name or address (IPv6 goes in [brackets])")) }
 }
 
-/// An empty URL (no L2), or `redis://`, `rediss://` (TLS) or `redis+cluster://` with one host
-/// (several, comma-separated, for a cluster), an optional `user:password@` and an optional `/db`.
+/// An empty URL (no L2), or `redis://` with one host,
+/// with an optional `user:password@` and an optional `/db`.
 pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Ok(());
@@ -301,8 +301,10 @@ pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err("is not a URL (redis://host:port)".into());
     };
-    if !matches!(scheme, "redis" | "rediss" | "redis+cluster") {
-        return Err(format!("has scheme {scheme:?}; use redis://, rediss:// or redis+cluster://"));
+    if scheme != "redis" {
+        return Err(format!(
+            "has scheme {scheme:?}; use redis://host:port[/db] (TLS and Redis Cluster are not supported yet)"
+        ));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -310,8 +312,8 @@ pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
     if hosts.is_empty() {
         return Err("names no host".into());
     }
-    if hosts.contains(',') && scheme != "redis+cluster" {
-        return Err("names several hosts; only redis+cluster:// takes a list".into());
+    if hosts.contains(',') {
+        return Err("names several hosts; give one (Redis Cluster is not supported yet)".into());
     }
     for h in hosts.split(',') {
         // The port is optional (Redis' default 6379), so a bare host or [v6] is fine too.

@@ -105,10 +105,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<()> {
         let started = std::time::Instant::now();
         self.last_route.member = None;
+        self.cache_status = "";
         let pinned = self.pins.any();
         let r = self.run_routed(payload, next_seq, lexed, class).await;
         let primary = self.shared.routing.load().primary;
         let target = match self.last_route.member {
+            None if self.cache_status == "hit" => "cache",
             Some(m) if Some(m) == primary => "primary",
             Some(_) => "replica",
             None => "none",
@@ -127,6 +129,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             warnings: fx.map_or(0, |f| f.warnings),
             no_index: fx.is_some_and(|f| f.no_index),
             pinned,
+            cache: self.cache_status,
         });
         r.map(drop)
     }
@@ -150,9 +153,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => class,
         };
         let mut choice = self.choose(lexed, class)?;
+        let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
+            super::cache::Step::Hit(fx) => {
+                self.cache_status = "hit";
+                return Ok(fx);
+            }
+            super::cache::Step::Miss(f) => Some(f),
+            super::cache::Step::Bypass => None,
+        };
+        self.cache_status = match (&fill, &self.shared.cache) {
+            (Some(_), _) => "miss",
+            (None, Some(_)) => "bypass",
+            (None, None) => "",
+        };
         let needs_last_id = mentions_last_id && !choice.held;
         self.acquire(&mut choice, needs_last_id).await?;
-        self.note_route(&choice, lexed, if choice.cacheable { "miss" } else { "bypass" });
+        if let Some(f) = fill.as_mut() {
+            self.cache_prepare_fill(f, choice.member);
+        }
+        self.note_route(&choice, lexed, if fill.is_some() { "miss" } else { "bypass" });
+        let writes = self.cache_write_started(lexed, class).await;
+        let r = self.execute_with_retry(payload, next_seq, lexed, class, &choice, mentions_last_id).await;
+        match (&r, fill) {
+            (Ok(fx), Some(f)) => self.cache_fill(f, fx).await,
+            _ => self.collect = None,
+        }
+        let done = super::borrow::Effects::default();
+        self.cache_write_done(writes, r.as_ref().unwrap_or(&done)).await;
+        let fx = r?;
+        self.settle(lexed, class, &fx);
+        Ok(fx)
+    }
+
+    /// Runs a routed statement on the held connection, once more on the primary for an autocommit read
+    /// whose replica failed before answering.
+    async fn execute_with_retry(
+        &mut self,
+        payload: &[u8],
+        next_seq: u8,
+        lexed: &sluice_router::lexer::Lexed,
+        class: &sluice_router::classify::Class,
+        choice: &super::borrow::Choice,
+        mentions_last_id: bool,
+    ) -> Result<super::borrow::Effects> {
         let fx = match self.execute_on_held(payload, next_seq).await {
             Ok(fx) => fx,
             Err(Error::Backend { backend, message })
@@ -162,6 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     && self.status & status::IN_TRANS == 0 =>
             {
                 tracing::warn!(%backend, error = %message, "read failed before any answer; retrying once on the primary");
+                self.collect = None; // what was collected belongs to the failed attempt
                 let member = self.primary_index()?;
                 let mut again = super::borrow::Choice {
                     member,
@@ -175,7 +219,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Err(e) => return Err(e),
         };
-        self.settle(lexed, class, &fx);
         Ok(fx)
     }
 

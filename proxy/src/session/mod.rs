@@ -13,6 +13,7 @@
 
 pub(crate) mod auth;
 mod borrow;
+mod cache;
 mod commands;
 mod pins;
 mod prepared;
@@ -186,6 +187,12 @@ pub struct Session<S> {
     rewrite_stmt_id: Option<u32>,
     /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
     prepared_capture: Option<(u32, u16, u16)>,
+    /// While relaying a cache miss: the response as the client is sent it.
+    collect: Option<sluice_cache::Collector>,
+    /// The cache's answer for the statement running now (digest event, SHOW LAST ROUTE).
+    cache_status: &'static str,
+    /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
+    tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
 }
 
 /// A backend connection the session holds.
@@ -241,6 +248,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             handle,
             rewrite_stmt_id: None,
             prepared_capture: None,
+            collect: None,
+            cache_status: "",
+            tx_writes: Default::default(),
         }
     }
 

@@ -199,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let cursor =
                     step.kind == Kind::End && step.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
                 if !cursor {
-                    cseq = self.client.write(cseq, &meta_eof(self.status));
+                    cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof(self.status));
                 }
             }
             if infile_refused {
@@ -244,6 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     continue;
                 }
                 Kind::LocalInfile => {
+                    self.collect = None;
                     cseq = self.client.write(cseq, &p.payload);
                     self.client.flush().await.map_err(|_| Error::ClientGone)?;
                     let (c, b) = self.relay_infile(cseq, bseq, label).await?;
@@ -252,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => Some(p.payload.clone()),
             };
             if let Some(bytes) = out {
-                cseq = self.client.write(cseq, &bytes);
+                cseq = emit(&mut self.client, &mut self.collect, cseq, &bytes);
             }
             if step.done {
                 break;
@@ -263,9 +264,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         if pending_meta {
-            cseq = self.client.write(cseq, &meta_eof(self.status));
+            cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof(self.status));
         }
         if infile_refused {
+            self.collect = None;
             let e = ErrPacket::new(
                 errors::NOT_ALLOWED_COMMAND,
                 "The used command is not allowed with this client: LOAD DATA LOCAL needs the client to enable local infile (e.g. --local-infile=1)",
@@ -347,6 +349,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
     }
+}
+
+/// Queues one payload for the client (and for the cache, while a miss is collected).
+fn emit<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut super::auth::ClientStream<S>,
+    collect: &mut Option<sluice_cache::Collector>,
+    seq: u8,
+    payload: &[u8],
+) -> u8 {
+    if let Some(c) = collect.as_mut() {
+        c.push(payload);
+    }
+    client.write(seq, payload)
 }
 
 /// (affected rows, last insert id, warnings) of an OK payload.

@@ -47,6 +47,9 @@ pub struct Event<'a> {
     pub no_index: bool,
     /// The session was pinned when it ran.
     pub pinned: bool,
+    /// Result cache: `hit` (L1 or L2), `miss` (run and possibly stored), `bypass` (not cacheable) or
+    /// `""` (cache off).
+    pub cache: &'static str,
 }
 
 /// The aggregate of one (digest, user, schema).
@@ -92,6 +95,10 @@ pub struct DigestStats {
     pub by_sluice: u64,
     /// Statements run while the session was pinned.
     pub pinned: u64,
+    /// Answered from the result cache.
+    pub cache_hits: u64,
+    /// Cacheable, not in the cache: run.
+    pub cache_misses: u64,
 }
 
 impl DigestStats {
@@ -141,7 +148,7 @@ pub const LATENCY_BUCKETS: [f64; 14] =
 #[derive(Debug, Default)]
 pub struct Totals {
     /// Statements by target: primary, replica, sluice, none.
-    pub by_target: [AtomicU64; 4],
+    pub by_target: [AtomicU64; TARGETS.len()],
     /// Statements that failed.
     pub errors: AtomicU64,
     /// Rows sent.
@@ -153,7 +160,7 @@ pub struct Totals {
 }
 
 /// Target names in [`Totals::by_target`] order.
-pub const TARGETS: [&str; 4] = ["primary", "replica", "sluice", "none"];
+pub const TARGETS: [&str; 5] = ["primary", "replica", "sluice", "none", "cache"];
 
 /// The digest table.
 #[derive(Debug)]
@@ -227,6 +234,8 @@ impl Digests {
                 on_replica: 0,
                 by_sluice: 0,
                 pinned: 0,
+                cache_hits: 0,
+                cache_misses: 0,
             };
             shard.map.entry(hash).or_default().push(fresh);
             shard.len += 1;
@@ -246,6 +255,11 @@ impl Digests {
         entry.warnings += e.warnings;
         entry.no_index += u64::from(e.no_index);
         entry.pinned += u64::from(e.pinned);
+        match e.cache {
+            "hit" => entry.cache_hits += 1,
+            "miss" => entry.cache_misses += 1,
+            _ => {}
+        }
         match e.target {
             "primary" => entry.on_primary += 1,
             "replica" => entry.on_replica += 1,
@@ -297,6 +311,7 @@ mod tests {
             warnings: 0,
             no_index: false,
             pinned: false,
+            cache: "",
         }
     }
 

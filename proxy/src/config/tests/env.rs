@@ -19,14 +19,14 @@ fn every_override_applies() {
         ("SLUICE_CACHE", "on"),
         ("SLUICE_L1_SIZE", "16MiB"),
         ("SLUICE_REDIS", "0"),
-        ("SLUICE_REDIS_URL", "rediss://cache:6380"),
+        ("SLUICE_REDIS_URL", "redis://cache:6380"),
         ("SLUICE_LOG_LEVEL", "sluice=debug"),
     ]))
     .expect("overrides");
     assert_eq!(c.server.listen.to_string(), "0.0.0.0:7000");
     assert_eq!((c.server.workers, c.pool.max_per_backend, c.cache.enabled), (3, 7, true));
     assert_eq!((c.cache.l1_size, c.cache.redis_enabled), (16 << 20, false));
-    assert_eq!((c.cache.redis_url.as_str(), c.log.level.as_str()), ("rediss://cache:6380", "sluice=debug"));
+    assert_eq!((c.cache.redis_url.as_str(), c.log.level.as_str()), ("redis://cache:6380", "sluice=debug"));
     c.validate().expect("still valid");
 }
 
