@@ -15,7 +15,10 @@ fn text(s: impl ToString) -> Option<Bytes> {
 
 fn cache(shared: &Shared) -> Result<&Arc<sluice_cache::Cache>, Error> {
     shared.cache.as_ref().ok_or_else(|| {
-        Error::reply((1105, "HY000"), "the result cache is off; set [cache] enabled = true and restart sluice")
+        Error::reply(
+            (1105, "HY000"),
+            "the result cache is off; set [cache] enabled = true and restart sluice",
+        )
     })
 }
 
@@ -68,7 +71,10 @@ pub fn flush(shared: &Shared, table: Option<&str>) -> Result<Answer, Error> {
         Some(t) => {
             let t = t.trim_matches(['\'', '"', '`']);
             let Some(id) = sluice_cache::table_id(None, t) else {
-                return Err(Error::reply((1105, "HY000"), "FLUSH CACHE takes schema.table (or nothing for all)"));
+                return Err(Error::reply(
+                    (1105, "HY000"),
+                    "FLUSH CACHE takes schema.table (or nothing for all)",
+                ));
             };
             c.gens.bump(std::slice::from_ref(&id), None);
             tokio::spawn(async move { c.bump(&[id], None, None).await });

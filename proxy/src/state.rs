@@ -337,8 +337,14 @@ impl Shared {
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
     async fn load_cache_deps(&self) -> crate::error::Result<crate::cache_deps::Deps> {
         let u = self.config.users.first().ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
-        let user = self.users.get(u.name.as_bytes()).ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
-        let primary = self.routing.load().primary.and_then(|i| self.member(i).cloned()).unwrap_or_else(|| self.primary.clone());
+        let user =
+            self.users.get(u.name.as_bytes()).ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
+        let primary = self
+            .routing
+            .load()
+            .primary
+            .and_then(|i| self.member(i).cloned())
+            .unwrap_or_else(|| self.primary.clone());
         let spec = self.connect_spec(&primary, &user.backend_user, &user.backend_password, false, 45);
         let mut conn = crate::backend::BackendConn::connect(&spec).await?;
         crate::cache_deps::Deps::load(&mut conn, &primary.label).await

@@ -124,7 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for t in class.tables.read.iter() {
             let id = sluice_cache::table_id(schema.as_deref(), t)?;
             let s = sluice_cache::gens::schema_of(&id);
-            if matches!(s, "information_schema" | "mysql" | "performance_schema" | "sys") || deps.views.contains(&id)
+            if matches!(s, "information_schema" | "mysql" | "performance_schema" | "sys")
+                || deps.views.contains(&id)
             {
                 return None;
             }
@@ -182,7 +183,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Lookup::Hit(entry, level) => {
                 let fx = self.serve_hit(&entry, next_seq).await?;
                 self.last_route.member = None;
-                self.last_route.reason = if level == sluice_cache::Level::L1 { "cache l1" } else { "cache l2" };
+                self.last_route.reason =
+                    if level == sluice_cache::Level::L1 { "cache l1" } else { "cache l2" };
                 self.last_route.digest = lexed.digest;
                 self.last_route.digest_text.clear();
                 self.last_route.digest_text.push_str(&lexed.text);
@@ -303,7 +305,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
         }
-        if self.status & status::IN_TRANS == 0 && (!self.tx_writes.0.is_empty() || self.tx_writes.1.is_some()) {
+        if self.status & status::IN_TRANS == 0 && (!self.tx_writes.0.is_empty() || self.tx_writes.1.is_some())
+        {
             let w = std::mem::take(&mut self.tx_writes);
             bump(&cache, &w, gtid.as_deref()).await;
         }

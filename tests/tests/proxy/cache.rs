@@ -1,0 +1,302 @@
+//! The result cache through a real driver, against the real primary, replicas and Redis: hits after
+//! misses, invalidation by writes (also through another sluice instance sharing Redis, and by
+//! triggers), replica lag never frozen into the cache, per-user isolation, prepared statements,
+//! non-deterministic statements never cached, SHOW CACHE / FLUSH CACHE.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+use sluice_tests::{Proxy, Topology};
+
+use super::routing::last_route;
+use super::{connect, setup};
+
+/// A config with the cache on for every cacheable SELECT, L2 in the topology's Redis.
+fn cache_config(topo: &Topology) -> sluice::config::Config {
+    let mut cfg = topo.sluice_config();
+    cfg.cache.enabled = true;
+    cfg.cache.cache_all = true;
+    cfg.monitor.interval_ms = 100;
+    cfg
+}
+
+/// The cache column of SHOW LAST ROUTE.
+async fn cache_status(c: &mut Conn) -> String {
+    let row: Row = c.query_first("SHOW LAST ROUTE").await.expect("SHOW LAST ROUTE").expect("a row");
+    row.get::<Option<String>, _>("cache").flatten().unwrap_or_default()
+}
+
+/// SHOW CACHE as (name, value) pairs.
+async fn show_cache(p: &Proxy) -> std::collections::HashMap<String, String> {
+    let mut admin = Conn::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(p.admin_addr().expect("admin").ip().to_string())
+            .tcp_port(p.admin_addr().expect("admin").port())
+            .user(Some("admin"))
+            .pass(Some("admin"))
+            .prefer_socket(false),
+    )
+    .await
+    .expect("admin connect");
+    let rows: Vec<(String, String)> = admin.query("SHOW CACHE").await.expect("SHOW CACHE");
+    rows.into_iter().collect()
+}
+
+/// Waits until sluice has loaded the cache's table dependencies (done at start and after DDL).
+async fn deps_loaded(p: &Proxy) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while show_cache(p).await.get("dependencies").map(String::as_str) != Some("loaded") {
+        assert!(Instant::now() < deadline, "dependencies never loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn prepare_table(c: &mut Conn, topo: &Topology) {
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await.expect("create");
+    c.query_drop("INSERT INTO t VALUES (1, 'one'), (2, 'two')").await.expect("insert");
+    topo.wait_replicas_caught_up().await;
+}
+
+#[tokio::test]
+async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
+    let (topo, schema) = setup("cache_hit").await;
+    let p = sluice_tests::start_proxy(cache_config(topo)).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    prepare_table(&mut c, topo).await;
+    deps_loaded(&p).await;
+    let mut reader = connect(&p, "app", "app", &schema).await;
+    let q = "SELECT id, v AS `Value` FROM t ORDER BY id";
+    let first: Vec<Row> = reader.query(q).await.expect("miss");
+    assert_eq!(cache_status(&mut reader).await, "miss");
+    // Stored once the monitor has seen the replica apply the table's last write (the INSERT above).
+    let second: Vec<Row> = until_hit(&mut reader, q).await;
+    let (role, reason, _) = last_route(&mut reader).await;
+    assert_eq!((role.as_str(), reason.as_str()), ("", "cache l1"));
+    // Same rows and the same column metadata (names, types, flags) as the backend's answer.
+    assert_eq!(first.len(), 2);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a.clone().unwrap(), b.clone().unwrap());
+        let (ca, cb) = (a.columns_ref(), b.columns_ref());
+        for (x, y) in ca.iter().zip(cb) {
+            assert_eq!(
+                (x.name_str(), x.column_type(), x.flags(), x.column_length()),
+                (y.name_str(), y.column_type(), y.flags(), y.column_length())
+            );
+        }
+    }
+    assert_eq!(first[0].columns_ref()[1].name_str(), "Value", "column names come from the exact text");
+    // Another spelling of the same shape is another entry (its column names could differ).
+    let _: Vec<Row> = reader.query("select id, v as `value` from t order by id").await.expect("other text");
+    assert_eq!(cache_status(&mut reader).await, "miss");
+
+    // A write through sluice: the next read is fresh (here or on a replica that has it).
+    c.query_drop("UPDATE t SET v = 'uno' WHERE id = 1").await.expect("update");
+    topo.wait_replicas_caught_up().await;
+    let v: Vec<(i32, String)> = reader.query(q).await.expect("after write");
+    assert_eq!(v[0], (1, "uno".to_string()));
+    assert_eq!(cache_status(&mut reader).await, "miss");
+    // A transaction's writes are invalidated at COMMIT.
+    let _: Vec<Row> = reader.query(q).await.expect("fill again");
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("UPDATE t SET v = 'eins' WHERE id = 1").await.expect("update in tx");
+    c.query_drop("COMMIT").await.expect("commit");
+    topo.wait_replicas_caught_up().await;
+    let v: Vec<(i32, String)> = reader.query(q).await.expect("after commit");
+    assert_eq!(v[0], (1, "eins".to_string()));
+
+    // Statements whose results change by themselves are never cached.
+    for q in ["SELECT NOW(), v FROM t", "SELECT RAND() FROM t", "SELECT v, UUID() FROM t"] {
+        for _ in 0..2 {
+            let _: Vec<Row> = reader.query(q).await.expect("non-deterministic");
+            assert_eq!(cache_status(&mut reader).await, "bypass", "{q}");
+        }
+    }
+    // Nor locking reads, nor reads in a transaction.
+    c.query_drop("BEGIN").await.expect("begin");
+    for _ in 0..2 {
+        let _: Vec<Row> = c.query(q).await.expect("read in tx");
+        assert_ne!(cache_status(&mut c).await, "hit");
+    }
+    c.query_drop("COMMIT").await.expect("commit");
+    let s = show_cache(&p).await;
+    assert!(s["hits_l1"].parse::<u64>().unwrap() >= 1, "{s:?}");
+    let metrics = reqwest_metrics(&p).await;
+    assert!(metrics.contains("sluice_cache_hits_total{level=\"l1\"}"), "{metrics}");
+    assert!(metrics.contains("sluice_cache_l2_up 1"), "{metrics}");
+}
+
+/// Runs `q` until it is answered from the cache (a result read on a replica is stored only once sluice
+/// knows that replica had applied the read tables' last writes); returns that answer.
+async fn until_hit(c: &mut Conn, q: &str) -> Vec<Row> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: Vec<Row> = c.query(q).await.expect("query");
+        if cache_status(c).await == "hit" {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "{q} never hit the cache");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GET /metrics over a plain TCP connection.
+async fn reqwest_metrics(p: &Proxy) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(p.http_addr().expect("http")).await.expect("http connect");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+#[tokio::test]
+async fn results_are_per_user_and_prepared_statements_hit() {
+    let (topo, schema) = setup("cache_users").await;
+    let p = sluice_tests::start_proxy(cache_config(topo)).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    prepare_table(&mut c, topo).await;
+    deps_loaded(&p).await;
+    let q = "SELECT v FROM t WHERE id = 2";
+    until_hit(&mut c, q).await;
+    // Another user (same backend account) never gets app's entry.
+    let mut other = connect(&p, "native_only", "native", &schema).await;
+    let v: Option<String> = other.query_first(q).await.expect("other user");
+    assert_eq!(v.as_deref(), Some("two"));
+    assert_eq!(cache_status(&mut other).await, "miss");
+
+    // Prepared statements: the same parameters hit, other parameters miss.
+    let stmt = c.prep("SELECT id, v FROM t WHERE id = ?").await.expect("prepare");
+    let a: Option<(i32, String)> = c.exec_first(&stmt, (1,)).await.expect("exec 1");
+    assert_eq!(cache_status(&mut c).await, "miss");
+    let b: Option<(i32, String)> = c.exec_first(&stmt, (1,)).await.expect("exec 1 again");
+    assert_eq!(
+        cache_status(&mut c).await,
+        "hit",
+        "stored: the replicas are known to have the table's writes"
+    );
+    assert_eq!(a, b);
+    assert_eq!(a, Some((1, "one".to_string())));
+    let d: Option<(i32, String)> = c.exec_first(&stmt, (2,)).await.expect("exec 2");
+    assert_eq!(d, Some((2, "two".to_string())));
+    assert_eq!(cache_status(&mut c).await, "miss");
+    c.exec_drop("UPDATE t SET v = ? WHERE id = ?", ("dos", 2)).await.expect("update");
+    topo.wait_replicas_caught_up().await;
+    let mut r = connect(&p, "app", "app", &schema).await;
+    let d: Option<(i32, String)> =
+        r.exec_first("SELECT id, v FROM t WHERE id = ?", (2,)).await.expect("exec");
+    assert_eq!(d, Some((2, "dos".to_string())));
+}
+
+#[tokio::test]
+async fn two_instances_share_redis_and_invalidate_each_other() {
+    let (topo, schema) = setup("cache_l2").await;
+    let a = sluice_tests::start_proxy(cache_config(topo)).await;
+    let b = sluice_tests::start_proxy(cache_config(topo)).await;
+    let mut ca = connect(&a, "app", "app", &schema).await;
+    let mut cb = connect(&b, "app", "app", &schema).await;
+    prepare_table(&mut ca, topo).await;
+    deps_loaded(&a).await;
+    deps_loaded(&b).await;
+    let q = "SELECT v FROM t WHERE id = 1";
+    until_hit(&mut ca, q).await;
+    let v: Option<String> = cb.query_first(q).await.expect("read through b");
+    assert_eq!(v.as_deref(), Some("one"));
+    assert_eq!(last_route(&mut cb).await.1, "cache l2");
+    let _: Option<String> = cb.query_first(q).await.expect("again through b");
+    assert_eq!(last_route(&mut cb).await.1, "cache l1");
+    // A write through b: a's L1 entry goes too (pub/sub), and so does the shared L2 entry.
+    cb.query_drop("UPDATE t SET v = 'new' WHERE id = 1").await.expect("update through b");
+    topo.wait_replicas_caught_up().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let v: Option<String> = ca.query_first(q).await.expect("read through a");
+    assert_eq!(v.as_deref(), Some("new"));
+    assert_eq!(cache_status(&mut ca).await, "miss");
+}
+
+#[tokio::test]
+async fn a_trigger_maintained_table_is_invalidated_by_writes_to_its_source() {
+    let (topo, schema) = setup("cache_trigger").await;
+    let mut root =
+        Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.clone()))).await.expect("root");
+    root.query_drop("CREATE TABLE src (id INT PRIMARY KEY, n INT)").await.expect("src");
+    root.query_drop("CREATE TABLE total (id INT PRIMARY KEY, n INT)").await.expect("total");
+    root.query_drop("INSERT INTO total VALUES (1, 0)").await.expect("seed");
+    root.query_drop(
+        "CREATE TRIGGER src_ai AFTER INSERT ON src FOR EACH ROW UPDATE total SET n = n + NEW.n WHERE id = 1",
+    )
+    .await
+    .expect("trigger");
+    topo.wait_replicas_caught_up().await;
+    let p = sluice_tests::start_proxy(cache_config(topo)).await;
+    deps_loaded(&p).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let q = "SELECT n FROM total WHERE id = 1";
+    until_hit(&mut c, q).await;
+    let mut w = connect(&p, "app", "app", &schema).await;
+    w.query_drop("INSERT INTO src VALUES (1, 5)").await.expect("insert into the source");
+    topo.wait_replicas_caught_up().await;
+    let n: Option<i32> = c.query_first(q).await.expect("after the trigger fired");
+    assert_eq!(n, Some(5));
+}
+
+/// Concurrent writers and cached readers with the replicas in the loop: once a write's OK is back and
+/// the replicas have applied it, no read through sluice returns anything older.
+#[tokio::test]
+async fn no_stale_read_under_concurrent_writes() {
+    let (topo, schema) = setup("cache_race").await;
+    let p = sluice_tests::start_proxy(cache_config(topo)).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE k (id INT PRIMARY KEY, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO k VALUES (1, 0), (2, 0), (3, 0), (4, 0)").await.expect("seed");
+    topo.wait_replicas_caught_up().await;
+    deps_loaded(&p).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Readers keep the cache full of every row's current value.
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let mut r = connect(&p, "app", "app", &schema).await;
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for id in 1..=4 {
+                    let _: Option<i32> =
+                        r.query_first(format!("SELECT v FROM k WHERE id = {id}")).await.expect("read");
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let mut writers = Vec::new();
+    for id in 1..=4 {
+        let mut w = connect(&p, "app", "app", &schema).await;
+        let mut check = connect(&p, "app", "app", &schema).await;
+        writers.push(tokio::spawn(async move {
+            let mut stale = 0;
+            for v in 1..=200 {
+                w.query_drop(format!("UPDATE k SET v = {v} WHERE id = {id}")).await.expect("write");
+                topo.wait_replicas_caught_up().await;
+                let got: Option<i32> =
+                    check.query_first(format!("SELECT v FROM k WHERE id = {id}")).await.expect("check read");
+                if got != Some(v) {
+                    stale += 1;
+                }
+            }
+            stale
+        }));
+    }
+    let mut stale = 0;
+    for w in writers {
+        stale += w.await.expect("writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.expect("reader");
+    }
+    let s = show_cache(&p).await;
+    assert_eq!(stale, 0, "stale reads after {reads} cached reads; {s:?}");
+    assert!(s["hits_l1"].parse::<u64>().unwrap() > 0, "the readers hit the cache: {s:?}");
+}
