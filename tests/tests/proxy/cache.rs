@@ -300,3 +300,150 @@ async fn no_stale_read_under_concurrent_writes() {
     assert_eq!(stale, 0, "stale reads after {reads} cached reads; {s:?}");
     assert!(s["hits_l1"].parse::<u64>().unwrap() > 0, "the readers hit the cache: {s:?}");
 }
+
+/// A redis-server of this test's own on a free port (killed and restarted by the test).
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16, dir: tempfile::TempDir) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        OwnRedis { child, port, dir }
+    }
+
+    fn start() -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port, tempfile::tempdir().unwrap())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Redis dies under cached load: no client error, writes still invalidate, and once Redis is back no
+/// entry from before is served.
+#[tokio::test]
+async fn redis_killed_under_cached_load_gives_no_errors() {
+    let (topo, schema) = setup("cache_redis_kill").await;
+    let mut redis = OwnRedis::start();
+    let mut cfg = cache_config(topo);
+    cfg.cache.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    prepare_table(&mut c, topo).await;
+    deps_loaded(&p).await;
+    let q = "SELECT v FROM t WHERE id = 1";
+    until_hit(&mut c, q).await;
+    let mut readers = Vec::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for _ in 0..4 {
+        let mut r = connect(&p, "app", "app", &schema).await;
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v: Option<String> = r.query_first(q).await.expect("a read while redis dies: no error");
+                assert!(v.is_some());
+                n += 1;
+            }
+            n
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Writes carry on and invalidate this instance's L1.
+    c.query_drop("UPDATE t SET v = 'while down' WHERE id = 1").await.expect("write while redis is down");
+    topo.wait_replicas_caught_up().await;
+    let v: Option<String> = c.query_first(q).await.expect("read while down");
+    assert_eq!(v.as_deref(), Some("while down"));
+    assert_eq!(show_cache(&p).await["l2"], "down");
+    // Redis comes back on the same port: L2 is used again, nothing stale is served.
+    let port = redis.port;
+    let dir = std::mem::replace(&mut redis.dir, tempfile::tempdir().unwrap());
+    redis.kill();
+    let _back = OwnRedis::start_on(port, dir);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while show_cache(&p).await["l2"] != "up" {
+        assert!(Instant::now() < deadline, "L2 never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut fresh = connect(&p, "app", "app", &schema).await;
+    for _ in 0..20 {
+        let v: Option<String> = fresh.query_first(q).await.expect("read after redis is back");
+        assert_eq!(v.as_deref(), Some("while down"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.expect("reader saw no error");
+    }
+    assert!(reads > 50, "{reads} reads");
+}
+
+/// A replica delayed with MASTER_DELAY (kept in the read rotation by a generous lag limit) returns old
+/// rows for a while, as any lagging replica does; but those rows are never stored, so a cache hit never
+/// returns them.
+#[tokio::test]
+async fn private_delayed_replica_never_gets_its_old_rows_cached() {
+    let private = Topology::private().await;
+    let schema = private.fresh_schema("cache_delay").await;
+    let mut cfg = cache_config(&private);
+    cfg.monitor.max_replica_lag_ms = 600_000;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut w = connect(&p, "app", "app", &schema).await;
+    prepare_table(&mut w, &private).await;
+    deps_loaded(&p).await;
+    let r1 = &private.replicas[1];
+    let mut root1 = Conn::new(private.root_opts(r1)).await.expect("root on replica 1");
+    root1.query_drop("STOP SLAVE").await.expect("stop slave");
+    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 4").await.expect("delay");
+    root1.query_drop("START SLAVE").await.expect("start slave");
+    w.query_drop("UPDATE t SET v = 'new' WHERE id = 1").await.expect("update");
+    let mut r = connect(&p, "app", "app", &schema).await;
+    let q = "SELECT v FROM t WHERE id = 1";
+    let (mut old_reads, mut hits) = (0, 0);
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let v: Option<String> = r.query_first(q).await.expect("read");
+        let status = cache_status(&mut r).await;
+        if status == "hit" {
+            hits += 1;
+            assert_eq!(v.as_deref(), Some("new"), "a cache hit returned the delayed replica's old row");
+        } else if v.as_deref() == Some("one") {
+            old_reads += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = show_cache(&p).await;
+    assert!(old_reads > 0, "the delayed replica served reads (else this test proves nothing): {s:?}");
+    assert!(s["not_stored_replica_behind"].parse::<u64>().unwrap() > 0, "{s:?}");
+    assert!(hits > 0, "the up-to-date replica's rows were cached: {s:?}");
+    root1.query_drop("STOP SLAVE").await.expect("stop slave");
+    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 0").await.expect("no delay");
+    root1.query_drop("START SLAVE").await.expect("start slave");
+}
