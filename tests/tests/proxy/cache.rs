@@ -328,8 +328,11 @@ impl OwnRedis {
     }
 
     fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Self::start_on(port, tempfile::tempdir().unwrap())
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port, tempfile::tempdir().expect("temp dir"))
     }
 
     fn kill(&mut self) {
