@@ -6,7 +6,9 @@
 # logins and plan-cache misses are left out. Sends load only to 127.0.0.1.
 #
 # stdout: one JSON line per test: {"test","events","instructions","instructions_per_statement"}
-# Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500).
+# Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500),
+#      CACHE (0; 1 = the result cache on for every cacheable SELECT: the warm-up fills it, so the
+#      measured statements are hits).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
@@ -28,6 +30,9 @@ rm -f "$OUT"/callgrind.out.*
 CONFIG=$OUT/sluice.toml
 sed -e 's/127.0.0.1:6033/127.0.0.1:6035/; s/127.0.0.1:6032/127.0.0.1:6036/; s/127.0.0.1:9033/127.0.0.1:9036/' \
     -e 's/^interval_ms = 1000/interval_ms = 600000/' "$ROOT/deploy/sluice.example.toml" >"$CONFIG"
+if [ "${CACHE:-0}" = 1 ]; then
+  sed -i -e '/^\[cache\]/,/^\[/{s/^enabled = false/enabled = true/; s/^cache_all = false/cache_all = true/}' "$CONFIG"
+fi
 export SLUICE_BACKEND_PASSWORD=${SLUICE_BACKEND_PASSWORD:-app} SLUICE_MONITOR_PASSWORD=${SLUICE_MONITOR_PASSWORD:-monitor}
 SLUICE_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
   "$ROOT/target/release/sluice" --config "$CONFIG" >"$OUT/sluice.log" 2>&1 &

@@ -16,7 +16,8 @@
 # errors > 0 and "failure", and the other targets carry on.
 #
 # Env: ROUNDS (5), DURATION seconds per run (10), THREADS ("1 16 64"),
-#      TESTS ("oltp_point_select oltp_read_only"), TARGETS ("direct haproxy sluice"),
+#      TESTS ("oltp_point_select oltp_read_only"), TARGETS ("direct haproxy sluice"; also
+#      "sluice_cache": a second sluice on 6037 with the result cache on for every cacheable SELECT),
 #      TABLES (4), TABLE_SIZE (10000), WARMUP seconds before the first round (5; 0 = none).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,11 +34,12 @@ HOST=127.0.0.1            # the only address this script ever sends load to
 PRIMARY_PORT=3307
 HAPROXY_PORT=6034
 SLUICE_PORT=6033
+CACHE_PORT=6037           # sluice_cache: the example config with [cache] enabled, cache_all
 
 say() { printf '[sysbench] %s\n' "$*" >&2; }
 die() { printf '[sysbench] error: %s\n' "$*" >&2; exit 1; }
 
-for t in $TARGETS; do case $t in direct|haproxy|sluice) ;; *) die "unknown target '$t' (direct, haproxy, sluice)" ;; esac; done
+for t in $TARGETS; do case $t in direct|haproxy|sluice|sluice_cache) ;; *) die "unknown target '$t' (direct, haproxy, sluice, sluice_cache)" ;; esac; done
 for t in $TESTS; do case $t in oltp_point_select|oltp_read_only) ;; *) die "unknown test '$t' (oltp_point_select, oltp_read_only)" ;; esac; done
 
 OUT=${CARGO_TARGET_DIR:-$ROOT/target}/bench
@@ -70,10 +72,15 @@ root_sql "SELECT 1" >/dev/null 2>&1 || die "the primary on $HOST:$PRIMARY_PORT d
 
 # --- HAProxy: tcp mode, one thread, $HOST:$HAPROXY_PORT -> primary ----------------------------------
 HADIR=""
+SCDIR=""
 cleanup() {
   if [ -n "$HADIR" ]; then
     if [ -s "$HADIR/haproxy.pid" ]; then kill "$(cat "$HADIR/haproxy.pid")" 2>/dev/null || true; fi
     rm -rf "$HADIR"
+  fi
+  if [ -n "$SCDIR" ]; then
+    if [ -s "$SCDIR/sluice.pid" ]; then kill "$(cat "$SCDIR/sluice.pid")" 2>/dev/null || true; fi
+    rm -rf "$SCDIR"
   fi
 }
 trap cleanup EXIT
@@ -104,8 +111,26 @@ CFG
   say "haproxy (pid $(cat "$HADIR/haproxy.pid"), nbthread 1, mode tcp) on $HOST:$HAPROXY_PORT -> $HOST:$PRIMARY_PORT"
 fi
 
-port_of() { case $1 in direct) echo "$PRIMARY_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; sluice) echo "$SLUICE_PORT" ;; esac; }
-pidfile_of() { case $1 in direct) echo "$DATA/primary/pid" ;; haproxy) echo "$HADIR/haproxy.pid" ;; sluice) echo "$DATA/sluice.pid" ;; esac; }
+# --- sluice_cache: a second sluice with the result cache on ($HOST:$CACHE_PORT) --------------------
+if [[ " $TARGETS " == *" sluice_cache "* ]]; then
+  if (exec 3<>"/dev/tcp/$HOST/$CACHE_PORT") 2>/dev/null; then
+    die "port $CACHE_PORT is already in use (a leftover sluice?): ss -ltnp 'sport = :$CACHE_PORT'"
+  fi
+  SCDIR=$(mktemp -d /tmp/sluice-cache.XXXXXX)
+  sed -e "s/127.0.0.1:6033/127.0.0.1:$CACHE_PORT/; s/127.0.0.1:6032/127.0.0.1:6038/; s/127.0.0.1:9033/127.0.0.1:9038/" \
+      -e '/^\[cache\]/,/^\[/{s/^enabled = false/enabled = true/; s/^cache_all = false/cache_all = true/}' \
+      "$ROOT/deploy/sluice.example.toml" >"$SCDIR/sluice.toml"
+  grep -q '^cache_all = true' "$SCDIR/sluice.toml" || die "could not turn the cache on in $SCDIR/sluice.toml"
+  SLUICE_BACKEND_PASSWORD=app SLUICE_MONITOR_PASSWORD=monitor SLUICE_LOG_LEVEL=warn \
+    "$ROOT/target/release/sluice" --config "$SCDIR/sluice.toml" >"$SCDIR/sluice.log" 2>&1 &
+  echo $! >"$SCDIR/sluice.pid"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/$HOST/$CACHE_PORT") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/$HOST/$CACHE_PORT") 2>/dev/null || { cat "$SCDIR/sluice.log" >&2; die "sluice_cache did not start"; }
+  say "sluice with the result cache (pid $(cat "$SCDIR/sluice.pid")) on $HOST:$CACHE_PORT"
+fi
+
+port_of() { case $1 in direct) echo "$PRIMARY_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; sluice) echo "$SLUICE_PORT" ;; sluice_cache) echo "$CACHE_PORT" ;; esac; }
+pidfile_of() { case $1 in direct) echo "$DATA/primary/pid" ;; haproxy) echo "$HADIR/haproxy.pid" ;; sluice) echo "$DATA/sluice.pid" ;; sluice_cache) echo "$SCDIR/sluice.pid" ;; esac; }
 pid_of() { local f; f=$(pidfile_of "$1"); [ -s "$f" ] && [ -r "/proc/$(cat "$f")/stat" ] && cat "$f" || echo ""; }
 # CPU seconds (utime + stime) a process has used; empty if it is gone.
 cpu_of() {
@@ -238,7 +263,7 @@ med = lambda xs: round(statistics.median(xs), 3) if xs else None
 groups = {}
 for r in rows:
     groups.setdefault((r["test"], r["threads"], r["target"]), []).append(r)
-order = {"direct": 0, "haproxy": 1, "sluice": 2}
+order = {"direct": 0, "haproxy": 1, "sluice": 2, "sluice_cache": 3}
 summary = []
 for (test, threads, target), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 9))):
     q = [r["qps"] for r in rs if r["qps"] is not None and not r.get("failure")]

@@ -23,6 +23,7 @@ fn l1(c: &mut Criterion) {
         l1_bytes: 64 << 20,
         max_entry_bytes: 1 << 20,
         flight_wait: Duration::from_secs(1),
+        refresh_ahead: Duration::ZERO,
     });
     let tables = vec![table_id(Some("sbtest"), "sbtest1").expect("table")];
     // A point select's response: column count, one column definition, one row, the terminator.

@@ -26,6 +26,9 @@ pub struct Entry {
     pub stamp: Stamp,
     /// When it stops being served.
     pub expires: Instant,
+    /// From then on, one session refreshes it while the others are still served this one (refresh
+    /// ahead; equal to `expires` when off).
+    pub refresh_at: Instant,
 }
 
 impl Entry {
@@ -93,7 +96,8 @@ impl Entry {
         if seen != count || !p.rest.is_empty() {
             return None;
         }
-        Some(Entry { key, packets, count, rows, stamp, expires: Instant::now() + ttl })
+        let expires = Instant::now() + ttl;
+        Some(Entry { key, packets, count, rows, stamp, expires, refresh_at: expires })
     }
 }
 
@@ -176,6 +180,7 @@ mod tests {
             rows: 1,
             stamp: Stamp(vec![1, 2, 3]),
             expires: Instant::now() + Duration::from_secs(5),
+            refresh_at: Instant::now() + Duration::from_secs(5),
         }
     }
 

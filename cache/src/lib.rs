@@ -42,6 +42,9 @@ pub struct Settings {
     pub max_entry_bytes: usize,
     /// How long a session waits for another's fetch of the same key before running it itself.
     pub flight_wait: Duration,
+    /// Refresh ahead: when less than this is left of an entry's TTL, the next lookup runs the query
+    /// again and refills it, while concurrent lookups are still served the entry. Zero: off.
+    pub refresh_ahead: Duration,
 }
 
 /// Where a hit came from.
@@ -214,6 +217,7 @@ impl Cache {
                 // Into L1 under the local stamp read before the L2 read.
                 let mut local = (*e).clone();
                 local.stamp = stamp;
+                local.refresh_at = self.refresh_at(local.expires, local.ttl_left());
                 self.l1.insert(key, Arc::new(local));
                 return Lookup::Hit(e, Level::L2);
             }
@@ -226,7 +230,8 @@ impl Cache {
 
     fn l1_hit(&self, key: &Bytes, tables: &[TableId]) -> Option<Lookup> {
         let e = self.l1.get(key)?;
-        if e.expires <= Instant::now() {
+        let now = Instant::now();
+        if e.expires <= now {
             self.l1.remove(key);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -236,8 +241,21 @@ impl Cache {
             self.stats.stale.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        if e.refresh_at <= now && !self.flights.lock().contains_key(key) {
+            // Due for a refresh and nobody is refreshing it: this lookup does (as a miss).
+            self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         self.stats.hits_l1.fetch_add(1, Ordering::Relaxed);
         Some(Lookup::Hit(e, Level::L1))
+    }
+
+    fn refresh_at(&self, expires: Instant, ttl: Duration) -> Instant {
+        if self.settings.refresh_ahead.is_zero() || self.settings.refresh_ahead >= ttl {
+            expires
+        } else {
+            expires - self.settings.refresh_ahead
+        }
     }
 
     /// Stores what a miss's query sent the client (`collected`), for `ttl`. Entries already stale
@@ -252,7 +270,16 @@ impl Cache {
             return;
         }
         let expires = Instant::now() + ttl;
-        let mut e = Entry { key: miss.key.clone(), packets, count, rows, stamp: miss.stamp.clone(), expires };
+        let refresh_at = self.refresh_at(expires, ttl);
+        let mut e = Entry {
+            key: miss.key.clone(),
+            packets,
+            count,
+            rows,
+            stamp: miss.stamp.clone(),
+            expires,
+            refresh_at,
+        };
         if self.gens.is_current(&miss.tables, &e.stamp) {
             self.l1.insert(miss.key.clone(), Arc::new(e.clone()));
             self.stats.stores.fetch_add(1, Ordering::Relaxed);

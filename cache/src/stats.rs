@@ -25,6 +25,8 @@ pub struct CacheStats {
     pub flight_waits: AtomicU64,
     /// Write invalidations.
     pub invalidations: AtomicU64,
+    /// Lookups that refreshed an entry ahead of its TTL.
+    pub refreshes: AtomicU64,
 }
 
 /// A copy of the counters and sizes.
@@ -40,6 +42,7 @@ pub struct StatsSnapshot {
     pub replica_behind: u64,
     pub flight_waits: u64,
     pub invalidations: u64,
+    pub refreshes: u64,
     /// L1 entries now.
     pub l1_entries: u64,
     /// L1 bytes now.
@@ -77,6 +80,7 @@ impl CacheStats {
             replica_behind: r(&self.replica_behind),
             flight_waits: r(&self.flight_waits),
             invalidations: r(&self.invalidations),
+            refreshes: r(&self.refreshes),
             l1_entries,
             l1_bytes,
             l1_capacity,

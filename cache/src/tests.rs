@@ -10,7 +10,12 @@ use bytes::Bytes;
 use super::*;
 
 fn settings() -> Settings {
-    Settings { l1_bytes: 1 << 20, max_entry_bytes: 64 << 10, flight_wait: Duration::from_secs(2) }
+    Settings {
+        l1_bytes: 1 << 20,
+        max_entry_bytes: 64 << 10,
+        flight_wait: Duration::from_secs(2),
+        refresh_ahead: Duration::ZERO,
+    }
 }
 
 fn tables(names: &[&str]) -> Vec<TableId> {
@@ -111,6 +116,23 @@ async fn concurrent_misses_share_one_fetch() {
     let s = c.snapshot();
     assert_eq!(s.misses, 1, "one backend execution");
     assert_eq!(s.flight_waits, 8);
+}
+
+#[tokio::test]
+async fn refresh_ahead_lets_one_lookup_refill_while_others_are_served() {
+    let c = Cache::new(Settings { refresh_ahead: Duration::from_millis(80), ..settings() });
+    let m = miss(&c, b"q", &["a"]).await;
+    c.fill(m, collected(&[b"old"]), 1, Duration::from_millis(100)).await;
+    assert!(hit(&c, b"q", &["a"]).await.is_some(), "fresh: a plain hit");
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    // Inside the refresh window: the first lookup refreshes, the next ones still get the old entry.
+    let refresher = miss(&c, b"q", &["a"]).await;
+    let (e, _) = hit(&c, b"q", &["a"]).await.expect("served while refreshing");
+    assert_eq!(e.payloads().next(), Some(&b"old"[..]));
+    c.fill(refresher, collected(&[b"new"]), 1, Duration::from_millis(100)).await;
+    let (e, _) = hit(&c, b"q", &["a"]).await.expect("refreshed");
+    assert_eq!(e.payloads().next(), Some(&b"new"[..]));
+    assert_eq!(c.snapshot().refreshes, 1);
 }
 
 #[tokio::test]

@@ -160,6 +160,7 @@ impl Shared {
                     l1_bytes: config.cache.l1_size,
                     max_entry_bytes: config.cache.max_entry_bytes as usize,
                     flight_wait: Duration::from_millis(config.backend.read_timeout_ms.clamp(100, 5000)),
+                    refresh_ahead: Duration::from_millis(config.cache.refresh_ahead_ms),
                 }))
             }),
             cache_deps: arc_swap::ArcSwapOption::empty(),

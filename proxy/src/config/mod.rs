@@ -443,6 +443,9 @@ pub struct CacheConfig {
     /// Cache every cacheable SELECT (with `default_ttl_ms`), not only those a `cache` rule, a
     /// `/* sluice: cache */` hint or `SQL_CACHE` selects. Default false.
     pub cache_all: bool,
+    /// Refresh ahead, ms: when less than this is left of an entry's TTL, one session runs the query
+    /// again and refills it while the others are still served the entry. Default 0 (off).
+    pub refresh_ahead_ms: u64,
 }
 
 /// `[sharding]`: sharded tables (a later issue fills this in).
@@ -592,6 +595,7 @@ impl Default for CacheConfig {
             max_entry_bytes: 1 << 20,
             redis_timeout_ms: 50,
             cache_all: false,
+            refresh_ahead_ms: 0,
         }
     }
 }
