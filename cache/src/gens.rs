@@ -65,8 +65,9 @@ fn value_in(map: &HashMap<Arc<str>, Arc<Counter>>, key: &str) -> u64 {
 }
 
 impl Generations {
-    /// The stamp of `tables` now, and the last-write GTID of each (read after its counter, so a writer
-    /// that records the GTID before bumping is never missed by a reader that sees the bump).
+    /// The stamp of `tables` now, and the last-write GTIDs of each (its own and its schema's; read after
+    /// the counter, so a writer that records the GTID before bumping is never missed by a reader that
+    /// sees the bump).
     pub fn stamp(&self, tables: &[TableId]) -> (Stamp, Vec<Option<Arc<str>>>) {
         let mut v = Vec::with_capacity(1 + 2 * tables.len());
         let mut gtids = Vec::with_capacity(tables.len());
@@ -74,7 +75,15 @@ impl Generations {
         let schemas = self.schemas.read();
         let map = self.counters.read();
         for t in tables {
-            v.push(value_in(&schemas, schema_of(t)));
+            match schemas.get(schema_of(t)) {
+                Some(c) => {
+                    v.push(c.value.load(Ordering::Acquire));
+                    if let Some(g) = c.last_write.lock().clone() {
+                        gtids.push(Some(g));
+                    }
+                }
+                None => v.push(0),
+            }
             match map.get(&**t) {
                 Some(c) => {
                     v.push(c.value.load(Ordering::Acquire));
@@ -112,9 +121,14 @@ impl Generations {
         }
     }
 
-    /// A write sluice cannot attribute: every table of `schema` is invalid.
-    pub fn bump_schema(&self, schema: &str) {
-        counter_in(&self.schemas, &schema.to_ascii_lowercase()).value.fetch_add(1, Ordering::AcqRel);
+    /// A write sluice cannot attribute: every table of `schema` is invalid (and has its GTID as a
+    /// last write, when known).
+    pub fn bump_schema(&self, schema: &str, gtid: Option<&str>) {
+        let c = counter_in(&self.schemas, &schema.to_ascii_lowercase());
+        if let Some(g) = gtid {
+            *c.last_write.lock() = Some(Arc::from(g));
+        }
+        c.value.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Everything is invalid (missed invalidations, FLUSH CACHE).
@@ -164,9 +178,10 @@ mod tests {
         let g = Generations::default();
         let t = ids(&["a"]);
         let (s, _) = g.stamp(&t);
-        g.bump_schema("other");
+        g.bump_schema("other", None);
         assert!(g.is_current(&t, &s));
-        g.bump_schema("APP");
+        g.bump_schema("APP", Some("0-1-9"));
+        assert!(g.stamp(&t).1.contains(&Some(Arc::from("0-1-9"))));
         assert!(!g.is_current(&t, &s));
         let (s, _) = g.stamp(&t);
         g.bump_all();

@@ -3,7 +3,8 @@
 //!
 //! Keys: `sluice:e:<sha256 of the full key>` (the value holds the full key, compared on every hit),
 //! `sluice:g:t:<schema.table>`, `sluice:g:s:<schema>`, `sluice:g:epoch` (INCR counters) and
-//! `sluice:w:<schema.table>` (GTID of the last write). A lookup is one MGET of the entry and the counters
+//! `sluice:w:<schema.table>` / `sluice:w:s:<schema>` (GTID of the last write to the table / of the last
+//! write bumping the whole schema). A lookup is one MGET of the entry and the counters
 //! of the tables it reads, so an entry is served only if Redis's counters still equal the ones it was
 //! stored under. Every Redis call has a timeout; any failure marks L2 down (sessions carry on with L1 and
 //! the backend) until a background check sees it back.
@@ -41,7 +42,7 @@ pub struct Found {
     pub value: Option<Vec<u8>>,
     /// The counters now (epoch, then schema and table per table).
     pub stamp: Stamp,
-    /// Last-write GTID per table.
+    /// Last-write GTIDs: per table, its own and its schema's.
     pub last_writes: Vec<Option<String>>,
 }
 
@@ -112,13 +113,14 @@ impl L2 {
         if !self.is_up() {
             return None;
         }
-        let mut keys = Vec::with_capacity(2 + 3 * tables.len());
+        let mut keys = Vec::with_capacity(2 + 4 * tables.len());
         keys.push(entry_key(key));
         keys.push("sluice:g:epoch".to_owned());
         for t in tables {
             keys.push(format!("sluice:g:s:{}", schema_of(t)));
             keys.push(format!("sluice:g:t:{t}"));
             keys.push(format!("sluice:w:{t}"));
+            keys.push(format!("sluice:w:s:{}", schema_of(t)));
         }
         let mut p = redis::pipe();
         p.cmd("MGET").arg(&keys);
@@ -135,10 +137,12 @@ impl L2 {
         };
         let mut stamp = vec![num(&vals[1])];
         let mut last_writes = Vec::with_capacity(tables.len());
+        let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
         for i in 0..tables.len() {
-            stamp.push(num(&vals[2 + 3 * i]));
-            stamp.push(num(&vals[3 + 3 * i]));
-            last_writes.push(vals[4 + 3 * i].as_deref().map(|b| String::from_utf8_lossy(b).into_owned()));
+            stamp.push(num(&vals[2 + 4 * i]));
+            stamp.push(num(&vals[3 + 4 * i]));
+            last_writes.push(text(&vals[4 + 4 * i]));
+            last_writes.push(text(&vals[5 + 4 * i]));
         }
         let value = vals.into_iter().next().flatten();
         Some(Found { value, stamp: Stamp(stamp), last_writes })
@@ -176,9 +180,16 @@ impl L2 {
             }
         }
         if let Some(s) = schema {
+            if let Some(g) = gtid {
+                p.cmd("SET").arg(format!("sluice:w:s:{s}")).arg(g).ignore();
+            }
             p.cmd("INCR").arg(format!("sluice:g:s:{s}")).ignore();
             msg.push_str("\ns ");
             msg.push_str(s);
+            if let Some(g) = gtid {
+                msg.push(' ');
+                msg.push_str(g);
+            }
         }
         p.cmd("PUBLISH").arg(CHANNEL).arg(msg).ignore();
         if self.run::<()>("invalidation", &p).await.is_none() {
@@ -225,8 +236,8 @@ impl L2 {
 pub enum Invalidation {
     /// Tables written, with the write's GTID when known.
     Tables(Vec<(String, Option<String>)>),
-    /// A schema's tables.
-    Schema(String),
+    /// A schema's tables, with the write's GTID when known.
+    Schema(String, Option<String>),
     /// Everything.
     All,
 }
@@ -242,7 +253,7 @@ pub fn parse_message(msg: &str) -> Option<(u64, Vec<Invalidation>)> {
         let mut w = l.split(' ');
         match (w.next(), w.next(), w.next()) {
             (Some("t"), Some(t), g) => tables.push((t.to_owned(), g.map(str::to_owned))),
-            (Some("s"), Some(s), _) => out.push(Invalidation::Schema(s.to_owned())),
+            (Some("s"), Some(s), g) => out.push(Invalidation::Schema(s.to_owned(), g.map(str::to_owned))),
             (Some("a"), _, _) => out.push(Invalidation::All),
             _ => {}
         }
@@ -306,7 +317,7 @@ mod tests {
         assert_eq!(
             inv,
             vec![
-                Invalidation::Schema("app".into()),
+                Invalidation::Schema("app".into(), None),
                 Invalidation::All,
                 Invalidation::Tables(vec![("app.a".into(), Some("0-1-9".into())), ("app.b".into(), None)]),
             ]

@@ -301,7 +301,7 @@ impl Cache {
     pub async fn bump(&self, tables: &[TableId], schema: Option<&str>, gtid: Option<&str>) {
         self.gens.bump(tables, gtid);
         if let Some(s) = schema {
-            self.gens.bump_schema(s);
+            self.gens.bump_schema(s, gtid);
         }
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
         if let Some(l2) = self.l2.get() {
@@ -317,7 +317,7 @@ impl Cache {
                     self.gens.bump(&[Arc::from(t.as_str())], g.as_deref());
                 }
             }
-            l2::Invalidation::Schema(s) => self.gens.bump_schema(&s),
+            l2::Invalidation::Schema(s, g) => self.gens.bump_schema(&s, g.as_deref()),
             l2::Invalidation::All => self.gens.bump_all(),
         }
     }

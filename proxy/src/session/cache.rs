@@ -46,6 +46,10 @@ pub(super) enum Step {
     Miss(Fill),
 }
 
+/// The last-write "GTID" of a table whose last write reported none (no binary log, or a MySQL server
+/// without GTID tracking): results of such a table are stored only when read on the primary.
+const UNKNOWN_GTID: &str = "unknown";
+
 /// Status bits that belong to the session, not to the session that filled an entry.
 const SESSION_BITS: u16 = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
 
@@ -218,11 +222,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn cache_prepare_fill(&mut self, fill: &mut Fill, member: usize) {
         let primary = self.shared.routing.load().primary;
         if Some(member) != primary {
-            fill.storable = fill
-                .miss
-                .last_writes
-                .iter()
-                .all(|g| self.shared.group.has_applied(member, &GtidPos::parse(g)));
+            fill.storable =
+                fill.miss.last_writes.iter().all(|g| {
+                    &**g != UNKNOWN_GTID && self.shared.group.has_applied(member, &GtidPos::parse(g))
+                });
         }
         if fill.storable {
             let limit = self.shared.cache.as_ref().map_or(0, |c| c.max_entry_bytes());
@@ -295,9 +298,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// bumped once more when the transaction ends.
     pub(super) async fn cache_write_done(&mut self, w: Option<(Vec<TableId>, Option<String>)>, fx: &Effects) {
         let Some(cache) = self.shared.cache.clone() else { return };
-        let gtid = fx.gtid.as_ref().map(ToString::to_string);
+        let in_tx = self.status & status::IN_TRANS != 0;
+        // A write that committed without reporting its GTID: no replica is known to have it.
+        let gtid = fx
+            .gtid
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| (!in_tx && !fx.failed).then(|| UNKNOWN_GTID.to_owned()));
         if let Some(w) = w {
-            bump(&cache, &w, gtid.as_deref()).await;
+            let g = if in_tx { None } else { gtid.as_deref() };
+            bump(&cache, &w, g).await;
             if self.status & status::IN_TRANS != 0 {
                 self.tx_writes.0.extend(w.0);
                 if w.1.is_some() {
