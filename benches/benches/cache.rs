@@ -25,7 +25,8 @@ fn l1(c: &mut Criterion) {
         flight_wait: Duration::from_secs(1),
         refresh_ahead: Duration::ZERO,
     });
-    let tables = vec![table_id(Some("sbtest"), "sbtest1").expect("table")];
+    let tables: std::sync::Arc<[sluice_cache::TableId]> =
+        vec![table_id(Some("sbtest"), "sbtest1").expect("table")].into();
     // A point select's response: column count, one column definition, one row, the terminator.
     let packets: [&[u8]; 4] = [b"\x01", &[3u8; 60], &[0x78u8; 121], b"\xfe\x00\x00\x02\x00\x00\x00"];
     rt.block_on(async {

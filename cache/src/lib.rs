@@ -77,7 +77,7 @@ pub enum Lookup {
 /// A miss: what a fill needs, taken before the query was sent.
 pub struct Miss {
     key: Bytes,
-    tables: Vec<TableId>,
+    tables: Arc<[TableId]>,
     stamp: Stamp,
     l2_stamp: Option<Stamp>,
     /// Last-write GTIDs of the tables read (local and Redis): a result read on a replica may be stored
@@ -175,7 +175,7 @@ impl Cache {
     }
 
     /// Looks `key` up; `tables` are the tables the statement reads (qualified, see [`table_id`]).
-    pub async fn lookup(&self, key: Bytes, tables: Vec<TableId>) -> Lookup {
+    pub async fn lookup(&self, key: Bytes, tables: Arc<[TableId]>) -> Lookup {
         if let Some(hit) = self.l1_hit(&key, &tables) {
             return hit;
         }

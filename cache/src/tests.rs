@@ -18,7 +18,7 @@ fn settings() -> Settings {
     }
 }
 
-fn tables(names: &[&str]) -> Vec<TableId> {
+fn tables(names: &[&str]) -> Arc<[TableId]> {
     names.iter().map(|n| table_id(Some("app"), n).unwrap()).collect()
 }
 

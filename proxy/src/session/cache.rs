@@ -118,11 +118,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The tables a cacheable statement reads, qualified; `None` when one cannot be tracked (a view,
-    /// no schema, a system schema).
-    fn read_tables(&self, class: &Class, deps: &crate::cache_deps::Deps) -> Option<Vec<TableId>> {
+    /// no schema, a system schema). Remembered per plan and schema for the session's life (bounded).
+    fn read_tables(&mut self, class: &Class, deps: &crate::cache_deps::Deps) -> Option<Arc<[TableId]>> {
         if !class.tables.parsed || class.tables.read.is_empty() || !class.tables.written.is_empty() {
             return None;
         }
+        let at = Arc::as_ptr(&class.tables.read).cast::<()>() as usize;
+        if let Some((_, schema, ids)) = self.table_ids.get(&at)
+            && *schema == self.schema
+        {
+            return ids.clone();
+        }
+        let ids = self.qualify(class, deps);
+        if self.table_ids.len() >= 256 {
+            self.table_ids.clear();
+        }
+        // The plan's list is kept with its ids, so its address cannot be reused by another list.
+        self.table_ids.insert(at, (class.tables.read.clone(), self.schema.clone(), ids.clone()));
+        ids
+    }
+
+    fn qualify(&self, class: &Class, deps: &crate::cache_deps::Deps) -> Option<Arc<[TableId]>> {
         let schema = self.schema.as_deref().map(String::from_utf8_lossy);
         let mut out = Vec::with_capacity(class.tables.read.len());
         for t in class.tables.read.iter() {
@@ -135,17 +151,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             out.push(id);
         }
-        Some(out)
+        Some(out.into())
     }
 
     /// The full cache key of a statement (see the module docs).
     fn cache_key(&self, payload: &[u8]) -> Option<Bytes> {
-        let stmt: std::borrow::Cow<'_, [u8]> = match payload.first() {
-            Some(&command::QUERY) => payload[1..].into(),
-            Some(&command::STMT_EXECUTE) => self.stmts.execute_key(payload)?.into(),
-            _ => return None,
-        };
-        let mut k = BytesMut::with_capacity(64 + stmt.len());
+        let vars: usize = self.vars.0.iter().map(|v| 4 + v.as_ref().map_or(0, Bytes::len)).sum();
+        let mut k = BytesMut::with_capacity(
+            16 + self.user.name.len()
+                + self.schema.as_ref().map_or(0, Bytes::len)
+                + vars
+                + payload.len()
+                + 64,
+        );
         k.put_u8(payload[0]);
         k.put_u8(u8::from(self.caps & caps::DEPRECATE_EOF != 0));
         k.put_u8(self.charset);
@@ -161,7 +179,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         for v in &self.vars.0 {
             put(&mut k, v.as_deref());
         }
-        k.put_slice(&stmt);
+        match payload.first() {
+            Some(&command::QUERY) => k.put_slice(&payload[1..]),
+            Some(&command::STMT_EXECUTE) => self.stmts.execute_key(payload, &mut k)?,
+            _ => return None,
+        }
         Some(k.freeze())
     }
 
@@ -175,13 +197,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         choice: &Choice,
     ) -> Result<Step> {
         let Some(cache) = self.shared.cache.clone() else { return Ok(Step::Bypass) };
-        let Some(deps) = self.shared.cache_deps.load_full() else { return Ok(Step::Bypass) };
+        let deps = self.shared.cache_deps.load();
+        let Some(deps) = deps.as_deref() else { return Ok(Step::Bypass) };
         let outside_tx = self.status & status::IN_TRANS == 0 && self.status & status::AUTOCOMMIT != 0;
         if !choice.cacheable || choice.held || self.pins.any() || !outside_tx || lexed.statements.len() > 1 {
             return Ok(Step::Bypass);
         }
         let Some(ttl) = self.cache_ttl(lexed, class) else { return Ok(Step::Bypass) };
-        let Some(tables) = self.read_tables(class, &deps) else { return Ok(Step::Bypass) };
+        let Some(tables) = self.read_tables(class, deps) else { return Ok(Step::Bypass) };
         let Some(key) = self.cache_key(payload) else { return Ok(Step::Bypass) };
         match cache.lookup(key, tables).await {
             Lookup::Hit(entry, level) => {

@@ -191,6 +191,13 @@ pub struct Session<S> {
     collect: Option<sluice_cache::Collector>,
     /// The cache's answer for the statement running now (digest event, SHOW LAST ROUTE).
     cache_status: &'static str,
+    /// Qualified table ids of plans' read lists (by the list's address, which the kept list pins), for
+    /// the schema they were qualified in.
+    #[allow(clippy::type_complexity)]
+    table_ids: std::collections::HashMap<
+        usize,
+        (Arc<[String]>, Option<Bytes>, Option<Arc<[sluice_cache::TableId]>>),
+    >,
     /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
 }
@@ -250,6 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             prepared_capture: None,
             collect: None,
             cache_status: "",
+            table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),
         }
     }

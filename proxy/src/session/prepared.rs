@@ -407,18 +407,17 @@ impl ClientStmts {
     /// What identifies an EXECUTE's result for the cache: the statement's schema and text, and the
     /// parameters as they go to the server (types included, statement id left out). `None` when it
     /// cannot be cached: unknown statement, a cursor, or long data (not in the packet).
-    pub(crate) fn execute_key(&self, payload: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn execute_key(&self, payload: &[u8], k: &mut bytes::BytesMut) -> Option<()> {
         let id = stmt_id(payload).ok()?;
         let stmt = self.map.get(&id)?;
         if payload.get(5).is_none_or(|flags| *flags != 0) || !stmt.long_data.is_empty() {
             return None;
         }
         let exec = rewrite_execute(payload, 0, stmt.params, stmt.types.as_ref());
-        let mut k = Vec::with_capacity(stmt.key.len() + exec.len() + 4);
-        k.extend_from_slice(&(stmt.key.len() as u32).to_le_bytes());
+        k.put_u32_le(stmt.key.len() as u32);
         k.extend_from_slice(&stmt.key);
         k.extend_from_slice(exec.get(5..).unwrap_or_default());
-        Some(k)
+        Some(())
     }
 }
 

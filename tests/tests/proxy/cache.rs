@@ -424,14 +424,17 @@ async fn private_delayed_replica_never_gets_its_old_rows_cached() {
     let r1 = &private.replicas[1];
     let mut root1 = Conn::new(private.root_opts(r1)).await.expect("root on replica 1");
     root1.query_drop("STOP SLAVE").await.expect("stop slave");
-    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 4").await.expect("delay");
+    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 10").await.expect("delay");
     root1.query_drop("START SLAVE").await.expect("start slave");
     w.query_drop("UPDATE t SET v = 'new' WHERE id = 1").await.expect("update");
     let mut r = connect(&p, "app", "app", &schema).await;
     let q = "SELECT v FROM t WHERE id = 1";
     let (mut old_reads, mut hits) = (0, 0);
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
+    let started = Instant::now();
+    // Until both kinds of read were seen (and at least 2 s), at most 8 s: the delay is 10 s.
+    while started.elapsed() < Duration::from_secs(8)
+        && (started.elapsed() < Duration::from_secs(2) || old_reads == 0 || hits == 0)
+    {
         let v: Option<String> = r.query_first(q).await.expect("read");
         let status = cache_status(&mut r).await;
         if status == "hit" {
