@@ -2,6 +2,7 @@
 //! benches run the same code in-process.
 
 pub mod admin;
+pub mod advice;
 pub mod backend;
 pub mod config;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod net;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod slowlog;
 pub mod state;
 pub mod stats;
 pub mod tls;

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
 fn run(path: &Path) -> Result<(), String> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
-    sluice::server::run(config).map_err(|e| e.to_string())
+    sluice::server::run(config, path).map_err(|e| e.to_string())
 }
 
 fn check_config(file: &Path) -> Result<(), String> {

@@ -16,13 +16,13 @@ mod validate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, ConfigIssue};
 pub use size::parse_size;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The client-facing listener.
@@ -67,6 +67,9 @@ pub struct Config {
     /// Per-digest statistics.
     #[serde(default)]
     pub stats: StatsConfig,
+    /// Advice from what sessions run (N+1 loops, missing indexes, plan lints).
+    #[serde(default)]
+    pub advice: AdviceConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]
@@ -74,7 +77,7 @@ pub struct Config {
 }
 
 /// `[server]`: the client-facing listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address clients connect to. Default `127.0.0.1:6033`; port 0 picks a free port.
@@ -103,7 +106,7 @@ pub struct ServerConfig {
 }
 
 /// Auth plugins sluice speaks toward clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthPlugin {
     /// SHA1-based scramble; MariaDB's default.
@@ -113,7 +116,7 @@ pub enum AuthPlugin {
 }
 
 /// `[server.tls]`: certificate and key (PEM files).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsServerConfig {
     /// PEM certificate chain.
@@ -123,7 +126,7 @@ pub struct TlsServerConfig {
 }
 
 /// `[admin]`: the admin interface.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Admin listener; default `127.0.0.1:6032`. Absent from the file = still this default.
@@ -135,7 +138,7 @@ pub struct AdminConfig {
 }
 
 /// `[http]`: metrics and health over HTTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// HTTP listener; default `127.0.0.1:9033`.
@@ -145,7 +148,7 @@ pub struct HttpConfig {
 }
 
 /// `[[users]]`: one client-facing account. At least one hash must be given.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// User name clients log in with.
@@ -171,7 +174,7 @@ pub struct UserConfig {
 }
 
 /// A user name and where its password comes from (never the password itself).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Backend user name.
@@ -185,7 +188,7 @@ pub struct Credentials {
 }
 
 /// `[backend]`: how sluice connects to backends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
     /// Default backend credentials. Default user `app`, password from env `SLUICE_BACKEND_PASSWORD`.
@@ -199,7 +202,7 @@ pub struct BackendConfig {
 }
 
 /// `[backend.tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendTls {
     /// Use TLS toward backends (members may override). Default false.
@@ -211,7 +214,7 @@ pub struct BackendTls {
 }
 
 /// `[monitor]`: the health monitor's account and cadence.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
     /// Monitor credentials. Default user `monitor`, password from env `SLUICE_MONITOR_PASSWORD`.
@@ -228,7 +231,7 @@ pub struct MonitorConfig {
 }
 
 /// `[[groups]]`: a primary and its replicas (a shard is a group too).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     /// Group name, unique.
@@ -238,7 +241,7 @@ pub struct GroupConfig {
 }
 
 /// One backend server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
     /// `host:port`.
@@ -255,7 +258,7 @@ pub struct MemberConfig {
 }
 
 /// A member's role.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Takes writes.
@@ -268,7 +271,7 @@ pub enum Role {
 }
 
 /// `[pool]`: backend connection pools.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     /// Connections per backend per backend user. Default 64. Env `SLUICE_POOL_SIZE`.
@@ -287,7 +290,7 @@ pub struct PoolConfig {
 }
 
 /// `[routing]`: where statements go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// Send reads to replicas at all. Default true.
@@ -313,7 +316,7 @@ pub struct RoutingConfig {
 }
 
 /// Replica balancing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BalanceConfig {
     /// In turn.
@@ -326,7 +329,7 @@ pub enum BalanceConfig {
 }
 
 /// When no replica qualifies for a read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FallbackConfig {
     /// Read from the primary.
@@ -337,7 +340,7 @@ pub enum FallbackConfig {
 }
 
 /// Read-your-writes mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadYourWrites {
     /// Replicas that have applied the session's last write (by GTID).
@@ -365,7 +368,7 @@ impl Default for RoutingConfig {
 }
 
 /// `[[rules]]`: one ordered rule: match → action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Name shown in stats. Default `rule<N>`.
@@ -388,7 +391,7 @@ pub struct RuleConfig {
 }
 
 /// The conditions of a rule.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleMatch {
     /// Client user name.
@@ -406,7 +409,7 @@ pub struct RuleMatch {
 }
 
 /// A rule's action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleAction {
     /// Send to `target`.
@@ -420,7 +423,7 @@ pub enum RuleAction {
 }
 
 /// `[cache]`: the result cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Cache on/off. Default false. Env `SLUICE_CACHE`.
@@ -440,7 +443,7 @@ pub struct CacheConfig {
 }
 
 /// `[sharding]`: sharded tables (a later issue fills this in).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShardingConfig {
     /// Sharding on/off. Default false.
@@ -448,7 +451,7 @@ pub struct ShardingConfig {
 }
 
 /// `[stats]`: per-digest statistics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
     /// Most (digest, user, schema) entries kept; the least recently seen is evicted past it. Each holds
@@ -463,7 +466,7 @@ impl Default for StatsConfig {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// tracing filter, e.g. `info` or `sluice=debug`. Default `info`. Env `SLUICE_LOG_LEVEL`.
@@ -472,12 +475,61 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Statements slower than this go to the slow log, ms. Default 1000.
     pub slow_query_ms: u64,
-    /// Slow log file; absent = no slow log.
+    /// Slow log file (MySQL's slow-query-log format, which `pt-query-digest` reads); absent = no slow
+    /// log. Written by a background thread: sessions never wait on it (entries past a full queue are
+    /// dropped and counted in `sluice_slow_log_dropped_total`). A change needs a restart.
     pub slow_log: Option<PathBuf>,
+    /// The slow log is rotated when it would grow past this many bytes (or a size such as `"100MiB"`):
+    /// `slow.log` → `slow.log.1` → … ; 0 = never rotated. Default 100 MiB.
+    #[serde(deserialize_with = "size::size_u64")]
+    pub slow_log_max_bytes: u64,
+    /// Rotated slow log files kept (`slow.log.1` … `slow.log.N`). Default 5.
+    pub slow_log_keep: usize,
+}
+
+/// `[advice]`: what sluice suggests from the statements it sees (admin `SHOW ADVICE`, HTTP `/advice`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdviceConfig {
+    /// Advice on/off (per-session loop detection costs a few comparisons per statement). Default true.
+    pub enabled: bool,
+    /// The same statement shape this many times in one session within `repeat_window_ms`, with
+    /// different literals, is a loop: N+1 SELECTs ("batch them with IN (…)") or single-row INSERTs
+    /// ("use a multi-row INSERT"). Default 10.
+    pub repeat_threshold: u32,
+    /// The window of `repeat_threshold`, ms. Default 1000.
+    pub repeat_window_ms: u64,
+    /// p99 is compared between consecutive intervals of this length, ms. Default 60000.
+    pub p99_interval_ms: u64,
+    /// p99 of an interval this many times the previous interval's (and at least 1 ms more) is "rising".
+    /// Default 2.0.
+    pub p99_rise_factor: f64,
+    /// A digest returning more rows than this per statement on average, without LIMIT, is flagged.
+    /// Default 1000.
+    pub large_result_rows: u64,
+    /// An OFFSET (or `LIMIT a, b` start) at least this deep is flagged. Default 1000.
+    pub deep_offset: u64,
+    /// Digests run at least this often are "read-heavy" for the `SELECT *` lint. Default 100.
+    pub read_heavy_count: u64,
+}
+
+impl Default for AdviceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            repeat_threshold: 10,
+            repeat_window_ms: 1_000,
+            p99_interval_ms: 60_000,
+            p99_rise_factor: 2.0,
+            large_result_rows: 1_000,
+            deep_offset: 1_000,
+            read_heavy_count: 100,
+        }
+    }
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -590,7 +642,14 @@ impl Default for CacheConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text, slow_query_ms: 1_000, slow_log: None }
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+            slow_query_ms: 1_000,
+            slow_log: None,
+            slow_log_max_bytes: 100 << 20,
+            slow_log_keep: 5,
+        }
     }
 }
 #[cfg(test)]

@@ -114,20 +114,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
-        self.shared.digests.record(&crate::stats::Event {
-            digest: lexed.digest,
-            text: &lexed.text,
-            user: &self.user.name,
-            schema: self.schema.as_deref().unwrap_or_default(),
-            target,
-            latency: started.elapsed(),
-            rows_sent: fx.map_or(0, |f| f.rows_sent),
-            rows_affected: fx.map_or(0, |f| f.rows_affected),
-            error: fx.is_none_or(|f| f.failed),
-            warnings: fx.map_or(0, |f| f.warnings),
-            no_index: fx.is_some_and(|f| f.no_index),
-            pinned,
-        });
+        let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
+        self.shared.record(
+            &mut self.advice,
+            &crate::stats::Event {
+                digest: lexed.digest,
+                text: &lexed.text,
+                sql,
+                session: self.conn_id,
+                peer: self.peer.ip(),
+                user: &self.user.name,
+                schema: self.schema.as_deref().unwrap_or_default(),
+                target,
+                latency: started.elapsed(),
+                rows_sent: fx.map_or(0, |f| f.rows_sent),
+                rows_affected: fx.map_or(0, |f| f.rows_affected),
+                error: fx.is_none_or(|f| f.failed),
+                warnings: fx.map_or(0, |f| f.warnings),
+                no_index: fx.is_some_and(|f| f.no_index),
+                pinned,
+            },
+        );
         r.map(drop)
     }
 
@@ -241,7 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn run_simple(&mut self, p: Packet, on_primary: bool) -> Result<Next> {
         if self.held.is_none() || !self.pins.any() {
             self.release_held();
-            let member = if on_primary || !self.shared.config.routing.read_write_split {
+            let member = if on_primary || !self.shared.config().routing.read_write_split {
                 self.primary_index()?
             } else {
                 let snap = self.shared.routing.load();

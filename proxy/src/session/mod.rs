@@ -39,13 +39,25 @@ use crate::topology::GtidPos;
 use crate::users::User;
 
 /// Serves one client connection to the end. Never panics on input; every failure the client can be
-/// told about becomes an ERR packet.
+/// told about becomes an ERR packet. Everything it logs is inside one `session` span with the
+/// connection id, the client's address and (once logged in) the user.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
 ) {
+    use tracing::Instrument as _;
     let conn_id = shared.next_conn_id();
+    let span = tracing::info_span!("session", conn_id, client = %peer, user = tracing::field::Empty);
+    serve_in_span(shared, stream, peer, conn_id).instrument(span).await;
+}
+
+async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    conn_id: u32,
+) {
     let counted = shared.clone();
     let _live = counted.live_session();
     let Ok(_slot) = shared.client_slots.clone().try_acquire_owned() else {
@@ -54,7 +66,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             errors::TOO_MANY_CONNECTIONS,
             format!(
                 "Too many connections: sluice allows {} client connections ([server] max_client_connections)",
-                shared.config.server.max_client_connections
+                shared.config().server.max_client_connections
             ),
         );
         c.write(0, &e.to_bytes());
@@ -62,7 +74,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         tracing::warn!(%peer, "refused connection: max_client_connections reached");
         return;
     };
-    let timeout = std::time::Duration::from_millis(shared.config.server.handshake_timeout_ms);
+    let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
     let accepted = match tokio::time::timeout(
         timeout,
         auth::accept(&shared, &shared.users, stream, peer, conn_id),
@@ -87,6 +99,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let user = login.user.clone();
+    tracing::Span::current().record("user", user.name.as_str());
     let Some(_user_slot) = UserSlot::take(&shared, &user) else {
         let e = Error::reply(
             (1226, "42000"),
@@ -186,6 +199,8 @@ pub struct Session<S> {
     rewrite_stmt_id: Option<u32>,
     /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
     prepared_capture: Option<(u32, u16, u16)>,
+    /// This session's loop detector (advice: N+1 SELECTs, single-row INSERTs).
+    advice: crate::advice::SessionTrack,
 }
 
 /// A backend connection the session holds.
@@ -241,6 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             handle,
             rewrite_stmt_id: None,
             prepared_capture: None,
+            advice: crate::advice::SessionTrack::default(),
         }
     }
 
@@ -317,7 +333,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(commands::Next::Continue) => {}
                 Ok(commands::Next::Close) => break,
                 Err(e) => {
-                    tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "statement failed");
+                    // Per statement, so debug: the client has the error, the digest table counts it.
+                    tracing::debug!(error = %e, "statement failed");
                     if !e.is_silent() {
                         let seq = self.client.next_seq();
                         send_err(&mut self.client, seq, &e).await;

@@ -26,6 +26,13 @@ pub struct Event<'a> {
     pub digest: u64,
     /// Normalized text.
     pub text: &'a str,
+    /// The statement as the client sent it (COM_QUERY text; empty for a prepared EXECUTE): the slow
+    /// log's text and the digest's last sample (EXPLAIN DIGEST, plan lints).
+    pub sql: &'a [u8],
+    /// The client session's connection id.
+    pub session: u32,
+    /// The client's address.
+    pub peer: std::net::IpAddr,
     /// Client user.
     pub user: &'a str,
     /// Schema, if any.
@@ -92,7 +99,14 @@ pub struct DigestStats {
     pub by_sluice: u64,
     /// Statements run while the session was pinned.
     pub pinned: u64,
+    /// The last statement text seen (up to [`SAMPLE_MAX`] bytes; empty if none had text).
+    pub sample: String,
+    /// Whether `sample` was cut at [`SAMPLE_MAX`] (it cannot be EXPLAINed then).
+    pub sample_truncated: bool,
 }
+
+/// Longest statement text kept as a digest's sample, bytes.
+pub const SAMPLE_MAX: usize = 4096;
 
 impl DigestStats {
     /// Mean latency, µs.
@@ -227,6 +241,8 @@ impl Digests {
                 on_replica: 0,
                 by_sluice: 0,
                 pinned: 0,
+                sample: String::new(),
+                sample_truncated: false,
             };
             shard.map.entry(hash).or_default().push(fresh);
             shard.len += 1;
@@ -246,6 +262,13 @@ impl Digests {
         entry.warnings += e.warnings;
         entry.no_index += u64::from(e.no_index);
         entry.pinned += u64::from(e.pinned);
+        if !e.sql.is_empty() {
+            // Reuses the entry's buffer: no allocation once a digest's statements are of similar size.
+            let cut = e.sql.len().min(SAMPLE_MAX);
+            entry.sample.clear();
+            entry.sample.push_str(&String::from_utf8_lossy(&e.sql[..cut]));
+            entry.sample_truncated = cut < e.sql.len();
+        }
         match e.target {
             "primary" => entry.on_primary += 1,
             "replica" => entry.on_replica += 1,
@@ -287,6 +310,9 @@ mod tests {
         Event {
             digest,
             text: "select ?",
+            sql: b"select 1",
+            session: 1,
+            peer: std::net::IpAddr::from([127, 0, 0, 1]),
             user,
             schema: b"app",
             target: "replica",
