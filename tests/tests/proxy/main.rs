@@ -9,9 +9,11 @@ mod binary;
 mod errors;
 mod faults;
 mod monitor;
+mod observability;
 mod ops;
 mod pymysql;
 mod raw;
+mod reload;
 mod routing;
 mod types;
 
