@@ -40,6 +40,8 @@ pub struct Shared {
     pub slow_log: crate::slowlog::SlowLog,
     /// Advice (loops seen by sessions, p99 intervals).
     pub advice: crate::advice::Advice,
+    /// `[stats] enabled`: statements are recorded (reloadable).
+    recording: std::sync::atomic::AtomicBool,
     /// Client-facing accounts.
     pub users: Users,
     /// Backend pools.
@@ -155,6 +157,7 @@ impl Shared {
             digests: crate::stats::Digests::new(config.stats.max_digests),
             slow_log: crate::slowlog::SlowLog::start(&config.log)?,
             advice: crate::advice::Advice::new(&config.advice),
+            recording: std::sync::atomic::AtomicBool::new(config.stats.enabled),
             config_path: Mutex::new(config.origin().map(PathBuf::from).filter(|p| p.is_file())),
             reload_lock: Mutex::new(()),
             monitor_targets: Arc::new(arc_swap::ArcSwap::from_pointee(Vec::new())),
@@ -189,6 +192,10 @@ impl Shared {
     /// Records one statement: the digest table, the slow log (over `slow_query_ms`: queued, never
     /// waited for) and the session's loop detector.
     pub fn record(&self, track: &mut crate::advice::SessionTrack, e: &crate::stats::Event<'_>) {
+        if !self.recording.load(Ordering::Relaxed) {
+            self.digests.record_totals(e);
+            return;
+        }
         self.digests.record(e);
         if self.slow_log.wants(e.latency) {
             let sql = if e.sql.is_empty() {
@@ -254,7 +261,7 @@ impl Shared {
             ("backend", cur.backend.toml(), next.backend.toml()),
             ("pool", cur.pool.toml(), next.pool.toml()),
             ("cache", cur.cache.toml(), next.cache.toml()),
-            ("stats", cur.stats.toml(), next.stats.toml()),
+            ("stats.max_digests", cur.stats.max_digests.toml(), next.stats.max_digests.toml()),
             ("log (level, format, slow log file and rotation)", log_files(&cur.log), log_files(&next.log)),
         ];
         for (name, a, b) in &restart_only {
@@ -287,6 +294,10 @@ impl Shared {
         if cur.log.slow_query_ms != next.log.slow_query_ms {
             self.slow_log.set_threshold_ms(next.log.slow_query_ms);
             report.push(("log.slow_query_ms".into(), format!("{} ms", next.log.slow_query_ms)));
+        }
+        if cur.stats.enabled != next.stats.enabled {
+            self.recording.store(next.stats.enabled, Ordering::Relaxed);
+            report.push(("stats.enabled".into(), next.stats.enabled.to_string()));
         }
         if cur.advice.toml() != next.advice.toml() {
             self.advice.configure(&next.advice);

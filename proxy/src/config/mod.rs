@@ -454,6 +454,9 @@ pub struct ShardingConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
+    /// Record statements at all (digest table, slow log, advice; `/metrics` totals stay). Off only to
+    /// measure what recording costs. Default true.
+    pub enabled: bool,
     /// Most (digest, user, schema) entries kept; the least recently seen is evicted past it. Each holds
     /// a latency sketch of at most ~4 KiB. Default 10000.
     pub max_digests: usize,
@@ -461,7 +464,7 @@ pub struct StatsConfig {
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self { max_digests: 10_000 }
+        Self { enabled: true, max_digests: 10_000 }
     }
 }
 

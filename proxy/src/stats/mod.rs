@@ -192,6 +192,12 @@ impl Digests {
 
     /// Records one statement.
     pub fn record(&self, e: &Event<'_>) {
+        self.record_totals(e);
+        self.record_digest(e);
+    }
+
+    /// Counts one statement in the process totals only (what `/metrics` exports).
+    pub fn record_totals(&self, e: &Event<'_>) {
         let t = &self.totals;
         let target = TARGETS.iter().position(|n| *n == e.target).unwrap_or(3);
         t.by_target[target].fetch_add(1, Ordering::Relaxed);
@@ -204,6 +210,10 @@ impl Digests {
         t.latency_buckets[b].fetch_add(1, Ordering::Relaxed);
         t.latency_sum_us
             .fetch_add(u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Aggregates one statement into its (digest, user, schema) entry.
+    fn record_digest(&self, e: &Event<'_>) {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         e.digest.hash(&mut h);
         e.user.hash(&mut h);

@@ -24,7 +24,7 @@ fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        println!("SKIPPED: {tool} is not installed (scripts/test.sh installs it with apt-get)");
+        eprintln!("SKIPPED: {tool} is not installed (scripts/test.sh installs it with apt-get)");
     }
     ok
 }
