@@ -39,7 +39,8 @@ impl SessionTrack {
         if e.error || !advice.enabled() {
             return;
         }
-        let kind = if e.text.starts_with("select ") {
+        // A point lookup in a loop: a SELECT with a WHERE (`SELECT ?` in a loop is no N+1).
+        let kind = if e.text.starts_with("select ") && e.text.contains(" where ") {
             LoopKind::NPlusOne
         } else if (e.text.starts_with("insert ") || e.text.starts_with("replace ")) && e.rows_affected <= 1 {
             LoopKind::SingleRowInsert

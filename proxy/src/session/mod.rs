@@ -99,7 +99,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let user = login.user.clone();
-    tracing::Span::current().record("user", user.name.as_str());
+    tracing::Span::current().record("user", tracing::field::display(&user.name));
     let Some(_user_slot) = UserSlot::take(&shared, &user) else {
         let e = Error::reply(
             (1226, "42000"),
@@ -269,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ok.encode(self.caps, &mut out);
         self.client.write(self.login_seq, &out);
         self.client.flush().await.map_err(|_| Error::ClientGone)?;
-        tracing::debug!(peer = %self.peer, conn_id = self.conn_id, user = %self.user.name, "session started");
+        tracing::debug!("session started");
         Ok(())
     }
 

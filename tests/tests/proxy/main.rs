@@ -8,6 +8,7 @@ use sluice_tests::{Proxy, Topology};
 mod binary;
 mod errors;
 mod faults;
+mod logs;
 mod monitor;
 mod observability;
 mod ops;
