@@ -142,8 +142,12 @@ pub fn metrics(shared: &Shared) -> String {
     let _ = writeln!(m, "# TYPE sluice_backend_lag_seconds gauge");
     for (g, members) in &health.groups {
         for h in members {
-            let role = match shared.group.position(&h.address) {
-                Some(i) if snap.primary == Some(i) && *g == shared.group.name => "primary",
+            let slot = if *g == shared.group.name { shared.group.position(&h.address) } else { None };
+            if *g == shared.group.name && slot.is_none() {
+                continue; // removed by a reload: not a backend any more, so not "down"
+            }
+            let role = match slot {
+                Some(i) if snap.primary == Some(i) => "primary",
                 _ => "replica",
             };
             let (g, a) = (label(g), label(&h.address));

@@ -262,6 +262,12 @@ impl Shared {
             ("pool", cur.pool.toml(), next.pool.toml()),
             ("cache", cur.cache.toml(), next.cache.toml()),
             ("stats.max_digests", cur.stats.max_digests.toml(), next.stats.max_digests.toml()),
+            ("monitor.interval_ms", cur.monitor.interval_ms.toml(), next.monitor.interval_ms.toml()),
+            (
+                "routing.plan_cache_entries",
+                cur.routing.plan_cache_entries.toml(),
+                next.routing.plan_cache_entries.toml(),
+            ),
             ("log (level, format, slow log file and rotation)", log_files(&cur.log), log_files(&next.log)),
         ];
         for (name, a, b) in &restart_only {
@@ -289,7 +295,7 @@ impl Shared {
             report.push(("rules".into(), format!("{} rules in effect", self.rules.len())));
         }
         if cur.routing.toml() != next.routing.toml() || cur.monitor.toml() != next.monitor.toml() {
-            report.push(("routing, monitor".into(), "settings in effect".into()));
+            report.push(("routing, monitor".into(), "settings in effect (lag limits, balance, fallback, read-your-writes, credentials, heartbeat)".into()));
         }
         if cur.log.slow_query_ms != next.log.slow_query_ms {
             self.slow_log.set_threshold_ms(next.log.slow_query_ms);
