@@ -120,8 +120,9 @@ async fn advice_finds_n_plus_one_and_insert_loops_not_in_lists() {
     let rows: Vec<String> =
         other.query(format!("SELECT v FROM t WHERE id IN ({})", ids.join(","))).await.expect("in list");
     assert_eq!(rows.len(), 15);
-    // A full scan (no index on v).
+    // A full scan (no index on v), and a function around a column.
     let _: Vec<String> = other.query("SELECT v FROM t WHERE v = 'v3'").await.expect("scan");
+    let _: Vec<i32> = other.query("SELECT id FROM t WHERE UPPER(v) = 'V3'").await.expect("function");
 
     let mut a = admin(&p).await;
     let advice: Vec<Row> = a.query("SHOW ADVICE").await.expect("show advice");
@@ -149,6 +150,9 @@ async fn advice_finds_n_plus_one_and_insert_loops_not_in_lists() {
     let ins = advice.iter().find(|r| col(r, "kind") == "single_row_insert").expect("insert loop advice");
     assert_eq!(col(ins, "digest_text"), "insert into log (v) values (...)");
     assert!(col(ins, "suggestion").contains("multi-row INSERT"));
+    let f = advice.iter().find(|r| col(r, "kind") == "function_on_column").expect("function lint");
+    assert_eq!(col(f, "digest_text"), "select id from t where upper (v) = ?");
+    assert!(col(f, "evidence").contains("upper (v)"), "{}", col(f, "evidence"));
     let scan = advice
         .iter()
         .find(|r| col(r, "kind") == "no_index" && col(r, "digest_text") == "select v from t where v = ?")
@@ -338,4 +342,37 @@ async fn status_page_renders_real_backends_in_headless_chromium() {
     let out = run(vec![format!("--screenshot={}", shot.display())]).await;
     assert!(out.status.success(), "screenshot: {}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "screenshot at {}", shot.display());
+}
+
+#[tokio::test]
+async fn advice_flags_a_digest_whose_p99_rises() {
+    let (topo, schema) = setup("p99").await;
+    let mut cfg = topo.sluice_config();
+    // Intervals are driven by hand below (the ticker would run once an hour).
+    cfg.advice.p99_interval_ms = 3_600_000;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let shared = p.shared().expect("in-process").clone();
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let tick = || shared.advice.tick(&shared.digests.snapshot());
+    let mut run = async |sleep: &str| {
+        for i in 0..25 {
+            let _: Option<(i32, i32)> =
+                c.query_first(format!("SELECT {i}, SLEEP({sleep})")).await.expect("select");
+        }
+    };
+    tick();
+    run("0").await;
+    tick();
+    run("0").await;
+    tick();
+    let mut a = admin(&p).await;
+    let rows: Vec<Row> = a.query("SHOW ADVICE").await.expect("advice");
+    assert!(rows.iter().all(|r| col(r, "kind") != "rising_p99"), "steady latency is not rising");
+    run("0.004").await;
+    tick();
+    let rows: Vec<Row> = a.query("SHOW ADVICE").await.expect("advice");
+    let r = rows.iter().find(|r| col(r, "kind") == "rising_p99").expect("rising p99 advice");
+    assert_eq!(col(r, "digest_text"), "select ?, sleep (?)");
+    assert_eq!(col(r, "count"), "25");
+    assert!(col(r, "evidence").contains("was"), "{}", col(r, "evidence"));
 }
