@@ -160,3 +160,31 @@ async fn reload_that_changes_a_rule_applies_to_an_open_connection() {
     let one: Option<i32> = c.query_first(probe).await.expect("allowed again");
     assert_eq!(one, Some(1));
 }
+
+#[tokio::test]
+async fn reload_changes_weights_and_balance_for_an_open_connection() {
+    let (topo, schema) = setup("reloadweight").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = topo.sluice_config();
+    let (p, path) = proxy_with_file(&cfg, dir.path()).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let mut next = cfg.clone();
+    next.routing.balance = sluice::config::BalanceConfig::Weighted;
+    next.groups[0].members[1].weight = 9;
+    write(&next, &path);
+    let mut a = admin(&p).await;
+    let report: Vec<Row> = a.query("RELOAD").await.expect("reload");
+    let whats: Vec<String> = report.iter().map(|r| col(r, "what")).collect();
+    assert!(
+        whats.contains(&"member changed".to_owned()) && whats.contains(&"routing, monitor".to_owned()),
+        "{whats:?}"
+    );
+    let mut on_heavy = 0;
+    for _ in 0..50 {
+        let id = c.query_first::<u32, _>("SELECT @@server_id").await.expect("read").expect("row");
+        on_heavy += u32::from(id == topo.replicas[0].server_id);
+    }
+    assert!((40..=50).contains(&on_heavy), "weight 9 of 10 took {on_heavy} of 50 reads");
+    let backends: Vec<Row> = a.query("SHOW BACKENDS").await.expect("backends");
+    assert_eq!(col(&backends[1], "weight"), "9");
+}
