@@ -115,26 +115,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let fx = r.as_ref().ok();
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
-        self.shared.record(
-            &mut self.advice,
-            &crate::stats::Event {
-                digest: lexed.digest,
-                text: &lexed.text,
-                sql,
-                session: self.conn_id,
-                peer: self.peer.ip(),
-                user: &self.user.name,
-                schema: self.schema.as_deref().unwrap_or_default(),
-                target,
-                latency: started.elapsed(),
-                rows_sent: fx.map_or(0, |f| f.rows_sent),
-                rows_affected: fx.map_or(0, |f| f.rows_affected),
-                error: fx.is_none_or(|f| f.failed),
-                warnings: fx.map_or(0, |f| f.warnings),
-                no_index: fx.is_some_and(|f| f.no_index),
-                pinned,
-            },
-        );
+        let event = crate::stats::Event {
+            digest: lexed.digest,
+            text: &lexed.text,
+            sql,
+            session: self.conn_id,
+            peer: self.peer.ip(),
+            user: &self.user.name,
+            schema: self.schema.as_deref().unwrap_or_default(),
+            target,
+            latency: started.elapsed(),
+            rows_sent: fx.map_or(0, |f| f.rows_sent),
+            rows_affected: fx.map_or(0, |f| f.rows_affected),
+            error: fx.is_none_or(|f| f.failed),
+            warnings: fx.map_or(0, |f| f.warnings),
+            no_index: fx.is_some_and(|f| f.no_index),
+            pinned,
+        };
+        self.shared.record(&mut self.advice, &event);
         r.map(drop)
     }
 
