@@ -56,6 +56,11 @@ impl SlowLog {
     /// Starts the writer thread when `cfg.slow_log` names a file; otherwise a slow log that discards.
     /// The file is opened (created) now, so a bad path is reported at start.
     pub fn start(cfg: &LogConfig) -> Result<Self, String> {
+        Self::start_with_queue(cfg, QUEUE)
+    }
+
+    /// [`SlowLog::start`] with a queue of `queue` entries.
+    fn start_with_queue(cfg: &LogConfig, queue: usize) -> Result<Self, String> {
         let threshold_us = AtomicU64::new(cfg.slow_query_ms.saturating_mul(1000));
         let failed = std::sync::Arc::new(AtomicU64::new(0));
         let Some(path) = cfg.slow_log.clone() else {
@@ -70,7 +75,7 @@ impl SlowLog {
         };
         let file = open_append(&path)
             .map_err(|e| format!("log.slow_log: cannot open {} for appending: {e}", path.display()))?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue);
         let writer = Writer {
             size: file.metadata().map_or(0, |m| m.len()),
             file: Some(file),
@@ -304,10 +309,27 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig { slow_log: Some(dir.path().join("slow.log")), ..LogConfig::default() };
+        let log = SlowLog::start_with_queue(&cfg, 1).unwrap();
+        assert!(!log.wants(Duration::from_millis(999)) && log.wants(Duration::from_millis(1000)));
+        let started = std::time::Instant::now();
+        for i in 0..10_000 {
+            log.submit(entry(&format!("SELECT {i}")));
+        }
+        // Never waited for the writer: 10,000 hand-overs to a one-entry queue take far less than writes.
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(log.queued() + log.dropped(), 10_000);
+        assert!(log.dropped() > 0 && log.queued() > 0, "queued {} dropped {}", log.queued(), log.dropped());
+        let off = SlowLog::start(&LogConfig::default()).unwrap();
+        assert!(!off.wants(Duration::from_secs(60)), "no file, no slow log");
+    }
+
+    #[test]
     fn rotates_by_size_and_keeps_n() {
-        let dir = std::env::temp_dir().join(format!("sluice-slowlog-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("slow.log");
         let cfg = LogConfig {
             slow_query_ms: 0,
@@ -329,7 +351,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         let names: Vec<String> = {
-            let mut v: Vec<_> = std::fs::read_dir(&dir)
+            let mut v: Vec<_> = std::fs::read_dir(dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .collect();
@@ -341,6 +363,5 @@ mod tests {
             let len = std::fs::metadata(dir.join(n)).unwrap().len();
             assert!(len <= 4096, "{n}: {len}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
