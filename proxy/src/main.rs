@@ -17,7 +17,8 @@ use sluice_protocol::auth::{
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// Config file (TOML) to run with; see deploy/sluice.example.toml.
+    /// Config file (TOML) to run with; see deploy/sluice.example.toml. SIGHUP (or the admin interface's
+    /// RELOAD) reads it again and applies what can change without dropping connections.
     #[arg(long, short, value_name = "FILE", env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
