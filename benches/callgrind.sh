@@ -9,11 +9,14 @@
 # Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500),
 #      CACHE (0; 1 = the result cache on for every cacheable SELECT; the statements then pick ids among
 #      the first CACHE_ROWS (100) rows of each table and the warm-up fills them, so what is measured are hits).
+#      STATS (on; off sets [stats] enabled = false: statements are not recorded, to measure what
+#      recording costs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
 EVENTS=${EVENTS:-5000}
 WARMUP=${WARMUP:-500}
+STATS=${STATS:-on}
 HOST=127.0.0.1
 PORT=6035
 OUT=$ROOT/target/bench/callgrind
@@ -32,6 +35,10 @@ sed -e 's/127.0.0.1:6033/127.0.0.1:6035/; s/127.0.0.1:6032/127.0.0.1:6036/; s/12
     -e 's/^interval_ms = 1000/interval_ms = 600000/' "$ROOT/deploy/sluice.example.toml" >"$CONFIG"
 if [ "${CACHE:-0}" = 1 ]; then
   sed -i -e '/^\[cache\]/,/^\[/{s/^enabled = false/enabled = true/; s/^cache_all = false/cache_all = true/}' "$CONFIG"
+fi
+if [ "$STATS" = off ]; then
+  sed -i 's/^enabled = true\( *# record statements\)/enabled = false\1/' "$CONFIG"
+  grep -q '^enabled = false *# record statements' "$CONFIG" || { say "could not turn [stats] off"; exit 1; }
 fi
 export SLUICE_BACKEND_PASSWORD=${SLUICE_BACKEND_PASSWORD:-app} SLUICE_MONITOR_PASSWORD=${SLUICE_MONITOR_PASSWORD:-monitor}
 SLUICE_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
@@ -60,6 +67,6 @@ for test in $TESTS; do
   sleep 1
   queries=$(awk '/^ +queries:/ {print $2}' "$OUT/$test.log")
   ir=$(total_ir)
-  python3 -c "import json,sys; ir,q,t,e=int(sys.argv[1]),int(sys.argv[2]),sys.argv[3],int(sys.argv[4]); print(json.dumps({'test':t,'events':e,'statements':q,'instructions':ir,'instructions_per_statement':round(ir/q)}))" \
-    "$ir" "$queries" "$test" "$EVENTS"
+  python3 -c "import json,sys; ir,q,t,e=int(sys.argv[1]),int(sys.argv[2]),sys.argv[3],int(sys.argv[4]); print(json.dumps({'stats':sys.argv[5],'test':t,'events':e,'statements':q,'instructions':ir,'instructions_per_statement':round(ir/q)}))" \
+    "$ir" "$queries" "$test" "$EVENTS" "$STATS"
 done

@@ -64,12 +64,15 @@ install_missing() {
   command -v cc >/dev/null || pkgs+=(build-essential)
   command -v python3 >/dev/null || pkgs+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
+  command -v pt-query-digest >/dev/null || pkgs+=(percona-toolkit)   # the slow-log test parses with it
+  command -v promtool >/dev/null || pkgs+=(prometheus)               # checks deploy/prometheus/alerts.yml
+  command -v chromium >/dev/null || pkgs+=(chromium)                 # renders the status page headless
   if [ ${#pkgs[@]} -gt 0 ]; then
     echo "installing ${pkgs[*]} (apt-get)"
     $sudo apt-get update -qq || return 1
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null || return 1
   else
-    echo "mariadb, redis, cmake, cc, python3 and pip are installed"
+    echo "mariadb, redis, cmake, cc, python3, pip, percona-toolkit, prometheus and chromium are installed"
   fi
   if python3 -c 'import pymysql' 2>/dev/null; then
     echo "PyMySQL is installed"

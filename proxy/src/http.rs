@@ -1,6 +1,7 @@
-//! HTTP on `[http] listen` (9033): `/metrics` (Prometheus text format, aggregate series only),
-//! `/status` and `/digests` (JSON), `/health` (200 when writes have a primary, else 503: for load
-//! balancers). A deliberately small HTTP/1.1 server: GET only, one request per connection.
+//! HTTP on `[http] listen` (9033): `/` (the status page: HTML + JS built into the binary),
+//! `/metrics` (Prometheus text format, aggregate series only), `/status`, `/digests` and `/advice`
+//! (JSON), `/health` (200 when writes have a primary, else 503: for load balancers). A deliberately
+//! small HTTP/1.1 server: GET only, one request per connection.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         ("GET", "/metrics") => (200, "text/plain; version=0.0.4", metrics(&shared)),
         ("GET", "/status") => (200, "application/json", status(&shared)),
         ("GET", "/digests") => (200, "application/json", digests(&shared)),
+        ("GET", "/advice") => (200, "application/json", advice(&shared)),
+        ("GET", "/" | "/index.html") => (200, "text/html; charset=utf-8", STATUS_PAGE.to_owned()),
         ("GET", "/health") => {
             let snap = shared.routing.load();
             if snap.primary.is_some() && !snap.split_brain {
@@ -48,7 +51,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
                 (503, "text/plain", "no usable primary\n".to_owned())
             }
         }
-        ("GET", _) => (404, "text/plain", "not found: try /metrics, /status, /digests, /health\n".to_owned()),
+        ("GET", _) => (
+            404,
+            "text/plain",
+            "not found: try /, /metrics, /status, /digests, /advice, /health\n".to_owned(),
+        ),
         _ => (405, "text/plain", "only GET\n".to_owned()),
     };
     let reason = match code {
@@ -136,8 +143,12 @@ pub fn metrics(shared: &Shared) -> String {
     let _ = writeln!(m, "# TYPE sluice_backend_lag_seconds gauge");
     for (g, members) in &health.groups {
         for h in members {
-            let role = match shared.group.members.iter().position(|x| x.addr.address == h.address) {
-                Some(i) if snap.primary == Some(i) && *g == shared.group.name => "primary",
+            let slot = if *g == shared.group.name { shared.group.position(&h.address) } else { None };
+            if *g == shared.group.name && slot.is_none() {
+                continue; // removed by a reload: not a backend any more, so not "down"
+            }
+            let role = match slot {
+                Some(i) if snap.primary == Some(i) => "primary",
                 _ => "replica",
             };
             let (g, a) = (label(g), label(&h.address));
@@ -163,30 +174,101 @@ pub fn metrics(shared: &Shared) -> String {
     let _ = writeln!(m, "sluice_plan_cache_unparsed_total {}", s.unparsed);
     let _ = writeln!(m, "# TYPE sluice_digests_evicted_total counter");
     let _ = writeln!(m, "sluice_digests_evicted_total {}", shared.digests.evicted());
+    let _ = writeln!(
+        m,
+        "# HELP sluice_pool_max_connections Connections a pool lends at most ([pool] max_per_backend)."
+    );
+    let _ = writeln!(m, "# TYPE sluice_pool_max_connections gauge");
+    for p in shared.pools.all() {
+        let (b, u) = (label(&p.spec().address), label(&p.spec().user));
+        let _ = writeln!(m, "sluice_pool_max_connections{{backend=\"{b}\",user=\"{u}\"}} {}", p.max());
+    }
+    let _ = writeln!(
+        m,
+        "# HELP sluice_replica_max_lag_seconds Lag past which a replica gets no reads ([monitor] max_replica_lag_ms)."
+    );
+    let _ = writeln!(m, "# TYPE sluice_replica_max_lag_seconds gauge");
+    let _ = writeln!(
+        m,
+        "sluice_replica_max_lag_seconds {}",
+        shared.config().monitor.max_replica_lag_ms as f64 / 1000.0
+    );
+    let sl = &shared.slow_log;
+    let _ = writeln!(m, "# HELP sluice_slow_log_entries_total Statements queued for the slow log.");
+    let _ = writeln!(m, "# TYPE sluice_slow_log_entries_total counter");
+    let _ = writeln!(m, "sluice_slow_log_entries_total {}", sl.queued());
+    let _ = writeln!(
+        m,
+        "# HELP sluice_slow_log_dropped_total Slow log entries dropped (writer behind or failing)."
+    );
+    let _ = writeln!(m, "# TYPE sluice_slow_log_dropped_total counter");
+    let _ = writeln!(m, "sluice_slow_log_dropped_total {}", sl.dropped() + sl.failed());
     m
+}
+
+/// The status page: one HTML file with its script, no external assets.
+const STATUS_PAGE: &str = include_str!("status.html");
+
+fn advice(shared: &Shared) -> String {
+    let findings = shared.advice.findings(&shared.digests.snapshot());
+    serde_json::to_string(&findings).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn status(shared: &Shared) -> String {
     let snap = shared.routing.load();
+    let health = shared.health.load();
+    let checks: Vec<_> = health
+        .groups
+        .iter()
+        .find(|(g, _)| *g == shared.group.name)
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
+    let pools = shared.pools.all();
     let members: Vec<serde_json::Value> = shared
         .group
-        .members
+        .members()
         .iter()
         .enumerate()
+        .filter(|(_, m)| !m.is_removed())
         .map(|(i, m)| {
+            let h = checks.iter().find(|h| h.address == m.addr.address);
+            let offline = m.offline.load(Ordering::Relaxed);
+            let state = match h {
+                _ if offline => "offline",
+                Some(h) if h.healthy => "online",
+                Some(_) => "unhealthy",
+                None => "unknown",
+            };
+            let (in_use, idle, max) = pools
+                .iter()
+                .filter(|p| p.spec().address == m.addr.address)
+                .fold((0, 0, 0), |(u, i, x), p| (u + p.in_use(), i + p.idle_count(), x + p.max()));
             serde_json::json!({
                 "address": m.addr.address,
                 "role": if snap.primary == Some(i) { "primary" } else { "replica" },
-                "offline": m.offline.load(Ordering::Relaxed),
+                "offline": offline,
+                "state": state,
+                "lag_ms": h.and_then(|h| h.lag_ms),
+                "weight": m.weight(),
+                "error": h.and_then(|h| h.error.clone()),
+                "pool": {"in_use": in_use, "idle": idle, "max": max},
             })
         })
         .collect();
+    let t = &shared.digests.totals;
     serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
         "sessions": shared.sessions.len(),
         "group": shared.group.name,
         "split_brain": snap.split_brain,
         "backends": members,
-        "statements": shared.digests.totals.by_target.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>(),
+        "statements": t.by_target.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>(),
+        "errors": t.errors.load(Ordering::Relaxed),
+        "slow_log": {
+            "file": shared.slow_log.path().map(|p| p.display().to_string()),
+            "entries": shared.slow_log.queued(),
+            "dropped": shared.slow_log.dropped(),
+        },
     })
     .to_string()
 }

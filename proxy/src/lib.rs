@@ -2,6 +2,7 @@
 //! benches run the same code in-process.
 
 pub mod admin;
+pub mod advice;
 pub mod backend;
 pub mod cache_admin;
 pub mod cache_deps;
@@ -11,9 +12,11 @@ pub mod http;
 pub mod logging;
 pub mod monitor;
 pub mod net;
+pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod slowlog;
 pub mod state;
 pub mod stats;
 pub mod tls;

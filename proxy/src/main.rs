@@ -17,7 +17,8 @@ use sluice_protocol::auth::{
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// Config file (TOML) to run with; see deploy/sluice.example.toml.
+    /// Config file (TOML) to run with; see deploy/sluice.example.toml. SIGHUP (or the admin interface's
+    /// RELOAD) reads it again and applies what can change without dropping connections.
     #[arg(long, short, value_name = "FILE", env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
 fn run(path: &Path) -> Result<(), String> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
-    sluice::server::run(config).map_err(|e| e.to_string())
+    sluice::server::run(config, path).map_err(|e| e.to_string())
 }
 
 fn check_config(file: &Path) -> Result<(), String> {

@@ -63,6 +63,8 @@ pub struct Target {
     spec: ConnectSpec,
     /// `schema.table` of the heartbeat, if configured (validated: no quoting needed).
     heartbeat: Option<String>,
+    /// Removed from the config by a reload: reported unhealthy without a check.
+    removed: bool,
 }
 
 /// The members of `config` with the monitor credentials (password resolved now).
@@ -88,10 +90,43 @@ pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Resul
                     max_packet: 1 << 24,
                 },
                 heartbeat: config.monitor.heartbeat_table.clone(),
+                removed: false,
             });
         }
     }
     Ok(out)
+}
+
+/// The default group's member slots (in slot order, removed ones included so health lines up with
+/// member indices) with the monitor credentials.
+pub fn group_targets(
+    config: &Config,
+    group: &crate::topology::Group,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Vec<Target>, String> {
+    let creds = &config.monitor.credentials;
+    let password = creds.password()?;
+    Ok(group
+        .members()
+        .iter()
+        .map(|m| Target {
+            group: group.name.clone(),
+            role: m.role(),
+            spec: ConnectSpec {
+                address: m.addr.address.clone(),
+                label: format!("{}/{} {}", group.name, role_name(m.role()), m.addr.address),
+                user: creds.user.clone(),
+                password: password.clone(),
+                found_rows: false,
+                charset: 45,
+                tls: if m.addr.tls { tls.clone() } else { None },
+                connect_timeout: Duration::from_millis(config.backend.connect_timeout_ms),
+                max_packet: 1 << 24,
+            },
+            heartbeat: config.monitor.heartbeat_table.clone(),
+            removed: m.is_removed(),
+        })
+        .collect())
 }
 
 fn role_name(r: Role) -> &'static str {
@@ -105,6 +140,20 @@ fn role_name(r: Role) -> &'static str {
 /// Checks one member, reusing `conn` when it is still open.
 pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHealth {
     let started = Instant::now();
+    if target.removed {
+        *conn = None;
+        return MemberHealth {
+            address: target.spec.address.clone(),
+            configured_role: target.role,
+            healthy: false,
+            read_only: None,
+            replicating: false,
+            lag_ms: None,
+            gtid: None,
+            error: Some("removed from the config (reload)".into()),
+            check_time: Duration::ZERO,
+        };
+    }
     let result = check_inner(target, conn).await;
     let mut h = MemberHealth {
         address: target.spec.address.clone(),
@@ -240,32 +289,38 @@ pub async fn run(
     health: Health,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    run_with(targets, interval, health, stop, |_| {}).await;
+    run_with(Arc::new(ArcSwap::from_pointee(targets)), interval, health, stop, |_| {}).await;
 }
 
-/// [`run`], calling `publish` with every snapshot right after it is stored.
+/// [`run`] over targets that a reload may replace (read again before every round), calling `publish`
+/// with every snapshot right after it is stored.
 pub async fn run_with(
-    targets: Vec<Target>,
+    targets: Arc<ArcSwap<Vec<Target>>>,
     interval: Duration,
     health: Health,
     stop: tokio_util::sync::CancellationToken,
     publish: impl Fn(&HealthSnapshot),
 ) {
-    let mut conns: Vec<Option<BackendConn>> = targets.iter().map(|_| None).collect();
-    let mut was_unhealthy: Vec<bool> = targets.iter().map(|_| false).collect();
+    let mut conns: Vec<Option<BackendConn>> = Vec::new();
+    let mut was_unhealthy: Vec<bool> = Vec::new();
     loop {
+        let targets = targets.load_full();
+        // Slots are append-only: a longer list keeps every earlier connection where it was.
+        conns.resize_with(targets.len(), || None);
+        was_unhealthy.resize(targets.len(), false);
         let snap = check_all(&targets, &mut conns).await;
         let flat = snap.groups.iter().flat_map(|(g, m)| m.iter().map(move |m| (g, m)));
-        for ((g, m), was) in flat.zip(was_unhealthy.iter_mut()) {
+        for (((g, m), was), t) in flat.zip(was_unhealthy.iter_mut()).zip(targets.iter()) {
+            if t.removed {
+                continue;
+            }
             if *was && m.healthy {
                 tracing::info!(group = %g, backend = %m.address, "backend healthy again");
             }
-            *was = !m.healthy;
-        }
-        for (g, members) in &snap.groups {
-            for m in members.iter().filter(|m| !m.healthy) {
+            if !m.healthy {
                 tracing::warn!(group = %g, backend = %m.address, error = m.error.as_deref().unwrap_or(""), "backend unhealthy");
             }
+            *was = !m.healthy;
         }
         health.store(Arc::new(snap));
         publish(&health.load());

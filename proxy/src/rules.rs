@@ -2,6 +2,9 @@
 //! block or cache policy. Compiled once per config (digests parsed, regexes built); matching is a few
 //! comparisons on what the lexer and the plan already know.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sluice_router::lexer::Lexed;
 
 use crate::config::{RuleAction, RuleConfig};
@@ -52,53 +55,77 @@ pub struct Subject<'a> {
     pub tables: [&'a [String]; 2],
 }
 
-/// The compiled rules, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Rules(Vec<Rule>);
+/// The compiled rules, in order; replaced as a whole by a config reload (sessions see the new list at
+/// their next statement, without a lock).
+#[derive(Debug, Default)]
+pub struct Rules {
+    list: arc_swap::ArcSwap<Vec<Arc<Rule>>>,
+    /// Whether `list` is empty (the common case: one relaxed load per statement, no matching).
+    empty: AtomicBool,
+}
+
+fn compile(config: &[RuleConfig]) -> Vec<Arc<Rule>> {
+    config
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Arc::new(Rule {
+                name: r.name.clone().unwrap_or_else(|| format!("rule{i}")),
+                user: r.matches.user.clone(),
+                schema: r.matches.schema.clone(),
+                digest: r.matches.digest.as_deref().and_then(|d| u64::from_str_radix(d, 16).ok()),
+                pattern: r.matches.pattern.as_ref().map(|p| p.to_lowercase()),
+                regex: r
+                    .matches
+                    .regex
+                    .as_ref()
+                    .map(|re| regex::RegexBuilder::new(re).case_insensitive(true).build().ok()),
+                tables: r.matches.tables.iter().map(|t| t.to_lowercase()).collect(),
+                action: r.action,
+                target: r.target.as_deref().map(|t| match t {
+                    "primary" => RuleTarget::Primary,
+                    "replica" => RuleTarget::Replica,
+                    _ => RuleTarget::Group,
+                }),
+                ttl_ms: r.ttl_ms,
+                message: r
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
+            })
+        })
+        .collect()
+}
 
 impl Rules {
     /// Compiles validated rules (an invalid regex, which validation rejects, never matches).
     pub fn new(config: &[RuleConfig]) -> Self {
-        Self(
-            config
-                .iter()
-                .enumerate()
-                .map(|(i, r)| Rule {
-                    name: r.name.clone().unwrap_or_else(|| format!("rule{i}")),
-                    user: r.matches.user.clone(),
-                    schema: r.matches.schema.clone(),
-                    digest: r.matches.digest.as_deref().and_then(|d| u64::from_str_radix(d, 16).ok()),
-                    pattern: r.matches.pattern.as_ref().map(|p| p.to_lowercase()),
-                    regex: r
-                        .matches
-                        .regex
-                        .as_ref()
-                        .map(|re| regex::RegexBuilder::new(re).case_insensitive(true).build().ok()),
-                    tables: r.matches.tables.iter().map(|t| t.to_lowercase()).collect(),
-                    action: r.action,
-                    target: r.target.as_deref().map(|t| match t {
-                        "primary" => RuleTarget::Primary,
-                        "replica" => RuleTarget::Replica,
-                        _ => RuleTarget::Group,
-                    }),
-                    ttl_ms: r.ttl_ms,
-                    message: r
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
-                })
-                .collect(),
-        )
+        let r = Self::default();
+        r.replace(config);
+        r
+    }
+
+    /// Replaces every rule (config reload).
+    pub fn replace(&self, config: &[RuleConfig]) {
+        let list = compile(config);
+        let empty = list.is_empty();
+        self.list.store(Arc::new(list));
+        self.empty.store(empty, Ordering::Release);
     }
 
     /// Whether there are none (the common case: no matching at all).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.empty.load(Ordering::Acquire)
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.list.load().len()
     }
 
     /// The first rule whose conditions all hold for `s`.
-    pub fn first_match(&self, s: &Subject<'_>) -> Option<&Rule> {
-        self.0.iter().find(|r| r.matches(s))
+    pub fn first_match(&self, s: &Subject<'_>) -> Option<Arc<Rule>> {
+        self.list.load().iter().find(|r| r.matches(s)).cloned()
     }
 }
 
@@ -167,9 +194,9 @@ mod tests {
         ]);
         let tables = vec!["orders".to_string()];
         let s = Subject { user: "app", schema: Some(b"shop"), lexed: &l, tables: [&tables, &[]] };
-        assert_eq!(rules.first_match(&s).map(|r| r.name.as_str()), Some("rule1"));
+        assert_eq!(rules.first_match(&s).map(|r| r.name.clone()).as_deref(), Some("rule1"));
         let s = Subject { user: "bob", ..s };
-        assert_eq!(rules.first_match(&s).map(|r| r.name.as_str()), Some("rule0"));
+        assert_eq!(rules.first_match(&s).map(|r| r.name.clone()).as_deref(), Some("rule0"));
     }
 
     #[test]

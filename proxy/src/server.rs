@@ -34,7 +34,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         let _ = self.accept.await;
-        let grace = Duration::from_millis(self.shared.config.server.shutdown_grace_ms);
+        let grace = Duration::from_millis(self.shared.config().server.shutdown_grace_ms);
         self.shared.drain(grace).await;
     }
 
@@ -54,7 +54,7 @@ async fn build_shared(config: Config) -> Result<Arc<Shared>, std::io::Error> {
 pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     let shared = build_shared(config).await?;
     shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
-    let listener = bind(shared.config.server.listen, shared.config.server.listen_backlog)?;
+    let listener = bind(shared.config().server.listen, shared.config().server.listen_backlog)?;
     let addr = listener.local_addr()?;
     let (admin_addr, http_addr) = start_ops(&shared).await?;
     let accept = tokio::spawn(accept_loop(listener, shared.clone(), "client", crate::session::serve));
@@ -65,17 +65,17 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
 /// Binds the admin and HTTP listeners (when enabled) and serves them on the current runtime.
 async fn start_ops(shared: &Arc<Shared>) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
     let mut admin = None;
-    if shared.config.admin.enabled {
-        let l = bind(shared.config.admin.listen, shared.config.server.listen_backlog)?;
+    if shared.config().admin.enabled {
+        let l = bind(shared.config().admin.listen, shared.config().server.listen_backlog)?;
         admin = Some(l.local_addr()?);
         tracing::info!(addr = ?admin, "admin interface listening");
         tokio::spawn(accept_loop(l, shared.clone(), "admin", crate::admin::serve));
     }
     let mut http = None;
-    if shared.config.http.enabled {
-        let l = bind(shared.config.http.listen, shared.config.server.listen_backlog)?;
+    if shared.config().http.enabled {
+        let l = bind(shared.config().http.listen, shared.config().server.listen_backlog)?;
         http = Some(l.local_addr()?);
-        tracing::info!(addr = ?http, "http listening (/metrics, /status, /digests, /health)");
+        tracing::info!(addr = ?http, "http listening (/, /metrics, /status, /digests, /advice, /health)");
         tokio::spawn(accept_loop(l, shared.clone(), "http", |s, stream, _| crate::http::serve(s, stream)));
     }
     Ok((admin, http))
@@ -116,17 +116,18 @@ where
 }
 
 /// Runs sluice as a server process under pingora-core until SIGTERM or SIGINT (graceful: stop
-/// accepting, let statements finish, close). Blocks until then.
-pub fn run(config: Config) -> Result<(), std::io::Error> {
+/// accepting, let statements finish, close); SIGHUP reloads the config file `path`. Blocks until then.
+pub fn run(config: Config, path: &std::path::Path) -> Result<(), std::io::Error> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let shared = rt.block_on(build_shared(config))?;
+    shared.set_config_path(path);
     drop(rt);
-    let listen = shared.config.server.listen.to_string();
-    let workers = match shared.config.server.workers {
+    let listen = shared.config().server.listen.to_string();
+    let workers = match shared.config().server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let grace = shared.config.server.shutdown_grace_ms.div_ceil(1000);
+    let grace = shared.config().server.shutdown_grace_ms.div_ceil(1000);
     // On SIGTERM pingora stops the listeners, then `SluiceApp::cleanup` drains the sessions and exits
     // as soon as they are done. pingora's own grace period (a fixed sleep) is only the fallback.
     let conf = ServerConf {
@@ -184,6 +185,7 @@ struct MonitorService {
 #[async_trait]
 impl pingora_core::services::background::BackgroundService for MonitorService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::spawn(reload_on_sighup(self.shared.clone()));
         if let Err(e) = start_ops(&self.shared).await {
             tracing::error!(error = %e, "admin/http listeners not started");
         }
@@ -193,6 +195,25 @@ impl pingora_core::services::background::BackgroundService for MonitorService {
                 task.abort();
             }
             Err(e) => tracing::error!(error = %e, "health monitor not started: reads go to the primary"),
+        }
+    }
+}
+
+/// Reloads the config file on every SIGHUP until shutdown; a rejected file is logged and changes nothing.
+async fn reload_on_sighup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload with the admin RELOAD statement");
+        return;
+    };
+    loop {
+        tokio::select! {
+            got = hup.recv() => if got.is_none() { return },
+            () = shared.shutdown.cancelled() => return,
+        }
+        tracing::info!("SIGHUP: reloading the config");
+        if let Err(e) = shared.reload() {
+            tracing::error!(error = %e, "config reload rejected; the running config stays");
         }
     }
 }
@@ -230,7 +251,7 @@ impl ServerApp for SluiceApp {
     /// Called once the listeners are closed (SIGTERM, or the old process of an upgrade): statements in
     /// flight finish, sessions close, then the process exits without waiting out pingora's grace period.
     async fn cleanup(&self) {
-        let grace = Duration::from_millis(self.shared.config.server.shutdown_grace_ms);
+        let grace = Duration::from_millis(self.shared.config().server.shutdown_grace_ms);
         let left = self.shared.live_session_count();
         tracing::info!(sessions = left, "stopped accepting; draining sessions");
         if self.shared.drain(grace).await {

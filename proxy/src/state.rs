@@ -2,8 +2,9 @@
 //! global, so several sluice instances can run in one process (tests do).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,8 +28,20 @@ pub struct BackendAddr {
 
 /// Everything sessions share.
 pub struct Shared {
-    /// The configuration in effect.
-    pub config: Arc<Config>,
+    /// The configuration in effect (replaced by a reload; read it with [`Shared::config`]).
+    config: arc_swap::ArcSwap<Config>,
+    /// The file the config came from (what `RELOAD` and SIGHUP read again).
+    config_path: Mutex<Option<PathBuf>>,
+    /// One reload at a time.
+    reload_lock: Mutex<()>,
+    /// What the health monitor checks (the default group's slots), rebuilt by a reload.
+    monitor_targets: Arc<arc_swap::ArcSwap<Vec<crate::monitor::Target>>>,
+    /// The slow log's queue to its writer thread.
+    pub slow_log: crate::slowlog::SlowLog,
+    /// Advice (loops seen by sessions, p99 intervals).
+    pub advice: crate::advice::Advice,
+    /// `[stats] enabled`: statements are recorded (reloadable).
+    recording: std::sync::atomic::AtomicBool,
     /// Client-facing accounts.
     pub users: Users,
     /// Backend pools.
@@ -148,6 +161,12 @@ impl Shared {
             rules: crate::rules::Rules::new(&config.rules),
             admin_users: Users::admins(&config),
             digests: crate::stats::Digests::new(config.stats.max_digests),
+            slow_log: crate::slowlog::SlowLog::start(&config.log)?,
+            advice: crate::advice::Advice::new(&config.advice),
+            recording: std::sync::atomic::AtomicBool::new(config.stats.enabled),
+            config_path: Mutex::new(config.origin().map(PathBuf::from).filter(|p| p.is_file())),
+            reload_lock: Mutex::new(()),
+            monitor_targets: Arc::new(arc_swap::ArcSwap::from_pointee(Vec::new())),
             plans: sluice_router::plan_cache::PlanCache::new(
                 config.routing.plan_cache_entries.max(16),
                 config.routing.plan_cache_entries.max(16) * 256,
@@ -165,8 +184,81 @@ impl Shared {
             }),
             cache_deps: arc_swap::ArcSwapOption::empty(),
             cache_deps_dirty: tokio::sync::Notify::new(),
-            config: Arc::new(config),
+            config: arc_swap::ArcSwap::from_pointee(config),
         })
+    }
+
+    /// The configuration in effect now (a reload may replace it between two calls).
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
+    /// Names the file `RELOAD` and SIGHUP read again.
+    pub fn set_config_path(&self, path: impl Into<PathBuf>) {
+        if let Ok(mut p) = self.config_path.lock() {
+            *p = Some(path.into());
+        }
+    }
+
+    /// The config in effect as an owned handle (compared with a reloaded one).
+    pub(crate) fn config_full(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Makes `next` the config in effect (a reload, after everything derived from it was applied).
+    pub(crate) fn store_config(&self, next: Config) {
+        self.config.store(Arc::new(next));
+    }
+
+    /// Held while a reload runs (one at a time).
+    pub(crate) fn reload_lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, ()>, std::sync::PoisonError<std::sync::MutexGuard<'_, ()>>> {
+        self.reload_lock.lock()
+    }
+
+    /// What the health monitor checks from its next round on.
+    pub(crate) fn set_monitor_targets(&self, t: Vec<crate::monitor::Target>) {
+        self.monitor_targets.store(Arc::new(t));
+    }
+
+    /// `[stats] enabled`.
+    pub(crate) fn set_recording(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// The file `RELOAD` reads, if any.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        self.config_path.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// Records one statement: the digest table, the slow log (over `slow_query_ms`: queued, never
+    /// waited for) and the session's loop detector.
+    pub fn record(&self, track: &mut crate::advice::SessionTrack, e: &crate::stats::Event<'_>) {
+        if !self.recording.load(Ordering::Relaxed) {
+            self.digests.record_totals(e);
+            return;
+        }
+        self.digests.record(e);
+        if self.slow_log.wants(e.latency) {
+            let sql = if e.sql.is_empty() {
+                e.text.to_owned()
+            } else {
+                String::from_utf8_lossy(e.sql).into_owned()
+            };
+            self.slow_log.submit(crate::slowlog::SlowEntry {
+                at: std::time::SystemTime::now(),
+                user: e.user.to_owned(),
+                peer: e.peer,
+                session: e.session,
+                schema: String::from_utf8_lossy(e.schema).into_owned(),
+                latency: e.latency,
+                rows_sent: e.rows_sent,
+                rows_affected: e.rows_affected,
+                sql,
+            });
+        }
+        track.observe(e, &self.advice);
     }
 
     /// Marks a session alive until the returned guard drops.
@@ -196,7 +288,7 @@ impl Shared {
 
     /// Largest packet accepted from a client.
     pub fn max_packet(&self) -> usize {
-        self.config.server.max_packet_bytes
+        self.config().server.max_packet_bytes
     }
 
     /// A new client connection id.
@@ -221,7 +313,7 @@ impl Shared {
             found_rows,
             charset,
             tls: if backend.tls { self.backend_tls.clone() } else { None },
-            connect_timeout: Duration::from_millis(self.config.backend.connect_timeout_ms),
+            connect_timeout: Duration::from_millis(self.config().backend.connect_timeout_ms),
             max_packet: 1 << 30,
         }
     }
@@ -242,7 +334,7 @@ impl Shared {
     /// Applies a health snapshot to the default group's routing view.
     pub fn publish_health(&self, snap: &crate::monitor::HealthSnapshot) {
         let Some((_, members)) = snap.groups.first() else { return };
-        let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config);
+        let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config());
         let prev = self.routing.load();
         if prev.split_brain != next.split_brain && next.split_brain {
             tracing::error!(group = %self.group.name, "more than one writable member: writes are refused until one is made read_only");
@@ -256,16 +348,16 @@ impl Shared {
         self: &Arc<Self>,
         first_wait: Duration,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
-        let targets: Vec<_> = crate::monitor::targets(&self.config, self.backend_tls.clone())?
-            .into_iter()
-            .take(self.group.members.len())
-            .collect();
-        let interval = Duration::from_millis(self.config.monitor.interval_ms.max(10));
+        let targets = crate::monitor::group_targets(&self.config(), &self.group, self.backend_tls.clone())?;
+        self.monitor_targets.store(Arc::new(targets));
+        let interval = Duration::from_millis(self.config().monitor.interval_ms.max(10));
         let me = self.clone();
         let health = self.health.clone();
         let stop = self.shutdown.clone();
+        tokio::spawn(crate::advice::run_ticker(self.clone(), stop.clone()));
         let first = Arc::new(tokio::sync::Notify::new());
         let first2 = first.clone();
+        let targets = self.monitor_targets.clone();
         let task = tokio::spawn(crate::monitor::run_with(targets, interval, health, stop, move |snap| {
             me.publish_health(snap);
             first2.notify_one();
@@ -279,7 +371,8 @@ impl Shared {
     /// runtime that serves sessions. Redis being unreachable leaves L1 only, with a warning.
     async fn start_cache(self: &Arc<Self>, first_wait: Duration) {
         let Some(cache) = self.cache.clone() else { return };
-        let cfg = &self.config.cache;
+        let config = self.config_full();
+        let cfg = &config.cache;
         if cfg.redis_enabled && !cfg.redis_url.is_empty() {
             let instance = rand::random::<u64>();
             let timeout = Duration::from_millis(cfg.redis_timeout_ms.max(1));
@@ -337,32 +430,29 @@ impl Shared {
 
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
     async fn load_cache_deps(&self) -> crate::error::Result<crate::cache_deps::Deps> {
-        let u = self.config.users.first().ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
+        let config = self.config_full();
+        let u = config.users.first().ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
         let user =
             self.users.get(u.name.as_bytes()).ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
-        let primary = self
-            .routing
-            .load()
-            .primary
-            .and_then(|i| self.member(i).cloned())
-            .unwrap_or_else(|| self.primary.clone());
+        let primary =
+            self.routing.load().primary.and_then(|i| self.member(i)).unwrap_or_else(|| self.primary.clone());
         let spec = self.connect_spec(&primary, &user.backend_user, &user.backend_password, false, 45);
         let mut conn = crate::backend::BackendConn::connect(&spec).await?;
         crate::cache_deps::Deps::load(&mut conn, &primary.label).await
     }
 
     /// The address of member `i` of the default group.
-    pub fn member(&self, i: usize) -> Option<&BackendAddr> {
-        self.group.members.get(i).map(|m| &m.addr)
+    pub fn member(&self, i: usize) -> Option<BackendAddr> {
+        self.group.member(i).map(|m| m.addr.clone())
     }
 
     /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.
     pub async fn learn_server_version(&mut self) {
-        if !self.config.server.server_version.is_empty() {
+        if !self.config().server.server_version.is_empty() {
             return;
         }
-        let Some(u) = self.config.users.first() else { return };
-        let Some(user) = self.users.get(u.name.as_bytes()) else { return };
+        let Some(name) = self.config().users.first().map(|u| u.name.clone()) else { return };
+        let Some(user) = self.users.get(name.as_bytes()) else { return };
         let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
         if let Ok(c) = crate::backend::BackendConn::connect(&spec).await {
             let mut v = c.server_version.to_vec();

@@ -2,12 +2,14 @@
 //! which member is the primary, which replicas may serve reads (healthy, not lagging, not drained), and
 //! what each replica is known to have applied (GTID positions, for read-your-writes).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use sluice_router::route::{Balance, ReplicaView, Topology};
 
-use crate::config::{Config, GroupConfig, Role};
+use crate::config::{Config, GroupConfig, MemberConfig, Role};
 use crate::monitor::MemberHealth;
 use crate::state::BackendAddr;
 
@@ -69,61 +71,158 @@ impl std::fmt::Display for GtidPos {
     }
 }
 
-/// One member of the group.
+/// One member of the group: a slot that keeps its index for the life of the process (a reload that
+/// removes the member marks it removed; adding it back reuses the slot), so member indices held by
+/// sessions and routing snapshots never point at another server.
 #[derive(Debug)]
 pub struct Member {
     /// Where it is.
     pub addr: BackendAddr,
-    /// Configured role.
-    pub role: Role,
-    /// Share of reads.
-    pub weight: u32,
+    role: AtomicU8,
+    weight: AtomicU32,
     /// Drained by an operator.
     pub offline: AtomicBool,
+    /// Removed from the config by a reload: no new statements; its pools are closed.
+    pub removed: AtomicBool,
     /// The highest GTID position it is known to have applied (monitor checks and successful waits).
     pub applied: Mutex<GtidPos>,
 }
 
-/// The group's members (fixed for the config's life).
+fn role_code(r: Role) -> u8 {
+    match r {
+        Role::Primary => 0,
+        Role::Replica => 1,
+        Role::Auto => 2,
+    }
+}
+
+impl Member {
+    fn new(config: &Config, group: &str, m: &MemberConfig) -> Self {
+        Member {
+            addr: BackendAddr {
+                address: m.address.clone(),
+                label: format!("{group}/{} {}", role_label(m.role), m.address),
+                tls: m.tls.unwrap_or(config.backend.tls.enabled),
+            },
+            role: AtomicU8::new(role_code(m.role)),
+            weight: AtomicU32::new(m.weight),
+            offline: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            applied: Mutex::new(GtidPos::default()),
+        }
+    }
+
+    /// Configured role.
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Relaxed) {
+            0 => Role::Primary,
+            1 => Role::Replica,
+            _ => Role::Auto,
+        }
+    }
+
+    /// Share of reads.
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Whether a reload removed it.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+}
+
+fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Primary => "primary",
+        Role::Replica => "replica",
+        Role::Auto => "member",
+    }
+}
+
+/// What a reload changed in the group's members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberChanges {
+    /// Addresses added (or added back).
+    pub added: Vec<String>,
+    /// Addresses removed (drained: no new statements, pools closed).
+    pub removed: Vec<String>,
+    /// Addresses whose role or weight changed.
+    pub changed: Vec<String>,
+}
+
+/// The group's member slots.
 #[derive(Debug)]
 pub struct Group {
     /// Group name.
     pub name: String,
-    /// Members in config order.
-    pub members: Vec<Member>,
+    /// Member slots in the order they were first configured (append-only).
+    members: ArcSwap<Vec<Arc<Member>>>,
 }
 
 impl Group {
     /// From the config's group.
     pub fn from_config(config: &Config, g: &GroupConfig) -> Self {
-        let members = g
-            .members
-            .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::Primary => "primary",
-                    Role::Replica => "replica",
-                    Role::Auto => "member",
-                };
-                Member {
-                    addr: BackendAddr {
-                        address: m.address.clone(),
-                        label: format!("{}/{} {}", g.name, role, m.address),
-                        tls: m.tls.unwrap_or(config.backend.tls.enabled),
-                    },
-                    role: m.role,
-                    weight: m.weight,
-                    offline: AtomicBool::new(false),
-                    applied: Mutex::new(GtidPos::default()),
+        let members = g.members.iter().map(|m| Arc::new(Member::new(config, &g.name, m))).collect();
+        Self { name: g.name.clone(), members: ArcSwap::from_pointee(members) }
+    }
+
+    /// Every slot, removed ones included (index = member index).
+    pub fn members(&self) -> Arc<Vec<Arc<Member>>> {
+        self.members.load_full()
+    }
+
+    /// Member `i`.
+    pub fn member(&self, i: usize) -> Option<Arc<Member>> {
+        self.members.load().get(i).cloned()
+    }
+
+    /// The index of the (not removed) member at `address`.
+    pub fn position(&self, address: &str) -> Option<usize> {
+        self.members.load().iter().position(|m| m.addr.address == address && !m.is_removed())
+    }
+
+    /// Whether member `i` was removed by a reload.
+    pub fn is_removed(&self, i: usize) -> bool {
+        self.members.load().get(i).is_some_and(|m| m.is_removed())
+    }
+
+    /// Makes the slots match a reloaded group: roles and weights updated in place, new addresses
+    /// appended (or a removed slot revived), missing ones marked removed.
+    pub fn apply(&self, config: &Config, g: &GroupConfig) -> MemberChanges {
+        let mut changes = MemberChanges::default();
+        let mut slots: Vec<Arc<Member>> = self.members.load().iter().cloned().collect();
+        for m in &g.members {
+            match slots.iter().find(|s| s.addr.address == m.address) {
+                Some(s) => {
+                    if s.removed.swap(false, Ordering::AcqRel) {
+                        changes.added.push(m.address.clone());
+                    } else if s.role() != m.role || s.weight() != m.weight {
+                        changes.changed.push(m.address.clone());
+                    }
+                    s.role.store(role_code(m.role), Ordering::Relaxed);
+                    s.weight.store(m.weight, Ordering::Relaxed);
                 }
-            })
-            .collect();
-        Self { name: g.name.clone(), members }
+                None => {
+                    changes.added.push(m.address.clone());
+                    slots.push(Arc::new(Member::new(config, &g.name, m)));
+                }
+            }
+        }
+        for s in &slots {
+            if !g.members.iter().any(|m| m.address == s.addr.address)
+                && !s.removed.swap(true, Ordering::AcqRel)
+            {
+                changes.removed.push(s.addr.address.clone());
+            }
+        }
+        self.members.store(Arc::new(slots));
+        changes
     }
 
     /// Records that member `i` has applied `pos`.
     pub fn note_applied(&self, i: usize, pos: &GtidPos) {
-        if let Some(m) = self.members.get(i)
+        if let Some(m) = self.member(i)
             && let Ok(mut a) = m.applied.lock()
         {
             a.merge(pos);
@@ -132,7 +231,7 @@ impl Group {
 
     /// Whether member `i` is known to have applied `pos`.
     pub fn has_applied(&self, i: usize, pos: &GtidPos) -> bool {
-        self.members.get(i).and_then(|m| m.applied.lock().ok().map(|a| a.covers(pos))).unwrap_or(false)
+        self.member(i).and_then(|m| m.applied.lock().ok().map(|a| a.covers(pos))).unwrap_or(false)
     }
 }
 
@@ -152,7 +251,7 @@ pub struct RouteSnapshot {
 impl RouteSnapshot {
     /// Before the first health check: the configured primary; no replica is trusted yet.
     pub fn initial(group: &Group, config: &Config) -> Self {
-        let primary = group.members.iter().position(|m| m.role == Role::Primary);
+        let primary = group.members().iter().position(|m| m.role() == Role::Primary);
         Self {
             primary,
             split_brain: false,
@@ -167,13 +266,15 @@ impl RouteSnapshot {
 
     /// From a health check of the group's members.
     pub fn build(group: &Group, health: &[MemberHealth], config: &Config) -> Self {
+        let members = group.members();
         let mut writers = Vec::new();
-        for (i, (m, h)) in group.members.iter().zip(health).enumerate() {
-            let writable = match m.role {
-                Role::Primary => true,
-                Role::Replica => false,
-                Role::Auto => h.healthy && h.read_only == Some(false),
-            };
+        for (i, (m, h)) in members.iter().zip(health).enumerate() {
+            let writable = !m.is_removed()
+                && match m.role() {
+                    Role::Primary => true,
+                    Role::Replica => false,
+                    Role::Auto => h.healthy && h.read_only == Some(false),
+                };
             // A configured replica that is writable is not a second writer (sluice never writes
             // there), but a configured primary that reports read_only=1 still is the primary: writes
             // then fail there with the server's own error, which names the problem.
@@ -183,8 +284,7 @@ impl RouteSnapshot {
         }
         let split_brain = writers.len() > 1;
         let primary = writers.first().copied();
-        let replicas = group
-            .members
+        let replicas = members
             .iter()
             .zip(health)
             .enumerate()
@@ -195,11 +295,11 @@ impl RouteSnapshot {
                 }
                 ReplicaView {
                     index: i,
-                    healthy: h.healthy && h.replicating,
+                    healthy: h.healthy && h.replicating && !m.is_removed(),
                     lag_ms: h.lag_ms,
-                    weight: m.weight,
+                    weight: m.weight(),
                     in_use: 0,
-                    offline: m.offline.load(Ordering::Relaxed),
+                    offline: m.offline.load(Ordering::Relaxed) || m.is_removed(),
                 }
             })
             .collect();

@@ -44,11 +44,19 @@ pub struct Pool {
     idle: Mutex<Vec<(BackendConn, Instant)>>,
     permits: Arc<Semaphore>,
     opened: std::sync::atomic::AtomicU64,
+    /// Set when its backend left the config (reload): nothing is lent, returned connections close.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
     /// Lends a connection: an idle one if fresh enough, else a new one.
     pub async fn get(self: &Arc<Self>) -> Result<Guard> {
+        if self.is_closed() {
+            return Err(Error::Backend {
+                backend: self.spec.label.clone(),
+                message: "this backend was removed from the config (reload); its pool is closed".into(),
+            });
+        }
         let permit = match tokio::time::timeout(
             self.limits.checkout_timeout,
             self.permits.clone().acquire_owned(),
@@ -146,6 +154,19 @@ impl Pool {
     pub fn spec(&self) -> &ConnectSpec {
         &self.spec
     }
+
+    /// Whether the pool was closed (its backend removed by a reload).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Closes the pool: idle connections close now, lent ones when they come back.
+    fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
 }
 
 /// A lent connection. Dropping it returns the connection after a reset, unless marked broken.
@@ -200,7 +221,10 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
-        if self.broken || conn.stream.has_unread() || conn.created.elapsed() >= self.pool.limits.max_lifetime
+        if self.broken
+            || conn.stream.has_unread()
+            || conn.created.elapsed() >= self.pool.limits.max_lifetime
+            || self.pool.is_closed()
         {
             return;
         }
@@ -254,9 +278,23 @@ impl Pools {
                     idle: Mutex::new(Vec::new()),
                     permits: Arc::new(Semaphore::new(self.limits.max)),
                     opened: std::sync::atomic::AtomicU64::new(0),
+                    closed: std::sync::atomic::AtomicBool::new(false),
                 })
             })
             .clone()
+    }
+
+    /// Closes and forgets every pool toward `address` (a backend removed by a reload); returns how
+    /// many. Sessions that still hold a connection there finish with it; it is closed on return.
+    pub fn close_address(&self, address: &str) -> usize {
+        let Ok(mut pools) = self.pools.lock() else { return 0 };
+        let gone: Vec<PoolKey> = pools.keys().filter(|k| k.address == address).cloned().collect();
+        for k in &gone {
+            if let Some(p) = pools.remove(k) {
+                p.close();
+            }
+        }
+        gone.len()
     }
 
     /// Every pool (for stats).

@@ -5,6 +5,7 @@
 //! [`Config::load`] = read + [`Config::parse`] + [`Config::apply_env`] + [`Config::validate`]; every
 //! problem is reported with its key path and line (`sluice.toml:12: groups[0].members[1].address: …`).
 
+mod advice;
 mod env;
 mod error;
 mod load;
@@ -16,13 +17,14 @@ mod validate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+pub use advice::AdviceConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use size::parse_size;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The client-facing listener.
@@ -67,6 +69,9 @@ pub struct Config {
     /// Per-digest statistics.
     #[serde(default)]
     pub stats: StatsConfig,
+    /// Advice from what sessions run (N+1 loops, missing indexes, plan lints).
+    #[serde(default)]
+    pub advice: AdviceConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]
@@ -74,7 +79,7 @@ pub struct Config {
 }
 
 /// `[server]`: the client-facing listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address clients connect to. Default `127.0.0.1:6033`; port 0 picks a free port.
@@ -103,7 +108,7 @@ pub struct ServerConfig {
 }
 
 /// Auth plugins sluice speaks toward clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthPlugin {
     /// SHA1-based scramble; MariaDB's default.
@@ -113,7 +118,7 @@ pub enum AuthPlugin {
 }
 
 /// `[server.tls]`: certificate and key (PEM files).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsServerConfig {
     /// PEM certificate chain.
@@ -123,7 +128,7 @@ pub struct TlsServerConfig {
 }
 
 /// `[admin]`: the admin interface.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Admin listener; default `127.0.0.1:6032`. Absent from the file = still this default.
@@ -135,7 +140,7 @@ pub struct AdminConfig {
 }
 
 /// `[http]`: metrics and health over HTTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// HTTP listener; default `127.0.0.1:9033`.
@@ -145,7 +150,7 @@ pub struct HttpConfig {
 }
 
 /// `[[users]]`: one client-facing account. At least one hash must be given.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// User name clients log in with.
@@ -171,7 +176,7 @@ pub struct UserConfig {
 }
 
 /// A user name and where its password comes from (never the password itself).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Backend user name.
@@ -185,7 +190,7 @@ pub struct Credentials {
 }
 
 /// `[backend]`: how sluice connects to backends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
     /// Default backend credentials. Default user `app`, password from env `SLUICE_BACKEND_PASSWORD`.
@@ -199,7 +204,7 @@ pub struct BackendConfig {
 }
 
 /// `[backend.tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendTls {
     /// Use TLS toward backends (members may override). Default false.
@@ -211,7 +216,7 @@ pub struct BackendTls {
 }
 
 /// `[monitor]`: the health monitor's account and cadence.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
     /// Monitor credentials. Default user `monitor`, password from env `SLUICE_MONITOR_PASSWORD`.
@@ -228,7 +233,7 @@ pub struct MonitorConfig {
 }
 
 /// `[[groups]]`: a primary and its replicas (a shard is a group too).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     /// Group name, unique.
@@ -238,7 +243,7 @@ pub struct GroupConfig {
 }
 
 /// One backend server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
     /// `host:port`.
@@ -255,7 +260,7 @@ pub struct MemberConfig {
 }
 
 /// A member's role.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Takes writes.
@@ -268,7 +273,7 @@ pub enum Role {
 }
 
 /// `[pool]`: backend connection pools.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     /// Connections per backend per backend user. Default 64. Env `SLUICE_POOL_SIZE`.
@@ -287,7 +292,7 @@ pub struct PoolConfig {
 }
 
 /// `[routing]`: where statements go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// Send reads to replicas at all. Default true.
@@ -313,7 +318,7 @@ pub struct RoutingConfig {
 }
 
 /// Replica balancing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BalanceConfig {
     /// In turn.
@@ -326,7 +331,7 @@ pub enum BalanceConfig {
 }
 
 /// When no replica qualifies for a read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FallbackConfig {
     /// Read from the primary.
@@ -337,7 +342,7 @@ pub enum FallbackConfig {
 }
 
 /// Read-your-writes mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadYourWrites {
     /// Replicas that have applied the session's last write (by GTID).
@@ -365,7 +370,7 @@ impl Default for RoutingConfig {
 }
 
 /// `[[rules]]`: one ordered rule: match → action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Name shown in stats. Default `rule<N>`.
@@ -388,7 +393,7 @@ pub struct RuleConfig {
 }
 
 /// The conditions of a rule.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleMatch {
     /// Client user name.
@@ -406,7 +411,7 @@ pub struct RuleMatch {
 }
 
 /// A rule's action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleAction {
     /// Send to `target`.
@@ -420,7 +425,7 @@ pub enum RuleAction {
 }
 
 /// `[cache]`: the result cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Cache on/off. Default false. Env `SLUICE_CACHE`.
@@ -449,7 +454,7 @@ pub struct CacheConfig {
 }
 
 /// `[sharding]`: sharded tables (a later issue fills this in).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShardingConfig {
     /// Sharding on/off. Default false.
@@ -457,9 +462,12 @@ pub struct ShardingConfig {
 }
 
 /// `[stats]`: per-digest statistics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
+    /// Record statements at all (digest table, slow log, advice; `/metrics` totals stay). Off only to
+    /// measure what recording costs. Default true.
+    pub enabled: bool,
     /// Most (digest, user, schema) entries kept; the least recently seen is evicted past it. Each holds
     /// a latency sketch of at most ~4 KiB. Default 10000.
     pub max_digests: usize,
@@ -467,12 +475,12 @@ pub struct StatsConfig {
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self { max_digests: 10_000 }
+        Self { enabled: true, max_digests: 10_000 }
     }
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// tracing filter, e.g. `info` or `sluice=debug`. Default `info`. Env `SLUICE_LOG_LEVEL`.
@@ -481,12 +489,20 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Statements slower than this go to the slow log, ms. Default 1000.
     pub slow_query_ms: u64,
-    /// Slow log file; absent = no slow log.
+    /// Slow log file (MySQL's slow-query-log format, which `pt-query-digest` reads); absent = no slow
+    /// log. Written by a background thread: sessions never wait on it (entries past a full queue are
+    /// dropped and counted in `sluice_slow_log_dropped_total`). A change needs a restart.
     pub slow_log: Option<PathBuf>,
+    /// The slow log is rotated when it would grow past this many bytes (or a size such as `"100MiB"`):
+    /// `slow.log` → `slow.log.1` → … ; 0 = never rotated. Default 100 MiB.
+    #[serde(deserialize_with = "size::size_u64")]
+    pub slow_log_max_bytes: u64,
+    /// Rotated slow log files kept (`slow.log.1` … `slow.log.N`). Default 5.
+    pub slow_log_keep: usize,
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -602,7 +618,14 @@ impl Default for CacheConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text, slow_query_ms: 1_000, slow_log: None }
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+            slow_query_ms: 1_000,
+            slow_log: None,
+            slow_log_max_bytes: 100 << 20,
+            slow_log_keep: 5,
+        }
     }
 }
 #[cfg(test)]

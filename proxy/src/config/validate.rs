@@ -122,6 +122,19 @@ impl Config {
         if let Err(why) = check_log_filter(&self.log.level) {
             v.add("log.level", format!("{:?} {why}", self.log.level));
         }
+        if self.log.slow_log_max_bytes > 0 && self.log.slow_log_max_bytes < 4096 {
+            v.add("log.slow_log_max_bytes", "must be 0 (never rotate) or at least 4096 bytes");
+        }
+        let a = &self.advice;
+        if a.repeat_threshold < 2 {
+            v.add("advice.repeat_threshold", "must be at least 2 (one statement is not a loop)");
+        }
+        if a.repeat_window_ms == 0 || a.p99_interval_ms == 0 {
+            v.add("advice", "repeat_window_ms and p99_interval_ms must be at least 1");
+        }
+        if a.p99_rise_factor.is_nan() || a.p99_rise_factor <= 1.0 {
+            v.add("advice.p99_rise_factor", "must be greater than 1.0 (e.g. 2.0: p99 doubled)");
+        }
     }
 }
 

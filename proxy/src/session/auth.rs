@@ -84,7 +84,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut client = PacketStream::new(MaybeTls::Plain(stream), max);
     let nonce = new_nonce();
     let offered = SERVER_CAPS | if shared.client_tls.is_some() { caps::SSL } else { 0 };
-    let default_plugin = match shared.config.server.default_auth_plugin {
+    let default_plugin = match shared.config().server.default_auth_plugin {
         AuthPlugin::MysqlNativePassword => MYSQL_NATIVE_PASSWORD,
         AuthPlugin::CachingSha2Password => CACHING_SHA2_PASSWORD,
     };

@@ -104,7 +104,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // A connection kept only for a possible LAST_INSERT_ID()/ROW_COUNT() goes back now.
         self.release_held();
-        let routing = &self.shared.config.routing;
+        let config = self.shared.config();
+        let routing = &config.routing;
         let snap = self.shared.routing.load();
         let view = SessionView {
             in_transaction: self.status & status::IN_TRANS != 0,
@@ -126,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || (r.reason.starts_with("read;") && class.target == Target::Replica));
         let hinted = lexed.hints.get("backend");
         if let Some(name) = hinted
-            && let Some(i) = self.shared.group.members.iter().position(|m| m.addr.address == name)
+            && let Some(i) = self.shared.group.position(name)
         {
             return Ok(Choice { member: i, reason: "hint backend=", held: false, cacheable: false });
         }
@@ -195,13 +196,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Borrows a connection to member `i` of the group for this session's backend user.
     pub(super) async fn borrow(&mut self, i: usize) -> Result<Held> {
-        let Some(addr) = self.shared.member(i).cloned() else {
+        let Some(addr) = self.shared.member(i) else {
             return Err(Error::Abort(format!("no member {i} in the group")));
         };
         // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.
         let pool = match self.pools.get(i).and_then(Option::as_ref) {
-            Some(p) => p.clone(),
-            None => {
+            Some(p) if !p.is_closed() => p.clone(),
+            _ if self.shared.group.is_removed(i) => {
+                return Err(Error::Backend {
+                    backend: addr.label.clone(),
+                    message: "removed from the config by a reload".into(),
+                });
+            }
+            _ => {
                 let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
                 let p = self.shared.pool_for(
                     &addr,
@@ -304,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut result = synced.await;
         if result.is_ok()
             && let Some((Some(gtid), _)) = &self.last_write
-            && self.shared.config.routing.read_your_writes == ReadYourWrites::Gtid
+            && self.shared.config().routing.read_your_writes == ReadYourWrites::Gtid
             && Some(choice.member) != primary
             && !self.shared.group.has_applied(choice.member, gtid)
         {
@@ -329,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Waits (up to `gtid_wait_timeout_ms`) for the replica to apply `gtid`; an error when it does
     /// not, so the caller reads from the primary instead.
     async fn wait_for_gtid(&mut self, held: &mut Held, gtid: GtidPos) -> Result<()> {
-        let timeout = self.shared.config.routing.gtid_wait_timeout_ms as f64 / 1000.0;
+        let timeout = self.shared.config().routing.gtid_wait_timeout_ms as f64 / 1000.0;
         let label = held.guard.label().to_owned();
         let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout})");
         let r = held.guard.conn().query(&label, &sql).await?;

@@ -90,7 +90,7 @@ fn parse_ttl(v: &str) -> Option<Duration> {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// How long this statement's result may be kept: `None` when it is not to be cached.
     fn cache_ttl(&self, lexed: &Lexed, class: &Class) -> Option<Duration> {
-        let cfg = &self.shared.config.cache;
+        let cfg = &self.shared.config().cache;
         let default = Duration::from_millis(cfg.default_ttl_ms);
         if !class.cacheable {
             return None;

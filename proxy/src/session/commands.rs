@@ -116,9 +116,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
-        self.shared.digests.record(&crate::stats::Event {
+        let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
+        let event = crate::stats::Event {
             digest: lexed.digest,
             text: &lexed.text,
+            sql,
+            session: self.conn_id,
+            peer: self.peer.ip(),
             user: &self.user.name,
             schema: self.schema.as_deref().unwrap_or_default(),
             target,
@@ -130,7 +134,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             no_index: fx.is_some_and(|f| f.no_index),
             pinned,
             cache: self.cache_status,
-        });
+        };
+        self.shared.record(&mut self.advice, &event);
         r.map(drop)
     }
 
@@ -284,7 +289,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn run_simple(&mut self, p: Packet, on_primary: bool) -> Result<Next> {
         if self.held.is_none() || !self.pins.any() {
             self.release_held();
-            let member = if on_primary || !self.shared.config.routing.read_write_split {
+            let member = if on_primary || !self.shared.config().routing.read_write_split {
                 self.primary_index()?
             } else {
                 let snap = self.shared.routing.load();

@@ -40,13 +40,25 @@ use crate::topology::GtidPos;
 use crate::users::User;
 
 /// Serves one client connection to the end. Never panics on input; every failure the client can be
-/// told about becomes an ERR packet.
+/// told about becomes an ERR packet. Everything it logs is inside one `session` span with the
+/// connection id, the client's address and (once logged in) the user.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
 ) {
+    use tracing::Instrument as _;
     let conn_id = shared.next_conn_id();
+    let span = tracing::info_span!("session", conn_id, client = %peer, user = tracing::field::Empty);
+    serve_in_span(shared, stream, peer, conn_id).instrument(span).await;
+}
+
+async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    conn_id: u32,
+) {
     let counted = shared.clone();
     let _live = counted.live_session();
     let Ok(_slot) = shared.client_slots.clone().try_acquire_owned() else {
@@ -55,7 +67,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             errors::TOO_MANY_CONNECTIONS,
             format!(
                 "Too many connections: sluice allows {} client connections ([server] max_client_connections)",
-                shared.config.server.max_client_connections
+                shared.config().server.max_client_connections
             ),
         );
         c.write(0, &e.to_bytes());
@@ -63,7 +75,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         tracing::warn!(%peer, "refused connection: max_client_connections reached");
         return;
     };
-    let timeout = std::time::Duration::from_millis(shared.config.server.handshake_timeout_ms);
+    let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
     let accepted = match tokio::time::timeout(
         timeout,
         auth::accept(&shared, &shared.users, stream, peer, conn_id),
@@ -88,6 +100,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let user = login.user.clone();
+    tracing::Span::current().record("user", tracing::field::display(&user.name));
     let Some(_user_slot) = UserSlot::take(&shared, &user) else {
         let e = Error::reply(
             (1226, "42000"),
@@ -200,6 +213,8 @@ pub struct Session<S> {
     >,
     /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
+    /// This session's loop detector (advice: N+1 SELECTs, single-row INSERTs).
+    advice: crate::advice::SessionTrack,
 }
 
 /// A backend connection the session holds.
@@ -259,6 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cache_status: "",
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),
+            advice: crate::advice::SessionTrack::default(),
         }
     }
 
@@ -271,7 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ok.encode(self.caps, &mut out);
         self.client.write(self.login_seq, &out);
         self.client.flush().await.map_err(|_| Error::ClientGone)?;
-        tracing::debug!(peer = %self.peer, conn_id = self.conn_id, user = %self.user.name, "session started");
+        tracing::debug!("session started");
         Ok(())
     }
 
@@ -335,7 +351,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(commands::Next::Continue) => {}
                 Ok(commands::Next::Close) => break,
                 Err(e) => {
-                    tracing::info!(peer = %self.peer, conn_id = self.conn_id, error = %e, "statement failed");
+                    // Per statement, so debug: the client has the error, the digest table counts it.
+                    tracing::debug!(error = %e, "statement failed");
                     if !e.is_silent() {
                         let seq = self.client.next_seq();
                         send_err(&mut self.client, seq, &e).await;

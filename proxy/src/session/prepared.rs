@@ -225,7 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let class = self.shared.plans.plan(&lexed, sql);
         let mut choice = self.choose(&lexed, &class)?;
         self.acquire(&mut choice, false).await?;
-        let max = self.shared.config.pool.max_prepared_per_connection;
+        let max = self.shared.config().pool.max_prepared_per_connection;
         if let Some(h) = self.held.as_mut() {
             // Close before preparing: the server's count must never exceed what sluice allows.
             let conn = h.guard.conn();
@@ -289,7 +289,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// buffered long data, rewrites the id and adds parameter types. A cursor pins the session.
     pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
         let id = stmt_id(payload)?;
-        let max = self.shared.config.pool.max_prepared_per_connection;
+        let max = self.shared.config().pool.max_prepared_per_connection;
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = held.guard.label().to_owned();

@@ -120,7 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let b_deprecate = bcaps & caps::DEPRECATE_EOF != 0;
         let c_deprecate = ccaps & caps::DEPRECATE_EOF != 0;
         let track_differs = (bcaps ^ ccaps) & caps::SESSION_TRACK != 0;
-        let read_timeout = match self.shared.config.backend.read_timeout_ms {
+        let read_timeout = match self.shared.config().backend.read_timeout_ms {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };

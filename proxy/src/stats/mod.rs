@@ -9,7 +9,7 @@
 mod sketch;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +26,13 @@ pub struct Event<'a> {
     pub digest: u64,
     /// Normalized text.
     pub text: &'a str,
+    /// The statement as the client sent it (COM_QUERY text; empty for a prepared EXECUTE): the slow
+    /// log's text and the digest's last sample (EXPLAIN DIGEST, plan lints).
+    pub sql: &'a [u8],
+    /// The client session's connection id.
+    pub session: u32,
+    /// The client's address.
+    pub peer: std::net::IpAddr,
     /// Client user.
     pub user: &'a str,
     /// Schema, if any.
@@ -99,7 +106,14 @@ pub struct DigestStats {
     pub cache_hits: u64,
     /// Cacheable, not in the cache: run.
     pub cache_misses: u64,
+    /// The last statement text seen (up to [`SAMPLE_MAX`] bytes; empty if none had text).
+    pub sample: String,
+    /// Whether `sample` was cut at [`SAMPLE_MAX`] (it cannot be EXPLAINed then).
+    pub sample_truncated: bool,
 }
+
+/// Longest statement text kept as a digest's sample, bytes.
+pub const SAMPLE_MAX: usize = 4096;
 
 impl DigestStats {
     /// Mean latency, µs.
@@ -113,10 +127,45 @@ impl DigestStats {
     }
 }
 
+/// The hash of (digest, user, schema): FNV-1a over user and schema seeded with the digest (already a
+/// 64-bit hash), then a finalizer so every input bit reaches the top bits (the shard). A few dozen
+/// instructions where SipHash, hashed twice (key, then map), cost hundreds per statement.
+fn key_hash(digest: u64, user: &str, schema: &[u8]) -> u64 {
+    let mut h = digest ^ 0xcbf2_9ce4_8422_2325;
+    for b in user.bytes().chain(std::iter::once(0xff)).chain(schema.iter().copied()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// A map hasher for keys that are already hashes ([`key_hash`]): passes the `u64` through.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in so this stays correct if that changes.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Entries by the hash of (digest, user, schema); a hash shared by two keys keeps both (compared in full).
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<u64, Vec<DigestStats>>,
+    map: HashMap<u64, Vec<DigestStats>, BuildHasherDefault<Prehashed>>,
     len: usize,
 }
 
@@ -185,6 +234,12 @@ impl Digests {
 
     /// Records one statement.
     pub fn record(&self, e: &Event<'_>) {
+        self.record_totals(e);
+        self.record_digest(e);
+    }
+
+    /// Counts one statement in the process totals only (what `/metrics` exports).
+    pub fn record_totals(&self, e: &Event<'_>) {
         let t = &self.totals;
         let target = TARGETS.iter().position(|n| *n == e.target).unwrap_or(3);
         t.by_target[target].fetch_add(1, Ordering::Relaxed);
@@ -197,12 +252,13 @@ impl Digests {
         t.latency_buckets[b].fetch_add(1, Ordering::Relaxed);
         t.latency_sum_us
             .fetch_add(u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        e.digest.hash(&mut h);
-        e.user.hash(&mut h);
-        e.schema.hash(&mut h);
-        let hash = h.finish();
-        let Some(shard) = self.shards.get(hash as usize % SHARDS) else { return };
+    }
+
+    /// Aggregates one statement into its (digest, user, schema) entry.
+    fn record_digest(&self, e: &Event<'_>) {
+        let hash = key_hash(e.digest, e.user, e.schema);
+        // The top bits pick the shard, so the map inside sees varied low bits.
+        let Some(shard) = self.shards.get((hash >> 59) as usize % SHARDS) else { return };
         let Ok(mut shard) = shard.lock() else { return };
         let now = SystemTime::now();
         let us = u64::try_from(e.latency.as_micros()).unwrap_or(u64::MAX);
@@ -236,6 +292,8 @@ impl Digests {
                 pinned: 0,
                 cache_hits: 0,
                 cache_misses: 0,
+                sample: String::new(),
+                sample_truncated: false,
             };
             shard.map.entry(hash).or_default().push(fresh);
             shard.len += 1;
@@ -259,6 +317,13 @@ impl Digests {
             "hit" => entry.cache_hits += 1,
             "miss" => entry.cache_misses += 1,
             _ => {}
+        }
+        if !e.sql.is_empty() {
+            // Reuses the entry's buffer: no allocation once a digest's statements are of similar size.
+            let cut = e.sql.len().min(SAMPLE_MAX);
+            entry.sample.clear();
+            entry.sample.push_str(&String::from_utf8_lossy(&e.sql[..cut]));
+            entry.sample_truncated = cut < e.sql.len();
         }
         match e.target {
             "primary" => entry.on_primary += 1,
@@ -301,6 +366,9 @@ mod tests {
         Event {
             digest,
             text: "select ?",
+            sql: b"select 1",
+            session: 1,
+            peer: std::net::IpAddr::from([127, 0, 0, 1]),
             user,
             schema: b"app",
             target: "replica",

@@ -78,6 +78,20 @@ impl Sketch {
         self.total
     }
 
+    /// What was counted after `older` (an earlier clone of this sketch): the counts of one interval.
+    /// A bucket that shrank (the sketch was reset in between) counts as empty.
+    pub fn since(&self, older: &Sketch) -> Sketch {
+        let mut out = Sketch { counts: Vec::with_capacity(self.counts.len()), offset: self.offset, total: 0 };
+        for (k, c) in self.counts.iter().enumerate() {
+            let i = self.offset + k;
+            let before = i.checked_sub(older.offset).and_then(|j| older.counts.get(j)).copied().unwrap_or(0);
+            let d = c.saturating_sub(before);
+            out.counts.push(d);
+            out.total += u64::from(d);
+        }
+        out
+    }
+
     /// Bytes of counts held.
     pub fn bytes(&self) -> usize {
         self.counts.len() * 4
@@ -103,6 +117,23 @@ mod tests {
         }
         assert_eq!(s.count(), 10_000);
         assert!(s.bytes() <= 8 * 1024, "{}", s.bytes());
+    }
+
+    #[test]
+    fn since_gives_one_interval() {
+        let mut s = Sketch::default();
+        for _ in 0..100 {
+            s.add(100.0);
+        }
+        let before = s.clone();
+        for _ in 0..100 {
+            s.add(10_000.0);
+        }
+        let d = s.since(&before);
+        assert_eq!(d.count(), 100);
+        assert!((d.quantile(0.5).unwrap() - 10_000.0).abs() < 150.0);
+        assert_eq!(s.since(&s.clone()).count(), 0);
+        assert_eq!(s.since(&Sketch::default()).count(), 200);
     }
 
     #[test]

@@ -9,10 +9,13 @@ mod binary;
 mod cache;
 mod errors;
 mod faults;
+mod logs;
 mod monitor;
+mod observability;
 mod ops;
 mod pymysql;
 mod raw;
+mod reload;
 mod routing;
 mod types;
 

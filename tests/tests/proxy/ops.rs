@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{connect, setup};
 
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("http connect");
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.expect("request");
     let mut out = String::new();
@@ -19,7 +19,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
-fn col(row: &Row, name: &str) -> String {
+pub fn col(row: &Row, name: &str) -> String {
     row.get::<Option<String>, _>(name).flatten().unwrap_or_default()
 }
 

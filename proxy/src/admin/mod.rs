@@ -1,0 +1,217 @@
+//! The admin interface: MySQL protocol on `[admin] listen` (6032), accounts from `[[admin.users]]`.
+//! Any client or tool connects (`mysql -h127.0.0.1 -P6032 -uadmin -padmin`) and reads real result sets:
+//!
+//! ```text
+//! SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n]
+//! SHOW BACKENDS | SHOW POOLS | SHOW PINS | SHOW SESSIONS | SHOW PLANS
+//! SHOW CONFIG                                     (the running config; secrets and hashes hidden)
+//! SHOW ADVICE                                     (N+1 loops, missing indexes, rising p99, plan lints)
+//! EXPLAIN DIGEST <id>                             (EXPLAIN of the digest's last statement, on a replica)
+//! RESET DIGESTS
+//! RELOAD                                          (read the config file again; SIGHUP does the same)
+//! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
+//! ```
+
+mod ops;
+mod show;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::constants::{command, errors, status};
+use sluice_protocol::packets::{OkPacket, text_result_set};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::Error;
+use crate::session::auth::{self, ClientStream};
+use crate::state::Shared;
+
+/// One admin connection.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+) {
+    let conn_id = shared.next_conn_id();
+    let Some((mut client, login)) = auth::accept(&shared, &shared.admin_users, stream, peer, conn_id).await
+    else {
+        return;
+    };
+    let login = match login {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "admin login failed");
+            let seq = client.next_seq();
+            client.write(seq, &e.to_err_packet().to_bytes());
+            let _ = client.flush().await;
+            return;
+        }
+    };
+    let caps = login.caps;
+    if ok(&mut client, login.seq, caps, 0).await.is_err() {
+        return;
+    }
+    tracing::info!(%peer, user = %login.user.name, "admin session started");
+    loop {
+        let p = tokio::select! {
+            p = client.read() => p,
+            () = shared.shutdown.cancelled() => break,
+        };
+        let Ok(Some(p)) = p else { break };
+        let seq = p.next_seq;
+        let r = match p.payload.first().copied() {
+            Some(command::QUIT) | None => break,
+            Some(command::PING | command::INIT_DB) => ok(&mut client, seq, caps, 0).await,
+            Some(command::QUERY) => {
+                let sql = String::from_utf8_lossy(&p.payload[1..]).into_owned();
+                match run(&shared, &sql).await {
+                    Ok(Answer::Rows(columns, rows)) => {
+                        let mut s = seq;
+                        for packet in text_result_set(&columns, &rows, caps, status::AUTOCOMMIT) {
+                            s = client.write(s, &packet);
+                        }
+                        client.flush().await.map_err(|_| ())
+                    }
+                    Ok(Answer::Done(affected)) => ok(&mut client, seq, caps, affected).await,
+                    Err(e) => {
+                        client.write(seq, &e.to_err_packet().to_bytes());
+                        client.flush().await.map_err(|_| ())
+                    }
+                }
+            }
+            Some(cmd) => {
+                let e = Error::reply(
+                    errors::UNKNOWN_COMMAND,
+                    format!("command 0x{cmd:02x} is not supported by the sluice admin interface"),
+                );
+                client.write(seq, &e.to_err_packet().to_bytes());
+                client.flush().await.map_err(|_| ())
+            }
+        };
+        if r.is_err() {
+            break;
+        }
+    }
+    client.shutdown().await;
+}
+
+async fn ok<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut ClientStream<S>,
+    seq: u8,
+    caps: u32,
+    affected: u64,
+) -> Result<(), ()> {
+    let mut out = BytesMut::with_capacity(16);
+    OkPacket { affected_rows: affected, status: status::AUTOCOMMIT, ..OkPacket::default() }
+        .encode(caps, &mut out);
+    client.write(seq, &out);
+    client.flush().await.map_err(|_| ())
+}
+
+/// What an admin statement answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// A result set.
+    Rows(Vec<&'static str>, Vec<Vec<Option<Bytes>>>),
+    /// OK with affected rows.
+    Done(u64),
+}
+
+pub(crate) fn text(s: impl ToString) -> Option<Bytes> {
+    Some(Bytes::from(s.to_string()))
+}
+
+fn parse_error(sql: &str) -> Error {
+    Error::reply(
+        errors::PARSE,
+        format!(
+            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE"
+        ),
+    )
+}
+
+/// Runs one admin statement.
+pub async fn run(shared: &Shared, sql: &str) -> Result<Answer, Error> {
+    let trimmed = sql.trim().trim_end_matches(';').trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    match words.as_slice() {
+        ["show", "digests", rest @ ..] => {
+            show::show_digests(shared, rest).ok_or_else(|| parse_error(trimmed))
+        }
+        ["show", "backends"] => Ok(show::show_backends(shared)),
+        ["show", "pools"] => Ok(show::show_pools(shared)),
+        ["show", "pins"] => Ok(show::show_pins(shared)),
+        ["show", "sessions"] => Ok(show::show_sessions(shared)),
+        ["show", "plans"] => Ok(show::show_plans(shared)),
+        ["show", "cache"] => crate::cache_admin::show(shared),
+        ["flush", "cache"] => crate::cache_admin::flush(shared, None),
+        ["flush", "cache", _] => crate::cache_admin::flush(shared, trimmed.split_whitespace().nth(2)),
+        ["show", "config"] => Ok(ops::show_config(shared)),
+        ["show", "advice"] => Ok(ops::show_advice(shared)),
+        ["explain", "digest", id] => ops::explain_digest(shared, id.trim_matches(['\'', '"', '`'])).await,
+        ["explain", "digest", ..] => Err(Error::reply(
+            errors::PARSE,
+            "EXPLAIN DIGEST takes one digest id (16 hex digits, from SHOW DIGESTS or SHOW ADVICE)",
+        )),
+        ["reload"] => ops::reload(shared),
+        ["reset", "digests"] => {
+            let n = shared.digests.snapshot().len() as u64;
+            shared.digests.reset();
+            shared.advice.reset();
+            Ok(Answer::Done(n))
+        }
+        ["set", "backend", _, state @ ("offline" | "online")] => {
+            // The address as written (quotes optional), not lower-cased.
+            let addr = trimmed.split_whitespace().nth(2).unwrap_or_default().trim_matches(['\'', '"', '`']);
+            let Some(m) = shared.group.position(addr).and_then(|i| shared.group.member(i)) else {
+                return Err(Error::reply(
+                    (1105, "HY000"),
+                    format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
+                ));
+            };
+            m.offline.store(*state == "offline", Ordering::Relaxed);
+            shared.publish_health(&shared.health.load());
+            tracing::warn!(backend = addr, state, "backend state set by admin");
+            Ok(Answer::Done(1))
+        }
+        // What clients send on connect (the mysql CLI's banner query, connectors' settings probes).
+        ["select", rest @ ..] if rest.first().is_some_and(|w| w.starts_with("@@")) => {
+            Ok(system_variables(trimmed))
+        }
+        ["select", "1"] => Ok(Answer::Rows(vec!["1"], vec![vec![text(1)]])),
+        _ => Err(parse_error(trimmed)),
+    }
+}
+
+/// `SELECT @@a, @@b [LIMIT 1]`: the few variables connectors ask for; others are NULL.
+fn system_variables(sql: &str) -> Answer {
+    let list = sql[6..].split(" limit").next().unwrap_or_default();
+    let mut columns = Vec::new();
+    let mut row = Vec::new();
+    for v in list.split(',').map(str::trim) {
+        let name = v.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("global.");
+        let value = match name.to_ascii_lowercase().as_str() {
+            "version_comment" => text("sluice admin"),
+            "max_allowed_packet" => text(16_777_216),
+            "wait_timeout" | "interactive_timeout" => text(28_800),
+            "version" => text(env!("CARGO_PKG_VERSION")),
+            "autocommit" => text(1),
+            _ => None,
+        };
+        // Column names live as long as the answer: leak-free by matching known ones, else a generic name.
+        columns.push(match name.to_ascii_lowercase().as_str() {
+            "version_comment" => "@@version_comment",
+            "max_allowed_packet" => "@@max_allowed_packet",
+            "wait_timeout" => "@@wait_timeout",
+            "interactive_timeout" => "@@interactive_timeout",
+            "version" => "@@version",
+            "autocommit" => "@@autocommit",
+            _ => "@@variable",
+        });
+        row.push(value);
+    }
+    Answer::Rows(columns, vec![row])
+}

@@ -1,0 +1,226 @@
+//! Admin `SHOW …` statements over the digest table, backends, pools, pins, sessions and plans.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{Answer, text};
+use crate::state::Shared;
+
+pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
+    let mut order = "total";
+    let mut limit = usize::MAX;
+    let mut i = 0;
+    while i < rest.len() {
+        match (rest[i], rest.get(i + 1), rest.get(i + 2)) {
+            ("order", Some(&"by"), Some(key)) => {
+                order = key;
+                i += 3;
+            }
+            ("limit", Some(n), _) => {
+                limit = n.parse().ok()?;
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    let mut all = shared.digests.snapshot();
+    let key = |d: &crate::stats::DigestStats| -> Option<u64> {
+        Some(match order {
+            "total" => d.total_us,
+            "count" => d.count,
+            "avg" => d.avg_us(),
+            "max" => d.max_us,
+            "p50" => d.quantile_us(0.5),
+            "p95" => d.quantile_us(0.95),
+            "p99" => d.quantile_us(0.99),
+            "errors" => d.errors,
+            "rows" => d.rows_sent,
+            _ => return None,
+        })
+    };
+    if all.first().is_some_and(|d| key(d).is_none()) || (all.is_empty() && key_is_unknown(order)) {
+        return None;
+    }
+    all.sort_by_key(|d| std::cmp::Reverse(key(d).unwrap_or(0)));
+    let columns = vec![
+        "digest",
+        "digest_text",
+        "user",
+        "schema",
+        "count",
+        "first_seen",
+        "last_seen",
+        "total_us",
+        "min_us",
+        "avg_us",
+        "max_us",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "rows_sent",
+        "rows_affected",
+        "errors",
+        "warnings",
+        "no_index",
+        "on_primary",
+        "on_replica",
+        "pinned",
+    ];
+    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let rows = all
+        .iter()
+        .take(limit)
+        .map(|d| {
+            vec![
+                text(format!("{:016x}", d.digest)),
+                text(&d.text),
+                text(&d.user),
+                text(&d.schema),
+                text(d.count),
+                text(secs(d.first_seen)),
+                text(secs(d.last_seen)),
+                text(d.total_us),
+                text(if d.count == 0 { 0 } else { d.min_us }),
+                text(d.avg_us()),
+                text(d.max_us),
+                text(d.quantile_us(0.5)),
+                text(d.quantile_us(0.95)),
+                text(d.quantile_us(0.99)),
+                text(d.rows_sent),
+                text(d.rows_affected),
+                text(d.errors),
+                text(d.warnings),
+                text(d.no_index),
+                text(d.on_primary),
+                text(d.on_replica),
+                text(d.pinned),
+            ]
+        })
+        .collect();
+    Some(Answer::Rows(columns, rows))
+}
+
+fn key_is_unknown(order: &str) -> bool {
+    !matches!(order, "total" | "count" | "avg" | "max" | "p50" | "p95" | "p99" | "errors" | "rows")
+}
+
+pub(super) fn show_backends(shared: &Shared) -> Answer {
+    let health = shared.health.load();
+    let snap = shared.routing.load();
+    let members: Vec<_> = health
+        .groups
+        .iter()
+        .find(|(g, _)| *g == shared.group.name)
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
+    let rows = shared
+        .group
+        .members()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.is_removed())
+        .map(|(i, m)| {
+            let h = members.iter().find(|h| h.address == m.addr.address);
+            let role = if snap.primary == Some(i) { "primary" } else { "replica" };
+            let offline = m.offline.load(Ordering::Relaxed);
+            let state = match h {
+                _ if offline => "offline",
+                Some(h) if h.healthy => "online",
+                Some(_) => "unhealthy",
+                None => "unknown",
+            };
+            let pools = shared.pools.all();
+            let (in_use, idle) = pools
+                .iter()
+                .filter(|p| p.spec().address == m.addr.address)
+                .fold((0, 0), |(u, i), p| (u + p.in_use(), i + p.idle_count()));
+            vec![
+                text(&shared.group.name),
+                text(&m.addr.address),
+                text(role),
+                text(state),
+                h.and_then(|h| h.lag_ms).map(|l| Bytes::from(l.to_string())),
+                h.and_then(|h| h.gtid.clone()).map(Bytes::from),
+                text(m.weight()),
+                text(in_use),
+                text(idle),
+                h.and_then(|h| h.error.clone()).map(Bytes::from),
+            ]
+        })
+        .collect();
+    Answer::Rows(
+        vec![
+            "group",
+            "address",
+            "role",
+            "state",
+            "lag_ms",
+            "gtid",
+            "weight",
+            "conns_in_use",
+            "conns_idle",
+            "last_error",
+        ],
+        rows,
+    )
+}
+
+pub(super) fn show_pools(shared: &Shared) -> Answer {
+    let rows = shared
+        .pools
+        .all()
+        .iter()
+        .map(|p| {
+            let s = p.spec();
+            vec![
+                text(&s.label),
+                text(&s.user),
+                text(s.found_rows),
+                text(s.charset),
+                text(p.in_use()),
+                text(p.idle_count()),
+                text(p.max()),
+                text(p.opened()),
+            ]
+        })
+        .collect();
+    Answer::Rows(vec!["backend", "user", "found_rows", "collation", "in_use", "idle", "max", "opened"], rows)
+}
+
+pub(super) fn show_pins(shared: &Shared) -> Answer {
+    let rows = shared.pins.snapshot().into_iter().map(|(name, n)| vec![text(name), text(n)]).collect();
+    Answer::Rows(vec!["reason", "count"], rows)
+}
+
+pub(super) fn show_sessions(shared: &Shared) -> Answer {
+    let rows = shared
+        .sessions
+        .list()
+        .into_iter()
+        .map(|(id, h)| {
+            let running = h.running.try_lock().ok().and_then(|r| *r);
+            vec![
+                text(id),
+                text(&h.user),
+                running.and_then(|(m, _)| shared.member(m)).map(|a| Bytes::from(a.label)),
+                running.map(|(_, t)| Bytes::from(t.to_string())),
+            ]
+        })
+        .collect();
+    Answer::Rows(vec!["id", "user", "running_on", "backend_thread"], rows)
+}
+
+pub(super) fn show_plans(shared: &Shared) -> Answer {
+    let s = shared.plans.stats();
+    Answer::Rows(
+        vec!["shapes", "hits", "misses", "evictions", "unparsed"],
+        vec![vec![
+            text(shared.plans.len()),
+            text(s.hits),
+            text(s.misses),
+            text(s.evictions),
+            text(s.unparsed),
+        ]],
+    )
+}
