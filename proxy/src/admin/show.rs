@@ -66,6 +66,8 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
         "on_primary",
         "on_replica",
         "pinned",
+        "cache_hits",
+        "cache_misses",
     ];
     let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let rows = all
@@ -95,6 +97,8 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
                 text(d.on_primary),
                 text(d.on_replica),
                 text(d.pinned),
+                text(d.cache_hits),
+                text(d.cache_misses),
             ]
         })
         .collect();

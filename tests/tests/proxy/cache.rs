@@ -27,9 +27,9 @@ async fn cache_status(c: &mut Conn) -> String {
     row.get::<Option<String>, _>("cache").flatten().unwrap_or_default()
 }
 
-/// SHOW CACHE as (name, value) pairs.
-async fn show_cache(p: &Proxy) -> std::collections::HashMap<String, String> {
-    let mut admin = Conn::new(
+/// A connection to sluice's admin interface.
+async fn admin_conn(p: &Proxy) -> Conn {
+    Conn::new(
         mysql_async::OptsBuilder::default()
             .ip_or_hostname(p.admin_addr().expect("admin").ip().to_string())
             .tcp_port(p.admin_addr().expect("admin").port())
@@ -38,7 +38,12 @@ async fn show_cache(p: &Proxy) -> std::collections::HashMap<String, String> {
             .prefer_socket(false),
     )
     .await
-    .expect("admin connect");
+    .expect("admin connect")
+}
+
+/// SHOW CACHE as (name, value) pairs.
+async fn show_cache(p: &Proxy) -> std::collections::HashMap<String, String> {
+    let mut admin = admin_conn(p).await;
     let rows: Vec<(String, String)> = admin.query("SHOW CACHE").await.expect("SHOW CACHE");
     rows.into_iter().collect()
 }
@@ -121,6 +126,18 @@ async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
     c.query_drop("COMMIT").await.expect("commit");
     let s = show_cache(&p).await;
     assert!(s["hits_l1"].parse::<u64>().unwrap() >= 1, "{s:?}");
+    // Per digest too.
+    let mut admin = admin_conn(&p).await;
+    let rows: Vec<Row> = admin.query("SHOW DIGESTS ORDER BY count").await.expect("SHOW DIGESTS");
+    let row = rows
+        .iter()
+        .find(|r| r.get::<String, _>("digest_text").unwrap_or_default().contains("order by id"))
+        .unwrap_or_else(|| {
+            let texts: Vec<String> = rows.iter().filter_map(|r| r.get::<String, _>("digest_text")).collect();
+            panic!("the cached statement's digest in {texts:?}")
+        });
+    assert!(row.get::<u64, _>("cache_hits").unwrap() >= 1);
+    assert!(row.get::<u64, _>("cache_misses").unwrap() >= 1);
     let metrics = reqwest_metrics(&p).await;
     assert!(metrics.contains("sluice_cache_hits_total{level=\"l1\"}"), "{metrics}");
     assert!(metrics.contains("sluice_cache_l2_up 1"), "{metrics}");
