@@ -113,32 +113,12 @@ mod tests {
     fn stats(sql: &str, count: u64, rows: u64) -> DigestStats {
         let lexed = sluice_router::lexer::lex(sql.as_bytes());
         let now = std::time::SystemTime::now();
-        DigestStats {
-            digest: lexed.digest,
-            text: lexed.text.as_str().into(),
-            user: "app".into(),
-            schema: "s".into(),
-            count,
-            first_seen: now,
-            last_seen: now,
-            total_us: 0,
-            min_us: 0,
-            max_us: 0,
-            sketch: crate::stats::Sketch::default(),
-            rows_sent: rows,
-            rows_affected: 0,
-            errors: 0,
-            warnings: 0,
-            no_index: 0,
-            on_primary: 0,
-            on_replica: 0,
-            by_sluice: 0,
-            pinned: 0,
-            cache_hits: 0,
-            cache_misses: 0,
-            sample: sql.to_owned(),
-            sample_truncated: false,
-        }
+        let mut d = DigestStats::new(lexed.digest, lexed.text.as_str().into(), "app".into(), "s".into(), now);
+        d.count = count;
+        d.min_us = 0;
+        d.rows_sent = rows;
+        d.sample = sql.to_owned();
+        d
     }
 
     fn kinds(sql: &str, count: u64, rows: u64) -> Vec<&'static str> {

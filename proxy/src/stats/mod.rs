@@ -116,6 +116,36 @@ pub struct DigestStats {
 pub const SAMPLE_MAX: usize = 4096;
 
 impl DigestStats {
+    /// An empty aggregate of (digest, user, schema), first seen `now`.
+    pub fn new(digest: u64, text: Arc<str>, user: Arc<str>, schema: Arc<str>, now: SystemTime) -> Self {
+        DigestStats {
+            digest,
+            text,
+            user,
+            schema,
+            count: 0,
+            first_seen: now,
+            last_seen: now,
+            total_us: 0,
+            min_us: u64::MAX,
+            max_us: 0,
+            sketch: Sketch::default(),
+            rows_sent: 0,
+            rows_affected: 0,
+            errors: 0,
+            warnings: 0,
+            no_index: 0,
+            on_primary: 0,
+            on_replica: 0,
+            by_sluice: 0,
+            pinned: 0,
+            cache_hits: 0,
+            cache_misses: 0,
+            sample: String::new(),
+            sample_truncated: false,
+        }
+    }
+
     /// Mean latency, µs.
     pub fn avg_us(&self) -> u64 {
         self.total_us.checked_div(self.count).unwrap_or(0)
@@ -269,32 +299,13 @@ impl Digests {
             if shard.len >= self.per_shard && shard.evict_oldest() {
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
-            let fresh = DigestStats {
-                digest: e.digest,
-                text: Arc::from(e.text),
-                user: Arc::from(e.user),
-                schema: Arc::from(String::from_utf8_lossy(e.schema).as_ref()),
-                count: 0,
-                first_seen: now,
-                last_seen: now,
-                total_us: 0,
-                min_us: u64::MAX,
-                max_us: 0,
-                sketch: Sketch::default(),
-                rows_sent: 0,
-                rows_affected: 0,
-                errors: 0,
-                warnings: 0,
-                no_index: 0,
-                on_primary: 0,
-                on_replica: 0,
-                by_sluice: 0,
-                pinned: 0,
-                cache_hits: 0,
-                cache_misses: 0,
-                sample: String::new(),
-                sample_truncated: false,
-            };
+            let fresh = DigestStats::new(
+                e.digest,
+                Arc::from(e.text),
+                Arc::from(e.user),
+                Arc::from(String::from_utf8_lossy(e.schema).as_ref()),
+                now,
+            );
             shard.map.entry(hash).or_default().push(fresh);
             shard.len += 1;
         }

@@ -63,13 +63,20 @@ async fn prepare_table(c: &mut Conn, topo: &Topology) {
     topo.wait_replicas_caught_up().await;
 }
 
-#[tokio::test]
-async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
-    let (topo, schema) = setup("cache_hit").await;
+/// A fresh schema with table `t`, a sluice with the cache on in front of the shared topology (its
+/// dependencies loaded), and a session that created the table.
+async fn cached_setup(prefix: &str) -> (&'static Topology, String, Proxy, Conn) {
+    let (topo, schema) = setup(prefix).await;
     let p = sluice_tests::start_proxy(cache_config(topo)).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     prepare_table(&mut c, topo).await;
     deps_loaded(&p).await;
+    (topo, schema, p, c)
+}
+
+#[tokio::test]
+async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
+    let (topo, schema, p, mut c) = cached_setup("cache_hit").await;
     let mut reader = connect(&p, "app", "app", &schema).await;
     let q = "SELECT id, v AS `Value` FROM t ORDER BY id";
     let first: Vec<Row> = reader.query(q).await.expect("miss");
@@ -169,11 +176,7 @@ async fn reqwest_metrics(p: &Proxy) -> String {
 
 #[tokio::test]
 async fn results_are_per_user_and_prepared_statements_hit() {
-    let (topo, schema) = setup("cache_users").await;
-    let p = sluice_tests::start_proxy(cache_config(topo)).await;
-    let mut c = connect(&p, "app", "app", &schema).await;
-    prepare_table(&mut c, topo).await;
-    deps_loaded(&p).await;
+    let (topo, schema, p, mut c) = cached_setup("cache_users").await;
     let q = "SELECT v FROM t WHERE id = 2";
     until_hit(&mut c, q).await;
     // Another user (same backend account) never gets app's entry.
