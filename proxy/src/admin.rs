@@ -6,6 +6,7 @@
 //! SHOW BACKENDS | SHOW POOLS | SHOW PINS | SHOW SESSIONS | SHOW PLANS
 //! RESET DIGESTS
 //! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
+//! CAPTURE START '<file>' [DURATION seconds] | CAPTURE STOP | SHOW CAPTURE   (capture/admin.rs)
 //! ```
 
 use std::net::SocketAddr;
@@ -59,7 +60,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Some(command::PING | command::INIT_DB) => ok(&mut client, seq, caps, 0).await,
             Some(command::QUERY) => {
                 let sql = String::from_utf8_lossy(&p.payload[1..]).into_owned();
-                match run(&shared, &sql) {
+                let answer = match crate::capture::admin::statement(&shared, &sql).await {
+                    Some(a) => a,
+                    None => run(&shared, &sql),
+                };
+                match answer {
                     Ok(Answer::Rows(columns, rows)) => {
                         let mut s = seq;
                         for packet in text_result_set(&columns, &rows, caps, status::AUTOCOMMIT) {
@@ -120,7 +125,7 @@ fn parse_error(sql: &str) -> Error {
     Error::reply(
         errors::PARSE,
         format!(
-            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, RESET DIGESTS, SET BACKEND '<host:port>' OFFLINE|ONLINE"
+            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, RESET DIGESTS, SET BACKEND '<host:port>' OFFLINE|ONLINE, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
         ),
     )
 }

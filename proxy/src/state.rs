@@ -71,6 +71,8 @@ pub struct Shared {
     pub sessions: crate::session::Registry,
     /// Pins taken, by reason.
     pub pins: crate::session::PinCounters,
+    /// Traffic capture (off unless `[capture] enabled` or admin `CAPTURE START`).
+    pub capture: Arc<crate::capture::Capture>,
 }
 
 /// Counts one live session while it exists.
@@ -149,6 +151,7 @@ impl Shared {
             turn: std::sync::atomic::AtomicU64::new(0),
             sessions: crate::session::Registry::default(),
             pins: crate::session::PinCounters::default(),
+            capture: Arc::new(crate::capture::Capture::new(&config.capture)),
             config: Arc::new(config),
         })
     }
@@ -261,6 +264,23 @@ impl Shared {
     /// The address of member `i` of the default group.
     pub fn member(&self, i: usize) -> Option<&BackendAddr> {
         self.group.members.get(i).map(|m| &m.addr)
+    }
+
+    /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
+    /// with the first user's backend account.
+    pub async fn primary_gtid(&self) -> Result<String, String> {
+        let u = self.config.users.first().ok_or("no [[users]] to connect with")?;
+        let user = self.users.get(u.name.as_bytes()).ok_or("no [[users]] to connect with")?;
+        let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
+        let mut c = crate::backend::BackendConn::connect(&spec).await.map_err(|e| e.to_string())?;
+        let label = self.primary.label.clone();
+        let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
+            Ok(r) => r,
+            Err(_) => {
+                c.query(&label, "SELECT @@global.gtid_executed AS g").await.map_err(|e| e.to_string())?
+            }
+        };
+        Ok(r.get(0, "g").unwrap_or_default())
     }
 
     /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.

@@ -5,6 +5,7 @@
 //! [`Config::load`] = read + [`Config::parse`] + [`Config::apply_env`] + [`Config::validate`]; every
 //! problem is reported with its key path and line (`sluice.toml:12: groups[0].members[1].address: …`).
 
+mod capture;
 mod env;
 mod error;
 mod load;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use size::parse_size;
 
@@ -67,6 +69,9 @@ pub struct Config {
     /// Per-digest statistics.
     #[serde(default)]
     pub stats: StatsConfig,
+    /// Traffic capture for `sluice replay`.
+    #[serde(default)]
+    pub capture: CaptureConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]

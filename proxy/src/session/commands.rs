@@ -128,6 +128,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             no_index: fx.is_some_and(|f| f.no_index),
             pinned,
         });
+        if self.shared.capture.is_on() {
+            self.capture_statement(payload, lexed, started, &r);
+        }
         r.map(drop)
     }
 

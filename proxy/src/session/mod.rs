@@ -13,6 +13,7 @@
 
 pub(crate) mod auth;
 mod borrow;
+mod capture;
 mod commands;
 mod pins;
 mod prepared;

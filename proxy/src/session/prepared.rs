@@ -63,6 +63,18 @@ pub(crate) struct ClientStmts {
 }
 
 impl ClientStmts {
+    /// The text and decoded parameters of an EXECUTE, for capture (no parameters when they cannot be
+    /// decoded: long data, or types never sent).
+    pub(super) fn captured(&self, payload: &[u8]) -> Option<(&[u8], Vec<sluice_protocol::binary::Value>)> {
+        let stmt = self.map.get(&stmt_id(payload).ok()?)?;
+        let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+        let typed = Bytes::from(rewrite_execute(payload, 0, stmt.params, stmt.types.as_ref()));
+        let params = sluice_protocol::binary::parse_stmt_execute(&typed, stmt.params.into(), None, &[])
+            .map(|e| e.params)
+            .unwrap_or_default();
+        Some((sql, params))
+    }
+
     fn next_id(&mut self) -> u32 {
         loop {
             self.last_id = self.last_id.wrapping_add(1);
