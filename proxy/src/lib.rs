@@ -10,6 +10,7 @@ pub mod http;
 pub mod logging;
 pub mod monitor;
 pub mod net;
+pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod session;

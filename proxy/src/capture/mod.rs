@@ -132,6 +132,7 @@ impl Capture {
         let f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
+            .truncate(false) // an empty file or a FIFO: nothing to keep or cut
             .open(&file)
             .map_err(|e| format!("cannot open capture file {}: {e}", file.display()))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(self.queue);
@@ -232,10 +233,10 @@ pub async fn start(
 /// `[capture] enabled`: starts capturing at startup, and stops on shutdown so the file is complete.
 pub async fn start_from_config(shared: &Arc<crate::state::Shared>) {
     let c = &shared.config.capture;
-    if c.enabled {
-        if let Err(e) = start(shared, c.file.clone(), None).await {
-            tracing::error!(error = %e, "[capture] enabled, but capture did not start");
-        }
+    if c.enabled
+        && let Err(e) = start(shared, c.file.clone(), None).await
+    {
+        tracing::error!(error = %e, "[capture] enabled, but capture did not start");
     }
     let me = shared.clone();
     tokio::spawn(async move {
