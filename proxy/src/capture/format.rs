@@ -8,7 +8,8 @@
 //!   1 header     unix_ms, sluice version
 //!   2 position   the primary's GTID position at CAPTURE START
 //!   3 statement  session, offset_us, user, schema, command (0 query, 1 execute), sql, [params],
-//!                duration_us, rows_sent, rows_affected, error, flags (1 in transaction after), gtid
+//!                duration_us, rows_sent, rows_affected, insert_id, error, flags (1 in transaction
+//!                after), gtid
 //!   4 footer     records written, records dropped
 //! ```
 
@@ -55,6 +56,8 @@ pub struct Statement {
     pub rows_sent: u64,
     /// Rows affected.
     pub rows_affected: u64,
+    /// The AUTO_INCREMENT value the OK reported (0: none).
+    pub insert_id: u64,
     /// Error code, 0 for success.
     pub error: u16,
     /// [`IN_TRANS_AFTER`].
@@ -193,6 +196,7 @@ pub fn encode(r: &Record, out: &mut Vec<u8>) {
             put_varint(&mut body, s.duration_us);
             put_varint(&mut body, s.rows_sent);
             put_varint(&mut body, s.rows_affected);
+            put_varint(&mut body, s.insert_id);
             put_varint(&mut body, u64::from(s.error));
             body.push(s.flags);
             put_bytes(&mut body, s.gtid.as_bytes());
@@ -346,6 +350,7 @@ impl<'a> Cursor<'a> {
                     duration_us: c.varint("duration")?,
                     rows_sent: c.varint("rows sent")?,
                     rows_affected: c.varint("rows affected")?,
+                    insert_id: c.varint("insert id")?,
                     error: u16::try_from(c.varint("error")?).map_err(|_| c.bad("error code"))?,
                     flags: c.u8("flags")?,
                     gtid: c.string("gtid")?,
@@ -426,6 +431,7 @@ mod tests {
                 duration_us: 99,
                 rows_sent: 0,
                 rows_affected: 1,
+                insert_id: 17,
                 error: 1062,
                 flags: IN_TRANS_AFTER,
                 gtid: "0-1-43".into(),

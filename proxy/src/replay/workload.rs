@@ -3,8 +3,11 @@
 //!
 //! Write order: every statement that writes or locks (and every COMMIT/ROLLBACK) gets a rank; a
 //! session waits for all lower ranks before running a ranked statement. Ranks follow the captured
-//! completion times (so AUTO_INCREMENT values and lock waits come out as they did), and among commits
-//! that reported a GTID, the GTID order: write transactions commit in the captured commit order.
+//! completion times (so lock waits come out as they did; a COMMIT/ROLLBACK counts at its start, since
+//! it releases its locks before its answer reaches the proxy, and a statement that waited for them may
+//! be answered first), then among commits that reported a GTID the GTID order (write transactions
+//! commit in the captured commit order), then among statements of one shape that reported an
+//! AUTO_INCREMENT value, that value's order (so each row gets the id it got).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +37,10 @@ pub struct Event {
     pub in_trans_after: bool,
     /// Commit GTID reported for it (empty: none).
     pub gtid: String,
+    /// AUTO_INCREMENT value its OK reported (0: none or unknown).
+    pub insert_id: u64,
+    /// COMMIT or ROLLBACK.
+    pub tx_end: bool,
     /// Writes data or schema (not SET/USE/BEGIN/COMMIT).
     pub write: bool,
     /// Takes part in the write order (writes, locking reads, COMMIT, ROLLBACK).
@@ -92,6 +99,8 @@ impl Event {
             error: None,
             in_trans_after: false,
             gtid: String::new(),
+            insert_id: 0,
+            tx_end,
             write,
             ordered: write || class.locks || tx_end,
             digest: lexed.digest,
@@ -147,6 +156,7 @@ impl Workload {
                     e.error = Some(s.error);
                     e.in_trans_after = s.flags & IN_TRANS_AFTER != 0;
                     e.gtid = s.gtid;
+                    e.insert_id = s.insert_id;
                     w.sessions[i].events.push(e);
                 }
             }
@@ -205,7 +215,8 @@ impl Workload {
         for (si, s) in self.sessions.iter().enumerate() {
             for (ei, e) in s.events.iter().enumerate() {
                 if e.ordered && !e.skip {
-                    order.push((e.offset_us + e.captured_us.unwrap_or(0), e.seq, si, ei));
+                    let done = if e.tx_end { e.offset_us } else { e.offset_us + e.captured_us.unwrap_or(0) };
+                    order.push((done, e.seq, si, ei));
                 }
             }
         }
@@ -220,10 +231,47 @@ impl Workload {
         for (slot, c) in slots.into_iter().zip(commits) {
             order[slot] = c;
         }
-        for (rank, &(_, _, si, ei)) in order.iter().enumerate() {
-            self.sessions[si].events[ei].rank = Some(rank);
+        let mut by_shape: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, &(_, _, si, ei)) in order.iter().enumerate() {
+            let e = &self.sessions[si].events[ei];
+            if e.insert_id != 0 {
+                by_shape.entry(e.digest).or_default().push(i);
+            }
         }
-        self.ranks = order.len();
+        for slots in by_shape.into_values() {
+            let mut inserts: Vec<_> = slots.iter().map(|&i| order[i]).collect();
+            inserts.sort_by_key(|&(_, _, si, ei)| self.sessions[si].events[ei].insert_id);
+            for (slot, x) in slots.into_iter().zip(inserts) {
+                order[slot] = x;
+            }
+        }
+        // The re-sorts may put a session's statement ahead of its own earlier one, which would wait for
+        // itself: merge the sessions' statements in program order, taking the earliest wanted first.
+        let mut queues: Vec<std::collections::VecDeque<(usize, usize)>> =
+            vec![Default::default(); self.sessions.len()];
+        let mut wanted = vec![Vec::new(); self.sessions.len()];
+        for (pos, &(_, _, si, ei)) in order.iter().enumerate() {
+            wanted[si].push((ei, pos));
+        }
+        for (si, mut w) in wanted.into_iter().enumerate() {
+            w.sort_unstable();
+            queues[si] = w.into_iter().collect();
+        }
+        let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize)>> = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(si, q)| q.front().map(|&(_, pos)| std::cmp::Reverse((pos, si))))
+            .collect();
+        let mut rank = 0;
+        while let Some(std::cmp::Reverse((_, si))) = heads.pop() {
+            let Some((ei, _)) = queues[si].pop_front() else { continue };
+            self.sessions[si].events[ei].rank = Some(rank);
+            rank += 1;
+            if let Some(&(_, pos)) = queues[si].front() {
+                heads.push(std::cmp::Reverse((pos, si)));
+            }
+        }
+        self.ranks = rank;
     }
 }
 
@@ -276,6 +324,43 @@ mod tests {
         // UPDATE (done at 15), then the commits by GTID: 0-1-11 (done at 41) before 0-1-12 (done at 35).
         assert_eq!((s1[1].rank, s2[1].rank, s1[2].rank), (Some(0), Some(1), Some(2)));
         assert_eq!(w.ranks, 3);
+        // Inserts of one shape take their captured AUTO_INCREMENT order.
+        w.sessions[1].events[0].skip = false;
+        w.start_gtid.clear();
+        w.sessions[0].events[1] = ev(10, 5, "INSERT INTO t (v) VALUES (9)", true, "");
+        w.sessions[0].events[1].insert_id = 8;
+        w.sessions[1].events[1].insert_id = 7;
+        w.sessions[1].events[1].sql = "INSERT INTO t (v) VALUES (3)".into();
+        for s in &mut w.sessions {
+            for e in &mut s.events {
+                e.skip = false;
+            }
+        }
+        w.plan(false, None, 1.0);
+        let (a, b) = (&w.sessions[0].events[1], &w.sessions[1].events[1]);
+        assert_eq!(a.digest, b.digest);
+        assert!(b.rank < a.rank, "id 7 before id 8: {:?} {:?}", b.rank, a.rank);
+        // A GTID that would put a session's COMMIT ahead of its own write still leaves it behind it.
+        let mut w2 = Workload {
+            sessions: vec![
+                Script {
+                    events: vec![ev(0, 1, "BEGIN", true, ""), ev(10, 1, "COMMIT", false, "0-1-2")],
+                    ..Script::default()
+                },
+                Script {
+                    events: vec![
+                        ev(1, 1, "BEGIN", true, ""),
+                        ev(12, 1, "DELETE FROM t WHERE id = 1", true, ""),
+                        ev(14, 1, "COMMIT", false, "0-1-1"),
+                    ],
+                    ..Script::default()
+                },
+            ],
+            ..Workload::default()
+        };
+        w2.plan(false, None, 1.0);
+        let r = |s: usize, e: usize| w2.sessions[s].events[e].rank;
+        assert_eq!((r(1, 1), r(1, 2), r(0, 1)), (Some(0), Some(1), Some(2)));
         w.plan(true, Some(25), 1.0);
         assert!(
             w.sessions[0].events[1].skip && w.sessions[0].events[3].skip && !w.sessions[0].events[0].skip

@@ -34,13 +34,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             (Command::Query, payload.get(1..).unwrap_or_default(), Vec::new())
         };
-        let (rows_sent, rows_affected, error, gtid) = match r {
+        let (rows_sent, rows_affected, insert_id, error, gtid) = match r {
             Ok(fx) => {
                 let code = if fx.failed && fx.error_code == 0 { UNKNOWN_ERROR } else { fx.error_code };
                 let gtid = fx.gtid.as_ref().map(ToString::to_string).unwrap_or_default();
-                (fx.rows_sent, fx.rows_affected, code, gtid)
+                (fx.rows_sent, fx.rows_affected, fx.insert_id, code, gtid)
             }
-            Err(e) => (0, 0, e.to_err_packet().code, String::new()),
+            Err(e) => (0, 0, 0, e.to_err_packet().code, String::new()),
         };
         cap.submit(started, |offset_us| Statement {
             session: self.conn_id,
@@ -57,6 +57,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             duration_us,
             rows_sent,
             rows_affected,
+            insert_id,
             error,
             flags: if self.status & status::IN_TRANS != 0 { IN_TRANS_AFTER } else { 0 },
             gtid,

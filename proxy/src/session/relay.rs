@@ -181,6 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     let (affected, id, warnings) = ok_counts(&p.payload).unwrap_or_default();
                     if id != 0 {
                         self.last_insert_id = id;
+                        fx.insert_id = id;
                     }
                     fx.rows_affected += affected;
                     fx.warnings += warnings;

@@ -6,6 +6,7 @@ use mysql_async::{Conn, OptsBuilder, Params, Row, Value};
 use sluice_tests::{Proxy, Topology};
 
 mod binary;
+mod capture;
 mod errors;
 mod faults;
 mod monitor;
