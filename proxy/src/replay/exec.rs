@@ -129,6 +129,8 @@ impl Runner<'_> {
                 && !self.seq.wait(rank, self.opts.order_timeout).await
             {
                 self.progress.order_timeouts.fetch_add(1, Ordering::Relaxed);
+                let next = *self.seq.next.borrow();
+                tracing::warn!(session = script.id, rank, next, sql = %e.sql, "replay: the write order did not come in time; running anyway");
             }
             let at = self.start.elapsed();
             let r = self.one(script, e).await;

@@ -5,8 +5,8 @@
 //! session waits for all lower ranks before running a ranked statement. Ranks follow the captured
 //! completion times (so lock waits come out as they did; a COMMIT/ROLLBACK counts at its start, since
 //! it releases its locks before its answer reaches the proxy, and a statement that waited for them may
-//! be answered first), then among commits that reported a GTID the GTID order (write transactions
-//! commit in the captured commit order), then among statements of one shape that reported an
+//! be answered first), then within each run of adjacent commits that reported a GTID the GTID order
+//! (write transactions commit in the captured commit order), then among statements of one shape that reported an
 //! AUTO_INCREMENT value, that value's order (so each row gets the id it got).
 
 use std::collections::BTreeMap;
@@ -225,11 +225,18 @@ impl Workload {
             let g = gtid_parts(&w.sessions[si].events[ei].gtid);
             (!g.is_empty()).then_some(g)
         };
-        let slots: Vec<usize> = (0..order.len()).filter(|&i| gtid_of(self, order[i]).is_some()).collect();
-        let mut commits: Vec<_> = slots.iter().map(|&i| order[i]).collect();
-        commits.sort_by_key(|&k| gtid_of(self, k));
-        for (slot, c) in slots.into_iter().zip(commits) {
-            order[slot] = c;
+        // Only runs of adjacent commits are re-sorted: a statement between two commits may have waited
+        // for the first one's locks, and moving that commit after it would make it wait forever. (A
+        // commit that waited for another's locks has the later GTID, so a run's GTID order is safe.)
+        let mut i = 0;
+        while i < order.len() {
+            let run = order[i..].iter().take_while(|&&k| gtid_of(self, k).is_some()).count();
+            if run > 1 {
+                let mut commits = order[i..i + run].to_vec();
+                commits.sort_by_key(|&k| gtid_of(self, k));
+                order[i..i + run].copy_from_slice(&commits);
+            }
+            i += run.max(1);
         }
         let mut by_shape: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (i, &(_, _, si, ei)) in order.iter().enumerate() {
@@ -340,7 +347,8 @@ mod tests {
         let (a, b) = (&w.sessions[0].events[1], &w.sessions[1].events[1]);
         assert_eq!(a.digest, b.digest);
         assert!(b.rank < a.rank, "id 7 before id 8: {:?} {:?}", b.rank, a.rank);
-        // A GTID that would put a session's COMMIT ahead of its own write still leaves it behind it.
+        // Commits with a write between them keep their places whatever their GTIDs say (the write may
+        // have waited for the first commit's locks).
         let mut w2 = Workload {
             sessions: vec![
                 Script {
@@ -360,7 +368,7 @@ mod tests {
         };
         w2.plan(false, None, 1.0);
         let r = |s: usize, e: usize| w2.sessions[s].events[e].rank;
-        assert_eq!((r(1, 1), r(1, 2), r(0, 1)), (Some(0), Some(1), Some(2)));
+        assert_eq!((r(0, 1), r(1, 1), r(1, 2)), (Some(0), Some(1), Some(2)));
         w.plan(true, Some(25), 1.0);
         assert!(
             w.sessions[0].events[1].skip && w.sessions[0].events[3].skip && !w.sessions[0].events[0].skip
