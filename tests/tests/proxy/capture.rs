@@ -207,6 +207,15 @@ async fn replay_honours_the_speed_factor() {
     assert!(summary.elapsed_s >= span / 2.0 * 0.95, "replay {:.2}s for span {span:.2}s", summary.elapsed_s);
     assert!(summary.elapsed_s < span / 2.0 + 0.9, "replay {:.2}s for span {span:.2}s", summary.elapsed_s);
     assert_eq!(summary.errors_now, 0);
+    let sel = summary.digests.iter().find(|d| d.text == "select ? + ?").expect("the SELECT's digest");
+    assert_eq!(sel.count, 11);
+    assert!(sel.then.is_some() && sel.now.is_some());
+    let doc = serde_json::to_value(&summary).expect("json");
+    assert_eq!(doc["digests"][0]["text"], "select ? + ?");
+    assert!(doc["digests"][0]["now"]["p99_us"].as_u64().is_some(), "{doc}");
+    let html = replay::html::render(&summary);
+    assert!(html.contains("<svg") && html.contains("<circle") && html.contains("select ? + ?"));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "self-contained");
 }
 
 #[tokio::test]
