@@ -6,7 +6,9 @@
 # logins and plan-cache misses are left out. Sends load only to 127.0.0.1.
 #
 # stdout: one JSON line per test: {"test","events","instructions","instructions_per_statement"}
-# Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500).
+# Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500), CAPTURE (off; on = sluice
+# captures every statement into target/bench/callgrind/capture.bin, to measure the capture's cost),
+# LOCAL_UP (1; 0 = use a local topology that is already running on 3307-3309, e.g. another checkout's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
@@ -19,7 +21,7 @@ say() { printf '[callgrind] %s\n' "$*" >&2; }
 
 command -v valgrind >/dev/null || { say "installing valgrind"; sudo -n apt-get install -y valgrind >/dev/null 2>&1 || apt-get install -y valgrind >/dev/null; }
 command -v sysbench >/dev/null || { say "installing sysbench"; sudo -n apt-get install -y sysbench >/dev/null 2>&1 || apt-get install -y sysbench >/dev/null; }
-"$ROOT/deploy/local/up.sh" >&2
+[ "${LOCAL_UP:-1}" = 0 ] || "$ROOT/deploy/local/up.sh" >&2
 cargo build --release -p sluice >&2
 mkdir -p "$OUT"
 rm -f "$OUT"/callgrind.out.*
@@ -28,6 +30,10 @@ rm -f "$OUT"/callgrind.out.*
 CONFIG=$OUT/sluice.toml
 sed -e 's/127.0.0.1:6033/127.0.0.1:6035/; s/127.0.0.1:6032/127.0.0.1:6036/; s/127.0.0.1:9033/127.0.0.1:9036/' \
     -e 's/^interval_ms = 1000/interval_ms = 600000/' "$ROOT/deploy/sluice.example.toml" >"$CONFIG"
+if [ "${CAPTURE:-off}" = on ]; then
+  rm -f "$OUT/capture.bin"
+  sed -i -e "/^\[capture\]/,/^\[/ { s/^enabled = false/enabled = true/; s|^# file = .*|file = \"$OUT/capture.bin\"| }" "$CONFIG"
+fi
 export SLUICE_BACKEND_PASSWORD=${SLUICE_BACKEND_PASSWORD:-app} SLUICE_MONITOR_PASSWORD=${SLUICE_MONITOR_PASSWORD:-monitor}
 SLUICE_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
   "$ROOT/target/release/sluice" --config "$CONFIG" >"$OUT/sluice.log" 2>&1 &

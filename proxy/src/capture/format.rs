@@ -42,8 +42,8 @@ pub struct Statement {
     pub offset_us: u64,
     /// Client user.
     pub user: String,
-    /// Default schema when it ran (empty: none).
-    pub schema: String,
+    /// Default schema when it ran (empty: none); the session's own bytes, shared, not copied.
+    pub schema: bytes::Bytes,
     /// COM_QUERY or COM_STMT_EXECUTE.
     pub command: Command,
     /// The statement text (a prepared statement's text for EXECUTE).
@@ -165,50 +165,55 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
 
 /// Appends one record (length prefix included).
 pub fn encode(r: &Record, out: &mut Vec<u8>) {
-    let mut body = Vec::with_capacity(64);
+    encode_with(r, out, &mut Vec::new());
+}
+
+/// [`encode`] with a scratch buffer the caller keeps between records (no allocation per record).
+pub fn encode_with(r: &Record, out: &mut Vec<u8>, body: &mut Vec<u8>) {
+    body.clear();
     match r {
         Record::Header { unix_ms, version } => {
             body.push(1);
-            put_varint(&mut body, *unix_ms);
-            put_bytes(&mut body, version.as_bytes());
+            put_varint(body, *unix_ms);
+            put_bytes(body, version.as_bytes());
         }
         Record::Position(gtid) => {
             body.push(2);
-            put_bytes(&mut body, gtid.as_bytes());
+            put_bytes(body, gtid.as_bytes());
         }
         Record::Statement(s) => {
             body.push(3);
-            put_varint(&mut body, u64::from(s.session));
-            put_varint(&mut body, s.offset_us);
-            put_bytes(&mut body, s.user.as_bytes());
-            put_bytes(&mut body, s.schema.as_bytes());
+            put_varint(body, u64::from(s.session));
+            put_varint(body, s.offset_us);
+            put_bytes(body, s.user.as_bytes());
+            put_bytes(body, &s.schema);
             body.push(match s.command {
                 Command::Query => 0,
                 Command::Execute => 1,
             });
-            put_bytes(&mut body, &s.sql);
+            put_bytes(body, &s.sql);
             if s.command == Command::Execute {
-                put_varint(&mut body, s.params.len() as u64);
+                put_varint(body, s.params.len() as u64);
                 for p in &s.params {
-                    put_value(&mut body, p);
+                    put_value(body, p);
                 }
             }
-            put_varint(&mut body, s.duration_us);
-            put_varint(&mut body, s.rows_sent);
-            put_varint(&mut body, s.rows_affected);
-            put_varint(&mut body, s.insert_id);
-            put_varint(&mut body, u64::from(s.error));
+            put_varint(body, s.duration_us);
+            put_varint(body, s.rows_sent);
+            put_varint(body, s.rows_affected);
+            put_varint(body, s.insert_id);
+            put_varint(body, u64::from(s.error));
             body.push(s.flags);
-            put_bytes(&mut body, s.gtid.as_bytes());
+            put_bytes(body, s.gtid.as_bytes());
         }
         Record::Footer { written, dropped } => {
             body.push(4);
-            put_varint(&mut body, *written);
-            put_varint(&mut body, *dropped);
+            put_varint(body, *written);
+            put_varint(body, *dropped);
         }
     }
     put_varint(out, body.len() as u64);
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
 }
 
 /// FNV-1a, 32 bits: enough to tell a damaged block from a good one.
@@ -322,7 +327,7 @@ impl<'a> Cursor<'a> {
                 let session = u32::try_from(c.varint("session")?).map_err(|_| c.bad("session id"))?;
                 let offset_us = c.varint("offset")?;
                 let user = c.string("user")?;
-                let schema = c.string("schema")?;
+                let schema = c.bytes("schema")?.into();
                 let command = match c.u8("command")? {
                     0 => Command::Query,
                     1 => Command::Execute,

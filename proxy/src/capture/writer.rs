@@ -48,7 +48,12 @@ pub fn spawn(
     block_bytes: usize,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("sluice-capture".into()).spawn(move || {
-        let mut w = Writer { raw: Vec::with_capacity(block_bytes + 4096), pending: 0, counters: &counters };
+        let mut w = Writer {
+            raw: Vec::with_capacity(block_bytes + 4096),
+            scratch: Vec::with_capacity(1024),
+            pending: 0,
+            counters: &counters,
+        };
         if let Err(e) = w.run(&mut file, &rx, block_bytes) {
             counters.fail(&e, &path);
         }
@@ -59,6 +64,7 @@ pub fn spawn(
 
 struct Writer<'a> {
     raw: Vec<u8>,
+    scratch: Vec<u8>,
     pending: u64,
     counters: &'a Counters,
 }
@@ -76,7 +82,7 @@ impl Writer<'_> {
         loop {
             match rx.recv_timeout(FLUSH_EVERY) {
                 Ok(r) => {
-                    format::encode(&r, &mut self.raw);
+                    format::encode_with(&r, &mut self.raw, &mut self.scratch);
                     self.pending += 1;
                     if self.raw.len() >= block_bytes {
                         self.flush(file)?;

@@ -151,7 +151,8 @@ impl Workload {
                     });
                     let sql = String::from_utf8_lossy(&s.sql).into_owned();
                     let params = (s.command == Command::Execute).then_some(s.params);
-                    let mut e = Event::new(s.offset_us, seq as u64, s.schema, sql, params);
+                    let schema = String::from_utf8_lossy(&s.schema).into_owned();
+                    let mut e = Event::new(s.offset_us, seq as u64, schema, sql, params);
                     e.captured_us = Some(s.duration_us);
                     e.error = Some(s.error);
                     e.in_trans_after = s.flags & IN_TRANS_AFTER != 0;

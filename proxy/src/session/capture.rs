@@ -46,11 +46,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             session: self.conn_id,
             offset_us,
             user: self.user.name.clone(),
-            schema: self
-                .schema
-                .as_deref()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .unwrap_or_default(),
+            schema: self.schema.clone().unwrap_or_default(),
             command: cmd,
             sql: mask_sql(sql, &lexed.literals, mask),
             params: params.iter().map(|v| mask_value(v, mask)).collect(),

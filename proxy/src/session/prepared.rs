@@ -68,10 +68,23 @@ impl ClientStmts {
     pub(super) fn captured(&self, payload: &[u8]) -> Option<(&[u8], Vec<sluice_protocol::binary::Value>)> {
         let stmt = self.map.get(&stmt_id(payload).ok()?)?;
         let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
-        let typed = Bytes::from(rewrite_execute(payload, 0, stmt.params, stmt.types.as_ref()));
-        let params = sluice_protocol::binary::parse_stmt_execute(&typed, stmt.params.into(), None, &[])
-            .map(|e| e.params)
-            .unwrap_or_default();
+        // Types from this packet, else those an earlier EXECUTE bound (kept as wire bytes).
+        let previous: Option<Vec<sluice_protocol::binary::ParamType>> = stmt.types.as_ref().and_then(|t| {
+            t.chunks_exact(2)
+                .map(|c| {
+                    sluice_protocol::column::column_type_from_u8(c[0]).ok().map(|ty| (ty, c[1] & 0x80 != 0))
+                })
+                .collect()
+        });
+        let payload = Bytes::copy_from_slice(payload);
+        let params = sluice_protocol::binary::parse_stmt_execute(
+            &payload,
+            stmt.params.into(),
+            previous.as_deref(),
+            &[],
+        )
+        .map(|e| e.params)
+        .unwrap_or_default();
         Some((sql, params))
     }
 
