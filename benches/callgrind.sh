@@ -6,7 +6,7 @@
 # logins and plan-cache misses are left out. Sends load only to 127.0.0.1.
 #
 # stdout: one JSON line per test: {"test","events","instructions","instructions_per_statement"}
-# Env: TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500), CAPTURE (off; on = sluice
+# Env: PORT (6035), TESTS ("oltp_point_select oltp_read_only"), EVENTS (5000), WARMUP (500), CAPTURE (off; on = sluice
 # captures every statement into target/bench/callgrind/capture.bin, to measure the capture's cost),
 # LOCAL_UP (1; 0 = use a local topology that is already running on 3307-3309, e.g. another checkout's).
 set -euo pipefail
@@ -15,7 +15,7 @@ TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
 EVENTS=${EVENTS:-5000}
 WARMUP=${WARMUP:-500}
 HOST=127.0.0.1
-PORT=6035
+PORT=${PORT:-6035}   # admin on PORT+1, http on PORT+3001
 OUT=$ROOT/target/bench/callgrind
 say() { printf '[callgrind] %s\n' "$*" >&2; }
 
@@ -28,7 +28,7 @@ rm -f "$OUT"/callgrind.out.*
 
 # The example config on other ports, with a slow monitor (its checks are not what is measured).
 CONFIG=$OUT/sluice.toml
-sed -e 's/127.0.0.1:6033/127.0.0.1:6035/; s/127.0.0.1:6032/127.0.0.1:6036/; s/127.0.0.1:9033/127.0.0.1:9036/' \
+sed -e "s/127.0.0.1:6033/127.0.0.1:$PORT/; s/127.0.0.1:6032/127.0.0.1:$((PORT + 1))/; s/127.0.0.1:9033/127.0.0.1:$((PORT + 3001))/" \
     -e 's/^interval_ms = 1000/interval_ms = 600000/' "$ROOT/deploy/sluice.example.toml" >"$CONFIG"
 if [ "${CAPTURE:-off}" = on ]; then
   rm -f "$OUT/capture.bin"

@@ -387,3 +387,29 @@ async fn private_general_log_replays() {
     assert_eq!(a.len(), 19);
     assert_eq!(a, b, "the general log's replay left the same table");
 }
+
+#[tokio::test]
+async fn capture_from_config_masks_literals() {
+    let (topo, schema) = setup("cap_mask").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("masked.cap");
+    let mut config = topo.sluice_config();
+    config.capture.enabled = true;
+    config.capture.file = file.clone();
+    config.capture.mask = sluice::capture::Mask::Strings;
+    let p = sluice_tests::start_proxy(config).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let _: Option<String> = c.query_first("SELECT CONCAT('secret', 'pw', 42)").await.expect("select");
+    let _: Option<String> = c.exec_first("SELECT CONCAT(?, ?)", ("hidden", 7)).await.expect("exec");
+    let mut a = admin(&p).await;
+    assert_eq!(col(&show_capture(&mut a).await, "state"), "on", "[capture] enabled starts at startup");
+    stop(&mut a).await;
+    p.shutdown().await;
+    let s = statements(&file);
+    let text = s.iter().find(|s| s.sql.starts_with(b"SELECT CONCAT('")).expect("the query");
+    assert_eq!(String::from_utf8_lossy(&text.sql), "SELECT CONCAT('xxxxxx', 'xx', 42)");
+    let exec = s.iter().find(|s| s.command == sluice::capture::Command::Execute).expect("the execute");
+    assert_eq!(exec.params.len(), 2);
+    assert_eq!(exec.params[0], sluice_protocol::binary::Value::Bytes("xxxxxx".into()));
+    assert!(!std::fs::read(&file).expect("read").windows(6).any(|w| w == b"hidden" || w == b"secret"));
+}
