@@ -7,13 +7,16 @@
 //! record = len varint  kind u8  fields…          (strings and bytes: len varint + bytes)
 //!   1 header     unix_ms, sluice version
 //!   2 position   the primary's GTID position at CAPTURE START
-//!   3 statement  session, offset_us, user, schema, command (0 query, 1 execute), sql, [params],
+//!   3 statement  session, offset_us, user, schema, command (0 query, 1 execute), sql, [parameter
+//!                count + the EXECUTE's bytes after its 10-byte header: NULL bitmap, 1, types, values],
 //!                duration_us, rows_sent, rows_affected, insert_id, error, flags (1 in transaction
 //!                after), gtid
 //!   4 footer     records written, records dropped
 //! ```
 
-use sluice_protocol::binary::Value;
+use bytes::{BufMut, Bytes, BytesMut};
+use mysql_common::constants::ColumnType;
+use sluice_protocol::binary::{StmtExecute, Value, encode_stmt_execute, parse_stmt_execute};
 
 /// The first bytes of every capture file.
 pub const MAGIC: &[u8; 10] = b"SLUICECAP\x01";
@@ -48,8 +51,10 @@ pub struct Statement {
     pub command: Command,
     /// The statement text (a prepared statement's text for EXECUTE).
     pub sql: Vec<u8>,
-    /// EXECUTE parameters.
+    /// EXECUTE parameters, decoded (what a reader gets; a writer may give `wire` instead).
     pub params: Vec<Value>,
+    /// EXECUTE parameters as the client sent them (the capture side: copied, not decoded).
+    pub wire: Option<WireParams>,
     /// Time to the last byte of the answer, µs.
     pub duration_us: u64,
     /// Rows sent.
@@ -64,6 +69,64 @@ pub struct Statement {
     pub flags: u8,
     /// The commit GTID the server reported (empty: none).
     pub gtid: String,
+}
+
+/// An EXECUTE's parameters in wire form: the bytes after the packet's 10-byte header (NULL bitmap,
+/// new-params-bound = 1, types, values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireParams {
+    /// Number of parameters.
+    pub count: u16,
+    /// The bytes.
+    pub tail: Bytes,
+}
+
+impl WireParams {
+    /// Decodes the values.
+    pub fn decode(&self) -> Result<Vec<Value>, String> {
+        let mut p = BytesMut::with_capacity(10 + self.tail.len());
+        p.put_u8(sluice_protocol::binary::COM_STMT_EXECUTE);
+        p.put_u32_le(0);
+        p.put_u8(0);
+        p.put_u32_le(1);
+        p.put_slice(&self.tail);
+        parse_stmt_execute(&p.freeze(), self.count.into(), None, &[])
+            .map(|e| e.params)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Encodes values, with wire types chosen from them.
+    pub fn encode(values: &[Value]) -> Self {
+        let types = values
+            .iter()
+            .map(|v| match v {
+                Value::Null => (ColumnType::MYSQL_TYPE_NULL, false),
+                Value::Int(_) => (ColumnType::MYSQL_TYPE_LONGLONG, false),
+                Value::UInt(_) => (ColumnType::MYSQL_TYPE_LONGLONG, true),
+                Value::Float(_) => (ColumnType::MYSQL_TYPE_FLOAT, false),
+                Value::Double(_) => (ColumnType::MYSQL_TYPE_DOUBLE, false),
+                Value::Bytes(_) => (ColumnType::MYSQL_TYPE_VAR_STRING, false),
+                Value::Date { .. } => (ColumnType::MYSQL_TYPE_DATETIME, false),
+                Value::Time { .. } => (ColumnType::MYSQL_TYPE_TIME, false),
+            })
+            .collect();
+        let stmt = StmtExecute {
+            statement_id: 0,
+            flags: 0,
+            iteration_count: 1,
+            params: values.to_vec(),
+            types,
+            new_params_bound: true,
+            long_data: Vec::new(),
+        };
+        let mut out = BytesMut::new();
+        // The types were chosen to fit the values, so this cannot fail; an empty tail if it did.
+        let tail = match encode_stmt_execute(&stmt, &mut out) {
+            Ok(()) => out.freeze().slice(10..),
+            Err(_) => Bytes::new(),
+        };
+        Self { count: u16::try_from(values.len()).unwrap_or(u16::MAX), tail }
+    }
 }
 
 /// One record of a capture file.
@@ -124,45 +187,6 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-fn put_value(out: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Null => out.push(0),
-        Value::Int(i) => {
-            out.push(1);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        Value::UInt(u) => {
-            out.push(2);
-            out.extend_from_slice(&u.to_le_bytes());
-        }
-        Value::Float(f) => {
-            out.push(3);
-            out.extend_from_slice(&f.to_le_bytes());
-        }
-        Value::Double(d) => {
-            out.push(4);
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        Value::Bytes(b) => {
-            out.push(5);
-            put_bytes(out, b);
-        }
-        Value::Date { year, month, day, hour, minute, second, micros } => {
-            out.push(6);
-            out.extend_from_slice(&year.to_le_bytes());
-            out.extend_from_slice(&[*month, *day, *hour, *minute, *second]);
-            out.extend_from_slice(&micros.to_le_bytes());
-        }
-        Value::Time { negative, days, hours, minutes, seconds, micros } => {
-            out.push(7);
-            out.push(u8::from(*negative));
-            out.extend_from_slice(&days.to_le_bytes());
-            out.extend_from_slice(&[*hours, *minutes, *seconds]);
-            out.extend_from_slice(&micros.to_le_bytes());
-        }
-    }
-}
-
 /// Appends one record (length prefix included).
 pub fn encode(r: &Record, out: &mut Vec<u8>) {
     encode_with(r, out, &mut Vec::new());
@@ -193,10 +217,16 @@ pub fn encode_with(r: &Record, out: &mut Vec<u8>, body: &mut Vec<u8>) {
             });
             put_bytes(body, &s.sql);
             if s.command == Command::Execute {
-                put_varint(body, s.params.len() as u64);
-                for p in &s.params {
-                    put_value(body, p);
-                }
+                let encoded;
+                let wire = match &s.wire {
+                    Some(w) => w,
+                    None => {
+                        encoded = WireParams::encode(&s.params);
+                        &encoded
+                    }
+                };
+                put_varint(body, u64::from(wire.count));
+                put_bytes(body, &wire.tail);
             }
             put_varint(body, s.duration_us);
             put_varint(body, s.rows_sent);
@@ -263,12 +293,6 @@ impl<'a> Cursor<'a> {
         Ok(x)
     }
 
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], FormatError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N, what)?);
-        Ok(a)
-    }
-
     fn varint(&mut self, what: &str) -> Result<u64, FormatError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -288,31 +312,6 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self, what: &str) -> Result<String, FormatError> {
         String::from_utf8(self.bytes(what)?).map_err(|_| self.bad(what))
-    }
-
-    fn value(&mut self) -> Result<Value, FormatError> {
-        Ok(match self.u8("parameter type")? {
-            0 => Value::Null,
-            1 => Value::Int(i64::from_le_bytes(self.array("int parameter")?)),
-            2 => Value::UInt(u64::from_le_bytes(self.array("uint parameter")?)),
-            3 => Value::Float(f32::from_le_bytes(self.array("float parameter")?)),
-            4 => Value::Double(f64::from_le_bytes(self.array("double parameter")?)),
-            5 => Value::Bytes(self.bytes("bytes parameter")?.into()),
-            6 => {
-                let year = u16::from_le_bytes(self.array("date parameter")?);
-                let [month, day, hour, minute, second] = self.array("date parameter")?;
-                let micros = u32::from_le_bytes(self.array("date parameter")?);
-                Value::Date { year, month, day, hour, minute, second, micros }
-            }
-            7 => {
-                let negative = self.u8("time parameter")? != 0;
-                let days = u32::from_le_bytes(self.array("time parameter")?);
-                let [hours, minutes, seconds] = self.array("time parameter")?;
-                let micros = u32::from_le_bytes(self.array("time parameter")?);
-                Value::Time { negative, days, hours, minutes, seconds, micros }
-            }
-            t => return Err(self.bad(&format!("unknown parameter type {t}"))),
-        })
     }
 
     fn record(&mut self) -> Result<Record, FormatError> {
@@ -336,13 +335,10 @@ impl<'a> Cursor<'a> {
                 let sql = c.bytes("statement text")?;
                 let mut params = Vec::new();
                 if command == Command::Execute {
-                    let n = c.varint("parameter count")?;
-                    if n > 65_535 {
-                        return Err(c.bad("parameter count"));
-                    }
-                    for _ in 0..n {
-                        params.push(c.value()?);
-                    }
+                    let count =
+                        u16::try_from(c.varint("parameter count")?).map_err(|_| c.bad("parameter count"))?;
+                    let wire = WireParams { count, tail: c.bytes("parameters")?.into() };
+                    params = wire.decode().map_err(|e| c.bad(&format!("parameters: {e}")))?;
                 }
                 Record::Statement(Statement {
                     session,
@@ -352,6 +348,7 @@ impl<'a> Cursor<'a> {
                     command,
                     sql,
                     params,
+                    wire: None,
                     duration_us: c.varint("duration")?,
                     rows_sent: c.varint("rows sent")?,
                     rows_affected: c.varint("rows affected")?,
@@ -433,6 +430,7 @@ mod tests {
                     Value::Date { year: 2024, month: 2, day: 29, hour: 1, minute: 2, second: 3, micros: 4 },
                     Value::Time { negative: true, days: 1, hours: 2, minutes: 3, seconds: 4, micros: 5 },
                 ],
+                wire: None,
                 duration_us: 99,
                 rows_sent: 0,
                 rows_affected: 1,

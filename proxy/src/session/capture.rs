@@ -28,12 +28,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let duration_us = started.elapsed().as_micros() as u64;
         let cap = &self.shared.capture;
         let mask = cap.mask();
-        let (cmd, sql, params) = if payload.first() == Some(&command::STMT_EXECUTE) {
-            let Some((sql, params)) = self.stmts.captured(payload) else { return };
-            (Command::Execute, sql, params)
+        let (cmd, sql, mut wire) = if payload.first() == Some(&command::STMT_EXECUTE) {
+            let Some((sql, wire)) = self.stmts.captured(payload) else { return };
+            (Command::Execute, sql, wire)
         } else {
-            (Command::Query, payload.get(1..).unwrap_or_default(), Vec::new())
+            (Command::Query, payload.get(1..).unwrap_or_default(), None)
         };
+        // Parameters are copied as sent; only masking needs them decoded.
+        let mut params = Vec::new();
+        if mask != crate::capture::Mask::None
+            && let Some(w) = wire.take()
+        {
+            params = w.decode().unwrap_or_default().iter().map(|v| mask_value(v, mask)).collect();
+        }
         let (rows_sent, rows_affected, insert_id, error, gtid) = match r {
             Ok(fx) => {
                 let code = if fx.failed && fx.error_code == 0 { UNKNOWN_ERROR } else { fx.error_code };
@@ -49,7 +56,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             schema: self.schema.clone().unwrap_or_default(),
             command: cmd,
             sql: mask_sql(sql, &lexed.literals, mask),
-            params: params.iter().map(|v| mask_value(v, mask)).collect(),
+            params,
+            wire,
             duration_us,
             rows_sent,
             rows_affected,

@@ -63,29 +63,26 @@ pub(crate) struct ClientStmts {
 }
 
 impl ClientStmts {
-    /// The text and decoded parameters of an EXECUTE, for capture (no parameters when they cannot be
-    /// decoded: long data, or types never sent).
-    pub(super) fn captured(&self, payload: &[u8]) -> Option<(&[u8], Vec<sluice_protocol::binary::Value>)> {
+    /// The text and the parameters (as sent, with their types) of an EXECUTE, for capture; no
+    /// parameters when their types were never sent.
+    pub(super) fn captured(
+        &self,
+        payload: &[u8],
+    ) -> Option<(&[u8], Option<crate::capture::format::WireParams>)> {
         let stmt = self.map.get(&stmt_id(payload).ok()?)?;
         let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
-        // Types from this packet, else those an earlier EXECUTE bound (kept as wire bytes).
-        let previous: Option<Vec<sluice_protocol::binary::ParamType>> = stmt.types.as_ref().and_then(|t| {
-            t.chunks_exact(2)
-                .map(|c| {
-                    sluice_protocol::column::column_type_from_u8(c[0]).ok().map(|ty| (ty, c[1] & 0x80 != 0))
-                })
-                .collect()
-        });
-        let payload = Bytes::copy_from_slice(payload);
-        let params = sluice_protocol::binary::parse_stmt_execute(
-            &payload,
-            stmt.params.into(),
-            previous.as_deref(),
-            &[],
-        )
-        .map(|e| e.params)
-        .unwrap_or_default();
-        Some((sql, params))
+        let tail = if stmt.params == 0 {
+            Some(Bytes::new())
+        } else if payload.get(bound_at(stmt.params)) == Some(&1) {
+            payload.get(10..).map(Bytes::copy_from_slice)
+        } else {
+            stmt.types.as_ref().map(|t| {
+                let mut full = rewrite_execute(payload, 0, stmt.params, Some(t));
+                full.drain(..10.min(full.len()));
+                Bytes::from(full)
+            })
+        };
+        Some((sql, tail.map(|tail| crate::capture::format::WireParams { count: stmt.params, tail })))
     }
 
     fn next_id(&mut self) -> u32 {
