@@ -168,17 +168,21 @@ impl Shared {
     }
 
     /// Cancels sessions (each finishes its statement in flight, then closes) and waits up to `grace`
-    /// for all of them to end. Returns whether they all did.
+    /// for all of them to end, then lets a running capture finish its file (up to 5 s more). Returns
+    /// whether every session ended.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + grace;
+        let mut all = true;
         while self.live_session_count() > 0 {
             if tokio::time::Instant::now() >= deadline {
-                return false;
+                all = false;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        true
+        self.capture.finish(Duration::from_secs(5)).await;
+        all
     }
 
     /// Largest packet accepted from a client.

@@ -198,6 +198,17 @@ impl Capture {
         Ok(status)
     }
 
+    /// Stops a running capture and waits up to `wait` for its writer to close the file (shutdown: the
+    /// process must not exit with the last block unwritten).
+    pub async fn finish(&self, wait: Duration) {
+        let _ = self.stop();
+        let Some((status, _)) = self.status() else { return };
+        let deadline = Instant::now() + wait;
+        while !status.counters.done.load(Ordering::Acquire) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The running or last capture, and whether it is running.
     pub fn status(&self) -> Option<(Arc<Status>, bool)> {
         let last = self.last.lock().ok()?.clone()?;

@@ -407,8 +407,11 @@ async fn capture_from_config_masks_literals() {
     let _: Option<String> = c.exec_first("SELECT CONCAT(?, ?)", ("hidden", 7)).await.expect("exec");
     let mut a = admin(&p).await;
     assert_eq!(col(&show_capture(&mut a).await, "state"), "on", "[capture] enabled starts at startup");
-    stop(&mut a).await;
+    a.disconnect().await.ok();
+    // Shutdown stops the capture and waits for the writer: the file is complete, footer and all.
     p.shutdown().await;
+    let records = decode_file(&std::fs::read(&file).expect("read")).expect("decode");
+    assert!(matches!(records.last(), Some(Record::Footer { dropped: 0, .. })), "{:?}", records.last());
     let s = statements(&file);
     let text = s.iter().find(|s| s.sql.starts_with(b"SELECT CONCAT('")).expect("the query");
     assert_eq!(String::from_utf8_lossy(&text.sql), "SELECT CONCAT('xxxxxx', 'xx', 42)");
