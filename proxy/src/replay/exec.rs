@@ -78,30 +78,40 @@ impl Sequencer {
 /// Runs every session; returns the outcomes in no particular order.
 pub async fn run(w: &Arc<Workload>, opts: &Arc<Options>, progress: &Arc<Progress>) -> Vec<Outcome> {
     let seq = Arc::new(Sequencer::new(w.ranks));
-    let limit = match opts.concurrency {
-        Some(n) => Arc::new(Semaphore::new(n.max(1))),
-        None => Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-    };
+    // `--concurrency N`: sessions take N slots in order (the plan has no write order then: a session
+    // waiting for a slot cannot be waited for).
+    let limit = Arc::new(Semaphore::new(opts.concurrency.unwrap_or(w.sessions.len()).max(1)));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
     for si in 0..w.sessions.len() {
-        let (w, opts, progress, seq, limit) =
-            (w.clone(), opts.clone(), progress.clone(), seq.clone(), limit.clone());
+        // Sessions take slots in order; a later one starts when an earlier one has finished.
+        let slot = loop {
+            tokio::select! {
+                p = limit.clone().acquire_owned() => break p,
+                Some(r) = tasks.join_next(), if !tasks.is_empty() => collect(&mut out, r),
+            }
+        };
+        let Ok(slot) = slot else { break };
+        let (w, opts, progress, seq) = (w.clone(), opts.clone(), progress.clone(), seq.clone());
         tasks.spawn(async move {
-            let Ok(_slot) = limit.acquire_owned().await else { return Vec::new() };
+            let _slot = slot;
             let mut s =
                 Runner { opts: &opts, progress: &progress, seq: &seq, start, conn: None, schema: None };
             s.session(si, &w.sessions[si]).await
         });
     }
-    let mut out = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        match r {
-            Ok(v) => out.extend(v),
-            Err(e) => tracing::error!(error = %e, "a replay session task failed"),
-        }
+        collect(&mut out, r);
     }
     out
+}
+
+fn collect(out: &mut Vec<Outcome>, r: Result<Vec<Outcome>, tokio::task::JoinError>) {
+    match r {
+        Ok(v) => out.extend(v),
+        Err(e) => tracing::error!(error = %e, "a replay session task failed"),
+    }
 }
 
 struct Runner<'a> {

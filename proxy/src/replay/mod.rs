@@ -65,7 +65,8 @@ pub struct Options {
     pub password: String,
     /// Pace: 2.0 = twice as fast as captured; 0 = as fast as possible.
     pub speed: f64,
-    /// At most this many sessions at once (`None`: as captured).
+    /// At most this many sessions at once, in order of their first statement (`None`: as captured,
+    /// with the captured write order; with a limit there is no write order).
     pub concurrency: Option<usize>,
     /// Only statements due within this much replay time.
     pub duration: Option<Duration>,
@@ -128,7 +129,7 @@ pub fn load(opts: &Options) -> Result<Workload, String> {
         }
     };
     let duration_us = opts.duration.map(|d| d.as_micros() as u64);
-    w.plan(opts.read_only, duration_us, opts.speed);
+    w.plan(opts.read_only, opts.concurrency.is_none(), duration_us, opts.speed);
     Ok(w)
 }
 
@@ -150,11 +151,16 @@ pub fn check_writes(w: &Workload, opts: &Options) -> Result<(), String> {
 
 /// Runs a replay and returns its summary.
 pub async fn replay(opts: Options) -> Result<Summary, String> {
+    replay_outcomes(opts).await.map(|(s, _)| s)
+}
+
+/// [`replay`], with every statement's outcome too.
+pub async fn replay_outcomes(opts: Options) -> Result<(Summary, Vec<exec::Outcome>), String> {
     let w = load(&opts)?;
     check_writes(&w, &opts)?;
     let target = format!("{}:{}", opts.host, opts.port);
     if opts.dry_run {
-        return Ok(report::summarize(&w, &[], "dry-run".into(), opts.speed, 0.0, (0, 0)));
+        return Ok((report::summarize(&w, &[], "dry-run".into(), opts.speed, 0.0, (0, 0)), Vec::new()));
     }
     let total = w.events().filter(|e| !e.skip).count() as u64;
     let (w, opts) = (Arc::new(w), Arc::new(opts));
@@ -169,7 +175,7 @@ pub async fn replay(opts: Options) -> Result<Summary, String> {
     }
     let counters =
         (progress.order_timeouts.load(Ordering::Relaxed), progress.connect_failures.load(Ordering::Relaxed));
-    Ok(report::summarize(&w, &outcomes, target, opts.speed, elapsed, counters))
+    Ok((report::summarize(&w, &outcomes, target, opts.speed, elapsed, counters), outcomes))
 }
 
 async fn progress_line(p: Arc<exec::Progress>, total: u64, started: Instant) {

@@ -182,7 +182,9 @@ impl Workload {
 
     /// Marks what is not replayed and assigns the write order. `duration_us`: only statements due
     /// within that much replay time (already scaled by the speed); `read_only`: writes are skipped.
-    pub fn plan(&mut self, read_only: bool, duration_us: Option<u64>, speed: f64) {
+    /// `ordered`: assign the write order (false with `--concurrency N`, where a session waiting for a
+    /// slot cannot be waited for).
+    pub fn plan(&mut self, read_only: bool, ordered: bool, duration_us: Option<u64>, speed: f64) {
         let start = gtid_parts(&self.start_gtid);
         for s in &mut self.sessions {
             // Transaction units: a statement begins one when the session was not in a transaction
@@ -207,7 +209,10 @@ impl Workload {
                 }
             }
         }
-        if read_only {
+        for e in self.sessions.iter_mut().flat_map(|s| s.events.iter_mut()) {
+            e.rank = None;
+        }
+        if read_only || !ordered {
             self.ranks = 0;
             return;
         }
@@ -324,7 +329,7 @@ mod tests {
             ],
             ..Workload::default()
         };
-        w.plan(false, None, 1.0);
+        w.plan(false, true, None, 1.0);
         let s1 = &w.sessions[0].events;
         let s2 = &w.sessions[1].events;
         assert!(s2[0].skip, "covered by the start position");
@@ -344,7 +349,7 @@ mod tests {
                 e.skip = false;
             }
         }
-        w.plan(false, None, 1.0);
+        w.plan(false, true, None, 1.0);
         let (a, b) = (&w.sessions[0].events[1], &w.sessions[1].events[1]);
         assert_eq!(a.digest, b.digest);
         assert!(b.rank < a.rank, "id 7 before id 8: {:?} {:?}", b.rank, a.rank);
@@ -367,10 +372,10 @@ mod tests {
             ],
             ..Workload::default()
         };
-        w2.plan(false, None, 1.0);
+        w2.plan(false, true, None, 1.0);
         let r = |s: usize, e: usize| w2.sessions[s].events[e].rank;
         assert_eq!((r(0, 1), r(1, 1), r(1, 2)), (Some(0), Some(1), Some(2)));
-        w.plan(true, Some(25), 1.0);
+        w.plan(true, true, Some(25), 1.0);
         assert!(
             w.sessions[0].events[1].skip && w.sessions[0].events[3].skip && !w.sessions[0].events[0].skip
         );
