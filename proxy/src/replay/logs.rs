@@ -39,7 +39,8 @@ fn parse_time(s: &str) -> Option<(i64, &str)> {
         let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
         let mut h = hms.split(':');
         let (hh, mi, ss) = (num(h.next()?)?, num(h.next()?)?, num(h.next()?)?);
-        let micros = num(&format!("{frac:0<6}")[..6])?;
+        let digits: String = frac.chars().take_while(char::is_ascii_digit).take(6).collect();
+        let micros = num(&format!("{digits:0<6}"))?;
         let secs = days_from_civil(y, mo, da) * 86_400 + hh * 3600 + mi * 60 + ss;
         return Some((secs * 1_000_000 + micros, &s[end..]));
     }
@@ -278,6 +279,16 @@ mod tests {
         let w = parse_general(iso).unwrap();
         assert_eq!(w.sessions[0].events[1].offset_us, 500_000);
         assert!(parse_general("just some text\n").unwrap_err().contains("no statements"));
+        // Odd bytes where numbers belong: an error or a skipped line, never a panic.
+        for junk in [
+            "2024-12-01T16:23:04.a€€€€€\t 7 Query\tx",
+            "241201 1€:2:3\t 7 Query\tx",
+            "\t\t€ Query\tx",
+            "2024-1€-01T",
+        ] {
+            let _ = parse_general(junk);
+            let _ = parse_slow(junk);
+        }
     }
 
     #[test]
