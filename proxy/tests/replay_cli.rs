@@ -66,4 +66,11 @@ fn dry_run_reads_a_slow_log_and_prints_table_or_json() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["statements"], 2);
     assert_eq!(doc["format"], "slow");
+    let html = dir.path().join("report.html");
+    let h = html.display().to_string();
+    let out =
+        sluice(&["replay", &log, "--format", "slow", "--target", "127.0.0.1:1", "--dry-run", "--html", &h]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(page.starts_with("<!doctype html>") && page.contains("<svg"), "{page}");
 }
