@@ -11,6 +11,9 @@
 #      the first CACHE_ROWS (100) rows of each table and the warm-up fills them, so what is measured are hits).
 #      STATS (on; off sets [stats] enabled = false: statements are not recorded, to measure what
 #      recording costs).
+#      PORT (6035), CAPTURE (off; on = sluice captures every statement into
+#      target/bench/callgrind/capture.bin, to measure the capture's cost), LOCAL_UP (1; 0 = use a local
+#      topology that is already running on 3307-3309, e.g. another checkout's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESTS=${TESTS:-"oltp_point_select oltp_read_only"}
@@ -18,20 +21,20 @@ EVENTS=${EVENTS:-5000}
 WARMUP=${WARMUP:-500}
 STATS=${STATS:-on}
 HOST=127.0.0.1
-PORT=6035
+PORT=${PORT:-6035}   # admin on PORT+1, http on PORT+3001
 OUT=$ROOT/target/bench/callgrind
 say() { printf '[callgrind] %s\n' "$*" >&2; }
 
 command -v valgrind >/dev/null || { say "installing valgrind"; sudo -n apt-get install -y valgrind >/dev/null 2>&1 || apt-get install -y valgrind >/dev/null; }
 command -v sysbench >/dev/null || { say "installing sysbench"; sudo -n apt-get install -y sysbench >/dev/null 2>&1 || apt-get install -y sysbench >/dev/null; }
-"$ROOT/deploy/local/up.sh" >&2
+[ "${LOCAL_UP:-1}" = 0 ] || "$ROOT/deploy/local/up.sh" >&2
 cargo build --release -p sluice >&2
 mkdir -p "$OUT"
 rm -f "$OUT"/callgrind.out.*
 
 # The example config on other ports, with a slow monitor (its checks are not what is measured).
 CONFIG=$OUT/sluice.toml
-sed -e 's/127.0.0.1:6033/127.0.0.1:6035/; s/127.0.0.1:6032/127.0.0.1:6036/; s/127.0.0.1:9033/127.0.0.1:9036/' \
+sed -e "s/127.0.0.1:6033/127.0.0.1:$PORT/; s/127.0.0.1:6032/127.0.0.1:$((PORT + 1))/; s/127.0.0.1:9033/127.0.0.1:$((PORT + 3001))/" \
     -e 's/^interval_ms = 1000/interval_ms = 600000/' "$ROOT/deploy/sluice.example.toml" >"$CONFIG"
 if [ "${CACHE:-0}" = 1 ]; then
   sed -i -e '/^\[cache\]/,/^\[/{s/^enabled = false/enabled = true/; s/^cache_all = false/cache_all = true/}' "$CONFIG"
@@ -39,6 +42,10 @@ fi
 if [ "$STATS" = off ]; then
   sed -i 's/^enabled = true\( *# record statements\)/enabled = false\1/' "$CONFIG"
   grep -q '^enabled = false *# record statements' "$CONFIG" || { say "could not turn [stats] off"; exit 1; }
+fi
+if [ "${CAPTURE:-off}" = on ]; then
+  rm -f "$OUT/capture.bin"
+  sed -i -e "/^\[capture\]/,/^\[/ { s/^enabled = false/enabled = true/; s|^# file = .*|file = \"$OUT/capture.bin\"| }" "$CONFIG"
 fi
 export SLUICE_BACKEND_PASSWORD=${SLUICE_BACKEND_PASSWORD:-app} SLUICE_MONITOR_PASSWORD=${SLUICE_MONITOR_PASSWORD:-monitor}
 SLUICE_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \

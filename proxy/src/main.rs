@@ -1,4 +1,5 @@
-//! The `sluice` binary: run the proxy, check a config, or hash a password for `[[users]]`.
+//! The `sluice` binary: run the proxy, check a config, hash a password for `[[users]]`, or replay a
+//! captured workload.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,59 @@ enum Command {
         #[arg(long, conflicts_with = "password")]
         stdin: bool,
     },
+    /// Replay a capture (or a MariaDB general/slow log) against a server and compare latencies.
+    Replay(Box<ReplayArgs>),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The capture file (or log, with --format).
+    file: PathBuf,
+    /// Where to replay: HOST:PORT. Nothing else is ever connected to.
+    #[arg(long)]
+    target: String,
+    /// User for every session (default: each session's captured user).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password (also env SLUICE_REPLAY_PASSWORD).
+    #[arg(long, env = "SLUICE_REPLAY_PASSWORD", default_value = "", hide_env_values = true)]
+    password: String,
+    /// Pace relative to the capture: 2.0 = twice as fast; 0 = as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// `preserve` (one connection per captured session, all at once) or N (at most N sessions at once).
+    #[arg(long, default_value = "preserve")]
+    concurrency: String,
+    /// Replay only what is due within S seconds of replay time.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Skip writes (replay reads only).
+    #[arg(long)]
+    read_only: bool,
+    /// Read and analyze the file; connect nowhere.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replay writes too (they change data on the target: use a copy).
+    #[arg(long)]
+    allow_writes: bool,
+    /// The summary as one JSON document on stdout (instead of the table).
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML report with latency plots.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// capture, general (general query log) or slow (slow query log).
+    #[arg(long, default_value = "capture")]
+    format: String,
+    /// Captured schema FROM replays in schema TO (repeatable).
+    #[arg(long, value_name = "FROM=TO")]
+    map_schema: Vec<String>,
+    /// Longest wait (s) for the captured write order before a statement runs anyway.
+    #[arg(long, default_value_t = 10.0)]
+    order_timeout: f64,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +103,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::HashPassword { password, stdin }) => hash_password(password, stdin),
+        Some(Command::Replay(args)) => replay(*args),
         None => match cli.config {
             Some(path) => run(&path),
             None => Err("--config FILE is required (see deploy/sluice.example.toml and --help)".into()),
@@ -94,4 +149,59 @@ fn hash_password(password: Option<String>, stdin: bool) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "mysql_native_password = \"{native}\"\ncaching_sha2_password = \"{sha2}\"")
         .map_err(|e| format!("writing to stdout: {e}"))
+}
+
+/// `sluice replay`: builds the options, runs the replay on a tokio runtime, prints the summary.
+fn replay(a: ReplayArgs) -> Result<(), String> {
+    use sluice::replay::{self, Options};
+    let (host, port) = replay::parse_target(&a.target)?;
+    if !(a.speed.is_finite() && a.speed >= 0.0) {
+        return Err(format!("--speed {}: a number of 0 or more (0 = as fast as possible)", a.speed));
+    }
+    let duration = match a.duration {
+        Some(d) if d.is_finite() && d > 0.0 => Some(std::time::Duration::from_secs_f64(d)),
+        Some(d) => return Err(format!("--duration {d}: seconds above 0")),
+        None => None,
+    };
+    if !(a.order_timeout.is_finite() && a.order_timeout > 0.0) {
+        return Err(format!("--order-timeout {}: seconds above 0", a.order_timeout));
+    }
+    let mut schema_map = Vec::new();
+    for m in &a.map_schema {
+        let (from, to) = m.split_once('=').ok_or_else(|| format!("--map-schema {m:?} is not FROM=TO"))?;
+        schema_map.push((from.to_owned(), to.to_owned()));
+    }
+    let opts = Options {
+        file: a.file,
+        format: a.format.parse()?,
+        host,
+        port,
+        user: a.user,
+        password: a.password,
+        speed: a.speed,
+        concurrency: replay::parse_concurrency(&a.concurrency)?,
+        duration,
+        read_only: a.read_only,
+        dry_run: a.dry_run,
+        allow_writes: a.allow_writes,
+        schema_map,
+        order_timeout: std::time::Duration::from_secs_f64(a.order_timeout),
+        progress: !a.quiet,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let summary = rt.block_on(replay::replay(opts))?;
+    if let Some(path) = &a.html {
+        std::fs::write(path, replay::html::render(&summary))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let doc = serde_json::to_string_pretty(&summary).map_err(|e| format!("encoding the summary: {e}"))?;
+        writeln!(out, "{doc}").map_err(|e| format!("writing to stdout: {e}"))
+    } else {
+        replay::report::write_text(&summary, &mut out).map_err(|e| format!("writing to stdout: {e}"))
+    }
 }

@@ -64,6 +64,7 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
 
 /// Binds the admin and HTTP listeners (when enabled) and serves them on the current runtime.
 async fn start_ops(shared: &Arc<Shared>) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
+    crate::capture::start_from_config(shared).await;
     let mut admin = None;
     if shared.config().admin.enabled {
         let l = bind(shared.config().admin.listen, shared.config().server.listen_backlog)?;

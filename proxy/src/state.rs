@@ -90,6 +90,8 @@ pub struct Shared {
     pub cache_deps: arc_swap::ArcSwapOption<crate::cache_deps::Deps>,
     /// Set when DDL may have changed the dependencies: they are reloaded.
     pub cache_deps_dirty: tokio::sync::Notify,
+    /// Traffic capture (off unless `[capture] enabled` or admin `CAPTURE START`).
+    pub capture: Arc<crate::capture::Capture>,
 }
 
 /// Counts one live session while it exists.
@@ -184,6 +186,7 @@ impl Shared {
             }),
             cache_deps: arc_swap::ArcSwapOption::empty(),
             cache_deps_dirty: tokio::sync::Notify::new(),
+            capture: Arc::new(crate::capture::Capture::new(&config.capture)),
             config: arc_swap::ArcSwap::from_pointee(config),
         })
     }
@@ -273,17 +276,21 @@ impl Shared {
     }
 
     /// Cancels sessions (each finishes its statement in flight, then closes) and waits up to `grace`
-    /// for all of them to end. Returns whether they all did.
+    /// for all of them to end, then lets a running capture finish its file (up to 5 s more). Returns
+    /// whether every session ended.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + grace;
+        let mut all = true;
         while self.live_session_count() > 0 {
             if tokio::time::Instant::now() >= deadline {
-                return false;
+                all = false;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        true
+        self.capture.finish(Duration::from_secs(5)).await;
+        all
     }
 
     /// Largest packet accepted from a client.
@@ -444,6 +451,24 @@ impl Shared {
     /// The address of member `i` of the default group.
     pub fn member(&self, i: usize) -> Option<BackendAddr> {
         self.group.member(i).map(|m| m.addr.clone())
+    }
+
+    /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
+    /// with the first user's backend account.
+    pub async fn primary_gtid(&self) -> Result<String, String> {
+        let config = self.config_full();
+        let u = config.users.first().ok_or("no [[users]] to connect with")?;
+        let user = self.users.get(u.name.as_bytes()).ok_or("no [[users]] to connect with")?;
+        let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
+        let mut c = crate::backend::BackendConn::connect(&spec).await.map_err(|e| e.to_string())?;
+        let label = self.primary.label.clone();
+        let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
+            Ok(r) => r,
+            Err(_) => {
+                c.query(&label, "SELECT @@global.gtid_executed AS g").await.map_err(|e| e.to_string())?
+            }
+        };
+        Ok(r.get(0, "g").unwrap_or_default())
     }
 
     /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.

@@ -10,6 +10,8 @@
 //! RESET DIGESTS
 //! RELOAD                                          (read the config file again; SIGHUP does the same)
 //! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
+//! SHOW CACHE | FLUSH CACHE [schema.table]         (the result cache)
+//! CAPTURE START '<file>' [DURATION seconds] | CAPTURE STOP | SHOW CAPTURE   (capture/admin.rs)
 //! ```
 
 mod ops;
@@ -66,7 +68,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Some(command::PING | command::INIT_DB) => ok(&mut client, seq, caps, 0).await,
             Some(command::QUERY) => {
                 let sql = String::from_utf8_lossy(&p.payload[1..]).into_owned();
-                match run(&shared, &sql).await {
+                let answer = match crate::capture::admin::statement(&shared, &sql).await {
+                    Some(a) => a,
+                    None => run(&shared, &sql).await,
+                };
+                match answer {
                     Ok(Answer::Rows(columns, rows)) => {
                         let mut s = seq;
                         for packet in text_result_set(&columns, &rows, caps, status::AUTOCOMMIT) {
@@ -127,7 +133,7 @@ fn parse_error(sql: &str) -> Error {
     Error::reply(
         errors::PARSE,
         format!(
-            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE"
+            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SHOW CACHE, FLUSH CACHE [schema.table], CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
         ),
     )
 }

@@ -6,6 +6,7 @@
 //! problem is reported with its key path and line (`sluice.toml:12: groups[0].members[1].address: …`).
 
 mod advice;
+mod capture;
 mod env;
 mod error;
 mod load;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use advice::AdviceConfig;
+pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use size::parse_size;
 
@@ -72,6 +74,9 @@ pub struct Config {
     /// Advice from what sessions run (N+1 loops, missing indexes, plan lints).
     #[serde(default)]
     pub advice: AdviceConfig,
+    /// Traffic capture for `sluice replay`.
+    #[serde(default)]
+    pub capture: CaptureConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]

@@ -119,6 +119,9 @@ impl Config {
         if let Err(why) = check_redis_url(&c.redis_url) {
             v.add("cache.redis_url", format!("{:?} {why}", c.redis_url));
         }
+        for (key, message) in self.capture.issues() {
+            v.add(key, message);
+        }
         if let Err(why) = check_log_filter(&self.log.level) {
             v.add("log.level", format!("{:?} {why}", self.log.level));
         }

@@ -51,6 +51,10 @@ pub(crate) struct Effects {
     pub gtid: Option<GtidPos>,
     /// The statement failed (ERR).
     pub failed: bool,
+    /// The ERR's code (0: none).
+    pub error_code: u16,
+    /// The last insert id an OK reported (0: none).
+    pub insert_id: u64,
     /// Rows sent to the client.
     pub rows_sent: u64,
     /// Rows affected (OK packets).

@@ -136,6 +136,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cache: self.cache_status,
         };
         self.shared.record(&mut self.advice, &event);
+        if self.shared.capture.is_on() {
+            self.capture_statement(payload, lexed, started, &r);
+        }
         r.map(drop)
     }
 

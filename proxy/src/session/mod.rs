@@ -14,6 +14,7 @@
 pub(crate) mod auth;
 mod borrow;
 mod cache;
+mod capture;
 mod commands;
 mod pins;
 mod prepared;

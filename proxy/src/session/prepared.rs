@@ -63,6 +63,28 @@ pub(crate) struct ClientStmts {
 }
 
 impl ClientStmts {
+    /// The text and the parameters (as sent, with their types) of an EXECUTE, for capture; no
+    /// parameters when their types were never sent.
+    pub(super) fn captured(
+        &self,
+        payload: &[u8],
+    ) -> Option<(&[u8], Option<crate::capture::format::WireParams>)> {
+        let stmt = self.map.get(&stmt_id(payload).ok()?)?;
+        let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+        let tail = if stmt.params == 0 {
+            Some(Bytes::new())
+        } else if payload.get(bound_at(stmt.params)) == Some(&1) {
+            payload.get(10..).map(Bytes::copy_from_slice)
+        } else {
+            stmt.types.as_ref().map(|t| {
+                let mut full = rewrite_execute(payload, 0, stmt.params, Some(t));
+                full.drain(..10.min(full.len()));
+                Bytes::from(full)
+            })
+        };
+        Some((sql, tail.map(|tail| crate::capture::format::WireParams { count: stmt.params, tail })))
+    }
+
     fn next_id(&mut self) -> u32 {
         loop {
             self.last_id = self.last_id.wrapping_add(1);

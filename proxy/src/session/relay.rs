@@ -172,12 +172,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             }
             match step.kind {
-                Kind::Err => fx.failed = true,
+                Kind::Err => {
+                    fx.failed = true;
+                    fx.error_code = p.payload.get(1..3).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]));
+                }
                 Kind::Row => fx.rows_sent += 1,
                 Kind::Ok => {
                     let (affected, id, warnings) = ok_counts(&p.payload).unwrap_or_default();
                     if id != 0 {
                         self.last_insert_id = id;
+                        fx.insert_id = id;
                     }
                     fx.rows_affected += affected;
                     fx.warnings += warnings;

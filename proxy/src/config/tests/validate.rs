@@ -253,3 +253,15 @@ fn log_level() {
         issues_at(&format!("[log]\nlevel = \"{bad}\"\n"), &["log.level"]);
     }
 }
+
+#[test]
+fn capture() {
+    issues_at("[capture]\nenabled = true\nfile = \"/var/lib/sluice/capture.bin\"\nmask = \"strings\"\n", &[]);
+    issues_at("[capture]\nenabled = true\n", &["capture.file"]);
+    issues_at(
+        "[capture]\nqueue_records = 0\nblock_bytes = 10\n",
+        &["capture.queue_records", "capture.block_bytes"],
+    );
+    let e = Config::parse(&format!("{MINIMAL}[capture]\nmask = \"some\"\n"), "t.toml").expect_err("bad mask");
+    assert!(e.to_string().contains("capture.mask"), "{e}");
+}

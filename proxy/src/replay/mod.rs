@@ -1,0 +1,202 @@
+//! `sluice replay`: runs a captured workload (or a MariaDB general/slow log) against a target server,
+//! session by session on their own connections, at the captured pace scaled by `--speed`, writes in the
+//! captured order, and reports per-digest latency now vs then.
+//!
+//! ```text
+//! read (capture / general / slow) → Workload → plan (skip covered, --duration, --read-only; ranks)
+//!   → refuse writes without --allow-writes → run sessions (exec.rs) + progress line → summary
+//! ```
+//! Safety: it connects only to `--target`, and a workload with writes is refused unless
+//! `--allow-writes` (or `--read-only` skips them, or `--dry-run` connects nowhere).
+
+pub mod exec;
+pub mod html;
+pub mod logs;
+pub mod report;
+pub mod workload;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub use report::Summary;
+pub use workload::Workload;
+
+/// What the file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A sluice capture file.
+    Capture,
+    /// A MariaDB/MySQL general query log.
+    General,
+    /// A MariaDB/MySQL slow query log.
+    Slow,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "capture" => Ok(Self::Capture),
+            "general" => Ok(Self::General),
+            "slow" => Ok(Self::Slow),
+            _ => Err(format!("unknown format {s:?}: capture, general or slow")),
+        }
+    }
+}
+
+/// Replay settings (the CLI's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The capture or log.
+    pub file: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// Target host.
+    pub host: String,
+    /// Target port.
+    pub port: u16,
+    /// User for every session (default: each session's captured user).
+    pub user: Option<String>,
+    /// Password.
+    pub password: String,
+    /// Pace: 2.0 = twice as fast as captured; 0 = as fast as possible.
+    pub speed: f64,
+    /// At most this many sessions at once, in order of their first statement (`None`: as captured,
+    /// with the captured write order; with a limit there is no write order).
+    pub concurrency: Option<usize>,
+    /// Only statements due within this much replay time.
+    pub duration: Option<Duration>,
+    /// Skip writes.
+    pub read_only: bool,
+    /// Analyze only; connect nowhere.
+    pub dry_run: bool,
+    /// Replay writes.
+    pub allow_writes: bool,
+    /// Captured schema → target schema.
+    pub schema_map: Vec<(String, String)>,
+    /// Longest wait for the write order before a statement runs anyway.
+    pub order_timeout: Duration,
+    /// Print the progress line on stderr.
+    pub progress: bool,
+}
+
+impl Options {
+    /// The target schema for a captured one.
+    pub fn map_schema(&self, s: &str) -> String {
+        self.schema_map.iter().find(|(from, _)| from == s).map_or_else(|| s.to_owned(), |(_, to)| to.clone())
+    }
+}
+
+/// `HOST:PORT` (`[v6]:PORT` too).
+pub fn parse_target(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("--target {s:?} is not HOST:PORT"))?;
+    let port = port.parse().map_err(|_| format!("--target {s:?}: {port:?} is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("--target {s:?} has no host"));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// `--concurrency preserve|N`.
+pub fn parse_concurrency(s: &str) -> Result<Option<usize>, String> {
+    if s == "preserve" {
+        return Ok(None);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!("--concurrency {s:?}: preserve or a number above 0")),
+    }
+}
+
+/// Reads the workload and plans it.
+pub fn load(opts: &Options) -> Result<Workload, String> {
+    let mut w = match opts.format {
+        Format::Capture => Workload::read_capture(&opts.file)?,
+        Format::General | Format::Slow => {
+            let bytes = std::fs::read(&opts.file).map_err(|e| format!("{}: {e}", opts.file.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            let parsed = if opts.format == Format::General {
+                logs::parse_general(&text)
+            } else {
+                logs::parse_slow(&text)
+            };
+            parsed.map_err(|e| format!("{}: {e}", opts.file.display()))?
+        }
+    };
+    let duration_us = opts.duration.map(|d| d.as_micros() as u64);
+    w.plan(opts.read_only, opts.concurrency.is_none(), duration_us, opts.speed);
+    Ok(w)
+}
+
+/// The refusal for a workload with writes and no `--allow-writes`.
+pub fn check_writes(w: &Workload, opts: &Options) -> Result<(), String> {
+    if opts.allow_writes || opts.read_only || opts.dry_run {
+        return Ok(());
+    }
+    let mut writes = w.events().filter(|e| e.write && !e.skip);
+    let Some(first) = writes.next() else { return Ok(()) };
+    let n = 1 + writes.count();
+    let sql: String = first.sql.chars().take(80).collect();
+    Err(format!(
+        "refusing to replay: the workload has {n} writes (the first: {sql:?}) that would change data on {}:{}; \
+         pass --allow-writes to replay them (against a copy of the data), --read-only to skip them, or --dry-run to only analyze",
+        opts.host, opts.port
+    ))
+}
+
+/// Runs a replay and returns its summary.
+pub async fn replay(opts: Options) -> Result<Summary, String> {
+    replay_outcomes(opts).await.map(|(s, _)| s)
+}
+
+/// [`replay`], with every statement's outcome too.
+pub async fn replay_outcomes(opts: Options) -> Result<(Summary, Vec<exec::Outcome>), String> {
+    let w = load(&opts)?;
+    check_writes(&w, &opts)?;
+    let target = format!("{}:{}", opts.host, opts.port);
+    if opts.dry_run {
+        return Ok((report::summarize(&w, &[], "dry-run".into(), opts.speed, 0.0, (0, 0)), Vec::new()));
+    }
+    let total = w.events().filter(|e| !e.skip).count() as u64;
+    let (w, opts) = (Arc::new(w), Arc::new(opts));
+    let progress = Arc::new(exec::Progress::default());
+    let started = Instant::now();
+    let ticker = opts.progress.then(|| tokio::spawn(progress_line(progress.clone(), total, started)));
+    let outcomes = exec::run(&w, &opts, &progress).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(t) = ticker {
+        t.abort();
+        print_progress(&progress, total, started, true);
+    }
+    let counters =
+        (progress.order_timeouts.load(Ordering::Relaxed), progress.connect_failures.load(Ordering::Relaxed));
+    Ok((report::summarize(&w, &outcomes, target, opts.speed, elapsed, counters), outcomes))
+}
+
+async fn progress_line(p: Arc<exec::Progress>, total: u64, started: Instant) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        print_progress(&p, total, started, false);
+    }
+}
+
+fn print_progress(p: &exec::Progress, total: u64, started: Instant, last: bool) {
+    let done = p.done.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    let line = format!(
+        "replay: {done}/{total} statements, {:.0} qps, {} errors, {:.1}s",
+        done as f64 / secs,
+        p.errors.load(Ordering::Relaxed),
+        secs
+    );
+    if std::io::stderr().is_terminal() {
+        eprint!("\r{line}{}", if last { "\n" } else { "" });
+    } else {
+        eprintln!("{line}");
+    }
+}
