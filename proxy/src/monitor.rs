@@ -26,6 +26,9 @@ pub struct MemberHealth {
     pub replicating: bool,
     /// `Seconds_Behind_Master` × 1000; None when replication is stopped or broken, or not a replica.
     pub lag_ms: Option<u64>,
+    /// The replica's SQL (applier) thread runs (`Slave_SQL_Running = Yes`), whatever its IO thread
+    /// does: with the primary down, such a replica has applied what it received and still serves reads.
+    pub applying: bool,
     /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` otherwise).
     pub gtid: Option<String>,
     /// Why the last check failed.
@@ -113,16 +116,18 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
         read_only: None,
         replicating: false,
         lag_ms: None,
+        applying: false,
         gtid: None,
         error: None,
         check_time: started.elapsed(),
     };
     match result {
-        Ok((read_only, replicating, lag_ms, gtid)) => {
+        Ok(Checked { read_only, replicating, lag_ms, applying, gtid }) => {
             h.healthy = true;
             h.read_only = Some(read_only);
             h.replicating = replicating;
             h.lag_ms = lag_ms;
+            h.applying = applying;
             h.gtid = gtid;
         }
         Err(e) => {
@@ -133,10 +138,16 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
     h
 }
 
-async fn check_inner(
-    target: &Target,
-    conn: &mut Option<BackendConn>,
-) -> Result<(bool, bool, Option<u64>, Option<String>), Error> {
+/// What one successful check found.
+struct Checked {
+    read_only: bool,
+    replicating: bool,
+    lag_ms: Option<u64>,
+    applying: bool,
+    gtid: Option<String>,
+}
+
+async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<Checked, Error> {
     let label = target.spec.label.clone();
     let timeout = target.spec.connect_timeout;
     let c = match conn {
@@ -162,8 +173,8 @@ async fn check_inner(
                 }
                 Err(e) => return Err(e),
             };
-        let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes")
-            && st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
+        let applying = st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
+        let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes") && applying;
         let mut lag_ms = if running {
             st.get(0, "Seconds_Behind_Master").and_then(|s| s.parse::<u64>().ok()).map(|s| s * 1000)
         } else {
@@ -176,7 +187,7 @@ async fn check_inner(
                 lag_ms = Some(ms);
             }
         }
-        Ok::<_, Error>((read_only, replicating, lag_ms, gtid))
+        Ok::<_, Error>(Checked { read_only, replicating, lag_ms, applying, gtid })
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,

@@ -183,6 +183,9 @@ impl RouteSnapshot {
         }
         let split_brain = writers.len() > 1;
         let primary = writers.first().copied();
+        // With the primary unreachable its replicas' IO threads only reconnect, so their lag reads as
+        // NULL; nothing new can be written meanwhile, so a replica still applying has what there is.
+        let primary_down = primary.and_then(|p| health.get(p)).is_some_and(|h| !h.healthy);
         let replicas = group
             .members
             .iter()
@@ -196,7 +199,10 @@ impl RouteSnapshot {
                 ReplicaView {
                     index: i,
                     healthy: h.healthy && h.replicating,
-                    lag_ms: h.lag_ms,
+                    lag_ms: match h.lag_ms {
+                        None if primary_down && h.applying => Some(0),
+                        lag => lag,
+                    },
                     weight: m.weight,
                     in_use: 0,
                     offline: m.offline.load(Ordering::Relaxed),
