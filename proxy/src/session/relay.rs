@@ -39,7 +39,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut fx = Effects::default();
         let r = self.send_and_relay(payload, expect, next_seq, &mut fx).await;
         *self.handle.running.lock().await = None;
+        if r.is_err() {
+            self.close_unfinished();
+        }
         r.map(|()| fx)
+    }
+
+    /// After a relay that failed on the client's side (gone, bad packet during LOCAL INFILE, a packet
+    /// that could not be translated): the rest of the response may still be on its way from the
+    /// backend, so the connection is closed, never lent again (whether unread bytes have arrived yet
+    /// is a race).
+    fn close_unfinished(&mut self) {
+        if let Some(h) = self.held.as_mut() {
+            h.guard.mark_broken();
+        }
     }
 
     async fn send_and_relay(

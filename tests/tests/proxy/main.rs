@@ -7,6 +7,7 @@ use sluice_tests::{Proxy, Topology};
 
 mod binary;
 mod cache;
+mod disconnects;
 mod errors;
 mod faults;
 mod monitor;
