@@ -37,6 +37,8 @@ pub struct Rule {
     pub ttl_ms: Option<u64>,
     /// For `block`.
     pub message: String,
+    /// Statement time limit, ms.
+    pub timeout_ms: Option<u64>,
 }
 
 /// What a statement is matched on.
@@ -86,6 +88,7 @@ impl Rules {
                         .message
                         .clone()
                         .unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
+                    timeout_ms: r.timeout_ms,
                 })
                 .collect(),
         )
@@ -151,7 +154,15 @@ mod tests {
     use sluice_router::lexer::lex;
 
     fn rule(m: RuleMatch, action: RuleAction) -> RuleConfig {
-        RuleConfig { name: None, matches: m, action, target: None, ttl_ms: None, message: Some("no".into()) }
+        RuleConfig {
+            name: None,
+            matches: m,
+            action,
+            target: None,
+            ttl_ms: None,
+            message: Some("no".into()),
+            timeout_ms: None,
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub(crate) mod auth;
 mod borrow;
 mod cache;
 mod commands;
+mod limits;
 mod pins;
 mod prepared;
 mod relay;
@@ -193,6 +194,8 @@ pub struct Session<S> {
     cache_status: &'static str,
     /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
+    /// The running statement's time limit (`[[rules]] timeout_ms`).
+    limit: Option<limits::StatementLimit>,
 }
 
 /// A backend connection the session holds.
@@ -251,6 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             collect: None,
             cache_status: "",
             tx_writes: Default::default(),
+            limit: None,
         }
     }
 

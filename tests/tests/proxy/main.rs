@@ -10,6 +10,7 @@ mod cache;
 mod disconnects;
 mod errors;
 mod faults;
+mod limits;
 mod monitor;
 mod ops;
 mod pymysql;
