@@ -102,3 +102,63 @@ async fn packet_over_max_packet_bytes_is_1153() {
     let one: Option<i32> = other.query_first("SELECT 1").await.expect("other sessions carry on");
     assert_eq!(one, Some(1));
 }
+
+/// This process's resident set (sluice runs in-process), bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Backpressure: a client that stops reading a 300 MB result leaves sluice's memory flat (the relay
+/// waits on the client socket, so it stops reading the backend); when the client reads again the
+/// whole result arrives.
+#[tokio::test]
+async fn stalled_client_on_a_huge_result_does_not_grow_sluice_memory() {
+    use super::raw::{CLASSIC, Raw};
+    let (topo, schema) = setup("limit_backpressure").await;
+    let p = super::proxy(topo).await;
+    let mut r = Raw::login(p.addr(), "app", "app", &schema, CLASSIC).await;
+    let rows = 300_000u64;
+    let sql = format!("\x03SELECT seq, REPEAT('x', 1000) FROM seq_1_to_{rows}");
+    let before = rss_bytes();
+    r.send(0, sql.as_bytes()).await;
+    for _ in 0..10 {
+        r.read().await.expect("the result starts");
+    }
+    // Stall: read nothing for two seconds while watching the process's memory.
+    let mut peak = before;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(rss_bytes());
+    }
+    let grew = peak.saturating_sub(before);
+    println!(
+        "stalled 2 s on a {} MB result: RSS {} MB before, peak {} MB (+{} KB)",
+        rows * 1000 >> 20,
+        before >> 20,
+        peak >> 20,
+        grew >> 10
+    );
+    assert!(grew < 32 << 20, "sluice buffered {} MB for a stalled client", grew >> 20);
+    // Resume: every row arrives, then the terminator.
+    let started = Instant::now();
+    let (mut got, mut bytes) = (0u64, 0u64);
+    loop {
+        let pk = r.read().await.expect("the rest of the result");
+        assert!(super::raw::err_code(&pk).is_none(), "{:?}", String::from_utf8_lossy(&pk.payload));
+        if pk.payload[0] == 0xFE && pk.payload.len() < 9 {
+            break;
+        }
+        got += 1;
+        bytes += pk.payload.len() as u64;
+    }
+    let took = started.elapsed();
+    println!("then read {got} rows ({} MB) in {took:?}; RSS now {} MB", bytes >> 20, rss_bytes() >> 20);
+    // The first 10 packets were the column count, two definitions, the EOF and 6 rows.
+    assert_eq!(got, rows - 6, "rows after the first 10 packets");
+}
