@@ -236,6 +236,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn replicas_still_applying_serve_reads_while_the_primary_is_down() {
+        let text = "[[groups]]\nname = \"main\"\n[[groups.members]]\naddress = \"127.0.0.1:1\"\nrole = \"primary\"\n[[groups.members]]\naddress = \"127.0.0.1:2\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:3\"\nrole = \"replica\"\n";
+        let config = Config::parse(text, "t.toml").expect("parses");
+        let group = Group::from_config(&config, &config.groups[0]);
+        let member = |address: &str, role, healthy, applying| MemberHealth {
+            address: address.into(),
+            configured_role: role,
+            healthy,
+            read_only: Some(role == Role::Replica),
+            replicating: role == Role::Replica,
+            lag_ms: None,
+            applying,
+            gtid: None,
+            error: None,
+            check_time: std::time::Duration::ZERO,
+        };
+        let lags = |primary_healthy| {
+            let health = [
+                member("127.0.0.1:1", Role::Primary, primary_healthy, false),
+                member("127.0.0.1:2", Role::Replica, true, true),
+                member("127.0.0.1:3", Role::Replica, true, false),
+            ];
+            let snap = RouteSnapshot::build(&group, &health, &config);
+            snap.topo.replicas.iter().map(|r| r.lag_ms).collect::<Vec<_>>()
+        };
+        // Primary down: the replica whose SQL thread runs serves reads, the stopped one does not.
+        assert_eq!(lags(false), vec![Some(0), None]);
+        // Primary up: NULL lag (IO or SQL thread stopped) takes a replica out.
+        assert_eq!(lags(true), vec![None, None]);
+    }
+
+    #[test]
     fn gtid_positions_cover_per_domain() {
         let replica = GtidPos::parse("0-1-100,1-2-7");
         assert!(replica.covers(&GtidPos::parse("0-1-99")));
