@@ -139,7 +139,7 @@ async fn stalled_client_on_a_huge_result_does_not_grow_sluice_memory() {
     let grew = peak.saturating_sub(before);
     println!(
         "stalled 2 s on a {} MB result: RSS {} MB before, peak {} MB (+{} KB)",
-        rows * 1000 >> 20,
+        (rows * 1000) >> 20,
         before >> 20,
         peak >> 20,
         grew >> 10
