@@ -106,7 +106,11 @@ fuzz_smoke() {
   (cd fuzz && cargo fuzz build --sanitizer none --dev --features config) || return 1
   local log; log=$(mktemp)
   for t in $(cd fuzz && cargo fuzz list); do
-    if (cd fuzz && cargo fuzz run --sanitizer none --dev --features config "$t" -- \
+    # fuzz/corpus/<t> collects what the runs find; fuzz/seeds/<t> (committed) gives them a start.
+    local dirs=("corpus/$t")
+    mkdir -p "fuzz/corpus/$t"
+    [ -d "fuzz/seeds/$t" ] && dirs+=("seeds/$t")
+    if (cd fuzz && cargo fuzz run --sanitizer none --dev --features config "$t" "${dirs[@]}" -- \
         -max_total_time="$secs" -max_len=4096 >"$log" 2>&1); then
       echo "fuzz $t: $(grep -E '^Done' "$log" || echo ok)"
     else
