@@ -50,8 +50,26 @@ async fn rule_timeout_kills_the_statement_and_the_session_carries_on() {
     assert_eq!((code, state.as_str()), (1969, "70100"));
     assert!(msg.contains("slow_reports") && msg.contains("300 ms"), "{msg}");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+    let (role, _, _) = super::routing::last_route(&mut c).await;
+    assert_eq!(role, "replica");
     let one: Option<i32> = c.query_first("SELECT 1").await.expect("the session carries on");
     assert_eq!(one, Some(1));
+    // Killed while its rows stream: the client has had some rows, then the ERR ends the result.
+    let streaming = "SELECT seq, REPEAT('x', 2000), SLEEP(0.01) FROM seq_1_to_1000";
+    let mut rows = 0usize;
+    let started = Instant::now();
+    let r: Result<(), MyError> = async {
+        let mut res = c.query_iter(streaming).await?;
+        while res.next().await?.is_some() {
+            rows += 1;
+        }
+        Ok(())
+    }
+    .await;
+    let e = r.expect_err("over its time limit");
+    println!("streaming result: {rows} rows, then ERR {} after {:?}", server_error(&e).0, started.elapsed());
+    assert_eq!(server_error(&e).0, 1969);
+    assert!(rows > 0 && rows < 1000, "{rows} rows before the ERR");
     // Under the limit: untouched.
     let quick: Option<i32> = c.query_first("SELECT SLEEP(0.05)").await.expect("quick");
     assert_eq!(quick, Some(0));
