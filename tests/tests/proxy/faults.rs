@@ -92,6 +92,8 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
     let schema = private.fresh_schema("primary_kill").await;
     let mut cfg = private.sluice_config();
     cfg.monitor.interval_ms = 100;
+    // Shorter than the outage: the replicas' estimated lag passes it, and they must still serve reads.
+    cfg.monitor.max_replica_lag_ms = 1_000;
     cfg.backend.connect_timeout_ms = 500;
     let primary_addr = private.primary.addr.to_string();
     let p = sluice_tests::start_proxy(cfg).await;
@@ -146,7 +148,19 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
     private.kill(Which::Primary).expect("kill -9 the primary");
     let killed = Instant::now();
     let down_for = Duration::from_millis(2_000);
-    tokio::time::sleep(down_for).await;
+    tokio::time::sleep(down_for / 2).await;
+    // What the monitor sees meanwhile: the primary failing, the replicas applying and reconnecting.
+    let health = p.shared().expect("in-process sluice").health.load();
+    let members = &health.groups[0].1;
+    for m in members {
+        println!(
+            "during the outage: {} healthy={} applying={} reconnecting={} lag_ms={:?}",
+            m.address, m.healthy, m.applying, m.reconnecting, m.lag_ms
+        );
+    }
+    assert!(!members[0].healthy, "the monitor did not notice the primary's death");
+    assert!(members[1..].iter().all(|m| m.healthy && m.applying && m.reconnecting), "{members:?}");
+    tokio::time::sleep(down_for / 2).await;
     private.restart(Which::Primary).await.expect("restart the primary");
     let restarted = killed.elapsed();
     // Writes succeed again once sluice has new connections to the restarted primary.
