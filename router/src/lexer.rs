@@ -196,7 +196,10 @@ pub fn lex(sql: &[u8]) -> Lexed {
     while i < n {
         let c = sql[i];
         // A statement after a `;` starts at its first code byte.
-        let starts_code = !is_space(c) && c != b';' && !is_comment_start(sql, i);
+        // The `*/` closing an executable comment is not code either (it made a `;` inside the comment
+        // one ending a statement, found by the `lexer` fuzz target).
+        let closes_code_comment = c == b'*' && !code_comments.is_empty() && sql.get(i + 1) == Some(&b'/');
+        let starts_code = !is_space(c) && c != b';' && !is_comment_start(sql, i) && !closes_code_comment;
         if starts_code {
             if let Some(end) = pending_semicolon.take() {
                 lx.statements.push(stmt_start..end);

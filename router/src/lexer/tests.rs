@@ -186,7 +186,15 @@ fn stray_continuation_bytes_after_an_operator_normalize_stably() {
     // Found by the `lexer` fuzz target: `>` followed by a lone UTF-8 continuation byte was one token
     // whose lossy text lexed as two on a second pass.
     // And `. . .` (glued dots) against `...` (one token) the second time.
-    for sql in [&b">\x8f>>"[..], b"a =\x80 1", b"x<\xbf\xbf", b"\x8f..\x0b.", b"a . . . b", b";\x0b\x0b"] {
+    for sql in [
+        &b">\x8f>>"[..],
+        b"a =\x80 1",
+        b"x<\xbf\xbf",
+        b"\x8f..\x0b.",
+        b"a . . . b",
+        b";\x0b\x0b",
+        b"/*!/;*/;",
+    ] {
         let once = lex(sql);
         assert_eq!(lex(once.text.as_bytes()).text, once.text, "{:?}", String::from_utf8_lossy(sql));
     }
