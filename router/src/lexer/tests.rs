@@ -185,7 +185,8 @@ proptest::proptest! {
 fn stray_continuation_bytes_after_an_operator_normalize_stably() {
     // Found by the `lexer` fuzz target: `>` followed by a lone UTF-8 continuation byte was one token
     // whose lossy text lexed as two on a second pass.
-    // And `. . .` (glued dots) against `...` (one token) the second time.
+    // And `. . .` (glued dots) against `...` (one token) the second time, a vertical tab after `;`, a
+    // `;` inside an executable comment, an empty executable comment between two `;`.
     for sql in [
         &b">\x8f>>"[..],
         b"a =\x80 1",
@@ -194,6 +195,7 @@ fn stray_continuation_bytes_after_an_operator_normalize_stably() {
         b"a . . . b",
         b";\x0b\x0b",
         b"/*!/;*/;",
+        b"*/;  /*!*/;  1",
     ] {
         let once = lex(sql);
         assert_eq!(lex(once.text.as_bytes()).text, once.text, "{:?}", String::from_utf8_lossy(sql));
