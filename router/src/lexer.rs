@@ -100,10 +100,24 @@ struct Out {
     /// The last word written, as a range of `text` (empty after anything else).
     last_word: Range<usize>,
     parens: Vec<Paren>,
+    /// A statement separator is due before the next text: written lazily, so that a statement that
+    /// produces no text (an empty `/*!*/`) adds no `;` that normalizing again would drop (found by the
+    /// `lexer` fuzz target).
+    sep: bool,
 }
 
 impl Out {
+    /// Writes the separator that is due, if any.
+    fn separate(&mut self) {
+        if std::mem::take(&mut self.sep) {
+            self.token(";", Prev::Start);
+        }
+    }
+
     fn token(&mut self, t: &str, prev: Prev) {
+        if t != ";" {
+            self.separate();
+        }
         // `db.table` and `t.col` stay one token; `,` `)` `;` attach to what precedes them. `...` (a
         // folded list's inside, re-lexed) attaches like the dots it may have been written as.
         let glue = matches!(t, ")" | "," | ";" | "." | "...")
@@ -126,6 +140,7 @@ impl Out {
 
     /// Writes a word lower-cased (ASCII) without allocating; returns its range in `text`.
     fn word(&mut self, w: &[u8]) -> Range<usize> {
+        self.separate();
         if !(self.text.is_empty() || self.text.ends_with('(') || self.text.ends_with('.')) {
             self.text.push(' ');
         }
@@ -148,6 +163,7 @@ impl Out {
     }
 
     fn open(&mut self) {
+        self.separate();
         // An element of an IN/VALUES list, or the next row after a folded one (`VALUES (...), (`).
         let in_list = (self.parens.last().is_some_and(|p| p.foldable)
             && matches!(self.prev, Prev::Open | Prev::Comma))
@@ -165,6 +181,7 @@ impl Out {
     }
 
     fn close(&mut self) {
+        self.separate();
         match self.parens.pop() {
             Some(p) if p.foldable && p.only_values && self.text.len() > p.at + 1 => {
                 self.text.truncate(p.at);
@@ -184,6 +201,7 @@ pub fn lex(sql: &[u8]) -> Lexed {
         prev: Prev::Start,
         last_word: 0..0,
         parens: Vec::new(),
+        sep: false,
     };
     let mut lx = Lexed::default();
     let n = sql.len();
@@ -204,13 +222,8 @@ pub fn lex(sql: &[u8]) -> Lexed {
             if let Some(end) = pending_semicolon.take() {
                 lx.statements.push(stmt_start..end);
                 stmt_start = i;
-                // A statement that produced no text (an empty `/*!*/`) leaves one separator, not
-                // two: `;;` would normalize to `;` the second time (found by the `lexer` fuzz target).
-                if out.text.ends_with(';') {
-                    out.prev = Prev::Start;
-                } else {
-                    out.token(";", Prev::Start);
-                }
+                out.sep = true;
+                out.prev = Prev::Start;
             }
             saw_code = true;
         }

@@ -196,6 +196,7 @@ fn stray_continuation_bytes_after_an_operator_normalize_stably() {
         b";\x0b\x0b",
         b"/*!/;*/;",
         b"*/;  /*!*/;  1",
+        b"---;/**/\r/*!*/\r/*x",
     ] {
         let once = lex(sql);
         assert_eq!(lex(once.text.as_bytes()).text, once.text, "{:?}", String::from_utf8_lossy(sql));
