@@ -95,7 +95,39 @@ run_tests() {
   fi
 }
 
+# A short fuzz smoke: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 5) each, failing on
+# any crash. The stable toolchain accepts cargo-fuzz's nightly flags with RUSTC_BOOTSTRAP=1.
+# Corpora stay in fuzz/corpus (gitignored) and grow run after run; longer runs: README.md.
+fuzz_smoke() {
+  export RUSTC_BOOTSTRAP=1
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz (crates.io)"
+    cargo install --locked cargo-fuzz || return 1
+  fi
+  local secs=${FUZZ_SECONDS:-5} t
+  # One build for every target (the config target needs the `config` feature, which links the proxy).
+  (cd fuzz && cargo fuzz build --sanitizer none --dev --features config) || return 1
+  local log; log=$(mktemp)
+  for t in $(cd fuzz && cargo fuzz list); do
+    # fuzz/corpus/<t> collects what the runs find; fuzz/seeds/<t> (committed) gives them a start.
+    local dirs=("corpus/$t")
+    mkdir -p "fuzz/corpus/$t"
+    [ -d "fuzz/seeds/$t" ] && dirs+=("seeds/$t")
+    if (cd fuzz && cargo fuzz run --sanitizer none --dev --features config "$t" "${dirs[@]}" -- \
+        -max_total_time="$secs" -max_len=4096 >"$log" 2>&1); then
+      echo "fuzz $t: $(grep -E '^Done' "$log" || echo ok)"
+    else
+      echo "fuzz $t FAILED:"
+      grep -E -A3 'panicked|SUMMARY|Test unit written|^error' "$log" | head -n 20
+      rm -f "$log"
+      return 1
+    fi
+  done
+  rm -f "$log"
+}
+
 step "install missing packages" install_missing || exit 1
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
 step "tests" run_tests || true
+step "fuzz smoke" fuzz_smoke || true

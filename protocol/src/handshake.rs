@@ -155,8 +155,10 @@ impl HandshakeResponse {
         let database = (capabilities & caps::CONNECT_WITH_DB != 0 && r.remaining() > 0)
             .then(|| r.null_terminated())
             .filter(|d| !d.is_empty());
-        let auth_plugin =
-            (capabilities & caps::PLUGIN_AUTH != 0 && r.remaining() > 0).then(|| r.null_terminated());
+        // An empty plugin name is no plugin name: the server's default applies either way.
+        let auth_plugin = (capabilities & caps::PLUGIN_AUTH != 0 && r.remaining() > 0)
+            .then(|| r.null_terminated())
+            .filter(|p| !p.is_empty());
         let mut attributes = Vec::new();
         if capabilities & caps::CONNECT_ATTRS != 0 && r.remaining() > 0 {
             let total = usize::try_from(r.lenenc()?)
@@ -180,11 +182,16 @@ impl HandshakeResponse {
         out.put_bytes(0, 23);
         out.put_slice(&self.user);
         out.put_u8(0);
+        // The three forms `parse` reads, so what it gives re-encodes to the same response.
         if self.capabilities & caps::PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
             put_lenenc_bytes(out, &self.auth_response);
+        } else if self.capabilities & caps::SECURE_CONNECTION != 0 {
+            let data = &self.auth_response[..self.auth_response.len().min(255)];
+            out.put_u8(data.len() as u8);
+            out.put_slice(data);
         } else {
-            out.put_u8(self.auth_response.len() as u8);
             out.put_slice(&self.auth_response);
+            out.put_u8(0);
         }
         if self.capabilities & caps::CONNECT_WITH_DB != 0 {
             out.put_slice(self.database.as_deref().unwrap_or_default());
@@ -315,6 +322,30 @@ mod tests {
 
     fn mariadb_greeting() -> Vec<u8> {
         hex::decode(MARIADB_GREETING).expect("hex")
+    }
+
+    #[test]
+    fn empty_plugin_and_every_auth_data_form_round_trip() {
+        // Found by the `handshake` fuzz target: PLUGIN_AUTH with nothing after the user parsed as no
+        // plugin but re-encoded as an empty one; and a response without SECURE_CONNECTION (auth data
+        // NUL-terminated) re-encoded with a length byte.
+        let base = caps::PROTOCOL_41 | caps::PLUGIN_AUTH;
+        for extra in [0, caps::SECURE_CONNECTION, caps::PLUGIN_AUTH_LENENC_CLIENT_DATA] {
+            let r = HandshakeResponse {
+                capabilities: base | extra,
+                user: Bytes::from_static(b"u"),
+                auth_response: Bytes::from_static(b"scramble"),
+                ..HandshakeResponse::default()
+            };
+            let mut out = BytesMut::new();
+            r.encode(&mut out);
+            assert_eq!(HandshakeResponse::parse(&out.freeze()).expect("parses"), r, "caps {extra:#x}");
+        }
+        let mut p = (base | caps::SECURE_CONNECTION).to_le_bytes().to_vec();
+        p.extend_from_slice(&[0; 4 + 1 + 23]);
+        p.extend_from_slice(b"u\0\0");
+        let r = HandshakeResponse::parse(&Bytes::from(p)).expect("parses");
+        assert_eq!(r.auth_plugin, None);
     }
 
     #[test]

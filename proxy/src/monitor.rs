@@ -26,6 +26,12 @@ pub struct MemberHealth {
     pub replicating: bool,
     /// `Seconds_Behind_Master` × 1000; None when replication is stopped or broken, or not a replica.
     pub lag_ms: Option<u64>,
+    /// The replica's SQL (applier) thread runs (`Slave_SQL_Running = Yes`), whatever its IO thread
+    /// does: with the primary down, such a replica has applied what it received and still serves reads.
+    pub applying: bool,
+    /// The replica's IO thread is reconnecting to its primary (`Slave_IO_Running = Connecting`: not
+    /// stopped by an operator). Its lag then reads NULL; the monitor estimates it (see `run_with`).
+    pub reconnecting: bool,
     /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` otherwise).
     pub gtid: Option<String>,
     /// Why the last check failed.
@@ -149,6 +155,8 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
             read_only: None,
             replicating: false,
             lag_ms: None,
+            applying: false,
+            reconnecting: false,
             gtid: None,
             error: Some("removed from the config (reload)".into()),
             check_time: Duration::ZERO,
@@ -162,16 +170,20 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
         read_only: None,
         replicating: false,
         lag_ms: None,
+        applying: false,
+        reconnecting: false,
         gtid: None,
         error: None,
         check_time: started.elapsed(),
     };
     match result {
-        Ok((read_only, replicating, lag_ms, gtid)) => {
+        Ok(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid }) => {
             h.healthy = true;
             h.read_only = Some(read_only);
             h.replicating = replicating;
             h.lag_ms = lag_ms;
+            h.applying = applying;
+            h.reconnecting = reconnecting;
             h.gtid = gtid;
         }
         Err(e) => {
@@ -182,10 +194,17 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
     h
 }
 
-async fn check_inner(
-    target: &Target,
-    conn: &mut Option<BackendConn>,
-) -> Result<(bool, bool, Option<u64>, Option<String>), Error> {
+/// What one successful check found.
+struct Checked {
+    read_only: bool,
+    replicating: bool,
+    lag_ms: Option<u64>,
+    applying: bool,
+    reconnecting: bool,
+    gtid: Option<String>,
+}
+
+async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<Checked, Error> {
     let label = target.spec.label.clone();
     let timeout = target.spec.connect_timeout;
     let c = match conn {
@@ -211,8 +230,9 @@ async fn check_inner(
                 }
                 Err(e) => return Err(e),
             };
-        let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes")
-            && st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
+        let applying = st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
+        let reconnecting = st.get(0, "Slave_IO_Running").as_deref() == Some("Connecting");
+        let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes") && applying;
         let mut lag_ms = if running {
             st.get(0, "Seconds_Behind_Master").and_then(|s| s.parse::<u64>().ok()).map(|s| s * 1000)
         } else {
@@ -225,7 +245,7 @@ async fn check_inner(
                 lag_ms = Some(ms);
             }
         }
-        Ok::<_, Error>((read_only, replicating, lag_ms, gtid))
+        Ok::<_, Error>(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid })
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
@@ -303,12 +323,15 @@ pub async fn run_with(
 ) {
     let mut conns: Vec<Option<BackendConn>> = Vec::new();
     let mut was_unhealthy: Vec<bool> = Vec::new();
+    let mut last_lag: Vec<Option<(u64, Instant)>> = Vec::new();
     loop {
         let targets = targets.load_full();
         // Slots are append-only: a longer list keeps every earlier connection where it was.
         conns.resize_with(targets.len(), || None);
         was_unhealthy.resize(targets.len(), false);
-        let snap = check_all(&targets, &mut conns).await;
+        last_lag.resize(targets.len(), None);
+        let mut snap = check_all(&targets, &mut conns).await;
+        estimate_reconnecting_lag(&mut snap, &mut last_lag);
         let flat = snap.groups.iter().flat_map(|(g, m)| m.iter().map(move |m| (g, m)));
         for (((g, m), was), t) in flat.zip(was_unhealthy.iter_mut()).zip(targets.iter()) {
             if t.removed {
@@ -327,6 +350,25 @@ pub async fn run_with(
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// A replica whose IO thread lost its primary and reconnects reports NULL lag although its SQL thread
+/// applies on: it is at most its last measured lag plus the time since behind, so that estimate stands
+/// in for the lag (and takes it out of reads once past `max_replica_lag_ms`). This also covers the
+/// round in which the replica already saw its primary die but the primary's own check still passed.
+/// `last` holds each member's last measured lag and when, in snapshot order.
+pub fn estimate_reconnecting_lag(snap: &mut HealthSnapshot, last: &mut [Option<(u64, Instant)>]) {
+    let members = snap.groups.iter_mut().flat_map(|(_, m)| m.iter_mut());
+    for (m, last) in members.zip(last.iter_mut()) {
+        match (m.lag_ms, *last) {
+            (Some(lag), _) => *last = Some((lag, Instant::now())),
+            (None, Some((lag, at))) if m.healthy && m.applying && m.reconnecting => {
+                let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                m.lag_ms = Some(lag.saturating_add(since));
+            }
+            (None, _) => *last = None,
         }
     }
 }
@@ -356,4 +398,51 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     .await;
     out.extend(results.into_iter().flatten());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(lag_ms: Option<u64>, applying: bool, reconnecting: bool) -> MemberHealth {
+        MemberHealth {
+            address: "127.0.0.1:1".into(),
+            configured_role: Role::Replica,
+            healthy: true,
+            read_only: Some(true),
+            replicating: true,
+            lag_ms,
+            applying,
+            reconnecting,
+            gtid: None,
+            error: None,
+            check_time: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_reconnecting_replica_gets_its_last_lag_plus_the_time_since() {
+        let mut last = vec![None, None, None];
+        let snap = |members: Vec<MemberHealth>| HealthSnapshot { groups: vec![("main".into(), members)] };
+        let mut s = snap(vec![
+            replica(Some(200), true, false),
+            replica(Some(0), true, false),
+            replica(Some(0), true, false),
+        ]);
+        estimate_reconnecting_lag(&mut s, &mut last);
+        std::thread::sleep(Duration::from_millis(20));
+        // Reconnecting and applying: estimated; IO thread stopped by hand or SQL thread stopped: unknown.
+        let mut s =
+            snap(vec![replica(None, true, true), replica(None, true, false), replica(None, false, true)]);
+        estimate_reconnecting_lag(&mut s, &mut last);
+        let lags: Vec<Option<u64>> = s.groups[0].1.iter().map(|m| m.lag_ms).collect();
+        assert!(lags[0].is_some_and(|l| (220..2_000).contains(&l)), "{lags:?}");
+        assert_eq!(&lags[1..], &[None, None]);
+        // The estimate keeps growing from the last measurement, not from the last estimate.
+        std::thread::sleep(Duration::from_millis(20));
+        let mut s =
+            snap(vec![replica(None, true, true), replica(Some(5), true, false), replica(None, false, true)]);
+        estimate_reconnecting_lag(&mut s, &mut last);
+        assert!(s.groups[0].1[0].lag_ms.is_some_and(|l| l >= 240), "{:?}", s.groups[0].1[0].lag_ms);
+    }
 }

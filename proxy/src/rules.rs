@@ -40,6 +40,8 @@ pub struct Rule {
     pub ttl_ms: Option<u64>,
     /// For `block`.
     pub message: String,
+    /// Statement time limit, ms.
+    pub timeout_ms: Option<u64>,
 }
 
 /// What a statement is matched on.
@@ -92,6 +94,7 @@ fn compile(config: &[RuleConfig]) -> Vec<Arc<Rule>> {
                     .message
                     .clone()
                     .unwrap_or_else(|| "statement blocked by a sluice query rule".into()),
+                timeout_ms: r.timeout_ms,
             })
         })
         .collect()
@@ -178,7 +181,15 @@ mod tests {
     use sluice_router::lexer::lex;
 
     fn rule(m: RuleMatch, action: RuleAction) -> RuleConfig {
-        RuleConfig { name: None, matches: m, action, target: None, ttl_ms: None, message: Some("no".into()) }
+        RuleConfig {
+            name: None,
+            matches: m,
+            action,
+            target: None,
+            ttl_ms: None,
+            message: Some("no".into()),
+            timeout_ms: None,
+        }
     }
 
     #[test]

@@ -284,6 +284,9 @@ impl RouteSnapshot {
         }
         let split_brain = writers.len() > 1;
         let primary = writers.first().copied();
+        // With the primary unreachable its replicas' IO threads only reconnect, so their lag reads as
+        // NULL; nothing new can be written meanwhile, so a replica still applying has what there is.
+        let primary_down = primary.and_then(|p| health.get(p)).is_some_and(|h| !h.healthy);
         let replicas = members
             .iter()
             .zip(health)
@@ -296,7 +299,12 @@ impl RouteSnapshot {
                 ReplicaView {
                     index: i,
                     healthy: h.healthy && h.replicating && !m.is_removed(),
-                    lag_ms: h.lag_ms,
+                    // (Or only the monitor's estimate, which grows for as long as the primary is down.)
+                    lag_ms: if primary_down && h.applying && (h.lag_ms.is_none() || h.reconnecting) {
+                        Some(0)
+                    } else {
+                        h.lag_ms
+                    },
                     weight: m.weight(),
                     in_use: 0,
                     offline: m.offline.load(Ordering::Relaxed) || m.is_removed(),
@@ -328,6 +336,43 @@ fn balance(config: &Config) -> Balance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicas_still_applying_serve_reads_while_the_primary_is_down() {
+        let text = "[[groups]]\nname = \"main\"\n[[groups.members]]\naddress = \"127.0.0.1:1\"\nrole = \"primary\"\n[[groups.members]]\naddress = \"127.0.0.1:2\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:3\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:4\"\nrole = \"replica\"\n";
+        let config = Config::parse(text, "t.toml").expect("parses");
+        let group = Group::from_config(&config, &config.groups[0]);
+        let member = |address: &str, role, healthy, applying| MemberHealth {
+            address: address.into(),
+            configured_role: role,
+            healthy,
+            read_only: Some(role == Role::Replica),
+            replicating: role == Role::Replica,
+            lag_ms: None,
+            applying,
+            reconnecting: false,
+            gtid: None,
+            error: None,
+            check_time: std::time::Duration::ZERO,
+        };
+        let lags = |primary_healthy| {
+            let mut health = [
+                member("127.0.0.1:1", Role::Primary, primary_healthy, false),
+                member("127.0.0.1:2", Role::Replica, true, true),
+                member("127.0.0.1:3", Role::Replica, true, false),
+                member("127.0.0.1:4", Role::Replica, true, true),
+            ];
+            // Reconnecting for a minute: the monitor's estimate is past any max lag.
+            health[3].reconnecting = true;
+            health[3].lag_ms = Some(60_000);
+            let snap = RouteSnapshot::build(&group, &health, &config);
+            snap.topo.replicas.iter().map(|r| r.lag_ms).collect::<Vec<_>>()
+        };
+        // Primary down: replicas whose SQL thread runs serve reads, the stopped one does not.
+        assert_eq!(lags(false), vec![Some(0), None, Some(0)]);
+        // Primary up: NULL lag (IO or SQL thread stopped) takes a replica out; the estimate stands.
+        assert_eq!(lags(true), vec![None, None, Some(60_000)]);
+    }
 
     #[test]
     fn gtid_positions_cover_per_domain() {

@@ -58,7 +58,10 @@ impl OkPacket {
             // length-encoded string here too; accept both.
             let rest = r.rest();
             ok.info = match crate::buf::lenenc_at(&rest) {
-                Some((n, used)) if used as u64 + n == rest.len() as u64 => rest.slice(used..),
+                // A length of up to 2^64 − 1 is read from the packet: compare without overflow.
+                Some((n, used)) if n.checked_add(used as u64) == Some(rest.len() as u64) => {
+                    rest.slice(used..)
+                }
                 _ => rest,
             };
         }
@@ -147,6 +150,16 @@ mod tests {
             let ok = OkPacket::parse(&b, c).expect("ok");
             assert_eq!(ok.to_bytes(c), b);
         }
+    }
+
+    #[test]
+    fn info_length_near_u64_max_does_not_overflow() {
+        // Found by the `tracker` fuzz target: an info length of 2^64 − 1 (0xFE + eight 0xFF) overflowed
+        // `used + n` while checking whether the info is a lenenc string; it is taken as plain bytes.
+        let mut p = vec![0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0xFE];
+        p.extend_from_slice(&[0xFF; 8]);
+        let ok = OkPacket::parse(&Bytes::from(p), 0).expect("ok");
+        assert_eq!(ok.info.len(), 9);
     }
 
     #[test]

@@ -395,6 +395,11 @@ pub struct RuleConfig {
     /// For `block`: the message the client gets.
     #[serde(default)]
     pub message: Option<String>,
+    /// Statement time limit, ms (with `timeout`, `route`, `cache` or `nocache`): past it sluice sends
+    /// `KILL QUERY` for the statement's backend thread on another connection, and the client gets
+    /// ERR 1969 (70100) naming the rule; the session carries on.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// The conditions of a rule.
@@ -427,6 +432,8 @@ pub enum RuleAction {
     Nocache,
     /// Refuse with `message`.
     Block,
+    /// Only limit the statement's time to `timeout_ms` (routing and caching as without the rule).
+    Timeout,
 }
 
 /// `[cache]`: the result cache.

@@ -236,6 +236,7 @@ fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) 
         RuleAction::Cache => "cache",
         RuleAction::Nocache => "nocache",
         RuleAction::Block => "block",
+        RuleAction::Timeout => "timeout",
     };
     match (r.action, r.target.as_deref()) {
         (RuleAction::Route, Some("primary" | "replica")) => {}
@@ -255,6 +256,17 @@ fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) 
         (_, Some(_)) => {
             v.add(format!("{at}.ttl_ms"), format!("only action = \"cache\" takes ttl_ms, not {action:?}"))
         }
+    }
+    match (r.action, r.timeout_ms) {
+        (RuleAction::Timeout, None) => v.add(
+            format!("{at}.timeout_ms"),
+            "action = \"timeout\" needs timeout_ms (the statement time limit)",
+        ),
+        (_, Some(0)) => v.add(format!("{at}.timeout_ms"), "must be at least 1"),
+        (RuleAction::Block, Some(_)) => {
+            v.add(format!("{at}.timeout_ms"), "a blocked statement never runs: remove timeout_ms")
+        }
+        _ => {}
     }
     if r.message.is_some() && r.action != RuleAction::Block {
         v.add(format!("{at}.message"), format!("only action = \"block\" takes a message, not {action:?}"));

@@ -108,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.cache_status = "";
         let pinned = self.pins.any();
         let r = self.run_routed(payload, next_seq, lexed, class).await;
+        self.limit = None;
         let primary = self.shared.routing.load().primary;
         let target = match self.last_route.member {
             None if self.cache_status == "hit" => "cache",
@@ -233,7 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The first matching `[[rules]]` entry: a block is the statement's error, a route or cache policy
     /// gives a changed class (`None`: no rule applies).
     fn apply_rules(
-        &self,
+        &mut self,
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
     ) -> Result<Option<sluice_router::classify::Class>> {
@@ -250,6 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tables: [&class.tables.read, &class.tables.written],
         };
         let Some(rule) = self.shared.rules.first_match(&subject) else { return Ok(None) };
+        self.limit = rule.timeout_ms.map(|ms| super::limits::StatementLimit::new(ms, &rule.name));
         let mut c = class.clone();
         match rule.action {
             RuleAction::Block => {
@@ -268,7 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             },
             RuleAction::Nocache => c.cacheable = false,
             // The TTL is the cache's business; what may be stored at all stays the plan's.
-            RuleAction::Cache => {}
+            RuleAction::Cache | RuleAction::Timeout => {}
         }
         Ok(Some(c))
     }

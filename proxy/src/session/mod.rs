@@ -16,6 +16,7 @@ mod borrow;
 mod cache;
 mod capture;
 mod commands;
+mod limits;
 mod pins;
 mod prepared;
 mod relay;
@@ -216,6 +217,8 @@ pub struct Session<S> {
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
     /// This session's loop detector (advice: N+1 SELECTs, single-row INSERTs).
     advice: crate::advice::SessionTrack,
+    /// The running statement's time limit (`[[rules]] timeout_ms`).
+    limit: Option<limits::StatementLimit>,
 }
 
 /// A backend connection the session holds.
@@ -276,6 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),
             advice: crate::advice::SessionTrack::default(),
+            limit: None,
         }
     }
 

@@ -39,7 +39,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut fx = Effects::default();
         let r = self.send_and_relay(payload, expect, next_seq, &mut fx).await;
         *self.handle.running.lock().await = None;
+        if r.is_err() {
+            self.close_unfinished();
+        }
         r.map(|()| fx)
+    }
+
+    /// After a relay that failed on the client's side (gone, bad packet during LOCAL INFILE, a packet
+    /// that could not be translated): the rest of the response may still be on its way from the
+    /// backend, so the connection is closed, never lent again (whether unread bytes have arrived yet
+    /// is a race).
+    fn close_unfinished(&mut self) {
+        if let Some(h) = self.held.as_mut() {
+            h.guard.mark_broken();
+        }
     }
 
     async fn send_and_relay(
@@ -129,6 +142,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut infile_refused = false;
         let mut flushed_any = false;
         loop {
+            let deadline = self.limit_deadline();
             let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
             let conn = held.guard.conn();
             let next = match conn.stream.buffered() {
@@ -138,15 +152,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         self.client.flush().await.map_err(|_| Error::ClientGone)?;
                         flushed_any = true;
                     }
-                    match read_timeout {
-                        None => conn.stream.read().await,
-                        Some(t) => match tokio::time::timeout(t, conn.stream.read()).await {
-                            Ok(r) => r,
-                            Err(_) => Err(ProtocolError::Io(std::io::Error::new(
-                                std::io::ErrorKind::TimedOut,
-                                format!("no answer within {} ms (backend.read_timeout_ms)", t.as_millis()),
-                            ))),
-                        },
+                    match super::limits::read_within(&mut conn.stream, read_timeout, deadline).await {
+                        super::limits::Waited::Read(r) => r,
+                        super::limits::Waited::LimitPassed => {
+                            self.kill_for_limit().await;
+                            continue;
+                        }
                     }
                 }
                 Err(e) => Err(e),
@@ -214,6 +225,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue;
             }
             let out: Option<Bytes> = match step.kind {
+                Kind::Err if self.limit.is_some() => {
+                    Some(self.limit_err(&p.payload).unwrap_or_else(|| p.payload.clone()))
+                }
                 Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
                 Kind::End => match (b_deprecate, c_deprecate) {
                     (true, false) => Some(translate(end_to_eof(&p.payload))?),

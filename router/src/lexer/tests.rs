@@ -182,6 +182,31 @@ proptest::proptest! {
 }
 
 #[test]
+fn stray_continuation_bytes_after_an_operator_normalize_stably() {
+    // Found by the `lexer` fuzz target: `>` followed by a lone UTF-8 continuation byte was one token
+    // whose lossy text lexed as two on a second pass.
+    // And `. . .` (glued dots) against `...` (one token) the second time, a vertical tab after `;`, a
+    // `;` inside an executable comment, an empty executable comment between two `;`.
+    for sql in [
+        &b">\x8f>>"[..],
+        b"a =\x80 1",
+        b"x<\xbf\xbf",
+        b"\x8f..\x0b.",
+        b"a . . . b",
+        b";\x0b\x0b",
+        b"/*!/;*/;",
+        b"*/;  /*!*/;  1",
+        b"---;/**/\r/*!*/\r/*x",
+    ] {
+        let once = lex(sql);
+        assert_eq!(lex(once.text.as_bytes()).text, once.text, "{:?}", String::from_utf8_lossy(sql));
+    }
+    assert_eq!(lex(b">\x8f>>").text, "> \u{fffd} >>");
+    // A vertical tab is whitespace, also after a `;`: one statement.
+    assert_eq!(lex(b"SELECT 1;\x0b").statements.len(), 1);
+}
+
+#[test]
 fn digest_ids_are_stable_across_releases() {
     // Digest ids are shown to operators and stored in captures: changing them is a breaking change.
     assert_eq!(lex(b"SELECT c FROM sbtest1 WHERE id=4711").text, "select c from sbtest1 where id = ?");

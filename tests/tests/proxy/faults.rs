@@ -71,3 +71,149 @@ async fn fault_primary_restart_does_not_break_later_logins() {
         assert_eq!(one, Some(1), "with_schema={with_schema}");
     }
 }
+
+/// What one load task saw: statements answered, and the errors (driver error text).
+#[derive(Debug, Default)]
+struct Tally {
+    ok: u32,
+    errors: Vec<String>,
+    /// Writers: the ids whose INSERT got an OK.
+    acked: Vec<u32>,
+}
+
+/// SIGKILL of the primary under mixed load: every INSERT that got an OK is on the primary after its
+/// restart; writes meanwhile get a clear ERR (code, the backend named) and their sessions go on;
+/// autocommit reads keep being answered by the replicas throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut private = Topology::private().await;
+    let schema = private.fresh_schema("primary_kill").await;
+    let mut cfg = private.sluice_config();
+    cfg.monitor.interval_ms = 100;
+    // Shorter than the outage: the replicas' estimated lag passes it, and they must still serve reads.
+    cfg.monitor.max_replica_lag_ms = 1_000;
+    cfg.backend.connect_timeout_ms = 500;
+    let primary_addr = private.primary.addr.to_string();
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await.expect("connect");
+    c.query_drop("CREATE TABLE w (id INT PRIMARY KEY, writer INT)").await.expect("create");
+    c.query_drop("CREATE TABLE r (id INT PRIMARY KEY, v INT)").await.expect("create");
+    c.query_drop("INSERT INTO r SELECT seq, seq FROM seq_1_to_100").await.expect("fill");
+    private.wait_replicas_caught_up().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for n in 0..4u32 {
+        let (opts, stop) = (p.opts("app", "app").db_name(Some(schema.clone())), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            let mut t = Tally::default();
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let id = n * 1_000_000 + i;
+                i += 1;
+                match c.exec_drop("INSERT INTO w VALUES (?, ?)", (id, n)).await {
+                    Ok(()) => {
+                        t.ok += 1;
+                        t.acked.push(id);
+                    }
+                    Err(e) => {
+                        t.errors.push(e.to_string());
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            t
+        }));
+    }
+    let mut readers = Vec::new();
+    for n in 0..4u32 {
+        let (opts, stop) = (p.opts("app", "app").db_name(Some(schema.clone())), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            let mut t = Tally::default();
+            while !stop.load(Ordering::Relaxed) {
+                let id = (n + t.ok) % 100 + 1;
+                match c.exec_first::<i32, _, _>("SELECT v FROM r WHERE id = ?", (id,)).await {
+                    Ok(v) if v == Some(id as i32) => t.ok += 1,
+                    Ok(v) => t.errors.push(format!("wrong answer {v:?} for {id}")),
+                    Err(e) => t.errors.push(e.to_string()),
+                }
+            }
+            t
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    private.kill(Which::Primary).expect("kill -9 the primary");
+    let killed = Instant::now();
+    let down_for = Duration::from_millis(2_000);
+    tokio::time::sleep(down_for / 2).await;
+    // What the monitor sees meanwhile: the primary failing, the replicas applying and reconnecting.
+    let health = p.shared().expect("in-process sluice").health.load();
+    let members = &health.groups[0].1;
+    for m in members {
+        println!(
+            "during the outage: {} healthy={} applying={} reconnecting={} lag_ms={:?}",
+            m.address, m.healthy, m.applying, m.reconnecting, m.lag_ms
+        );
+    }
+    assert!(!members[0].healthy, "the monitor did not notice the primary's death");
+    assert!(members[1..].iter().all(|m| m.healthy && m.applying && m.reconnecting), "{members:?}");
+    tokio::time::sleep(down_for / 2).await;
+    private.restart(Which::Primary).await.expect("restart the primary");
+    let restarted = killed.elapsed();
+    // Writes succeed again once sluice has new connections to the restarted primary.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut probe = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await;
+        if let Ok(c) = probe.as_mut()
+            && c.query_drop("INSERT INTO w VALUES (999999999, 99)").await.is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not come back after the primary restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let writes_back = killed.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut acked, mut write_ok, mut write_errors) = (Vec::new(), 0, Vec::new());
+    for w in writers {
+        let t = w.await.expect("writer");
+        write_ok += t.ok;
+        acked.extend(t.acked);
+        write_errors.extend(t.errors);
+    }
+    let (mut read_ok, mut read_errors) = (0, Vec::new());
+    for r in readers {
+        let t = r.await.expect("reader");
+        read_ok += t.ok;
+        read_errors.extend(t.errors);
+    }
+    // Every acknowledged write is on the restarted primary (read directly, not through sluice).
+    let mut root = private.connect_root(&private.primary).await.expect("root on the primary");
+    let present: Vec<u32> = root.query(format!("SELECT id FROM `{schema}`.w")).await.expect("ids");
+    let present: std::collections::BTreeSet<u32> = present.into_iter().collect();
+    let lost: Vec<&u32> = acked.iter().filter(|id| !present.contains(id)).collect();
+    let unacked_present = present.len().saturating_sub(acked.len() + 1);
+    println!(
+        "primary down {restarted:?}, writes back after {writes_back:?}; writes: {write_ok} ok, {} errors \
+         ({unacked_present} of them committed anyway); reads: {read_ok} ok, {} errors; acknowledged writes lost: {}",
+        write_errors.len(),
+        read_errors.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged writes missing after the restart: {lost:?}");
+    assert!(write_ok > 50 && !write_errors.is_empty(), "the load did not straddle the kill");
+    for e in &write_errors {
+        // ERR 2013 (lost or could not reach the backend) naming the primary, or 1290 if writes were
+        // refused: a MySQL error packet, not a dropped connection.
+        assert!(
+            (e.contains("2013") && e.contains(&primary_addr)) || e.contains("1290"),
+            "unclear write error: {e}"
+        );
+    }
+    assert!(read_errors.is_empty(), "{} read errors, first: {:?}", read_errors.len(), read_errors.first());
+    assert!(read_ok > 100, "{read_ok} reads");
+}

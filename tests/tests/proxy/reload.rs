@@ -143,6 +143,7 @@ async fn reload_that_changes_a_rule_applies_to_an_open_connection() {
         target: None,
         ttl_ms: None,
         message: Some("reload_probe is blocked by a rule added by a reload".into()),
+        timeout_ms: None,
     }];
     write(&next, &path);
     let mut a = admin(&p).await;

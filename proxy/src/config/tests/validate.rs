@@ -174,6 +174,16 @@ fn rules() {
 }
 
 #[test]
+fn timeout_rules() {
+    issues_at("[[rules]]\naction = \"timeout\"\ntimeout_ms = 500\n", &[]);
+    issues_at("[[rules]]\naction = \"route\"\ntarget = \"replica\"\ntimeout_ms = 500\n", &[]);
+    issues_at("[[rules]]\naction = \"cache\"\nttl_ms = 5\ntimeout_ms = 500\n", &[]);
+    issues_at("[[rules]]\naction = \"timeout\"\n", &["rules[0].timeout_ms"]);
+    issues_at("[[rules]]\naction = \"timeout\"\ntimeout_ms = 0\n", &["rules[0].timeout_ms"]);
+    issues_at("[[rules]]\naction = \"block\"\ntimeout_ms = 5\n", &["rules[0].timeout_ms"]);
+}
+
+#[test]
 fn rule_issue_lines_inside_inline_tables() {
     let text = format!("{MINIMAL}[[rules]]\naction = \"block\"\nmatch = {{ digest = \"zz\" }}\n");
     let issues = Config::parse(&text, "t").expect("parses").validate().expect_err("invalid");

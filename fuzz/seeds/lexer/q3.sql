@@ -1,0 +1,1 @@
+/* sluice: primary */ SELECT * FROM t WHERE a IN (1,2,3) AND b = -1.5e3 -- c

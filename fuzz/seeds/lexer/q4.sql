@@ -1,0 +1,1 @@
+SELECT /*+ MAX_EXECUTION_TIME(1) */ x'1f', b'01', _utf8mb4'é', N'n' FROM `t`.`c`; DELETE FROM t

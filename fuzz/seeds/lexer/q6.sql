@@ -1,0 +1,1 @@
+SELECT 0x1F, .5, 1., 'it''s', "q\\"" # comment
