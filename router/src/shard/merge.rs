@@ -1,0 +1,294 @@
+//! Merging the result sets of one SELECT run on every shard: aggregates without GROUP BY fold into one
+//! row (COUNT and SUM add, MIN/MAX compare), otherwise rows are k-way merged by the ORDER BY columns
+//! (each shard returns them sorted) or concatenated, then OFFSET/LIMIT apply.
+//!
+//! Comparison follows MySQL where it can without the collation: numeric columns numerically (exact for
+//! integers and decimals), NULL first ascending; strings compare by their bytes, which is MySQL's order
+//! for binary and `_bin` collations only (a `_ci` collation may order differently — documented).
+
+use std::cmp::Ordering;
+
+/// A text-protocol value (`None` = NULL).
+pub type Cell = Option<Vec<u8>>;
+/// A row.
+pub type Row = Vec<Cell>;
+
+/// An aggregate sluice folds across shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// Sum of the shards' counts.
+    Count,
+    /// Sum (NULL when every shard's is NULL).
+    Sum,
+    /// Smallest non-NULL.
+    Min,
+    /// Largest non-NULL.
+    Max,
+}
+
+/// An ORDER BY key, resolved against the result's columns at merge time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderKey {
+    /// 1-based select-list position.
+    Position(usize),
+    /// A column name or alias (lower-case).
+    Name(String),
+}
+
+/// How a SELECT's scatter results merge (from its shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeShape {
+    /// Per select item: an aggregate, or `None` (wildcards expand to plain columns).
+    pub columns: Vec<Option<Agg>>,
+    /// ORDER BY keys and whether each is descending.
+    pub order: Vec<(OrderKey, bool)>,
+    /// Whether it has a LIMIT (the per-shard text then asks for offset + count rows).
+    pub limit: bool,
+}
+
+impl MergeShape {
+    /// Whether the result is one folded row.
+    pub fn aggregates(&self) -> bool {
+        self.columns.iter().any(Option::is_some)
+    }
+}
+
+/// What the merge needs to know about the result's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Name (alias) as the client sees it, lower-case.
+    pub name: String,
+    /// Its original column name, lower-case.
+    pub org_name: String,
+    /// Numeric type (compared and added as numbers).
+    pub numeric: bool,
+}
+
+/// Merges per-shard rows. `limit` is (offset, count) of the statement.
+pub fn merge(
+    shape: &MergeShape,
+    columns: &[ColumnInfo],
+    shards: Vec<Vec<Row>>,
+    limit: Option<(u64, u64)>,
+) -> Result<Vec<Row>, String> {
+    let mut rows = if shape.aggregates() {
+        fold(shape, columns, shards)?.into_iter().collect()
+    } else if shape.order.is_empty() {
+        shards.into_iter().flatten().collect()
+    } else {
+        let keys = resolve(&shape.order, columns)?;
+        kway(shards, &keys, columns, limit.map(|(o, n)| o.saturating_add(n)))
+    };
+    if let Some((offset, count)) = limit {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(rows.len());
+        rows.drain(..offset);
+        rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+    }
+    Ok(rows)
+}
+
+fn resolve(order: &[(OrderKey, bool)], columns: &[ColumnInfo]) -> Result<Vec<(usize, bool)>, String> {
+    order
+        .iter()
+        .map(|(k, desc)| {
+            let i = match k {
+                OrderKey::Position(p) if *p >= 1 && *p <= columns.len() => Some(p - 1),
+                OrderKey::Position(_) => None,
+                OrderKey::Name(n) => columns
+                    .iter()
+                    .position(|c| c.name == *n)
+                    .or_else(|| columns.iter().position(|c| c.org_name == *n)),
+            };
+            i.map(|i| (i, *desc)).ok_or_else(|| {
+                format!(
+                    "ORDER BY {k:?} over all shards needs the column in the select list (sluice merges on selected columns)"
+                )
+            })
+        })
+        .collect()
+}
+
+/// k-way merge of sorted runs, stopping after `want` rows.
+fn kway(
+    shards: Vec<Vec<Row>>,
+    keys: &[(usize, bool)],
+    columns: &[ColumnInfo],
+    want: Option<u64>,
+) -> Vec<Row> {
+    let total: usize = shards.iter().map(Vec::len).sum();
+    let want = want.map_or(total, |w| usize::try_from(w).unwrap_or(usize::MAX).min(total));
+    let mut runs: Vec<std::vec::IntoIter<Row>> = shards.into_iter().map(Vec::into_iter).collect();
+    let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Iterator::next).collect();
+    let mut out = Vec::with_capacity(want);
+    while out.len() < want {
+        let mut best: Option<usize> = None;
+        for (i, h) in heads.iter().enumerate() {
+            let Some(h) = h else { continue };
+            best = match best {
+                Some(b) if heads[b].as_ref().is_some_and(|bh| compare_rows(h, bh, keys, columns).is_ge()) => {
+                    Some(b)
+                }
+                _ => Some(i),
+            };
+        }
+        let Some(b) = best else { break };
+        if let Some(row) = heads[b].take() {
+            out.push(row);
+        }
+        heads[b] = runs[b].next();
+    }
+    out
+}
+
+fn compare_rows(a: &Row, b: &Row, keys: &[(usize, bool)], columns: &[ColumnInfo]) -> Ordering {
+    for &(i, desc) in keys {
+        let numeric = columns.get(i).is_some_and(|c| c.numeric);
+        let o = compare(a.get(i).and_then(Option::as_deref), b.get(i).and_then(Option::as_deref), numeric);
+        let o = if desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// MySQL order of two values: NULL first, numbers numerically, other values by bytes.
+pub fn compare(a: Option<&[u8]>, b: Option<&[u8]>, numeric: bool) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) if numeric => match (Decimal::parse(a), Decimal::parse(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => {
+                let x: f64 = std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+                let y: f64 = std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+                x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+            }
+        },
+        (Some(a), Some(b)) => a.cmp(b),
+    }
+}
+
+fn fold(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Result<Option<Row>, String> {
+    let mut acc: Option<Row> = None;
+    for row in shards.into_iter().flatten() {
+        let Some(a) = acc.as_mut() else {
+            acc = Some(row);
+            continue;
+        };
+        for (i, cell) in row.into_iter().enumerate() {
+            let Some(slot) = a.get_mut(i) else { continue };
+            let numeric = columns.get(i).is_some_and(|c| c.numeric);
+            match shape.columns.get(i).copied().flatten() {
+                Some(Agg::Count | Agg::Sum) => {
+                    *slot = match (slot.take(), cell) {
+                        (None, c) | (c, None) => c,
+                        (Some(x), Some(y)) => Some(add(&x, &y)?),
+                    }
+                }
+                Some(Agg::Min)
+                    if cell.is_some()
+                        && (slot.is_none() || compare(cell.as_deref(), slot.as_deref(), numeric).is_lt()) =>
+                {
+                    *slot = cell;
+                }
+                Some(Agg::Max)
+                    if cell.is_some() && compare(cell.as_deref(), slot.as_deref(), numeric).is_gt() =>
+                {
+                    *slot = cell;
+                }
+                Some(Agg::Min | Agg::Max) => {}
+                None => {}
+            }
+        }
+    }
+    Ok(acc)
+}
+
+/// Adds two decimal texts exactly (integers and fixed-point decimals); floats approximately.
+fn add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, String> {
+    if let (Some(x), Some(y)) = (Decimal::parse(a), Decimal::parse(b)) {
+        return x.add(&y).map(|d| d.to_string().into_bytes()).ok_or_else(|| "sum overflows".to_string());
+    }
+    let parse = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<f64>().ok());
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => Ok(format!("{}", x + y).into_bytes()),
+        _ => Err(format!(
+            "cannot add {:?} and {:?} across shards",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        )),
+    }
+}
+
+/// A fixed-point decimal: `mantissa / 10^scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Decimal {
+    mantissa: i128,
+    scale: u32,
+}
+
+impl Decimal {
+    fn parse(v: &[u8]) -> Option<Self> {
+        let s = std::str::from_utf8(v).ok()?.trim();
+        let (neg, s) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || int.len() + frac.len() > 36 {
+            return None;
+        }
+        let digits = format!("{int}{frac}");
+        let m: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        Some(Self { mantissa: if neg { -m } else { m }, scale: frac.len() as u32 })
+    }
+
+    fn rescale(&self, scale: u32) -> Option<i128> {
+        self.mantissa.checked_mul(10i128.checked_pow(scale - self.scale)?)
+    }
+
+    fn add(&self, o: &Self) -> Option<Self> {
+        let scale = self.scale.max(o.scale);
+        Some(Self { mantissa: self.rescale(scale)?.checked_add(o.rescale(scale)?)?, scale })
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, o: &Self) -> Ordering {
+        let scale = self.scale.max(o.scale);
+        match (self.rescale(scale), o.rescale(scale)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let neg = self.mantissa < 0;
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let scale = self.scale as usize;
+        let digits = if digits.len() <= scale {
+            format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+        } else {
+            digits
+        };
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        if neg {
+            f.write_str("-")?;
+        }
+        if scale == 0 { f.write_str(int) } else { write!(f, "{int}.{frac}") }
+    }
+}

@@ -1,0 +1,61 @@
+//! Merge plans and the merge: aggregates folded, ORDER BY k-way merged, LIMIT/OFFSET after the merge.
+
+use super::super::merge::{Agg, ColumnInfo, MergeShape, OrderKey, Row, merge};
+use super::super::route::ShardRoute;
+use super::route;
+
+fn shape(sql: &str) -> (MergeShape, Option<(u64, u64)>) {
+    match route(sql) {
+        Ok(ShardRoute::Scatter { merge, limit, .. }) => (merge, limit),
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+fn col(name: &str, numeric: bool) -> ColumnInfo {
+    ColumnInfo { name: name.into(), org_name: name.into(), numeric }
+}
+
+fn rows(v: &[&[Option<&str>]]) -> Vec<Row> {
+    v.iter().map(|r| r.iter().map(|c| c.map(|s| s.as_bytes().to_vec())).collect()).collect()
+}
+
+#[test]
+fn merge_shapes_from_select_lists() {
+    let (m, l) = shape("SELECT COUNT(*), SUM(size), MIN(title), MAX(size) FROM documents");
+    assert_eq!(m.columns, [Some(Agg::Count), Some(Agg::Sum), Some(Agg::Min), Some(Agg::Max)]);
+    assert_eq!(l, None);
+    let (m, l) = shape("SELECT id, title AS t FROM documents ORDER BY t DESC, 1 LIMIT 3, 2");
+    assert_eq!(m.order, [(OrderKey::Name("t".into()), true), (OrderKey::Position(1), false)]);
+    assert_eq!(l, Some((3, 2)));
+}
+
+#[test]
+fn aggregates_fold() {
+    let (m, _) = shape("SELECT COUNT(*), SUM(size), MIN(title), MAX(size) FROM documents");
+    let cols =
+        [col("count(*)", true), col("sum(size)", true), col("min(title)", false), col("max(size)", true)];
+    let shards = vec![
+        rows(&[&[Some("2"), Some("10.5"), Some("b"), Some("9")]]),
+        rows(&[&[Some("0"), None, None, None]]),
+        rows(&[&[Some("3"), Some("1.25"), Some("a"), Some("10")]]),
+    ];
+    let got = merge(&m, &cols, shards, None).expect("merges");
+    assert_eq!(got, rows(&[&[Some("5"), Some("11.75"), Some("a"), Some("10")]]));
+}
+
+#[test]
+fn ordered_rows_merge_numerically_and_limit_after() {
+    let (m, l) = shape("SELECT id, title FROM documents ORDER BY id DESC LIMIT 1, 3");
+    let cols = [col("id", true), col("title", false)];
+    let shards = vec![
+        rows(&[&[Some("100"), Some("x")], &[Some("9"), Some("y")]]),
+        rows(&[&[Some("20"), Some("z")], &[Some("3"), None]]),
+        rows(&[]),
+        rows(&[&[Some("11"), Some("w")], &[None, Some("n")]]),
+    ];
+    let got = merge(&m, &cols, shards, l).expect("merges");
+    assert_eq!(got, rows(&[&[Some("20"), Some("z")], &[Some("11"), Some("w")], &[Some("9"), Some("y")]]));
+    // An ORDER BY column that is not selected cannot be merged.
+    let (m, _) = shape("SELECT title FROM documents ORDER BY size");
+    assert!(merge(&m, &[col("title", false)], vec![], None).is_err());
+}
