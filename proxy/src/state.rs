@@ -151,7 +151,8 @@ impl Shared {
             plans: sluice_router::plan_cache::PlanCache::new(
                 config.routing.plan_cache_entries.max(16),
                 config.routing.plan_cache_entries.max(16) * 256,
-            ),
+            )
+            .with_shards(config.sharding.shard_map(&config.groups)),
             turn: std::sync::atomic::AtomicU64::new(0),
             sessions: crate::session::Registry::default(),
             pins: crate::session::PinCounters::default(),

@@ -9,6 +9,7 @@
 //! gives a row's shard. Strings are hashed as bytes: a case-insensitive collation's `'A'` and `'a'` are
 //! different keys (use a binary or case-sensitive collation for string shard keys).
 
+pub mod ddl;
 pub mod merge;
 pub mod route;
 pub mod shape;

@@ -1,5 +1,6 @@
 //! Shard routing tests, one file per topic, all against the same small shard map.
 
+mod ddl;
 mod functions;
 mod keys;
 mod merge;
