@@ -80,6 +80,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(next);
         }
         let mut class = self.shared.plans.plan(&lexed, sql);
+        if let Some(shape) = class.tables.shard.clone() {
+            self.last_route.shards.clear();
+            self.sharded_query(&p.payload, p.next_seq, &lexed, &class, &shape).await?;
+            return Ok(Next::Continue);
+        }
         let mut lexed = lexed;
         let mut payload = p.payload.clone();
         if class.target == sluice_router::classify::Target::Sluice
@@ -105,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<()> {
         let started = std::time::Instant::now();
         self.last_route.member = None;
+        self.last_route.shards.clear();
         self.cache_status = "";
         let pinned = self.pins.any();
         let r = self.run_routed(payload, next_seq, lexed, class).await;
@@ -224,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// The first matching `[[rules]]` entry: a block is the statement's error, a route or cache policy
     /// gives a changed class (`None`: no rule applies).
-    fn apply_rules(
+    pub(super) fn apply_rules(
         &self,
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,

@@ -18,6 +18,7 @@ mod commands;
 mod pins;
 mod prepared;
 mod relay;
+mod shard;
 mod sluice_sql;
 
 use std::net::SocketAddr;
@@ -193,6 +194,8 @@ pub struct Session<S> {
     cache_status: &'static str,
     /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
+    /// The shard (group, shard number) the open transaction touched (one is allowed).
+    tx_shard: Option<(usize, usize)>,
 }
 
 /// A backend connection the session holds.
@@ -211,6 +214,8 @@ pub(crate) struct LastRoute {
     digest: u64,
     digest_text: String,
     cache: &'static str,
+    /// Shards a sharded statement touched: (shard, backend, rewritten SQL).
+    shards: Vec<(usize, String, String)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -251,6 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             collect: None,
             cache_status: "",
             tx_writes: Default::default(),
+            tx_shard: None,
         }
     }
 

@@ -223,6 +223,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let sql = &p.payload[1..];
         let lexed = Arc::new(sluice_router::lexer::lex(sql));
         let class = self.shared.plans.plan(&lexed, sql);
+        if class.tables.shard.is_some() {
+            return Err(crate::error::Error::reply(
+                (1235, "42000"),
+                "prepared statements over sharded tables are not supported yet: use the text protocol (e.g. client-side prepared statements in the driver)",
+            ));
+        }
         let mut choice = self.choose(&lexed, &class)?;
         self.acquire(&mut choice, false).await?;
         let max = self.shared.config.pool.max_prepared_per_connection;

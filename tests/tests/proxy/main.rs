@@ -14,6 +14,7 @@ mod ops;
 mod pymysql;
 mod raw;
 mod routing;
+mod sharding;
 mod types;
 
 /// The shared topology and a fresh schema on it.

@@ -1,0 +1,259 @@
+//! Sharding through a real driver: a `documents` table hashed over 4 physical tables on the shared
+//! primary (table mode), and `accounts` spread over 2 schemas of the same group (one schema per shard).
+//! Point reads and writes land on the right physical table (checked directly on the primary), scatter
+//! aggregates and ORDER BY + LIMIT equal the same query on an unsharded copy, multi-row INSERTs split,
+//! keyless writes and cross-shard transactions are refused.
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+use sluice::config::{ShardFunctionConfig, ShardedTableConfig};
+use sluice_tests::Topology;
+
+use super::{connect, setup};
+
+const COLUMNS: &str =
+    "(id BIGINT PRIMARY KEY, owner INT NOT NULL, title VARCHAR(40) NOT NULL, size DECIMAL(10,2))";
+
+/// A sluice sharding `documents` (hash on id, 4 tables) and `accounts` (mod on uid, schema per shard).
+async fn sharded_proxy(topo: &Topology, schema: &str) -> sluice_tests::Proxy {
+    let mut cfg = topo.sluice_config();
+    cfg.sharding.enabled = true;
+    cfg.sharding.tables.push(ShardedTableConfig {
+        name: "documents".into(),
+        shard_key: "id".into(),
+        shard_count: 4,
+        ..ShardedTableConfig::default()
+    });
+    cfg.sharding.tables.push(ShardedTableConfig {
+        name: "accounts".into(),
+        shard_key: "uid".into(),
+        shard_count: 2,
+        function: ShardFunctionConfig::Mod,
+        table_pattern: Some("accounts".into()),
+        schema_pattern: Some(format!("{schema}_s{{n}}")),
+        ..ShardedTableConfig::default()
+    });
+    cfg.validate().expect("valid sharding config");
+    sluice_tests::start_proxy(cfg).await
+}
+
+/// The shard of an integer key, as MySQL computes it: CRC32(id) % 4.
+fn shard_of(id: i64) -> usize {
+    sluice_router::shard::crc32(id.to_string().as_bytes()) as usize % 4
+}
+
+async fn route_rows(c: &mut Conn) -> Vec<(String, String)> {
+    let rows: Vec<Row> = c.query("SHOW LAST ROUTE").await.expect("SHOW LAST ROUTE");
+    rows.iter()
+        .map(|r| {
+            let get = |n: &str| r.get::<Option<String>, _>(n).flatten().unwrap_or_default();
+            (get("shard"), get("shard_sql"))
+        })
+        .collect()
+}
+
+async fn err_of(c: &mut Conn, sql: &str) -> (u16, String) {
+    match c.query_drop(sql).await {
+        Err(mysql_async::Error::Server(e)) => (e.code, e.message),
+        other => panic!("{sql}: expected a server error, got {other:?}"),
+    }
+}
+
+async fn direct(topo: &Topology, schema: &str) -> Conn {
+    Conn::new(topo.root_opts(&topo.primary).db_name(Some(schema.to_owned()))).await.expect("direct")
+}
+
+#[tokio::test]
+async fn table_mode_point_writes_scatter_reads_and_refusals() {
+    let (topo, schema) = setup("shard_table").await;
+    let p = sharded_proxy(topo, &schema).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    for n in 0..4 {
+        c.query_drop(format!("CREATE TABLE documents_{n} {COLUMNS}")).await.expect("create shard");
+    }
+    c.query_drop(format!("CREATE TABLE flat {COLUMNS}")).await.expect("create unsharded copy");
+
+    // Point writes by key land on CRC32(id) % 4.
+    c.query_drop("INSERT INTO documents (id, owner, title, size) VALUES (1, 7, 'one', 1.50)")
+        .await
+        .expect("insert");
+    let route = route_rows(&mut c).await;
+    assert_eq!(
+        route,
+        [(
+            shard_of(1).to_string(),
+            format!(
+                "INSERT INTO `documents_{}` (id, owner, title, size) VALUES (1, 7, 'one', 1.50)",
+                shard_of(1)
+            )
+        )]
+    );
+    let mut d = direct(topo, &schema).await;
+    let t: Option<String> = d
+        .query_first(format!("SELECT title FROM documents_{} WHERE id = 1", shard_of(1)))
+        .await
+        .expect("direct");
+    assert_eq!(t.as_deref(), Some("one"));
+
+    // A multi-row INSERT is split per shard (autocommit); the flat copy gets the same rows.
+    let rows: Vec<String> = (2..=60)
+        .map(|i| format!("({i}, {}, 't{:03}', {}.{:02})", i % 5, (i * 37) % 100, (i * 13) % 50, i % 100))
+        .collect();
+    let values = rows.join(", ");
+    c.query_drop(format!("INSERT INTO documents (id, owner, title, size) VALUES {values}"))
+        .await
+        .expect("split insert");
+    assert_eq!(c.affected_rows(), 59);
+    let touched = route_rows(&mut c).await;
+    assert_eq!(touched.len(), 4, "{touched:?}");
+    c.query_drop(format!("INSERT INTO flat (id, owner, title, size) VALUES (1, 7, 'one', 1.50), {values}"))
+        .await
+        .expect("flat insert");
+    for n in 0..4 {
+        let got: Vec<i64> =
+            d.query(format!("SELECT id FROM documents_{n} ORDER BY id")).await.expect("direct");
+        let want: Vec<i64> = (1..=60).filter(|i| shard_of(*i) == n).collect();
+        assert_eq!(got, want, "documents_{n}");
+    }
+    // MySQL agrees on the shard of every row.
+    let mysql: Vec<(i64, i64)> =
+        d.query("SELECT id, CRC32(id) % 4 FROM flat ORDER BY id").await.expect("crc32");
+    assert!(mysql.iter().all(|(id, s)| shard_of(*id) as i64 == *s));
+    topo.wait_replicas_caught_up().await;
+
+    // Point read by key: one shard, rewritten text.
+    let t: Option<String> =
+        c.query_first("SELECT title FROM documents WHERE id = 7").await.expect("point read");
+    let route = route_rows(&mut c).await;
+    assert_eq!(
+        route,
+        [(shard_of(7).to_string(), format!("SELECT title FROM `documents_{}` WHERE id = 7", shard_of(7)))]
+    );
+    let want: Option<String> = c.query_first("SELECT title FROM flat WHERE id = 7").await.expect("flat");
+    assert_eq!(t, want);
+
+    // Scatter reads equal the unsharded copy.
+    let same = [
+        "SELECT COUNT(*) FROM {t}",
+        "SELECT COUNT(*), SUM(size), MIN(title), MAX(size), MIN(id), MAX(owner) FROM {t}",
+        "SELECT COUNT(size) AS n, SUM(owner) FROM {t} WHERE owner > 1",
+        "SELECT id, title, size FROM {t} ORDER BY size DESC, id LIMIT 7",
+        "SELECT id, title FROM {t} ORDER BY title LIMIT 5 OFFSET 10",
+        "SELECT id, owner FROM {t} WHERE owner = 3 ORDER BY id DESC LIMIT 2, 4",
+        "SELECT * FROM {t} WHERE id IN (1, 2, 3, 4, 5) ORDER BY id",
+        "SELECT id FROM {t} ORDER BY 1",
+    ];
+    for q in same {
+        let sharded: Vec<Row> = c.query(q.replace("{t}", "documents")).await.expect(q);
+        let flat: Vec<Row> = c.query(q.replace("{t}", "flat")).await.expect(q);
+        let show = |rows: &[Row]| -> Vec<Vec<mysql_async::Value>> {
+            rows.iter().map(|r| r.clone().unwrap()).collect()
+        };
+        assert_eq!(show(&sharded), show(&flat), "{q}");
+        if let (Some(a), Some(b)) = (sharded.first(), flat.first()) {
+            let names =
+                |r: &Row| r.columns_ref().iter().map(|c| c.name_str().into_owned()).collect::<Vec<_>>();
+            assert_eq!(names(a), names(b), "{q}");
+        }
+    }
+    let _: Option<i64> = c.query_first("SELECT COUNT(*) FROM documents").await.expect("scatter");
+    let route = route_rows(&mut c).await;
+    let shards: Vec<&str> = route.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(shards, ["0", "1", "2", "3"], "a scatter touches every shard");
+    assert!(
+        route.iter().all(|(s, sql)| *sql == format!("SELECT COUNT(*) FROM `documents_{s}`")),
+        "{route:?}"
+    );
+
+    // Keyless write refused; with the key it lands on one table.
+    let (code, msg) = err_of(&mut c, "UPDATE documents SET title = 'x'").await;
+    assert_eq!(code, 1235, "{msg}");
+    assert!(msg.contains("documents") && msg.contains("id = …") && msg.contains("broadcast_writes"), "{msg}");
+    let (code, msg) = err_of(&mut c, "UPDATE documents SET id = 99 WHERE id = 1").await;
+    assert!(code == 1235 && msg.contains("DELETE it and INSERT it"), "{msg}");
+    let (code, msg) = err_of(&mut c, "SELECT owner, COUNT(*) FROM documents GROUP BY owner").await;
+    assert!(code == 1235 && msg.contains("GROUP BY"), "{msg}");
+    c.query_drop("UPDATE documents SET title = 'uno' WHERE id = 1").await.expect("keyed update");
+    assert_eq!(c.affected_rows(), 1);
+    c.query_drop("DELETE FROM documents WHERE id IN (2, 3)").await.expect("keyed delete");
+    assert_eq!(c.affected_rows(), 2);
+
+    // A transaction may touch one shard.
+    let (a, b) = (1i64, (2..60).find(|i| shard_of(*i) != shard_of(1)).expect("another shard"));
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop(format!("UPDATE documents SET owner = owner + 1 WHERE id = {a}"))
+        .await
+        .expect("first shard");
+    let (code, msg) = err_of(&mut c, &format!("UPDATE documents SET owner = owner + 1 WHERE id = {b}")).await;
+    assert!(code == 1235 && msg.contains("a transaction may touch one shard"), "{msg}");
+    let (code, _) = err_of(&mut c, "SELECT COUNT(*) FROM documents").await;
+    assert_eq!(code, 1235);
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    let owner: Option<i64> = d
+        .query_first(format!("SELECT owner FROM documents_{} WHERE id = 1", shard_of(1)))
+        .await
+        .expect("direct");
+    assert_eq!(owner, Some(7), "rolled back");
+
+    // A split INSERT whose part fails on one shard: the error names it; the other parts applied.
+    let dup = 5i64; // exists
+    let fresh: Vec<i64> = (100..200).filter(|i| shard_of(*i) != shard_of(dup)).take(2).collect();
+    let sql = format!(
+        "INSERT INTO documents (id, owner, title, size) VALUES ({dup}, 1, 'dup', 1), ({}, 1, 'a', 1), ({}, 1, 'b', 1)",
+        fresh[0], fresh[1]
+    );
+    let (code, msg) = err_of(&mut c, &sql).await;
+    assert_eq!(code, 1062, "{msg}");
+    assert!(
+        msg.contains(&format!("shard(s) {} failed", shard_of(dup))) && msg.contains("Duplicate entry"),
+        "{msg}"
+    );
+    for id in &fresh {
+        let n: Option<i64> = d
+            .query_first(format!("SELECT COUNT(*) FROM documents_{} WHERE id = {id}", shard_of(*id)))
+            .await
+            .expect("direct");
+        assert_eq!(n, Some(1), "part for {id} applied");
+    }
+    // An INSERT without the key is refused, naming the key.
+    let (code, msg) = err_of(&mut c, "INSERT INTO documents (owner, title) VALUES (1, 'x')").await;
+    assert!(code == 1235 && msg.contains("shard key column id"), "{msg}");
+    d.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn schema_per_shard_mode_on_one_group() {
+    let (topo, schema) = setup("shard_db").await;
+    let mut root = direct(topo, &schema).await;
+    for n in 0..2 {
+        root.query_drop(format!("CREATE DATABASE `{schema}_s{n}`")).await.expect("shard schema");
+        root.query_drop(format!(
+            "CREATE TABLE `{schema}_s{n}`.accounts (uid INT PRIMARY KEY, name VARCHAR(20))"
+        ))
+        .await
+        .expect("shard table");
+        root.query_drop(format!("GRANT ALL ON `{schema}_s{n}`.* TO 'app'@'%'")).await.ok();
+    }
+    topo.wait_replicas_caught_up().await;
+    let p = sharded_proxy(topo, &schema).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("INSERT INTO accounts (uid, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        .await
+        .expect("split");
+    let odd: Vec<i32> =
+        root.query(format!("SELECT uid FROM `{schema}_s1`.accounts ORDER BY uid")).await.expect("s1");
+    let even: Vec<i32> =
+        root.query(format!("SELECT uid FROM `{schema}_s0`.accounts ORDER BY uid")).await.expect("s0");
+    assert_eq!((odd, even), (vec![1, 3], vec![2]));
+    topo.wait_replicas_caught_up().await;
+    let name: Option<String> = c.query_first("SELECT name FROM accounts WHERE uid = 3").await.expect("point");
+    assert_eq!(name.as_deref(), Some("c"));
+    let route = route_rows(&mut c).await;
+    assert_eq!(route, [("1".into(), format!("SELECT name FROM `{schema}_s1`.`accounts` WHERE uid = 3"))]);
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM accounts").await.expect("scatter");
+    assert_eq!(n, Some(3));
+    for n in 0..2 {
+        root.query_drop(format!("DROP DATABASE `{schema}_s{n}`")).await.ok();
+    }
+    root.disconnect().await.ok();
+}
