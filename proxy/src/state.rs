@@ -59,6 +59,8 @@ pub struct Shared {
     pub health: crate::monitor::Health,
     /// Statement plans by digest.
     pub plans: sluice_router::plan_cache::PlanCache,
+    /// Keys for INSERTs that omit a `generate_key` table's shard key.
+    pub shard_ids: sluice_router::shard::IdGenerator,
     /// Query rules, compiled.
     pub rules: crate::rules::Rules,
     /// Admin interface accounts.
@@ -153,6 +155,7 @@ impl Shared {
                 config.routing.plan_cache_entries.max(16) * 256,
             )
             .with_shards(config.sharding.shard_map(&config.groups)),
+            shard_ids: sluice_router::shard::IdGenerator::new(config.sharding.node_id),
             turn: std::sync::atomic::AtomicU64::new(0),
             sessions: crate::session::Registry::default(),
             pins: crate::session::PinCounters::default(),

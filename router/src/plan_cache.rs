@@ -160,8 +160,7 @@ impl PlanCache {
             ))));
         }
         let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
-        let (_, toks) = crate::lexer::lex_tokens(sql);
-        crate::shard::shape::shape(&self.sharded, sql, &toks, &tables).map(Arc::new)
+        crate::shard::shape::shape(&self.sharded, sql, &tables).map(Arc::new)
     }
 
     /// Shapes cached now.

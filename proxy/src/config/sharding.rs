@@ -14,6 +14,9 @@ pub struct ShardingConfig {
     pub enabled: bool,
     /// The sharded tables.
     pub tables: Vec<ShardedTableConfig>,
+    /// This instance's node id (0–1023) in generated keys: sluice instances sharing backends need
+    /// distinct ones. Default 0.
+    pub node_id: u16,
 }
 
 /// Where the shards of a table are.
@@ -105,6 +108,11 @@ pub struct ShardedTableConfig {
     /// UPDATE/DELETE without the key run on every shard instead of being refused. Default false.
     #[serde(default)]
     pub broadcast_writes: bool,
+    /// An INSERT that omits `shard_key` gets a sluice-generated 64-bit id in it (ms since 2025 ‖
+    /// `[sharding] node_id` ‖ sequence; the client's OK reports the first as its insert id). The key
+    /// column must be a BIGINT. Default false (such an INSERT is refused).
+    #[serde(default)]
+    pub generate_key: bool,
 }
 
 impl ShardedTableConfig {
@@ -154,6 +162,7 @@ impl ShardingConfig {
                     })
                     .collect(),
                 broadcast_writes: t.broadcast_writes,
+                generate_key: t.generate_key,
             })
             .collect();
         ShardMap { tables }
@@ -162,6 +171,9 @@ impl ShardingConfig {
     /// Every problem, as (key path, message).
     pub(super) fn issues(&self, groups: &[GroupConfig]) -> Vec<(String, String)> {
         let mut v = Vec::new();
+        if self.node_id > 1023 {
+            v.push(("sharding.node_id".into(), format!("{} is not 0-1023", self.node_id)));
+        }
         for (i, t) in self.tables.iter().enumerate() {
             let at = format!("sharding.tables[{i}]");
             let mut add = |k: &str, m: String| v.push((format!("{at}.{k}"), m));

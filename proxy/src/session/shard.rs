@@ -44,8 +44,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let sql = payload.get(1..).unwrap_or_default();
         let (_, toks) = lex_tokens(sql);
         let map = self.shared.plans.shards();
-        let route =
-            route_statement(shape, map, sql, &toks, &[]).map_err(|e| Error::reply(e.code, e.message))?;
+        let ids = || self.shared.shard_ids.next();
+        let route = route_statement(shape, map, sql, &toks, &[], &ids)
+            .map_err(|e| Error::reply(e.code, e.message))?;
         let table = match shape {
             ShardShape::Routed { table, .. } => *table,
             ShardShape::Refused(_) => 0,

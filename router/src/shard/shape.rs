@@ -69,8 +69,10 @@ pub enum Kind {
     },
     /// INSERT/REPLACE … VALUES.
     Insert {
-        /// Position of the key in the column list.
-        key_column: usize,
+        /// Position of the key in the column list; `None`: the list omits it and sluice generates it.
+        key_column: Option<usize>,
+        /// Word ordinal of the column list's last identifier (the generated key is appended after it).
+        last_column: usize,
     },
     /// UPDATE or DELETE on one sharded table.
     Write {
@@ -95,12 +97,15 @@ pub enum ShardShape {
     Refused(String),
 }
 
-/// The shape of `sql` (whose tokens are `toks`) over `map`'s tables; `None` when it names none.
-pub fn shape(map: &ShardMap, sql: &[u8], toks: &[Token], tables: &[String]) -> Option<ShardShape> {
+/// The shape of `sql` over `map`'s tables (`tables`: those the statement names); `None` when it names
+/// no sharded table.
+pub fn shape(map: &ShardMap, sql: &[u8], tables: &[String]) -> Option<ShardShape> {
     let named: Vec<usize> = tables.iter().filter_map(|t| map.find(t)).collect();
     if named.is_empty() {
         return None;
     }
+    let (_, toks) = crate::lexer::lex_tokens(sql);
+    let toks = toks.as_slice();
     let table = named[0];
     let name = &map.tables[table].name;
     if named.iter().any(|t| *t != table) {
@@ -267,15 +272,24 @@ impl Cx<'_> {
             ));
         }
         self.object(n);
-        let Some(key_column) = i.columns.iter().position(|c| {
+        let key_column = i.columns.iter().position(|c| {
             c.0.last()
                 .and_then(ObjectNamePart::as_ident)
                 .is_some_and(|c| c.value.eq_ignore_ascii_case(self.key()))
-        }) else {
+        });
+        let generate = self.map.tables[self.table].generate_key;
+        let last_column = i.columns.last().and_then(|c| c.0.last()).and_then(ObjectNamePart::as_ident);
+        let last_column = last_column.and_then(|c| word_of(self.text, self.toks, c));
+        let (Some(last_column), true) = (last_column, key_column.is_some() || generate) else {
             return Err(format!(
-                "INSERT into sharded table {name} must name its shard key column {} in the column list (INSERT INTO {name} ({}, …) VALUES …)",
+                "INSERT into sharded table {name} must name its shard key column {} in the column list (INSERT INTO {name} ({}, …) VALUES …){}",
                 self.key(),
-                self.key()
+                self.key(),
+                if generate {
+                    ""
+                } else {
+                    ", or set generate_key = true for it in [[sharding.tables]] so sluice generates the key"
+                }
             ));
         };
         let values = matches!(i.source.as_deref().map(|q| q.body.as_ref()), Some(SetExpr::Values(_)));
@@ -296,7 +310,7 @@ impl Cx<'_> {
                 }
             }
         }
-        Ok(Kind::Insert { key_column })
+        Ok(Kind::Insert { key_column, last_column })
     }
 
     /// The sharded table's identifiers in a FROM item (and its alias).

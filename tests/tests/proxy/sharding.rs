@@ -31,6 +31,7 @@ async fn sharded_proxy(topo: &Topology, schema: &str) -> sluice_tests::Proxy {
         function: ShardFunctionConfig::Mod,
         table_pattern: Some("accounts".into()),
         schema_pattern: Some(format!("{schema}_s{{n}}")),
+        generate_key: true,
         ..ShardedTableConfig::default()
     });
     cfg.validate().expect("valid sharding config");
@@ -228,7 +229,7 @@ async fn schema_per_shard_mode_on_one_group() {
     for n in 0..2 {
         root.query_drop(format!("CREATE DATABASE `{schema}_s{n}`")).await.expect("shard schema");
         root.query_drop(format!(
-            "CREATE TABLE `{schema}_s{n}`.accounts (uid INT PRIMARY KEY, name VARCHAR(20))"
+            "CREATE TABLE `{schema}_s{n}`.accounts (uid BIGINT PRIMARY KEY, name VARCHAR(20))"
         ))
         .await
         .expect("shard table");
@@ -240,9 +241,9 @@ async fn schema_per_shard_mode_on_one_group() {
     c.query_drop("INSERT INTO accounts (uid, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
         .await
         .expect("split");
-    let odd: Vec<i32> =
+    let odd: Vec<i64> =
         root.query(format!("SELECT uid FROM `{schema}_s1`.accounts ORDER BY uid")).await.expect("s1");
-    let even: Vec<i32> =
+    let even: Vec<i64> =
         root.query(format!("SELECT uid FROM `{schema}_s0`.accounts ORDER BY uid")).await.expect("s0");
     assert_eq!((odd, even), (vec![1, 3], vec![2]));
     topo.wait_replicas_caught_up().await;
@@ -252,6 +253,32 @@ async fn schema_per_shard_mode_on_one_group() {
     assert_eq!(route, [("1".into(), format!("SELECT name FROM `{schema}_s1`.`accounts` WHERE uid = 3"))]);
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM accounts").await.expect("scatter");
     assert_eq!(n, Some(3));
+
+    // INSERTs that omit the key get sluice-generated ids; the OK reports the first one.
+    for sql in [
+        "INSERT INTO accounts (name) VALUES ('g1')",
+        "INSERT INTO accounts (name) VALUES ('g2'), ('g3'), ('g4')",
+    ] {
+        c.query_drop(sql).await.expect(sql);
+        let id = c.last_insert_id().expect("an insert id") as i64;
+        assert!(id > 1 << 40, "{id}");
+        let last: Option<i64> = c.query_first("SELECT LAST_INSERT_ID()").await.expect("last id");
+        assert_eq!(last, Some(id), "{sql}");
+        let s = (id % 2) as usize;
+        let name: Option<String> = root
+            .query_first(format!("SELECT name FROM `{schema}_s{s}`.accounts WHERE uid = {id}"))
+            .await
+            .expect("direct");
+        assert!(name.is_some_and(|n| n.starts_with('g')), "{sql}: row {id} on shard {s}");
+    }
+    let ids: Vec<i64> = root
+        .query(format!(
+            "SELECT uid FROM `{schema}_s0`.accounts WHERE name LIKE 'g%' UNION ALL SELECT uid FROM `{schema}_s1`.accounts WHERE name LIKE 'g%' ORDER BY uid"
+        ))
+        .await
+        .expect("ids");
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "distinct ids");
     for n in 0..2 {
         root.query_drop(format!("DROP DATABASE `{schema}_s{n}`")).await.ok();
     }

@@ -2,6 +2,7 @@
 
 mod ddl;
 mod functions;
+mod ids;
 mod keys;
 mod merge;
 mod refusals;
@@ -32,6 +33,7 @@ pub(super) fn map() -> ShardMap {
                 function: ShardFunction::Hash,
                 shards: tables("documents", 4, false),
                 broadcast_writes: false,
+                generate_key: false,
             },
             ShardTable {
                 name: "users".into(),
@@ -39,6 +41,7 @@ pub(super) fn map() -> ShardMap {
                 function: ShardFunction::Mod,
                 shards: tables("users", 2, true),
                 broadcast_writes: true,
+                generate_key: true,
             },
             ShardTable {
                 name: "events".into(),
@@ -50,6 +53,7 @@ pub(super) fn map() -> ShardMap {
                 ]),
                 shards: tables("events", 3, false),
                 broadcast_writes: false,
+                generate_key: false,
             },
             ShardTable {
                 name: "regions".into(),
@@ -60,6 +64,7 @@ pub(super) fn map() -> ShardMap {
                 ]),
                 shards: tables("regions", 2, false),
                 broadcast_writes: false,
+                generate_key: false,
             },
         ],
     }
@@ -76,7 +81,12 @@ pub(super) fn route_with(
         return Err(ShardError { code: (0, ""), message: "not sharded".into() });
     };
     let (_, toks) = lex_tokens(sql.as_bytes());
-    route_statement(shape, cache.shards(), sql.as_bytes(), &toks, params)
+    let next = std::cell::Cell::new(1000);
+    let ids = || {
+        next.set(next.get() + 1);
+        next.get()
+    };
+    route_statement(shape, cache.shards(), sql.as_bytes(), &toks, params, &ids)
 }
 
 pub(super) fn cache() -> PlanCache {
