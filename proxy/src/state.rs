@@ -25,6 +25,17 @@ pub struct BackendAddr {
     pub tls: bool,
 }
 
+/// A group after the first (it serves shards): its members follow the default group's in the
+/// sessions' member numbering, from `base` on; its routing view holds its own member indices.
+pub struct ShardGroup {
+    /// Its members.
+    pub group: crate::topology::Group,
+    /// Its routing view, replaced after every health check (when a placement uses the group).
+    pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
+    /// Index of its first member among all members.
+    pub base: usize,
+}
+
 /// Everything sessions share.
 pub struct Shared {
     /// The configuration in effect.
@@ -55,6 +66,8 @@ pub struct Shared {
     pub group: crate::topology::Group,
     /// The default group's routing view, replaced after every health check.
     pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
+    /// The other groups (config order from the second on): shards placed there.
+    pub shard_groups: Vec<ShardGroup>,
     /// The latest health snapshot (all groups).
     pub health: crate::monitor::Health,
     /// Statement plans by digest.
@@ -109,6 +122,15 @@ impl Shared {
         };
         let group_state = crate::topology::Group::from_config(&config, group);
         let routing = crate::topology::RouteSnapshot::initial(&group_state, &config);
+        let mut base = group_state.members.len();
+        let mut shard_groups = Vec::new();
+        for g in config.groups.iter().skip(1) {
+            let group = crate::topology::Group::from_config(&config, g);
+            let routing = crate::topology::RouteSnapshot::initial(&group, &config);
+            let n = group.members.len();
+            shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
+            base += n;
+        }
         let client_tls = match &config.server.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&t.cert, &t.key)?)),
             None => None,
@@ -146,6 +168,7 @@ impl Shared {
             live_sessions: AtomicUsize::new(0),
             group: group_state,
             routing: arc_swap::ArcSwap::from_pointee(routing),
+            shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),
             admin_users: Users::admins(&config),
@@ -245,6 +268,15 @@ impl Shared {
 
     /// Applies a health snapshot to the default group's routing view.
     pub fn publish_health(&self, snap: &crate::monitor::HealthSnapshot) {
+        for (name, members) in snap.groups.iter().skip(1) {
+            if let Some(g) = self.shard_groups.iter().find(|g| g.group.name == *name) {
+                g.routing.store(Arc::new(crate::topology::RouteSnapshot::build(
+                    &g.group,
+                    members,
+                    &self.config,
+                )));
+            }
+        }
         let Some((_, members)) = snap.groups.first() else { return };
         let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config);
         let prev = self.routing.load();
@@ -260,9 +292,15 @@ impl Shared {
         self: &Arc<Self>,
         first_wait: Duration,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
+        // The default group, and the groups shards are placed on.
+        let placed: Vec<&str> = if self.config.sharding.enabled {
+            self.config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)).collect()
+        } else {
+            Vec::new()
+        };
         let targets: Vec<_> = crate::monitor::targets(&self.config, self.backend_tls.clone())?
             .into_iter()
-            .take(self.group.members.len())
+            .filter(|t| t.group == self.group.name || placed.contains(&t.group.as_str()))
             .collect();
         let interval = Duration::from_millis(self.config.monitor.interval_ms.max(10));
         let me = self.clone();
@@ -357,7 +395,37 @@ impl Shared {
 
     /// The address of member `i` of the default group.
     pub fn member(&self, i: usize) -> Option<&BackendAddr> {
-        self.group.members.get(i).map(|m| &m.addr)
+        if let Some(m) = self.group.members.get(i) {
+            return Some(&m.addr);
+        }
+        let g = self.shard_groups.iter().rev().find(|g| g.base <= i)?;
+        g.group.members.get(i - g.base).map(|m| &m.addr)
+    }
+
+    /// Group `g` (config order) and the index of its first member among all members.
+    pub fn group_at(&self, g: usize) -> (&crate::topology::Group, usize) {
+        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
+            Some(sg) => (&sg.group, sg.base),
+            None => (&self.group, 0),
+        }
+    }
+
+    /// Group `g`'s routing view with member indices among all members.
+    pub fn routing_at(&self, g: usize) -> Arc<crate::topology::RouteSnapshot> {
+        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
+            Some(sg) => Arc::new(sg.routing.load().shifted(sg.base)),
+            None => self.routing.load_full(),
+        }
+    }
+
+    /// The group (config order) member `i` (among all members) belongs to.
+    pub fn group_of_member(&self, i: usize) -> usize {
+        self.shard_groups.iter().rposition(|g| g.base <= i).map_or(0, |p| p + 1)
+    }
+
+    /// Whether member `i` (among all members) is its group's primary now.
+    pub fn is_primary(&self, i: usize) -> bool {
+        self.routing_at(self.group_of_member(i)).primary == Some(i)
     }
 
     /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.

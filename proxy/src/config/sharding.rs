@@ -191,7 +191,7 @@ impl ShardingConfig {
             if t.shard_count == 0 {
                 add("shard_count", "must be at least 1".into());
             }
-            // Placement: every shard on a known group, the first group only for now.
+            // Placement: every shard on a known group.
             if t.placement.is_empty() && t.mode == ShardMode::Database {
                 add(
                     "placement",
@@ -208,16 +208,8 @@ impl ShardingConfig {
                 );
             }
             for (pi, g) in t.placement.iter().enumerate() {
-                match groups.iter().position(|c| c.name == *g) {
-                    None => add(&format!("placement[{pi}]"), format!("{g:?} is not a [[groups]] name")),
-                    Some(0) => {}
-                    Some(_) => add(
-                        &format!("placement[{pi}]"),
-                        format!(
-                            "{g:?}: this version serves shards on the first group ({:?}) only; use schema_pattern for one schema per shard there",
-                            groups.first().map(|g| g.name.as_str()).unwrap_or_default()
-                        ),
-                    ),
+                if !groups.iter().any(|c| c.name == *g) {
+                    add(&format!("placement[{pi}]"), format!("{g:?} is not a [[groups]] name"));
                 }
             }
             // Physical names must differ, or two shards would be one table.

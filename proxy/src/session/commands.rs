@@ -85,6 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.sharded_query(&p.payload, p.next_seq, &lexed, &class, &shape).await?;
             return Ok(Next::Continue);
         }
+        self.check_pinned_elsewhere(&class)?;
         let mut lexed = lexed;
         let mut payload = p.payload.clone();
         if class.target == sluice_router::classify::Target::Sluice
@@ -97,6 +98,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.run_statement(&payload, p.next_seq, &lexed, &class).await?;
         Ok(Next::Continue)
+    }
+
+    /// A statement naming tables while the session is pinned to a shard group's connection (a
+    /// transaction a sharded statement opened there): refused, since the tables are the default group's.
+    fn check_pinned_elsewhere(&self, class: &sluice_router::classify::Class) -> Result<()> {
+        let Some(h) = &self.held else { return Ok(()) };
+        let g = self.shared.group_of_member(h.member);
+        if g == 0 || !self.pins.any() || (class.tables.read.is_empty() && class.tables.written.is_empty()) {
+            return Ok(());
+        }
+        Err(Error::reply(
+            (1235, "42000"),
+            format!(
+                "this session is pinned to a connection of shard group '{}' ({}); tables outside the shard are on group '{}': end the transaction first",
+                self.shared.group_at(g).0.name,
+                self.pins.names(),
+                self.shared.group.name
+            ),
+        ))
     }
 
     /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) and records it in the
@@ -114,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.cache_status = "";
         let pinned = self.pins.any();
         let r = self.run_routed(payload, next_seq, lexed, class).await;
-        let primary = self.shared.routing.load().primary;
+        let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
             None if self.cache_status == "hit" => "cache",
             Some(m) if Some(m) == primary => "primary",

@@ -196,6 +196,8 @@ pub struct Session<S> {
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
     /// The shard (group, shard number) the open transaction touched (one is allowed).
     tx_shard: Option<(usize, usize)>,
+    /// The group (config order) the statement running now is routed in: 0, or a shard's group.
+    group_ctx: usize,
 }
 
 /// A backend connection the session holds.
@@ -257,6 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cache_status: "",
             tx_writes: Default::default(),
             tx_shard: None,
+            group_ctx: 0,
         }
     }
 

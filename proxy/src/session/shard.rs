@@ -77,7 +77,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let mut p = Vec::with_capacity(1 + part.sql.len());
                 p.push(command::QUERY);
                 p.extend_from_slice(part.sql.as_bytes());
+                self.enter_group(here.0, &name)?;
                 let r = self.run_statement(&p, next_seq, lexed, class).await;
+                self.group_ctx = 0;
                 let label = self.member_label(self.last_route.member);
                 self.last_route.shards = vec![(part.shard, label, part.sql)];
                 if self.status & status::IN_TRANS != 0 {
@@ -90,23 +92,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return Err(in_tx_refusal(&name, parts.len()));
                 }
                 self.apply_rules(lexed, class)?;
-                self.scatter(next_seq, lexed, class, &parts, &merge, limit).await
+                let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
+                let r = self.scatter(next_seq, lexed, class, &parts, &groups, &merge, limit).await;
+                self.group_ctx = 0;
+                r
             }
             ShardRoute::Split(parts) => {
                 if in_tx {
                     return Err(in_tx_refusal(&name, parts.len()));
                 }
                 self.apply_rules(lexed, class)?;
-                self.split(next_seq, lexed, class, &name, &parts).await
+                let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
+                let r = self.split(next_seq, lexed, class, &name, &parts, &groups).await;
+                self.group_ctx = 0;
+                r
             }
         }
     }
 
     fn member_label(&self, member: Option<usize>) -> String {
-        member
-            .and_then(|m| self.shared.group.members.get(m))
-            .map(|m| m.addr.label.clone())
-            .unwrap_or_default()
+        member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone()).unwrap_or_default()
+    }
+
+    /// Routes what follows in `group`: a connection held from another group is given back first, or,
+    /// when the session is pinned to it, the statement is refused (its state lives on that connection).
+    fn enter_group(&mut self, group: usize, table: &str) -> Result<()> {
+        if let Some(h) = &self.held {
+            let held_group = self.shared.group_of_member(h.member);
+            if held_group != group {
+                if self.pins.any() {
+                    let name = |g: usize| self.shared.group_at(g).0.name.clone();
+                    return Err(Error::reply(
+                        REFUSED,
+                        format!(
+                            "this session is pinned to a connection of group '{}' ({}), and this statement goes to a shard of {table} on group '{}': end the transaction (or what pins the session) first",
+                            name(held_group),
+                            self.pins.names(),
+                            name(group)
+                        ),
+                    ));
+                }
+                self.release_held();
+            }
+        }
+        self.group_ctx = group;
+        Ok(())
     }
 
     /// Runs each part where it belongs: reads where routing says (R/W split), writes on the primary.
@@ -115,11 +145,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &Lexed,
         class: &Class,
         parts: &[ShardPart],
+        groups: &[usize],
         write: bool,
     ) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(parts.len());
         for part in parts {
-            let r = self.run_part(lexed, class, part, write).await;
+            let group = groups.get(part.shard).copied().unwrap_or(0);
+            let r = match self.enter_group(group, "the table") {
+                Ok(()) => self.run_part(lexed, class, part, write).await,
+                Err(e) => Err(e),
+            };
             let label = self.member_label(self.last_route.member);
             out.push((part.shard, label, r));
         }
@@ -173,11 +208,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &Lexed,
         class: &Class,
         parts: &[ShardPart],
+        groups: &[usize],
         shape: &MergeShape,
         limit: Option<(u64, u64)>,
     ) -> Result<()> {
         let started = std::time::Instant::now();
-        let outcomes = self.run_parts(lexed, class, parts, false).await;
+        let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
         let r = self.merge_and_send(next_seq, shape, limit, outcomes).await;
         self.record(lexed, started, r.as_ref().map_or(0, |n| *n), 0, r.is_err());
         r.map(drop)
@@ -261,10 +297,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &Class,
         name: &str,
         parts: &[ShardPart],
+        groups: &[usize],
     ) -> Result<()> {
         let started = std::time::Instant::now();
         let writes = self.cache_write_started(lexed, class).await;
-        let outcomes = self.run_parts(lexed, class, parts, true).await;
+        let outcomes = self.run_parts(lexed, class, parts, groups, true).await;
         let mut affected = 0u64;
         let mut warnings = 0u16;
         let mut last_id = 0u64;

@@ -173,10 +173,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `SHOW LAST ROUTE`: one row about the previous statement of this session.
     async fn show_last_route(&mut self, seq: u8) -> Result<()> {
         let LastRoute { member, reason, digest, digest_text, cache, shards } = &self.last_route;
-        let (backend, role) = match member.and_then(|m| self.shared.group.members.get(m)) {
-            Some(m) => {
-                let primary = self.shared.routing.load().primary == *member;
-                (m.addr.label.clone(), if primary { "primary" } else { "replica" })
+        let (backend, role) = match member.and_then(|m| self.shared.member(m).map(|a| (m, a))) {
+            Some((m, addr)) => {
+                let primary = self.shared.is_primary(m);
+                (addr.label.clone(), if primary { "primary" } else { "replica" })
             }
             None => (String::new(), ""),
         };

@@ -284,3 +284,80 @@ async fn schema_per_shard_mode_on_one_group() {
     }
     root.disconnect().await.ok();
 }
+
+#[tokio::test]
+async fn database_mode_shards_on_a_second_group() {
+    let (topo, schema) = setup("shard_group").await;
+    let mut root = direct(topo, &schema).await;
+    for n in 0..2 {
+        root.query_drop(format!("CREATE DATABASE `{schema}_n{n}`")).await.expect("shard schema");
+        root.query_drop(format!(
+            "CREATE TABLE `{schema}_n{n}`.notes (id BIGINT PRIMARY KEY, body VARCHAR(20))"
+        ))
+        .await
+        .expect("shard table");
+        root.query_drop(format!("GRANT ALL ON `{schema}_n{n}`.* TO 'app'@'%'")).await.ok();
+    }
+    topo.wait_replicas_caught_up().await;
+    // A second group: the same servers under another name (shard 1 is served through it).
+    let mut cfg = topo.sluice_config();
+    let mut g1 = cfg.groups[0].clone();
+    g1.name = "g1".into();
+    cfg.groups.push(g1);
+    cfg.sharding.enabled = true;
+    cfg.sharding.tables.push(ShardedTableConfig {
+        name: "notes".into(),
+        shard_key: "id".into(),
+        shard_count: 2,
+        mode: sluice::config::ShardMode::Database,
+        function: ShardFunctionConfig::Mod,
+        schema_pattern: Some(format!("{schema}_n{{n}}")),
+        placement: vec![cfg.groups[0].name.clone(), "g1".into()],
+        ..ShardedTableConfig::default()
+    });
+    cfg.validate().expect("valid");
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("INSERT INTO notes (id, body) VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+        .await
+        .expect("split");
+    let backends: Vec<String> = {
+        let rows: Vec<Row> = c.query("SHOW LAST ROUTE").await.expect("route");
+        rows.iter()
+            .map(|r| r.get::<Option<String>, _>("shard_backend").flatten().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(backends.len(), 2);
+    assert!(
+        backends[0].starts_with(&format!("{}/primary", topo.sluice_config().groups[0].name)),
+        "{backends:?}"
+    );
+    assert!(backends[1].starts_with("g1/primary"), "{backends:?}");
+    let odd: Vec<i64> =
+        root.query(format!("SELECT id FROM `{schema}_n1`.notes ORDER BY id")).await.expect("n1");
+    assert_eq!(odd, [1, 3]);
+    topo.wait_replicas_caught_up().await;
+    // A read on shard 1 runs on a replica of g1 (R/W split inside the shard's group).
+    let body: Option<String> =
+        c.query_first("SELECT body FROM notes WHERE id = 3").await.expect("point read");
+    assert_eq!(body.as_deref(), Some("three"));
+    let row: Row = c.query_first("SHOW LAST ROUTE").await.expect("route").expect("a row");
+    let backend: String = row.get::<Option<String>, _>("shard_backend").flatten().unwrap_or_default();
+    let role: String = row.get::<Option<String>, _>("role").flatten().unwrap_or_default();
+    assert!(backend.starts_with("g1/") && role == "replica", "{backend} {role}");
+    c.query_drop("UPDATE notes SET body = 'uno' WHERE id = 1").await.expect("write on g1");
+    let b: Option<String> =
+        root.query_first(format!("SELECT body FROM `{schema}_n1`.notes WHERE id = 1")).await.expect("direct");
+    assert_eq!(b.as_deref(), Some("uno"));
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM notes").await.expect("scatter over two groups");
+    assert_eq!(n, Some(3));
+    // A transaction opened on the default group cannot move to g1.
+    c.query_drop("BEGIN").await.expect("begin");
+    let (code, msg) = err_of(&mut c, "UPDATE notes SET body = 'x' WHERE id = 1").await;
+    assert!(code == 1235 && msg.contains("pinned to a connection of group"), "{msg}");
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    for n in 0..2 {
+        root.query_drop(format!("DROP DATABASE `{schema}_n{n}`")).await.ok();
+    }
+    root.disconnect().await.ok();
+}

@@ -63,7 +63,6 @@ fn invalid_sharded_tables_name_their_keys() {
             &["sharding.tables[0].placement", "sharding.tables[0].schema_pattern"],
         ),
         ("shard_count = 2\nplacement = [\"main\", \"nowhere\"]", &["sharding.tables[0].placement[1]"]),
-        ("shard_count = 2\nplacement = [\"main\", \"other\"]", &["sharding.tables[0].placement[1]"]),
         ("shard_count = 2\ntable_pattern = \"docs\"", &["sharding.tables[0].table_pattern"]),
         (
             "shard_count = 3\nfunction = \"range\"\nranges = [{ to = 10 }, { from = 5, to = 20 }, { from = 20 }]",
