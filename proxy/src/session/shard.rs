@@ -93,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
-                let r = self.scatter(next_seq, lexed, class, &parts, &groups, &merge, limit).await;
+                let r = self.scatter(next_seq, lexed, class, &parts, &groups, (&merge, limit)).await;
                 self.group_ctx = 0;
                 r
             }
@@ -209,8 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &Class,
         parts: &[ShardPart],
         groups: &[usize],
-        shape: &MergeShape,
-        limit: Option<(u64, u64)>,
+        (shape, limit): (&MergeShape, Option<(u64, u64)>),
     ) -> Result<()> {
         let started = std::time::Instant::now();
         let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
