@@ -42,14 +42,17 @@ pub struct MergeShape {
     pub columns: Vec<Option<Agg>>,
     /// ORDER BY keys and whether each is descending.
     pub order: Vec<(OrderKey, bool)>,
-    /// Whether it has a LIMIT (the per-shard text then asks for offset + count rows).
+    /// Whether it has a LIMIT (the per-shard text then asks for offset + count rows, or, with GROUP
+    /// BY, has no LIMIT: a group may have rows on every shard).
     pub limit: bool,
+    /// GROUP BY columns (0-based select positions): the shards' groups fold on them.
+    pub group: Vec<usize>,
 }
 
 impl MergeShape {
     /// Whether the result is one folded row.
     pub fn aggregates(&self) -> bool {
-        self.columns.iter().any(Option::is_some)
+        self.group.is_empty() && self.columns.iter().any(Option::is_some)
     }
 }
 
@@ -71,7 +74,9 @@ pub fn merge(
     shards: Vec<Vec<Row>>,
     limit: Option<(u64, u64)>,
 ) -> Result<Vec<Row>, String> {
-    let mut rows = if shape.aggregates() {
+    let mut rows = if !shape.group.is_empty() {
+        grouped(shape, columns, shards)?
+    } else if shape.aggregates() {
         fold(shape, columns, shards)?.into_iter().collect()
     } else if shape.order.is_empty() {
         shards.into_iter().flatten().collect()
@@ -170,13 +175,44 @@ pub fn compare(a: Option<&[u8]>, b: Option<&[u8]>, numeric: bool) -> Ordering {
     }
 }
 
+/// GROUP BY: rows with equal group columns fold into one; then ORDER BY (or, as MariaDB does, the
+/// group columns ascending).
+fn grouped(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Result<Vec<Row>, String> {
+    let mut index: std::collections::HashMap<Vec<Cell>, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Row> = Vec::new();
+    for row in shards.into_iter().flatten() {
+        let key: Vec<Cell> = shape.group.iter().map(|&i| row.get(i).cloned().flatten()).collect();
+        match index.get(&key) {
+            Some(&g) => fold_into(shape, columns, &mut groups[g], row)?,
+            None => {
+                index.insert(key, groups.len());
+                groups.push(row);
+            }
+        }
+    }
+    let keys = if shape.order.is_empty() {
+        shape.group.iter().map(|&i| (i, false)).collect()
+    } else {
+        resolve(&shape.order, columns)?
+    };
+    groups.sort_by(|a, b| compare_rows(a, b, &keys, columns));
+    Ok(groups)
+}
+
 fn fold(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Result<Option<Row>, String> {
     let mut acc: Option<Row> = None;
     for row in shards.into_iter().flatten() {
-        let Some(a) = acc.as_mut() else {
-            acc = Some(row);
-            continue;
-        };
+        match acc.as_mut() {
+            None => acc = Some(row),
+            Some(a) => fold_into(shape, columns, a, row)?,
+        }
+    }
+    Ok(acc)
+}
+
+/// Folds `row` into the accumulated `a`, column by column.
+fn fold_into(shape: &MergeShape, columns: &[ColumnInfo], a: &mut Row, row: Row) -> Result<(), String> {
+    {
         for (i, cell) in row.into_iter().enumerate() {
             let Some(slot) = a.get_mut(i) else { continue };
             let numeric = columns.get(i).is_some_and(|c| c.numeric);
@@ -203,7 +239,7 @@ fn fold(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Re
             }
         }
     }
-    Ok(acc)
+    Ok(())
 }
 
 /// Adds two decimal texts exactly (integers and fixed-point decimals); floats approximately.

@@ -112,7 +112,14 @@ pub fn route_statement(
                 )));
             }
             let merge = scatter.clone().map_err(refuse)?;
-            let (limit, extra) = if merge.limit { r.limit()? } else { (None, Vec::new()) };
+            let (limit, mut extra) = if merge.limit { r.limit()? } else { (None, Vec::new()) };
+            if !merge.group.is_empty() {
+                // A group may have rows on every shard: each shard returns all its groups.
+                for (span, text) in &mut extra {
+                    *span = r.limit_word_start().unwrap_or(span.start)..span.end;
+                    text.clear();
+                }
+            }
             let parts = shards
                 .into_iter()
                 .map(|s| ShardPart { shard: s, sql: r.render(0..sql.len(), s, &extra) })
@@ -193,6 +200,23 @@ impl Renderer<'_> {
         }
         out.push_str(&String::from_utf8_lossy(self.sql.get(at..range.end).unwrap_or_default()));
         out
+    }
+
+    /// Where the top-level LIMIT keyword starts.
+    fn limit_word_start(&self) -> Option<usize> {
+        let mut depth = 0i32;
+        let mut at = None;
+        for t in self.toks {
+            match t.kind {
+                TokenKind::Open => depth += 1,
+                TokenKind::Close => depth -= 1,
+                TokenKind::Word if depth == 0 && self.text(t).eq_ignore_ascii_case(b"limit") => {
+                    at = Some(t.span.start)
+                }
+                _ => {}
+            }
+        }
+        at
     }
 
     /// The statement's LIMIT (offset, count) and the replacement asking each shard for offset + count.

@@ -459,10 +459,39 @@ impl Cx<'_> {
         if s.having.is_some() {
             return Err(format!("HAVING over all shards of {name} is not merged yet; add the shard key"));
         }
-        if !matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
-            return Err(format!(
-                "GROUP BY over all shards of {name} is not merged yet; add the shard key to the WHERE clause, or group per shard in the application"
-            ));
+        // GROUP BY: every expression must be selected (sluice folds the shards' groups on those columns).
+        let mut group = Vec::new();
+        match &s.group_by {
+            GroupByExpr::Expressions(list, modifiers) if modifiers.is_empty() => {
+                for g in list {
+                    let text = g.to_string();
+                    let by_name = |item: &SelectItem| match (item, g) {
+                        (SelectItem::ExprWithAlias { alias, .. }, Expr::Identifier(id)) => {
+                            alias.value.eq_ignore_ascii_case(&id.value)
+                        }
+                        (SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. }, _) => {
+                            x.to_string().eq_ignore_ascii_case(&text)
+                        }
+                        _ => false,
+                    };
+                    let pos = match g {
+                        Expr::Value(v) => match &v.value {
+                            Value::Number(n, _) => n.parse::<usize>().ok().and_then(|p| p.checked_sub(1)),
+                            _ => None,
+                        },
+                        _ => s.projection.iter().position(by_name),
+                    };
+                    match pos {
+                        Some(p) if p < s.projection.len() => group.push(p),
+                        _ => {
+                            return Err(format!(
+                                "GROUP BY {g} over all shards of {name} needs that expression in the select list (sluice merges the shards' groups on selected columns); select it, or add the shard key"
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => return Err(format!("GROUP BY ALL / WITH ROLLUP over all shards of {name} is not merged")),
         }
         if q.locks.iter().len() > 0 {
             return Err(format!("locking reads over all shards of {name} are refused; add the shard key"));
@@ -537,7 +566,16 @@ impl Cx<'_> {
                 true
             }
         };
-        Ok(MergeShape { columns, order, limit })
+        if !group.is_empty()
+            && s.projection
+                .iter()
+                .any(|i| !matches!(i, SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }))
+        {
+            return Err(format!(
+                "SELECT * with GROUP BY over all shards of {name} is not merged; name the columns"
+            ));
+        }
+        Ok(MergeShape { columns, order, limit, group })
     }
 }
 

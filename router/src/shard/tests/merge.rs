@@ -59,3 +59,33 @@ fn ordered_rows_merge_numerically_and_limit_after() {
     let (m, _) = shape("SELECT title FROM documents ORDER BY size");
     assert!(merge(&m, &[col("title", false)], vec![], None).is_err());
 }
+
+#[test]
+fn groups_fold_across_shards_and_sort() {
+    let (m, l) = shape("SELECT owner, COUNT(*), SUM(size), MAX(title) FROM documents GROUP BY owner");
+    assert_eq!(m.group, [0]);
+    let cols = [col("owner", true), col("count(*)", true), col("sum(size)", true), col("max(title)", false)];
+    let shards = vec![
+        rows(&[
+            &[Some("1"), Some("2"), Some("3.5"), Some("b")],
+            &[Some("10"), Some("1"), Some("1"), Some("z")],
+        ]),
+        rows(&[&[Some("2"), Some("4"), None, Some("a")], &[Some("1"), Some("1"), Some("0.5"), Some("c")]]),
+    ];
+    let got = merge(&m, &cols, shards.clone(), l).expect("merges");
+    assert_eq!(
+        got,
+        rows(&[
+            &[Some("1"), Some("3"), Some("4.0"), Some("c")],
+            &[Some("2"), Some("4"), None, Some("a")],
+            &[Some("10"), Some("1"), Some("1"), Some("z")],
+        ])
+    );
+    // ORDER BY an aggregate and LIMIT apply after the fold; each shard returns all its groups.
+    let (m, l) = shape("SELECT owner AS o, COUNT(*) AS n FROM documents GROUP BY o ORDER BY n DESC LIMIT 1");
+    assert_eq!((m.group.as_slice(), l), (&[0][..], Some((0, 1))));
+    let two = [col("o", true), col("n", true)];
+    let shards =
+        vec![rows(&[&[Some("1"), Some("2")], &[Some("2"), Some("2")]]), rows(&[&[Some("1"), Some("2")]])];
+    assert_eq!(merge(&m, &two, shards, l).expect("merges"), rows(&[&[Some("1"), Some("4")]]));
+}

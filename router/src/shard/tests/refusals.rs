@@ -20,7 +20,10 @@ fn unroutable_statements_are_refused_with_a_reason() {
         ("SELECT * FROM documents WHERE owner IN (SELECT id FROM documents WHERE id = 1)", "subquery"),
         ("SELECT id FROM documents UNION SELECT id FROM other", "UNION"),
         ("SELECT d.title FROM documents d JOIN owners o ON o.id = d.owner", "add documents.id = …"),
-        ("SELECT owner, COUNT(*) FROM documents GROUP BY owner", "GROUP BY over all shards"),
+        (
+            "SELECT COUNT(*) FROM documents GROUP BY owner",
+            "GROUP BY owner over all shards of documents needs that expression in the select list",
+        ),
         ("SELECT AVG(size) FROM documents", "AVG over all shards"),
         ("SELECT COUNT(*) + 1 FROM documents", "expression over an aggregate"),
         ("SELECT DISTINCT owner FROM documents", "DISTINCT"),
