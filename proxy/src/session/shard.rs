@@ -87,13 +87,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 r
             }
-            ShardRoute::Scatter { parts, merge, limit } => {
+            ShardRoute::Scatter { parts, merge, limit, avg_names } => {
                 if in_tx {
                     return Err(in_tx_refusal(&name, parts.len()));
                 }
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
-                let r = self.scatter(next_seq, lexed, class, &parts, &groups, (&merge, limit)).await;
+                let r =
+                    self.scatter(next_seq, lexed, class, &parts, &groups, (&merge, limit, &avg_names)).await;
                 self.group_ctx = 0;
                 r
             }
@@ -209,11 +210,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &Class,
         parts: &[ShardPart],
         groups: &[usize],
-        (shape, limit): (&MergeShape, Option<(u64, u64)>),
+        (shape, limit, avg_names): (&MergeShape, Option<(u64, u64)>, &[Option<String>]),
     ) -> Result<()> {
         let started = std::time::Instant::now();
         let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
-        let r = self.merge_and_send(next_seq, shape, limit, outcomes).await;
+        let r = self.merge_and_send(next_seq, (shape, limit, avg_names), outcomes).await;
         self.record(lexed, started, r.as_ref().map_or(0, |n| *n), 0, r.is_err());
         r.map(drop)
     }
@@ -221,8 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn merge_and_send(
         &mut self,
         seq: u8,
-        shape: &MergeShape,
-        limit: Option<(u64, u64)>,
+        (shape, limit, avg_names): (&MergeShape, Option<(u64, u64)>, &[Option<String>]),
         outcomes: Vec<Outcome>,
     ) -> Result<u64> {
         let mut columns: Option<Vec<Bytes>> = None;
@@ -258,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             });
         }
         let rows = merge(shape, &infos, shards, limit).map_err(|m| Error::reply(REFUSED, m))?;
+        let columns = avg_columns(columns, &shape.avg_positions(), avg_names)?;
         // The merged result set, with the column definitions the shards sent (they ran the same query).
         let deprecate_eof = self.caps & caps::DEPRECATE_EOF != 0;
         let mut b = BytesMut::with_capacity(9);
@@ -380,6 +381,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cache: "",
         });
     }
+}
+
+/// The client's column definitions: each AVG's (SUM, COUNT) pair becomes one column named as the
+/// client wrote it (or by its alias), a DECIMAL with 4 more decimals than the sum (a DOUBLE stays one).
+fn avg_columns(columns: Vec<Bytes>, avgs: &[usize], names: &[Option<String>]) -> Result<Vec<Bytes>> {
+    if avgs.is_empty() {
+        return Ok(columns);
+    }
+    let parse =
+        |c: &Bytes| ColumnDefinition::parse(c).map_err(|e| Error::Abort(format!("column definition: {e}")));
+    let mut out = Vec::with_capacity(columns.len());
+    let mut it = columns.iter().enumerate();
+    while let Some((i, c)) = it.next() {
+        let Some(n) = avgs.iter().position(|a| *a == i) else {
+            out.push(c.clone());
+            continue;
+        };
+        let mut d = parse(c)?;
+        let count = it.next().map(|(_, c)| parse(c)).transpose()?;
+        let name = match names.get(n).cloned().flatten() {
+            Some(name) => Bytes::from(name),
+            None => count.map(|c| c.name).unwrap_or_default(),
+        };
+        d.name = name.clone();
+        d.org_name = name;
+        if is_numeric(d.column_type as u8) && d.column_type as u8 != 4 && d.column_type as u8 != 5 {
+            d.decimals = d.decimals.saturating_add(4).min(30);
+            d.column_length = d.column_length.saturating_add(4);
+        }
+        let mut b = BytesMut::new();
+        d.encode(&mut b);
+        out.push(b.freeze());
+    }
+    Ok(out)
 }
 
 fn in_tx_refusal(name: &str, n: usize) -> Error {

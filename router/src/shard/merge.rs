@@ -24,6 +24,12 @@ pub enum Agg {
     Min,
     /// Largest non-NULL.
     Max,
+    /// Each shard is asked for `SUM(x), COUNT(x)` in its place (the AVG function name is word
+    /// `word`); sluice divides, with 4 more decimals than the sum (MySQL's div_precision_increment).
+    Avg {
+        /// Word ordinal of the `AVG` identifier.
+        word: usize,
+    },
 }
 
 /// An ORDER BY key, resolved against the result's columns at merge time.
@@ -54,6 +60,32 @@ impl MergeShape {
     pub fn aggregates(&self) -> bool {
         self.group.is_empty() && self.columns.iter().any(Option::is_some)
     }
+
+    /// Positions in the shards' result of each AVG's SUM column (its COUNT follows it).
+    pub fn avg_positions(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for c in &self.columns {
+            if matches!(c, Some(Agg::Avg { .. })) {
+                out.push(at);
+                at += 1;
+            }
+            at += 1;
+        }
+        out
+    }
+
+    /// The shape of the shards' result: each AVG as a SUM and a COUNT.
+    fn expanded(&self) -> Self {
+        let mut columns = Vec::with_capacity(self.columns.len() + 2);
+        for c in &self.columns {
+            match c {
+                Some(Agg::Avg { .. }) => columns.extend([Some(Agg::Sum), Some(Agg::Count)]),
+                c => columns.push(*c),
+            }
+        }
+        Self { columns, ..self.clone() }
+    }
 }
 
 /// What the merge needs to know about the result's columns.
@@ -77,7 +109,9 @@ pub fn merge(
     let mut rows = if !shape.group.is_empty() {
         grouped(shape, columns, shards)?
     } else if shape.aggregates() {
-        fold(shape, columns, shards)?.into_iter().collect()
+        let avgs = shape.avg_positions();
+        let row = fold(&shape.expanded(), columns, shards)?;
+        row.map(|r| collapse_avgs(r, &avgs)).into_iter().collect()
     } else if shape.order.is_empty() {
         shards.into_iter().flatten().collect()
     } else {
@@ -234,12 +268,44 @@ fn fold_into(shape: &MergeShape, columns: &[ColumnInfo], a: &mut Row, row: Row) 
                 {
                     *slot = cell;
                 }
-                Some(Agg::Min | Agg::Max) => {}
-                None => {}
+                // Expanded into SUM and COUNT before folding.
+                Some(Agg::Min | Agg::Max | Agg::Avg { .. }) | None => {}
             }
         }
     }
     Ok(())
+}
+
+/// The shards' row with each AVG's (SUM, COUNT) pair replaced by SUM / COUNT.
+fn collapse_avgs(row: Row, avgs: &[usize]) -> Row {
+    let mut out = Vec::with_capacity(row.len());
+    let mut cells = row.into_iter().enumerate();
+    while let Some((i, cell)) = cells.next() {
+        if avgs.contains(&i) {
+            let count = cells.next().and_then(|(_, c)| c);
+            out.push(avg(cell.as_deref(), count.as_deref()));
+        } else {
+            out.push(cell);
+        }
+    }
+    out
+}
+
+/// SUM / COUNT with 4 more decimals than the sum, rounded half away from zero; NULL for no rows.
+fn avg(sum: Option<&[u8]>, count: Option<&[u8]>) -> Cell {
+    let count: i128 = std::str::from_utf8(count?).ok()?.trim().parse().ok()?;
+    if count == 0 {
+        return None;
+    }
+    let sum = sum?;
+    if let Some(d) = Decimal::parse(sum) {
+        let scaled = d.mantissa.checked_mul(10_000)?;
+        let (q, r) = (scaled / count, scaled % count);
+        let q = if r.abs() * 2 >= count { q + scaled.signum() } else { q };
+        return Some(Decimal { mantissa: q, scale: d.scale + 4 }.to_string().into_bytes());
+    }
+    let s: f64 = std::str::from_utf8(sum).ok()?.trim().parse().ok()?;
+    Some(format!("{}", s / count as f64).into_bytes())
 }
 
 /// Adds two decimal texts exactly (integers and fixed-point decimals); floats approximately.

@@ -32,6 +32,9 @@ pub enum ShardRoute {
         merge: MergeShape,
         /// The statement's (offset, count), applied after the merge.
         limit: Option<(u64, u64)>,
+        /// Per AVG item: the column name the client sees (its text as written), `None` when it has an
+        /// alias (which then names the COUNT column the shards return).
+        avg_names: Vec<Option<String>>,
     },
     /// A write split over several shards (multi-row INSERT, key IN-list, broadcast).
     Split(Vec<ShardPart>),
@@ -120,11 +123,20 @@ pub fn route_statement(
                     text.clear();
                 }
             }
+            let mut avg_names = Vec::new();
+            for c in &merge.columns {
+                if let Some(super::merge::Agg::Avg { word }) = c {
+                    let (span, text, name) =
+                        r.avg(*word).ok_or_else(|| refuse("AVG could not be rewritten"))?;
+                    extra.push((span, text));
+                    avg_names.push(name);
+                }
+            }
             let parts = shards
                 .into_iter()
                 .map(|s| ShardPart { shard: s, sql: r.render(0..sql.len(), s, &extra) })
                 .collect();
-            Ok(ShardRoute::Scatter { parts, merge, limit })
+            Ok(ShardRoute::Scatter { parts, merge, limit, avg_names })
         }
         Kind::Write { key } => {
             let shards = match key.map(|k| key_shards(&r, k, params)).transpose()? {
@@ -200,6 +212,39 @@ impl Renderer<'_> {
         }
         out.push_str(&String::from_utf8_lossy(self.sql.get(at..range.end).unwrap_or_default()));
         out
+    }
+
+    /// `AVG(args)` at word `word`: its span, `SUM(args), COUNT(args)`, and its name as written unless
+    /// it has an alias.
+    fn avg(&self, word: usize) -> Option<(Range<usize>, String, Option<String>)> {
+        let start = *self.words.get(word)?;
+        if self.toks.get(start + 1)?.kind != TokenKind::Open {
+            return None;
+        }
+        let mut depth = 0;
+        let mut end = start + 1;
+        for (i, t) in self.toks.iter().enumerate().skip(start + 1) {
+            match t.kind {
+                TokenKind::Open => depth += 1,
+                TokenKind::Close => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let span = self.toks[start].span.start..self.toks[end].span.end;
+        let args = String::from_utf8_lossy(&self.sql[self.toks[start + 1].span.start..span.end]).into_owned();
+        let aliased = self.toks.get(end + 1).is_some_and(|t| match t.kind {
+            TokenKind::Quoted => true,
+            TokenKind::Word => !self.text(t).eq_ignore_ascii_case(b"from"),
+            _ => false,
+        });
+        let name = (!aliased).then(|| String::from_utf8_lossy(&self.sql[span.clone()]).into_owned());
+        Some((span, format!("SUM{args}, COUNT{args}"), name))
     }
 
     /// Where the top-level LIMIT keyword starts.

@@ -505,7 +505,12 @@ impl Cx<'_> {
                     continue;
                 }
             };
-            columns.push(aggregate(expr)?);
+            let mut agg = aggregate(expr)?;
+            if let (Some(Agg::Avg { word }), Expr::Function(f)) = (&mut agg, expr) {
+                let id = f.name.0.last().and_then(ObjectNamePart::as_ident);
+                *word = id.and_then(|id| self.word(id)).ok_or("AVG could not be located")?;
+            }
+            columns.push(agg);
             if columns.last().is_some_and(Option::is_none) && contains_aggregate(expr) {
                 return Err(format!(
                     "an expression over an aggregate ({expr}) cannot be merged across the shards of {name}; select the aggregate alone"
@@ -575,6 +580,11 @@ impl Cx<'_> {
                 "SELECT * with GROUP BY over all shards of {name} is not merged; name the columns"
             ));
         }
+        if !group.is_empty() && columns.iter().any(|c| matches!(c, Some(Agg::Avg { .. }))) {
+            return Err(format!(
+                "AVG with GROUP BY over all shards of {name} is not merged yet; select SUM(x) and COUNT(x) and divide, or add the shard key"
+            ));
+        }
         Ok(MergeShape { columns, order, limit, group })
     }
 }
@@ -613,7 +623,9 @@ fn aggregate(e: &Expr) -> Result<Option<Agg>, String> {
         "sum" => Agg::Sum,
         "min" => Agg::Min,
         "max" => Agg::Max,
-        "avg" | "group_concat" | "std" | "stddev" | "variance" | "bit_and" | "bit_or" | "bit_xor" => {
+        // Each shard is asked for SUM and COUNT instead; `word` is found by the caller.
+        "avg" => Agg::Avg { word: 0 },
+        "group_concat" | "std" | "stddev" | "variance" | "bit_and" | "bit_or" | "bit_xor" => {
             return Err(format!(
                 "{} over all shards is not merged yet; use SUM and COUNT (AVG = SUM / COUNT) or add the shard key",
                 name.to_uppercase()

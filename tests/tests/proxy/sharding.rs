@@ -138,6 +138,8 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
         "SELECT COUNT(*) FROM {t}",
         "SELECT COUNT(*), SUM(size), MIN(title), MAX(size), MIN(id), MAX(owner) FROM {t}",
         "SELECT COUNT(size) AS n, SUM(owner) FROM {t} WHERE owner > 1",
+        "SELECT AVG(size), AVG(owner) AS a, COUNT(*) FROM {t}",
+        "SELECT AVG(size) FROM {t} WHERE id > 1000",
         "SELECT id, title, size FROM {t} ORDER BY size DESC, id LIMIT 7",
         "SELECT id, title FROM {t} ORDER BY title LIMIT 5 OFFSET 10",
         "SELECT id, owner FROM {t} WHERE owner = 3 ORDER BY id DESC LIMIT 2, 4",
@@ -177,7 +179,7 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
     assert!(code == 1235 && msg.contains("DELETE it and INSERT it"), "{msg}");
     let (code, msg) = err_of(&mut c, "SELECT COUNT(*) FROM documents GROUP BY owner").await;
     assert!(code == 1235 && msg.contains("GROUP BY owner") && msg.contains("select list"), "{msg}");
-    let (code, msg) = err_of(&mut c, "SELECT AVG(size) FROM documents").await;
+    let (code, msg) = err_of(&mut c, "SELECT owner, AVG(size) FROM documents GROUP BY owner").await;
     assert!(code == 1235 && msg.contains("AVG"), "{msg}");
     c.query_drop("UPDATE documents SET title = 'uno' WHERE id = 1").await.expect("keyed update");
     assert_eq!(c.affected_rows(), 1);

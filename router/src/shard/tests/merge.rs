@@ -89,3 +89,31 @@ fn groups_fold_across_shards_and_sort() {
         vec![rows(&[&[Some("1"), Some("2")], &[Some("2"), Some("2")]]), rows(&[&[Some("1"), Some("2")]])];
     assert_eq!(merge(&m, &two, shards, l).expect("merges"), rows(&[&[Some("1"), Some("4")]]));
 }
+
+#[test]
+fn avg_is_sum_over_count() {
+    let sql = "SELECT COUNT(*), AVG(size), Avg( owner ) AS a FROM documents";
+    let parts = super::parts(sql);
+    assert_eq!(
+        parts[0].1,
+        "SELECT COUNT(*), SUM(size), COUNT(size), SUM( owner ), COUNT( owner ) AS a FROM `documents_0`"
+    );
+    let names = match route(sql) {
+        Ok(ShardRoute::Scatter { avg_names, .. }) => avg_names,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(names, [Some("AVG(size)".to_string()), None]);
+    let (m, _) = shape(sql);
+    assert_eq!(m.avg_positions(), [1, 3]);
+    let cols: Vec<ColumnInfo> = ["c", "s", "n", "s2", "a"].iter().map(|n| col(n, true)).collect();
+    let shards = vec![
+        rows(&[&[Some("2"), Some("3.00"), Some("2"), Some("1"), Some("2")]]),
+        rows(&[&[Some("1"), Some("0.33"), Some("1"), Some("2"), Some("1")]]),
+        rows(&[&[Some("0"), None, Some("0"), None, Some("0")]]),
+    ];
+    let got = merge(&m, &cols, shards, None).expect("merges");
+    // (3.00 + 0.33) / 3 = 1.110000; (1 + 2) / 3 = 1.0000
+    assert_eq!(got, rows(&[&[Some("3"), Some("1.110000"), Some("1.0000")]]));
+    let empty = vec![rows(&[&[Some("0"), None, Some("0"), None, Some("0")]])];
+    assert_eq!(merge(&m, &cols, empty, None).expect("merges"), rows(&[&[Some("0"), None, None]]));
+}
