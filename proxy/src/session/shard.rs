@@ -28,6 +28,16 @@ use crate::error::{Error, Result};
 /// ER_NOT_SUPPORTED_YET, for statements sluice refuses to spread over shards.
 const REFUSED: (u16, &str) = (1235, "42000");
 
+/// How a scatter's results merge, for this statement.
+#[derive(Clone, Copy)]
+struct MergePlan<'a> {
+    shape: &'a MergeShape,
+    /// (offset, count).
+    limit: Option<(u64, u64)>,
+    /// Client-visible names of the AVG columns.
+    avg_names: &'a [Option<String>],
+}
+
 /// One part's outcome: shard, backend label, result or the failure's message.
 type Outcome = (usize, String, std::result::Result<RawResult, Error>);
 
@@ -93,8 +103,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
-                let r =
-                    self.scatter(next_seq, lexed, class, &parts, &groups, (&merge, limit, &avg_names)).await;
+                let r = self
+                    .scatter(
+                        next_seq,
+                        lexed,
+                        class,
+                        &parts,
+                        &groups,
+                        MergePlan { shape: &merge, limit, avg_names: &avg_names },
+                    )
+                    .await;
                 self.group_ctx = 0;
                 r
             }
@@ -210,21 +228,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &Class,
         parts: &[ShardPart],
         groups: &[usize],
-        (shape, limit, avg_names): (&MergeShape, Option<(u64, u64)>, &[Option<String>]),
+        plan: MergePlan<'_>,
     ) -> Result<()> {
         let started = std::time::Instant::now();
         let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
-        let r = self.merge_and_send(next_seq, (shape, limit, avg_names), outcomes).await;
+        let r = self.merge_and_send(next_seq, plan, outcomes).await;
         self.record(lexed, started, r.as_ref().map_or(0, |n| *n), 0, r.is_err());
         r.map(drop)
     }
 
-    async fn merge_and_send(
-        &mut self,
-        seq: u8,
-        (shape, limit, avg_names): (&MergeShape, Option<(u64, u64)>, &[Option<String>]),
-        outcomes: Vec<Outcome>,
-    ) -> Result<u64> {
+    async fn merge_and_send(&mut self, seq: u8, plan: MergePlan<'_>, outcomes: Vec<Outcome>) -> Result<u64> {
+        let MergePlan { shape, limit, avg_names } = plan;
         let mut columns: Option<Vec<Bytes>> = None;
         let mut shards = Vec::with_capacity(outcomes.len());
         for (shard, label, r) in outcomes {
