@@ -20,8 +20,8 @@ use sluice_router::shard::route::{ShardPart, ShardRoute, route_statement};
 use sluice_router::shard::shape::ShardShape;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Session;
 use super::borrow::{Choice, Effects};
+use super::{Held, Session};
 use crate::backend::RawResult;
 use crate::error::{Error, Result};
 
@@ -167,22 +167,99 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         groups: &[usize],
         write: bool,
     ) -> Vec<Outcome> {
-        let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
-            let group = groups.get(part.shard).copied().unwrap_or(0);
-            let r = match self.enter_group(group, "the table") {
-                Ok(()) => self.run_part(lexed, class, part, write).await,
-                Err(e) => Err(e),
-            };
-            let label = self.member_label(self.last_route.member);
-            out.push((part.shard, label, r));
-        }
+        let out = if self.pins.any() {
+            // A pinned session has one connection for everything: the parts run on it in turn.
+            let mut out = Vec::with_capacity(parts.len());
+            for part in parts {
+                let group = groups.get(part.shard).copied().unwrap_or(0);
+                let r = match self.enter_group(group, "the table") {
+                    Ok(()) => self.run_part(lexed, class, part, write).await,
+                    Err(e) => Err(e),
+                };
+                let label = self.member_label(self.last_route.member);
+                out.push((part.shard, label, r));
+            }
+            out
+        } else {
+            self.run_parts_concurrently(lexed, class, parts, groups, write).await
+        };
         self.last_route.shards = parts
             .iter()
             .zip(&out)
             .map(|(p, (_, label, _))| (p.shard, label.clone(), p.sql.clone()))
             .collect();
         out
+    }
+
+    /// Every part gets its own connection (borrowed and synced in turn), then all run at once.
+    async fn run_parts_concurrently(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        parts: &[ShardPart],
+        groups: &[usize],
+        write: bool,
+    ) -> Vec<Outcome> {
+        let mut tasks = Vec::with_capacity(parts.len());
+        for part in parts {
+            let group = groups.get(part.shard).copied().unwrap_or(0);
+            match self.borrow_for_part(lexed, class, group, write).await {
+                Ok(mut held) => {
+                    let sql = part.sql.clone();
+                    let label = held.guard.label().to_owned();
+                    let task = tokio::spawn(async move {
+                        let r = held.guard.conn().query_raw(&label, &sql).await;
+                        (held, r)
+                    });
+                    tasks.push((part.shard, Ok(task)));
+                }
+                Err(e) => tasks.push((part.shard, Err(e))),
+            }
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for (shard, task) in tasks {
+            let outcome = match task {
+                Err(e) => (shard, String::new(), Err(e)),
+                Ok(t) => match t.await {
+                    Ok((held, r)) => {
+                        let label = self.member_label(Some(held.member));
+                        match r {
+                            Ok(res) => {
+                                held.guard.release_clean();
+                                (shard, label, Ok(res))
+                            }
+                            Err(e) => {
+                                let mut guard = held.guard;
+                                guard.mark_broken();
+                                (shard, label, Err(e))
+                            }
+                        }
+                    }
+                    Err(e) => (shard, String::new(), Err(Error::Abort(format!("shard {shard}: {e}")))),
+                },
+            };
+            out.push(outcome);
+        }
+        out
+    }
+
+    /// A synced connection for one part, taken out of the session (it is not the session's held one).
+    async fn borrow_for_part(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        group: usize,
+        write: bool,
+    ) -> Result<Held> {
+        self.enter_group(group, "the table")?;
+        let mut choice = if write {
+            Choice { member: self.primary_index()?, reason: "shard write", held: false, cacheable: false }
+        } else {
+            self.choose(lexed, class)?
+        };
+        self.acquire(&mut choice, false).await?;
+        self.note_route(&choice, lexed, "bypass");
+        self.held.take().ok_or_else(|| Error::Abort("no backend".into()))
     }
 
     async fn run_part(

@@ -226,6 +226,16 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
     // An INSERT without the key is refused, naming the key.
     let (code, msg) = err_of(&mut c, "INSERT INTO documents (owner, title) VALUES (1, 'x')").await;
     assert!(code == 1235 && msg.contains("shard key column id"), "{msg}");
+
+    // A pinned session (a user variable) runs a scatter's parts on its one connection, in turn.
+    c.query_drop("SET @pinned = 1").await.expect("pin");
+    let flat: Option<i64> = c.query_first("SELECT COUNT(*) FROM flat").await.expect("flat");
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM documents").await.expect("pinned scatter");
+    // 60 rows, 2 deleted (ids 2, 3), 2 inserted by the split INSERT that partly failed.
+    assert_eq!((n, flat), (Some(60), Some(60)));
+    let rows: Vec<Row> = c.query("SHOW LAST ROUTE").await.expect("route");
+    let pins: String = rows[0].get::<Option<String>, _>("pin_reasons").flatten().unwrap_or_default();
+    assert!(pins.contains("user_variable") && rows.len() == 4, "{pins} {}", rows.len());
     d.disconnect().await.ok();
 }
 
