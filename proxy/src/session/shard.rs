@@ -349,6 +349,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             });
         }
         let rows = merge(shape, &infos, shards, limit).map_err(|m| Error::reply(REFUSED, m))?;
+        let mut columns = columns;
+        columns.truncate(columns.len().saturating_sub(shape.hidden()));
         let columns = avg_columns(columns, &shape.avg_positions(), avg_names)?;
         // The merged result set, with the column definitions the shards sent (they ran the same query).
         let deprecate_eof = self.caps & caps::DEPRECATE_EOF != 0;

@@ -53,12 +53,23 @@ pub struct MergeShape {
     pub limit: bool,
     /// GROUP BY columns (0-based select positions): the shards' groups fold on them.
     pub group: Vec<usize>,
+    /// Per ORDER BY key of a plain scatter: the column whose `WEIGHT_STRING()` each shard returns in a
+    /// hidden column after the selected ones (string keys then compare in the column's collation).
+    pub weights: Vec<Option<String>>,
+    /// MIN/MAX columns without GROUP BY (position among the shards' columns, word of the function
+    /// name): each shard also returns `WEIGHT_STRING(MIN(x))` in a hidden column.
+    pub min_max: Vec<(usize, usize)>,
 }
 
 impl MergeShape {
     /// Whether the result is one folded row.
     pub fn aggregates(&self) -> bool {
         self.group.is_empty() && self.columns.iter().any(Option::is_some)
+    }
+
+    /// Hidden WEIGHT_STRING columns the shards return after the selected ones.
+    pub fn hidden(&self) -> usize {
+        self.weights.iter().flatten().count() + self.min_max.len()
     }
 
     /// Positions in the shards' result of each AVG's SUM column (its COUNT follows it).
@@ -107,16 +118,47 @@ pub fn merge(
     limit: Option<(u64, u64)>,
 ) -> Result<Vec<Row>, String> {
     let mut rows = if !shape.group.is_empty() {
-        grouped(shape, columns, shards)?
+        let visible = columns.len().saturating_sub(shape.hidden());
+        let weights: Vec<(usize, usize)> =
+            shape.min_max.iter().enumerate().map(|(j, (col, _))| (*col, visible + j)).collect();
+        let mut rows = grouped(shape, columns, shards, &weights)?;
+        for r in &mut rows {
+            r.truncate(visible);
+        }
+        rows
     } else if shape.aggregates() {
         let avgs = shape.avg_positions();
-        let row = fold(&shape.expanded(), columns, shards)?;
-        row.map(|r| collapse_avgs(r, &avgs)).into_iter().collect()
+        let expanded = shape.expanded();
+        let visible = columns.len().saturating_sub(shape.hidden());
+        let weights: Vec<(usize, usize)> =
+            shape.min_max.iter().enumerate().map(|(j, (col, _))| (*col, visible + j)).collect();
+        let row = fold(&expanded, columns, shards, &weights)?;
+        row.map(|mut r| {
+            r.truncate(visible);
+            collapse_avgs(r, &avgs)
+        })
+        .into_iter()
+        .collect()
     } else if shape.order.is_empty() {
         shards.into_iter().flatten().collect()
     } else {
-        let keys = resolve(&shape.order, columns)?;
-        kway(shards, &keys, columns, limit.map(|(o, n)| o.saturating_add(n)))
+        let visible = columns.len().saturating_sub(shape.hidden());
+        let mut keys = resolve(&shape.order, &columns[..visible])?;
+        // A string key with a hidden weight compares by the weight (the column's collation).
+        let mut hidden = visible;
+        for (k, w) in keys.iter_mut().zip(&shape.weights) {
+            if w.is_some() {
+                if !columns.get(k.0).is_some_and(|c| c.numeric) {
+                    k.0 = hidden;
+                }
+                hidden += 1;
+            }
+        }
+        let mut rows = kway(shards, &keys, columns, limit.map(|(o, n)| o.saturating_add(n)));
+        for r in &mut rows {
+            r.truncate(visible);
+        }
+        rows
     };
     if let Some((offset, count)) = limit {
         let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(rows.len());
@@ -211,13 +253,18 @@ pub fn compare(a: Option<&[u8]>, b: Option<&[u8]>, numeric: bool) -> Ordering {
 
 /// GROUP BY: rows with equal group columns fold into one; then ORDER BY (or, as MariaDB does, the
 /// group columns ascending).
-fn grouped(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Result<Vec<Row>, String> {
+fn grouped(
+    shape: &MergeShape,
+    columns: &[ColumnInfo],
+    shards: Vec<Vec<Row>>,
+    weights: &[(usize, usize)],
+) -> Result<Vec<Row>, String> {
     let mut index: std::collections::HashMap<Vec<Cell>, usize> = std::collections::HashMap::new();
     let mut groups: Vec<Row> = Vec::new();
     for row in shards.into_iter().flatten() {
         let key: Vec<Cell> = shape.group.iter().map(|&i| row.get(i).cloned().flatten()).collect();
         match index.get(&key) {
-            Some(&g) => fold_into(shape, columns, &mut groups[g], row)?,
+            Some(&g) => fold_into(shape, columns, &mut groups[g], row, weights)?,
             None => {
                 index.insert(key, groups.len());
                 groups.push(row);
@@ -233,19 +280,62 @@ fn grouped(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) ->
     Ok(groups)
 }
 
-fn fold(shape: &MergeShape, columns: &[ColumnInfo], shards: Vec<Vec<Row>>) -> Result<Option<Row>, String> {
+fn fold(
+    shape: &MergeShape,
+    columns: &[ColumnInfo],
+    shards: Vec<Vec<Row>>,
+    weights: &[(usize, usize)],
+) -> Result<Option<Row>, String> {
     let mut acc: Option<Row> = None;
     for row in shards.into_iter().flatten() {
         match acc.as_mut() {
             None => acc = Some(row),
-            Some(a) => fold_into(shape, columns, a, row)?,
+            Some(a) => fold_into(shape, columns, a, row, weights)?,
         }
     }
     Ok(acc)
 }
 
-/// Folds `row` into the accumulated `a`, column by column.
-fn fold_into(shape: &MergeShape, columns: &[ColumnInfo], a: &mut Row, row: Row) -> Result<(), String> {
+/// Folds `row` into the accumulated `a`, column by column. `weights` maps a MIN/MAX column to its
+/// hidden weight column: a string value then wins by its weight, and takes its weight along.
+fn fold_into(
+    shape: &MergeShape,
+    columns: &[ColumnInfo],
+    a: &mut Row,
+    mut row: Row,
+    weights: &[(usize, usize)],
+) -> Result<(), String> {
+    for &(col, w) in weights {
+        if columns.get(col).is_some_and(|c| c.numeric) || row.get(col).is_none_or(Option::is_none) {
+            continue;
+        }
+        let better = match shape.columns.get(col).copied().flatten() {
+            Some(Agg::Min) => {
+                a.get(col).is_none_or(Option::is_none)
+                    || compare(
+                        row.get(w).and_then(Option::as_deref),
+                        a.get(w).and_then(Option::as_deref),
+                        false,
+                    )
+                    .is_lt()
+            }
+            Some(Agg::Max) => {
+                compare(row.get(w).and_then(Option::as_deref), a.get(w).and_then(Option::as_deref), false)
+                    .is_gt()
+            }
+            _ => false,
+        };
+        // Decided here: the generic pass below must not undo it.
+        let (v, wv) = (row.get_mut(col).map(Option::take), row.get_mut(w).map(Option::take));
+        if better && let (Some(v), Some(wv)) = (v, wv) {
+            if let Some(slot) = a.get_mut(col) {
+                *slot = v;
+            }
+            if let Some(slot) = a.get_mut(w) {
+                *slot = wv;
+            }
+        }
+    }
     {
         for (i, cell) in row.into_iter().enumerate() {
             let Some(slot) = a.get_mut(i) else { continue };

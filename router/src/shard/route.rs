@@ -123,6 +123,16 @@ pub fn route_statement(
                     text.clear();
                 }
             }
+            let mut weights: Vec<String> =
+                merge.weights.iter().flatten().map(|c| format!(", WEIGHT_STRING({})", quote(c))).collect();
+            for (_, word) in &merge.min_max {
+                let call = r.call_text(*word).ok_or_else(|| refuse("MIN/MAX could not be rewritten"))?;
+                weights.push(format!(", WEIGHT_STRING({call})"));
+            }
+            if !weights.is_empty() {
+                let from = r.top_level_word(b"from").ok_or_else(|| refuse("no FROM found"))?;
+                extra.push((from..from, format!("{} ", weights.concat().trim_start_matches(' '))));
+            }
             let mut avg_names = Vec::new();
             for c in &merge.columns {
                 if let Some(super::merge::Agg::Avg { word }) = c {
@@ -214,6 +224,12 @@ impl Renderer<'_> {
         out
     }
 
+    /// The text of the function call whose name is word `word` (`MIN(title)`).
+    fn call_text(&self, word: usize) -> Option<String> {
+        let (span, _, _) = self.avg(word)?;
+        Some(String::from_utf8_lossy(&self.sql[span]).into_owned())
+    }
+
     /// `AVG(args)` at word `word`: its span, `SUM(args), COUNT(args)`, and its name as written unless
     /// it has an alias.
     fn avg(&self, word: usize) -> Option<(Range<usize>, String, Option<String>)> {
@@ -245,6 +261,22 @@ impl Renderer<'_> {
         });
         let name = (!aliased).then(|| String::from_utf8_lossy(&self.sql[span.clone()]).into_owned());
         Some((span, format!("SUM{args}, COUNT{args}"), name))
+    }
+
+    /// Where the first top-level `word` starts.
+    fn top_level_word(&self, word: &[u8]) -> Option<usize> {
+        let mut depth = 0i32;
+        for t in self.toks {
+            match t.kind {
+                TokenKind::Open => depth += 1,
+                TokenKind::Close => depth -= 1,
+                TokenKind::Word if depth == 0 && self.text(t).eq_ignore_ascii_case(word) => {
+                    return Some(t.span.start);
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Where the top-level LIMIT keyword starts.

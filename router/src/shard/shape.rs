@@ -497,6 +497,7 @@ impl Cx<'_> {
             return Err(format!("locking reads over all shards of {name} are refused; add the shard key"));
         }
         let mut columns = Vec::with_capacity(s.projection.len());
+        let mut min_max = Vec::new();
         for item in &s.projection {
             let expr = match item {
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
@@ -509,6 +510,14 @@ impl Cx<'_> {
             if let (Some(Agg::Avg { word }), Expr::Function(f)) = (&mut agg, expr) {
                 let id = f.name.0.last().and_then(ObjectNamePart::as_ident);
                 *word = id.and_then(|id| self.word(id)).ok_or("AVG could not be located")?;
+            }
+            if let (Some(Agg::Min | Agg::Max), Expr::Function(f)) = (&agg, expr) {
+                // MIN/MAX of a string compare in its collation: each shard also returns its weight.
+                let id = f.name.0.last().and_then(ObjectNamePart::as_ident);
+                let word = id.and_then(|id| self.word(id)).ok_or("MIN/MAX could not be located")?;
+                let expanded =
+                    columns.len() + columns.iter().filter(|c| matches!(c, Some(Agg::Avg { .. }))).count();
+                min_max.push((expanded, word));
             }
             columns.push(agg);
             if columns.last().is_some_and(Option::is_none) && contains_aggregate(expr) {
@@ -585,7 +594,43 @@ impl Cx<'_> {
                 "AVG with GROUP BY over all shards of {name} is not merged yet; select SUM(x) and COUNT(x) and divide, or add the shard key"
             ));
         }
-        Ok(MergeShape { columns, order, limit, group })
+        // Plain scatters fetch WEIGHT_STRING(column) for ORDER BY keys that are columns: selected as a
+        // plain column (by name, alias or position) or a column of a `*`.
+        let plain = group.is_empty() && columns.iter().all(Option::is_none);
+        let weights = order
+            .iter()
+            .map(|(k, _)| {
+                if !plain {
+                    return None;
+                }
+                let item_column = |i: usize| match s.projection.get(i) {
+                    Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => column_name(e),
+                    _ => None,
+                };
+                match k {
+                    OrderKey::Position(p) => p.checked_sub(1).and_then(item_column),
+                    OrderKey::Name(n) => {
+                        let aliased = s.projection.iter().position(|i| {
+                            matches!(i, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(n))
+                        });
+                        match aliased {
+                            Some(i) => item_column(i),
+                            None => Some(n.clone()),
+                        }
+                    }
+                }
+            })
+            .collect();
+        Ok(MergeShape { columns, order, limit, group, weights, min_max })
+    }
+}
+
+/// The column an expression is, when it is a plain (possibly qualified) column.
+fn column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()),
+        _ => None,
     }
 }
 

@@ -32,26 +32,41 @@ fn merge_shapes_from_select_lists() {
 #[test]
 fn aggregates_fold() {
     let (m, _) = shape("SELECT COUNT(*), SUM(size), MIN(title), MAX(size) FROM documents");
-    let cols =
-        [col("count(*)", true), col("sum(size)", true), col("min(title)", false), col("max(size)", true)];
+    assert_eq!(m.min_max.len(), 2);
+    let parts = super::parts("SELECT COUNT(*), SUM(size), MIN(title), MAX(size) FROM documents");
+    assert_eq!(
+        parts[1].1,
+        "SELECT COUNT(*), SUM(size), MIN(title), MAX(size) , WEIGHT_STRING(MIN(title)), WEIGHT_STRING(MAX(size)) FROM `documents_1`"
+    );
+    let cols = [
+        col("count(*)", true),
+        col("sum(size)", true),
+        col("min(title)", false),
+        col("max(size)", true),
+        col("w1", false),
+        col("w2", false),
+    ];
+    // MIN(title) by weight (a case-insensitive collation): 'b' (B) is below 'C' (C), though not in bytes.
     let shards = vec![
-        rows(&[&[Some("2"), Some("10.5"), Some("b"), Some("9")]]),
-        rows(&[&[Some("0"), None, None, None]]),
-        rows(&[&[Some("3"), Some("1.25"), Some("a"), Some("10")]]),
+        rows(&[&[Some("2"), Some("10.5"), Some("b"), Some("9"), Some("B"), Some("x")]]),
+        rows(&[&[Some("0"), None, None, None, None, None]]),
+        rows(&[&[Some("3"), Some("1.25"), Some("C"), Some("10"), Some("C"), Some("y")]]),
     ];
     let got = merge(&m, &cols, shards, None).expect("merges");
-    assert_eq!(got, rows(&[&[Some("5"), Some("11.75"), Some("a"), Some("10")]]));
+    assert_eq!(got, rows(&[&[Some("5"), Some("11.75"), Some("b"), Some("10")]]));
 }
 
 #[test]
 fn ordered_rows_merge_numerically_and_limit_after() {
     let (m, l) = shape("SELECT id, title FROM documents ORDER BY id DESC LIMIT 1, 3");
-    let cols = [col("id", true), col("title", false)];
+    assert_eq!(m.weights, [Some("id".to_string())]);
+    // The hidden WEIGHT_STRING(id) column is ignored for a numeric key, and not returned.
+    let cols = [col("id", true), col("title", false), col("weight_string(`id`)", false)];
     let shards = vec![
-        rows(&[&[Some("100"), Some("x")], &[Some("9"), Some("y")]]),
-        rows(&[&[Some("20"), Some("z")], &[Some("3"), None]]),
+        rows(&[&[Some("100"), Some("x"), Some("1")], &[Some("9"), Some("y"), Some("9")]]),
+        rows(&[&[Some("20"), Some("z"), Some("2")], &[Some("3"), None, Some("3")]]),
         rows(&[]),
-        rows(&[&[Some("11"), Some("w")], &[None, Some("n")]]),
+        rows(&[&[Some("11"), Some("w"), Some("1")], &[None, Some("n"), None]]),
     ];
     let got = merge(&m, &cols, shards, l).expect("merges");
     assert_eq!(got, rows(&[&[Some("20"), Some("z")], &[Some("11"), Some("w")], &[Some("9"), Some("y")]]));
@@ -64,13 +79,22 @@ fn ordered_rows_merge_numerically_and_limit_after() {
 fn groups_fold_across_shards_and_sort() {
     let (m, l) = shape("SELECT owner, COUNT(*), SUM(size), MAX(title) FROM documents GROUP BY owner");
     assert_eq!(m.group, [0]);
-    let cols = [col("owner", true), col("count(*)", true), col("sum(size)", true), col("max(title)", false)];
+    let cols = [
+        col("owner", true),
+        col("count(*)", true),
+        col("sum(size)", true),
+        col("max(title)", false),
+        col("weight_string(max(title))", false),
+    ];
     let shards = vec![
         rows(&[
-            &[Some("1"), Some("2"), Some("3.5"), Some("b")],
-            &[Some("10"), Some("1"), Some("1"), Some("z")],
+            &[Some("1"), Some("2"), Some("3.5"), Some("b"), Some("B")],
+            &[Some("10"), Some("1"), Some("1"), Some("z"), Some("Z")],
         ]),
-        rows(&[&[Some("2"), Some("4"), None, Some("a")], &[Some("1"), Some("1"), Some("0.5"), Some("c")]]),
+        rows(&[
+            &[Some("2"), Some("4"), None, Some("a"), Some("A")],
+            &[Some("1"), Some("1"), Some("0.5"), Some("c"), Some("C")],
+        ]),
     ];
     let got = merge(&m, &cols, shards.clone(), l).expect("merges");
     assert_eq!(
@@ -116,4 +140,21 @@ fn avg_is_sum_over_count() {
     assert_eq!(got, rows(&[&[Some("3"), Some("1.110000"), Some("1.0000")]]));
     let empty = vec![rows(&[&[Some("0"), None, Some("0"), None, Some("0")]])];
     assert_eq!(merge(&m, &cols, empty, None).expect("merges"), rows(&[&[Some("0"), None, None]]));
+}
+
+#[test]
+fn string_keys_compare_by_their_weight() {
+    let (m, l) = shape("SELECT id, title AS t FROM documents ORDER BY t, 1 DESC");
+    assert_eq!(m.weights, [Some("title".to_string()), Some("id".to_string())]);
+    let cols = [col("id", true), col("t", false), col("w1", false), col("w2", false)];
+    // Weights as a case-insensitive collation gives them: 'B' sorts after 'a'.
+    let shards = vec![
+        rows(&[&[Some("1"), Some("a"), Some("A"), Some("1")], &[Some("2"), Some("B"), Some("B"), Some("2")]]),
+        rows(&[&[Some("3"), Some("A"), Some("A"), Some("3")], &[Some("4"), Some("c"), Some("C"), Some("4")]]),
+    ];
+    let got = merge(&m, &cols, shards, l).expect("merges");
+    let ids: Vec<&str> =
+        got.iter().map(|r| std::str::from_utf8(r[0].as_deref().unwrap_or_default()).unwrap_or("")).collect();
+    assert_eq!(ids, ["3", "1", "2", "4"]);
+    assert!(got.iter().all(|r| r.len() == 2));
 }

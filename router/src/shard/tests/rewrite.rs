@@ -67,14 +67,22 @@ fn multi_row_insert_is_split_per_shard() {
 #[test]
 fn scatter_limits_ask_each_shard_for_offset_plus_count() {
     let cases: &[(&str, &str)] = &[
-        ("SELECT id FROM documents ORDER BY id LIMIT 5", "SELECT id FROM `documents_2` ORDER BY id LIMIT 5"),
         (
-            "SELECT id FROM documents ORDER BY id LIMIT 10, 5",
-            "SELECT id FROM `documents_2` ORDER BY id LIMIT 15",
+            "SELECT id FROM documents ORDER BY id LIMIT 5",
+            "SELECT id , WEIGHT_STRING(`id`) FROM `documents_2` ORDER BY id LIMIT 5",
         ),
         (
-            "SELECT id FROM documents ORDER BY id LIMIT 5 OFFSET 10",
-            "SELECT id FROM `documents_2` ORDER BY id LIMIT 15",
+            "SELECT id FROM documents ORDER BY id LIMIT 10, 5",
+            "SELECT id , WEIGHT_STRING(`id`) FROM `documents_2` ORDER BY id LIMIT 15",
+        ),
+        (
+            "SELECT * FROM documents ORDER BY title DESC LIMIT 5 OFFSET 10",
+            "SELECT * , WEIGHT_STRING(`title`) FROM `documents_2` ORDER BY title DESC LIMIT 15",
+        ),
+        ("SELECT id FROM documents LIMIT 5", "SELECT id FROM `documents_2` LIMIT 5"),
+        (
+            "SELECT owner, COUNT(*) FROM documents GROUP BY owner ORDER BY owner LIMIT 3",
+            "SELECT owner, COUNT(*) FROM `documents_2` GROUP BY owner ORDER BY owner ",
         ),
     ];
     for (sql, want) in cases {
