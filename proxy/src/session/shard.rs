@@ -129,6 +129,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// A sharded statement being prepared: refused shapes and INSERTs with generated keys are refused;
+    /// otherwise the routing enters shard 0's group and the text to prepare there is returned.
+    pub(super) fn enter_prepared_shard(&mut self, shape: &ShardShape, sql: &[u8]) -> Result<String> {
+        use sluice_router::shard::shape::Kind;
+        let map = self.shared.plans.shards();
+        let (table, kind) = match shape {
+            ShardShape::Refused(m) => return Err(Error::reply(REFUSED, m.clone())),
+            ShardShape::Routed { table, kind, .. } => (*table, kind),
+        };
+        if matches!(kind, Kind::Insert { key_column: None, .. }) {
+            return Err(Error::reply(
+                REFUSED,
+                "a prepared INSERT into a sharded table must bind its shard key (sluice generates keys for text-protocol INSERTs only)",
+            ));
+        }
+        let (_, toks) = lex_tokens(sql);
+        let text = sluice_router::shard::route::render_for_shard(shape, map, sql, &toks, 0)
+            .ok_or_else(|| Error::reply(REFUSED, "sharding config changed"))?;
+        let group = map.tables.get(table).and_then(|t| t.shards.first()).map_or(0, |s| s.group);
+        self.enter_shard_group(group)?;
+        Ok(text)
+    }
+
+    /// [`Self::enter_group`] for the prepared-statement path.
+    pub(super) fn enter_shard_group(&mut self, group: usize) -> Result<()> {
+        self.enter_group(group, "a sharded table")
+    }
+
+    /// The transaction policy for a single-shard statement to `here` (group, shard).
+    pub(super) fn check_tx_shard(&mut self, here: (usize, usize)) -> Result<()> {
+        if self.status & status::IN_TRANS == 0 {
+            self.tx_shard = None;
+        }
+        let in_tx = self.status & status::IN_TRANS != 0
+            || (self.status & status::AUTOCOMMIT == 0
+                && self.shared.config.routing.autocommit_false_is_transaction);
+        if in_tx && let Some(prev) = self.tx_shard.filter(|p| *p != here) {
+            return Err(Error::reply(
+                REFUSED,
+                format!(
+                    "this transaction already touched shard {} and this statement goes to shard {}: a transaction may touch one shard (sluice does not run distributed transactions); COMMIT first, or keep the transaction's statements on one shard key",
+                    prev.1, here.1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the shard an open transaction touched.
+    pub(super) fn note_tx_shard(&mut self, here: (usize, usize)) {
+        if self.status & status::IN_TRANS != 0 {
+            self.tx_shard = Some(here);
+        }
+    }
+
     fn member_label(&self, member: Option<usize>) -> String {
         member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone()).unwrap_or_default()
     }

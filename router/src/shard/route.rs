@@ -172,6 +172,30 @@ pub fn route_statement(
     }
 }
 
+/// The statement's text for `shard` with only the table identifiers rewritten (a prepared statement's
+/// text to prepare there); `None` for a refused shape or an unknown shard.
+pub fn render_for_shard(
+    shape: &ShardShape,
+    map: &ShardMap,
+    sql: &[u8],
+    toks: &[Token],
+    shard: usize,
+) -> Option<String> {
+    let ShardShape::Routed { table, rewrites, .. } = shape else { return None };
+    let t = map.tables.get(*table)?;
+    if shard >= t.shards.len() {
+        return None;
+    }
+    let words: Vec<usize> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t.kind, TokenKind::Word | TokenKind::Quoted))
+        .map(|(i, _)| i)
+        .collect();
+    let r = Renderer { sql, toks, words: &words, rewrites, table: t };
+    Some(r.render(0..sql.len(), shard, &[]))
+}
+
 struct Renderer<'a> {
     sql: &'a [u8],
     toks: &'a [Token],

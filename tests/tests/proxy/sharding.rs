@@ -241,6 +241,49 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
     let (code, msg) = err_of(&mut c, "INSERT INTO documents (owner, title) VALUES (1, 'x')").await;
     assert!(code == 1235 && msg.contains("shard key column id"), "{msg}");
 
+    // Prepared statements: each EXECUTE is routed by its bound key.
+    let point = c.prep("SELECT title FROM documents WHERE id = ?").await.expect("prepare");
+    for id in [1i64, 7, 42, 59] {
+        let t: Option<String> = c.exec_first(&point, (id,)).await.expect("execute");
+        let want: Option<String> = d
+            .query_first(format!("SELECT title FROM documents_{} WHERE id = {id}", shard_of(id)))
+            .await
+            .expect("direct");
+        assert_eq!(t, want, "{id}");
+        let route = route_rows(&mut c).await;
+        assert_eq!(
+            route,
+            [(
+                shard_of(id).to_string(),
+                format!("SELECT title FROM `documents_{}` WHERE id = ?", shard_of(id))
+            )]
+        );
+    }
+    c.exec_drop("UPDATE documents SET owner = ? WHERE id = ?", (42, 7)).await.expect("prepared update");
+    let owner: Option<i64> = d
+        .query_first(format!("SELECT owner FROM documents_{} WHERE id = 7", shard_of(7)))
+        .await
+        .expect("direct");
+    assert_eq!(owner, Some(42));
+    c.exec_drop(
+        "INSERT INTO documents (id, owner, title, size) VALUES (?, ?, ?, ?)",
+        (500, 1, "prepared", 1),
+    )
+    .await
+    .expect("prepared insert");
+    let t: Option<String> = d
+        .query_first(format!("SELECT title FROM documents_{} WHERE id = 500", shard_of(500)))
+        .await
+        .expect("direct");
+    assert_eq!(t.as_deref(), Some("prepared"));
+    c.query_drop("DELETE FROM documents WHERE id = 500").await.expect("cleanup");
+    match c.exec_first::<i64, _, _>("SELECT COUNT(*) FROM documents WHERE owner > ?", (0,)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert!(e.code == 1235 && e.message.contains("one shard"), "{}", e.message)
+        }
+        other => panic!("a prepared scatter should be refused: {other:?}"),
+    }
+
     // A pinned session (a user variable) runs a scatter's parts on its one connection, in turn.
     c.query_drop("SET @pinned = 1").await.expect("pin");
     let flat: Option<i64> = c.query_first("SELECT COUNT(*) FROM flat").await.expect("flat");

@@ -85,3 +85,18 @@ fn prepared_parameters_are_keys() {
     assert_eq!(one(ins, &p), [0, 3]);
     assert!(route("SELECT 1").is_err(), "unsharded statements have no shard shape");
 }
+
+#[test]
+fn prepared_text_for_one_shard() {
+    use super::super::route::render_for_shard;
+    let c = cache();
+    let sql = b"SELECT title FROM documents WHERE id = ?";
+    let class = c.plan(&crate::lexer::lex(sql), sql);
+    let shape = class.tables.shard.as_ref().expect("sharded");
+    let (_, toks) = crate::lexer::lex_tokens(sql);
+    assert_eq!(
+        render_for_shard(shape, c.shards(), sql, &toks, 3).as_deref(),
+        Some("SELECT title FROM `documents_3` WHERE id = ?")
+    );
+    assert_eq!(render_for_shard(shape, c.shards(), sql, &toks, 9), None);
+}
