@@ -44,3 +44,22 @@ fn unroutable_statements_are_refused_with_a_reason() {
     // A keyless write to a table with broadcast_writes goes everywhere.
     assert_eq!(route("UPDATE users SET name = 'x'").map(|r| r.parts().len()), Ok(2));
 }
+
+proptest::proptest! {
+    /// Whatever follows a sharded table's name, routing answers (a route or a refusal) and never panics.
+    #[test]
+    fn any_statement_over_a_sharded_table_routes_or_refuses(
+        prefix in proptest::sample::select(vec![
+            "SELECT * FROM documents ",
+            "INSERT INTO documents (id, title) VALUES ",
+            "UPDATE documents SET title = 'x' ",
+            "DELETE FROM documents ",
+            "SELECT COUNT(*), AVG(size), MIN(title) FROM documents ",
+            "SELECT id, title FROM documents d ",
+        ]),
+        rest in "[ -~]{0,60}",
+    ) {
+        let sql = format!("{prefix}{rest}");
+        let _ = route(&sql);
+    }
+}
