@@ -32,11 +32,33 @@ fn shard(c: &mut Criterion) {
     let cache = PlanCache::new(10_000, 10_000 * 256).with_shards(map());
     let ids = || 0;
     let mut g = c.benchmark_group("shard");
+    g.bench_function("lex/point_select", |b| b.iter(|| lex(std::hint::black_box(SHARDED)).digest));
+    g.bench_function("lex_tokens/point_select", |b| {
+        b.iter(|| lex_tokens(std::hint::black_box(SHARDED)).1.len())
+    });
     cache.plan(&lex(UNSHARDED), UNSHARDED);
     g.bench_function("unsharded_point_select/lex_and_plan", |b| {
         b.iter(|| {
             let sql = std::hint::black_box(UNSHARDED);
             cache.plan(&lex(sql), sql).target
+        })
+    });
+    cache.plan(&lex(SHARDED), SHARDED);
+    // What the session does: one lex that keeps the tokens (sharding on), plan hit, route + rewrite.
+    g.bench_function("sharded_point_select/one_lex_with_tokens", |b| {
+        b.iter(|| {
+            let sql = std::hint::black_box(SHARDED);
+            let (l, toks) = lex_tokens(sql);
+            let class = cache.plan(&l, sql);
+            let Some(shape) = class.tables.shard.as_ref() else { return 0 };
+            route_statement(shape, cache.shards(), sql, &toks, &[], &ids).map_or(0, |r| r.parts().len())
+        })
+    });
+    g.bench_function("unsharded_point_select/one_lex_with_tokens", |b| {
+        b.iter(|| {
+            let sql = std::hint::black_box(UNSHARDED);
+            let (l, toks) = lex_tokens(sql);
+            (cache.plan(&l, sql).target, toks.len())
         })
     });
     for (name, sql) in

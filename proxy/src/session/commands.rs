@@ -69,7 +69,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_QUERY: classify, route, borrow, run, settle.
     async fn query(&mut self, p: Packet) -> Result<Next> {
         let sql = &p.payload[1..];
-        let lexed = sluice_router::lexer::lex(sql);
+        // With sharded tables configured the lexer also keeps its tokens (~10 ns more): a statement
+        // over a sharded table is then routed without lexing it again.
+        let (lexed, toks) = if self.shared.plans.shards().is_empty() {
+            (sluice_router::lexer::lex(sql), Vec::new())
+        } else {
+            sluice_router::lexer::lex_tokens(sql)
+        };
         if !self.multi_statements && lexed.statements.len() > 1 {
             return Err(Error::reply(
                 errors::PARSE,
@@ -82,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut class = self.shared.plans.plan(&lexed, sql);
         if let Some(shape) = class.tables.shard.clone() {
             self.last_route.shards.clear();
-            self.sharded_query(&p.payload, p.next_seq, &lexed, &class, &shape).await?;
+            self.sharded_query(&p.payload, p.next_seq, (&lexed, &toks), &class, &shape).await?;
             return Ok(Next::Continue);
         }
         self.check_pinned_elsewhere(&class)?;

@@ -14,7 +14,7 @@ use sluice_protocol::column::ColumnDefinition;
 use sluice_protocol::constants::{caps, command, status};
 use sluice_protocol::packets::{EofPacket, ErrPacket, OkPacket};
 use sluice_router::classify::Class;
-use sluice_router::lexer::{Lexed, lex_tokens};
+use sluice_router::lexer::{Lexed, Token, lex_tokens};
 use sluice_router::shard::merge::{ColumnInfo, MergeShape, Row, merge};
 use sluice_router::shard::route::{ShardPart, ShardRoute, route_statement};
 use sluice_router::shard::shape::ShardShape;
@@ -47,16 +47,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         &mut self,
         payload: &[u8],
         next_seq: u8,
-        lexed: &Lexed,
+        (lexed, toks): (&Lexed, &[Token]),
         class: &Class,
         shape: &ShardShape,
     ) -> Result<()> {
         let sql = payload.get(1..).unwrap_or_default();
-        let (_, toks) = lex_tokens(sql);
         let map = self.shared.plans.shards();
         let ids = || self.shared.shard_ids.next();
-        let route = route_statement(shape, map, sql, &toks, &[], &ids)
-            .map_err(|e| Error::reply(e.code, e.message))?;
+        let route =
+            route_statement(shape, map, sql, toks, &[], &ids).map_err(|e| Error::reply(e.code, e.message))?;
         let table = match shape {
             ShardShape::Routed { table, .. } => *table,
             ShardShape::Refused(_) => 0,
