@@ -468,6 +468,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         self.cache_write_done(writes, &Effects::default()).await;
+        if !applied.is_empty() {
+            // Read-your-writes: the parts' GTIDs are not collected, so the next reads go where the
+            // writes are surely visible (the primary, for as long as routing's policy says).
+            self.last_write = Some((None, std::time::Instant::now()));
+        }
         self.record(lexed, started, 0, affected, !failed.is_empty());
         if let Some((_, _, first)) = failed.first() {
             let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");

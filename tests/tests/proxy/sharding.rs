@@ -110,6 +110,13 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
     assert_eq!(c.affected_rows(), 59);
     let touched = route_rows(&mut c).await;
     assert_eq!(touched.len(), 4, "{touched:?}");
+    // Read-your-writes: right after the split write, a scatter reads where it is visible.
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM documents").await.expect("scatter");
+    assert_eq!(n, Some(60));
+    let rows: Vec<Row> = c.query("SHOW LAST ROUTE").await.expect("route");
+    let roles: Vec<String> =
+        rows.iter().map(|r| r.get::<Option<String>, _>("role").flatten().unwrap_or_default()).collect();
+    assert!(roles.iter().all(|r| r == "primary"), "{roles:?}");
     c.query_drop(format!("INSERT INTO flat (id, owner, title, size) VALUES (1, 7, 'one', 1.50), {values}"))
         .await
         .expect("flat insert");
@@ -412,6 +419,8 @@ async fn database_mode_shards_on_a_second_group() {
         root.query(format!("SELECT id FROM `{schema}_n1`.notes ORDER BY id")).await.expect("n1");
     assert_eq!(odd, [1, 3]);
     topo.wait_replicas_caught_up().await;
+    // A split write's GTIDs are not collected: reads stay on the primary for a second after it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     // A read on shard 1 runs on a replica of g1 (R/W split inside the shard's group).
     let body: Option<String> =
         c.query_first("SELECT body FROM notes WHERE id = 3").await.expect("point read");
@@ -419,7 +428,8 @@ async fn database_mode_shards_on_a_second_group() {
     let row: Row = c.query_first("SHOW LAST ROUTE").await.expect("route").expect("a row");
     let backend: String = row.get::<Option<String>, _>("shard_backend").flatten().unwrap_or_default();
     let role: String = row.get::<Option<String>, _>("role").flatten().unwrap_or_default();
-    assert!(backend.starts_with("g1/") && role == "replica", "{backend} {role}");
+    let reason: String = row.get::<Option<String>, _>("reason").flatten().unwrap_or_default();
+    assert!(backend.starts_with("g1/") && role == "replica", "{backend} {role} {reason}");
     c.query_drop("UPDATE notes SET body = 'uno' WHERE id = 1").await.expect("write on g1");
     let b: Option<String> =
         root.query_first(format!("SELECT body FROM `{schema}_n1`.notes WHERE id = 1")).await.expect("direct");
