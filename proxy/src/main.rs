@@ -1,5 +1,5 @@
-//! The `sluice` binary: run the proxy, check a config, hash a password for `[[users]]`, or replay a
-//! captured workload.
+//! The `sluice` binary: run the proxy, check a config, hash a password for `[[users]]`, replay a captured
+//! workload, or print the DDL of a sharded table's physical tables.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +42,20 @@ enum Command {
         /// Read the password from the first line of stdin.
         #[arg(long, conflicts_with = "password")]
         stdin: bool,
+    },
+    /// Print the CREATE statements of every physical table of a sharded table, from a template CREATE
+    /// TABLE of the logical table (only the table name changes; a schema per shard gets a CREATE
+    /// DATABASE). Run the output on each shard's primary (every group in database mode).
+    ShardDdl {
+        /// The config file naming the table in [[sharding.tables]].
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The logical table's CREATE TABLE, e.g. the output of SHOW CREATE TABLE on an unsharded copy.
+        #[arg(long, required_unless_present = "template_file")]
+        template: Option<String>,
+        /// Read the template from this file instead.
+        #[arg(long, conflicts_with = "template")]
+        template_file: Option<PathBuf>,
     },
     /// Replay a capture (or a MariaDB general/slow log) against a server and compare latencies.
     Replay(Box<ReplayArgs>),
@@ -104,6 +118,9 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::HashPassword { password, stdin }) => hash_password(password, stdin),
         Some(Command::Replay(args)) => replay(*args),
+        Some(Command::ShardDdl { config, template, template_file }) => {
+            shard_ddl(&config, template, template_file)
+        }
         None => match cli.config {
             Some(path) => run(&path),
             None => Err("--config FILE is required (see deploy/sluice.example.toml and --help)".into()),
@@ -204,4 +221,34 @@ fn replay(a: ReplayArgs) -> Result<(), String> {
     } else {
         replay::report::write_text(&summary, &mut out).map_err(|e| format!("writing to stdout: {e}"))
     }
+}
+
+/// `sluice shard-ddl`: the CREATE statements of every physical table of a sharded table.
+fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> Result<(), String> {
+    let config = Config::load(config)?;
+    let template = match (template, file) {
+        (Some(t), _) => t,
+        (None, Some(f)) => {
+            std::fs::read_to_string(&f).map_err(|e| format!("reading {}: {e}", f.display()))?
+        }
+        (None, None) => return Err("--template or --template-file is required".into()),
+    };
+    let map = config.sharding.shard_map(&config.groups);
+    if map.is_empty() {
+        return Err("the config shards no table ([sharding] enabled = true and [[sharding.tables]])".into());
+    }
+    let mut last = String::new();
+    for t in &map.tables {
+        match sluice_router::shard::ddl::shard_ddl(t, &template) {
+            Ok(stmts) => {
+                let mut out = std::io::stdout().lock();
+                for s in stmts {
+                    writeln!(out, "{s}").map_err(|e| format!("writing to stdout: {e}"))?;
+                }
+                return Ok(());
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

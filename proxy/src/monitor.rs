@@ -64,7 +64,8 @@ pub type Health = Arc<ArcSwap<HealthSnapshot>>;
 /// What to check.
 #[derive(Clone)]
 pub struct Target {
-    group: String,
+    /// The member's group name.
+    pub group: String,
     role: Role,
     spec: ConnectSpec,
     /// `schema.table` of the heartbeat, if configured (validated: no quoting needed).

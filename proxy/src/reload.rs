@@ -98,7 +98,7 @@ impl Shared {
         }
         self.store_config(next);
         let config = self.config();
-        match crate::monitor::group_targets(&config, &self.group, self.backend_tls.clone()) {
+        match self.all_monitor_targets(&config) {
             Ok(t) => self.set_monitor_targets(t),
             Err(e) => tracing::error!(error = %e, "monitor targets not rebuilt after reload"),
         }

@@ -26,6 +26,21 @@ pub struct BackendAddr {
     pub tls: bool,
 }
 
+/// Member numbers per group: the default group's slots are 0.., shard group g's are `GROUP_SLOTS * g`..
+/// (a reload refuses to grow the default group past it).
+pub const GROUP_SLOTS: usize = 256;
+
+/// A group after the first (it serves shards): its members follow the default group's in the
+/// sessions' member numbering, from `base` on; its routing view holds its own member indices.
+pub struct ShardGroup {
+    /// Its members.
+    pub group: crate::topology::Group,
+    /// Its routing view, replaced after every health check (when a placement uses the group).
+    pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
+    /// Index of its first member among all members.
+    pub base: usize,
+}
+
 /// Everything sessions share.
 pub struct Shared {
     /// The configuration in effect (replaced by a reload; read it with [`Shared::config`]).
@@ -68,10 +83,14 @@ pub struct Shared {
     pub group: crate::topology::Group,
     /// The default group's routing view, replaced after every health check.
     pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
+    /// The other groups (config order from the second on): shards placed there.
+    pub shard_groups: Vec<ShardGroup>,
     /// The latest health snapshot (all groups).
     pub health: crate::monitor::Health,
     /// Statement plans by digest.
     pub plans: sluice_router::plan_cache::PlanCache,
+    /// Keys for INSERTs that omit a `generate_key` table's shard key.
+    pub shard_ids: sluice_router::shard::IdGenerator,
     /// Query rules, compiled.
     pub rules: crate::rules::Rules,
     /// Admin interface accounts.
@@ -122,6 +141,15 @@ impl Shared {
         };
         let group_state = crate::topology::Group::from_config(&config, group);
         let routing = crate::topology::RouteSnapshot::initial(&group_state, &config);
+        // Shard groups number their members from GROUP_SLOTS * g on, so the default group's slots
+        // (append-only across reloads) never run into them.
+        let mut shard_groups = Vec::new();
+        for (i, g) in config.groups.iter().skip(1).enumerate() {
+            let group = crate::topology::Group::from_config(&config, g);
+            let routing = crate::topology::RouteSnapshot::initial(&group, &config);
+            let base = GROUP_SLOTS * (i + 1);
+            shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
+        }
         let client_tls = match &config.server.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&t.cert, &t.key)?)),
             None => None,
@@ -159,6 +187,7 @@ impl Shared {
             live_sessions: AtomicUsize::new(0),
             group: group_state,
             routing: arc_swap::ArcSwap::from_pointee(routing),
+            shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),
             admin_users: Users::admins(&config),
@@ -172,7 +201,9 @@ impl Shared {
             plans: sluice_router::plan_cache::PlanCache::new(
                 config.routing.plan_cache_entries.max(16),
                 config.routing.plan_cache_entries.max(16) * 256,
-            ),
+            )
+            .with_shards(config.sharding.shard_map(&config.groups)),
+            shard_ids: sluice_router::shard::IdGenerator::new(config.sharding.node_id),
             turn: std::sync::atomic::AtomicU64::new(0),
             sessions: crate::session::Registry::default(),
             pins: crate::session::PinCounters::default(),
@@ -340,6 +371,15 @@ impl Shared {
 
     /// Applies a health snapshot to the default group's routing view.
     pub fn publish_health(&self, snap: &crate::monitor::HealthSnapshot) {
+        for (name, members) in snap.groups.iter().skip(1) {
+            if let Some(g) = self.shard_groups.iter().find(|g| g.group.name == *name) {
+                g.routing.store(Arc::new(crate::topology::RouteSnapshot::build(
+                    &g.group,
+                    members,
+                    &self.config(),
+                )));
+            }
+        }
         let Some((_, members)) = snap.groups.first() else { return };
         let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config());
         let prev = self.routing.load();
@@ -355,7 +395,7 @@ impl Shared {
         self: &Arc<Self>,
         first_wait: Duration,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
-        let targets = crate::monitor::group_targets(&self.config(), &self.group, self.backend_tls.clone())?;
+        let targets = self.all_monitor_targets(&self.config())?;
         self.monitor_targets.store(Arc::new(targets));
         let interval = Duration::from_millis(self.config().monitor.interval_ms.max(10));
         let me = self.clone();
@@ -450,7 +490,53 @@ impl Shared {
 
     /// The address of member `i` of the default group.
     pub fn member(&self, i: usize) -> Option<BackendAddr> {
-        self.group.member(i).map(|m| m.addr.clone())
+        if i < GROUP_SLOTS {
+            return self.group.member(i).map(|m| m.addr.clone());
+        }
+        let g = self.shard_groups.iter().rev().find(|g| g.base <= i)?;
+        g.group.member(i - g.base).map(|m| m.addr.clone())
+    }
+
+    /// Group `g` (config order) and the index of its first member among all members.
+    pub fn group_at(&self, g: usize) -> (&crate::topology::Group, usize) {
+        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
+            Some(sg) => (&sg.group, sg.base),
+            None => (&self.group, 0),
+        }
+    }
+
+    /// Group `g`'s routing view with member indices among all members.
+    pub fn routing_at(&self, g: usize) -> Arc<crate::topology::RouteSnapshot> {
+        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
+            Some(sg) => Arc::new(sg.routing.load().shifted(sg.base)),
+            None => self.routing.load_full(),
+        }
+    }
+
+    /// The group (config order) member `i` (among all members) belongs to.
+    pub fn group_of_member(&self, i: usize) -> usize {
+        self.shard_groups.iter().rposition(|g| g.base <= i).map_or(0, |p| p + 1)
+    }
+
+    /// Whether member `i` (among all members) is its group's primary now.
+    pub fn is_primary(&self, i: usize) -> bool {
+        self.routing_at(self.group_of_member(i)).primary == Some(i)
+    }
+
+    /// What the monitor checks: the default group's slots, then the members of the groups shards
+    /// are placed on.
+    pub fn all_monitor_targets(&self, config: &Config) -> Result<Vec<crate::monitor::Target>, String> {
+        let mut targets = crate::monitor::group_targets(config, &self.group, self.backend_tls.clone())?;
+        if config.sharding.enabled {
+            let placed: Vec<&str> =
+                config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)).collect();
+            targets.extend(
+                crate::monitor::targets(config, self.backend_tls.clone())?
+                    .into_iter()
+                    .filter(|t| t.group != self.group.name && placed.contains(&t.group.as_str())),
+            );
+        }
+        Ok(targets)
     }
 
     /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection

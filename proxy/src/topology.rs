@@ -264,6 +264,16 @@ impl RouteSnapshot {
         }
     }
 
+    /// The same view with member indices moved by `base` (a shard group's members among all members).
+    pub fn shifted(&self, base: usize) -> Self {
+        let mut s = self.clone();
+        s.primary = s.primary.map(|p| p + base);
+        for r in &mut s.topo.replicas {
+            r.index += base;
+        }
+        s
+    }
+
     /// From a health check of the group's members.
     pub fn build(group: &Group, health: &[MemberHealth], config: &Config) -> Self {
         let members = group.members();

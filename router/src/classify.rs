@@ -59,6 +59,8 @@ pub struct Tables {
     pub read: std::sync::Arc<[String]>,
     /// Written.
     pub written: std::sync::Arc<[String]>,
+    /// The shape over sharded tables, when the statement names one (see [`crate::shard`]).
+    pub shard: Option<std::sync::Arc<crate::shard::shape::ShardShape>>,
 }
 
 /// Functions whose result changes from call to call or between sessions: never cached.

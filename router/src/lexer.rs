@@ -194,8 +194,57 @@ impl Out {
     }
 }
 
+/// What a [`Token`] is (for the shard rewriter: only what it needs to find identifiers and values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A word: keyword or unquoted identifier (also `@var`).
+    Word,
+    /// A backquoted identifier.
+    Quoted,
+    /// A literal.
+    Literal(LiteralKind),
+    /// A `?` placeholder.
+    Param,
+    /// `(`.
+    Open,
+    /// `)`.
+    Close,
+    /// `,`.
+    Comma,
+    /// `;`.
+    Semicolon,
+    /// Any other operator or punctuation (`.`, `=`, `+`…).
+    Operator,
+}
+
+/// One token of the statement as received, with its byte span. Words are the tokens the digest keeps
+/// as text, so two statements with the same digest text have the same sequence of words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Byte range in the statement.
+    pub span: Range<usize>,
+    /// Its kind.
+    pub kind: TokenKind,
+}
+
 /// Lexes a COM_QUERY text (any bytes).
 pub fn lex(sql: &[u8]) -> Lexed {
+    lex_inner(sql, None)
+}
+
+/// Lexes and also returns every token with its span (the sharding path; the plain path allocates none).
+pub fn lex_tokens(sql: &[u8]) -> (Lexed, Vec<Token>) {
+    let mut toks = Vec::with_capacity(sql.len() / 4);
+    let l = lex_inner(sql, Some(&mut toks));
+    (l, toks)
+}
+
+fn lex_inner(sql: &[u8], mut toks: Option<&mut Vec<Token>>) -> Lexed {
+    let mut tok = |span: Range<usize>, kind: TokenKind| {
+        if let Some(t) = toks.as_mut() {
+            t.push(Token { span, kind });
+        }
+    };
     let mut out = Out {
         text: String::with_capacity(sql.len()),
         prev: Prev::Start,
@@ -231,6 +280,7 @@ pub fn lex(sql: &[u8]) -> Lexed {
             c if is_space(c) => i += 1,
             b';' => {
                 pending_semicolon.get_or_insert(i);
+                tok(i..i + 1, TokenKind::Semicolon);
                 i += 1;
             }
             b'#' => i = line_end(sql, i),
@@ -272,16 +322,19 @@ pub fn lex(sql: &[u8]) -> Lexed {
             }
             b'\'' | b'"' => {
                 let end = quoted_end(sql, i, c);
+                tok(i..end, TokenKind::Literal(LiteralKind::String));
                 literal(&mut out, &mut lx, i..end, LiteralKind::String);
                 i = end;
             }
             b'`' => {
                 let end = quoted_end(sql, i, b'`');
+                tok(i..end, TokenKind::Quoted);
                 out.token(&String::from_utf8_lossy(&sql[i..end]), Prev::Word);
                 i = end;
             }
             b'0'..=b'9' => {
                 let (end, kind) = number_end(sql, i);
+                tok(i..end, TokenKind::Literal(kind));
                 literal(&mut out, &mut lx, i..end, kind);
                 i = end;
             }
@@ -289,27 +342,33 @@ pub fn lex(sql: &[u8]) -> Lexed {
                 && !matches!(out.prev, Prev::Word | Prev::Value) =>
             {
                 let (end, kind) = number_end(sql, i);
+                tok(i..end, TokenKind::Literal(kind));
                 literal(&mut out, &mut lx, i..end, kind);
                 i = end;
             }
             b'-' | b'+' if is_sign(sql, i, &out) => {
                 let (end, kind) = number_end(sql, next_non_space(sql, i + 1));
+                tok(i..end, TokenKind::Literal(kind));
                 literal(&mut out, &mut lx, i..end, kind);
                 i = end;
             }
             b'(' => {
+                tok(i..i + 1, TokenKind::Open);
                 out.open();
                 i += 1;
             }
             b')' => {
+                tok(i..i + 1, TokenKind::Close);
                 out.close();
                 i += 1;
             }
             b',' => {
+                tok(i..i + 1, TokenKind::Comma);
                 out.token(",", Prev::Comma);
                 i += 1;
             }
             b'?' => {
+                tok(i..i + 1, TokenKind::Param);
                 out.token("?", Prev::Value);
                 i += 1;
             }
@@ -327,11 +386,13 @@ pub fn lex(sql: &[u8]) -> Lexed {
                     };
                     if let Some(kind) = kind {
                         let q = quoted_end(sql, end, sql[end]);
+                        tok(i..q, TokenKind::Literal(kind));
                         literal(&mut out, &mut lx, i..q, kind);
                         i = q;
                         continue;
                     }
                 }
+                tok(i..end, TokenKind::Word);
                 let range = out.word(&sql[i..end]);
                 if lx.first_keyword.is_empty() && lx.statements.is_empty() && sql[i] != b'@' {
                     lx.first_keyword = out.text[range].to_owned();
@@ -340,6 +401,7 @@ pub fn lex(sql: &[u8]) -> Lexed {
             }
             _ => {
                 let end = operator_end(sql, i);
+                tok(i..end, TokenKind::Operator);
                 out.token(&String::from_utf8_lossy(&sql[i..end]), Prev::Operator);
                 i = end;
             }

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod lexer;
 pub mod plan_cache;
 pub mod route;
+pub mod shard;
 
 /// The shared routing cases: `../shared/cases/routing.tsv` beside the repository when it is there (the
 /// maintained copy), else the copy vendored in `router/testdata/` (a clone on its own, e.g. in CI).

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use crate::analyze::analyze;
 use crate::classify::{Class, Tables, Target, classify_unhinted};
 use crate::lexer::Lexed;
+use crate::shard::ShardMap;
+use crate::shard::shape::ShardShape;
 
 const SHARDS: usize = 16;
 
@@ -46,6 +48,7 @@ pub struct PlanCache {
     misses: AtomicU64,
     evictions: AtomicU64,
     unparsed: AtomicU64,
+    sharded: ShardMap,
 }
 
 impl PlanCache {
@@ -59,7 +62,19 @@ impl PlanCache {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             unparsed: AtomicU64::new(0),
+            sharded: ShardMap::default(),
         }
+    }
+
+    /// The same cache, planning statements over `map`'s sharded tables too.
+    pub fn with_shards(mut self, map: ShardMap) -> Self {
+        self.sharded = map;
+        self
+    }
+
+    /// The sharded tables it plans for.
+    pub fn shards(&self) -> &ShardMap {
+        &self.sharded
     }
 
     /// The plan of a lexed statement: cached, or classified now and cached.
@@ -114,7 +129,9 @@ impl PlanCache {
     fn full_plan(&self, l: &Lexed, sql: &[u8]) -> Class {
         let mut c = classify_unhinted(l);
         let a = analyze(&String::from_utf8_lossy(sql));
-        c.tables = Tables { parsed: a.parsed, read: a.tables_read.into(), written: a.tables_written.into() };
+        let shard = self.shard_shape(l, sql, &a);
+        c.tables =
+            Tables { parsed: a.parsed, read: a.tables_read.into(), written: a.tables_written.into(), shard };
         if !a.parsed {
             self.unparsed.fetch_add(1, Ordering::Relaxed);
             let metadata =
@@ -125,6 +142,25 @@ impl PlanCache {
             }
         }
         c
+    }
+
+    /// The shape over sharded tables; a statement sqlparser cannot read that names one is refused.
+    fn shard_shape(&self, l: &Lexed, sql: &[u8], a: &crate::analyze::Analysis) -> Option<Arc<ShardShape>> {
+        if self.sharded.is_empty() {
+            return None;
+        }
+        if !a.parsed {
+            let t =
+                self.sharded.tables.iter().find(|t| {
+                    l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name)
+                })?;
+            return Some(Arc::new(ShardShape::Refused(format!(
+                "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
+                t.name
+            ))));
+        }
+        let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
+        crate::shard::shape::shape(&self.sharded, sql, &tables).map(Arc::new)
     }
 
     /// Shapes cached now.

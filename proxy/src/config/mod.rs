@@ -11,6 +11,7 @@ mod env;
 mod error;
 mod load;
 mod secret;
+mod sharding;
 mod size;
 mod source;
 mod validate;
@@ -23,6 +24,9 @@ use serde::{Deserialize, Serialize};
 pub use advice::AdviceConfig;
 pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
+pub use sharding::{
+    ListValue, RangeConfig, ShardFunctionConfig, ShardMode, ShardedTableConfig, ShardingConfig,
+};
 pub use size::parse_size;
 
 /// The whole configuration.
@@ -463,14 +467,6 @@ pub struct CacheConfig {
     /// Refresh ahead, ms: when less than this is left of an entry's TTL, one session runs the query
     /// again and refills it while the others are still served the entry. Default 0 (off).
     pub refresh_ahead_ms: u64,
-}
-
-/// `[sharding]`: sharded tables (a later issue fills this in).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ShardingConfig {
-    /// Sharding on/off. Default false.
-    pub enabled: bool,
 }
 
 /// `[stats]`: per-digest statistics.

@@ -44,6 +44,9 @@ impl Config {
             check_rule(&mut v, &format!("rules[{i}]"), r, &self.groups);
         }
         self.check_pool_cache_log(&mut v);
+        for (path, message) in self.sharding.issues(&self.groups) {
+            v.add(path, message);
+        }
         let mut issues = v.0;
         if issues.is_empty() {
             return Ok(());

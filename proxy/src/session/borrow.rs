@@ -66,15 +66,39 @@ pub(crate) struct Effects {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// The routing view of the group the statement runs in (the default group, or a shard's group
+    /// while a sharded statement runs), with member indices among all members.
+    pub(super) fn ctx_routing(&self) -> std::sync::Arc<crate::topology::RouteSnapshot> {
+        self.shared.routing_at(self.group_ctx)
+    }
+
+    /// The group the statement runs in and the index of its first member among all members.
+    pub(super) fn ctx_group(&self) -> (&crate::topology::Group, usize) {
+        self.shared.group_at(self.group_ctx)
+    }
+
+    /// The index (among all members) of the statement's group's member at `address`.
+    fn ctx_group_position(&self, address: &str) -> Option<usize> {
+        let (g, base) = self.ctx_group();
+        g.position(address).map(|i| i + base)
+    }
+
+    /// Whether member `i` (among all members) of the statement's group has applied `pos`.
+    fn ctx_has_applied(&self, i: usize, pos: &GtidPos) -> bool {
+        let (g, base) = self.ctx_group();
+        i.checked_sub(base).is_some_and(|i| g.has_applied(i, pos))
+    }
+
     /// The primary's member index, or the error to give a write.
     pub(super) fn primary_index(&self) -> Result<usize> {
-        let snap = self.shared.routing.load();
+        let snap = self.ctx_routing();
+        let group_name = &self.ctx_group().0.name;
         if snap.split_brain {
             return Err(Error::reply(
                 (1290, "HY000"),
                 format!(
                     "sluice refuses writes: more than one member of group '{}' is writable (read_only=0); make all but one read_only",
-                    self.shared.group.name
+                    group_name
                 ),
             ));
         }
@@ -83,7 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 (2013, "HY000"),
                 format!(
                     "sluice has no primary for group '{}': no member is configured as primary or reports read_only=0",
-                    self.shared.group.name
+                    group_name
                 ),
             )
         })
@@ -110,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.release_held();
         let config = self.shared.config();
         let routing = &config.routing;
-        let snap = self.shared.routing.load();
+        let snap = self.ctx_routing();
         let view = SessionView {
             in_transaction: self.status & status::IN_TRANS != 0,
             autocommit: self.status & status::AUTOCOMMIT != 0 || !routing.autocommit_false_is_transaction,
@@ -131,9 +155,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || (r.reason.starts_with("read;") && class.target == Target::Replica));
         let hinted = lexed.hints.get("backend");
         if let Some(name) = hinted
-            && let Some(i) = self.shared.group.position(name)
+            && let Some(i) = self.ctx_group_position(name)
         {
-            return Ok(Choice { member: i, reason: "hint backend=", held: false, cacheable: false });
+            let member = i + self.ctx_group().1;
+            return Ok(Choice { member, reason: "hint backend=", held: false, cacheable: false });
         }
         if !wants_replica {
             return Ok(Choice { member: self.primary_index()?, reason: r.reason, held: false, cacheable });
@@ -175,7 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 (2013, "HY000"),
                 format!(
                     "sluice: no healthy replica within max_replica_lag_ms in group '{}' for this read ([routing] fallback = \"error\")",
-                    self.shared.group.name
+                    self.ctx_group().0.name
                 ),
             )),
             None => Ok(Choice {
@@ -289,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if choice.held && self.held.is_some() {
             return Ok(());
         }
-        let primary = self.shared.routing.load().primary;
+        let primary = self.ctx_routing().primary;
         let mut held = match self.borrow(choice.member).await {
             Ok(h) => h,
             Err(e) if Some(choice.member) != primary => {
@@ -317,7 +342,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             && let Some((Some(gtid), _)) = &self.last_write
             && self.shared.config().routing.read_your_writes == ReadYourWrites::Gtid
             && Some(choice.member) != primary
-            && !self.shared.group.has_applied(choice.member, gtid)
+            && !self.ctx_has_applied(choice.member, gtid)
         {
             result = self.wait_for_gtid(&mut held, gtid.clone()).await;
         }
@@ -346,7 +371,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let r = held.guard.conn().query(&label, &sql).await?;
         let ok = r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0");
         if ok {
-            self.shared.group.note_applied(held.member, &gtid);
+            let (g, base) = self.ctx_group();
+            if let Some(i) = held.member.checked_sub(base) {
+                g.note_applied(i, &gtid);
+            }
             Ok(())
         } else {
             Err(Error::reply((1205, "HY000"), "replica did not apply the session's last write in time"))

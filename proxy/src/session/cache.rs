@@ -243,12 +243,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Before a miss runs: whether its result may be stored, given where it runs (a replica must have
     /// applied every read table's last write). Starts collecting the response.
     pub(super) fn cache_prepare_fill(&mut self, fill: &mut Fill, member: usize) {
-        let primary = self.shared.routing.load().primary;
+        let primary = self.ctx_routing().primary;
         if Some(member) != primary {
-            fill.storable =
-                fill.miss.last_writes.iter().all(|g| {
-                    &**g != UNKNOWN_GTID && self.shared.group.has_applied(member, &GtidPos::parse(g))
-                });
+            let (group, base) = self.ctx_group();
+            fill.storable = fill.miss.last_writes.iter().all(|g| {
+                &**g != UNKNOWN_GTID
+                    && member.checked_sub(base).is_some_and(|m| group.has_applied(m, &GtidPos::parse(g)))
+            });
         }
         if fill.storable {
             let limit = self.shared.cache.as_ref().map_or(0, |c| c.max_entry_bytes());

@@ -69,7 +69,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_QUERY: classify, route, borrow, run, settle.
     async fn query(&mut self, p: Packet) -> Result<Next> {
         let sql = &p.payload[1..];
-        let lexed = sluice_router::lexer::lex(sql);
+        // With sharded tables configured the lexer also keeps its tokens (~10 ns more): a statement
+        // over a sharded table is then routed without lexing it again.
+        let (lexed, toks) = if self.shared.plans.shards().is_empty() {
+            (sluice_router::lexer::lex(sql), Vec::new())
+        } else {
+            sluice_router::lexer::lex_tokens(sql)
+        };
         if !self.multi_statements && lexed.statements.len() > 1 {
             return Err(Error::reply(
                 errors::PARSE,
@@ -80,6 +86,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(next);
         }
         let mut class = self.shared.plans.plan(&lexed, sql);
+        if let Some(shape) = class.tables.shard.clone() {
+            self.last_route.shards.clear();
+            self.sharded_query(&p.payload, p.next_seq, (&lexed, &toks), &class, &shape).await?;
+            return Ok(Next::Continue);
+        }
+        self.check_pinned_elsewhere(&class)?;
         let mut lexed = lexed;
         let mut payload = p.payload.clone();
         if class.target == sluice_router::classify::Target::Sluice
@@ -94,6 +106,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Next::Continue)
     }
 
+    /// A statement naming tables while the session is pinned to a shard group's connection (a
+    /// transaction a sharded statement opened there): refused, since the tables are the default group's.
+    fn check_pinned_elsewhere(&self, class: &sluice_router::classify::Class) -> Result<()> {
+        let Some(h) = &self.held else { return Ok(()) };
+        let g = self.shared.group_of_member(h.member);
+        if g == 0 || !self.pins.any() || (class.tables.read.is_empty() && class.tables.written.is_empty()) {
+            return Ok(());
+        }
+        Err(Error::reply(
+            (1235, "42000"),
+            format!(
+                "this session is pinned to a connection of shard group '{}' ({}); tables outside the shard are on group '{}': end the transaction first",
+                self.shared.group_at(g).0.name,
+                self.pins.names(),
+                self.shared.group.name
+            ),
+        ))
+    }
+
     /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) and records it in the
     /// digest table.
     pub(super) async fn run_statement(
@@ -105,11 +136,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<()> {
         let started = std::time::Instant::now();
         self.last_route.member = None;
+        self.last_route.shards.clear();
         self.cache_status = "";
         let pinned = self.pins.any();
         let r = self.run_routed(payload, next_seq, lexed, class).await;
         self.limit = None;
-        let primary = self.shared.routing.load().primary;
+        let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
             None if self.cache_status == "hit" => "cache",
             Some(m) if Some(m) == primary => "primary",
@@ -233,7 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// The first matching `[[rules]]` entry: a block is the statement's error, a route or cache policy
     /// gives a changed class (`None`: no rule applies).
-    fn apply_rules(
+    pub(super) fn apply_rules(
         &mut self,
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,

@@ -20,6 +20,7 @@ mod limits;
 mod pins;
 mod prepared;
 mod relay;
+mod shard;
 mod sluice_sql;
 
 use std::net::SocketAddr;
@@ -219,6 +220,10 @@ pub struct Session<S> {
     advice: crate::advice::SessionTrack,
     /// The running statement's time limit (`[[rules]] timeout_ms`).
     limit: Option<limits::StatementLimit>,
+    /// The shard (group, shard number) the open transaction touched (one is allowed).
+    tx_shard: Option<(usize, usize)>,
+    /// The group (config order) the statement running now is routed in: 0, or a shard's group.
+    group_ctx: usize,
 }
 
 /// A backend connection the session holds.
@@ -237,6 +242,8 @@ pub(crate) struct LastRoute {
     digest: u64,
     digest_text: String,
     cache: &'static str,
+    /// Shards a sharded statement touched: (shard, backend, rewritten SQL).
+    shards: Vec<(usize, String, String)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -280,6 +287,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tx_writes: Default::default(),
             advice: crate::advice::SessionTrack::default(),
             limit: None,
+            tx_shard: None,
+            group_ctx: 0,
         }
     }
 

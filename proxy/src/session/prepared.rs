@@ -51,6 +51,11 @@ pub(crate) struct ClientStmt {
     types: Option<Bytes>,
     /// COM_STMT_SEND_LONG_DATA chunks since the last EXECUTE: (parameter, data).
     long_data: Vec<(u16, Bytes)>,
+    /// Over a sharded table: its shape and the client's text (each EXECUTE is routed by its
+    /// parameters; `key` then names the shard's text).
+    sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, Bytes)>,
+    /// Parameter types as parsed from the last EXECUTE that bound them (sharded statements).
+    param_types: Option<Vec<sluice_protocol::binary::ParamType>>,
 }
 
 /// A session's prepared statements.
@@ -245,6 +250,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let sql = &p.payload[1..];
         let lexed = Arc::new(sluice_router::lexer::lex(sql));
         let class = self.shared.plans.plan(&lexed, sql);
+        // Over a sharded table: the text of shard 0 is prepared (for the client's metadata); each
+        // EXECUTE is routed by its parameters.
+        let sharded = match class.tables.shard.clone() {
+            Some(shape) => Some((shape.clone(), self.enter_prepared_shard(&shape, sql)?)),
+            None => None,
+        };
+        let r = self.prepare_routed(&p, lexed, class, sharded).await;
+        self.group_ctx = 0;
+        r
+    }
+
+    async fn prepare_routed(
+        &mut self,
+        p: &Packet,
+        lexed: Arc<Lexed>,
+        class: Arc<Class>,
+        sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, String)>,
+    ) -> Result<Next> {
+        let client_sql = &p.payload[1..];
+        let (payload, sharded) = match sharded {
+            Some((shape, text)) => {
+                let mut payload = Vec::with_capacity(1 + text.len());
+                payload.push(command::STMT_PREPARE);
+                payload.extend_from_slice(text.as_bytes());
+                (payload, Some((shape, Bytes::copy_from_slice(client_sql))))
+            }
+            None => (p.payload.to_vec(), None),
+        };
+        let sql = &payload[1..];
         let mut choice = self.choose(&lexed, &class)?;
         self.acquire(&mut choice, false).await?;
         let max = self.shared.config().pool.max_prepared_per_connection;
@@ -257,7 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let id = self.stmts.next_id();
         self.rewrite_stmt_id = Some(id);
         self.prepared_capture = None;
-        let r = self.forward(&p.payload, p.next_seq).await;
+        let r = self.forward(&payload, p.next_seq).await;
         self.rewrite_stmt_id = None;
         let fx = r?;
         if let Some((backend_id, columns, params)) = self.prepared_capture.take()
@@ -278,6 +312,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 params,
                 types: None,
                 long_data: Vec::new(),
+                sharded,
+                param_types: None,
             };
             self.stmts.map.insert(id, stmt);
         }
@@ -295,6 +331,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             stmt.types = Some(t);
         }
         let (lexed, class) = (stmt.lexed.clone(), stmt.class.clone());
+        if stmt.sharded.is_some() {
+            let r = self.execute_sharded(id, &p, &lexed, &class).await;
+            self.group_ctx = 0;
+            r?;
+            return Ok(Next::Continue);
+        }
         if self.stmts.cursor == Some(id) {
             // Executing again closes the statement's cursor on the server.
             self.stmts.cursor = None;
@@ -305,6 +347,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.close_cursor();
         }
         Ok(Next::Continue)
+    }
+
+    /// A sharded statement's EXECUTE: its parameters give the shard; the shard's text is what the
+    /// connection prepares and runs.
+    async fn execute_sharded(&mut self, id: u32, p: &Packet, lexed: &Lexed, class: &Class) -> Result<()> {
+        use sluice_protocol::binary::{Value, parse_stmt_execute};
+        use sluice_router::shard::KeyValue;
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        let Some((shape, text)) = stmt.sharded.clone() else {
+            return Err(unknown(id, "mysqld_stmt_execute"));
+        };
+        let long: Vec<bool> = if stmt.long_data.is_empty() {
+            Vec::new()
+        } else {
+            (0..stmt.params).map(|i| stmt.long_data.iter().any(|(p, _)| *p == i)).collect()
+        };
+        let exec =
+            parse_stmt_execute(&p.payload, usize::from(stmt.params), stmt.param_types.as_deref(), &long)
+                .map_err(|e| {
+                    Error::reply((1210, "HY000"), format!("Incorrect arguments to mysqld_stmt_execute: {e}"))
+                })?;
+        stmt.param_types = Some(exec.types.clone());
+        let params: Vec<Option<KeyValue>> = exec
+            .params
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => Some(KeyValue::Int(i128::from(*i))),
+                Value::UInt(u) => Some(KeyValue::Int(i128::from(*u))),
+                Value::Bytes(b) => Some(KeyValue::Str(b.to_vec())),
+                _ => None,
+            })
+            .collect();
+        let (_, toks) = sluice_router::lexer::lex_tokens(&text);
+        let map = self.shared.plans.shards();
+        let route = sluice_router::shard::route::route_statement(&shape, map, &text, &toks, &params, &|| 0)
+            .map_err(|e| Error::reply(e.code, e.message))?;
+        let sluice_router::shard::route::ShardRoute::One(part) = route else {
+            return Err(Error::reply(
+                (1235, "42000"),
+                "a prepared statement over a sharded table runs on one shard: bind its shard key (key = ? or a single-shard key IN (…)), or use the text protocol for statements over several shards",
+            ));
+        };
+        let table = match shape.as_ref() {
+            sluice_router::shard::shape::ShardShape::Routed { table, .. } => *table,
+            sluice_router::shard::shape::ShardShape::Refused(_) => 0,
+        };
+        let group = map.tables.get(table).and_then(|t| t.shards.get(part.shard)).map_or(0, |s| s.group);
+        self.check_tx_shard((group, part.shard))?;
+        if let Some(stmt) = self.stmts.map.get_mut(&id) {
+            stmt.key = stmt_key(stmt.schema.as_deref(), part.sql.as_bytes());
+        }
+        self.enter_shard_group(group)?;
+        let r = self.run_statement(&p.payload, p.next_seq, lexed, class).await;
+        let label = self.last_route.member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone());
+        self.last_route.shards = vec![(part.shard, label.unwrap_or_default(), part.sql)];
+        self.note_tx_shard((group, part.shard));
+        if self.stmts.cursor == Some(id) && self.status & status::CURSOR_EXISTS == 0 {
+            self.close_cursor();
+        }
+        r
     }
 
     /// The EXECUTE to send on the held connection: prepares the statement there first if needed, sends

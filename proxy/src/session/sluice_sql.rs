@@ -172,11 +172,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// `SHOW LAST ROUTE`: one row about the previous statement of this session.
     async fn show_last_route(&mut self, seq: u8) -> Result<()> {
-        let LastRoute { member, reason, digest, digest_text, cache } = &self.last_route;
-        let (backend, role) = match member.and_then(|m| self.shared.group.member(m)) {
-            Some(m) => {
-                let primary = self.shared.routing.load().primary == *member;
-                (m.addr.label.clone(), if primary { "primary" } else { "replica" })
+        let LastRoute { member, reason, digest, digest_text, cache, shards } = &self.last_route;
+        let (backend, role) = match member.and_then(|m| self.shared.member(m).map(|a| (m, a))) {
+            Some((m, addr)) => {
+                let primary = self.shared.is_primary(m);
+                (addr.label.clone(), if primary { "primary" } else { "replica" })
             }
             None => (String::new(), ""),
         };
@@ -193,6 +193,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             text(cache),
             text(&self.conn_id.to_string()),
         ];
+        // One row per shard touched (the same first columns), with the shard and its rewritten SQL.
+        let rows: Vec<Vec<Option<Bytes>>> = if shards.is_empty() {
+            let mut r = row;
+            r.extend([None, None, None]);
+            vec![r]
+        } else {
+            shards
+                .iter()
+                .map(|(n, label, sql)| {
+                    let mut r = row.clone();
+                    r.extend([text(&n.to_string()), text(label), text(sql)]);
+                    r
+                })
+                .collect()
+        };
         let columns = [
             "backend",
             "role",
@@ -203,9 +218,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "pin_reasons",
             "cache",
             "connection_id",
+            "shard",
+            "shard_backend",
+            "shard_sql",
         ];
         let mut seq = seq;
-        for p in text_result_set(&columns, &[row], self.caps, self.status) {
+        for p in text_result_set(&columns, &rows, self.caps, self.status) {
             seq = self.client.write(seq, &p);
         }
         self.client.flush().await.map_err(|_| Error::ClientGone)

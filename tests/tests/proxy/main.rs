@@ -20,6 +20,7 @@ mod pymysql;
 mod raw;
 mod reload;
 mod routing;
+mod sharding;
 mod types;
 
 /// The shared topology and a fresh schema on it.

@@ -637,7 +637,7 @@ async fn raw_pins(r: &mut super::raw::Raw) -> String {
     r.send(0, &payload).await;
     let packets = until_eofs(r, 2).await;
     let row = packets.iter().rev().nth(1).expect("the row");
-    let values = sluice_protocol::binary::decode_text_row(&row.payload, 9).expect("text row");
+    let values = sluice_protocol::binary::decode_text_row(&row.payload, 12).expect("text row");
     String::from_utf8_lossy(values[6].as_deref().unwrap_or_default()).into_owned()
 }
 

@@ -3,6 +3,7 @@
 
 mod env;
 mod secrets;
+mod sharding;
 mod validate;
 
 use super::*;

@@ -7,7 +7,7 @@ const SHA2_APP: &str = "3bfc3d7ca254b2d951bd6aa00bbeb14ff3c0d8d703941aa643f506fe
 
 /// Asserts `MINIMAL` + `extra` has exactly the issues at `paths` (in any order).
 #[track_caller]
-fn issues_at(extra: &str, paths: &[&str]) {
+pub(super) fn issues_at(extra: &str, paths: &[&str]) {
     let mut got = issue_paths(&format!("{MINIMAL}{extra}"));
     got.sort();
     let mut want: Vec<String> = paths.iter().map(|p| p.to_string()).collect();

@@ -1,0 +1,70 @@
+//! A whole response held as packets (column definitions, rows, the final OK or ERR): what a sharded
+//! statement's parts return before sluice merges them. Rows are not decoded here.
+
+use bytes::Bytes;
+use sluice_protocol::constants::{caps, command, status};
+use sluice_protocol::packets::{ErrPacket, OkPacket};
+use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
+
+use super::BackendConn;
+use crate::error::{Error, Result};
+
+/// One statement's response, as packets.
+#[derive(Debug, Clone, Default)]
+pub struct RawResult {
+    /// Column-definition payloads (empty for a statement without a result set).
+    pub columns: Vec<Bytes>,
+    /// Text row payloads.
+    pub rows: Vec<Bytes>,
+    /// The final OK (for a statement without rows).
+    pub ok: Option<OkPacket>,
+    /// The server refused the statement.
+    pub err: Option<ErrPacket>,
+    /// Server status after it.
+    pub status: u16,
+}
+
+impl BackendConn {
+    /// Runs one statement and holds its whole (first) response. An ERR is returned in the result, not
+    /// as an error: a failing shard is reported with the others.
+    pub async fn query_raw(&mut self, label: &str, sql: &str) -> Result<RawResult> {
+        let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.stream.write(0, &payload);
+        self.stream.flush().await.map_err(|e| fail(e.to_string()))?;
+        let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
+        let mut out = RawResult::default();
+        let mut sets = 0;
+        loop {
+            let p = self
+                .stream
+                .read()
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| fail("connection closed".into()))?;
+            let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
+            match step.kind {
+                Kind::Err => out.err = Some(ErrPacket::parse(&p.payload).map_err(|e| fail(e.to_string()))?),
+                Kind::ColumnCount(_) => sets += 1,
+                Kind::ColumnDef if sets == 1 => out.columns.push(p.payload.clone()),
+                Kind::Row if sets == 1 => out.rows.push(p.payload.clone()),
+                Kind::Ok if sets == 0 && out.ok.is_none() => {
+                    out.ok = Some(OkPacket::parse(&p.payload, self.caps).map_err(|e| fail(e.to_string()))?);
+                }
+                _ => {}
+            }
+            if let Some(st) = step.status {
+                self.status = st;
+                out.status = st;
+                if st & status::SESSION_STATE_CHANGED != 0 && matches!(step.kind, Kind::Ok | Kind::End) {
+                    self.apply_state(&p.payload);
+                }
+            }
+            if step.done {
+                return Ok(out);
+            }
+        }
+    }
+}

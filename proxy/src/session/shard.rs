@@ -1,0 +1,594 @@
+//! Statements over sharded tables: the router gives the shard(s) and each one's text; a single-shard
+//! statement then runs like any other (R/W split, pins, cache) with the rewritten text, a scatter read
+//! runs on every shard and sluice merges the rows, a split write runs its part on each shard's primary.
+//!
+//! Transaction policy: a transaction may touch one shard (one shard number of one group: co-located
+//! tables with the same shard number count as one); a second one, or a statement over several shards
+//! inside a transaction, is refused. Split writes run in autocommit only: each shard's part is atomic,
+//! the statement as a whole is not, and the error names the shards that failed and those applied.
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::binary::{decode_text_row, encode_text_row};
+use sluice_protocol::buf::put_lenenc;
+use sluice_protocol::column::ColumnDefinition;
+use sluice_protocol::constants::{caps, command, status};
+use sluice_protocol::packets::{EofPacket, ErrPacket, OkPacket};
+use sluice_router::classify::Class;
+use sluice_router::lexer::{Lexed, Token, lex_tokens};
+use sluice_router::shard::merge::{ColumnInfo, MergeShape, Row, merge};
+use sluice_router::shard::route::{ShardPart, ShardRoute, route_statement};
+use sluice_router::shard::shape::ShardShape;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::borrow::{Choice, Effects};
+use super::{Held, Session};
+use crate::backend::RawResult;
+use crate::error::{Error, Result};
+
+/// ER_NOT_SUPPORTED_YET, for statements sluice refuses to spread over shards.
+const REFUSED: (u16, &str) = (1235, "42000");
+
+/// How a scatter's results merge, for this statement.
+#[derive(Clone, Copy)]
+struct MergePlan<'a> {
+    shape: &'a MergeShape,
+    /// (offset, count).
+    limit: Option<(u64, u64)>,
+    /// Client-visible names of the AVG columns.
+    avg_names: &'a [Option<String>],
+}
+
+/// One part's outcome: shard, backend label, result or the failure's message.
+type Outcome = (usize, String, std::result::Result<RawResult, Error>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// A COM_QUERY over a sharded table.
+    pub(super) async fn sharded_query(
+        &mut self,
+        payload: &[u8],
+        next_seq: u8,
+        (lexed, toks): (&Lexed, &[Token]),
+        class: &Class,
+        shape: &ShardShape,
+    ) -> Result<()> {
+        let sql = payload.get(1..).unwrap_or_default();
+        let shared = self.shared.clone();
+        let map = shared.plans.shards();
+        let ids = || shared.shard_ids.next();
+        let route =
+            route_statement(shape, map, sql, toks, &[], &ids).map_err(|e| Error::reply(e.code, e.message))?;
+        let table = match shape {
+            ShardShape::Routed { table, .. } => *table,
+            ShardShape::Refused(_) => 0,
+        };
+        let Some(t) = map.tables.get(table) else {
+            return Err(Error::reply(REFUSED, "sharding config changed"));
+        };
+        let name = t.name.clone();
+        let in_tx = self.status & status::IN_TRANS != 0
+            || (self.status & status::AUTOCOMMIT == 0
+                && self.shared.config().routing.autocommit_false_is_transaction);
+        if self.status & status::IN_TRANS == 0 {
+            self.tx_shard = None;
+        }
+        let group_of = |s: usize| t.shards.get(s).map_or(0, |p| p.group);
+        match route {
+            ShardRoute::One(part) => {
+                let here = (group_of(part.shard), part.shard);
+                if in_tx && let Some(prev) = self.tx_shard.filter(|p| *p != here) {
+                    return Err(Error::reply(
+                        REFUSED,
+                        format!(
+                            "this transaction already touched shard {} and this statement goes to shard {} of {name}: a transaction may touch one shard (sluice does not run distributed transactions); COMMIT first, or keep the transaction's statements on one shard key",
+                            prev.1, part.shard
+                        ),
+                    ));
+                }
+                let mut p = Vec::with_capacity(1 + part.sql.len());
+                p.push(command::QUERY);
+                p.extend_from_slice(part.sql.as_bytes());
+                self.enter_group(here.0, &name)?;
+                let r = self.run_statement(&p, next_seq, lexed, class).await;
+                self.group_ctx = 0;
+                let label = self.member_label(self.last_route.member);
+                self.last_route.shards = vec![(part.shard, label, part.sql)];
+                if self.status & status::IN_TRANS != 0 {
+                    self.tx_shard = Some(here);
+                }
+                r
+            }
+            ShardRoute::Scatter { parts, merge, limit, avg_names } => {
+                if in_tx {
+                    return Err(in_tx_refusal(&name, parts.len()));
+                }
+                self.apply_rules(lexed, class)?;
+                let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
+                let r = self
+                    .scatter(
+                        next_seq,
+                        lexed,
+                        class,
+                        &parts,
+                        &groups,
+                        MergePlan { shape: &merge, limit, avg_names: &avg_names },
+                    )
+                    .await;
+                self.group_ctx = 0;
+                r
+            }
+            ShardRoute::Split(parts) => {
+                if in_tx {
+                    return Err(in_tx_refusal(&name, parts.len()));
+                }
+                self.apply_rules(lexed, class)?;
+                let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
+                let r = self.split(next_seq, lexed, class, &name, &parts, &groups).await;
+                self.group_ctx = 0;
+                r
+            }
+        }
+    }
+
+    /// A sharded statement being prepared: refused shapes and INSERTs with generated keys are refused;
+    /// otherwise the routing enters shard 0's group and the text to prepare there is returned.
+    pub(super) fn enter_prepared_shard(&mut self, shape: &ShardShape, sql: &[u8]) -> Result<String> {
+        use sluice_router::shard::shape::Kind;
+        let map = self.shared.plans.shards();
+        let (table, kind) = match shape {
+            ShardShape::Refused(m) => return Err(Error::reply(REFUSED, m.clone())),
+            ShardShape::Routed { table, kind, .. } => (*table, kind),
+        };
+        if matches!(kind, Kind::Insert { key_column: None, .. }) {
+            return Err(Error::reply(
+                REFUSED,
+                "a prepared INSERT into a sharded table must bind its shard key (sluice generates keys for text-protocol INSERTs only)",
+            ));
+        }
+        let (_, toks) = lex_tokens(sql);
+        let text = sluice_router::shard::route::render_for_shard(shape, map, sql, &toks, 0)
+            .ok_or_else(|| Error::reply(REFUSED, "sharding config changed"))?;
+        let group = map.tables.get(table).and_then(|t| t.shards.first()).map_or(0, |s| s.group);
+        self.enter_shard_group(group)?;
+        Ok(text)
+    }
+
+    /// [`Self::enter_group`] for the prepared-statement path.
+    pub(super) fn enter_shard_group(&mut self, group: usize) -> Result<()> {
+        self.enter_group(group, "a sharded table")
+    }
+
+    /// The transaction policy for a single-shard statement to `here` (group, shard).
+    pub(super) fn check_tx_shard(&mut self, here: (usize, usize)) -> Result<()> {
+        if self.status & status::IN_TRANS == 0 {
+            self.tx_shard = None;
+        }
+        let in_tx = self.status & status::IN_TRANS != 0
+            || (self.status & status::AUTOCOMMIT == 0
+                && self.shared.config().routing.autocommit_false_is_transaction);
+        if in_tx && let Some(prev) = self.tx_shard.filter(|p| *p != here) {
+            return Err(Error::reply(
+                REFUSED,
+                format!(
+                    "this transaction already touched shard {} and this statement goes to shard {}: a transaction may touch one shard (sluice does not run distributed transactions); COMMIT first, or keep the transaction's statements on one shard key",
+                    prev.1, here.1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the shard an open transaction touched.
+    pub(super) fn note_tx_shard(&mut self, here: (usize, usize)) {
+        if self.status & status::IN_TRANS != 0 {
+            self.tx_shard = Some(here);
+        }
+    }
+
+    fn member_label(&self, member: Option<usize>) -> String {
+        member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone()).unwrap_or_default()
+    }
+
+    /// Routes what follows in `group`: a connection held from another group is given back first, or,
+    /// when the session is pinned to it, the statement is refused (its state lives on that connection).
+    fn enter_group(&mut self, group: usize, table: &str) -> Result<()> {
+        if let Some(h) = &self.held {
+            let held_group = self.shared.group_of_member(h.member);
+            if held_group != group {
+                if self.pins.any() {
+                    let name = |g: usize| self.shared.group_at(g).0.name.clone();
+                    return Err(Error::reply(
+                        REFUSED,
+                        format!(
+                            "this session is pinned to a connection of group '{}' ({}), and this statement goes to a shard of {table} on group '{}': end the transaction (or what pins the session) first",
+                            name(held_group),
+                            self.pins.names(),
+                            name(group)
+                        ),
+                    ));
+                }
+                self.release_held();
+            }
+        }
+        self.group_ctx = group;
+        Ok(())
+    }
+
+    /// Runs each part where it belongs: reads where routing says (R/W split), writes on the primary.
+    async fn run_parts(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        parts: &[ShardPart],
+        groups: &[usize],
+        write: bool,
+    ) -> Vec<Outcome> {
+        let out = if self.pins.any() {
+            // A pinned session has one connection for everything: the parts run on it in turn.
+            let mut out = Vec::with_capacity(parts.len());
+            for part in parts {
+                let group = groups.get(part.shard).copied().unwrap_or(0);
+                let r = match self.enter_group(group, "the table") {
+                    Ok(()) => self.run_part(lexed, class, part, write).await,
+                    Err(e) => Err(e),
+                };
+                let label = self.member_label(self.last_route.member);
+                out.push((part.shard, label, r));
+            }
+            out
+        } else {
+            self.run_parts_concurrently(lexed, class, parts, groups, write).await
+        };
+        self.last_route.shards = parts
+            .iter()
+            .zip(&out)
+            .map(|(p, (_, label, _))| (p.shard, label.clone(), p.sql.clone()))
+            .collect();
+        out
+    }
+
+    /// Every part gets its own connection (borrowed and synced in turn), then all run at once.
+    async fn run_parts_concurrently(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        parts: &[ShardPart],
+        groups: &[usize],
+        write: bool,
+    ) -> Vec<Outcome> {
+        let mut tasks = Vec::with_capacity(parts.len());
+        for part in parts {
+            let group = groups.get(part.shard).copied().unwrap_or(0);
+            match self.borrow_for_part(lexed, class, group, write).await {
+                Ok(mut held) => {
+                    let sql = part.sql.clone();
+                    let label = held.guard.label().to_owned();
+                    let task = tokio::spawn(async move {
+                        let r = held.guard.conn().query_raw(&label, &sql).await;
+                        (held, r)
+                    });
+                    tasks.push((part.shard, Ok(task)));
+                }
+                Err(e) => tasks.push((part.shard, Err(e))),
+            }
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for (shard, task) in tasks {
+            let outcome = match task {
+                Err(e) => (shard, String::new(), Err(e)),
+                Ok(t) => match t.await {
+                    Ok((held, r)) => {
+                        let label = self.member_label(Some(held.member));
+                        match r {
+                            Ok(res) => {
+                                held.guard.release_clean();
+                                (shard, label, Ok(res))
+                            }
+                            Err(e) => {
+                                let mut guard = held.guard;
+                                guard.mark_broken();
+                                (shard, label, Err(e))
+                            }
+                        }
+                    }
+                    Err(e) => (shard, String::new(), Err(Error::Abort(format!("shard {shard}: {e}")))),
+                },
+            };
+            out.push(outcome);
+        }
+        out
+    }
+
+    /// A synced connection for one part, taken out of the session (it is not the session's held one).
+    async fn borrow_for_part(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        group: usize,
+        write: bool,
+    ) -> Result<Held> {
+        self.enter_group(group, "the table")?;
+        let mut choice = if write {
+            Choice { member: self.primary_index()?, reason: "shard write", held: false, cacheable: false }
+        } else {
+            self.choose(lexed, class)?
+        };
+        self.acquire(&mut choice, false).await?;
+        self.note_route(&choice, lexed, "bypass");
+        self.held.take().ok_or_else(|| Error::Abort("no backend".into()))
+    }
+
+    async fn run_part(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        part: &ShardPart,
+        write: bool,
+    ) -> Result<RawResult> {
+        let mut choice = if write && !self.pins.any() {
+            Choice { member: self.primary_index()?, reason: "shard write", held: false, cacheable: false }
+        } else {
+            self.choose(lexed, class)?
+        };
+        self.acquire(&mut choice, false).await?;
+        self.note_route(&choice, lexed, "bypass");
+        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let label = held.guard.label().to_owned();
+        *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
+        let r = held.guard.conn().query_raw(&label, &part.sql).await;
+        *self.handle.running.lock().await = None;
+        match r {
+            Ok(res) => {
+                if !self.pins.any() {
+                    self.release_held();
+                }
+                Ok(res)
+            }
+            Err(e) => {
+                if let Some(mut h) = self.held.take() {
+                    h.guard.mark_broken();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A read on several shards, merged.
+    async fn scatter(
+        &mut self,
+        next_seq: u8,
+        lexed: &Lexed,
+        class: &Class,
+        parts: &[ShardPart],
+        groups: &[usize],
+        plan: MergePlan<'_>,
+    ) -> Result<()> {
+        let started = std::time::Instant::now();
+        let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
+        let r = self.merge_and_send(next_seq, plan, outcomes).await;
+        self.record(lexed, started, r.as_ref().map_or(0, |n| *n), 0, r.is_err());
+        r.map(drop)
+    }
+
+    async fn merge_and_send(&mut self, seq: u8, plan: MergePlan<'_>, outcomes: Vec<Outcome>) -> Result<u64> {
+        let MergePlan { shape, limit, avg_names } = plan;
+        let mut columns: Option<Vec<Bytes>> = None;
+        let mut shards = Vec::with_capacity(outcomes.len());
+        for (shard, label, r) in outcomes {
+            let res = match r {
+                Ok(res) => res,
+                Err(e) => return Err(prefixed(shard, &label, e.to_err_packet())),
+            };
+            if let Some(err) = res.err {
+                return Err(prefixed(shard, &label, err));
+            }
+            let n = res.columns.len();
+            if columns.is_none() {
+                columns = Some(res.columns);
+            }
+            let mut rows: Vec<Row> = Vec::with_capacity(res.rows.len());
+            for p in &res.rows {
+                let row = decode_text_row(p, n).map_err(|e| Error::Abort(format!("shard {shard}: {e}")))?;
+                rows.push(row.into_iter().map(|c| c.map(|b| b.to_vec())).collect());
+            }
+            shards.push(rows);
+        }
+        let columns = columns.unwrap_or_default();
+        let mut infos = Vec::with_capacity(columns.len());
+        for c in &columns {
+            let d =
+                ColumnDefinition::parse(c).map_err(|e| Error::Abort(format!("column definition: {e}")))?;
+            infos.push(ColumnInfo {
+                name: String::from_utf8_lossy(&d.name).to_lowercase(),
+                org_name: String::from_utf8_lossy(&d.org_name).to_lowercase(),
+                numeric: is_numeric(d.column_type as u8),
+            });
+        }
+        let rows = merge(shape, &infos, shards, limit).map_err(|m| Error::reply(REFUSED, m))?;
+        let mut columns = columns;
+        columns.truncate(columns.len().saturating_sub(shape.hidden()));
+        let columns = avg_columns(columns, &shape.avg_positions(), avg_names)?;
+        // The merged result set, with the column definitions the shards sent (they ran the same query).
+        let deprecate_eof = self.caps & caps::DEPRECATE_EOF != 0;
+        let mut b = BytesMut::with_capacity(9);
+        put_lenenc(&mut b, columns.len() as u64);
+        let mut seq = self.client.write(seq, &b);
+        for c in &columns {
+            seq = self.client.write(seq, c);
+        }
+        if !deprecate_eof {
+            seq = self.client.write(seq, &EofPacket { warnings: 0, status: self.status }.to_bytes());
+        }
+        let mut buf = BytesMut::new();
+        for row in &rows {
+            buf.clear();
+            let cells: Vec<Option<Bytes>> =
+                row.iter().map(|c| c.as_ref().map(|v| Bytes::copy_from_slice(v))).collect();
+            encode_text_row(&cells, &mut buf);
+            seq = self.client.write(seq, &buf);
+        }
+        let end = if deprecate_eof {
+            OkPacket { header: 0xFE, status: self.status, ..OkPacket::default() }.to_bytes(self.caps)
+        } else {
+            EofPacket { warnings: 0, status: self.status }.to_bytes()
+        };
+        self.client.write(seq, &end);
+        self.client.flush().await.map_err(|_| Error::ClientGone)?;
+        Ok(rows.len() as u64)
+    }
+
+    /// A write split over shards, in autocommit: every part runs; one OK, or an ERR naming the shards
+    /// that failed and those applied.
+    async fn split(
+        &mut self,
+        next_seq: u8,
+        lexed: &Lexed,
+        class: &Class,
+        name: &str,
+        parts: &[ShardPart],
+        groups: &[usize],
+    ) -> Result<()> {
+        let started = std::time::Instant::now();
+        let writes = self.cache_write_started(lexed, class).await;
+        let outcomes = self.run_parts(lexed, class, parts, groups, true).await;
+        let mut affected = 0u64;
+        let mut warnings = 0u16;
+        let mut last_id = 0u64;
+        let mut applied = Vec::new();
+        let mut failed: Vec<(usize, String, ErrPacket)> = Vec::new();
+        for (shard, label, r) in outcomes {
+            match r.map(|res| (res.err, res.ok)) {
+                Ok((None, ok)) => {
+                    let ok = ok.unwrap_or_default();
+                    affected += ok.affected_rows;
+                    warnings = warnings.saturating_add(ok.warnings);
+                    last_id = last_id.max(ok.last_insert_id);
+                    applied.push(shard);
+                }
+                Ok((Some(err), _)) => failed.push((shard, label, err)),
+                Err(e) => failed.push((shard, label, e.to_err_packet())),
+            }
+        }
+        self.cache_write_done(writes, &Effects::default()).await;
+        if !applied.is_empty() {
+            // Read-your-writes: the parts' GTIDs are not collected, so the next reads go where the
+            // writes are surely visible (the primary, for as long as routing's policy says).
+            self.last_write = Some((None, std::time::Instant::now()));
+        }
+        self.record(lexed, started, 0, affected, !failed.is_empty());
+        if let Some((_, _, first)) = failed.first() {
+            let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+            let why: Vec<String> = failed
+                .iter()
+                .map(|(s, label, e)| format!("shard {s} ({label}): {}", e.message_str()))
+                .collect();
+            let failed_shards: Vec<usize> = failed.iter().map(|f| f.0).collect();
+            let message = format!(
+                "the write to sharded table {name} was split over shards {}: shard(s) {} failed — {}; shard(s) {} applied their part (each shard's part is atomic, the statement as a whole is not)",
+                list(&parts.iter().map(|p| p.shard).collect::<Vec<_>>()),
+                list(&failed_shards),
+                why.join("; "),
+                if applied.is_empty() { "none".to_owned() } else { list(&applied) },
+            );
+            let mut e = first.clone();
+            e.message = Bytes::from(message);
+            return Err(Error::Reply(e));
+        }
+        if last_id > 0 {
+            self.last_insert_id = last_id;
+        }
+        let mut out = BytesMut::with_capacity(16);
+        OkPacket {
+            affected_rows: affected,
+            last_insert_id: last_id,
+            warnings,
+            status: self.status,
+            ..OkPacket::default()
+        }
+        .encode(self.caps, &mut out);
+        self.client.write(next_seq, &out);
+        self.client.flush().await.map_err(|_| Error::ClientGone)
+    }
+
+    /// One digest event for a multi-shard statement.
+    fn record(
+        &self,
+        lexed: &Lexed,
+        started: std::time::Instant,
+        rows_sent: u64,
+        rows_affected: u64,
+        error: bool,
+    ) {
+        self.shared.digests.record(&crate::stats::Event {
+            digest: lexed.digest,
+            text: &lexed.text,
+            sql: &[],
+            session: self.conn_id,
+            peer: self.peer.ip(),
+            user: &self.user.name,
+            schema: self.schema.as_deref().unwrap_or_default(),
+            target: "shards",
+            latency: started.elapsed(),
+            rows_sent,
+            rows_affected,
+            error,
+            warnings: 0,
+            no_index: false,
+            pinned: self.pins.any(),
+            cache: "",
+        });
+    }
+}
+
+/// The client's column definitions: each AVG's (SUM, COUNT) pair becomes one column named as the
+/// client wrote it (or by its alias), a DECIMAL with 4 more decimals than the sum (a DOUBLE stays one).
+fn avg_columns(columns: Vec<Bytes>, avgs: &[usize], names: &[Option<String>]) -> Result<Vec<Bytes>> {
+    if avgs.is_empty() {
+        return Ok(columns);
+    }
+    let parse =
+        |c: &Bytes| ColumnDefinition::parse(c).map_err(|e| Error::Abort(format!("column definition: {e}")));
+    let mut out = Vec::with_capacity(columns.len());
+    let mut it = columns.iter().enumerate();
+    while let Some((i, c)) = it.next() {
+        let Some(n) = avgs.iter().position(|a| *a == i) else {
+            out.push(c.clone());
+            continue;
+        };
+        let mut d = parse(c)?;
+        let count = it.next().map(|(_, c)| parse(c)).transpose()?;
+        let name = match names.get(n).cloned().flatten() {
+            Some(name) => Bytes::from(name),
+            None => count.map(|c| c.name).unwrap_or_default(),
+        };
+        d.name = name.clone();
+        d.org_name = name;
+        if is_numeric(d.column_type as u8) && d.column_type as u8 != 4 && d.column_type as u8 != 5 {
+            d.decimals = d.decimals.saturating_add(4).min(30);
+            d.column_length = d.column_length.saturating_add(4);
+        }
+        let mut b = BytesMut::new();
+        d.encode(&mut b);
+        out.push(b.freeze());
+    }
+    Ok(out)
+}
+
+fn in_tx_refusal(name: &str, n: usize) -> Error {
+    Error::reply(
+        REFUSED,
+        format!(
+            "this statement touches {n} shards of {name} inside a transaction: a transaction may touch one shard (sluice does not run distributed transactions); run it outside the transaction, or add the shard key"
+        ),
+    )
+}
+
+/// A shard's ERR with the shard named in front of its message.
+fn prefixed(shard: usize, label: &str, mut e: ErrPacket) -> Error {
+    e.message = Bytes::from(format!("shard {shard} ({label}): {}", e.message_str()));
+    Error::Reply(e)
+}
+
+/// Numeric wire types (DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, LONGLONG, INT24, YEAR, NEWDECIMAL).
+fn is_numeric(code: u8) -> bool {
+    matches!(code, 0..=5 | 8 | 9 | 13 | 246)
+}
