@@ -9,6 +9,7 @@ pub mod cache_deps;
 pub mod capture;
 pub mod config;
 pub mod error;
+pub mod firewall;
 pub mod http;
 pub mod logging;
 pub mod monitor;

@@ -9,6 +9,7 @@ mod advice;
 mod capture;
 mod env;
 mod error;
+mod firewall;
 mod load;
 mod secret;
 mod sharding;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use advice::AdviceConfig;
 pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
+pub use firewall::{FirewallConfig, FirewallMode};
 pub use sharding::{
     ListValue, RangeConfig, ShardFunctionConfig, ShardMode, ShardedTableConfig, ShardingConfig,
 };
@@ -81,6 +83,9 @@ pub struct Config {
     /// Traffic capture for `sluice replay`.
     #[serde(default)]
     pub capture: CaptureConfig,
+    /// The digest allowlist.
+    #[serde(default)]
+    pub firewall: FirewallConfig,
     /// The text this config was parsed from, so [`Config::validate`] can name lines; `None` when the
     /// config was built in code.
     #[serde(skip)]

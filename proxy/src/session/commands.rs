@@ -184,6 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
     ) -> Result<super::borrow::Effects> {
+        self.shared.firewall.check(lexed.digest, &lexed.text)?;
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
         let ruled;
         let class = match self.apply_rules(lexed, class)? {
