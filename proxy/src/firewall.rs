@@ -135,44 +135,6 @@ fn shorten(text: &str) -> &str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn learn_then_enforce() {
-        let fw = Firewall::default();
-        assert!(fw.check(1, "select ?").is_ok(), "off lets everything through");
-        fw.set_mode(FirewallMode::Learn);
-        assert!(fw.check(1, "select ?").is_ok());
-        assert!(fw.check(1, "select ?").is_ok());
-        assert_eq!(fw.learned.load(Ordering::Relaxed), 1);
-        fw.set_mode(FirewallMode::Enforce);
-        assert!(fw.check(1, "select ?").is_ok());
-        let e = fw.check(2, "delete from t").unwrap_err();
-        assert!(e.to_string().contains("0000000000000002"), "{e}");
-        assert_eq!(fw.blocked.load(Ordering::Relaxed), 1);
-        assert!(fw.allow(2));
-        assert!(fw.check(2, "delete from t").is_ok());
-    }
-
-    #[test]
-    fn allowlists_parse_and_save() {
-        let l = parse_allowlist("# c\n00000000000000ff\n\n  0a # x\n").unwrap();
-        assert_eq!(l, [0xff, 0x0a].into_iter().collect());
-        assert!(parse_allowlist("zz\n").unwrap_err().contains("line 1"));
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("allow.txt");
-        let fw = Firewall::default();
-        fw.allow(7);
-        assert_eq!(fw.save(&p).unwrap(), 1);
-        let c = FirewallConfig { mode: FirewallMode::Enforce, allowlist_file: Some(p) };
-        let fw2 = Firewall::from_config(&c).unwrap();
-        assert!(fw2.check(7, "x").is_ok());
-        assert!(fw2.check(8, "x").is_err());
-    }
-}
-
 /// The firewall's admin statements: `SHOW FIREWALL`, `FIREWALL MODE off|learn|enforce`,
 /// `FIREWALL ALLOW '<digest>'`, `FIREWALL SAVE`. `None` for anything else.
 pub fn admin(shared: &crate::state::Shared, words: &[&str]) -> Option<Result<crate::admin::Answer, Error>> {
@@ -218,4 +180,42 @@ pub fn admin(shared: &crate::state::Shared, words: &[&str]) -> Option<Result<cra
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learn_then_enforce() {
+        let fw = Firewall::default();
+        assert!(fw.check(1, "select ?").is_ok(), "off lets everything through");
+        fw.set_mode(FirewallMode::Learn);
+        assert!(fw.check(1, "select ?").is_ok());
+        assert!(fw.check(1, "select ?").is_ok());
+        assert_eq!(fw.learned.load(Ordering::Relaxed), 1);
+        fw.set_mode(FirewallMode::Enforce);
+        assert!(fw.check(1, "select ?").is_ok());
+        let e = fw.check(2, "delete from t").unwrap_err();
+        assert!(e.to_string().contains("0000000000000002"), "{e}");
+        assert_eq!(fw.blocked.load(Ordering::Relaxed), 1);
+        assert!(fw.allow(2));
+        assert!(fw.check(2, "delete from t").is_ok());
+    }
+
+    #[test]
+    fn allowlists_parse_and_save() {
+        let l = parse_allowlist("# c\n00000000000000ff\n\n  0a # x\n").unwrap();
+        assert_eq!(l, [0xff, 0x0a].into_iter().collect());
+        assert!(parse_allowlist("zz\n").unwrap_err().contains("line 1"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("allow.txt");
+        let fw = Firewall::default();
+        fw.allow(7);
+        assert_eq!(fw.save(&p).unwrap(), 1);
+        let c = FirewallConfig { mode: FirewallMode::Enforce, allowlist_file: Some(p) };
+        let fw2 = Firewall::from_config(&c).unwrap();
+        assert!(fw2.check(7, "x").is_ok());
+        assert!(fw2.check(8, "x").is_err());
+    }
 }
