@@ -41,30 +41,30 @@ const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
 #[derive(Debug)]
 pub(crate) struct ClientStmt {
     /// Schema at prepare time, NUL, statement text: the key of the backend statement caches.
-    key: Arc<[u8]>,
+    pub(super) key: Arc<[u8]>,
     /// The schema it was prepared in (its tables resolve there).
-    schema: Option<Bytes>,
+    pub(super) schema: Option<Bytes>,
     lexed: Arc<Lexed>,
     class: Arc<Class>,
-    params: u16,
+    pub(super) params: u16,
     /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
     types: Option<Bytes>,
     /// COM_STMT_SEND_LONG_DATA chunks since the last EXECUTE: (parameter, data).
-    long_data: Vec<(u16, Bytes)>,
+    pub(super) long_data: Vec<(u16, Bytes)>,
     /// Over a sharded table: its shape and the client's text (each EXECUTE is routed by its
     /// parameters; `key` then names the shard's text).
-    sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, Bytes)>,
+    pub(super) sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, Bytes)>,
     /// Parameter types as parsed from the last EXECUTE that bound them (sharded statements).
-    param_types: Option<Vec<sluice_protocol::binary::ParamType>>,
+    pub(super) param_types: Option<Vec<sluice_protocol::binary::ParamType>>,
 }
 
 /// A session's prepared statements.
 #[derive(Debug, Default)]
 pub(crate) struct ClientStmts {
-    map: HashMap<u32, ClientStmt>,
+    pub(super) map: HashMap<u32, ClientStmt>,
     last_id: u32,
     /// The statement with an open cursor (the session is pinned while there is one).
-    cursor: Option<u32>,
+    pub(super) cursor: Option<u32>,
 }
 
 impl ClientStmts {
@@ -107,12 +107,12 @@ fn stmt_id(payload: &[u8]) -> Result<u32> {
     })
 }
 
-fn unknown(id: u32, command: &str) -> Error {
+pub(super) fn unknown(id: u32, command: &str) -> Error {
     Error::reply(UNKNOWN_STMT, format!("Unknown prepared statement handler ({id}) given to {command}"))
 }
 
 /// The key of a statement in backend statement caches.
-fn stmt_key(schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
+pub(super) fn stmt_key(schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
     let schema = schema.unwrap_or_default();
     let mut k = Vec::with_capacity(schema.len() + 1 + sql.len());
     k.extend_from_slice(schema);
@@ -349,66 +349,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Next::Continue)
     }
 
-    /// A sharded statement's EXECUTE: its parameters give the shard; the shard's text is what the
-    /// connection prepares and runs.
-    async fn execute_sharded(&mut self, id: u32, p: &Packet, lexed: &Lexed, class: &Class) -> Result<()> {
-        use sluice_protocol::binary::{Value, parse_stmt_execute};
-        use sluice_router::shard::KeyValue;
-        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
-        let Some((shape, text)) = stmt.sharded.clone() else {
-            return Err(unknown(id, "mysqld_stmt_execute"));
-        };
-        let long: Vec<bool> = if stmt.long_data.is_empty() {
-            Vec::new()
-        } else {
-            (0..stmt.params).map(|i| stmt.long_data.iter().any(|(p, _)| *p == i)).collect()
-        };
-        let exec =
-            parse_stmt_execute(&p.payload, usize::from(stmt.params), stmt.param_types.as_deref(), &long)
-                .map_err(|e| {
-                    Error::reply((1210, "HY000"), format!("Incorrect arguments to mysqld_stmt_execute: {e}"))
-                })?;
-        stmt.param_types = Some(exec.types.clone());
-        let params: Vec<Option<KeyValue>> = exec
-            .params
-            .iter()
-            .map(|v| match v {
-                Value::Int(i) => Some(KeyValue::Int(i128::from(*i))),
-                Value::UInt(u) => Some(KeyValue::Int(i128::from(*u))),
-                Value::Bytes(b) => Some(KeyValue::Str(b.to_vec())),
-                _ => None,
-            })
-            .collect();
-        let (_, toks) = sluice_router::lexer::lex_tokens(&text);
-        let map = self.shared.plans.shards();
-        let route = sluice_router::shard::route::route_statement(&shape, map, &text, &toks, &params, &|| 0)
-            .map_err(|e| Error::reply(e.code, e.message))?;
-        let sluice_router::shard::route::ShardRoute::One(part) = route else {
-            return Err(Error::reply(
-                (1235, "42000"),
-                "a prepared statement over a sharded table runs on one shard: bind its shard key (key = ? or a single-shard key IN (…)), or use the text protocol for statements over several shards",
-            ));
-        };
-        let table = match shape.as_ref() {
-            sluice_router::shard::shape::ShardShape::Routed { table, .. } => *table,
-            sluice_router::shard::shape::ShardShape::Refused(_) => 0,
-        };
-        let group = map.tables.get(table).and_then(|t| t.shards.get(part.shard)).map_or(0, |s| s.group);
-        self.check_tx_shard((group, part.shard))?;
-        if let Some(stmt) = self.stmts.map.get_mut(&id) {
-            stmt.key = stmt_key(stmt.schema.as_deref(), part.sql.as_bytes());
-        }
-        self.enter_shard_group(group)?;
-        let r = self.run_statement(&p.payload, p.next_seq, lexed, class).await;
-        let label = self.last_route.member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone());
-        self.last_route.shards = vec![(part.shard, label.unwrap_or_default(), part.sql)];
-        self.note_tx_shard((group, part.shard));
-        if self.stmts.cursor == Some(id) && self.status & status::CURSOR_EXISTS == 0 {
-            self.close_cursor();
-        }
-        r
-    }
-
     /// The EXECUTE to send on the held connection: prepares the statement there first if needed, sends
     /// buffered long data, rewrites the id and adds parameter types. A cursor pins the session.
     pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
@@ -518,7 +458,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The cursor is gone: unpin, and give the connection back if nothing else pins it.
-    fn close_cursor(&mut self) {
+    pub(super) fn close_cursor(&mut self) {
         self.stmts.cursor = None;
         self.pins.remove(Pin::Cursor);
         if !self.pins.any() && self.status & status::IN_TRANS == 0 {
