@@ -12,6 +12,7 @@ pub mod error;
 pub mod firewall;
 pub mod http;
 pub mod logging;
+pub mod migration;
 pub mod monitor;
 pub mod net;
 pub mod reload;

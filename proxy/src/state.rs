@@ -109,6 +109,8 @@ pub struct Shared {
     pub cache_deps: arc_swap::ArcSwapOption<crate::cache_deps::Deps>,
     /// Set when DDL may have changed the dependencies: they are reloaded.
     pub cache_deps_dirty: tokio::sync::Notify,
+    /// Tables being moved (dual writes).
+    pub migrations: crate::migration::Migrations,
     /// The digest allowlist (`[firewall]`).
     pub firewall: crate::firewall::Firewall,
     /// Traffic capture (off unless `[capture] enabled` or admin `CAPTURE START`).
@@ -221,6 +223,7 @@ impl Shared {
             cache_deps_dirty: tokio::sync::Notify::new(),
             capture: Arc::new(crate::capture::Capture::new(&config.capture)),
             firewall: crate::firewall::Firewall::from_config(&config.firewall)?,
+            migrations: crate::migration::Migrations::from_config(&config),
             config: arc_swap::ArcSwap::from_pointee(config),
         })
     }

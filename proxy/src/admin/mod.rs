@@ -12,6 +12,7 @@
 //! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
 //! SHOW CACHE | FLUSH CACHE [schema.table]         (the result cache)
 //! SHOW FIREWALL | FIREWALL MODE off|learn|enforce | FIREWALL ALLOW '<digest>' | FIREWALL SAVE
+//! SHOW MIGRATIONS | SET MIGRATION '<table>' READ FROM old|new   (dual writes while a table moves)
 //! CAPTURE START '<file>' [DURATION seconds] | CAPTURE STOP | SHOW CAPTURE   (capture/admin.rs)
 //! ```
 
@@ -134,7 +135,7 @@ fn parse_error(sql: &str) -> Error {
     Error::reply(
         errors::PARSE,
         format!(
-            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SHOW CACHE, FLUSH CACHE [schema.table], SHOW FIREWALL, FIREWALL MODE off|learn|enforce, FIREWALL ALLOW '<digest>', FIREWALL SAVE, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
+            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SHOW CACHE, FLUSH CACHE [schema.table], SHOW FIREWALL, FIREWALL MODE off|learn|enforce, FIREWALL ALLOW '<digest>', FIREWALL SAVE, SHOW MIGRATIONS, SET MIGRATION '<table>' READ FROM old|new, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
         ),
     )
 }
@@ -153,6 +154,9 @@ pub async fn run(shared: &Shared, sql: &str) -> Result<Answer, Error> {
         ["show", "pins"] => Ok(show::show_pins(shared)),
         ["show", "sessions"] => Ok(show::show_sessions(shared)),
         ["show", "plans"] => Ok(show::show_plans(shared)),
+        ["show", "migrations"] | ["set", "migration", ..] => {
+            shared.migrations.admin(shared, &words).unwrap_or_else(|| Err(parse_error(trimmed)))
+        }
         ["show", "firewall"] | ["firewall", ..] => {
             crate::firewall::admin(shared, &words).unwrap_or_else(|| Err(parse_error(trimmed)))
         }

@@ -27,7 +27,8 @@ pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use firewall::{FirewallConfig, FirewallMode};
 pub use sharding::{
-    ListValue, RangeConfig, ShardFunctionConfig, ShardMode, ShardedTableConfig, ShardingConfig,
+    ListValue, MigrationConfig, RangeConfig, ReadFrom, ShardFunctionConfig, ShardMode, ShardedTableConfig,
+    ShardingConfig,
 };
 pub use size::parse_size;
 

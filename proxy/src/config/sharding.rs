@@ -17,6 +17,41 @@ pub struct ShardingConfig {
     /// This instance's node id (0–1023) in generated keys: sluice instances sharing backends need
     /// distinct ones. Default 0.
     pub node_id: u16,
+    /// Tables being moved (dual writes): `[[sharding.migrations]]`.
+    pub migrations: Vec<MigrationConfig>,
+}
+
+/// A table being moved to a new placement: its writes run on the old one (authoritative, the client
+/// gets its answer) and then on the new one (differences are logged and counted); reads go to the old
+/// one until `read_from = "new"` (or admin `SET MIGRATION 'table' READ FROM new`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationConfig {
+    /// The table (unqualified; in the session's schema).
+    pub table: String,
+    /// The group it lives on now. Default: the first group.
+    #[serde(default)]
+    pub from_group: Option<String>,
+    /// The group it moves to. Default: the same group.
+    #[serde(default)]
+    pub to_group: Option<String>,
+    /// The schema it moves to on the new group. Default: the session's schema.
+    #[serde(default)]
+    pub to_schema: Option<String>,
+    /// Where reads go: `old` (default) or `new`.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+}
+
+/// Where a migrating table's reads go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// The old placement.
+    #[default]
+    Old,
+    /// The new placement.
+    New,
 }
 
 /// Where the shards of a table are.
@@ -171,6 +206,31 @@ impl ShardingConfig {
     /// Every problem, as (key path, message).
     pub(super) fn issues(&self, groups: &[GroupConfig]) -> Vec<(String, String)> {
         let mut v = Vec::new();
+        for (i, m) in self.migrations.iter().enumerate() {
+            let at = format!("sharding.migrations[{i}]");
+            if m.table.is_empty() || m.table.contains('.') {
+                v.push((format!("{at}.table"), format!("{:?}: give the unqualified table name", m.table)));
+            }
+            for (k, g) in [("from_group", &m.from_group), ("to_group", &m.to_group)] {
+                if let Some(g) = g
+                    && !groups.iter().any(|x| &x.name == g)
+                {
+                    v.push((format!("{at}.{k}"), format!("no [[groups]] named {g:?}")));
+                }
+            }
+            if m.from_group == m.to_group && m.to_schema.is_none() {
+                v.push((at.clone(), "the new placement is the old one: set to_group or to_schema".into()));
+            }
+            if self.migrations[..i].iter().any(|o| o.table.eq_ignore_ascii_case(&m.table)) {
+                v.push((format!("{at}.table"), format!("table {:?} is migrating twice", m.table)));
+            }
+            if self.tables.iter().any(|t| t.name.eq_ignore_ascii_case(&m.table)) {
+                v.push((
+                    format!("{at}.table"),
+                    format!("table {:?} is sharded: migrate unsharded tables", m.table),
+                ));
+            }
+        }
         if self.node_id > 1023 {
             v.push(("sharding.node_id".into(), format!("{} is not 0-1023", self.node_id)));
         }

@@ -102,6 +102,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             lexed = sluice_router::lexer::lex(&payload[1..]);
             class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
+        if let Some(r) = self.migrating_statement(&payload, p.next_seq, &lexed, &class).await {
+            r?;
+            return Ok(Next::Continue);
+        }
         self.run_statement(&payload, p.next_seq, &lexed, &class).await?;
         Ok(Next::Continue)
     }
@@ -149,6 +153,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
+        self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
         let event = crate::stats::Event {
             digest: lexed.digest,

@@ -17,6 +17,7 @@ mod cache;
 mod capture;
 mod commands;
 mod limits;
+mod migrate;
 mod pins;
 mod prepared;
 mod relay;
@@ -203,6 +204,8 @@ pub struct Session<S> {
     rewrite_stmt_id: Option<u32>,
     /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
     prepared_capture: Option<(u32, u16, u16)>,
+    /// (failed, rows affected) of the last statement run_statement ran (migrations compare it).
+    last_outcome: Option<(bool, u64)>,
     /// While relaying a cache miss: the response as the client is sent it.
     collect: Option<sluice_cache::Collector>,
     /// The cache's answer for the statement running now (digest event, SHOW LAST ROUTE).
@@ -282,6 +285,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             rewrite_stmt_id: None,
             prepared_capture: None,
             collect: None,
+            last_outcome: None,
             cache_status: "",
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),

@@ -14,6 +14,7 @@ mod faults;
 mod firewall;
 mod limits;
 mod logs;
+mod migration;
 mod monitor;
 mod observability;
 mod ops;

@@ -101,3 +101,18 @@ fn invalid_sharded_tables_name_their_keys() {
         "{e}"
     );
 }
+
+#[test]
+fn migrations_name_their_keys() {
+    use super::validate::issues_at;
+    issues_at("[[sharding.migrations]]\ntable = \"orders\"\n", &["sharding.migrations[0]"]);
+    issues_at(
+        "[[sharding.migrations]]\ntable = \"shop.orders\"\nto_schema = \"v2\"\n",
+        &["sharding.migrations[0].table"],
+    );
+    issues_at(
+        "[[sharding.migrations]]\ntable = \"orders\"\nto_group = \"nowhere\"\n",
+        &["sharding.migrations[0].to_group"],
+    );
+    issues_at("[[sharding.migrations]]\ntable = \"orders\"\nto_schema = \"v2\"\nread_from = \"new\"\n", &[]);
+}

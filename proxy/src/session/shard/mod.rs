@@ -176,7 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Routes what follows in `group`: a connection held from another group is given back first, or,
     /// when the session is pinned to it, the statement is refused (its state lives on that connection).
-    fn enter_group(&mut self, group: usize, table: &str) -> Result<()> {
+    pub(super) fn enter_group(&mut self, group: usize, table: &str) -> Result<()> {
         if let Some(h) = &self.held {
             let held_group = self.shared.group_of_member(h.member);
             if held_group != group {
@@ -285,7 +285,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// A synced connection for one part, taken out of the session (it is not the session's held one).
-    async fn borrow_for_part(
+    pub(super) async fn borrow_for_part(
         &mut self,
         lexed: &Lexed,
         class: &Class,
