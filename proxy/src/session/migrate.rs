@@ -56,11 +56,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // The old placement is authoritative: the client gets its answer.
         self.last_outcome = None;
+        self.hold_answer = true;
         let r = self.run_placed(m, false, payload, next_seq, lexed, class).await;
+        self.hold_answer = false;
         let old = self.last_outcome.take();
-        // Then the new one, on its primary, without answering the client.
+        // Then the new one, on its primary, without answering the client; the client's answer goes
+        // out after it, so what the client wrote is in both placements once it has its OK.
         let sql = payload.get(1..).unwrap_or_default();
         let new = self.mirror(m, lexed, class, sql).await;
+        let flushed = self.client.flush().await.map_err(|_| Error::ClientGone);
         let old_s = match old {
             Some((false, n)) => format!("OK {n} rows"),
             Some((true, _)) => "error".to_owned(),
@@ -80,7 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tracing::warn!(table = %m.table, %what, "migration: the placements diverged");
             *m.last_divergence.lock() = what;
         }
-        r
+        r.and(flushed)
     }
 
     /// Runs the statement in the old or the new placement, the usual way (R/W split, pins, cache).

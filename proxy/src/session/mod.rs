@@ -204,6 +204,8 @@ pub struct Session<S> {
     rewrite_stmt_id: Option<u32>,
     /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
     prepared_capture: Option<(u32, u16, u16)>,
+    /// Leave the end of a response unflushed (a migrating table's write, until it is mirrored).
+    hold_answer: bool,
     /// (failed, rows affected) of the last statement run_statement ran (migrations compare it).
     last_outcome: Option<(bool, u64)>,
     /// While relaying a cache miss: the response as the client is sent it.
@@ -286,6 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             prepared_capture: None,
             collect: None,
             last_outcome: None,
+            hold_answer: false,
             cache_status: "",
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),

@@ -32,7 +32,6 @@ async fn writes_go_to_both_placements_and_reads_follow_the_flag() {
             .await
             .expect("table");
     }
-    root.query_drop(format!("GRANT ALL ON `{new_schema}`.* TO 'app'@'%'")).await.expect("grant");
     let mut cfg = topo.sluice_config();
     cfg.sharding.migrations = vec![sluice::config::MigrationConfig {
         table: "items".into(),
