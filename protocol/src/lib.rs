@@ -10,6 +10,7 @@ pub mod constants;
 pub mod error;
 pub mod handshake;
 pub mod packets;
+pub mod proxy_header;
 pub mod tracker;
 
 pub use codec::{Packet, PacketCodec, write_packet};

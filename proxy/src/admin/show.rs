@@ -209,10 +209,11 @@ pub(super) fn show_sessions(shared: &Shared) -> Answer {
                 text(&h.user),
                 running.and_then(|(m, _)| shared.member(m)).map(|a| Bytes::from(a.label)),
                 running.map(|(_, t)| Bytes::from(t.to_string())),
+                text(h.client),
             ]
         })
         .collect();
-    Answer::Rows(vec!["id", "user", "running_on", "backend_thread"], rows)
+    Answer::Rows(vec!["id", "user", "running_on", "backend_thread", "client"], rows)
 }
 
 pub(super) fn show_plans(shared: &Shared) -> Answer {

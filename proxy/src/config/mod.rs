@@ -113,6 +113,10 @@ pub struct ServerConfig {
     /// of connections larger than the backlog loses some silently: the client waits for a greeting that
     /// never comes. Default 4096.
     pub listen_backlog: u32,
+    /// Every client connection starts with a PROXY protocol v2 header (from HAProxy, an NLB, a
+    /// Kubernetes Service…): its source address is the client's in logs, digests and SHOW SESSIONS.
+    /// A connection without one is closed. Default false.
+    pub proxy_protocol: bool,
     /// On SIGTERM, statements in flight get this long to finish. Default 30000.
     pub shutdown_grace_ms: u64,
     /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
@@ -544,6 +548,7 @@ impl Default for ServerConfig {
             default_auth_plugin: AuthPlugin::CachingSha2Password,
             handshake_timeout_ms: 10_000,
             listen_backlog: 4096,
+            proxy_protocol: false,
             shutdown_grace_ms: 30_000,
             max_packet_bytes: 64 << 20,
             tls: None,

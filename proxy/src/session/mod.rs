@@ -48,13 +48,47 @@ use crate::users::User;
 /// connection id, the client's address and (once logged in) the user.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: Arc<Shared>,
-    stream: S,
+    mut stream: S,
     peer: SocketAddr,
 ) {
     use tracing::Instrument as _;
+    let peer = if shared.config().server.proxy_protocol {
+        match read_proxy_header(&mut stream, &shared).await {
+            Ok(Some(real)) => real,
+            Ok(None) => peer,
+            Err(why) => {
+                tracing::info!(%peer, error = %why, "connection closed: [server] proxy_protocol is on");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
     let conn_id = shared.next_conn_id();
     let span = tracing::info_span!("session", conn_id, client = %peer, user = tracing::field::Empty);
     serve_in_span(shared, stream, peer, conn_id).instrument(span).await;
+}
+
+/// Reads a PROXY protocol v2 header (the client speaks only after sluice's greeting, so nothing past
+/// the header is read); the client's address, or `None` for a LOCAL header (the balancer's own check).
+async fn read_proxy_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    shared: &Shared,
+) -> std::result::Result<Option<SocketAddr>, String> {
+    use sluice_protocol::proxy_header::{FIXED_LEN, parse_fixed, source};
+    use tokio::io::AsyncReadExt as _;
+    let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
+    let read = async {
+        let mut fixed = [0u8; FIXED_LEN];
+        stream.read_exact(&mut fixed).await.map_err(|e| e.to_string())?;
+        let f = parse_fixed(&fixed).map_err(|e| e.to_string())?;
+        let mut block = vec![0u8; f.len];
+        stream.read_exact(&mut block).await.map_err(|e| e.to_string())?;
+        source(&f, &block).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| format!("no PROXY header within {} ms", timeout.as_millis()))?
 }
 
 async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -117,7 +151,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return;
     };
     let registry = shared.clone();
-    let (handle, _registered) = registry.sessions.register(conn_id, &user.name);
+    let (handle, _registered) = registry.sessions.register(conn_id, &user.name, peer);
     let mut session = Session::new(shared, client, peer, conn_id, login, handle);
     match session.start().await {
         Ok(()) => session.run().await,

@@ -146,6 +146,8 @@ impl PinCounters {
 pub struct SessionHandle {
     /// Client user.
     pub user: String,
+    /// Client address (the PROXY header's, when `[server] proxy_protocol` is on).
+    pub client: std::net::SocketAddr,
     /// The backend member and server thread id running this session's statement now.
     pub running: tokio::sync::Mutex<Option<(usize, u32)>>,
     /// Cancelled by `KILL CONNECTION`: the session closes after its statement.
@@ -158,9 +160,15 @@ pub struct Registry(Mutex<HashMap<u32, Arc<SessionHandle>>>);
 
 impl Registry {
     /// Registers a session; it is removed when the returned guard drops.
-    pub fn register(&self, id: u32, user: &str) -> (Arc<SessionHandle>, Registered<'_>) {
+    pub fn register(
+        &self,
+        id: u32,
+        user: &str,
+        client: std::net::SocketAddr,
+    ) -> (Arc<SessionHandle>, Registered<'_>) {
         let h = Arc::new(SessionHandle {
             user: user.to_owned(),
+            client,
             running: tokio::sync::Mutex::new(None),
             kill: CancellationToken::new(),
         });
