@@ -155,13 +155,21 @@ impl Shared {
             shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
         }
         let client_tls = match &config.server.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&t.cert, &t.key)?)),
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                &t.cert,
+                &t.key,
+                config.server.tls_min_version,
+            )?)),
             None => None,
         };
         let any_backend_tls = config.backend.tls.enabled
             || config.groups.iter().flat_map(|g| &g.members).any(|m| m.tls == Some(true));
         let backend_tls = if any_backend_tls {
-            Some(crate::tls::client_config(config.backend.tls.verify, config.backend.tls.ca.as_deref())?)
+            Some(crate::tls::client_config(
+                config.backend.tls.verify,
+                config.backend.tls.ca.as_deref(),
+                config.backend.tls_min_version,
+            )?)
         } else {
             None
         };

@@ -14,8 +14,22 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
+/// The protocol versions at or above `min`.
+fn versions(min: crate::config::TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static ALL: [&rustls::SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
+    static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    match min {
+        crate::config::TlsVersion::V12 => &ALL,
+        crate::config::TlsVersion::V13 => &TLS13_ONLY,
+    }
+}
+
 /// Builds the client-facing TLS acceptor configuration.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    min: crate::config::TlsVersion,
+) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("server.tls.cert {}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -23,7 +37,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|e| format!("server.tls.key {}: {e}", key.display()))?;
     let cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions(min))
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
         .with_single_cert(certs, key)
@@ -33,9 +47,13 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
 
 /// Builds the backend-facing TLS configuration: verify against `ca` when `verify`, else accept any
 /// certificate (the connection is still encrypted, but not authenticated).
-pub fn client_config(verify: bool, ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(
+    verify: bool,
+    ca: Option<&Path>,
+    min: crate::config::TlsVersion,
+) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions(min))
         .map_err(|e| e.to_string())?;
     let cfg = if verify {
         let ca = ca.ok_or("backend.tls.verify = true needs backend.tls.ca (a PEM bundle of the CA that signed the backends' certificates)")?;
@@ -99,5 +117,60 @@ impl ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsVersion;
+
+    /// A client offering only `client` against a server configured with `min`: whether the handshake
+    /// completes (in memory, no sockets).
+    fn handshake(min: TlsVersion, client: &'static rustls::SupportedProtocolVersion) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let (cp, kp) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cp, cert.pem()).unwrap();
+        std::fs::write(&kp, key.serialize_pem()).unwrap();
+        let server = server_config(&cp, &kp, min).unwrap();
+        let ccfg = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[client])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+            .with_no_client_auth();
+        let mut c =
+            rustls::ClientConnection::new(Arc::new(ccfg), server_name("localhost:1").unwrap()).unwrap();
+        let mut s = rustls::ServerConnection::new(server).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            if s.read_tls(&mut buf.as_slice()).is_err() || s.process_new_packets().is_err() {
+                return false;
+            }
+            let mut back = Vec::new();
+            s.write_tls(&mut back).unwrap();
+            if c.read_tls(&mut back.as_slice()).is_err() || c.process_new_packets().is_err() {
+                return false;
+            }
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn the_minimum_tls_version_is_enforced() {
+        assert!(handshake(TlsVersion::V12, &rustls::version::TLS12));
+        assert!(handshake(TlsVersion::V12, &rustls::version::TLS13));
+        assert!(handshake(TlsVersion::V13, &rustls::version::TLS13));
+        assert!(
+            !handshake(TlsVersion::V13, &rustls::version::TLS12),
+            "TLS 1.2 refused when the floor is 1.3"
+        );
     }
 }

@@ -117,6 +117,8 @@ pub struct ServerConfig {
     /// Kubernetes Service…): its source address is the client's in logs, digests and SHOW SESSIONS.
     /// A connection without one is closed. Default false.
     pub proxy_protocol: bool,
+    /// Oldest TLS version clients may use (`[server.tls]`): `"1.2"` or `"1.3"`. Default "1.2".
+    pub tls_min_version: TlsVersion,
     /// On SIGTERM, statements in flight get this long to finish. Default 30000.
     pub shutdown_grace_ms: u64,
     /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
@@ -220,6 +222,20 @@ pub struct BackendConfig {
     pub read_timeout_ms: u64,
     /// TLS toward backends.
     pub tls: BackendTls,
+    /// Oldest TLS version offered to backends: `"1.2"` or `"1.3"`. Default "1.2".
+    pub tls_min_version: TlsVersion,
+}
+
+/// A TLS protocol version floor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    #[serde(rename = "1.2")]
+    V12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    V13,
 }
 
 /// `[backend.tls]`.
@@ -549,6 +565,7 @@ impl Default for ServerConfig {
             handshake_timeout_ms: 10_000,
             listen_backlog: 4096,
             proxy_protocol: false,
+            tls_min_version: TlsVersion::V12,
             shutdown_grace_ms: 30_000,
             max_packet_bytes: 64 << 20,
             tls: None,
@@ -579,6 +596,7 @@ impl Default for BackendConfig {
             connect_timeout_ms: 3_000,
             read_timeout_ms: 0,
             tls: BackendTls::default(),
+            tls_min_version: TlsVersion::V12,
         }
     }
 }
