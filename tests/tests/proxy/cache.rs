@@ -9,8 +9,9 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use sluice_tests::{Proxy, Topology};
 
+use super::ops::http_get;
 use super::routing::last_route;
-use super::{connect, setup};
+use super::{admin, connect, setup};
 
 /// A config with the cache on for every cacheable SELECT, L2 in the topology's Redis.
 fn cache_config(topo: &Topology) -> sluice::config::Config {
@@ -27,23 +28,9 @@ async fn cache_status(c: &mut Conn) -> String {
     row.get::<Option<String>, _>("cache").flatten().unwrap_or_default()
 }
 
-/// A connection to sluice's admin interface.
-async fn admin_conn(p: &Proxy) -> Conn {
-    Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname(p.admin_addr().expect("admin").ip().to_string())
-            .tcp_port(p.admin_addr().expect("admin").port())
-            .user(Some("admin"))
-            .pass(Some("admin"))
-            .prefer_socket(false),
-    )
-    .await
-    .expect("admin connect")
-}
-
 /// SHOW CACHE as (name, value) pairs.
 async fn show_cache(p: &Proxy) -> std::collections::HashMap<String, String> {
-    let mut admin = admin_conn(p).await;
+    let mut admin = admin(p).await;
     let rows: Vec<(String, String)> = admin.query("SHOW CACHE").await.expect("SHOW CACHE");
     rows.into_iter().collect()
 }
@@ -134,7 +121,7 @@ async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
     let s = show_cache(&p).await;
     assert!(s["hits_l1"].parse::<u64>().unwrap() >= 1, "{s:?}");
     // Per digest too.
-    let mut admin = admin_conn(&p).await;
+    let mut admin = admin(&p).await;
     let rows: Vec<Row> = admin.query("SHOW DIGESTS ORDER BY count").await.expect("SHOW DIGESTS");
     let row = rows
         .iter()
@@ -145,7 +132,8 @@ async fn hit_after_miss_returns_the_same_result_and_writes_invalidate() {
         });
     assert!(row.get::<u64, _>("cache_hits").unwrap() >= 1);
     assert!(row.get::<u64, _>("cache_misses").unwrap() >= 1);
-    let metrics = reqwest_metrics(&p).await;
+    let (code, metrics) = http_get(p.http_addr().expect("http"), "/metrics").await;
+    assert_eq!(code, 200);
     assert!(metrics.contains("sluice_cache_hits_total{level=\"l1\"}"), "{metrics}");
     assert!(metrics.contains("sluice_cache_l2_up 1"), "{metrics}");
 }
@@ -162,16 +150,6 @@ async fn until_hit(c: &mut Conn, q: &str) -> Vec<Row> {
         assert!(Instant::now() < deadline, "{q} never hit the cache");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// GET /metrics over a plain TCP connection.
-async fn reqwest_metrics(p: &Proxy) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(p.http_addr().expect("http")).await.expect("http connect");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
 }
 
 #[tokio::test]

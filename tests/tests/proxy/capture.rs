@@ -11,17 +11,8 @@ use sluice::capture::format::{Record, decode_file};
 use sluice::replay::{self, Format, Options};
 use sluice_tests::{Proxy, Topology};
 
-use super::{connect, setup};
-
-/// An admin connection.
-async fn admin(p: &Proxy) -> Conn {
-    let addr = p.admin_addr().expect("admin listener");
-    Conn::new(sluice_tests::direct_opts(addr, "admin", "admin")).await.expect("admin login")
-}
-
-fn col(row: &Row, name: &str) -> String {
-    row.get::<Option<String>, _>(name).flatten().unwrap_or_default()
-}
+use super::ops::col;
+use super::{admin, connect, setup};
 
 async fn show_capture(a: &mut Conn) -> Row {
     let rows: Vec<Row> = a.query("SHOW CAPTURE").await.expect("show capture");

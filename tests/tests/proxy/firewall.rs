@@ -4,21 +4,7 @@
 use mysql_async::Conn;
 use mysql_async::prelude::*;
 
-use super::{connect, setup};
-
-async fn admin(p: &sluice_tests::Proxy) -> Conn {
-    let a = p.admin_addr().expect("admin");
-    Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname(a.ip().to_string())
-            .tcp_port(a.port())
-            .user(Some("admin"))
-            .pass(Some("admin"))
-            .prefer_socket(false),
-    )
-    .await
-    .expect("admin connect")
-}
+use super::{admin, connect, setup};
 
 async fn show(a: &mut Conn) -> std::collections::HashMap<String, String> {
     let rows: Vec<(String, String)> = a.query("SHOW FIREWALL").await.expect("SHOW FIREWALL");

@@ -38,6 +38,12 @@ pub async fn proxy(topo: &Topology) -> Proxy {
     sluice_tests::start_proxy(topo.sluice_config()).await
 }
 
+/// A connection to `proxy`'s admin interface as `admin`/`admin` (the test config's admin account).
+pub async fn admin(proxy: &Proxy) -> Conn {
+    let addr = proxy.admin_addr().expect("admin listener");
+    Conn::new(sluice_tests::direct_opts(addr, "admin", "admin")).await.expect("admin login")
+}
+
 /// A connection through `proxy` as `user`/`password` in `schema`.
 pub async fn connect(proxy: &Proxy, user: &str, password: &str, schema: &str) -> Conn {
     Conn::new(proxy.opts(user, password).db_name(Some(schema))).await.expect("connect through sluice")

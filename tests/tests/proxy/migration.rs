@@ -5,21 +5,7 @@
 use mysql_async::Conn;
 use mysql_async::prelude::*;
 
-use super::{connect, setup};
-
-async fn admin(p: &sluice_tests::Proxy) -> Conn {
-    let a = p.admin_addr().expect("admin");
-    Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname(a.ip().to_string())
-            .tcp_port(a.port())
-            .user(Some("admin"))
-            .pass(Some("admin"))
-            .prefer_socket(false),
-    )
-    .await
-    .expect("admin connect")
-}
+use super::{admin, connect, setup};
 
 #[tokio::test]
 async fn writes_go_to_both_placements_and_reads_follow_the_flag() {

@@ -5,15 +5,10 @@
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row};
+use mysql_async::Row;
 
 use super::ops::{col, http_get};
-use super::{connect, setup};
-
-async fn admin(p: &sluice_tests::Proxy) -> Conn {
-    let addr = p.admin_addr().expect("admin listener");
-    Conn::new(sluice_tests::direct_opts(addr, "admin", "admin")).await.expect("admin login")
-}
+use super::{admin, connect, setup};
 
 /// Whether `tool` runs (scripts/test.sh installs it; a machine without apt is the only excuse).
 fn have(tool: &str) -> bool {

@@ -4,7 +4,7 @@
 use mysql_async::prelude::*;
 use tokio::io::AsyncReadExt;
 
-use super::setup;
+use super::{admin, setup};
 
 /// A one-connection-at-a-time "load balancer": accepts, sends the PROXY header naming `client`, then
 /// copies bytes both ways to sluice.
@@ -43,17 +43,7 @@ async fn the_header_gives_the_client_address_and_a_connection_without_one_is_clo
     let mut c = mysql_async::Conn::new(opts).await.expect("through the balancer");
     let one: Option<i32> = c.query_first("SELECT 1").await.expect("select");
     assert_eq!(one, Some(1));
-    let a = p.admin_addr().expect("admin");
-    let mut admin = mysql_async::Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname(a.ip().to_string())
-            .tcp_port(a.port())
-            .user(Some("admin"))
-            .pass(Some("admin"))
-            .prefer_socket(false),
-    )
-    .await
-    .expect("admin");
+    let mut admin = admin(&p).await;
     let rows: Vec<mysql_async::Row> = admin.query("SHOW SESSIONS").await.expect("SHOW SESSIONS");
     let seen: Vec<String> = rows.iter().filter_map(|r| r.get::<String, _>("client")).collect();
     assert!(seen.contains(&real.to_string()), "{seen:?}");

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row};
+use mysql_async::Row;
 use sluice::config::{Config, RuleAction, RuleConfig, RuleMatch};
 
 use super::ops::col;
-use super::{connect, setup};
+use super::{admin, connect, setup};
 
 /// Writes `cfg` as TOML where `RELOAD` will read it.
 fn write(cfg: &Config, path: &Path) {
@@ -27,12 +27,6 @@ async fn proxy_with_file(cfg: &Config, dir: &Path) -> (sluice_tests::Proxy, Path
     let p = sluice_tests::start_proxy(loaded).await;
     p.shared().expect("in-process").set_config_path(&path);
     (p, path)
-}
-
-async fn admin(p: &sluice_tests::Proxy) -> Conn {
-    Conn::new(sluice_tests::direct_opts(p.admin_addr().expect("admin"), "admin", "admin"))
-        .await
-        .expect("admin")
 }
 
 #[tokio::test]
