@@ -358,54 +358,22 @@ impl BackendConn {
     /// Runs one statement and collects its (first) result set, decoding text rows. For small internal
     /// queries only: the whole result is held in memory.
     pub async fn query(&mut self, label: &str, sql: &str) -> Result<TextResult> {
-        use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
         let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
-        let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(command::QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        self.stream.write(0, &payload);
-        self.stream.flush().await.map_err(|e| fail(e.to_string()))?;
-        let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
-        let mut out = TextResult::default();
-        let mut sets = 0;
-        loop {
-            let p = self
-                .stream
-                .read()
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .ok_or_else(|| fail("connection closed".into()))?;
-            let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
-            match step.kind {
-                Kind::Err => {
-                    let err = ErrPacket::parse(&p.payload).map_err(|e| fail(e.to_string()))?;
-                    return Err(Error::BackendRefused { backend: label.to_owned(), err });
-                }
-                Kind::ColumnCount(_) => sets += 1,
-                Kind::ColumnDef if sets == 1 => {
-                    let c = sluice_protocol::column::ColumnDefinition::parse(&p.payload)
-                        .map_err(|e| fail(e.to_string()))?;
-                    out.columns.push(String::from_utf8_lossy(&c.name).into_owned());
-                }
-                Kind::Row if sets == 1 => {
-                    let row = sluice_protocol::binary::decode_text_row(&p.payload, out.columns.len())
-                        .map_err(|e| fail(e.to_string()))?;
-                    out.rows.push(row);
-                }
-                _ => {}
-            }
-            if let Some(st) = step.status {
-                self.status = st;
-                if st & sluice_protocol::constants::status::SESSION_STATE_CHANGED != 0
-                    && matches!(step.kind, Kind::Ok | Kind::End)
-                {
-                    self.apply_state(&p.payload);
-                }
-            }
-            if step.done {
-                return Ok(out);
-            }
+        let raw = self.query_raw(label, sql).await?;
+        if let Some(err) = raw.err {
+            return Err(Error::BackendRefused { backend: label.to_owned(), err });
         }
+        let mut out = TextResult::default();
+        for c in &raw.columns {
+            let c = sluice_protocol::column::ColumnDefinition::parse(c).map_err(|e| fail(e.to_string()))?;
+            out.columns.push(String::from_utf8_lossy(&c.name).into_owned());
+        }
+        for r in &raw.rows {
+            let row = sluice_protocol::binary::decode_text_row(r, out.columns.len())
+                .map_err(|e| fail(e.to_string()))?;
+            out.rows.push(row);
+        }
+        Ok(out)
     }
 }
 

@@ -1,5 +1,6 @@
 //! A whole response held as packets (column definitions, rows, the final OK or ERR): what a sharded
-//! statement's parts return before sluice merges them. Rows are not decoded here.
+//! statement's parts return before sluice merges them, and what `BackendConn::query` decodes for
+//! sluice's own small queries. Rows are not decoded here.
 
 use bytes::Bytes;
 use sluice_protocol::constants::{caps, command, status};
