@@ -144,27 +144,9 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-/// Checks one member, reusing `conn` when it is still open.
-pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHealth {
-    let started = Instant::now();
-    if target.removed {
-        *conn = None;
-        return MemberHealth {
-            address: target.spec.address.clone(),
-            configured_role: target.role,
-            healthy: false,
-            read_only: None,
-            replicating: false,
-            lag_ms: None,
-            applying: false,
-            reconnecting: false,
-            gtid: None,
-            error: Some("removed from the config (reload)".into()),
-            check_time: Duration::ZERO,
-        };
-    }
-    let result = check_inner(target, conn).await;
-    let mut h = MemberHealth {
+/// A member's health before anything is known of it: not healthy, nothing read.
+fn unhealthy(target: &Target, error: Option<String>, check_time: Duration) -> MemberHealth {
+    MemberHealth {
         address: target.spec.address.clone(),
         configured_role: target.role,
         healthy: false,
@@ -174,9 +156,20 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
         applying: false,
         reconnecting: false,
         gtid: None,
-        error: None,
-        check_time: started.elapsed(),
-    };
+        error,
+        check_time,
+    }
+}
+
+/// Checks one member, reusing `conn` when it is still open.
+pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHealth {
+    let started = Instant::now();
+    if target.removed {
+        *conn = None;
+        return unhealthy(target, Some("removed from the config (reload)".into()), Duration::ZERO);
+    }
+    let result = check_inner(target, conn).await;
+    let mut h = unhealthy(target, None, started.elapsed());
     match result {
         Ok(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid }) => {
             h.healthy = true;
