@@ -59,11 +59,13 @@ impl Migrations {
         )
     }
 
+    /// Whether no table is migrating (sessions skip the lookup).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The migration of a table a statement names (`schema.table` or `table`), if any.
     pub fn find<'a>(&self, tables: impl IntoIterator<Item = &'a String>) -> Option<&Migration> {
-        if self.0.is_empty() {
-            return None;
-        }
         tables.into_iter().find_map(|t| {
             let bare = t.rsplit('.').next().unwrap_or(t).trim_matches('`');
             self.0.iter().find(|m| m.table.eq_ignore_ascii_case(bare))
