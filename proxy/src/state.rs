@@ -491,15 +491,23 @@ impl Shared {
 
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
     async fn load_cache_deps(&self) -> crate::error::Result<crate::cache_deps::Deps> {
-        let config = self.config_full();
-        let u = config.users.first().ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
-        let user =
-            self.users.get(u.name.as_bytes()).ok_or_else(|| crate::error::Error::Abort("no users".into()))?;
         let primary =
             self.routing.load().primary.and_then(|i| self.member(i)).unwrap_or_else(|| self.primary.clone());
-        let spec = self.connect_spec(&primary, &user.backend_user, &user.backend_password, false, 45);
-        let mut conn = crate::backend::BackendConn::connect(&spec).await?;
+        let mut conn = self.connect_as_first_user(&primary).await?;
         crate::cache_deps::Deps::load(&mut conn, &primary.label).await
+    }
+
+    /// A new connection to `to` with the first `[[users]]` entry's backend account (sluice's own
+    /// queries: dependencies, GTID positions, the server version).
+    async fn connect_as_first_user(
+        &self,
+        to: &BackendAddr,
+    ) -> crate::error::Result<crate::backend::BackendConn> {
+        let no_users = || crate::error::Error::Abort("no [[users]] to connect with".into());
+        let name = self.config().users.first().map(|u| u.name.clone()).ok_or_else(no_users)?;
+        let user = self.users.get(name.as_bytes()).ok_or_else(no_users)?;
+        let spec = self.connect_spec(to, &user.backend_user, &user.backend_password, false, 45);
+        crate::backend::BackendConn::connect(&spec).await
     }
 
     /// The address of member `i` of the default group.
@@ -556,11 +564,10 @@ impl Shared {
     /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
     /// with the first user's backend account.
     pub async fn primary_gtid(&self) -> Result<String, String> {
-        let config = self.config_full();
-        let u = config.users.first().ok_or("no [[users]] to connect with")?;
-        let user = self.users.get(u.name.as_bytes()).ok_or("no [[users]] to connect with")?;
-        let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
-        let mut c = crate::backend::BackendConn::connect(&spec).await.map_err(|e| e.to_string())?;
+        let mut c = self.connect_as_first_user(&self.primary).await.map_err(|e| match e {
+            crate::error::Error::Abort(why) => why,
+            e => e.to_string(),
+        })?;
         let label = self.primary.label.clone();
         let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
             Ok(r) => r,
@@ -576,10 +583,7 @@ impl Shared {
         if !self.config().server.server_version.is_empty() {
             return;
         }
-        let Some(name) = self.config().users.first().map(|u| u.name.clone()) else { return };
-        let Some(user) = self.users.get(name.as_bytes()) else { return };
-        let spec = self.connect_spec(&self.primary, &user.backend_user, &user.backend_password, false, 45);
-        if let Ok(c) = crate::backend::BackendConn::connect(&spec).await {
+        if let Ok(c) = self.connect_as_first_user(&self.primary).await {
             let mut v = c.server_version.to_vec();
             v.extend_from_slice(b"-sluice");
             self.server_version = Bytes::from(v);

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use mysql_async::prelude::*;
 use mysql_async::Row;
+use mysql_async::prelude::*;
 
 use super::ops::{col, http_get};
 use super::{admin, connect, setup};

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mysql_async::prelude::*;
 use mysql_async::Row;
+use mysql_async::prelude::*;
 use sluice::config::{Config, RuleAction, RuleConfig, RuleMatch};
 
 use super::ops::col;
