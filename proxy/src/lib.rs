@@ -23,6 +23,7 @@ pub mod session;
 pub mod slowlog;
 pub mod state;
 pub mod stats;
+pub mod switchover;
 pub mod tls;
 pub mod topology;
 pub mod users;

@@ -67,7 +67,8 @@ pub struct Target {
     /// The member's group name.
     pub group: String,
     role: Role,
-    spec: ConnectSpec,
+    /// How to connect (monitor credentials).
+    pub spec: ConnectSpec,
     /// `schema.table` of the heartbeat, if configured (validated: no quoting needed).
     heartbeat: Option<String>,
     /// Removed from the config by a reload: reported unhealthy without a check.

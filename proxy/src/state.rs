@@ -385,8 +385,16 @@ impl Shared {
 
     /// Applies a health snapshot to the default group's routing view.
     pub fn publish_health(&self, snap: &crate::monitor::HealthSnapshot) {
+        self.publish_routing(snap, false);
+    }
+
+    /// [`Self::publish_health`]; a group whose primary a SWITCHOVER is moving keeps its routing view
+    /// unless `during_switchover` (the switchover publishes its own result).
+    pub fn publish_routing(&self, snap: &crate::monitor::HealthSnapshot, during_switchover: bool) {
         for (name, members) in snap.groups.iter().skip(1) {
-            if let Some(g) = self.shard_groups.iter().find(|g| g.group.name == *name) {
+            if let Some(g) = self.shard_groups.iter().find(|g| g.group.name == *name)
+                && (during_switchover || !g.group.gate.is_paused())
+            {
                 g.routing.store(Arc::new(crate::topology::RouteSnapshot::build(
                     &g.group,
                     members,
@@ -395,12 +403,32 @@ impl Shared {
             }
         }
         let Some((_, members)) = snap.groups.first() else { return };
+        if self.group.gate.is_paused() && !during_switchover {
+            return;
+        }
         let next = crate::topology::RouteSnapshot::build(&self.group, members, &self.config());
         let prev = self.routing.load();
         if prev.split_brain != next.split_brain && next.split_brain {
             tracing::error!(group = %self.group.name, "more than one writable member: writes are refused until one is made read_only");
         }
         self.routing.store(Arc::new(next));
+    }
+
+    /// Checks every member once now (new connections) and publishes the result, as the monitor would;
+    /// `during_switchover` publishes a group whose gate is paused too.
+    pub(crate) async fn check_now(&self, during_switchover: bool) {
+        let targets = self.monitor_targets.load_full();
+        let mut conns: Vec<Option<crate::backend::BackendConn>> = Vec::new();
+        conns.resize_with(targets.len(), || None);
+        let snap = crate::monitor::check_all(&targets, &mut conns).await;
+        self.health.store(Arc::new(snap));
+        self.publish_routing(&self.health.load(), during_switchover);
+    }
+
+    /// The default group's primary now (the configured one until the monitor has found one): where
+    /// sluice's own queries (GTID position, dependencies, version) go.
+    pub fn current_primary(&self) -> BackendAddr {
+        self.routing.load().primary.and_then(|i| self.member(i)).unwrap_or_else(|| self.primary.clone())
     }
 
     /// Starts the health monitor (checks every member on `[monitor] interval_ms`); the first check is
@@ -491,8 +519,7 @@ impl Shared {
 
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
     async fn load_cache_deps(&self) -> crate::error::Result<crate::cache_deps::Deps> {
-        let primary =
-            self.routing.load().primary.and_then(|i| self.member(i)).unwrap_or_else(|| self.primary.clone());
+        let primary = self.current_primary();
         let mut conn = self.connect_as_first_user(&primary).await?;
         crate::cache_deps::Deps::load(&mut conn, &primary.label).await
     }
@@ -564,11 +591,12 @@ impl Shared {
     /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
     /// with the first user's backend account.
     pub async fn primary_gtid(&self) -> Result<String, String> {
-        let mut c = self.connect_as_first_user(&self.primary).await.map_err(|e| match e {
+        let primary = self.current_primary();
+        let mut c = self.connect_as_first_user(&primary).await.map_err(|e| match e {
             crate::error::Error::Abort(why) => why,
             e => e.to_string(),
         })?;
-        let label = self.primary.label.clone();
+        let label = primary.label.clone();
         let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
             Ok(r) => r,
             Err(_) => {
@@ -583,7 +611,7 @@ impl Shared {
         if !self.config().server.server_version.is_empty() {
             return;
         }
-        if let Ok(c) = self.connect_as_first_user(&self.primary).await {
+        if let Ok(c) = self.connect_as_first_user(&self.current_primary()).await {
             let mut v = c.server_version.to_vec();
             v.extend_from_slice(b"-sluice");
             self.server_version = Bytes::from(v);

@@ -10,6 +10,7 @@
 //! RESET DIGESTS
 //! RELOAD                                          (read the config file again; SIGHUP does the same)
 //! SET BACKEND '<host:port>' OFFLINE | ONLINE      (drain for maintenance; reads move at once)
+//! SWITCHOVER [TO '<host:port>']                   (move the primary to a caught-up replica; switchover.rs)
 //! SHOW CACHE | FLUSH CACHE [schema.table]         (the result cache)
 //! SHOW FIREWALL | FIREWALL MODE off|learn|enforce | FIREWALL ALLOW '<digest>' | FIREWALL SAVE
 //! SHOW MIGRATIONS | SET MIGRATION '<table>' READ FROM old|new   (dual writes while a table moves)
@@ -135,7 +136,7 @@ fn parse_error(sql: &str) -> Error {
     Error::reply(
         errors::PARSE,
         format!(
-            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SHOW CACHE, FLUSH CACHE [schema.table], SHOW FIREWALL, FIREWALL MODE off|learn|enforce, FIREWALL ALLOW '<digest>', FIREWALL SAVE, SHOW MIGRATIONS, SET MIGRATION '<table>' READ FROM old|new, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
+            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SWITCHOVER [TO '<host:port>'], SHOW CACHE, FLUSH CACHE [schema.table], SHOW FIREWALL, FIREWALL MODE off|learn|enforce, FIREWALL ALLOW '<digest>', FIREWALL SAVE, SHOW MIGRATIONS, SET MIGRATION '<table>' READ FROM old|new, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
         ),
     )
 }
@@ -171,6 +172,11 @@ pub async fn run(shared: &Shared, sql: &str) -> Result<Answer, Error> {
             "EXPLAIN DIGEST takes one digest id (16 hex digits, from SHOW DIGESTS or SHOW ADVICE)",
         )),
         ["reload"] => ops::reload(shared),
+        ["switchover"] => crate::switchover::run(shared, None).await,
+        ["switchover", "to", _] => {
+            let addr = trimmed.split_whitespace().nth(2).unwrap_or_default().trim_matches(['\'', '"', '`']);
+            crate::switchover::run(shared, Some(addr)).await
+        }
         ["reset", "digests"] => {
             let n = shared.digests.snapshot().len() as u64;
             shared.digests.reset();

@@ -265,6 +265,14 @@ pub struct MonitorConfig {
     /// into it on the primary every check and reads its age on replicas. The monitor account needs
     /// CREATE, INSERT, UPDATE, SELECT on that schema. Default none.
     pub heartbeat_table: Option<String>,
+    /// The account replicas log in to their primary with: admin `SWITCHOVER` points the old primary at
+    /// the new one with it. Default none (SWITCHOVER refuses until it is set). The monitor account
+    /// itself then needs READ_ONLY ADMIN, REPLICATION SLAVE ADMIN and RELOAD (RESET SLAVE ALL).
+    pub replication_credentials: Option<Credentials>,
+    /// How long SWITCHOVER waits for the primary's running statements and transactions to finish, and
+    /// then for the new primary to catch up, before it gives up and changes nothing, ms. New writes
+    /// are held meanwhile. Default 5000.
+    pub switchover_timeout_ms: u64,
 }
 
 /// `[[groups]]`: a primary and its replicas (a shard is a group too).
@@ -620,6 +628,8 @@ impl Default for MonitorConfig {
             interval_ms: 1_000,
             max_replica_lag_ms: 5_000,
             heartbeat_table: None,
+            replication_credentials: None,
+            switchover_timeout_ms: 5_000,
         }
     }
 }

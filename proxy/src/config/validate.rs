@@ -29,6 +29,12 @@ impl Config {
         check_users(&mut v, "admin.users", &self.admin.users);
         check_creds(&mut v, "backend.credentials", &self.backend.credentials);
         check_creds(&mut v, "monitor.credentials", &self.monitor.credentials);
+        if let Some(c) = &self.monitor.replication_credentials {
+            check_creds(&mut v, "monitor.replication_credentials", c);
+        }
+        if self.monitor.switchover_timeout_ms == 0 {
+            v.add("monitor.switchover_timeout_ms", "must be at least 1");
+        }
         check_groups(&mut v, &self.groups);
         if let Some(t) = &self.monitor.heartbeat_table {
             let ok = t.split_once('.').is_some_and(|(s, n)| {

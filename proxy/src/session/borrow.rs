@@ -308,13 +308,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// Counts the statement on the group's primary (see [`crate::topology::WriteGate`]). While a
+    /// SWITCHOVER holds the gate, a statement that would start on the primary waits, then goes to
+    /// whichever member is primary afterwards; one on a connection already held there (a transaction)
+    /// runs, and the switchover waits for it.
+    async fn enter_primary(&mut self, choice: &mut Choice) -> Result<()> {
+        let gate = self.ctx_group().0.gate.clone();
+        if self.primary_busy.is_none() {
+            self.primary_busy = Some(gate.enter());
+        }
+        let on_held = choice.held && self.held.is_some();
+        if on_held || !gate.is_paused() || choice.reason == "hint backend=" {
+            return Ok(());
+        }
+        self.primary_busy = None;
+        let limit =
+            Duration::from_millis(self.shared.config().monitor.switchover_timeout_ms.saturating_mul(3));
+        if !gate.wait_open(limit).await {
+            return Err(Error::reply(
+                (1205, "HY000"),
+                format!(
+                    "sluice held this statement for {} ms while SWITCHOVER moved the primary of group '{}', and it has not finished; retry",
+                    limit.as_millis(),
+                    self.ctx_group().0.name
+                ),
+            ));
+        }
+        choice.member = self.primary_index()?;
+        self.primary_busy = Some(gate.enter());
+        Ok(())
+    }
+
     /// Borrows and syncs a connection for `choice` (the held one when the choice says so). A replica
     /// that cannot take the session's schema or variables gives way to the primary.
     pub(super) async fn acquire(&mut self, choice: &mut Choice, mentions_last_id: bool) -> Result<()> {
+        let mut primary = self.ctx_routing().primary;
+        if Some(choice.member) == primary {
+            self.enter_primary(choice).await?;
+            primary = self.ctx_routing().primary;
+        }
         if choice.held && self.held.is_some() {
             return Ok(());
         }
-        let primary = self.ctx_routing().primary;
         let mut held = match self.borrow(choice.member).await {
             Ok(h) => h,
             Err(e) if Some(choice.member) != primary => {

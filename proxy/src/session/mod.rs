@@ -212,6 +212,9 @@ pub struct Session<S> {
     /// The backend connection kept between statements (pinned, or the last write's for one more
     /// statement).
     held: Option<Held>,
+    /// Counts this session's statement (or open transaction) on its group's primary, so a
+    /// SWITCHOVER waits for it; dropped after each command outside a transaction.
+    primary_busy: Option<crate::topology::Busy>,
     /// Why the session keeps `held`.
     pins: Pins,
     /// The pool of each member for this session's user and capabilities (found on first use).
@@ -307,6 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             schema,
             nonce: login.nonce,
             held: None,
+            primary_busy: None,
             pins: Pins::default(),
             pools: Vec::new(),
             objects: pins::SessionObjects::default(),
@@ -402,7 +406,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 send_err(&mut self.client, packet.next_seq, &e).await;
                 break;
             }
-            match self.command(packet).await {
+            let r = self.command(packet).await;
+            if self.status & status::IN_TRANS == 0 {
+                self.primary_busy = None;
+            }
+            match r {
                 Ok(commands::Next::Continue) => {}
                 Ok(commands::Next::Close) => break,
                 Err(e) => {

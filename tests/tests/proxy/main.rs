@@ -24,6 +24,7 @@ mod raw;
 mod reload;
 mod routing;
 mod sharding;
+mod switchover;
 mod types;
 
 /// The shared topology and a fresh schema on it.
