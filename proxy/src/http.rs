@@ -93,6 +93,22 @@ pub fn metrics(shared: &Shared) -> String {
     }
     let _ = writeln!(m, "# TYPE sluice_statement_errors_total counter");
     let _ = writeln!(m, "sluice_statement_errors_total {}", t.errors.load(Ordering::Relaxed));
+    let _ = writeln!(
+        m,
+        "# HELP sluice_statement_time_limit_kills_total Statements stopped by a [[rules]] timeout_ms (KILL QUERY)."
+    );
+    let _ = writeln!(m, "# TYPE sluice_statement_time_limit_kills_total counter");
+    let _ = writeln!(m, "sluice_statement_time_limit_kills_total {}", t.limit_kills.load(Ordering::Relaxed));
+    let _ =
+        writeln!(m, "# HELP sluice_client_connections_refused_total Client connections refused, by reason.");
+    let _ = writeln!(m, "# TYPE sluice_client_connections_refused_total counter");
+    for (i, reason) in crate::stats::REFUSALS.iter().enumerate() {
+        let _ = writeln!(
+            m,
+            "sluice_client_connections_refused_total{{reason=\"{reason}\"}} {}",
+            t.refused[i].load(Ordering::Relaxed)
+        );
+    }
     let _ = writeln!(m, "# TYPE sluice_rows_sent_total counter");
     let _ = writeln!(m, "sluice_rows_sent_total {}", t.rows_sent.load(Ordering::Relaxed));
     let _ = writeln!(m, "# HELP sluice_statement_duration_seconds Statement latency through sluice.");

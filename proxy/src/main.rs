@@ -22,6 +22,12 @@ struct Cli {
     /// RELOAD) reads it again and applies what can change without dropping connections.
     #[arg(long, short, value_name = "FILE", env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
+    /// Zero-downtime upgrade: take the listening socket over from the running sluice (fd handoff on
+    /// `[server] upgrade_sock`). With `[server] pid_file` set, the old process is sent SIGQUIT
+    /// automatically; otherwise send it yourself within 5 s. The old process finishes its statements
+    /// and transactions, closes its sessions as they go idle, and exits.
+    #[arg(long)]
+    upgrade: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -122,7 +128,7 @@ fn main() -> ExitCode {
             shard_ddl(&config, template, template_file)
         }
         None => match cli.config {
-            Some(path) => run(&path),
+            Some(path) => run(&path, cli.upgrade),
             None => Err("--config FILE is required (see deploy/sluice.example.toml and --help)".into()),
         },
     };
@@ -139,10 +145,10 @@ fn main() -> ExitCode {
 }
 
 /// Loads the config, starts logging and runs the proxy until it shuts down.
-fn run(path: &Path) -> Result<(), String> {
+fn run(path: &Path, upgrade: bool) -> Result<(), String> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
-    sluice::server::run(config, path).map_err(|e| e.to_string())
+    sluice::server::run(config, path, upgrade).map_err(|e| e.to_string())
 }
 
 fn check_config(file: &Path) -> Result<(), String> {

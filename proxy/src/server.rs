@@ -56,30 +56,78 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
     shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
     let listener = bind(shared.config().server.listen, shared.config().server.listen_backlog)?;
     let addr = listener.local_addr()?;
-    let (admin_addr, http_addr) = start_ops(&shared).await?;
+    let (admin_addr, http_addr) = start_ops(&shared, Duration::ZERO).await?;
     let accept = tokio::spawn(accept_loop(listener, shared.clone(), "client", crate::session::serve));
     tracing::info!(%addr, "sluice listening (in-process)");
     Ok(Running { addr, admin_addr, http_addr, shared, accept })
 }
 
-/// Binds the admin and HTTP listeners (when enabled) and serves them on the current runtime.
-async fn start_ops(shared: &Arc<Shared>) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
+/// Binds the admin and HTTP listeners (when enabled) and serves them on the current runtime. A port
+/// still held by the old process of an upgrade is retried in the background for up to `retry`.
+async fn start_ops(
+    shared: &Arc<Shared>,
+    retry: Duration,
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
     crate::capture::start_from_config(shared).await;
+    let config = shared.config_full();
+    let backlog = config.server.listen_backlog;
     let mut admin = None;
-    if shared.config().admin.enabled {
-        let l = bind(shared.config().admin.listen, shared.config().server.listen_backlog)?;
-        admin = Some(l.local_addr()?);
-        tracing::info!(addr = ?admin, "admin interface listening");
-        tokio::spawn(accept_loop(l, shared.clone(), "admin", crate::admin::serve));
+    if config.admin.enabled {
+        admin = serve_ops(shared, "admin", config.admin.listen, backlog, retry, crate::admin::serve)?;
     }
     let mut http = None;
-    if shared.config().http.enabled {
-        let l = bind(shared.config().http.listen, shared.config().server.listen_backlog)?;
-        http = Some(l.local_addr()?);
-        tracing::info!(addr = ?http, "http listening (/, /metrics, /status, /digests, /advice, /health)");
-        tokio::spawn(accept_loop(l, shared.clone(), "http", |s, stream, _| crate::http::serve(s, stream)));
+    if config.http.enabled {
+        http = serve_ops(shared, "http", config.http.listen, backlog, retry, |s, stream, _| {
+            crate::http::serve(s, stream)
+        })?;
     }
     Ok((admin, http))
+}
+
+/// Binds `addr` and accepts on it; `None` when the port is taken and is being retried.
+fn serve_ops<F, Fut>(
+    shared: &Arc<Shared>,
+    what: &'static str,
+    addr: SocketAddr,
+    backlog: u32,
+    retry: Duration,
+    serve: F,
+) -> Result<Option<SocketAddr>, std::io::Error>
+where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    match bind(addr, backlog) {
+        Ok(l) => {
+            let local = l.local_addr()?;
+            tracing::info!(listener = what, addr = %local, "listening");
+            tokio::spawn(accept_loop(l, shared.clone(), what, serve));
+            Ok(Some(local))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && !retry.is_zero() => {
+            tracing::info!(listener = what, %addr, "port still held (by the process being upgraded?); retrying");
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + retry;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    match bind(addr, backlog) {
+                        Ok(l) => {
+                            tracing::info!(listener = what, %addr, "listening");
+                            return accept_loop(l, shared, what, serve).await;
+                        }
+                        Err(e) if tokio::time::Instant::now() >= deadline => {
+                            tracing::error!(listener = what, %addr, error = %e, "listener not started");
+                            return;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A listening socket with `backlog` (tokio's `TcpListener::bind` uses a small one: a burst of
@@ -118,38 +166,104 @@ where
 
 /// Runs sluice as a server process under pingora-core until SIGTERM or SIGINT (graceful: stop
 /// accepting, let statements finish, close); SIGHUP reloads the config file `path`. Blocks until then.
-pub fn run(config: Config, path: &std::path::Path) -> Result<(), std::io::Error> {
+///
+/// `upgrade`: take the listening socket over from the running sluice instead of binding it (pingora's
+/// fd handoff on `[server] upgrade_sock`); with `[server] pid_file` the old process is sent the SIGQUIT
+/// that starts the handover. The old process keeps accepting for pingora's 5 s close timeout (both
+/// accept meanwhile, so no connection is refused), then drains and exits.
+pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), std::io::Error> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let shared = rt.block_on(build_shared(config))?;
     shared.set_config_path(path);
     drop(rt);
-    let listen = shared.config().server.listen.to_string();
-    let workers = match shared.config().server.workers {
+    let config = shared.config_full();
+    let listen = config.server.listen.to_string();
+    let workers = match config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let grace = shared.config().server.shutdown_grace_ms.div_ceil(1000);
+    let grace = config.server.shutdown_grace_ms.div_ceil(1000);
     // On SIGTERM pingora stops the listeners, then `SluiceApp::cleanup` drains the sessions and exits
     // as soon as they are done. pingora's own grace period (a fixed sleep) is only the fallback.
     let conf = ServerConf {
         threads: workers,
         grace_period_seconds: Some(grace + 1),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: config.server.upgrade_sock.display().to_string(),
         ..ServerConf::default()
     };
-    let mut server = pingora_core::server::Server::new_with_opt_and_conf(None, conf);
+    if upgrade {
+        let Some(pid_file) = config.server.pid_file.clone() else {
+            tracing::warn!(sock = %config.server.upgrade_sock.display(), "waiting for the listening socket: send SIGQUIT to the running sluice now");
+            return run_server(shared, conf, &listen, workers, true);
+        };
+        signal_old_process(&pid_file)?;
+    }
+    run_server(shared, conf, &listen, workers, upgrade)
+}
+
+/// Sends SIGQUIT to the process named in `pid_file` shortly after this one starts listening on the
+/// upgrade socket (pingora retries both sides for 5 s, so the order is forgiving).
+fn signal_old_process(pid_file: &std::path::Path) -> Result<(), std::io::Error> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| {
+        std::io::Error::other(format!(
+            "--upgrade: cannot read [server] pid_file {}: {e} (is the old sluice running?)",
+            pid_file.display()
+        ))
+    })?;
+    let pid: i32 = text.trim().parse().map_err(|_| {
+        std::io::Error::other(format!("--upgrade: {} does not hold a process id", pid_file.display()))
+    })?;
+    let pid = nix::unistd::Pid::from_raw(pid);
+    // Signal 0: is it there (and ours to signal)?
+    nix::sys::signal::kill(pid, None).map_err(|e| {
+        std::io::Error::other(format!(
+            "--upgrade: the old sluice (pid {pid} from {}) is not running: {e}",
+            pid_file.display()
+        ))
+    })?;
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT) {
+            Ok(()) => {
+                tracing::info!(%pid, "sent SIGQUIT to the old sluice: it hands over its listening socket")
+            }
+            Err(e) => tracing::error!(%pid, error = %e, "could not signal the old sluice"),
+        }
+    });
+    Ok(())
+}
+
+fn run_server(
+    shared: Arc<Shared>,
+    conf: ServerConf,
+    listen: &str,
+    workers: usize,
+    upgrade: bool,
+) -> Result<(), std::io::Error> {
+    let opt = pingora_core::server::configuration::Opt { upgrade, ..Default::default() };
+    let mut server = pingora_core::server::Server::new_with_opt_and_conf(Some(opt), conf);
+    // With `upgrade`, this blocks until the old process has sent its listening sockets.
     server.bootstrap();
+    if let Some(pid_file) = &shared.config().server.pid_file
+        && let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id()))
+    {
+        tracing::error!(file = %pid_file.display(), error = %e, "cannot write the pid file");
+    }
     let monitor = pingora_core::services::background::background_service(
         "health monitor",
-        MonitorService { shared: shared.clone() },
+        MonitorService {
+            shared: shared.clone(),
+            ops_retry: if upgrade { Duration::from_secs(60) } else { Duration::ZERO },
+        },
     );
     server.add_service(monitor);
     let app = SluiceApp { shared, watching: AtomicBool::new(false) };
     let mut service = pingora_core::services::listening::Service::new("sluice".to_owned(), app);
-    service.add_tcp(&listen);
+    service.add_tcp(listen);
     service.threads = Some(workers);
     server.add_service(service);
-    tracing::info!(%listen, workers, "sluice listening");
+    tracing::info!(%listen, workers, upgrade, "sluice listening");
     server.run(pingora_core::server::RunArgs { shutdown_signal: Box::new(Signals) });
     Ok(())
 }
@@ -181,13 +295,15 @@ impl pingora_core::server::ShutdownSignalWatch for Signals {
 /// runtime).
 struct MonitorService {
     shared: Arc<Shared>,
+    /// How long the admin and HTTP ports are retried (an upgrade: the old process still holds them).
+    ops_retry: Duration,
 }
 
 #[async_trait]
 impl pingora_core::services::background::BackgroundService for MonitorService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         tokio::spawn(reload_on_sighup(self.shared.clone()));
-        if let Err(e) = start_ops(&self.shared).await {
+        if let Err(e) = start_ops(&self.shared, self.ops_retry).await {
             tracing::error!(error = %e, "admin/http listeners not started");
         }
         match self.shared.start_monitor(Duration::from_secs(2)).await {

@@ -119,8 +119,20 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// Oldest TLS version clients may use (`[server.tls]`): `"1.2"` or `"1.3"`. Default "1.2".
     pub tls_min_version: TlsVersion,
-    /// On SIGTERM, statements in flight get this long to finish. Default 30000.
+    /// On SIGTERM (or the old process of an upgrade), statements in flight and open transactions get
+    /// this long to finish. Default 30000.
     pub shutdown_grace_ms: u64,
+    /// While draining, a session outside a transaction is closed once it has been idle this long (a
+    /// pool's idle connection: the pool sees it closed and reconnects, to the new process in an
+    /// upgrade). COM_PING, COM_RESET_CONNECTION and COM_CHANGE_USER (a pool validating it or giving it
+    /// back) get ERR 1053 and close it, so the pool takes a new connection. Default 250.
+    pub drain_idle_ms: u64,
+    /// Unix socket the listening sockets are handed over on in a zero-downtime upgrade (`sluice
+    /// --upgrade`). Default `/tmp/sluice-upgrade.sock`.
+    pub upgrade_sock: PathBuf,
+    /// File sluice writes its process id to once it listens; `sluice --upgrade` sends SIGQUIT to the
+    /// process it names (the old one) to start the handover. Default none.
+    pub pid_file: Option<PathBuf>,
     /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
     #[serde(deserialize_with = "size::size_usize")]
     pub max_packet_bytes: usize,
@@ -575,6 +587,9 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             tls_min_version: TlsVersion::V12,
             shutdown_grace_ms: 30_000,
+            drain_idle_ms: 250,
+            upgrade_sock: PathBuf::from("/tmp/sluice-upgrade.sock"),
+            pid_file: None,
             max_packet_bytes: 64 << 20,
             tls: None,
         }

@@ -92,6 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let spec = held.guard.spec().clone();
         let thread = held.guard.conn().thread_id;
         tracing::info!(conn_id = self.conn_id, backend = %spec.label, thread, rule = %rule, ms, "statement time limit passed; sending KILL QUERY");
+        self.shared.digests.totals.limit_kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let killed = async {
             let mut c = BackendConn::connect(&spec).await?;
             c.query(&spec.label, &format!("KILL QUERY {thread}")).await.map(drop)

@@ -27,9 +27,10 @@ mod sluice_sql;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sluice_protocol::constants::{errors, status};
+use sluice_protocol::constants::{command, errors, status};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -111,6 +112,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         c.write(0, &e.to_bytes());
         let _ = c.flush().await;
         tracing::warn!(%peer, "refused connection: max_client_connections reached");
+        shared.digests.totals.refuse("max_client_connections");
         return;
     };
     let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
@@ -124,6 +126,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(None) => return,
         Err(_) => {
             tracing::info!(%peer, "handshake timed out");
+            shared.digests.totals.refuse("handshake_timeout");
             return;
         }
     };
@@ -132,6 +135,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(l) => l,
         Err(e) => {
             tracing::info!(%peer, conn_id, error = %e, "login failed");
+            shared.digests.totals.refuse("login_failed");
             let seq = client.next_seq();
             send_err(&mut client, seq, &e).await;
             return;
@@ -147,6 +151,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 user.name, user.max_connections
             ),
         );
+        shared.digests.totals.refuse("max_user_connections");
         send_err(&mut client, login.seq, &e).await;
         return;
     };
@@ -373,13 +378,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The statement loop.
+    ///
+    /// Draining (SIGTERM, or the old process of an upgrade): a statement that arrives is served, and a
+    /// transaction runs to its end; outside one the session closes once idle for `drain_idle_ms`, and
+    /// COM_PING, COM_RESET_CONNECTION and COM_CHANGE_USER (a pool validating it or taking it back) get
+    /// ERR 1053 and close it, so the pool opens a new connection instead.
     async fn run(&mut self) {
+        let mut idle_since = std::time::Instant::now();
         loop {
+            let in_tx = self.status & status::IN_TRANS != 0;
+            let drained = {
+                let shutdown = self.shared.shutdown.clone();
+                let idle = Duration::from_millis(self.shared.config().server.drain_idle_ms);
+                async move {
+                    shutdown.cancelled().await;
+                    tokio::time::sleep(idle.saturating_sub(idle_since.elapsed())).await;
+                }
+            };
             let packet = tokio::select! {
                 biased;
                 p = self.client.read() => p,
-                () = self.shared.shutdown.cancelled() => {
-                    tracing::debug!(conn_id = self.conn_id, "closing session for shutdown");
+                () = drained, if !in_tx => {
+                    tracing::debug!(conn_id = self.conn_id, "closing idle session for shutdown");
                     break;
                 }
                 () = self.handle.kill.cancelled() => {
@@ -406,7 +426,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 send_err(&mut self.client, packet.next_seq, &e).await;
                 break;
             }
+            let cmd = packet.payload.first().copied();
+            let draining = self.shared.shutdown.is_cancelled() && !in_tx;
+            // A pool's own housekeeping (validation, giving the connection back) is refused: the pool
+            // discards this connection and opens a new one, so no statement of the application fails.
+            // (Answering OK and closing after it races with the pool handing it out again.)
+            if draining
+                && matches!(cmd, Some(command::PING | command::RESET_CONNECTION | command::CHANGE_USER))
+            {
+                let e = Error::reply(
+                    errors::SERVER_SHUTDOWN,
+                    "sluice is shutting down (or handing over to a new process): reconnect",
+                );
+                send_err(&mut self.client, packet.next_seq, &e).await;
+                break;
+            }
             let r = self.command(packet).await;
+            idle_since = std::time::Instant::now();
             if self.status & status::IN_TRANS == 0 {
                 self.primary_busy = None;
             }

@@ -236,6 +236,23 @@ pub struct Totals {
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     /// Latency sum, µs.
     pub latency_sum_us: AtomicU64,
+    /// Statements stopped by a `[[rules]] timeout_ms` (KILL QUERY sent).
+    pub limit_kills: AtomicU64,
+    /// Client connections refused, by [`REFUSALS`] reason.
+    pub refused: [AtomicU64; REFUSALS.len()],
+}
+
+/// Why a client connection was refused, in [`Totals::refused`] order.
+pub const REFUSALS: [&str; 4] =
+    ["max_client_connections", "max_user_connections", "login_failed", "handshake_timeout"];
+
+impl Totals {
+    /// Counts a refused client connection (`reason` from [`REFUSALS`]).
+    pub fn refuse(&self, reason: &str) {
+        if let Some(i) = REFUSALS.iter().position(|r| *r == reason) {
+            self.refused[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Target names in [`Totals::by_target`] order.

@@ -35,6 +35,9 @@ async fn over_connection_cap_is_1040() {
     assert_eq!(server_error(&e).0, 1040);
     drop(a);
     b.ping().await.expect("existing session unaffected");
+    let (_, metrics) = super::ops::http_get(p.http_addr().expect("http"), "/metrics").await;
+    let line = "sluice_client_connections_refused_total{reason=\"max_client_connections\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "{metrics}");
 }
 
 #[tokio::test]

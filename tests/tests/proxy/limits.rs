@@ -99,6 +99,9 @@ async fn rule_timeout_kills_the_statement_and_the_session_carries_on() {
         .expect("processlist");
     assert!(busy.is_empty(), "a limited statement still runs on the primary: {busy:?}");
     c.disconnect().await.ok();
+    // Counted for operators.
+    let (_, metrics) = super::ops::http_get(p.http_addr().expect("http"), "/metrics").await;
+    assert!(metrics.lines().any(|l| l == "sluice_statement_time_limit_kills_total 3"), "{metrics}");
 }
 
 /// A COM_QUERY larger than `[server] max_packet_bytes` gets ERR 1153 with a hint, and closes that
