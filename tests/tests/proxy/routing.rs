@@ -567,6 +567,16 @@ async fn private_killing_a_replica_under_read_load_gives_no_errors() {
         total += ok;
     }
     assert!(total > 100, "{total} reads");
+    // Restarted, it replicates again and rejoins the read rotation by itself.
+    let both: BTreeSet<u32> = [private.replicas[0].server_id, private.replicas[1].server_id].into();
+    let restarting = Instant::now();
+    private.restart(sluice_tests::Which::Replica(0)).await.expect("restart replica 0");
+    let up = restarting.elapsed();
+    wait_for_ids(&mut c, both, "the restarted replica rejoins reads").await;
+    println!(
+        "replica killed under 8 autocommit readers: {total} reads ok, 0 errors; restarted (listening after {up:?}), it served reads again {:?} after the restart began",
+        restarting.elapsed()
+    );
     c.disconnect().await.ok();
 }
 
