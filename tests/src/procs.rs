@@ -154,3 +154,45 @@ pub fn log_tail(path: &Path, max: usize) -> String {
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
+
+/// The `sluice` binary of this build. `cargo nextest run --workspace` builds it (the proxy crate has
+/// integration tests); when it is missing or older than any source file of the crates it is made of
+/// (a run of this crate's tests alone after an edit), it is built first, once per test process.
+pub fn sluice_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = target_dir();
+            let bin = target.join("debug").join("sluice");
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+            let stale = match built_at {
+                None => true,
+                Some(at) => ["proxy", "protocol", "router", "cache"].iter().any(|c| {
+                    newer_than(&root.join(c).join("src"), at)
+                        || newer_than(&root.join(c).join("Cargo.toml"), at)
+                }),
+            };
+            if stale {
+                let ok = std::process::Command::new(env!("CARGO"))
+                    .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
+                    .env("CARGO_TARGET_DIR", &target)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "cargo build -p sluice --bin sluice failed");
+            }
+            bin
+        })
+        .clone()
+}
+
+/// Whether `path` (a file, or any file below a directory) was modified after `at`.
+fn newer_than(path: &Path, at: std::time::SystemTime) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    if meta.is_file() {
+        return meta.modified().is_ok_and(|m| m > at);
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().any(|e| newer_than(&e.path(), at)))
+        .unwrap_or(false)
+}

@@ -1,7 +1,6 @@
 //! The `sluice` binary itself (pingora-core server): config from a file, SIGTERM drains statements in
 //! flight and exits cleanly.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -13,20 +12,7 @@ use sluice_protocol::auth::{
 
 use super::setup;
 
-/// The sluice binary of this build (built on demand when only this crate's tests were built).
-fn sluice_bin() -> PathBuf {
-    let target = sluice_tests::procs::target_dir();
-    let bin = target.join("debug").join("sluice");
-    if !bin.exists() {
-        let ok = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("cargo build");
-        assert!(ok.success());
-    }
-    bin
-}
+use sluice_tests::procs::sluice_bin;
 
 #[tokio::test]
 async fn binary_serves_and_drains_on_sigterm() {

@@ -474,15 +474,7 @@ shard_count = 3
     );
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, config).expect("write config");
-    // Built now: a binary left from an older build would not know the subcommand.
-    let target = sluice_tests::procs::target_dir();
-    let built = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build");
-    assert!(built.success());
-    let out = std::process::Command::new(target.join("debug").join("sluice"))
+    let out = std::process::Command::new(sluice_tests::procs::sluice_bin())
         .args(["shard-ddl", "--config"])
         .arg(&path)
         .args(["--template", &format!("CREATE TABLE {COLUMNS_TABLE}")])
@@ -498,7 +490,7 @@ shard_count = 3
     let tables: Vec<String> = d.query("SHOW TABLES").await.expect("tables");
     assert_eq!(tables, ["documents_0", "documents_1", "documents_2"]);
     // A template of another table is refused.
-    let bad = std::process::Command::new(target.join("debug").join("sluice"))
+    let bad = std::process::Command::new(sluice_tests::procs::sluice_bin())
         .args(["shard-ddl", "--config"])
         .arg(&path)
         .args(["--template", "CREATE TABLE other (id INT)"])
