@@ -384,7 +384,7 @@ role = "primary"
     );
     assert!(failed.is_empty(), "failed statements: {failed:?}");
     assert!(refused.is_empty(), "refused connections: {refused:?}");
-    assert!(acked.len() > 500, "{} writes", acked.len());
+    assert!(acked.len() > 100, "{} writes", acked.len());
     // Everything acknowledged is there, and the new process serves clients, admin and HTTP.
     let mut c = first_conn(opts.clone()).await;
     let present: Vec<u32> = c.query("SELECT id FROM w").await.expect("ids");
