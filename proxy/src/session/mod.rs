@@ -384,16 +384,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_PING, COM_RESET_CONNECTION and COM_CHANGE_USER (a pool validating it or taking it back) get
     /// ERR 1053 and close it, so the pool opens a new connection instead.
     async fn run(&mut self) {
-        let mut idle_since = std::time::Instant::now();
+        // When the last command ended, tracked only while draining (no clock read per statement).
+        let mut idle_since: Option<std::time::Instant> = None;
         loop {
             let in_tx = self.status & status::IN_TRANS != 0;
-            let drained = {
-                let shutdown = self.shared.shutdown.clone();
-                let idle = Duration::from_millis(self.shared.config().server.drain_idle_ms);
-                async move {
-                    shutdown.cancelled().await;
-                    tokio::time::sleep(idle.saturating_sub(idle_since.elapsed())).await;
-                }
+            // Nothing is cloned or loaded per statement: the config is read once shutdown begins.
+            let shared = &self.shared;
+            let drained = async move {
+                shared.shutdown.cancelled().await;
+                let idle = Duration::from_millis(shared.config().server.drain_idle_ms);
+                let waited = idle_since.map_or(Duration::ZERO, |t| t.elapsed());
+                tokio::time::sleep(idle.saturating_sub(waited)).await;
             };
             let packet = tokio::select! {
                 biased;
@@ -442,7 +443,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 break;
             }
             let r = self.command(packet).await;
-            idle_since = std::time::Instant::now();
+            if self.shared.shutdown.is_cancelled() {
+                idle_since = Some(std::time::Instant::now());
+            }
             if self.status & status::IN_TRANS == 0 {
                 self.primary_busy = None;
             }
