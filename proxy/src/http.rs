@@ -1,6 +1,8 @@
 //! HTTP on `[http] listen` (9033): `/` (the status page: HTML + JS built into the binary),
 //! `/metrics` (Prometheus text format, aggregate series only), `/status`, `/digests` and `/advice`
-//! (JSON), `/health` (200 when writes have a primary, else 503: for load balancers). A deliberately
+//! (JSON), `/health` (200 when writes have a primary, else 503: for load balancers that need writes),
+//! `/ready` (200 unless draining or no member is healthy: Kubernetes readiness) and `/live` (200 while
+//! the process answers: liveness). A deliberately
 //! small HTTP/1.1 server: GET only, one request per connection.
 
 use std::fmt::Write as _;
@@ -45,16 +47,35 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         ("GET", "/" | "/index.html") => (200, "text/html; charset=utf-8", STATUS_PAGE.to_owned()),
         ("GET", "/health") => {
             let snap = shared.routing.load();
-            if snap.primary.is_some() && !snap.split_brain {
+            let health = shared.health.load();
+            let members = health.groups.first().map(|(_, m)| m.as_slice()).unwrap_or_default();
+            // A configured primary stays the primary while it is down: its checks decide.
+            let primary_up = snap.primary.and_then(|i| members.get(i)).is_some_and(|h| h.healthy);
+            if primary_up && !snap.split_brain {
                 (200, "text/plain", "ok\n".to_owned())
             } else {
                 (503, "text/plain", "no usable primary\n".to_owned())
             }
         }
+        // Liveness: the process answers (a primary outage must not get sluice restarted).
+        ("GET", "/live") => (200, "text/plain", "ok\n".to_owned()),
+        // Readiness: not draining, and some member of the default group can serve (reads still work
+        // through replicas while the primary is down, so the pod stays in its Service).
+        ("GET", "/ready") => {
+            let health = shared.health.load();
+            let serving = health.groups.first().is_some_and(|(_, m)| m.iter().any(|h| h.healthy));
+            if shared.shutdown.is_cancelled() {
+                (503, "text/plain", "draining\n".to_owned())
+            } else if serving {
+                (200, "text/plain", "ok\n".to_owned())
+            } else {
+                (503, "text/plain", "no healthy backend\n".to_owned())
+            }
+        }
         ("GET", _) => (
             404,
             "text/plain",
-            "not found: try /, /metrics, /status, /digests, /advice, /health\n".to_owned(),
+            "not found: try /, /metrics, /status, /digests, /advice, /health, /ready, /live\n".to_owned(),
         ),
         _ => (405, "text/plain", "only GET\n".to_owned()),
     };

@@ -163,6 +163,11 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
         );
     }
     assert!(!members[0].healthy, "the monitor did not notice the primary's death");
+    // Load balancers that need writes see it; readiness (reads still work) and liveness stay up.
+    let http = p.http_addr().expect("http");
+    assert_eq!(super::ops::http_get(http, "/health").await.0, 503);
+    assert_eq!(super::ops::http_get(http, "/ready").await.0, 200);
+    assert_eq!(super::ops::http_get(http, "/live").await.0, 200);
     assert!(members[1..].iter().all(|m| m.healthy && m.applying && m.reconnecting), "{members:?}");
     tokio::time::sleep(down_for / 2).await;
     private.restart(Which::Primary).await.expect("restart the primary");

@@ -85,6 +85,8 @@ async fn admin_interface_and_http_show_what_sessions_did() {
         assert!(metrics.contains(needle), "{needle} missing from /metrics:\n{metrics}");
     }
     assert_eq!(http_get(http, "/health").await.0, 200);
+    assert_eq!(http_get(http, "/ready").await.0, 200);
+    assert_eq!(http_get(http, "/live").await.0, 200);
     let (code, digests) = http_get(http, "/digests").await;
     assert_eq!(code, 200);
     assert!(digests.starts_with('[') && digests.contains("select ? + ?"), "{digests}");
