@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test, on a fresh machine too: installs what is missing, then checks
-# formatting, lints, and runs all Rust tests (unit, doc-free integration tests against a real MariaDB
-# primary + 2 GTID replicas + Redis started by the test harness, and the PyMySQL suite they run).
+# formatting, lints (Rust, and deploy/ with scripts/lint-deploy.sh), and runs all Rust tests (unit,
+# doc-free integration tests against a real MariaDB primary + 2 GTID replicas + Redis started by the
+# test harness, and the PyMySQL suite they run).
 # Every step runs even if an earlier check failed; the exit status is non-zero if any step failed.
 # At the end it stops the shared test topology and prints how long each step took.
 set -euo pipefail
@@ -129,5 +130,6 @@ fuzz_smoke() {
 step "install missing packages" install_missing || exit 1
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
+step "lint deploy files" scripts/lint-deploy.sh || true
 step "tests" run_tests || true
 step "fuzz smoke" fuzz_smoke || true
