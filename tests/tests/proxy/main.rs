@@ -18,6 +18,7 @@ mod migration;
 mod monitor;
 mod observability;
 mod ops;
+mod packaging;
 mod proxy_protocol;
 mod pymysql;
 mod raw;

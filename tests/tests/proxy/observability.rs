@@ -11,7 +11,7 @@ use super::ops::{col, http_get};
 use super::{admin, connect, setup};
 
 /// Whether `tool` runs (scripts/test.sh installs it; a machine without apt is the only excuse).
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let ok = std::process::Command::new(tool)
         .arg("--version")
         .stdout(std::process::Stdio::null())
@@ -219,10 +219,8 @@ async fn show_config_shows_the_running_config_without_secrets() {
     );
 }
 
-/// Series named in deploy/prometheus/alerts.yml.
-fn alert_series() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus/alerts.yml");
-    let text = std::fs::read_to_string(path).expect("alerts.yml");
+/// Series names (`sluice_…`) in `text`, each once, in order of appearance; `#` comment lines are skipped.
+pub(crate) fn series_named_in(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
         let mut rest = line;
@@ -237,6 +235,17 @@ fn alert_series() -> Vec<String> {
         }
     }
     out
+}
+
+/// The series names of /metrics' sample lines (a name once per sample).
+pub(crate) fn exported_series(metrics: &str) -> Vec<&str> {
+    metrics.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect()
+}
+
+/// Series named in deploy/prometheus/alerts.yml.
+fn alert_series() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus/alerts.yml");
+    series_named_in(&std::fs::read_to_string(path).expect("alerts.yml"))
 }
 
 #[tokio::test]
@@ -263,8 +272,7 @@ async fn alert_rules_check_and_name_only_series_sluice_exports() {
     }
     let (code, metrics) = http_get(p.http_addr().expect("http"), "/metrics").await;
     assert_eq!(code, 200);
-    let exported: Vec<&str> =
-        metrics.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let exported = exported_series(&metrics);
     let series = alert_series();
     assert!(series.len() >= 10, "{series:?}");
     for s in &series {
