@@ -1,6 +1,7 @@
-//! The packaging in deploy/ against the real thing: the Grafana dashboard is valid JSON whose panels
-//! all have the `${DS_PROMETHEUS}` datasource and a query, its queries are PromQL promtool accepts, and
-//! every series they name is one sluice's /metrics exports. (scripts/lint-deploy.sh lints the rest.)
+//! The packaging in deploy/ against the real thing: every example config is one sluice accepts, the
+//! Grafana dashboard is valid JSON whose panels all have the `${DS_PROMETHEUS}` datasource and a query,
+//! its queries are PromQL promtool accepts, and every series they name is one sluice's /metrics
+//! exports. (scripts/lint-deploy.sh lints the rest.)
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,34 @@ fn expressions(dash: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every `.toml` under `dir` (recursively), skipping `deploy/local/data` (the local topology's files).
+fn tomls(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read deploy/").flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.ends_with("local/data") {
+            tomls(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+/// What `sluice check-config` does, without the binary and the SLUICE_* environment.
+#[test]
+fn every_config_in_deploy_passes_check_config() {
+    let mut files = Vec::new();
+    tomls(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy")), &mut files);
+    assert!(files.len() >= 2, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read config");
+        let cfg = sluice::config::Config::parse(&text, &f.display().to_string())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if let Err(issues) = cfg.validate() {
+            panic!("{}: {issues:?}", f.display());
+        }
+    }
 }
 
 #[test]
