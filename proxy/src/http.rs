@@ -130,6 +130,16 @@ pub fn metrics(shared: &Shared) -> String {
             t.refused[i].load(Ordering::Relaxed)
         );
     }
+    let fw = &shared.firewall;
+    let _ = writeln!(
+        m,
+        "# HELP sluice_firewall_blocked_total Statements the digest firewall refused (ERR 1148)."
+    );
+    let _ = writeln!(m, "# TYPE sluice_firewall_blocked_total counter");
+    let _ = writeln!(m, "sluice_firewall_blocked_total {}", fw.blocked.load(Ordering::Relaxed));
+    let _ = writeln!(m, "# HELP sluice_firewall_allowed_digests Digests on the firewall's allowlist.");
+    let _ = writeln!(m, "# TYPE sluice_firewall_allowed_digests gauge");
+    let _ = writeln!(m, "sluice_firewall_allowed_digests {}", fw.len());
     let _ = writeln!(m, "# TYPE sluice_rows_sent_total counter");
     let _ = writeln!(m, "sluice_rows_sent_total {}", t.rows_sent.load(Ordering::Relaxed));
     let _ = writeln!(m, "# HELP sluice_statement_duration_seconds Statement latency through sluice.");

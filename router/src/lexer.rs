@@ -187,7 +187,15 @@ impl Out {
                 self.text.truncate(p.at);
                 self.text.push_str("(...)");
             }
-            Some(_) | None => self.text.push(')'),
+            Some(_) | None => {
+                self.text.push(')');
+                // A list holding a parenthesis that did not fold is no list of values either: folding it
+                // would swallow whatever the inner one holds, an optimizer hint's `/*+` included, and
+                // leave its `*/` unmatched (found by the `lexer` fuzz target).
+                if let Some(parent) = self.parens.last_mut() {
+                    parent.only_values = false;
+                }
+            }
         }
         self.prev = Prev::Value;
         self.last_word = 0..0;

@@ -46,6 +46,8 @@ async fn learned_shapes_run_and_new_ones_are_refused_until_allowed() {
     let n: Option<i32> = other.query_first("SELECT v FROM t WHERE id = 0").await.expect("other session");
     assert_eq!(n, Some(0));
     assert_eq!(show(&mut a).await["blocked"], "1");
+    let (_, metrics) = super::ops::http_get(p.http_addr().expect("http"), "/metrics").await;
+    assert!(metrics.lines().any(|l| l == "sluice_firewall_blocked_total 1"), "{metrics}");
 
     // Allowed from the admin interface, saved, and read back by a new instance.
     a.query_drop(format!("FIREWALL ALLOW '{digest}'")).await.expect("allow");
