@@ -179,6 +179,13 @@ pub struct WriteGate {
 #[derive(Debug)]
 pub struct Busy(Arc<WriteGate>);
 
+impl Busy {
+    /// Whether the gate this token counts on is paused.
+    pub fn gate_paused(&self) -> bool {
+        self.0.is_paused()
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);

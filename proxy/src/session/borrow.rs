@@ -311,17 +311,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Counts the statement on the group's primary (see [`crate::topology::WriteGate`]). While a
     /// SWITCHOVER holds the gate, a statement that would start on the primary waits, then goes to
     /// whichever member is primary afterwards; one on a connection already held there (a transaction)
-    /// runs, and the switchover waits for it.
-    async fn enter_primary(&mut self, choice: &mut Choice) -> Result<()> {
-        let gate = self.ctx_group().0.gate.clone();
-        if self.primary_busy.is_none() {
-            self.primary_busy = Some(gate.enter());
-        }
+    /// runs, and the switchover waits for it. Returns whether the statement was held (and moved).
+    fn enter_primary(&mut self, choice: &Choice) -> bool {
+        // The token first, the gate after (see WriteGate); one Arc clone, inside the token.
+        let busy = match self.primary_busy.take() {
+            Some(b) => b,
+            None => self.ctx_group().0.gate.enter(),
+        };
         let on_held = choice.held && self.held.is_some();
-        if on_held || !gate.is_paused() || choice.reason == "hint backend=" {
-            return Ok(());
+        let go = on_held || !busy.gate_paused() || choice.reason == "hint backend=";
+        if go {
+            self.primary_busy = Some(busy);
         }
-        self.primary_busy = None;
+        go
+    }
+
+    /// The slow path of [`Self::enter_primary`]: waits for the switchover, then points the statement
+    /// at the new primary and counts it there.
+    async fn wait_for_switchover(&mut self, choice: &mut Choice) -> Result<()> {
+        let gate = self.ctx_group().0.gate.clone();
         let limit =
             Duration::from_millis(self.shared.config().monitor.switchover_timeout_ms.saturating_mul(3));
         if !gate.wait_open(limit).await {
@@ -343,8 +351,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// that cannot take the session's schema or variables gives way to the primary.
     pub(super) async fn acquire(&mut self, choice: &mut Choice, mentions_last_id: bool) -> Result<()> {
         let mut primary = self.ctx_routing().primary;
-        if Some(choice.member) == primary {
-            self.enter_primary(choice).await?;
+        if Some(choice.member) == primary && !self.enter_primary(choice) {
+            self.wait_for_switchover(choice).await?;
             primary = self.ctx_routing().primary;
         }
         if choice.held && self.held.is_some() {

@@ -388,20 +388,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut idle_since: Option<std::time::Instant> = None;
         loop {
             let in_tx = self.status & status::IN_TRANS != 0;
-            // Nothing is cloned or loaded per statement: the config is read once shutdown begins.
-            let shared = &self.shared;
-            let drained = async move {
-                shared.shutdown.cancelled().await;
-                let idle = Duration::from_millis(shared.config().server.drain_idle_ms);
-                let waited = idle_since.map_or(Duration::ZERO, |t| t.elapsed());
-                tokio::time::sleep(idle.saturating_sub(waited)).await;
-            };
             let packet = tokio::select! {
                 biased;
                 p = self.client.read() => p,
-                () = drained, if !in_tx => {
-                    tracing::debug!(conn_id = self.conn_id, "closing idle session for shutdown");
-                    break;
+                // Draining: the session may still send a statement within drain_idle_ms of its last
+                // one (or of the drain's start); the config is read only then, not per statement.
+                () = self.shared.shutdown.cancelled(), if !in_tx => {
+                    let idle = Duration::from_millis(self.shared.config().server.drain_idle_ms);
+                    let left = idle.saturating_sub(idle_since.map_or(Duration::ZERO, |t| t.elapsed()));
+                    match tokio::time::timeout(left, self.client.read()).await {
+                        Ok(p) => p,
+                        Err(_) => {
+                            tracing::debug!(conn_id = self.conn_id, "closing idle session for shutdown");
+                            break;
+                        }
+                    }
                 }
                 () = self.handle.kill.cancelled() => {
                     tracing::info!(conn_id = self.conn_id, "session killed");
