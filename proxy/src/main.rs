@@ -24,8 +24,9 @@ struct Cli {
     config: Option<PathBuf>,
     /// Zero-downtime upgrade: take the listening socket over from the running sluice (fd handoff on
     /// `[server] upgrade_sock`). With `[server] pid_file` set, the old process is sent SIGQUIT
-    /// automatically; otherwise send it yourself within 5 s. The old process finishes its statements
-    /// and transactions, closes its sessions as they go idle, and exits.
+    /// automatically; otherwise send it yourself within 5 s. SIGUSR2 to a running sluice starts this
+    /// itself (under systemd: `systemctl kill -s USR2 --kill-whom=main sluice`). The old process
+    /// finishes its statements and transactions, closes its sessions as they go idle, and exits.
     #[arg(long)]
     upgrade: bool,
     #[command(subcommand)]

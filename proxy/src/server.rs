@@ -193,33 +193,46 @@ pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), 
         ..ServerConf::default()
     };
     if upgrade {
-        let Some(pid_file) = config.server.pid_file.clone() else {
-            tracing::warn!(sock = %config.server.upgrade_sock.display(), "waiting for the listening socket: send SIGQUIT to the running sluice now");
-            return run_server(shared, conf, &listen, workers, true);
+        // The old process named itself (it spawned this one on SIGUSR2), or the pid file names it.
+        let named = match std::env::var(UPGRADE_FROM_ENV) {
+            Ok(pid) => Some((pid, format!("${UPGRADE_FROM_ENV}"))),
+            Err(_) => match &config.server.pid_file {
+                Some(file) => Some(std::fs::read_to_string(file).map(|pid| (pid, file.display().to_string())).map_err(
+                    |e| {
+                        std::io::Error::other(format!(
+                            "--upgrade: cannot read [server] pid_file {}: {e} (is the old sluice running?)",
+                            file.display()
+                        ))
+                    },
+                )?),
+                None => None,
+            },
         };
-        signal_old_process(&pid_file)?;
+        match named {
+            Some((pid, source)) => signal_old_process(&pid, &source)?,
+            None => {
+                tracing::warn!(sock = %config.server.upgrade_sock.display(), "waiting for the listening socket: send SIGQUIT to the running sluice now")
+            }
+        }
     }
     run_server(shared, conf, &listen, workers, upgrade)
 }
 
-/// Sends SIGQUIT to the process named in `pid_file` shortly after this one starts listening on the
-/// upgrade socket (pingora retries both sides for 5 s, so the order is forgiving).
-fn signal_old_process(pid_file: &std::path::Path) -> Result<(), std::io::Error> {
-    let text = std::fs::read_to_string(pid_file).map_err(|e| {
-        std::io::Error::other(format!(
-            "--upgrade: cannot read [server] pid_file {}: {e} (is the old sluice running?)",
-            pid_file.display()
-        ))
-    })?;
-    let pid: i32 = text.trim().parse().map_err(|_| {
-        std::io::Error::other(format!("--upgrade: {} does not hold a process id", pid_file.display()))
-    })?;
+/// The environment variable through which a sluice that spawns its successor (SIGUSR2) names itself.
+const UPGRADE_FROM_ENV: &str = "SLUICE_UPGRADE_FROM";
+
+/// Sends SIGQUIT to the old process (`pid`, read from `source`) shortly after this one starts
+/// listening on the upgrade socket (pingora retries both sides for 5 s, so the order is forgiving).
+fn signal_old_process(pid: &str, source: &str) -> Result<(), std::io::Error> {
+    let pid: i32 = pid
+        .trim()
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("--upgrade: {source} does not hold a process id")))?;
     let pid = nix::unistd::Pid::from_raw(pid);
     // Signal 0: is it there (and ours to signal)?
     nix::sys::signal::kill(pid, None).map_err(|e| {
         std::io::Error::other(format!(
-            "--upgrade: the old sluice (pid {pid} from {}) is not running: {e}",
-            pid_file.display()
+            "--upgrade: the old sluice (pid {pid} from {source}) is not running: {e}"
         ))
     })?;
     std::thread::spawn(move || {
@@ -255,6 +268,8 @@ fn run_server(
         MonitorService {
             shared: shared.clone(),
             ops_retry: if upgrade { Duration::from_secs(60) } else { Duration::ZERO },
+            // Read now: once a new version is installed over it, /proc/self/exe says "(deleted)".
+            exe: std::env::current_exe().unwrap_or_else(|_| std::path::PathBuf::from("sluice")),
         },
     );
     server.add_service(monitor);
@@ -297,12 +312,16 @@ struct MonitorService {
     shared: Arc<Shared>,
     /// How long the admin and HTTP ports are retried (an upgrade: the old process still holds them).
     ops_retry: Duration,
+    /// The binary this process was started from (SIGUSR2 starts it again as the successor).
+    exe: std::path::PathBuf,
 }
 
 #[async_trait]
 impl pingora_core::services::background::BackgroundService for MonitorService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         tokio::spawn(reload_on_sighup(self.shared.clone()));
+        tokio::spawn(upgrade_on_sigusr2(self.shared.clone(), self.exe.clone()));
+        notify_systemd();
         if let Err(e) = start_ops(&self.shared, self.ops_retry).await {
             tracing::error!(error = %e, "admin/http listeners not started");
         }
@@ -313,6 +332,69 @@ impl pingora_core::services::background::BackgroundService for MonitorService {
             }
             Err(e) => tracing::error!(error = %e, "health monitor not started: reads go to the primary"),
         }
+    }
+}
+
+/// On SIGUSR2, starts the binary at `exe` (the path this process was started from: an installed new
+/// version is what runs) with `--config <file> --upgrade`, as a child: it inherits stdout/stderr (the
+/// journal) and this service's cgroup, takes the listening socket over, tells systemd it is the main
+/// process now, and sends this process the SIGQUIT that starts the handover. Once per process.
+async fn upgrade_on_sigusr2(shared: Arc<Shared>, exe: std::path::PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
+        tracing::error!("cannot install the SIGUSR2 handler; upgrade with `sluice --upgrade` instead");
+        return;
+    };
+    tokio::select! {
+        got = usr2.recv() => if got.is_none() { return },
+        () = shared.shutdown.cancelled() => return,
+    }
+    let Some(config_path) = shared.config_path() else {
+        tracing::error!("SIGUSR2: no config file to start the new process with");
+        return;
+    };
+    tracing::warn!(exe = %exe.display(), "SIGUSR2: starting the new process, which takes the listening socket over");
+    let child = std::process::Command::new(&exe)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--upgrade")
+        .env(UPGRADE_FROM_ENV, std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match child {
+        // Reaped if it ends while this process still lives (a failed start); otherwise it outlives us.
+        Ok(mut child) => {
+            std::thread::spawn(move || {
+                if let Ok(status) = child.wait()
+                    && !status.success()
+                {
+                    tracing::error!(%status, "the new process exited; this one keeps serving");
+                }
+            });
+        }
+        Err(e) => tracing::error!(exe = %exe.display(), error = %e, "SIGUSR2: cannot start the new process"),
+    }
+}
+
+/// Tells systemd (`Type=notify`, `NotifyAccess=all`) that this process is ready and is the service's
+/// main process: after an upgrade the new process takes over as the main one. Nothing without
+/// `$NOTIFY_SOCKET`.
+pub fn notify_systemd() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let msg = format!("READY=1\nMAINPID={}\nSTATUS=serving\n", std::process::id());
+    let sent = (|| {
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        match path.as_encoded_bytes().strip_prefix(b"@") {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                sock.send_to_addr(msg.as_bytes(), &addr)
+            }
+            None => sock.send_to(msg.as_bytes(), &path),
+        }
+    })();
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "cannot notify systemd ($NOTIFY_SOCKET)");
     }
 }
 

@@ -205,29 +205,22 @@ async fn first_conn(opts: mysql_async::OptsBuilder) -> Conn {
     }
 }
 
-/// Zero-downtime upgrade: a second sluice started with `--upgrade` takes the listening socket over from
-/// the first (pingora fd handoff; the old one is sent SIGQUIT through `[server] pid_file`), while a
-/// mysql_async pool of 4 long-lived connections writes (autocommit and transactions), new connections
-/// keep arriving, and one transaction stays open across the handover. Then: 0 failed statements, 0
-/// refused connections, every acknowledged write present, the open transaction committed on the old
-/// process, the old process exited 0, and the new one serves clients, admin and HTTP on the same ports.
-/// A bare connection idle across the switch (no pool) is closed by the old process: documented.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_upgrade_hands_over_with_no_failed_statement() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let (topo, schema) = setup("upgrade").await;
-    let (port, admin_port, http_port) = (free_port(), free_port(), free_port());
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = format!(
+/// The config of the upgrade tests: clients, admin and HTTP on the given ports, the upgrade socket
+/// in `dir`, and a pid file there when `pid_file`.
+fn upgrade_config(
+    topo: &sluice_tests::Topology,
+    dir: &std::path::Path,
+    (port, admin_port, http_port): (u16, u16, u16),
+    pid_file: bool,
+) -> String {
+    format!(
         r#"
 [server]
 listen = "127.0.0.1:{port}"
 workers = 2
 shutdown_grace_ms = 15000
 upgrade_sock = "{sock}"
-pid_file = "{pid}"
-[admin]
+{pid}[admin]
 listen = "127.0.0.1:{admin_port}"
 [[admin.users]]
 name = "admin"
@@ -249,14 +242,35 @@ name = "main"
 address = "{primary}"
 role = "primary"
 "#,
-        sock = dir.path().join("upgrade.sock").display(),
-        pid = dir.path().join("sluice.pid").display(),
+        sock = dir.join("upgrade.sock").display(),
+        pid = if pid_file {
+            format!("pid_file = \"{}\"\n", dir.join("sluice.pid").display())
+        } else {
+            String::new()
+        },
         admin_hash = native_hash_to_string(&native_password_hash(b"admin")),
         native = native_hash_to_string(&native_password_hash(b"app")),
         pwfile = topo.app_password_file().display(),
         monfile = topo.monitor_password_file().display(),
         primary = topo.primary.addr,
-    );
+    )
+}
+
+/// Zero-downtime upgrade: a second sluice started with `--upgrade` takes the listening socket over from
+/// the first (pingora fd handoff; the old one is sent SIGQUIT through `[server] pid_file`), while a
+/// mysql_async pool of 4 long-lived connections writes (autocommit and transactions), new connections
+/// keep arriving, and one transaction stays open across the handover. Then: 0 failed statements, 0
+/// refused connections, every acknowledged write present, the open transaction committed on the old
+/// process, the old process exited 0, and the new one serves clients, admin and HTTP on the same ports.
+/// A bare connection idle across the switch (no pool) is closed by the old process: documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_upgrade_hands_over_with_no_failed_statement() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (topo, schema) = setup("upgrade").await;
+    let (port, admin_port, http_port) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = upgrade_config(topo, dir.path(), (port, admin_port, http_port), true);
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, config).expect("write config");
     let spawn = |upgrade: bool| {
@@ -407,4 +421,118 @@ role = "primary"
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let status = tokio::time::timeout(Duration::from_secs(10), new.wait()).await.expect("new process exits");
     assert!(status.expect("status").success());
+}
+
+/// The `MAINPID=` of the next systemd notification on `sock` (within 20 s).
+async fn next_main_pid(sock: &tokio::net::UnixDatagram) -> i32 {
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(20), sock.recv(&mut buf))
+        .await
+        .expect("a systemd notification within 20 s")
+        .expect("recv");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.contains("READY=1"), "{msg}");
+    msg.lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no MAINPID in {msg:?}"))
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaps).
+fn gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+}
+
+/// The upgrade as systemd runs it (`systemctl kill -s USR2 --kill-whom=main sluice`, `Type=notify`,
+/// `NotifyAccess=all`): SIGUSR2 makes sluice start its own successor from the same binary path; the
+/// successor takes the socket over, tells systemd (a `$NOTIFY_SOCKET` datagram socket here) that it is
+/// the main process now, and the old one drains and exits. A client connecting every 20 ms is never
+/// refused; no pid file is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_sigusr2_starts_its_successor_and_tells_systemd() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (topo, schema) = setup("upgrade_usr2").await;
+    let (port, admin_port, http_port) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, upgrade_config(topo, dir.path(), (port, admin_port, http_port), false))
+        .expect("write");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    let log = std::fs::File::create(dir.path().join("sluice.log")).expect("log");
+    let mut old = tokio::process::Command::new(sluice_bin())
+        .arg("--config")
+        .arg(&path)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sluice");
+    let old_pid = old.id().expect("pid") as i32;
+    assert_eq!(next_main_pid(&notify).await, old_pid, "READY=1 with MAINPID of the process itself");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let opts = sluice_tests::direct_opts(addr, "app", "app").db_name(Some(schema.clone()));
+    let mut c = first_conn(opts.clone()).await;
+    c.query_drop("CREATE TABLE w (id INT PRIMARY KEY)").await.expect("create");
+    drop(c);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(std::sync::Mutex::new(Vec::<String>::new())));
+    let client = {
+        let (opts, stop, ok, refused) = (opts.clone(), stop.clone(), ok.clone(), refused.clone());
+        tokio::spawn(async move {
+            let mut id = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                let r = async {
+                    let mut c = Conn::new(opts.clone()).await?;
+                    c.exec_drop("INSERT INTO w VALUES (?)", (id,)).await?;
+                    c.disconnect().await
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => refused.lock().expect("lock").push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_pid), nix::sys::signal::Signal::SIGUSR2)
+        .expect("USR2");
+    let t0 = Instant::now();
+    let new_pid = next_main_pid(&notify).await;
+    assert_ne!(new_pid, old_pid, "the successor names itself the main process");
+    let ready_after = t0.elapsed();
+    let status = tokio::time::timeout(Duration::from_secs(15), old.wait()).await.expect("old process exits");
+    assert!(status.expect("status").success());
+    let old_exited = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    client.await.expect("client");
+    let refused = refused.lock().expect("lock").clone();
+    println!(
+        "SIGUSR2: successor ready after {ready_after:?}, old process exited after {old_exited:?}; {} writes on fresh connections, {} failed",
+        ok.load(Ordering::Relaxed),
+        refused.len()
+    );
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(!gone(new_pid), "the successor serves on");
+    let mut c = first_conn(opts).await;
+    let n: Option<u64> = c.query_first("SELECT COUNT(*) FROM w").await.expect("count");
+    assert_eq!(n, Some(ok.load(Ordering::Relaxed)));
+    drop(c);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(new_pid), nix::sys::signal::Signal::SIGTERM)
+        .expect("TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gone(new_pid) {
+        assert!(Instant::now() < deadline, "the successor did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
