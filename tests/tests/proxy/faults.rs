@@ -22,6 +22,7 @@ async fn fault_paused_primary_hits_the_read_timeout() {
     assert_eq!(one, Some(1));
 
     private.pause(Which::Primary).expect("SIGSTOP primary");
+    let paused_at = Instant::now();
     let started = Instant::now();
     let e = c.query_drop("/* sluice: primary */ SELECT 2").await.expect_err("a paused backend cannot answer");
     let waited = started.elapsed();
@@ -43,11 +44,25 @@ async fn fault_paused_primary_hits_the_read_timeout() {
     assert!(attempt.await.is_err());
     let second = started.elapsed();
     assert!(second < Duration::from_secs(5));
+    // The monitor marks it down (its check times out too).
+    let shared = p.shared().expect("in-process sluice");
+    let primary_up = || shared.health.load().groups[0].1[0].healthy;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while primary_up() {
+        assert!(Instant::now() < deadline, "the monitor never marked the paused primary down");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let marked_down = paused_at.elapsed();
     println!(
-        "primary paused (SIGSTOP), read_timeout_ms = connect_timeout_ms = 700: the statement failed after {waited:?}, a new session after {second:?}: {msg}"
+        "primary paused (SIGSTOP), read_timeout_ms = connect_timeout_ms = 700: the statement failed after {waited:?}, a new session after {second:?}, marked down {marked_down:?} after the pause: {msg}"
     );
 
     private.resume(Which::Primary).expect("SIGCONT primary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !primary_up() {
+        assert!(Instant::now() < deadline, "the resumed primary was not marked healthy again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut c = Conn::new(opts).await.expect("connect after resume");
     let three: Option<i32> = c.query_first("SELECT 3").await.expect("after resume");
     assert_eq!(three, Some(3));
