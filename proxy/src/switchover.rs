@@ -138,58 +138,42 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Answer, Error> {
 
     // Demote: from here on the old primary refuses writes, so its binlog position is final.
     old_c.query(&old_label, "SET GLOBAL read_only = 1").await.map_err(|e| aborted("demote", &e))?;
-    let pos = match old_c.query(&old_label, "SELECT @@global.gtid_binlog_pos AS pos").await {
-        Ok(r) => r.get(0, "pos").unwrap_or_default(),
-        Err(e) => {
-            return Err(undo(
-                &mut old_c,
-                &old_label,
-                &old_addr,
-                aborted("read the old primary's GTID position", &e),
-            )
-            .await);
-        }
-    };
-    let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64().max(0.01);
-    let wait = format!("SELECT MASTER_GTID_WAIT('{}', {left:.3}) AS w", escape(&pos));
-    match new_c.query(&new_label, &wait).await.map(|r| r.get(0, "w")) {
-        Ok(Some(w)) if w == "0" => {}
-        Ok(_) => {
-            let why = Error::reply(
+    // Every failure from here until the target is writable makes the old primary writable again.
+    let promoted = async {
+        let pos = old_c
+            .query(&old_label, "SELECT @@global.gtid_binlog_pos AS pos")
+            .await
+            .map_err(|e| aborted("read the old primary's GTID position", &e))?
+            .get(0, "pos")
+            .unwrap_or_default();
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64().max(0.01);
+        let wait = format!("SELECT MASTER_GTID_WAIT('{}', {left:.3}) AS w", escape(&pos));
+        let waited = new_c.query(&new_label, &wait).await;
+        let caught_up = waited.map_err(|e| aborted("wait for the new primary to catch up", &e))?.get(0, "w");
+        if caught_up.as_deref() != Some("0") {
+            return Err(Error::reply(
                 (1205, "HY000"),
                 format!(
                     "SWITCHOVER aborted, nothing changed: {new_addr} had not applied {pos} within [monitor] switchover_timeout_ms = {} ms",
                     timeout.as_millis()
                 ),
-            );
-            return Err(undo(&mut old_c, &old_label, &old_addr, why).await);
+            ));
         }
-        Err(e) => {
-            return Err(undo(
-                &mut old_c,
-                &old_label,
-                &old_addr,
-                aborted("wait for the new primary to catch up", &e),
-            )
-            .await);
+        // Promote.
+        new_c.query(&new_label, "STOP SLAVE").await.map_err(|e| aborted("stop replication on the new primary", &e))?;
+        for sql in ["RESET SLAVE ALL", "SET GLOBAL read_only = 0"] {
+            if let Err(e) = new_c.query(&new_label, sql).await {
+                let _ = new_c.query(&new_label, "START SLAVE").await;
+                return Err(aborted(sql, &e));
+            }
         }
+        Ok(pos)
     }
-    // Promote.
-    if let Err(e) = new_c.query(&new_label, "STOP SLAVE").await {
-        return Err(undo(
-            &mut old_c,
-            &old_label,
-            &old_addr,
-            aborted("stop replication on the new primary", &e),
-        )
-        .await);
-    }
-    for sql in ["RESET SLAVE ALL", "SET GLOBAL read_only = 0"] {
-        if let Err(e) = new_c.query(&new_label, sql).await {
-            let _ = new_c.query(&new_label, "START SLAVE").await;
-            return Err(undo(&mut old_c, &old_label, &old_addr, aborted(sql, &e)).await);
-        }
-    }
+    .await;
+    let pos = match promoted {
+        Ok(pos) => pos,
+        Err(why) => return Err(undo(&mut old_c, &old_label, &old_addr, why).await),
+    };
     let promoted_ms = started.elapsed().as_millis();
     // Repoint: failures here leave the switch done and are reported, not undone.
     let mut notes = Vec::new();

@@ -311,7 +311,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Counts the statement on the group's primary (see [`crate::topology::WriteGate`]). While a
     /// SWITCHOVER holds the gate, a statement that would start on the primary waits, then goes to
     /// whichever member is primary afterwards; one on a connection already held there (a transaction)
-    /// runs, and the switchover waits for it. Returns whether the statement was held (and moved).
+    /// runs, and the switchover waits for it. False: the statement must wait
+    /// ([`Self::wait_for_switchover`]).
     fn enter_primary(&mut self, choice: &Choice) -> bool {
         // The token first, the gate after (see WriteGate); one Arc clone, inside the token.
         let busy = match self.primary_busy.take() {
