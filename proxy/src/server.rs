@@ -338,41 +338,46 @@ impl pingora_core::services::background::BackgroundService for MonitorService {
 /// On SIGUSR2, starts the binary at `exe` (the path this process was started from: an installed new
 /// version is what runs) with `--config <file> --upgrade`, as a child: it inherits stdout/stderr (the
 /// journal) and this service's cgroup, takes the listening socket over, tells systemd it is the main
-/// process now, and sends this process the SIGQUIT that starts the handover. Once per process.
+/// process now, and sends this process the SIGQUIT that starts the handover. A successor that fails
+/// to start exits and this process serves on: a later SIGUSR2 tries again.
 async fn upgrade_on_sigusr2(shared: Arc<Shared>, exe: std::path::PathBuf) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
         tracing::error!("cannot install the SIGUSR2 handler; upgrade with `sluice --upgrade` instead");
         return;
     };
-    tokio::select! {
-        got = usr2.recv() => if got.is_none() { return },
-        () = shared.shutdown.cancelled() => return,
-    }
-    let Some(config_path) = shared.config_path() else {
-        tracing::error!("SIGUSR2: no config file to start the new process with");
-        return;
-    };
-    tracing::warn!(exe = %exe.display(), "SIGUSR2: starting the new process, which takes the listening socket over");
-    let child = std::process::Command::new(&exe)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--upgrade")
-        .env(UPGRADE_FROM_ENV, std::process::id().to_string())
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match child {
-        // Reaped if it ends while this process still lives (a failed start); otherwise it outlives us.
-        Ok(mut child) => {
-            std::thread::spawn(move || {
-                if let Ok(status) = child.wait()
-                    && !status.success()
-                {
-                    tracing::error!(%status, "the new process exited; this one keeps serving");
-                }
-            });
+    loop {
+        tokio::select! {
+            got = usr2.recv() => if got.is_none() { return },
+            () = shared.shutdown.cancelled() => return,
         }
-        Err(e) => tracing::error!(exe = %exe.display(), error = %e, "SIGUSR2: cannot start the new process"),
+        let Some(config_path) = shared.config_path() else {
+            tracing::error!("SIGUSR2: no config file to start the new process with");
+            continue;
+        };
+        tracing::warn!(exe = %exe.display(), "SIGUSR2: starting the new process, which takes the listening socket over");
+        let child = std::process::Command::new(&exe)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--upgrade")
+            .env(UPGRADE_FROM_ENV, std::process::id().to_string())
+            .stdin(std::process::Stdio::null())
+            .spawn();
+        match child {
+            // Reaped if it ends while this process still lives (a failed start); else it outlives us.
+            Ok(mut child) => {
+                std::thread::spawn(move || {
+                    if let Ok(status) = child.wait()
+                        && !status.success()
+                    {
+                        tracing::error!(%status, "the new process exited; this one keeps serving");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(exe = %exe.display(), error = %e, "SIGUSR2: cannot start the new process")
+            }
+        }
     }
 }
 
