@@ -26,7 +26,7 @@ async fn binary_drains_on_sigint_too() {
 
 async fn drains_on(signal: nix::sys::signal::Signal) {
     let (topo, schema) = setup("binary").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = sluice_tests::procs::free_ports(1).expect("a free port")[0];
     let dir = tempfile::tempdir().expect("tmp");
     let config = format!(
         r#"
@@ -101,7 +101,7 @@ role = "primary"
 #[tokio::test]
 async fn binary_reloads_its_config_on_sighup() {
     let (topo, schema) = setup("sighup").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = sluice_tests::procs::free_ports(1).expect("a free port")[0];
     let dir = tempfile::tempdir().expect("tmp");
     let base = format!(
         r#"
@@ -112,25 +112,8 @@ workers = 1
 enabled = false
 [http]
 enabled = false
-[[users]]
-name = "app"
-mysql_native_password = "{native}"
-[backend.credentials]
-user = "app"
-password_file = "{pwfile}"
-[monitor.credentials]
-user = "monitor"
-password_file = "{monfile}"
-[[groups]]
-name = "main"
-[[groups.members]]
-address = "{primary}"
-role = "primary"
-"#,
-        native = native_hash_to_string(&native_password_hash(b"app")),
-        pwfile = topo.app_password_file().display(),
-        monfile = topo.monitor_password_file().display(),
-        primary = topo.primary.addr,
+{app}"#,
+        app = app_and_primary(topo),
     );
     let rule = "\n[[rules]]\nmatch = { pattern = \"as hup_probe\" }\naction = \"block\"\nmessage = \"blocked after SIGHUP\"\n";
     let path = dir.path().join("sluice.toml");
@@ -186,11 +169,6 @@ role = "primary"
     assert!(status.expect("status").success());
 }
 
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// Connects until it works (the binary is starting), for up to 20 s.
 async fn first_conn(opts: mysql_async::OptsBuilder) -> Conn {
     let started = Instant::now();
@@ -227,7 +205,29 @@ name = "admin"
 mysql_native_password = "{admin_hash}"
 [http]
 listen = "127.0.0.1:{http_port}"
-[[users]]
+{app}"#,
+        sock = dir.join("upgrade.sock").display(),
+        pid = if pid_file {
+            format!("pid_file = \"{}\"\n", dir.join("sluice.pid").display())
+        } else {
+            String::new()
+        },
+        admin_hash = native_hash_to_string(&native_password_hash(b"admin")),
+        app = app_and_primary(topo),
+    )
+}
+
+/// Three distinct free ports: clients, admin, HTTP.
+fn three_ports() -> [u16; 3] {
+    let p = sluice_tests::procs::free_ports(3).expect("free ports");
+    [p[0], p[1], p[2]]
+}
+
+/// The config sections the binary tests share: user `app`/`app` (native hash), the topology's backend
+/// and monitor accounts, and group `main` with the primary alone.
+fn app_and_primary(topo: &sluice_tests::Topology) -> String {
+    format!(
+        r#"[[users]]
 name = "app"
 mysql_native_password = "{native}"
 [backend.credentials]
@@ -242,13 +242,6 @@ name = "main"
 address = "{primary}"
 role = "primary"
 "#,
-        sock = dir.join("upgrade.sock").display(),
-        pid = if pid_file {
-            format!("pid_file = \"{}\"\n", dir.join("sluice.pid").display())
-        } else {
-            String::new()
-        },
-        admin_hash = native_hash_to_string(&native_password_hash(b"admin")),
         native = native_hash_to_string(&native_password_hash(b"app")),
         pwfile = topo.app_password_file().display(),
         monfile = topo.monitor_password_file().display(),
@@ -268,7 +261,7 @@ async fn binary_upgrade_hands_over_with_no_failed_statement() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let (topo, schema) = setup("upgrade").await;
-    let (port, admin_port, http_port) = (free_port(), free_port(), free_port());
+    let [port, admin_port, http_port] = three_ports();
     let dir = tempfile::tempdir().expect("tmp");
     let config = upgrade_config(topo, dir.path(), (port, admin_port, http_port), true);
     let path = dir.path().join("sluice.toml");
@@ -454,7 +447,7 @@ async fn binary_sigusr2_starts_its_successor_and_tells_systemd() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let (topo, schema) = setup("upgrade_usr2").await;
-    let (port, admin_port, http_port) = (free_port(), free_port(), free_port());
+    let [port, admin_port, http_port] = three_ports();
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, upgrade_config(topo, dir.path(), (port, admin_port, http_port), false))

@@ -93,11 +93,11 @@ async fn fault_primary_restart_does_not_break_later_logins() {
 
 /// What one load task saw: statements answered, and the errors (driver error text).
 #[derive(Debug, Default)]
-struct Tally {
-    ok: u32,
-    errors: Vec<String>,
+pub(super) struct Tally {
+    pub ok: u32,
+    pub errors: Vec<String>,
     /// Writers: the ids whose INSERT got an OK.
-    acked: Vec<u32>,
+    pub acked: Vec<u32>,
 }
 
 /// SIGKILL of the primary under mixed load: every INSERT that got an OK is on the primary after its

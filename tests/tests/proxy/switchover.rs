@@ -10,19 +10,9 @@ use mysql_async::{Conn, Row};
 use sluice::config::{Credentials, Role};
 use sluice_tests::Topology;
 
+use super::faults::Tally;
+use super::ops::col;
 use super::{admin, proxy, setup};
-
-/// What one client did.
-#[derive(Default)]
-struct Tally {
-    ok: u64,
-    errors: Vec<String>,
-    acked: Vec<u32>,
-}
-
-fn row_text(row: &Row, name: &str) -> String {
-    row.get_opt::<String, _>(name).and_then(Result::ok).unwrap_or_default()
-}
 
 /// Two switchovers (to a named replica, then back) under 4 autocommit writers, 2 transaction writers
 /// and 2 readers: 0 errors, every acknowledged write on the final primary, the demoted primary
@@ -99,7 +89,7 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
             let mut c = Conn::new(opts).await.expect("connect");
             let mut t = Tally::default();
             while !stop.load(Ordering::Relaxed) {
-                let id = (n + u32::try_from(t.ok).unwrap_or(0)) % 100 + 1;
+                let id = (n + t.ok) % 100 + 1;
                 match c.exec_first::<u32, _, _>("SELECT v FROM r WHERE id = ?", (id,)).await {
                     Ok(Some(v)) if v == id => t.ok += 1,
                     Ok(v) => t.errors.push(format!("wrong answer {v:?} for {id}")),
@@ -122,25 +112,22 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
         let row = rows.first().expect("one row");
         println!(
             "{sql}: {took:?}; old {} new {} gtid {} waited_for {} drain_ms {} writes_held_ms {} notes {}",
-            row_text(row, "old_primary"),
-            row_text(row, "new_primary"),
-            row_text(row, "gtid"),
-            row_text(row, "waited_for"),
-            row_text(row, "drain_ms"),
-            row_text(row, "writes_held_ms"),
-            row_text(row, "notes")
+            col(row, "old_primary"),
+            col(row, "new_primary"),
+            col(row, "gtid"),
+            col(row, "waited_for"),
+            col(row, "drain_ms"),
+            col(row, "writes_held_ms"),
+            col(row, "notes")
         );
-        assert_eq!(row_text(row, "old_primary"), nodes[primary].addr.to_string());
-        assert_eq!(row_text(row, "new_primary"), nodes[to].addr.to_string());
-        assert_eq!(row_text(row, "notes"), "ok");
+        assert_eq!(col(row, "old_primary"), nodes[primary].addr.to_string());
+        assert_eq!(col(row, "new_primary"), nodes[to].addr.to_string());
+        assert_eq!(col(row, "notes"), "ok");
         primary = to;
         // SHOW BACKENDS names the new primary at once.
         let backends: Vec<Row> = a.query("SHOW BACKENDS").await.expect("show backends");
-        let writable: Vec<String> = backends
-            .iter()
-            .filter(|r| row_text(r, "role") == "primary")
-            .map(|r| row_text(r, "address"))
-            .collect();
+        let writable: Vec<String> =
+            backends.iter().filter(|r| col(r, "role") == "primary").map(|r| col(r, "address")).collect();
         assert_eq!(writable, vec![nodes[to].addr.to_string()], "{backends:?}");
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -169,7 +156,7 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
             assert_eq!(caught, Some(0), "{} did not catch up with the new primary", node.addr);
             let st: Vec<Row> = n.query("SHOW SLAVE STATUS").await.expect("status");
             let st = st.first().expect("a replica");
-            assert_eq!(row_text(st, "Master_Port"), nodes[primary].addr.port().to_string());
+            assert_eq!(col(st, "Master_Port"), nodes[primary].addr.port().to_string());
             let ro: Option<i64> = n.query_first("SELECT @@global.read_only").await.expect("ro");
             assert_eq!(ro, Some(1), "{} is not read_only", node.addr);
         }
