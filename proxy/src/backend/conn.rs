@@ -21,6 +21,9 @@ use crate::net::{MaybeTls, PacketStream};
 
 /// Capabilities sluice asks every backend for (intersected with what the server offers). One fixed set,
 /// so connections are interchangeable; each client's own set is honoured by translation at the edge.
+/// Multi-statements are off: a session whose client enabled them turns them on for its borrow with
+/// COM_SET_OPTION ([`BackendConn::set_multi_statements`]), so a statement sluice split differently from
+/// the server can never run a hidden second statement for a client that did not ask for them.
 pub const BACKEND_CAPS: u32 = caps::LONG_PASSWORD
     | caps::LONG_FLAG
     | caps::CONNECT_WITH_DB
@@ -28,7 +31,6 @@ pub const BACKEND_CAPS: u32 = caps::LONG_PASSWORD
     | caps::PROTOCOL_41
     | caps::TRANSACTIONS
     | caps::SECURE_CONNECTION
-    | caps::MULTI_STATEMENTS
     | caps::MULTI_RESULTS
     | caps::PS_MULTI_RESULTS
     | caps::PLUGIN_AUTH
@@ -86,6 +88,11 @@ pub struct BackendConn {
     pub schema: Option<Bytes>,
     /// Statements prepared on this connection, by SQL text.
     pub stmts: super::StmtCache,
+    /// Whether multi-statements are on (COM_SET_OPTION); off at connect and after a reset.
+    pub multi_statements: bool,
+    /// The last statement left warnings or an error in the server's diagnostics area: another session
+    /// must not see them (`SHOW WARNINGS` shows them until a statement that uses a table clears it).
+    pub diagnostics_pending: bool,
 }
 
 fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
@@ -187,6 +194,8 @@ impl BackendConn {
             vars: super::Vars::unknown(),
             schema: None,
             stmts: super::StmtCache::default(),
+            multi_statements: false,
+            diagnostics_pending: false,
         };
         let _ = seq;
         conn.finish_auth(spec).await?;
@@ -270,7 +279,31 @@ impl BackendConn {
         self.stream.write(0, &p);
         self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
         self.finish_auth(spec).await?;
-        self.prepare_session(&spec.label).await
+        self.prepare_session(&spec.label).await?;
+        if self.multi_statements {
+            // COM_CHANGE_USER keeps the client options the connection had: put them back to the pool's.
+            self.set_multi_statements(&spec.label, false).await?;
+        }
+        self.diagnostics_pending = false;
+        Ok(())
+    }
+
+    /// Turns multi-statements on or off for this connection (COM_SET_OPTION).
+    pub async fn set_multi_statements(&mut self, label: &str, on: bool) -> Result<()> {
+        // MYSQL_OPTION_MULTI_STATEMENTS_ON = 0, _OFF = 1.
+        let option: u16 = if on { 0 } else { 1 };
+        let [a, b] = option.to_le_bytes();
+        self.simple_command(label, &[command::SET_OPTION, a, b]).await?;
+        self.multi_statements = on;
+        Ok(())
+    }
+
+    /// Empties the server's diagnostics area (warnings and errors of the last statement) with a
+    /// statement that reads a table: `DO` and `SET` do not clear it, any table access does.
+    pub async fn clear_diagnostics(&mut self, label: &str) -> Result<()> {
+        self.query(label, "DO (SELECT 1 FROM information_schema.COLLATIONS LIMIT 0)").await?;
+        self.diagnostics_pending = false;
+        Ok(())
     }
 
     /// Turns on session-state tracking for the variables sluice syncs and reads their values. Run on

@@ -46,6 +46,9 @@ pub struct Pool {
     opened: std::sync::atomic::AtomicU64,
     /// Set when its backend left the config (reload): nothing is lent, returned connections close.
     closed: std::sync::atomic::AtomicBool,
+    /// The tracked variables of the newest connection this pool opened, as the server set them at
+    /// connect: the server's defaults for this user and collation, where every client session starts.
+    baseline: Mutex<Option<Arc<super::Vars>>>,
 }
 
 impl Pool {
@@ -105,7 +108,20 @@ impl Pool {
             }
         }
         self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut b) = self.baseline.lock() {
+            // The newest connection's: a changed global default reaches new sessions as it would
+            // reach new direct connections.
+            if b.as_deref() != Some(&c.vars) {
+                *b = Some(Arc::new(c.vars.clone()));
+            }
+        }
         Ok(c)
+    }
+
+    /// The server's default session variables for this pool's connections (see [`Pool::open`]); `None`
+    /// before the first connection.
+    pub fn baseline(&self) -> Option<Arc<super::Vars>> {
+        self.baseline.lock().ok()?.clone()
     }
 
     /// Lends a fresh connection, never an idle one (after a reused one turned out dead).
@@ -199,6 +215,14 @@ impl Guard {
         &self.pool.spec
     }
 
+    /// The pool's baseline variables (see [`Pool::baseline`]); the connection's own if none is known.
+    pub fn baseline(&mut self) -> Arc<super::Vars> {
+        match self.pool.baseline() {
+            Some(b) => b,
+            None => Arc::new(self.conn().vars.clone()),
+        }
+    }
+
     /// Whether the connection came from the idle list (it may have died while idle: the server
     /// restarted, or `wait_timeout` or the network closed it).
     pub fn reused(&self) -> bool {
@@ -228,7 +252,8 @@ impl Drop for Guard {
         {
             return;
         }
-        if self.clean && conn.status & sluice_protocol::constants::status::IN_TRANS == 0 {
+        let reset = !self.clean || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
+        if !reset && !conn.diagnostics_pending {
             if let Ok(mut idle) = self.pool.idle.lock() {
                 idle.push((conn, Instant::now()));
             }
@@ -237,10 +262,17 @@ impl Drop for Guard {
         }
         let pool = self.pool.clone();
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        // The reset costs a round trip: do it in the background, holding the permit so the pool's size
-        // still counts this connection until it is back.
+        // A reset (or clearing another client's warnings) costs a round trip: do it in the background,
+        // holding the permit so the pool's size still counts this connection until it is back.
         rt.spawn(async move {
-            let ok = tokio::time::timeout(pool.spec.connect_timeout, conn.reset(&pool.spec)).await;
+            let work = async {
+                if reset {
+                    conn.reset(&pool.spec).await
+                } else {
+                    conn.clear_diagnostics(&pool.spec.label).await
+                }
+            };
+            let ok = tokio::time::timeout(pool.spec.connect_timeout, work).await;
             if matches!(ok, Ok(Ok(())))
                 && let Ok(mut idle) = pool.idle.lock()
             {
@@ -279,6 +311,7 @@ impl Pools {
                     permits: Arc::new(Semaphore::new(self.limits.max)),
                     opened: std::sync::atomic::AtomicU64::new(0),
                     closed: std::sync::atomic::AtomicBool::new(false),
+                    baseline: Mutex::new(None),
                 })
             })
             .clone()

@@ -92,6 +92,10 @@ pub const TRACKED: &[&str] = &[
 
 /// Index of `autocommit` in [`TRACKED`].
 pub const AUTOCOMMIT: usize = 0;
+/// Index of `character_set_client` in [`TRACKED`].
+pub const CHARSET_CLIENT: usize = 1;
+/// Index of `sql_mode` in [`TRACKED`].
+pub const SQL_MODE: usize = 6;
 
 /// Values of the tracked variables (`None`: not known yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,6 +112,22 @@ impl Vars {
         if let Some(slot) = self.0.get_mut(i) {
             *slot = Some(value);
         }
+    }
+
+    /// Whether `autocommit` is on (`None`: the server did not report it).
+    pub fn autocommit(&self) -> Option<bool> {
+        let v = self.0.get(AUTOCOMMIT)?.as_deref()?;
+        Some(v.eq_ignore_ascii_case(b"on") || v == b"1")
+    }
+
+    /// The session's `sql_mode`, as the server reported it.
+    pub fn sql_mode(&self) -> Option<&[u8]> {
+        self.0.get(SQL_MODE)?.as_deref()
+    }
+
+    /// The session's `character_set_client`.
+    pub fn charset_client(&self) -> Option<&[u8]> {
+        self.0.get(CHARSET_CLIENT)?.as_deref()
     }
 
     /// The `SET` that gives a connection with `have` this session's values; `None` when nothing differs.
@@ -189,6 +209,13 @@ mod tests {
             want.sync_statement(&have, Flavor::MySql).unwrap(),
             "SET SESSION character_set_results = NULL, time_zone = '+02:00', sql_mode = 'ANSI_QUOTES,O''NEIL', max_execution_time = 1.500000"
         );
+    }
+
+    #[test]
+    fn indices_name_their_variables() {
+        assert_eq!(TRACKED[AUTOCOMMIT], "autocommit");
+        assert_eq!(TRACKED[CHARSET_CLIENT], "character_set_client");
+        assert_eq!(TRACKED[SQL_MODE], "sql_mode");
     }
 
     #[test]

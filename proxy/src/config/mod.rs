@@ -344,6 +344,10 @@ pub struct PoolConfig {
     /// Statements kept prepared per backend connection (least recently used closed first). Keep
     /// `connections × this` under the server's `max_prepared_stmt_count`. Default 128.
     pub max_prepared_per_connection: usize,
+    /// A connection kept after a statement for the session's next one (after a write, for
+    /// `ROW_COUNT()`; after warnings or an error, for `SHOW WARNINGS`) goes back to the pool once the
+    /// session has been idle this long, ms, so idle clients hold no backend connection. Default 50.
+    pub hold_idle_ms: u64,
 }
 
 /// `[routing]`: where statements go.
@@ -658,6 +662,7 @@ impl Default for PoolConfig {
             idle_timeout_ms: 60_000,
             max_lifetime_ms: 3_600_000,
             max_prepared_per_connection: 128,
+            hold_idle_ms: 50,
         }
     }
 }

@@ -260,14 +260,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Held { guard, member: i })
     }
 
-    /// Makes the connection's schema the session's (COM_INIT_DB).
+    /// Makes the connection's schema the session's (COM_INIT_DB). A session without a schema gets a
+    /// connection without one: only a reset (COM_CHANGE_USER) takes a connection's schema away.
     pub(super) async fn sync_schema(&mut self, held: &mut Held) -> Result<()> {
-        let Some(schema) = self.schema.clone() else { return Ok(()) };
+        let label = held.guard.label().to_owned();
+        let Some(schema) = self.schema.clone() else {
+            if held.guard.conn().schema.is_none() {
+                return Ok(());
+            }
+            let spec = held.guard.spec().clone();
+            if let Err(e) = held.guard.conn().reset(&spec).await {
+                held.guard.mark_broken();
+                return Err(e);
+            }
+            return Ok(());
+        };
         let conn = held.guard.conn();
         if conn.schema.as_ref() == Some(&schema) {
             return Ok(());
         }
-        let label = held.guard.label().to_owned();
         let mut p = bytes::BytesMut::with_capacity(1 + schema.len());
         p.extend_from_slice(&[sluice_protocol::constants::command::INIT_DB]);
         p.extend_from_slice(&schema);
@@ -374,6 +385,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let synced = async {
             self.sync_schema(&mut held).await?;
             self.sync_vars(&mut held).await?;
+            if held.guard.conn().multi_statements != self.multi_statements {
+                let label = held.guard.label().to_owned();
+                held.guard.conn().set_multi_statements(&label, self.multi_statements).await?;
+            }
             if mentions_last_id {
                 let label = held.guard.label().to_owned();
                 let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
@@ -426,7 +441,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// After a statement: pins from the server's status and the statement, then keep or release.
-    pub(super) fn settle(&mut self, lexed: &Lexed, class: &Class, fx: &Effects) {
+    /// `sql` is the statement as the client sent it (empty for a prepared EXECUTE), for the names of
+    /// named locks.
+    pub(super) fn settle(&mut self, sql: &[u8], lexed: &Lexed, class: &Class, fx: &Effects) {
         let counters = &self.shared.pins;
         let pin = |pins: &mut super::Pins, p: Pin| {
             if pins.add(p) {
@@ -439,26 +456,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.pins.remove(Pin::Transaction);
         }
         self.pins.remove(Pin::FoundRows);
+        if let Some(h) = self.held.as_mut()
+            && (fx.warnings > 0 || fx.failed)
+        {
+            // Another session must not see this one's warnings: cleared before the pool lends it again.
+            h.guard.conn().diagnostics_pending = true;
+        }
+        if lexed.statements.len() > 1 {
+            // Even a failed multi-statement may have run its first statements.
+            pin(&mut self.pins, Pin::MultiStatement);
+        }
         let text = lexed.text.as_str();
         // Only these statements create or drop what object pins track: split the words for them alone.
         let objects_statement = matches!(
             lexed.first_keyword.as_str(),
-            "lock" | "unlock" | "create" | "drop" | "prepare" | "deallocate"
+            "lock" | "unlock" | "create" | "drop" | "prepare" | "deallocate" | "flush" | "handler"
         );
         if !fx.failed {
             let words: Vec<&str> =
                 if objects_statement { text.split_whitespace().collect() } else { Vec::new() };
+            let schema = self.schema.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             let objects = &mut self.objects;
             match words.as_slice() {
                 ["lock", "table" | "tables", ..] => pin(&mut self.pins, Pin::LockTables),
+                // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold locks until UNLOCK TABLES.
+                ["flush", "table" | "tables", rest @ ..]
+                    if rest.ends_with(&["read", "lock"]) || rest.ends_with(&["for", "export"]) =>
+                {
+                    pin(&mut self.pins, Pin::LockTables)
+                }
                 ["unlock", "table" | "tables", ..] => self.pins.remove(Pin::LockTables),
+                ["handler", name, "open", rest @ ..] => {
+                    // `HANDLER t OPEN AS h`: later statements name it h.
+                    let alias = match rest {
+                        ["as", a, ..] => a,
+                        [a, ..] if *a != ";" => a,
+                        _ => name,
+                    };
+                    objects.handlers.insert(object_key(alias, ""));
+                    pin(&mut self.pins, Pin::Handler);
+                }
+                ["handler", name, "close", ..] => {
+                    objects.handlers.remove(&object_key(name, ""));
+                    if objects.handlers.is_empty() {
+                        self.pins.remove(Pin::Handler);
+                    }
+                }
                 ["create", "temporary", "table", rest @ ..] => {
-                    objects.temp_tables.insert(object_name(rest));
+                    objects.temp_tables.insert(object_key(&object_name(rest), &schema));
                     pin(&mut self.pins, Pin::TempTable);
                 }
                 ["drop", "temporary", "table", rest @ ..] => {
                     for name in object_names(rest) {
-                        objects.temp_tables.remove(&name);
+                        objects.temp_tables.remove(&object_key(&name, &schema));
                     }
                     if objects.temp_tables.is_empty() {
                         self.pins.remove(Pin::TempTable);
@@ -477,13 +527,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => {
                     // Named locks: GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS all contain "_lock".
                     if text.contains("_lock") {
-                        let gets = text.matches("get_lock (").count();
-                        let releases = text.matches("release_lock (").count();
-                        if text.contains("release_all_locks (") {
-                            objects.locks = 0;
-                        }
-                        objects.locks = (objects.locks + gets).saturating_sub(releases);
-                        if objects.locks > 0 {
+                        named_locks(sql, lexed, objects);
+                        if objects.locks_unknown || !objects.locks.is_empty() {
                             pin(&mut self.pins, Pin::GetLock);
                         } else {
                             self.pins.remove(Pin::GetLock);
@@ -517,12 +562,109 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.pins.any() {
             return;
         }
-        // No pin: keep a write's connection for one more statement (LAST_INSERT_ID(), ROW_COUNT()),
-        // release anything else now.
-        if class.read_only || fx.failed {
+        // No pin: keep the connection for the session's next statement when that one may need it
+        // (ROW_COUNT() or LAST_INSERT_ID() after a write, SHOW WARNINGS after warnings or an error)
+        // until the session idles for `hold_idle_ms`; release anything else now.
+        if class.read_only && fx.warnings == 0 && !fx.failed {
             self.release_held();
         }
     }
+}
+
+/// Follows GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS calls with literal names. A call whose name
+/// is not one string literal makes the locks unknown (GET_LOCK) or changes nothing (RELEASE_LOCK):
+/// the pin stays until RELEASE_ALL_LOCKS or the end of the session, never ends early.
+fn named_locks(sql: &[u8], lexed: &Lexed, objects: &mut super::pins::SessionObjects) {
+    use sluice_router::lexer::LiteralKind;
+    let text = lexed.text.as_str();
+    let expected = text.matches("get_lock (").count() + text.matches("release_lock (").count();
+    let mut calls = Vec::new();
+    let lower = sql.to_ascii_lowercase();
+    for (name, get) in [(&b"get_lock"[..], true), (&b"release_lock"[..], false)] {
+        let mut from = 0;
+        while let Some(at) = find(&lower[from..], name).map(|i| i + from) {
+            from = at + name.len();
+            let word_start = at == 0 || !(lower[at - 1].is_ascii_alphanumeric() || lower[at - 1] == b'_');
+            let in_literal = lexed.literals.iter().any(|l| l.span.contains(&at));
+            if !word_start || in_literal {
+                continue;
+            }
+            let mut i = from;
+            while lower.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            if lower.get(i) != Some(&b'(') {
+                continue;
+            }
+            i += 1;
+            while lower.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            let lit = lexed.literals.iter().find(|l| l.span.start == i && l.kind == LiteralKind::String);
+            let end_ok = |end: usize| {
+                let mut j = end;
+                while sql.get(j).is_some_and(u8::is_ascii_whitespace) {
+                    j += 1;
+                }
+                matches!(sql.get(j), Some(b',' | b')'))
+            };
+            let lit_name = lit.filter(|l| end_ok(l.span.end)).and_then(|l| unquote(&sql[l.span.clone()]));
+            calls.push((at, get, lit_name));
+        }
+    }
+    if calls.len() != expected {
+        // The raw text and the normalized one disagree (a comment, an executable comment): unknown.
+        objects.locks_unknown = true;
+        return;
+    }
+    calls.sort_by_key(|c| c.0);
+    for (_, get, name) in calls {
+        match (get, name) {
+            (true, Some(n)) => *objects.locks.entry(n).or_default() += 1,
+            (true, None) => objects.locks_unknown = true,
+            (false, Some(n)) => {
+                if let Some(c) = objects.locks.get_mut(&n) {
+                    *c -= 1;
+                    if *c == 0 {
+                        objects.locks.remove(&n);
+                    }
+                }
+            }
+            (false, None) => {}
+        }
+    }
+    if text.contains("release_all_locks (") {
+        objects.locks.clear();
+        objects.locks_unknown = false;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The value of a simple quoted string literal (`'a'`, `"a"`, doubled quotes), `None` for anything
+/// with an introducer or a backslash (its value depends on the session's sql_mode).
+fn unquote(lit: &[u8]) -> Option<Vec<u8>> {
+    let q = *lit.first()?;
+    if !matches!(q, b'\'' | b'"') || lit.len() < 2 || lit.last() != Some(&q) || lit.contains(&b'\\') {
+        return None;
+    }
+    let inner = &lit[1..lit.len() - 1];
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        out.push(inner[i]);
+        i += if inner[i] == q { 2 } else { 1 };
+    }
+    Some(out)
+}
+
+/// A session object's key: `schema.name` for an unqualified name, the name as written otherwise,
+/// without backquotes.
+fn object_key(name: &str, schema: &str) -> String {
+    let name = name.replace('`', "");
+    if name.contains('.') || schema.is_empty() { name } else { format!("{schema}.{name}") }
 }
 
 /// Whether every change the server reported is one sluice tracks: a `SET` of tracked variables only,

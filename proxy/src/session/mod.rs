@@ -271,6 +271,8 @@ pub struct Session<S> {
     tx_shard: Option<(usize, usize)>,
     /// The group (config order) the statement running now is routed in: 0, or a shard's group.
     group_ctx: usize,
+    /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
+    hold_idle: Duration,
 }
 
 /// A backend connection the session holds.
@@ -303,6 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         handle: Arc<pins::SessionHandle>,
     ) -> Self {
         let schema = login.database.or_else(|| login.user.default_schema.clone()).map(Bytes::from);
+        let hold_idle = Duration::from_millis(shared.config().pool.hold_idle_ms);
         Self {
             multi_statements: login.caps & sluice_protocol::constants::caps::MULTI_STATEMENTS != 0,
             shared,
@@ -339,6 +342,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             limit: None,
             tx_shard: None,
             group_ctx: 0,
+            hold_idle,
         }
     }
 
@@ -367,12 +371,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_insert_id = 0;
         let primary = self.primary_index()?;
         let mut held = self.borrow(primary).await?;
-        self.vars = held.guard.conn().vars.clone();
+        // The server's defaults for this user and collation, never what the connection's previous
+        // borrower left on it: a new session is a new connection.
+        self.vars = Vars::clone(&held.guard.baseline());
         if let Err(e) = self.sync_schema(&mut held).await {
             held.guard.release_clean();
             return Err(e);
         }
-        self.status = held.guard.conn().status & (status::AUTOCOMMIT | status::IN_TRANS);
+        self.status = if self.vars.autocommit().unwrap_or(true) { status::AUTOCOMMIT } else { 0 };
         held.guard.release_clean();
         Ok(())
     }
@@ -388,9 +394,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut idle_since: Option<std::time::Instant> = None;
         loop {
             let in_tx = self.status & status::IN_TRANS != 0;
+            // A connection kept only for the next statement goes back once the client idles.
+            let holding = self.held.is_some() && !self.pins.any();
+            let hold_idle = self.hold_idle;
             let packet = tokio::select! {
                 biased;
                 p = self.client.read() => p,
+                // Lazy: no timer (nor clock read) unless the branch is enabled and polled.
+                () = async { tokio::time::sleep(hold_idle).await }, if holding => {
+                    self.release_held();
+                    continue;
+                }
                 // Draining: the session may still send a statement within drain_idle_ms of its last
                 // one (or of the drain's start); the config is read only then, not per statement.
                 () = self.shared.shutdown.cancelled(), if !in_tx => {

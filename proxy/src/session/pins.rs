@@ -34,10 +34,15 @@ pub enum Pin {
     Cursor,
     /// COM_STMT_SEND_LONG_DATA was sent; the EXECUTE must follow on the same connection.
     LongData,
+    /// A multi-statement ran: sluice cannot tell what its later statements left on the connection
+    /// (locks, variables), so the session keeps it to the end.
+    MultiStatement,
+    /// `HANDLER … OPEN` until its `HANDLER … CLOSE`.
+    Handler,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 11] = [
+pub const ALL: [Pin; 13] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -49,6 +54,8 @@ pub const ALL: [Pin; 11] = [
     Pin::FoundRows,
     Pin::Cursor,
     Pin::LongData,
+    Pin::MultiStatement,
+    Pin::Handler,
 ];
 
 impl Pin {
@@ -66,6 +73,8 @@ impl Pin {
             Self::FoundRows => "found_rows",
             Self::Cursor => "cursor",
             Self::LongData => "long_data",
+            Self::MultiStatement => "multi_statement",
+            Self::Handler => "handler",
         }
     }
 
@@ -118,12 +127,18 @@ impl Pins {
 /// Server-side objects a session created that keep it pinned until they are gone.
 #[derive(Debug, Default)]
 pub struct SessionObjects {
-    /// Temporary tables (by name as written).
+    /// Temporary tables, as `schema.name` (the schema current when the name was unqualified).
     pub temp_tables: std::collections::HashSet<String>,
     /// Text-protocol prepared statements (`PREPARE name FROM …`).
     pub prepared: std::collections::HashSet<String>,
-    /// GET_LOCK calls not yet matched by RELEASE_LOCK (RELEASE_ALL_LOCKS clears).
-    pub locks: usize,
+    /// Named locks taken with a literal name, with how many times each (locks nest; each
+    /// RELEASE_LOCK of the name takes one away).
+    pub locks: HashMap<Vec<u8>, u32>,
+    /// A GET_LOCK whose name sluice could not read (an expression): only RELEASE_ALL_LOCKS (or the
+    /// end of the session) is known to free it.
+    pub locks_unknown: bool,
+    /// Open `HANDLER` names.
+    pub handlers: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Default)]
