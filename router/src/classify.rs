@@ -214,12 +214,17 @@ fn classify_one(text: &str) -> Class {
         "flush" => c = primary(text.contains(" with read lock") || text.ends_with(" for export")),
         "set" => {
             // SET PASSWORD and SET STATEMENT … FOR <write> are statements on the primary; other SETs
-            // change the session. `SET @w = @@warning_count` reads the previous statement's diagnostics.
+            // change the session. `SET @w = @@warning_count` and `SET @n = ROW_COUNT()` read what only
+            // the previous statement's connection knows (unless a stored function, which may write,
+            // keeps the statement on the primary).
             let password = words.get(1) == Some(&"password");
             let statement_for = words.get(1) == Some(&"statement");
             c = Class { session_state: !password && !statement_for, ..primary(false) };
-            if !password && !statement_for && words.iter().any(|w| effects::is_diagnostics_var(w)) {
+            let plain = !password && !statement_for && !functions::calls_stored_function(text);
+            if plain && words.iter().any(|w| effects::is_diagnostics_var(w)) {
                 c = Class { session_state: true, ..diagnostics() };
+            } else if plain && LAST_FUNCTIONS.iter().any(|f| functions::calls_builtin(text, f)) {
+                c = Class { session_state: true, ..read(Target::Last, false) };
             }
         }
         "use" | "prepare" | "execute" | "deallocate" => c = Class { session_state: true, ..primary(false) },

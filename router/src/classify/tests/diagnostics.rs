@@ -56,3 +56,19 @@ fn other_functions_of_the_last_connection_and_lookalikes() {
         assert_eq!((c.target, c.diagnostics), (target, diagnostics), "{sql}");
     }
 }
+
+#[test]
+fn set_from_the_last_connection_assigns_there() {
+    for (sql, target, diagnostics) in [
+        ("SET @n = ROW_COUNT()", Target::Last, false),
+        ("SET @id = LAST_INSERT_ID()", Target::Last, false),
+        ("SET @rows = FOUND_ROWS()", Target::Last, false),
+        ("SET @e = @@error_count", Target::Last, true),
+        ("SET @n = f(ROW_COUNT())", Target::Primary, false),
+        ("SET @n = db.row_count()", Target::Primary, false),
+    ] {
+        let c = class(sql);
+        assert_eq!((c.target, c.diagnostics), (target, diagnostics), "{sql}");
+        assert!(c.assigns_user_vars && c.session_state && !c.cacheable, "{sql}: {c:?}");
+    }
+}
