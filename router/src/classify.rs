@@ -1,18 +1,26 @@
 //! Statement classification from the lexer's normalized text: where a statement may run (primary,
 //! replica, the session's last backend, or sluice itself), whether its result may be cached, and what it
-//! does to the session (transactions, locks, session state). Conservative: anything unknown goes to the
-//! primary uncached, because a write sent to a replica is worse than a read sent to the primary.
+//! does to the session (transactions, locks, user variables, diagnostics, session state). Conservative:
+//! anything unknown goes to the primary uncached, because a write sent to a replica is worse than a read
+//! sent to the primary.
 
 use crate::lexer::Lexed;
 
+mod effects;
+mod functions;
+
+use functions::{LAST_FUNCTIONS, NONDETERMINISTIC, PRIMARY_FUNCTIONS};
+
 /// Where a statement runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Target {
     /// The primary (writes, locking reads, anything not provably read-only).
+    #[default]
     Primary,
     /// A healthy replica (falling back to the primary).
     Replica,
-    /// The backend connection that ran the session's previous statement (LAST_INSERT_ID(), ROW_COUNT()…).
+    /// The backend connection that ran the session's previous statement (LAST_INSERT_ID(), ROW_COUNT(),
+    /// SHOW WARNINGS, @@warning_count…).
     Last,
     /// Answered or rewritten by sluice itself (CONNECTION_ID(), KILL).
     Sluice,
@@ -31,21 +39,72 @@ pub enum Tx {
     Savepoint,
 }
 
-/// What sluice knows about a statement before running it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A lock or handle that lives on the backend connection after the statement, until a later statement
+/// (or the connection's end) releases it: the session must keep that connection meanwhile. Opening and
+/// closing are separate values so the proxy can keep its own count; whether a statement succeeded is
+/// the proxy's to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLock {
+    /// `LOCK TABLE(S) …`, `FLUSH TABLES [t, …] WITH READ LOCK`, `FLUSH TABLES t FOR EXPORT`: held until
+    /// `UNLOCK TABLES` ([`SessionLock::CloseTables`]). A new `LOCK TABLES` first releases the old ones;
+    /// `BEGIN`/`START TRANSACTION` releases `LOCK TABLES` (not the FLUSH forms).
+    OpenTables,
+    /// `UNLOCK TABLE(S)`: releases every [`SessionLock::OpenTables`] lock, LOCK TABLES and FLUSH alike.
+    CloseTables,
+    /// `HANDLER t OPEN [AS h]`: handler `h` (or `t`) stays open until `HANDLER h CLOSE`.
+    OpenHandler,
+    /// `HANDLER h READ …`: reads through a handler opened earlier on the same connection; opens and
+    /// closes nothing.
+    UseHandler,
+    /// `HANDLER h CLOSE`: closes one handler.
+    CloseHandler,
+    /// `LOCK INSTANCE FOR BACKUP` (MySQL), `BACKUP STAGE START|FLUSH|BLOCK_DDL|BLOCK_COMMIT` and
+    /// `BACKUP LOCK t` (MariaDB): held until [`SessionLock::CloseBackup`].
+    OpenBackup,
+    /// `UNLOCK INSTANCE` (MySQL), `BACKUP STAGE END` and `BACKUP UNLOCK` (MariaDB). MariaDB's `BACKUP
+    /// LOCK` and `BACKUP STAGE` are independent: `BACKUP UNLOCK` ends the first, `BACKUP STAGE END` the
+    /// second.
+    CloseBackup,
+    /// The statement calls `GET_LOCK(`, `RELEASE_LOCK(` or `RELEASE_ALL_LOCKS(`: whether a named lock is
+    /// held afterwards depends on the arguments and the results, which the proxy tracks.
+    NamedLocks,
+}
+
+/// What sluice knows about a statement before running it. [`Default`] is the conservative class: a
+/// write on the primary, uncached, with no known effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Class {
     /// Where it runs.
     pub target: Target,
     /// Whether its result may be stored by the cache (when a rule makes its tables cacheable).
     pub cacheable: bool,
-    /// A read: SELECT, SHOW, DESCRIBE, EXPLAIN… (false for anything that may write).
+    /// A read: SELECT, SHOW, DESCRIBE, EXPLAIN… (false for anything that may write, and for reads that
+    /// assign user variables, which must run where the session's later statements run).
     pub read_only: bool,
-    /// Takes row or table locks (FOR UPDATE, LOCK IN SHARE MODE, LOCK TABLES, GET_LOCK…).
+    /// Takes row or table locks (FOR UPDATE, LOCK IN SHARE MODE, LOCK TABLES, GET_LOCK, HANDLER…).
     pub locks: bool,
     /// Transaction control, if any.
     pub tx: Option<Tx>,
     /// Changes session state (SET, USE, temporary tables, user variables, PREPARE…): pins the session.
     pub session_state: bool,
+    /// Assigns a user variable (`@a := …`, `SET @a = …`, `SELECT … INTO @a, @b`, `GET DIAGNOSTICS @n =
+    /// …`): runs on the primary (or, reading the previous statement's diagnostics, on the last
+    /// connection), never cached; the session needs that connection for its later statements.
+    pub assigns_user_vars: bool,
+    /// Reads a user variable (`SELECT @a`, `WHERE v = @a`): never cached, since the value is the
+    /// session's. `@@system` variables are not user variables.
+    pub reads_user_vars: bool,
+    /// Reads the previous statement's diagnostics (`SHOW WARNINGS|ERRORS`, `SHOW COUNT(*) WARNINGS`,
+    /// `@@warning_count`, `@@error_count`, `GET [CURRENT|STACKED] DIAGNOSTICS`): answered only by the
+    /// connection that ran that statement ([`Target::Last`]), which must not have run anything since.
+    pub diagnostics: bool,
+    /// A lock or handle this statement opens, uses or closes on its connection.
+    pub session_lock: Option<SessionLock>,
+    /// The text holds more than one statement. It runs on the primary as a whole; the other fields sum
+    /// up its statements (`locks`, `session_state`, `assigns_user_vars`, `reads_user_vars`: any of them;
+    /// `session_lock`: the last one that has one; `diagnostics`: the first statement's, the only one that
+    /// sees the previous statement's; `tx`: none, since the server's status tells the outcome).
+    pub multi_statement: bool,
     /// Tables, from the full parse (empty from the lexer alone: [`crate::plan_cache::PlanCache`] fills them).
     pub tables: Tables,
 }
@@ -63,244 +122,7 @@ pub struct Tables {
     pub shard: Option<std::sync::Arc<crate::shard::shape::ShardShape>>,
 }
 
-/// Functions whose result changes from call to call or between sessions: never cached.
-const NONDETERMINISTIC: &[&str] = &[
-    "now",
-    "current_timestamp",
-    "current_date",
-    "current_time",
-    "curdate",
-    "curtime",
-    "sysdate",
-    "localtime",
-    "localtimestamp",
-    "utc_date",
-    "utc_time",
-    "utc_timestamp",
-    "unix_timestamp",
-    "rand",
-    "uuid",
-    "uuid_short",
-    "sys_guid",
-    "connection_id",
-    "current_user",
-    "user",
-    "session_user",
-    "system_user",
-    "database",
-    "schema",
-    "version",
-    "benchmark",
-    "sleep",
-    "random_bytes",
-    "last_insert_id",
-    "row_count",
-    "found_rows",
-];
-
-/// Functions that lock or use sequences: primary, uncached.
-const PRIMARY_FUNCTIONS: &[&str] = &[
-    "get_lock",
-    "release_lock",
-    "release_all_locks",
-    "is_free_lock",
-    "is_used_lock",
-    "nextval",
-    "lastval",
-    "setval",
-    "master_pos_wait",
-    "master_gtid_wait",
-    "source_pos_wait",
-];
-
-/// Functions answered by the previous backend connection.
-const LAST_FUNCTIONS: &[&str] = &["last_insert_id", "row_count", "found_rows"];
-
-/// Built-in functions and keywords that take parentheses: anything else followed by `(` in a SELECT is a
-/// stored function, which may write, so the SELECT goes to the primary.
-const BUILTINS: &[&str] = &[
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "group_concat",
-    "json_arrayagg",
-    "json_objectagg",
-    "std",
-    "stddev",
-    "variance",
-    "bit_and",
-    "bit_or",
-    "bit_xor",
-    "abs",
-    "ceil",
-    "ceiling",
-    "floor",
-    "round",
-    "truncate",
-    "mod",
-    "pow",
-    "power",
-    "sqrt",
-    "exp",
-    "ln",
-    "log",
-    "log2",
-    "log10",
-    "sign",
-    "greatest",
-    "least",
-    "coalesce",
-    "ifnull",
-    "nullif",
-    "if",
-    "isnull",
-    "concat",
-    "concat_ws",
-    "substring",
-    "substr",
-    "left",
-    "right",
-    "length",
-    "char_length",
-    "character_length",
-    "lower",
-    "upper",
-    "lcase",
-    "ucase",
-    "trim",
-    "ltrim",
-    "rtrim",
-    "replace",
-    "reverse",
-    "repeat",
-    "lpad",
-    "rpad",
-    "instr",
-    "locate",
-    "position",
-    "format",
-    "hex",
-    "unhex",
-    "md5",
-    "sha1",
-    "sha2",
-    "crc32",
-    "to_base64",
-    "from_base64",
-    "cast",
-    "convert",
-    "date",
-    "time",
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "second",
-    "dayofweek",
-    "dayofmonth",
-    "dayofyear",
-    "week",
-    "weekday",
-    "date_add",
-    "date_sub",
-    "adddate",
-    "subdate",
-    "datediff",
-    "timediff",
-    "timestampdiff",
-    "timestampadd",
-    "date_format",
-    "str_to_date",
-    "from_unixtime",
-    "extract",
-    "last_day",
-    "makedate",
-    "maketime",
-    "json_extract",
-    "json_unquote",
-    "json_object",
-    "json_array",
-    "json_contains",
-    "json_length",
-    "json_value",
-    "json_keys",
-    "json_set",
-    "json_insert",
-    "json_remove",
-    "json_valid",
-    "json_type",
-    "field",
-    "find_in_set",
-    "elt",
-    "ascii",
-    "ord",
-    "char",
-    "bin",
-    "oct",
-    "conv",
-    "inet_aton",
-    "inet_ntoa",
-    "inet6_aton",
-    "inet6_ntoa",
-    "regexp_replace",
-    "regexp_substr",
-    "regexp_instr",
-    "weight_string",
-    "collation",
-    "charset",
-    "in",
-    "exists",
-    "values",
-    "value",
-    "over",
-    "row_number",
-    "rank",
-    "dense_rank",
-    "lag",
-    "lead",
-    "first_value",
-    "last_value",
-    "ntile",
-    "interval",
-    "match",
-    "against",
-    "any",
-    "all",
-    "some",
-    "row",
-    "using",
-    "on",
-    "as",
-    "from",
-    "where",
-    "and",
-    "or",
-    "not",
-    "select",
-    "with",
-    "union",
-    "join",
-    "by",
-    "having",
-    "distinct",
-    "case",
-    "when",
-    "then",
-    "else",
-    "end",
-    "st_geomfromtext",
-    "st_astext",
-    "st_distance",
-    "point",
-    "uuid_to_bin",
-    "bin_to_uuid",
-];
-
-/// Classifies a lexed statement (the first statement of a multi-statement text; the proxy sends
-/// multi-statements to the primary as a whole).
+/// Classifies a lexed statement (a multi-statement text as a whole: see [`Class::multi_statement`]).
 pub fn classify(l: &Lexed) -> Class {
     let mut c = classify_unhinted(l);
     apply_hints(&mut c, &l.hints);
@@ -309,18 +131,46 @@ pub fn classify(l: &Lexed) -> Class {
 
 /// [`classify`] without the hints: what the plan cache keeps per digest.
 pub fn classify_unhinted(l: &Lexed) -> Class {
-    let words: Vec<&str> = l
-        .text
+    if l.statements.len() > 1 {
+        return multi_statement(&l.text);
+    }
+    classify_one(&l.text)
+}
+
+/// A multi-statement text: the primary, uncached, not a read (as a whole it may write, and the proxy
+/// invalidates for it), with the effects of its statements summed up.
+fn multi_statement(text: &str) -> Class {
+    let mut c = Class { multi_statement: true, ..primary(false) };
+    for (i, part) in effects::split_statements(text).into_iter().enumerate() {
+        let p = classify_one(part);
+        c.locks |= p.locks;
+        c.session_state |= p.session_state;
+        c.assigns_user_vars |= p.assigns_user_vars;
+        c.reads_user_vars |= p.reads_user_vars;
+        if i == 0 {
+            c.diagnostics = p.diagnostics;
+        }
+        if p.session_lock.is_some() {
+            c.session_lock = p.session_lock;
+        }
+    }
+    c
+}
+
+/// One statement's normalized text.
+fn classify_one(text: &str) -> Class {
+    let words: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
         .filter(|w| !w.is_empty())
         .collect();
+    let toks = effects::tokens(text);
     let first = words.first().copied().unwrap_or("");
+    let vars = effects::user_vars(&toks, first);
     let mut c = primary(false);
-    if l.statements.len() > 1 {
-        return c;
-    }
     match first {
-        "select" | "with" | "table" => c = classify_select(l, &words),
+        "select" | "with" | "table" => c = classify_select(text, &words, &toks, vars),
+        "show" if effects::is_diagnostics_statement(&toks) => c = diagnostics(),
+        "get" if effects::is_diagnostics_statement(&toks) => c = diagnostics(),
         "show" => {
             let server_specific = words.iter().skip(1).take(2).any(|w| {
                 matches!(
@@ -360,13 +210,22 @@ pub fn classify_unhinted(l: &Lexed) -> Class {
             c = Class { tx, ..primary(false) };
         }
         "kill" => c = Class { target: Target::Sluice, ..primary(false) },
-        "lock" | "unlock" => c = primary(true),
+        "lock" | "unlock" | "handler" | "backup" => c = primary(true),
+        "flush" => c = primary(text.contains(" with read lock") || text.ends_with(" for export")),
         "set" => {
             // SET PASSWORD and SET STATEMENT … FOR <write> are statements on the primary; other SETs
-            // change the session.
+            // change the session. `SET @w = @@warning_count` and `SET @n = ROW_COUNT()` read what only
+            // the previous statement's connection knows (unless a stored function, which may write,
+            // keeps the statement on the primary).
             let password = words.get(1) == Some(&"password");
             let statement_for = words.get(1) == Some(&"statement");
             c = Class { session_state: !password && !statement_for, ..primary(false) };
+            let plain = !password && !statement_for && !functions::calls_stored_function(text);
+            if plain && words.iter().any(|w| effects::is_diagnostics_var(w)) {
+                c = Class { session_state: true, ..diagnostics() };
+            } else if plain && LAST_FUNCTIONS.iter().any(|f| functions::calls_builtin(text, f)) {
+                c = Class { session_state: true, ..read(Target::Last, false) };
+            }
         }
         "use" | "prepare" | "execute" | "deallocate" => c = Class { session_state: true, ..primary(false) },
         "create" => {
@@ -374,6 +233,32 @@ pub fn classify_unhinted(l: &Lexed) -> Class {
             c = Class { session_state: temporary, ..primary(false) };
         }
         _ => {}
+    }
+    c.session_lock = effects::session_lock(&toks, text);
+    if c.session_lock.is_some() {
+        c.locks = true;
+        c.cacheable = false;
+        if c.target == Target::Replica {
+            c.target = Target::Primary;
+        }
+    }
+    c.reads_user_vars = vars.reads;
+    c.assigns_user_vars = vars.assigns;
+    if vars.reads {
+        c.cacheable = false;
+    }
+    if vars.assigns {
+        // The variable must live where the session's next statements run: the primary, or the last
+        // connection when the value comes from there (diagnostics, LAST_INSERT_ID()…). Not a read, so
+        // that no `[[rules]]` entry or retry moves it elsewhere.
+        c.cacheable = false;
+        c.session_state = true;
+        if c.target == Target::Replica {
+            c.target = Target::Primary;
+        }
+        if c.target != Target::Last {
+            c.read_only = false;
+        }
     }
     c
 }
@@ -393,41 +278,29 @@ pub fn apply_hints(c: &mut Class, hints: &crate::lexer::Hints) {
 }
 
 fn primary(locks: bool) -> Class {
-    Class {
-        target: Target::Primary,
-        cacheable: false,
-        read_only: false,
-        locks,
-        tx: None,
-        session_state: false,
-        tables: Tables::default(),
-    }
+    Class { target: Target::Primary, locks, ..Class::default() }
 }
 
 fn read(target: Target, cacheable: bool) -> Class {
-    Class {
-        target,
-        cacheable,
-        read_only: true,
-        locks: false,
-        tx: None,
-        session_state: false,
-        tables: Tables::default(),
-    }
+    Class { target, cacheable, read_only: true, ..Class::default() }
 }
 
-fn classify_select(l: &Lexed, words: &[&str]) -> Class {
-    let text = l.text.as_str();
+/// A read of the previous statement's diagnostics.
+fn diagnostics() -> Class {
+    Class { diagnostics: true, ..read(Target::Last, false) }
+}
+
+fn classify_select(text: &str, words: &[&str], toks: &[&str], vars: effects::UserVars) -> Class {
     let has = |w: &str| words.contains(&w);
     let call = |f: &str| text.contains(&format!("{f} ("));
+    if effects::with_is_write(toks) {
+        return primary(false);
+    }
     if text.contains(" for update") || text.contains(" lock in share mode") || text.contains(" for share") {
         return read_locking();
     }
-    if words
-        .windows(2)
-        .any(|w| w[0] == "into" && (w[1].starts_with('@') || w[1] == "outfile" || w[1] == "dumpfile"))
-    {
-        return Class { session_state: true, ..primary(false) };
+    if words.windows(2).any(|w| w[0] == "into" && (w[1] == "outfile" || w[1] == "dumpfile")) {
+        return primary(false);
     }
     if PRIMARY_FUNCTIONS.iter().any(|f| call(f))
         || text.contains("next value for")
@@ -438,52 +311,33 @@ fn classify_select(l: &Lexed, words: &[&str]) -> Class {
     if call("connection_id") {
         return Class { target: Target::Sluice, ..read(Target::Sluice, false) };
     }
+    // A call to anything that is not a built-in is a stored function: it may write.
+    if functions::calls_stored_function(text) {
+        return primary(false);
+    }
+    if words.iter().any(|w| effects::is_diagnostics_var(w)) {
+        return diagnostics();
+    }
     if LAST_FUNCTIONS.iter().any(|f| call(f)) || has("@@identity") || has("@@last_insert_id") {
         return read(Target::Last, false);
+    }
+    if vars.assigns {
+        return Class { session_state: true, ..primary(false) };
     }
     if text.contains("information_schema.processlist") || text.contains("performance_schema.") {
         return read(Target::Primary, false);
     }
-    // A call to anything that is not a built-in is a stored function: it may write.
-    let stored_function = text.match_indices(" (").any(|(at, _)| {
-        let name = text[..at].rsplit([' ', '(', ',']).next().unwrap_or("");
-        !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-            && !name.bytes().all(|b| b.is_ascii_digit())
-            && !BUILTINS.contains(&name)
-            && !NONDETERMINISTIC.contains(&name)
-            && !is_table_context(text, at)
-    });
-    if stored_function {
-        return primary(false);
-    }
     let no_table = !has("from") || text.contains("from dual");
     let nondeterministic = NONDETERMINISTIC.iter().any(|f| call(f) || has(f))
         || words.iter().any(|w| w.starts_with('@'))
+        || vars.reads
         || text.contains("information_schema.")
         || has("sql_no_cache");
     read(Target::Replica, !(no_table || nondeterministic))
 }
 
-/// `(` right after a table name or keyword that introduces a list (`FROM t (…)` never happens in a
-/// SELECT, but `IN (`, `USING (`, `VALUES (` and CTE column lists do): callers exclude those.
-fn is_table_context(text: &str, at: usize) -> bool {
-    let before = text[..at].trim_end();
-    let mut it = before.rsplit(' ');
-    let _name = it.next();
-    matches!(it.next(), Some("with" | "as" | "join" | "from" | "into" | "table"))
-}
-
 fn read_locking() -> Class {
-    Class {
-        target: Target::Primary,
-        cacheable: false,
-        read_only: true,
-        locks: true,
-        tx: None,
-        session_state: false,
-        tables: Tables::default(),
-    }
+    Class { locks: true, ..read(Target::Primary, false) }
 }
 
 #[cfg(test)]

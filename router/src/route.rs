@@ -34,7 +34,9 @@ pub struct ReplicaView {
     pub lag_ms: Option<u64>,
     /// Relative share of reads.
     pub weight: u32,
-    /// Connections in use now (least-connections balancing).
+    /// Connections to this replica in use now (least-connections balancing). The caller fills it at
+    /// routing time, e.g. from its pools' borrowed counts; a routing snapshot taken by the health monitor
+    /// is too old for it.
     pub in_use: u32,
     /// Drained by an operator (`SET backend … OFFLINE`).
     pub offline: bool,
@@ -48,7 +50,7 @@ pub enum Balance {
     RoundRobin,
     /// In proportion to weights.
     Weighted,
-    /// To the replica with the fewest connections in use.
+    /// To the replica with the fewest connections in use ([`ReplicaView::in_use`]); ties in turn.
     LeastConnections,
 }
 
@@ -144,7 +146,12 @@ pub fn pick_replica(topo: &Topology, turn: u64) -> Option<usize> {
             None
         }
         Balance::LeastConnections => {
-            topo.replicas.iter().filter(usable).min_by_key(|r| (r.in_use, r.index)).map(|r| r.index)
+            // The fewest in use wins; ties take turns, so equal counts (all idle, or counts the caller
+            // did not fill) spread like round-robin instead of piling onto the first replica.
+            let least = topo.replicas.iter().filter(usable).map(|r| r.in_use).min()?;
+            let tied = || topo.replicas.iter().filter(usable).filter(move |r| r.in_use == least);
+            let n = tied().count() as u64;
+            tied().nth((turn % n) as usize).map(|r| r.index)
         }
     }
 }

@@ -8,6 +8,12 @@ fn class(sql: &str) -> Class {
     classify(&lex(sql.as_bytes()))
 }
 
+/// As sessions plan it: lexer and full parse through a plan cache.
+fn planned(sql: &str) -> Class {
+    let cache = crate::plan_cache::PlanCache::new(10, 1 << 16);
+    (*cache.plan(&lex(sql.as_bytes()), sql.as_bytes())).clone()
+}
+
 fn target_name(t: Target) -> &'static str {
     match t {
         Target::Primary => "primary",
@@ -90,3 +96,10 @@ fn own_cases() {
         assert_eq!((c.target, c.cacheable), (target, cacheable), "{sql}");
     }
 }
+
+mod cte_writes;
+mod diagnostics;
+mod hints;
+mod multi;
+mod session_locks;
+mod user_vars;

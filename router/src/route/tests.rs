@@ -90,3 +90,41 @@ fn weighted_and_least_connections() {
     assert_eq!(pick_replica(&t, 0), Some(2));
     assert_eq!(pick_replica(&topo(vec![]), 3), None);
 }
+
+#[test]
+fn least_connections_picks_the_least_loaded_usable_replica_and_rotates_ties() {
+    let with = |index: usize, in_use: u32| ReplicaView { in_use, ..replica(index, Some(0)) };
+    let mut down = with(5, 0);
+    down.healthy = false;
+    let mut off = with(6, 0);
+    off.offline = true;
+    let lagging = with(7, 0);
+    let lagging = ReplicaView { lag_ms: Some(5000), ..lagging };
+    let unknown_lag = ReplicaView { lag_ms: None, ..with(8, 0) };
+    let zero_weight = ReplicaView { weight: 0, ..with(9, 0) };
+    let lc = |replicas: Vec<ReplicaView>| Topology { balance: Balance::LeastConnections, ..topo(replicas) };
+    // (replicas, picks for turns 0..4)
+    let cases: Vec<(Vec<ReplicaView>, [Option<usize>; 4])> = vec![
+        (vec![with(1, 9), with(2, 2)], [Some(2); 4]),
+        (vec![with(1, 2), with(2, 9)], [Some(1); 4]),
+        (vec![with(1, 3), with(2, 1), with(3, 1)], [Some(2), Some(3), Some(2), Some(3)]),
+        (vec![with(1, 0), with(2, 0), with(3, 0)], [Some(1), Some(2), Some(3), Some(1)]),
+        // Unusable replicas never win, however idle.
+        (vec![down, off, lagging, unknown_lag, zero_weight, with(1, 50)], [Some(1); 4]),
+        (vec![down, with(1, 4), off, with(2, 4)], [Some(1), Some(2), Some(1), Some(2)]),
+        (vec![down, off, lagging], [None; 4]),
+        (vec![], [None; 4]),
+    ];
+    for (replicas, want) in cases {
+        let t = lc(replicas.clone());
+        let got: Vec<Option<usize>> = (0..4).map(|turn| pick_replica(&t, turn)).collect();
+        assert_eq!(got, want, "{replicas:?}");
+    }
+    // A huge turn does not overflow or skip.
+    assert_eq!(pick_replica(&lc(vec![with(1, 0), with(2, 0)]), u64::MAX), Some(2));
+    // Through route(): reads follow the pick, writes ignore it.
+    let t = lc(vec![with(1, 7), with(2, 1)]);
+    let s = SessionView::autocommit();
+    assert_eq!(route_sql("SELECT a FROM t WHERE id = 1", s, &t, 0).destination, Destination::Replica(2));
+    assert_eq!(route_sql("DELETE FROM t", s, &t, 0).destination, Destination::Primary);
+}
