@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_protocol::constants::status;
-use sluice_router::classify::{Class, Target, Tx};
+use sluice_router::classify::{Class, SessionLock, Target, Tx};
 use sluice_router::lexer::Lexed;
 use sluice_router::route::{Destination, Route, SessionView, pick_replica, route};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -468,24 +468,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let text = lexed.text.as_str();
         // Only these statements create or drop what object pins track: split the words for them alone.
-        let objects_statement = matches!(
-            lexed.first_keyword.as_str(),
-            "lock" | "unlock" | "create" | "drop" | "prepare" | "deallocate" | "flush" | "handler"
-        );
+        let objects_statement =
+            matches!(lexed.first_keyword.as_str(), "create" | "drop" | "prepare" | "deallocate" | "handler");
         if !fx.failed {
             let words: Vec<&str> =
                 if objects_statement { text.split_whitespace().collect() } else { Vec::new() };
             let schema = self.schema.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             let objects = &mut self.objects;
+            match class.session_lock {
+                Some(SessionLock::OpenTables) => pin(&mut self.pins, Pin::LockTables),
+                Some(SessionLock::CloseTables) => self.pins.remove(Pin::LockTables),
+                Some(SessionLock::OpenBackup) => pin(&mut self.pins, Pin::Backup),
+                Some(SessionLock::CloseBackup) => self.pins.remove(Pin::Backup),
+                _ => {}
+            }
+            if class.assigns_user_vars {
+                // The server flags it too; the plan knows it before the answer.
+                pin(&mut self.pins, Pin::UserVariable);
+            }
             match words.as_slice() {
-                ["lock", "table" | "tables", ..] => pin(&mut self.pins, Pin::LockTables),
-                // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold locks until UNLOCK TABLES.
-                ["flush", "table" | "tables", rest @ ..]
-                    if rest.ends_with(&["read", "lock"]) || rest.ends_with(&["for", "export"]) =>
-                {
-                    pin(&mut self.pins, Pin::LockTables)
-                }
-                ["unlock", "table" | "tables", ..] => self.pins.remove(Pin::LockTables),
                 ["handler", name, "open", rest @ ..] => {
                     // `HANDLER t OPEN AS h`: later statements name it h.
                     let alias = match rest {
@@ -525,8 +526,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                 }
                 _ => {
-                    // Named locks: GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS all contain "_lock".
-                    if text.contains("_lock") {
+                    if class.session_lock == Some(SessionLock::NamedLocks) {
                         named_locks(sql, lexed, objects);
                         if objects.locks_unknown || !objects.locks.is_empty() {
                             pin(&mut self.pins, Pin::GetLock);

@@ -82,6 +82,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "You have an error in your SQL syntax: several statements in one query, but multi-statements are not enabled on this connection (enable CLIENT_MULTI_STATEMENTS in the driver)",
             ));
         }
+        if lexed.first_keyword == "set" {
+            super::charset::check_set(&lexed.text, sql)?;
+        }
         if let Some(next) = self.sluice_statement(&lexed, &p).await? {
             return Ok(next);
         }

@@ -15,6 +15,7 @@ pub(crate) mod auth;
 mod borrow;
 mod cache;
 mod capture;
+mod charset;
 mod commands;
 mod limits;
 mod migrate;
@@ -362,6 +363,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Login and COM_CHANGE_USER: a primary connection proves the schema exists (ERR 1049 otherwise)
     /// and gives the session its starting variable values; then it goes back to the pool.
     async fn begin_session(&mut self) -> Result<()> {
+        charset::check_collation(self.charset)?;
         self.release_held();
         self.pins = Pins::default();
         self.pools.clear(); // the user or collation may have changed (COM_CHANGE_USER)

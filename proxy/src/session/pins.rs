@@ -39,10 +39,12 @@ pub enum Pin {
     MultiStatement,
     /// `HANDLER … OPEN` until its `HANDLER … CLOSE`.
     Handler,
+    /// A backup lock (`LOCK INSTANCE FOR BACKUP`, `BACKUP STAGE`, `BACKUP LOCK`) until it is released.
+    Backup,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 13] = [
+pub const ALL: [Pin; 14] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -56,6 +58,7 @@ pub const ALL: [Pin; 13] = [
     Pin::LongData,
     Pin::MultiStatement,
     Pin::Handler,
+    Pin::Backup,
 ];
 
 impl Pin {
@@ -75,6 +78,7 @@ impl Pin {
             Self::LongData => "long_data",
             Self::MultiStatement => "multi_statement",
             Self::Handler => "handler",
+            Self::Backup => "backup",
         }
     }
 
