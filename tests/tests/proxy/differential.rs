@@ -33,6 +33,7 @@ use sluice_tests::Topology;
 mod catalogue;
 mod drivers;
 mod idle;
+mod known;
 mod writes;
 
 use catalogue::{ENTRIES, Op, READ_STATE, READ_STATE2, Rng};

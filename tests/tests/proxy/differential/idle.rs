@@ -1,5 +1,5 @@
-//! Idle clients hold no backend connection: PyMySQL clients with default settings (autocommit=False:
-//! `SET AUTOCOMMIT = 0` at connect) and mysql_async clients log in one after another and stay idle;
+//! Idle clients hold no backend connection: mysql_async clients, then PyMySQL clients with default
+//! settings (autocommit=False: `SET AUTOCOMMIT = 0` at connect) log in one after another and stay idle;
 //! sluice's backend connections are then counted on every node directly (PROCESSLIST rows of a backend
 //! account only this sluice uses): only what the pools keep idle, not one per client. Then a sluice with
 //! `pool.max_per_backend = 8` must still let 100 idle PyMySQL clients log in and a further client query.
@@ -91,7 +91,6 @@ async fn differential_idle_clients_hold_no_backend_connection() {
 
     // Default config (pool of 64 per backend).
     let p = sluice_tests::start_proxy(cfg.clone()).await;
-    let (mut py, (py_ok, py_failed, py_err)) = python_idle(p.addr().port(), &schema, n_py).await;
     let mut rust = Vec::new();
     let mut rust_failed = Vec::new();
     for _ in 0..n_rust {
@@ -109,6 +108,8 @@ async fn differential_idle_clients_hold_no_backend_connection() {
             break;
         }
     }
+    let rust_counts = backend_connections(topo, &user).await;
+    let (mut py, (py_ok, py_failed, py_err)) = python_idle(p.addr().port(), &schema, n_py).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let counts = backend_connections(topo, &user).await;
     // One more client must be served promptly while all of them idle.
@@ -118,7 +119,8 @@ async fn differential_idle_clients_hold_no_backend_connection() {
     })
     .await;
     println!(
-        "idle (default pool): PyMySQL {py_ok} logged in, {py_failed} failed ({py_err}); mysql_async {} logged in, \
+        "idle (default pool): backend connections of {user} with only the mysql_async clients logged in: \
+         {rust_counts:?}; PyMySQL {py_ok} logged in, {py_failed} failed ({py_err}); mysql_async {} logged in, \
          {} failed ({:?}); backend connections of {user} on primary/replica1/replica2: {counts:?}; \
          one more client: {extra:?}",
         rust.len(),
