@@ -76,6 +76,42 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             "multi_statement_transaction",
             vec![vec![q("SET autocommit = 0; INSERT INTO {t} (v, s) VALUES (3, 'm'); ROLLBACK"), q("SELECT COUNT(*) FROM {t}"), q(READ_STATE)]],
         ),
+        (
+            "reset_then_write_gets_previous_clients_autocommit",
+            vec![vec![q("SET autocommit = 0")], vec![Op::Reset, q("INSERT INTO {t} (v, s) VALUES (4, 'rs')"), q(READ_STATE)]],
+        ),
+        (
+            "release_of_unheld_named_lock_drops_held_one",
+            vec![vec![q("SELECT GET_LOCK('{lk}2', 5)"), q("SELECT RELEASE_LOCK('{lk}')"), q("SELECT RELEASE_ALL_LOCKS()")]],
+        ),
+        (
+            "write_after_failed_lock_tables",
+            vec![vec![
+                q("USE {other}"),
+                q("LOCK TABLES {t} WRITE"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 's1')"),
+            ]],
+        ),
+        ("ddl_in_read_only_transaction", vec![vec![q("START TRANSACTION READ ONLY"), q("DROP TABLE IF EXISTS {d}"), q(READ_STATE)]]),
+        (
+            "multi_statement_in_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("BEGIN; UPDATE {t} SET v = v + 1 WHERE id = 1; COMMIT"),
+                q("SELECT v FROM {t} WHERE id = 1"),
+            ]],
+        ),
+        (
+            "temporary_table_in_read_only_session",
+            vec![vec![
+                q("SET SESSION tx_read_only = 1"),
+                q("CREATE TEMPORARY TABLE {tmp} (x INT)"),
+                q("INSERT INTO {tmp} VALUES (1)"),
+                q("SELECT COUNT(*) FROM {tmp}"),
+            ]],
+        ),
+        ("user_variable_in_binary_exec", vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]]),
     ]
 }
 
