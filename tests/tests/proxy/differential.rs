@@ -130,6 +130,10 @@ async fn collect_sets<P: mysql_async::prelude::Protocol>(
             }
         }
     }
+    // An error in a later statement of a multi-statement can still be pending here.
+    if let Err(e) = r.drop_result().await {
+        out.push_str(&err_text(&e));
+    }
 }
 
 /// One twin: its connection options, names and connection.
