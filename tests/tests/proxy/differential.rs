@@ -17,7 +17,8 @@
 //!
 //! Knobs (env): `SEED` (default 0x5eed), `SESSIONS` (12), `STEPS` (150), `SEQ_SESSIONS` (24),
 //! `SEQ_STEPS` (30), `DURATION` (seconds: repeat rounds with seeds SEED, SEED+1, … until elapsed and
-//! print coverage), `EXCLUDE` / `ONLY` (comma-separated catalogue entry names).
+//! print coverage), `EXCLUDE` / `ONLY` (comma-separated catalogue entry names), `BYPASS=1` (both twins
+//! connect directly: must always pass; proves a divergence is sluice's, not the test's).
 //!
 //! `cargo nextest run -p sluice-tests --test proxy differential --no-capture`
 
@@ -342,9 +343,13 @@ async fn round(topo: &'static Topology, seed: u64, quick: bool) -> (usize, BTree
 
     // Phase 1: concurrent sessions through sluice with the default config.
     let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    // BYPASS=1: the "sluice" twin connects to the primary directly too. Every step must then agree: a
+    // check that the catalogue and the comparison are deterministic (no divergence is the test's own).
+    let bypass = env_u64("BYPASS", 0) == 1;
+    let front = |p: &sluice_tests::Proxy| if bypass { topo.app_opts(&topo.primary) } else { p.opts("app", "app") };
     let mut set = tokio::task::JoinSet::new();
     for sid in 0..sessions {
-        set.spawn(run_session(ctx.clone(), p.opts("app", "app"), "concurrent", sid, steps));
+        set.spawn(run_session(ctx.clone(), front(&p), "concurrent", sid, steps));
     }
     while let Some(o) = set.join_next().await {
         absorb(o.expect("session task"));
@@ -356,7 +361,7 @@ async fn round(topo: &'static Topology, seed: u64, quick: bool) -> (usize, BTree
     cfg.pool.max_per_backend = 2;
     let p = sluice_tests::start_proxy(cfg).await;
     for sid in 0..seq_sessions {
-        absorb(run_session(ctx.clone(), p.opts("app", "app"), "sequential", sid, seq_steps).await);
+        absorb(run_session(ctx.clone(), front(&p), "sequential", sid, seq_steps).await);
     }
     p.shutdown().await;
     (statements, coverage, divergences)
