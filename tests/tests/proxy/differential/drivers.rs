@@ -3,7 +3,7 @@
 //! sequence, then seeded sessions one after another (`tests/python/differential_drivers.py`). Runs
 //! against a default-config sluice and one with `pool.max_per_backend = 2`.
 //!
-//! Knobs (env): `SEED`, `PY_SESSIONS` (12), `PY_STEPS` (40), `DRIVERS` (`pymysql,connector`).
+//! Knobs (env): `SEED`, `PY_SESSIONS` (12), `PY_STEPS` (40), `DRIVERS` (`pymysql,connector`), `BYPASS=1`.
 
 use super::env_u64;
 
@@ -19,7 +19,15 @@ async fn differential_python_drivers_match_direct_connections() {
     let out = tokio::process::Command::new("python3")
         .arg(script)
         .env("MODE", "differential")
-        .env("SLUICE_PORTS", format!("{},{}", default.addr().port(), small.addr().port()))
+        .env(
+            "SLUICE_PORTS",
+            // BYPASS=1: the "sluice" twins connect directly too (must pass: the check of the check).
+            if env_u64("BYPASS", 0) == 1 {
+                topo.primary.addr.port().to_string()
+            } else {
+                format!("{},{}", default.addr().port(), small.addr().port())
+            },
+        )
         .env("DIRECT_PORT", topo.primary.addr.port().to_string())
         .env("SCHEMA", &schema)
         .env("SEED", env_u64("SEED", 0x5eed).to_string())

@@ -4,7 +4,8 @@
 //! write concurrently through one default-config sluice. Every acknowledged write is recorded; at the
 //! end the primary is read directly: 0 missing, 0 extra (rolled-back or dropped-uncommitted rows).
 //!
-//! Knobs (env): `WRITES` (default 6000, half each driver; 100000 for the full run), `SEED`.
+//! Knobs (env): `WRITES` (default 6000, half each driver; 100000 for the full run), `SEED`, `BYPASS=1`
+//! (writers connect directly: must pass).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -126,8 +127,12 @@ async fn differential_no_lost_writes() {
     let writers = 4i64;
     let rust_n = total / 2 / writers;
     let mut set = tokio::task::JoinSet::new();
+    // BYPASS=1: every writer connects to the primary directly (must pass: the ledger's own check).
+    let bypass = env_u64("BYPASS", 0) == 1;
+    let port = if bypass { topo.primary.addr.port() } else { p.addr().port() };
     for w in 0..writers {
-        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        let front = if bypass { topo.app_opts(&topo.primary) } else { p.opts("app", "app") };
+        let opts = front.db_name(Some(schema.clone()));
         set.spawn(rust_writer(opts, w + 1, rust_n, seed, ledger.clone()));
     }
     let out_file = tempfile::NamedTempFile::new().expect("temp file");
@@ -135,7 +140,7 @@ async fn differential_no_lost_writes() {
     let python = tokio::process::Command::new("python3")
         .arg(script)
         .env("MODE", "writes")
-        .env("SLUICE_PORT", p.addr().port().to_string())
+        .env("SLUICE_PORT", port.to_string())
         .env("DIRECT_PORT", topo.primary.addr.port().to_string())
         .env("SCHEMA", &schema)
         .env("TABLE", "w")
