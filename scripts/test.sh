@@ -84,6 +84,14 @@ install_missing() {
       || python3 -m pip install -q --break-system-packages PyMySQL || return 1
     python3 -c 'import pymysql' || return 1
   fi
+  if python3 -c 'import mysql.connector' 2>/dev/null; then
+    echo "mysql-connector-python is installed"
+  else
+    echo "installing mysql-connector-python (pip; the differential driver test uses it)"
+    python3 -m pip install -q mysql-connector-python 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages mysql-connector-python || return 1
+    python3 -c 'import mysql.connector' || return 1
+  fi
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; return 1; }
 }
 

@@ -8,6 +8,7 @@ use sluice_tests::{Proxy, Topology};
 mod binary;
 mod cache;
 mod capture;
+mod differential;
 mod disconnects;
 mod errors;
 mod faults;

@@ -1,0 +1,188 @@
+//! Fixed sequences, one per reported or found divergence: the shortest form of each, run through a fresh
+//! sluice with `pool.max_per_backend = 1` (so a session always gets the previous session's backend
+//! connection), sessions one after another, each step compared with the same step on a direct
+//! connection (a new direct connection per session, like a new client). The test fails listing every
+//! case that diverged, with its sequence and both answers.
+//!
+//! Knob (env): `CASES` (comma-separated case names to run; default all).
+
+use super::catalogue::{Op, READ_STATE, READ_STATE2};
+use super::{Names, Twin};
+
+fn q(s: &str) -> Op {
+    Op::Query(s.to_string())
+}
+
+/// (name, sessions: each a list of steps).
+fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
+    vec![
+        (
+            "pymysql_autocommit_leak_loses_writes",
+            vec![
+                vec![q("SET autocommit = 0"), q("SELECT COUNT(*) FROM {t}"), q("COMMIT")],
+                vec![q("INSERT INTO {t} (v, s) VALUES (7, 'x')")],
+                vec![q("SELECT COUNT(*) FROM {t}")],
+            ],
+        ),
+        ("autocommit_leak_state", vec![vec![q("SET autocommit = 0")], vec![q(READ_STATE)]]),
+        ("sql_mode_leak", vec![vec![q("SET sql_mode = 'ANSI_QUOTES'")], vec![q(READ_STATE)]]),
+        ("time_zone_leak", vec![vec![q("SET time_zone = '+05:00'")], vec![q("SELECT @@time_zone")]]),
+        (
+            "set_names_leak",
+            vec![vec![q("SET NAMES latin1")], vec![q("SELECT @@character_set_client, @@character_set_results, @@collation_connection")]],
+        ),
+        ("database_leak", vec![vec![q("USE {other}")], vec![q("SELECT DATABASE()")]]),
+        ("tx_isolation_leak", vec![vec![q("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")], vec![q("SELECT @@tx_isolation")]]),
+        ("tracked_misc_leak", vec![vec![q("SET foreign_key_checks = 0"), q("SET sql_auto_is_null = 1"), q("SET sql_select_limit = 1")], vec![q(READ_STATE2)]]),
+        ("untracked_variable_leak", vec![vec![q("SET SESSION innodb_lock_wait_timeout = 7")], vec![q("SELECT @@innodb_lock_wait_timeout")]]),
+        ("user_variable_leak", vec![vec![q("SET @a = 42")], vec![q("SELECT @a")]]),
+        ("temporary_table_leak", vec![vec![q("CREATE TEMPORARY TABLE {tmp} (x INT)")], vec![q("SELECT COUNT(*) FROM {tmp}")]]),
+        ("text_prepared_leak", vec![vec![q("PREPARE ps FROM 'SELECT 1'")], vec![q("EXECUTE ps")]]),
+        ("named_lock_released_at_quit", vec![vec![q("SELECT GET_LOCK('{lk}', 0)")], vec![q("SELECT IS_FREE_LOCK('{lk}')")]]),
+        (
+            "select_assign_user_variable_then_insert",
+            vec![vec![
+                q("SELECT @a := MAX(v) FROM {t}"),
+                q("INSERT INTO {t} (v, s) VALUES (@a, 'ua')"),
+                q("SELECT v FROM {t} WHERE s = 'ua'"),
+            ]],
+        ),
+        ("select_into_user_variable", vec![vec![q("SELECT MAX(v) INTO @a FROM {t}"), q("SELECT @a")]]),
+        ("warnings_of_same_session", vec![vec![q("SELECT CAST('abc' AS INT)"), q("SHOW WARNINGS"), q("SELECT @@warning_count")]]),
+        ("warnings_of_previous_client", vec![vec![q("SELECT 1/0")], vec![q("SHOW WARNINGS"), q("SELECT @@warning_count")]]),
+        ("errors_of_same_session", vec![vec![q("SELECT nope FROM {t}"), q("SHOW ERRORS"), q("SELECT @@error_count")]]),
+        ("found_rows_in_fresh_session", vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1")], vec![q("SELECT FOUND_ROWS()")]]),
+        ("found_rows_same_session", vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1"), q("SELECT FOUND_ROWS()")]]),
+        ("last_insert_id_in_fresh_session", vec![vec![q("INSERT INTO {t} (v, s) VALUES (1, 'x')")], vec![q("SELECT LAST_INSERT_ID()")]]),
+        ("row_count_after_read", vec![vec![q("UPDATE {t} SET v = v + 1"), q("SELECT 1"), q("SELECT ROW_COUNT()")]]),
+        (
+            "set_at_at_autocommit_off_then_rollback",
+            vec![vec![q("SET @@autocommit = OFF"), q("INSERT INTO {t} (v, s) VALUES (5, 'r')"), q("ROLLBACK"), q("SELECT COUNT(*) FROM {t}")]],
+        ),
+        ("read_only_transaction_write_error", vec![vec![q("START TRANSACTION READ ONLY"), q("INSERT INTO {t} (v, s) VALUES (1, 'x')")]]),
+        (
+            "reset_connection_restores_defaults",
+            vec![vec![q("SET sql_mode = ''"), q("SET autocommit = 0"), q("SET @a = 1"), Op::Reset, q(READ_STATE), q(READ_STATE2), q("SELECT @a")]],
+        ),
+        (
+            "change_user_restores_defaults",
+            vec![vec![q("SET time_zone = '+05:00'"), q("SET NAMES latin1"), q("USE {other}"), Op::ChangeUser, q(READ_STATE), q(READ_STATE2)]],
+        ),
+        (
+            "client_vanishes_mid_transaction",
+            vec![vec![q("BEGIN"), q("INSERT INTO {t} (v, s) VALUES (9, 'gone')"), Op::Reconnect, q("SELECT COUNT(*) FROM {t}"), q(READ_STATE)]],
+        ),
+        (
+            "multi_statement_transaction",
+            vec![vec![q("SET autocommit = 0; INSERT INTO {t} (v, s) VALUES (3, 'm'); ROLLBACK"), q("SELECT COUNT(*) FROM {t}"), q(READ_STATE)]],
+        ),
+        (
+            "reset_then_write_gets_previous_clients_autocommit",
+            vec![vec![q("SET autocommit = 0")], vec![Op::Reset, q("INSERT INTO {t} (v, s) VALUES (4, 'rs')"), q(READ_STATE)]],
+        ),
+        (
+            "release_of_unheld_named_lock_drops_held_one",
+            vec![vec![q("SELECT GET_LOCK('{lk}2', 5)"), q("SELECT RELEASE_LOCK('{lk}')"), q("SELECT RELEASE_ALL_LOCKS()")]],
+        ),
+        (
+            "write_after_failed_lock_tables",
+            vec![vec![
+                q("USE {other}"),
+                q("LOCK TABLES {t} WRITE"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 's1')"),
+            ]],
+        ),
+        ("ddl_in_read_only_transaction", vec![vec![q("START TRANSACTION READ ONLY"), q("DROP TABLE IF EXISTS {d}"), q(READ_STATE)]]),
+        (
+            "multi_statement_in_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("BEGIN; UPDATE {t} SET v = v + 1 WHERE id = 1; COMMIT"),
+                q("SELECT v FROM {t} WHERE id = 1"),
+            ]],
+        ),
+        (
+            "temporary_table_in_read_only_session",
+            vec![vec![
+                q("SET SESSION tx_read_only = 1"),
+                q("CREATE TEMPORARY TABLE {tmp} (x INT)"),
+                q("INSERT INTO {tmp} VALUES (1)"),
+                q("SELECT COUNT(*) FROM {tmp}"),
+            ]],
+        ),
+        ("user_variable_in_binary_exec", vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn differential_known_sequences() {
+    let topo = sluice_tests::shared().await;
+    let schema = topo.fresh_schema("diffknown").await;
+    let other = topo.fresh_schema("diffknown_o").await;
+    let only: Vec<String> =
+        std::env::var("CASES").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default();
+    let all = cases();
+    let mut setup = topo.connect_root(&topo.primary).await.expect("root");
+    for (i, _) in all.iter().enumerate() {
+        for side in ['s', 'd'] {
+            super::create_tables(&mut setup, &schema, &format!("{side}k{i}y")).await.expect("tables");
+        }
+    }
+    setup.disconnect().await.ok();
+    topo.wait_replicas_caught_up().await;
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (i, (name, sessions)) in all.into_iter().enumerate() {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        ran += 1;
+        let mut cfg = topo.sluice_config();
+        cfg.pool.max_per_backend = 1;
+        let p = sluice_tests::start_proxy(cfg).await;
+        let names = |side: char| Names {
+            tag: format!("{side}k{i}y"),
+            schema: schema.clone(),
+            other: other.clone(),
+            lock_prefix: format!("lk_{}_{side}k{i}y", std::process::id()),
+        };
+        let mut history = Vec::new();
+        let mut failed = None;
+        'sessions: for (sn, steps) in sessions.iter().enumerate() {
+            let mut s = Twin {
+                side: "sluice",
+                opts: p.opts("app", "app").db_name(Some(schema.clone())),
+                names: names('s'),
+                conn: None,
+            };
+            let mut d = Twin {
+                side: "direct",
+                opts: topo.app_opts(&topo.primary).db_name(Some(schema.clone())),
+                names: names('d'),
+                conn: None,
+            };
+            for op in steps {
+                let (a, b) = tokio::join!(s.run(op), d.run(op));
+                history.push(format!("  session {sn}: {op}\n      -> {b}"));
+                if a != b {
+                    failed = Some(format!(
+                        "CASE {name}: diverged at session {sn}, statement {op}\n  sluice: {a}\n  direct: {b}\n  sequence (direct answers; sessions one after another, each ends with COM_QUIT):\n{}",
+                        history.join("\n")
+                    ));
+                    s.close().await;
+                    d.close().await;
+                    break 'sessions;
+                }
+            }
+            s.close().await;
+            d.close().await;
+            // Let sluice take the connection back before the next client arrives.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        println!("case {name}: {}", if failed.is_some() { "DIVERGED" } else { "ok" });
+        failures.extend(failed);
+        p.shutdown().await;
+    }
+    assert!(failures.is_empty(), "{} of {ran} known sequences diverged:\n\n{}", failures.len(), failures.join("\n\n"));
+}
