@@ -212,6 +212,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
+    /// A READ ONLY transaction runs on a replica; a statement in it that would write must behave as on
+    /// the primary: a data change gets the server's ERR 1792, a statement that commits implicitly
+    /// (DDL, BEGIN, LOCK TABLES…) ends the transaction on the replica and then runs where it belongs.
+    pub(super) async fn leave_replica_transaction(&mut self, lexed: &Lexed, class: &Class) -> Result<()> {
+        let Some(h) = &self.held else { return Ok(()) };
+        if self.status & status::IN_TRANS == 0
+            || class.read_only
+            || Some(h.member) == self.ctx_routing().primary
+            || matches!(class.tx, Some(Tx::Commit | Tx::Rollback | Tx::Savepoint))
+        {
+            return Ok(());
+        }
+        let kw = lexed.first_keyword.as_str();
+        let temporary =
+            lexed.text.starts_with("create temporary") || lexed.text.starts_with("drop temporary");
+        let implicit_commit = !temporary
+            && (class.tx == Some(Tx::Begin)
+                || matches!(
+                    kw,
+                    "create"
+                        | "alter"
+                        | "drop"
+                        | "rename"
+                        | "truncate"
+                        | "lock"
+                        | "grant"
+                        | "revoke"
+                        | "analyze"
+                        | "optimize"
+                        | "repair"
+                        | "install"
+                        | "uninstall"
+                ));
+        if implicit_commit {
+            let label = self.held.as_mut().map(|h| h.guard.label().to_owned()).unwrap_or_default();
+            if let Some(h) = self.held.as_mut() {
+                h.guard.conn().query(&label, "COMMIT").await?;
+            }
+            self.status &= !status::IN_TRANS;
+            self.pins.remove(Pin::Transaction);
+            if !self.pins.any() {
+                self.release_held();
+            }
+            return Ok(());
+        }
+        if matches!(kw, "insert" | "update" | "delete" | "replace" | "load") || kw == "with" {
+            return Err(Error::reply((1792, "25006"), "Cannot execute statement in a READ ONLY transaction"));
+        }
+        Ok(())
+    }
+
     /// Gives the held connection back to the pool as clean (nothing untracked on it).
     pub(super) fn release_held(&mut self) {
         if let Some(h) = self.held.take() {
@@ -565,7 +616,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // No pin: keep the connection for the session's next statement when that one may need it
         // (ROW_COUNT() or LAST_INSERT_ID() after a write, SHOW WARNINGS after warnings or an error)
         // until the session idles for `hold_idle_ms`; release anything else now.
-        if class.read_only && fx.warnings == 0 && !fx.failed {
+        // A diagnostics statement changes nothing: the connection still holds what it reports.
+        if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed {
             self.release_held();
         }
     }

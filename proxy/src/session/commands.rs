@@ -202,6 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             None => class,
         };
+        self.leave_replica_transaction(lexed, class).await?;
         let mut choice = self.choose(lexed, class)?;
         let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
             super::cache::Step::Hit(fx) => {

@@ -73,6 +73,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.relay(expect, &label, next_seq, bseq, fx).await
     }
 
+    /// `autocommit` as the server's status flags say, on the session and the held connection: every
+    /// OK/EOF carries it, while the variable tracker does not report every change (MariaDB leaves out
+    /// some `SET autocommit` forms), and a wrong value would be replayed on the next connection.
+    fn follow_autocommit(&mut self, st: u16) {
+        use crate::backend::vars::AUTOCOMMIT;
+        let on = st & status::AUTOCOMMIT != 0;
+        if self.vars.autocommit() != Some(on) {
+            self.vars.set(AUTOCOMMIT, autocommit_value(on));
+        }
+        if let Some(h) = self.held.as_mut() {
+            let conn = h.guard.conn();
+            if conn.vars.autocommit() != Some(on) {
+                conn.vars.set(AUTOCOMMIT, autocommit_value(on));
+            }
+        }
+    }
+
     /// Applies an OK's session-state changes to the held connection and to the session.
     fn take_state(&mut self, payload: &Bytes, fx: &mut Effects) {
         use sluice_protocol::packets::StateChange;
@@ -178,6 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             if let Some(st) = step.status {
                 self.status = st;
+                self.follow_autocommit(st);
                 if st & status::SESSION_STATE_CHANGED != 0 && matches!(step.kind, Kind::Ok | Kind::End) {
                     self.take_state(&p.payload, fx);
                 }
@@ -354,6 +372,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let step = tracker.feed(&p.payload).map_err(|e| Error::Abort(e.to_string()))?;
             if let Some(st) = step.status {
                 self.status = st;
+                self.follow_autocommit(st);
             }
             if step.kind == Kind::Err {
                 fx.failed = true;
@@ -395,9 +414,15 @@ fn ok_counts(payload: &[u8]) -> Option<(u64, u64, u64)> {
     Some((affected, id, u64::from(w)))
 }
 
+/// `autocommit`'s value as the server reports it.
+fn autocommit_value(on: bool) -> Bytes {
+    Bytes::from_static(if on { b"ON" } else { b"OFF" })
+}
+
 /// Warnings of a result's terminator: a classic EOF, or an OK with the 0xFE header.
 fn end_warnings(payload: &[u8]) -> u64 {
-    if payload.len() < 9 {
+    // A classic EOF is exactly 5 bytes; an OK-as-EOF (DEPRECATE_EOF) is at least 7.
+    if payload.len() == 5 {
         return payload.get(1..3).map_or(0, |w| u64::from(u16::from_le_bytes([w[0], w[1]])));
     }
     ok_counts(payload).map_or(0, |(_, _, w)| w)

@@ -244,7 +244,13 @@ async fn create_tables(conn: &mut Conn, schema: &str, tag: &str) -> anyhow::Resu
     Ok(())
 }
 
-async fn run_session(ctx: Arc<Ctx>, sluice: OptsBuilder, phase: &'static str, sid: usize, steps: usize) -> Outcome {
+async fn run_session(
+    ctx: Arc<Ctx>,
+    sluice: OptsBuilder,
+    phase: &'static str,
+    sid: usize,
+    steps: usize,
+) -> Outcome {
     let mk_names = |side: char| Names {
         tag: tag(side, phase, sid),
         schema: ctx.schema.clone(),
@@ -252,9 +258,15 @@ async fn run_session(ctx: Arc<Ctx>, sluice: OptsBuilder, phase: &'static str, si
         lock_prefix: format!("lk_{}_{}", ctx.run_id, tag(side, phase, sid)),
     };
     let direct = ctx.topo.app_opts(&ctx.topo.primary).db_name(Some(ctx.schema.clone()));
-    let mut s = Twin { side: "sluice", opts: sluice.db_name(Some(ctx.schema.clone())), names: mk_names('s'), conn: None };
+    let mut s = Twin {
+        side: "sluice",
+        opts: sluice.db_name(Some(ctx.schema.clone())),
+        names: mk_names('s'),
+        conn: None,
+    };
     let mut d = Twin { side: "direct", opts: direct, names: mk_names('d'), conn: None };
-    let mut rng = Rng::new(ctx.seed ^ (sid as u64).wrapping_mul(0x100_0000_01b3) ^ phase.len() as u64 * 0x9e37);
+    let mut rng =
+        Rng::new(ctx.seed ^ (sid as u64).wrapping_mul(0x100_0000_01b3) ^ phase.len() as u64 * 0x9e37);
     let mut out = Outcome::default();
     let mut history: Vec<String> = Vec::new();
     let mut plan: Vec<(&'static str, Op)> = vec![("read_state", Op::Query(READ_STATE.into()))];
@@ -264,7 +276,10 @@ async fn run_session(ctx: Arc<Ctx>, sluice: OptsBuilder, phase: &'static str, si
             Some(p) => p,
             None => {
                 let e = catalogue::draw(&mut rng, &ctx.allowed);
-                (ENTRIES.iter().find(|(n, _)| *n == e).map(|(n, _)| *n).unwrap_or("?"), catalogue::generate(e, &mut rng))
+                (
+                    ENTRIES.iter().find(|(n, _)| *n == e).map(|(n, _)| *n).unwrap_or("?"),
+                    catalogue::generate(e, &mut rng),
+                )
             }
         };
         if matches!(op, Op::ChangeUser | Op::Reset | Op::Reconnect) {
@@ -273,7 +288,8 @@ async fn run_session(ctx: Arc<Ctx>, sluice: OptsBuilder, phase: &'static str, si
         }
         *out.coverage.entry(entry).or_default() += 1;
         out.statements += 1;
-        let step = tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(s.run(&op), d.run(&op)) });
+        let step =
+            tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(s.run(&op), d.run(&op)) });
         let (a, b) = match step.await {
             Ok(ab) => ab,
             Err(_) => ("TIMEOUT after 30 s".to_string(), "(not compared)".to_string()),
@@ -296,13 +312,19 @@ async fn run_session(ctx: Arc<Ctx>, sluice: OptsBuilder, phase: &'static str, si
 }
 
 /// One round: both phases with `seed`. Returns (statements, coverage, divergences).
-async fn round(topo: &'static Topology, seed: u64, quick: bool) -> (usize, BTreeMap<&'static str, usize>, Vec<String>) {
+async fn round(
+    topo: &'static Topology,
+    seed: u64,
+    quick: bool,
+) -> (usize, BTreeMap<&'static str, usize>, Vec<String>) {
     let schema = topo.fresh_schema("diff").await;
     let other = topo.fresh_schema("diff_other").await;
-    let only: Vec<String> =
-        std::env::var("ONLY").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default();
-    let exclude: Vec<String> =
-        std::env::var("EXCLUDE").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default();
+    let only: Vec<String> = std::env::var("ONLY")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_default();
+    let exclude: Vec<String> = std::env::var("EXCLUDE")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_default();
     let allowed: Vec<&'static str> = ENTRIES
         .iter()
         .map(|(n, _)| *n)
@@ -313,8 +335,18 @@ async fn round(topo: &'static Topology, seed: u64, quick: bool) -> (usize, BTree
     let steps = env_u64("STEPS", if quick { 150 } else { 300 }) as usize;
     let seq_sessions = env_u64("SEQ_SESSIONS", 24) as usize;
     let seq_steps = env_u64("SEQ_STEPS", 30) as usize;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let ctx = Arc::new(Ctx { topo, schema: schema.clone(), other, run_id: format!("{}_{nanos:x}", std::process::id()), seed, allowed });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let ctx = Arc::new(Ctx {
+        topo,
+        schema: schema.clone(),
+        other,
+        run_id: format!("{}_{nanos:x}", std::process::id()),
+        seed,
+        allowed,
+    });
 
     let mut setup = topo.connect_root(&topo.primary).await.expect("root");
     for sid in 0..sessions {
@@ -346,7 +378,8 @@ async fn round(topo: &'static Topology, seed: u64, quick: bool) -> (usize, BTree
     // BYPASS=1: the "sluice" twin connects to the primary directly too. Every step must then agree: a
     // check that the catalogue and the comparison are deterministic (no divergence is the test's own).
     let bypass = env_u64("BYPASS", 0) == 1;
-    let front = |p: &sluice_tests::Proxy| if bypass { topo.app_opts(&topo.primary) } else { p.opts("app", "app") };
+    let front =
+        |p: &sluice_tests::Proxy| if bypass { topo.app_opts(&topo.primary) } else { p.opts("app", "app") };
     let mut set = tokio::task::JoinSet::new();
     for sid in 0..sessions {
         set.spawn(run_session(ctx.clone(), front(&p), "concurrent", sid, steps));

@@ -127,7 +127,9 @@ pub fn generate(name: &str, r: &mut Rng) -> Op {
     match name {
         "read_state" => q(READ_STATE),
         "read_state2" => q(READ_STATE2),
-        "set_autocommit" => q(*r.pick(&["SET autocommit = 0", "SET autocommit = 1", "SET @@autocommit = OFF"])),
+        "set_autocommit" => {
+            q(*r.pick(&["SET autocommit = 0", "SET autocommit = 1", "SET @@autocommit = OFF"]))
+        }
         "set_names" => q(*r.pick(&[
             "SET NAMES latin1",
             "SET NAMES utf8mb4",
@@ -260,7 +262,9 @@ pub fn generate(name: &str, r: &mut Rng) -> Op {
             "SELECT IS_USED_LOCK('{lk}') IS NOT NULL, IS_FREE_LOCK('{lk}')",
             "SELECT RELEASE_ALL_LOCKS()",
         ])),
-        "lock_tables" => q(*r.pick(&["LOCK TABLES {t} WRITE", "LOCK TABLES {t} READ", "UNLOCK TABLES", "UNLOCK TABLES"])),
+        "lock_tables" => {
+            q(*r.pick(&["LOCK TABLES {t} WRITE", "LOCK TABLES {t} READ", "UNLOCK TABLES", "UNLOCK TABLES"]))
+        }
         "text_prepare" => q(match r.below(6) {
             0 => "PREPARE ps FROM 'SELECT id, v FROM {t} WHERE id >= ? ORDER BY id'".to_string(),
             1 => format!("SET @p = {k}"),

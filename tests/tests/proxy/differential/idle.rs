@@ -17,8 +17,14 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use super::env_u64;
 
 /// A backend account of its own for one sluice, so its connections can be told apart on the servers.
-async fn backend_account(topo: &sluice_tests::Topology, dir: &std::path::Path) -> (String, std::path::PathBuf) {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+async fn backend_account(
+    topo: &sluice_tests::Topology,
+    dir: &std::path::Path,
+) -> (String, std::path::PathBuf) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let user = format!("idle_{}_{nanos:x}", std::process::id());
     let mut root = topo.connect_root(&topo.primary).await.expect("root");
     root.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'idlepw'")).await.expect("create user");
@@ -84,7 +90,8 @@ async fn differential_idle_clients_hold_no_backend_connection() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (user, file) = backend_account(topo, dir.path()).await;
     let mut cfg = topo.sluice_config();
-    cfg.backend.credentials = Credentials { user: user.clone(), password_env: None, password_file: Some(file) };
+    cfg.backend.credentials =
+        Credentials { user: user.clone(), password_env: None, password_file: Some(file) };
     let n_py = env_u64("IDLE_PY", 300);
     let n_rust = env_u64("IDLE_RUST", 300);
     let max_backend = env_u64("IDLE_MAX_BACKEND", 8) as i64;
@@ -170,5 +177,8 @@ async fn differential_idle_clients_hold_no_backend_connection() {
         small_failed == 0 && small_ok == n_small,
         "with pool.max_per_backend = 8 only {small_ok} of {n_small} idle PyMySQL clients logged in ({small_err})"
     );
-    assert!(matches!(extra2, Ok(Ok(Some(1)))), "with pool 8 and {n_small} idle clients a new client failed: {extra2:?}");
+    assert!(
+        matches!(extra2, Ok(Ok(Some(1)))),
+        "with pool 8 and {n_small} idle clients a new client failed: {extra2:?}"
+    );
 }

@@ -29,16 +29,47 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
         ("time_zone_leak", vec![vec![q("SET time_zone = '+05:00'")], vec![q("SELECT @@time_zone")]]),
         (
             "set_names_leak",
-            vec![vec![q("SET NAMES latin1")], vec![q("SELECT @@character_set_client, @@character_set_results, @@collation_connection")]],
+            vec![
+                vec![q("SET NAMES latin1")],
+                vec![q("SELECT @@character_set_client, @@character_set_results, @@collation_connection")],
+            ],
         ),
         ("database_leak", vec![vec![q("USE {other}")], vec![q("SELECT DATABASE()")]]),
-        ("tx_isolation_leak", vec![vec![q("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")], vec![q("SELECT @@tx_isolation")]]),
-        ("tracked_misc_leak", vec![vec![q("SET foreign_key_checks = 0"), q("SET sql_auto_is_null = 1"), q("SET sql_select_limit = 1")], vec![q(READ_STATE2)]]),
-        ("untracked_variable_leak", vec![vec![q("SET SESSION innodb_lock_wait_timeout = 7")], vec![q("SELECT @@innodb_lock_wait_timeout")]]),
+        (
+            "tx_isolation_leak",
+            vec![
+                vec![q("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")],
+                vec![q("SELECT @@tx_isolation")],
+            ],
+        ),
+        (
+            "tracked_misc_leak",
+            vec![
+                vec![
+                    q("SET foreign_key_checks = 0"),
+                    q("SET sql_auto_is_null = 1"),
+                    q("SET sql_select_limit = 1"),
+                ],
+                vec![q(READ_STATE2)],
+            ],
+        ),
+        (
+            "untracked_variable_leak",
+            vec![
+                vec![q("SET SESSION innodb_lock_wait_timeout = 7")],
+                vec![q("SELECT @@innodb_lock_wait_timeout")],
+            ],
+        ),
         ("user_variable_leak", vec![vec![q("SET @a = 42")], vec![q("SELECT @a")]]),
-        ("temporary_table_leak", vec![vec![q("CREATE TEMPORARY TABLE {tmp} (x INT)")], vec![q("SELECT COUNT(*) FROM {tmp}")]]),
+        (
+            "temporary_table_leak",
+            vec![vec![q("CREATE TEMPORARY TABLE {tmp} (x INT)")], vec![q("SELECT COUNT(*) FROM {tmp}")]],
+        ),
         ("text_prepared_leak", vec![vec![q("PREPARE ps FROM 'SELECT 1'")], vec![q("EXECUTE ps")]]),
-        ("named_lock_released_at_quit", vec![vec![q("SELECT GET_LOCK('{lk}', 0)")], vec![q("SELECT IS_FREE_LOCK('{lk}')")]]),
+        (
+            "named_lock_released_at_quit",
+            vec![vec![q("SELECT GET_LOCK('{lk}', 0)")], vec![q("SELECT IS_FREE_LOCK('{lk}')")]],
+        ),
         (
             "select_assign_user_variable_then_insert",
             vec![vec![
@@ -48,41 +79,102 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         ("select_into_user_variable", vec![vec![q("SELECT MAX(v) INTO @a FROM {t}"), q("SELECT @a")]]),
-        ("warnings_of_same_session", vec![vec![q("SELECT CAST('abc' AS INT)"), q("SHOW WARNINGS"), q("SELECT @@warning_count")]]),
-        ("warnings_of_previous_client", vec![vec![q("SELECT 1/0")], vec![q("SHOW WARNINGS"), q("SELECT @@warning_count")]]),
-        ("errors_of_same_session", vec![vec![q("SELECT nope FROM {t}"), q("SHOW ERRORS"), q("SELECT @@error_count")]]),
-        ("found_rows_in_fresh_session", vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1")], vec![q("SELECT FOUND_ROWS()")]]),
-        ("found_rows_same_session", vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1"), q("SELECT FOUND_ROWS()")]]),
-        ("last_insert_id_in_fresh_session", vec![vec![q("INSERT INTO {t} (v, s) VALUES (1, 'x')")], vec![q("SELECT LAST_INSERT_ID()")]]),
-        ("row_count_after_read", vec![vec![q("UPDATE {t} SET v = v + 1"), q("SELECT 1"), q("SELECT ROW_COUNT()")]]),
+        (
+            "warnings_of_same_session",
+            vec![vec![q("SELECT CAST('abc' AS INT)"), q("SHOW WARNINGS"), q("SELECT @@warning_count")]],
+        ),
+        (
+            "warnings_of_previous_client",
+            vec![vec![q("SELECT 1/0")], vec![q("SHOW WARNINGS"), q("SELECT @@warning_count")]],
+        ),
+        (
+            "errors_of_same_session",
+            vec![vec![q("SELECT nope FROM {t}"), q("SHOW ERRORS"), q("SELECT @@error_count")]],
+        ),
+        (
+            "found_rows_in_fresh_session",
+            vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1")], vec![q("SELECT FOUND_ROWS()")]],
+        ),
+        (
+            "found_rows_same_session",
+            vec![vec![q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} LIMIT 1"), q("SELECT FOUND_ROWS()")]],
+        ),
+        (
+            "last_insert_id_in_fresh_session",
+            vec![vec![q("INSERT INTO {t} (v, s) VALUES (1, 'x')")], vec![q("SELECT LAST_INSERT_ID()")]],
+        ),
+        (
+            "row_count_after_read",
+            vec![vec![q("UPDATE {t} SET v = v + 1"), q("SELECT 1"), q("SELECT ROW_COUNT()")]],
+        ),
         (
             "set_at_at_autocommit_off_then_rollback",
-            vec![vec![q("SET @@autocommit = OFF"), q("INSERT INTO {t} (v, s) VALUES (5, 'r')"), q("ROLLBACK"), q("SELECT COUNT(*) FROM {t}")]],
+            vec![vec![
+                q("SET @@autocommit = OFF"),
+                q("INSERT INTO {t} (v, s) VALUES (5, 'r')"),
+                q("ROLLBACK"),
+                q("SELECT COUNT(*) FROM {t}"),
+            ]],
         ),
-        ("read_only_transaction_write_error", vec![vec![q("START TRANSACTION READ ONLY"), q("INSERT INTO {t} (v, s) VALUES (1, 'x')")]]),
+        (
+            "read_only_transaction_write_error",
+            vec![vec![q("START TRANSACTION READ ONLY"), q("INSERT INTO {t} (v, s) VALUES (1, 'x')")]],
+        ),
         (
             "reset_connection_restores_defaults",
-            vec![vec![q("SET sql_mode = ''"), q("SET autocommit = 0"), q("SET @a = 1"), Op::Reset, q(READ_STATE), q(READ_STATE2), q("SELECT @a")]],
+            vec![vec![
+                q("SET sql_mode = ''"),
+                q("SET autocommit = 0"),
+                q("SET @a = 1"),
+                Op::Reset,
+                q(READ_STATE),
+                q(READ_STATE2),
+                q("SELECT @a"),
+            ]],
         ),
         (
             "change_user_restores_defaults",
-            vec![vec![q("SET time_zone = '+05:00'"), q("SET NAMES latin1"), q("USE {other}"), Op::ChangeUser, q(READ_STATE), q(READ_STATE2)]],
+            vec![vec![
+                q("SET time_zone = '+05:00'"),
+                q("SET NAMES latin1"),
+                q("USE {other}"),
+                Op::ChangeUser,
+                q(READ_STATE),
+                q(READ_STATE2),
+            ]],
         ),
         (
             "client_vanishes_mid_transaction",
-            vec![vec![q("BEGIN"), q("INSERT INTO {t} (v, s) VALUES (9, 'gone')"), Op::Reconnect, q("SELECT COUNT(*) FROM {t}"), q(READ_STATE)]],
+            vec![vec![
+                q("BEGIN"),
+                q("INSERT INTO {t} (v, s) VALUES (9, 'gone')"),
+                Op::Reconnect,
+                q("SELECT COUNT(*) FROM {t}"),
+                q(READ_STATE),
+            ]],
         ),
         (
             "multi_statement_transaction",
-            vec![vec![q("SET autocommit = 0; INSERT INTO {t} (v, s) VALUES (3, 'm'); ROLLBACK"), q("SELECT COUNT(*) FROM {t}"), q(READ_STATE)]],
+            vec![vec![
+                q("SET autocommit = 0; INSERT INTO {t} (v, s) VALUES (3, 'm'); ROLLBACK"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q(READ_STATE),
+            ]],
         ),
         (
             "reset_then_write_gets_previous_clients_autocommit",
-            vec![vec![q("SET autocommit = 0")], vec![Op::Reset, q("INSERT INTO {t} (v, s) VALUES (4, 'rs')"), q(READ_STATE)]],
+            vec![
+                vec![q("SET autocommit = 0")],
+                vec![Op::Reset, q("INSERT INTO {t} (v, s) VALUES (4, 'rs')"), q(READ_STATE)],
+            ],
         ),
         (
             "release_of_unheld_named_lock_drops_held_one",
-            vec![vec![q("SELECT GET_LOCK('{lk}2', 5)"), q("SELECT RELEASE_LOCK('{lk}')"), q("SELECT RELEASE_ALL_LOCKS()")]],
+            vec![vec![
+                q("SELECT GET_LOCK('{lk}2', 5)"),
+                q("SELECT RELEASE_LOCK('{lk}')"),
+                q("SELECT RELEASE_ALL_LOCKS()"),
+            ]],
         ),
         (
             "write_after_failed_lock_tables",
@@ -93,7 +185,10 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
                 q("INSERT INTO {t} (v, s) VALUES (1, 's1')"),
             ]],
         ),
-        ("ddl_in_read_only_transaction", vec![vec![q("START TRANSACTION READ ONLY"), q("DROP TABLE IF EXISTS {d}"), q(READ_STATE)]]),
+        (
+            "ddl_in_read_only_transaction",
+            vec![vec![q("START TRANSACTION READ ONLY"), q("DROP TABLE IF EXISTS {d}"), q(READ_STATE)]],
+        ),
         (
             "multi_statement_in_read_only_transaction",
             vec![vec![
@@ -111,7 +206,10 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
                 q("SELECT COUNT(*) FROM {tmp}"),
             ]],
         ),
-        ("user_variable_in_binary_exec", vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]]),
+        (
+            "user_variable_in_binary_exec",
+            vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]],
+        ),
     ]
 }
 
@@ -120,8 +218,9 @@ async fn differential_known_sequences() {
     let topo = sluice_tests::shared().await;
     let schema = topo.fresh_schema("diffknown").await;
     let other = topo.fresh_schema("diffknown_o").await;
-    let only: Vec<String> =
-        std::env::var("CASES").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default();
+    let only: Vec<String> = std::env::var("CASES")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+        .unwrap_or_default();
     let all = cases();
     let mut setup = topo.connect_root(&topo.primary).await.expect("root");
     for (i, _) in all.iter().enumerate() {
@@ -184,5 +283,10 @@ async fn differential_known_sequences() {
         failures.extend(failed);
         p.shutdown().await;
     }
-    assert!(failures.is_empty(), "{} of {ran} known sequences diverged:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} known sequences diverged:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -54,7 +54,8 @@ async fn rust_writer(opts: mysql_async::OptsBuilder, w: i64, n: i64, seed: u64, 
             match mode {
                 // autocommit=0 on/off: every statement in a transaction until COMMIT.
                 0 => {
-                    c.query_drop(if autocommit { "SET autocommit = 0" } else { "SET autocommit = 1" }).await?;
+                    c.query_drop(if autocommit { "SET autocommit = 0" } else { "SET autocommit = 1" })
+                        .await?;
                     autocommit = !autocommit;
                     Ok("none")
                 }
@@ -76,7 +77,8 @@ async fn rust_writer(opts: mysql_async::OptsBuilder, w: i64, n: i64, seed: u64, 
                 }
                 _ => {
                     for i in &ids {
-                        c.query_drop(format!("INSERT INTO w (id, writer, n) VALUES ({i}, 'rs', {i})")).await?;
+                        c.query_drop(format!("INSERT INTO w (id, writer, n) VALUES ({i}, 'rs', {i})"))
+                            .await?;
                     }
                     if autocommit {
                         Ok("acked")
@@ -118,9 +120,11 @@ async fn differential_no_lost_writes() {
     let total = env_u64("WRITES", 6000) as i64;
     let seed = env_u64("SEED", 0x5eed);
     let mut root = topo.connect_root(&topo.primary).await.expect("root");
-    root.query_drop(format!("CREATE TABLE `{schema}`.w (id BIGINT PRIMARY KEY, writer VARCHAR(8), n BIGINT)"))
-        .await
-        .expect("table");
+    root.query_drop(format!(
+        "CREATE TABLE `{schema}`.w (id BIGINT PRIMARY KEY, writer VARCHAR(8), n BIGINT)"
+    ))
+    .await
+    .expect("table");
     topo.wait_replicas_caught_up().await;
     let p = sluice_tests::start_proxy(topo.sluice_config()).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
