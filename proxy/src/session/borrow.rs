@@ -116,6 +116,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Decides where a statement runs.
     pub(super) fn choose(&mut self, lexed: &Lexed, class: &Class) -> Result<Choice> {
         let cacheable = class.cacheable;
+        if let Some(h) = &self.held
+            && self.pins.is_only(Pin::Diagnostics)
+        {
+            // Keep reading the previous statement's diagnostics on its connection while this statement
+            // cannot change them; leave it when the statement clears them anyway or must run elsewhere.
+            let on_primary = Some(h.member) == self.ctx_routing().primary;
+            if uses_tables(class) || !(on_primary || (class.read_only && class.tx.is_none())) {
+                self.release_held();
+            }
+        }
         if let Some(h) = &self.held {
             let member = h.member;
             if self.pins.any() {
@@ -265,6 +275,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Gives the held connection back to the pool as clean (nothing untracked on it).
     pub(super) fn release_held(&mut self) {
+        self.pins.remove(Pin::Diagnostics);
         if let Some(h) = self.held.take() {
             if self.pins.any() && !self.pins.only_clean() {
                 drop(h.guard); // reset before reuse
@@ -308,7 +319,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .get()
             .await
             .inspect_err(|e| tracing::warn!(backend = %addr.label, error = %e, "backend checkout failed"))?;
-        Ok(Held { guard, member: i })
+        Ok(Held { guard, member: i, last_id_synced: false })
     }
 
     /// Makes the connection's schema the session's (COM_INIT_DB). A session without a schema gets a
@@ -418,7 +429,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.wait_for_switchover(choice).await?;
             primary = self.ctx_routing().primary;
         }
-        if choice.held && self.held.is_some() {
+        if choice.held
+            && let Some(h) = self.held.as_mut()
+        {
+            if mentions_last_id && !h.last_id_synced {
+                let label = h.guard.label().to_owned();
+                let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
+                h.guard.conn().query(&label, &sql).await?;
+                h.last_id_synced = true;
+            }
             return Ok(());
         }
         let mut held = match self.borrow(choice.member).await {
@@ -444,6 +463,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let label = held.guard.label().to_owned();
                 let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
                 held.guard.conn().query(&label, &sql).await?;
+                held.last_id_synced = true;
             }
             Ok::<_, Error>(())
         };
@@ -610,6 +630,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.last_write = Some((prev, Instant::now()));
             }
         }
+        if self.held.is_some() && (fx.warnings > 0 || fx.failed) {
+            pin(&mut self.pins, Pin::Diagnostics);
+        } else if uses_tables(class) {
+            self.pins.remove(Pin::Diagnostics);
+        }
         if self.pins.any() {
             return;
         }
@@ -621,6 +646,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.release_held();
         }
     }
+}
+
+/// Whether the statement reads or writes a table, which empties the server's diagnostics area (only
+/// known for statements sqlparser read).
+fn uses_tables(class: &Class) -> bool {
+    class.tables.parsed && !(class.tables.read.is_empty() && class.tables.written.is_empty())
 }
 
 /// Follows GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS calls with literal names. A call whose name

@@ -217,8 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (None, Some(_)) => "bypass",
             (None, None) => "",
         };
-        let needs_last_id = mentions_last_id && !choice.held;
-        self.acquire(&mut choice, needs_last_id).await?;
+        self.acquire(&mut choice, mentions_last_id).await?;
         if let Some(f) = fill.as_mut() {
             self.cache_prepare_fill(f, choice.member);
         }

@@ -281,6 +281,9 @@ pub(crate) struct Held {
     guard: Guard,
     /// Member index in the group.
     member: usize,
+    /// The connection's LAST_INSERT_ID() is the session's (it ran the session's last insert, or was
+    /// given the value with `DO LAST_INSERT_ID(n)`).
+    last_id_synced: bool,
 }
 
 /// What `SHOW LAST ROUTE` reports.
@@ -397,7 +400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         loop {
             let in_tx = self.status & status::IN_TRANS != 0;
             // A connection kept only for the next statement goes back once the client idles.
-            let holding = self.held.is_some() && !self.pins.any();
+            let holding = self.held.is_some() && (!self.pins.any() || self.pins.is_only(Pin::Diagnostics));
             let hold_idle = self.hold_idle;
             let packet = tokio::select! {
                 biased;

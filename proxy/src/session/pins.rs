@@ -41,10 +41,15 @@ pub enum Pin {
     Handler,
     /// A backup lock (`LOCK INSTANCE FOR BACKUP`, `BACKUP STAGE`, `BACKUP LOCK`) until it is released.
     Backup,
+    /// The last statement left warnings or an error: `SHOW WARNINGS`, `@@warning_count`… read them on
+    /// its connection until a statement that uses a table clears them (statements without tables,
+    /// such as `SET` or `BEGIN`, do not). Ends early when a statement must run elsewhere, or after
+    /// `[pool] hold_idle_ms` idle.
+    Diagnostics,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 14] = [
+pub const ALL: [Pin; 15] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -59,6 +64,7 @@ pub const ALL: [Pin; 14] = [
     Pin::MultiStatement,
     Pin::Handler,
     Pin::Backup,
+    Pin::Diagnostics,
 ];
 
 impl Pin {
@@ -79,6 +85,7 @@ impl Pin {
             Self::MultiStatement => "multi_statement",
             Self::Handler => "handler",
             Self::Backup => "backup",
+            Self::Diagnostics => "diagnostics",
         }
     }
 
@@ -117,8 +124,18 @@ impl Pins {
     /// Whether only pins that end cleanly (transaction, found_rows) hold: the connection can go back
     /// to the pool without a reset once they end.
     pub fn only_clean(self) -> bool {
-        self.0 & !(Pin::Transaction.bit() | Pin::FoundRows.bit() | Pin::Cursor.bit() | Pin::LongData.bit())
+        self.0
+            & !(Pin::Transaction.bit()
+                | Pin::FoundRows.bit()
+                | Pin::Cursor.bit()
+                | Pin::LongData.bit()
+                | Pin::Diagnostics.bit())
             == 0
+    }
+
+    /// Whether `p` is the only pin.
+    pub fn is_only(self, p: Pin) -> bool {
+        self.0 == p.bit()
     }
 
     /// Names of the pins held, comma-separated (empty when none).

@@ -211,6 +211,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     if id != 0 {
                         self.last_insert_id = id;
                         fx.insert_id = id;
+                        if let Some(h) = self.held.as_mut() {
+                            h.last_id_synced = true;
+                        }
                     }
                     fx.rows_affected += affected;
                     fx.warnings += warnings;
