@@ -13,7 +13,7 @@ mod out;
 mod scan;
 
 pub use mode::LexMode;
-pub(crate) use mode::to_default_mode;
+pub use mode::to_default_mode;
 use out::{Out, Prev, is_sign};
 use scan::{
     find, is_comment_start, is_space, is_word_byte, line_end, next_non_space, number_end, operator_end,

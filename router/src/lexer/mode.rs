@@ -55,7 +55,7 @@ impl LexMode {
 /// given the original text it would see other statement boundaries and other tables than the server.
 /// Every other byte is kept, so the token sequence (and the word ordinals the sharding code counts) is
 /// the same. Borrowed when nothing changes.
-pub(crate) fn to_default_mode(sql: &[u8], mode: LexMode) -> Cow<'_, [u8]> {
+pub fn to_default_mode(sql: &[u8], mode: LexMode) -> Cow<'_, [u8]> {
     if mode.is_default() || !sql.iter().any(|b| matches!(b, b'\\' | b'"')) {
         return Cow::Borrowed(sql);
     }
@@ -79,6 +79,11 @@ pub(crate) fn to_default_mode(sql: &[u8], mode: LexMode) -> Cow<'_, [u8]> {
             }
             TokenKind::Quoted if mode.ansi_quotes && body.first() == Some(&b'"') => {
                 out.extend_from_slice(&sql[done..t.span.start]);
+                // A backquoted identifier right before or after would merge with this one through
+                // a doubled backtick (`` `c`"y" `` → `` `c``y` ``, found by the mode property test).
+                if out.last() == Some(&b'`') {
+                    out.push(b' ');
+                }
                 out.push(b'`');
                 // The body is `"`, the name with `""` for each `"`, and the closing `"` unless the
                 // identifier runs to the end of the text unterminated.
@@ -94,6 +99,9 @@ pub(crate) fn to_default_mode(sql: &[u8], mode: LexMode) -> Cow<'_, [u8]> {
                         b => out.push(b),
                     }
                     k += 1;
+                }
+                if sql.get(t.span.end) == Some(&b'`') {
+                    out.push(b' ');
                 }
                 done = t.span.end;
             }

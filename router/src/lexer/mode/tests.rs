@@ -127,6 +127,7 @@ fn default_mode_spelling_keeps_the_tokens() {
         (ANSI, r#"SELECT "x" FROM t WHERE a = "#, "SELECT `x` FROM t WHERE a = "),
         (BOTH, r#"SELECT "\" FROM t WHERE a = 'q\'"#, r"SELECT `\` FROM t WHERE a = 'q\\'"),
         (NBE, "SELECT 1", "SELECT 1"),
+        (ANSI, r#"SELECT `c`"y" FROM "t"`u`"#, "SELECT `c` `y` FROM `t` `u`"),
     ];
     for (mode, sql, want) in cases {
         let got = to_default_mode(sql.as_bytes(), *mode);
@@ -136,5 +137,25 @@ fn default_mode_spelling_keeps_the_tokens() {
         assert_eq!(a.statements.len(), b.statements.len(), "{sql}");
         let kinds = |t: &[Token]| t.iter().map(|t| t.kind).collect::<Vec<_>>();
         assert_eq!(kinds(&ta), kinds(&tb), "{sql}");
+    }
+}
+
+proptest::proptest! {
+    /// The `lexer` fuzz target's properties, in every mode, on SQL-like text.
+    #[test]
+    fn each_mode_normalizes_idempotently_and_spells_the_same_tokens(
+        pick in 0u8..4,
+        s in "(SELECT|a|`c`|'x|\"y|\\\\|''|\"\"|;|/\\*!|\\*/|-- |\n|_utf8|X|N|\\(|\\)|,|=| ){1,40}",
+    ) {
+        let mode = LexMode { no_backslash_escapes: pick & 1 != 0, ansi_quotes: pick & 2 != 0 };
+        let once = lex_with(s.as_bytes(), mode);
+        let twice = lex_with(once.text.as_bytes(), mode);
+        proptest::prop_assert_eq!(&twice.text, &once.text);
+        let (_, toks) = lex_tokens_with(s.as_bytes(), mode);
+        let spelled = to_default_mode(s.as_bytes(), mode);
+        let (d, dtoks) = lex_tokens_with(&spelled, LexMode::DEFAULT);
+        proptest::prop_assert_eq!(d.statements.len(), once.statements.len());
+        let kinds = |t: &[Token]| t.iter().map(|t| t.kind).collect::<Vec<_>>();
+        proptest::prop_assert_eq!(kinds(&dtoks), kinds(&toks));
     }
 }
