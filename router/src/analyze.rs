@@ -26,13 +26,13 @@ use crate::lexer::{LexMode, to_default_mode};
 
 /// Most operator tokens (`+`, `=`, `.`, `->`…) and operator keywords (AND, OR, XOR, NOT, IS, IN,
 /// BETWEEN, LIKE, UNION…) a statement may hold and still be parsed. Each can add a level to the tree;
-/// the stack a statement is parsed on grows with their count ([`STACK_PER_OPERATOR`]). Real statements
+/// the stack a statement is parsed on grows with their count (`STACK_PER_OPERATOR`). Real statements
 /// stay far below (a 1,000-term `OR` list of `a = ?` has 2,000); one over the limit is still served, as
 /// an unparsed statement: never a replica, not cached, tables unknown.
 pub const MAX_OPERATORS: usize = 10_000;
 
 /// Most JOINs a statement may hold and still be parsed. `t JOIN t JOIN t … ON … ON …` nests in
-/// sqlparser's parser itself, and a level costs far more stack than an operator ([`STACK_PER_JOIN`]).
+/// sqlparser's parser itself, and a level costs far more stack than an operator (`STACK_PER_JOIN`).
 /// MySQL joins at most 61 tables in one SELECT.
 pub const MAX_JOINS: usize = 256;
 
