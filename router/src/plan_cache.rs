@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::analyze::analyze;
+use crate::analyze::{Analysis, Unparsed, analyze_then};
 use crate::classify::{Class, Tables, Target, classify_unhinted};
 use crate::lexer::Lexed;
 use crate::shard::ShardMap;
@@ -17,6 +17,7 @@ const SHARDS: usize = 16;
 struct Entry {
     text: Arc<str>,
     class: Arc<Class>,
+    unparsed: Option<Unparsed>,
 }
 
 #[derive(Default)]
@@ -37,6 +38,9 @@ pub struct PlanCacheStats {
     pub evictions: u64,
     /// Shapes sqlparser could not read (planned from the lexer alone, reads sent to the primary).
     pub unparsed: u64,
+    /// Of those, shapes over the complexity limits, not given to sqlparser at all (see
+    /// [`crate::analyze::MAX_OPERATORS`]).
+    pub too_complex: u64,
 }
 
 /// Digest id → plan.
@@ -48,6 +52,7 @@ pub struct PlanCache {
     misses: AtomicU64,
     evictions: AtomicU64,
     unparsed: AtomicU64,
+    too_complex: AtomicU64,
     sharded: ShardMap,
 }
 
@@ -62,6 +67,7 @@ impl PlanCache {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             unparsed: AtomicU64::new(0),
+            too_complex: AtomicU64::new(0),
             sharded: ShardMap::default(),
         }
     }
@@ -77,35 +83,45 @@ impl PlanCache {
         &self.sharded
     }
 
-    /// The plan of a lexed statement: cached, or classified now and cached.
+    /// The plan of a lexed statement: cached, or classified now and cached. The statement is parsed in
+    /// the mode it was lexed in ([`Lexed::mode`]).
     pub fn plan(&self, l: &Lexed, sql: &[u8]) -> Arc<Class> {
-        let class = self.plan_unhinted(l, sql);
+        self.plan_with_reason(l, sql).0
+    }
+
+    /// [`PlanCache::plan`], and why its tables are unknown when they are (`class.tables.parsed`
+    /// false): sqlparser did not know the syntax, or the statement was too complex to parse (SHOW LAST
+    /// ROUTE can say which).
+    pub fn plan_with_reason(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
+        let (class, unparsed) = self.plan_unhinted(l, sql);
         if l.hints.is_empty() {
-            return class;
+            return (class, unparsed);
         }
         let mut c = (*class).clone();
         crate::classify::apply_hints(&mut c, &l.hints);
-        Arc::new(c)
+        (Arc::new(c), unparsed)
     }
 
-    fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> Arc<Class> {
+    fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
         let shard = &self.shards[(l.digest as usize) % SHARDS];
         if let Ok(s) = shard.lock()
             && let Some(e) = s.map.get(&l.digest)
             && *e.text == *l.text
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return e.class.clone();
+            return (e.class.clone(), e.unparsed);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         // The parse (microseconds) runs outside the lock: other shapes of this shard are not held up.
-        let class = Arc::new(self.full_plan(l, sql));
+        let (class, unparsed) = self.full_plan(l, sql);
+        let class = Arc::new(class);
         let Ok(mut s) = shard.lock() else {
             // A poisoned shard (a panic elsewhere) must not stop routing: plan without caching.
-            return class;
+            return (class, unparsed);
         };
         let text: Arc<str> = Arc::from(l.text.as_str());
-        if let Some(old) = s.map.insert(l.digest, Entry { text: text.clone(), class: class.clone() }) {
+        let entry = Entry { text: text.clone(), class: class.clone(), unparsed };
+        if let Some(old) = s.map.insert(l.digest, entry) {
             // The same shape planned twice at once, or a collision: the newer one takes the slot.
             s.bytes -= old.text.len();
             s.order.retain(|d| *d != l.digest);
@@ -119,33 +135,54 @@ impl PlanCache {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        class
+        (class, unparsed)
     }
 
     /// A miss: the lexer's classification, completed by the full parse. A statement the parser cannot
     /// read keeps the lexer's decision when that is the primary; a read it cannot read goes to the
     /// primary, uncached (counted as `unparsed`), except SHOW/DESCRIBE/EXPLAIN/HELP, whose many
-    /// server-specific forms the lexer knows well enough.
-    fn full_plan(&self, l: &Lexed, sql: &[u8]) -> Class {
+    /// server-specific forms the lexer knows well enough. One too complex to parse is not cached and
+    /// never goes to a replica, whatever it is.
+    fn full_plan(&self, l: &Lexed, sql: &[u8]) -> (Class, Option<Unparsed>) {
         let mut c = classify_unhinted(l);
-        let a = analyze(&String::from_utf8_lossy(sql));
-        let shard = self.shard_shape(l, sql, &a);
+        // The shape parses and walks the statement again: on the stack the analysis sized for it, and
+        // in the default mode's spelling (its word ordinals are the same as the original's).
+        let (a, shard) = analyze_then(&String::from_utf8_lossy(sql), l.mode, |a, text| {
+            self.shard_shape(l, text.as_bytes(), a)
+        });
+        let shard = match shard {
+            Some(shard) => shard,
+            None => self.shard_shape(l, sql, &a),
+        };
+        let unparsed = a.unparsed();
         c.tables =
             Tables { parsed: a.parsed, read: a.tables_read.into(), written: a.tables_written.into(), shard };
-        if !a.parsed {
-            self.unparsed.fetch_add(1, Ordering::Relaxed);
-            let metadata =
-                matches!(l.first_keyword.as_str(), "show" | "describe" | "desc" | "explain" | "help");
-            if c.target == Target::Replica && !metadata {
-                c.target = Target::Primary;
+        match unparsed {
+            None => {}
+            Some(Unparsed::TooComplex) => {
+                self.unparsed.fetch_add(1, Ordering::Relaxed);
+                self.too_complex.fetch_add(1, Ordering::Relaxed);
+                if c.target == Target::Replica {
+                    c.target = Target::Primary;
+                }
                 c.cacheable = false;
             }
+            Some(Unparsed::Syntax) => {
+                self.unparsed.fetch_add(1, Ordering::Relaxed);
+                let metadata =
+                    matches!(l.first_keyword.as_str(), "show" | "describe" | "desc" | "explain" | "help");
+                if c.target == Target::Replica && !metadata {
+                    c.target = Target::Primary;
+                    c.cacheable = false;
+                }
+            }
         }
-        c
+        (c, unparsed)
     }
 
     /// The shape over sharded tables; a statement sqlparser cannot read that names one is refused.
-    fn shard_shape(&self, l: &Lexed, sql: &[u8], a: &crate::analyze::Analysis) -> Option<Arc<ShardShape>> {
+    /// `sql` is in the default mode's spelling when `a` parsed.
+    fn shard_shape(&self, l: &Lexed, sql: &[u8], a: &Analysis) -> Option<Arc<ShardShape>> {
         if self.sharded.is_empty() {
             return None;
         }
@@ -180,6 +217,7 @@ impl PlanCache {
             misses: self.misses.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             unparsed: self.unparsed.load(Ordering::Relaxed),
+            too_complex: self.too_complex.load(Ordering::Relaxed),
         }
     }
 }
@@ -215,7 +253,10 @@ mod tests {
             let sql = format!("SELECT a FROM t WHERE id = {id}");
             assert_eq!(plan(&c, sql.as_bytes()).target, Target::Replica);
         }
-        assert_eq!(c.stats(), PlanCacheStats { hits: 49, misses: 1, evictions: 0, unparsed: 0 });
+        assert_eq!(
+            c.stats(),
+            PlanCacheStats { hits: 49, misses: 1, evictions: 0, unparsed: 0, too_complex: 0 }
+        );
         assert_eq!(c.len(), 1);
     }
 
@@ -261,5 +302,96 @@ mod tests {
         let p = plan(&c, b"SHOW FULL PROCESSLIST");
         assert_eq!(p.target, classify_unhinted(&lex(b"SHOW FULL PROCESSLIST")).target);
         assert!(c.stats().unparsed >= 1);
+    }
+
+    fn sharded() -> ShardMap {
+        use crate::shard::{PhysicalShard, ShardFunction, ShardTable};
+        let shard = |i: usize| PhysicalShard { group: 0, schema: None, table: format!("documents_{i}") };
+        ShardMap {
+            tables: vec![ShardTable {
+                name: "documents".into(),
+                key: "id".into(),
+                function: ShardFunction::Hash,
+                shards: (0..4).map(shard).collect(),
+                broadcast_writes: false,
+                generate_key: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn too_complex_statements_are_served_conservatively() {
+        use crate::analyze::tests::{hostile, on_small_stack};
+        on_small_stack(|| {
+            let c = PlanCache::new(100, 1 << 30).with_shards(sharded());
+            let cases = hostile();
+            for (name, sql) in &cases {
+                let (p, why) = c.plan_with_reason(&lex(sql.as_bytes()), sql.as_bytes());
+                assert_eq!((p.target, p.cacheable), (Target::Primary, false), "{name}");
+                assert!(
+                    !p.tables.parsed && p.tables.read.is_empty() && p.tables.written.is_empty(),
+                    "{name}"
+                );
+                assert_eq!(why, Some(Unparsed::TooComplex), "{name}");
+                // Naming a sharded table it cannot parse, it is refused rather than sent to one shard.
+                let refused = matches!(p.tables.shard.as_deref(), Some(ShardShape::Refused(_)));
+                assert_eq!(refused, sql.contains("documents"), "{name}");
+                // The hit says why too.
+                assert_eq!(c.plan_with_reason(&lex(sql.as_bytes()), sql.as_bytes()).1, why);
+            }
+            let n = cases.len() as u64;
+            assert_eq!((c.stats().too_complex, c.stats().unparsed, c.stats().misses), (n, n, n));
+        });
+    }
+
+    #[test]
+    fn a_long_and_chain_under_the_limits_finds_its_shard_key_on_a_small_stack() {
+        use crate::shard::shape::{Kind, ShardShape};
+        crate::analyze::tests::on_small_stack(|| {
+            let c = PlanCache::new(100, 1 << 30).with_shards(sharded());
+            let sql = format!("SELECT a FROM documents WHERE {}id = 7", "b = 2 AND ".repeat(3_000));
+            let (p, why) = c.plan_with_reason(&lex(sql.as_bytes()), sql.as_bytes());
+            assert_eq!(why, None);
+            match p.tables.shard.as_deref() {
+                Some(ShardShape::Routed { kind: Kind::Select { key, .. }, .. }) => assert!(key.is_some()),
+                other => panic!("not routed by its key: {other:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn each_mode_gets_its_own_plan() {
+        use crate::lexer::{LexMode, lex_with};
+        let nbe = LexMode { no_backslash_escapes: true, ansi_quotes: false };
+        let ansi = LexMode { no_backslash_escapes: false, ansi_quotes: true };
+        // The same bytes: one SELECT in the default mode, a SELECT and a DELETE without backslash escapes.
+        let sql: &[u8] = br"SELECT '\'; DELETE FROM t; -- '";
+        for order in [[LexMode::DEFAULT, nbe], [nbe, LexMode::DEFAULT]] {
+            let c = PlanCache::new(100, 1 << 20);
+            for mode in order {
+                let l = lex_with(sql, mode);
+                let p = c.plan(&l, sql);
+                if mode == nbe {
+                    assert_eq!(p.target, Target::Primary);
+                    assert_eq!(&*p.tables.written, &["t".to_string()][..]);
+                } else {
+                    assert_eq!((p.target, p.tables.written.len()), (Target::Replica, 0));
+                }
+            }
+            assert_eq!(c.stats().misses, 2);
+        }
+        // `"Orders"` is a table in ANSI_QUOTES and a string otherwise: other text, other plan.
+        let sql: &[u8] = br#"SELECT * FROM "Orders" WHERE id = 1"#;
+        let c = PlanCache::new(100, 1 << 20);
+        let p = c.plan(&lex_with(sql, ansi), sql);
+        assert_eq!((p.target, &*p.tables.read), (Target::Replica, &["orders".to_string()][..]));
+        assert_ne!(lex_with(sql, ansi).text, lex(sql).text);
+        c.plan(&lex(sql), sql);
+        assert_eq!(c.stats().misses, 2);
+        // A statement that reads the same in both modes shares the plan (same text, same digest).
+        let plain: &[u8] = b"SELECT a FROM t WHERE id = 5";
+        c.plan(&lex(plain), plain);
+        c.plan(&lex_with(plain, nbe), plain);
+        assert_eq!(c.stats().hits, 1);
     }
 }

@@ -236,3 +236,30 @@ fn digest_ids_are_stable_across_releases() {
 }
 
 const STABLE_POINT_SELECT: &str = "bd1f2301c6836772";
+
+#[test]
+fn adversarial_inputs_lex_in_one_pass() {
+    // Not timed here (benches/benches/lexer_adversarial.rs measures ns per byte): each of these was
+    // or could have been more than linear. Every `/*!` used to look for its `*/` to the end.
+    let openers = "/*!".repeat(100_000);
+    let l = lex(openers.as_bytes());
+    assert!(l.executable_comment && l.text.is_empty());
+    assert_eq!(lex(format!("SELECT 1 {openers} FROM t").as_bytes()).text, "select ? from t");
+    let hints = "/*+ ".repeat(100_000);
+    assert_eq!(lex(hints.as_bytes()).text.len(), "/*+ ".len() * 100_000 - 1);
+    // Folded rows collapse in one pass.
+    let rows = format!("INSERT INTO t VALUES (1){}", ", (2)".repeat(100_000));
+    assert_eq!(lex(rows.as_bytes()).text, "insert into t values (...)");
+    // Deep parentheses: only the innermost MAX_TRACKED_PARENS are tracked for folding; deeper ones
+    // never fold, so the list around them does not either, and normalizing again is stable.
+    let deep = format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    assert_eq!(lex(deep.as_bytes()).text, format!("select {}?{}", "(".repeat(100_000), ")".repeat(100_000)));
+    for depth in [10, 300] {
+        let sql = format!("SELECT 1 FROM t WHERE a IN {}1{}", "(".repeat(depth), ")".repeat(depth));
+        let once = lex(sql.as_bytes());
+        assert_eq!(once.text.ends_with("in (...)"), depth == 10, "{depth}");
+        assert_eq!(lex(once.text.as_bytes()).text, once.text);
+    }
+    assert_eq!(statement_count(";".repeat(100_000).as_bytes()), 1);
+    assert_eq!(statement_count("SELECT 1;".repeat(10_000).as_bytes()), 10_000);
+}

@@ -385,14 +385,30 @@ impl Cx<'_> {
         }
     }
 
-    /// The key's conjunct in a WHERE clause (top-level ANDs only).
+    /// The key's conjunct in a WHERE clause (top-level ANDs only), the leftmost one first. Walked with
+    /// a stack of its own, not by recursion: an AND chain is as deep as it is long.
     fn key_in(&self, w: Option<&Expr>) -> Option<KeyAt> {
-        let w = w?;
-        match w {
-            Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::And, right } => {
-                self.key_in(Some(left)).or_else(|| self.key_in(Some(right)))
+        let mut todo = vec![w?];
+        while let Some(e) = todo.pop() {
+            match e {
+                Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::And, right } => {
+                    todo.push(right);
+                    todo.push(left);
+                }
+                Expr::Nested(e) => todo.push(e),
+                e => {
+                    if let Some(k) = self.key_conjunct(e) {
+                        return Some(k);
+                    }
+                }
             }
-            Expr::Nested(e) => self.key_in(Some(e)),
+        }
+        None
+    }
+
+    /// The key's place when `e` (not an AND) is `key = value`, `value = key` or `key IN (values)`.
+    fn key_conjunct(&self, e: &Expr) -> Option<KeyAt> {
+        match e {
             Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } => {
                 if let Some(id) = self.key_column(left)
                     && is_value(right)
