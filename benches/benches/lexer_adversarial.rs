@@ -5,7 +5,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice_router::lexer::{LexMode, lex, lex_with};
 
-const SIZES: &[(&str, usize)] = &[("1KiB", 1 << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20), ("16MiB", 16 << 20)];
+const SIZES: &[(&str, usize)] =
+    &[("1KiB", 1 << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20), ("16MiB", 16 << 20)];
 
 /// `head`, then `unit` repeated, cut to `len` bytes.
 fn build(head: &str, unit: &str, len: usize) -> Vec<u8> {

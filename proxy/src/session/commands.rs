@@ -71,10 +71,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let sql = &p.payload[1..];
         // With sharded tables configured the lexer also keeps its tokens (~10 ns more): a statement
         // over a sharded table is then routed without lexing it again.
+        // Lexed as the server reads it: the session's sql_mode decides what a quote or a backslash is.
+        let mode = self.lex_mode();
         let (lexed, toks) = if self.shared.plans.shards().is_empty() {
-            (sluice_router::lexer::lex(sql), Vec::new())
+            (sluice_router::lexer::lex_with(sql, mode), Vec::new())
         } else {
-            sluice_router::lexer::lex_tokens(sql)
+            sluice_router::lexer::lex_tokens_with(sql, mode)
         };
         if !self.multi_statements && lexed.statements.len() > 1 {
             return Err(Error::reply(
@@ -102,7 +104,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             // CONNECTION_ID() is the client's id in sluice, never a backend thread's.
             payload = rewritten;
-            lexed = sluice_router::lexer::lex(&payload[1..]);
+            lexed = sluice_router::lexer::lex_with(&payload[1..], mode);
             class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
         if let Some(r) = self.migrating_statement(&payload, p.next_seq, &lexed, &class).await {

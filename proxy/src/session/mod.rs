@@ -274,6 +274,8 @@ pub struct Session<S> {
     group_ctx: usize,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
+    /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
+    lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
 }
 
 /// A backend connection the session holds.
@@ -347,6 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tx_shard: None,
             group_ctx: 0,
             hold_idle,
+            lex_mode: Default::default(),
         }
     }
 
@@ -486,6 +489,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         self.client.shutdown().await;
+    }
+}
+
+impl<S> Session<S> {
+    /// How the server reads the session's statements (NO_BACKSLASH_ESCAPES, ANSI_QUOTES), from its
+    /// tracked sql_mode; recomputed only when the value changed.
+    fn lex_mode(&mut self) -> sluice_router::lexer::LexMode {
+        let now = self.vars.sql_mode();
+        if now != self.lex_mode.1.as_deref() {
+            let mode = now.map(sluice_router::lexer::LexMode::from_sql_mode).unwrap_or_default();
+            self.lex_mode = (mode, now.map(Bytes::copy_from_slice));
+        }
+        self.lex_mode.0
     }
 }
 

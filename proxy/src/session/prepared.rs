@@ -248,7 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_PREPARE: prepared where the statement would run; the client gets sluice's id.
     pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
         let sql = &p.payload[1..];
-        let lexed = Arc::new(sluice_router::lexer::lex(sql));
+        let lexed = Arc::new(sluice_router::lexer::lex_with(sql, self.lex_mode()));
         let class = self.shared.plans.plan(&lexed, sql);
         // Over a sharded table: the text of shard 0 is prepared (for the client's metadata); each
         // EXECUTE is routed by its parameters.

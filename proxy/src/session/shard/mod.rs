@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use sluice_protocol::constants::{command, status};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
 use sluice_router::classify::Class;
-use sluice_router::lexer::{Lexed, Token, lex_tokens};
+use sluice_router::lexer::{Lexed, Token};
 use sluice_router::shard::route::{ShardPart, ShardRoute, route_statement};
 use sluice_router::shard::shape::ShardShape;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -130,7 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "a prepared INSERT into a sharded table must bind its shard key (sluice generates keys for text-protocol INSERTs only)",
             ));
         }
-        let (_, toks) = lex_tokens(sql);
+        let (_, toks) = sluice_router::lexer::lex_tokens_with(sql, self.lex_mode.0);
         let text = sluice_router::shard::route::render_for_shard(shape, map, sql, &toks, 0)
             .ok_or_else(|| Error::reply(REFUSED, "sharding config changed"))?;
         let group = map.tables.get(table).and_then(|t| t.shards.first()).map_or(0, |s| s.group);

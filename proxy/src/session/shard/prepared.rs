@@ -49,7 +49,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => None,
             })
             .collect();
-        let (_, toks) = sluice_router::lexer::lex_tokens(&text);
+        let (_, toks) = sluice_router::lexer::lex_tokens_with(&text, self.lex_mode());
         let map = self.shared.plans.shards();
         let route = sluice_router::shard::route::route_statement(&shape, map, &text, &toks, &params, &|| 0)
             .map_err(|e| Error::reply(e.code, e.message))?;
