@@ -36,11 +36,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
     }
 
+    /// Changes the largest logical packet accepted from now on (a client's rises after login).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.codec.set_limit(limit);
+    }
+
     /// The next packet, reading as needed; `None` when the peer closed cleanly between packets.
+    /// The buffer grows as bytes arrive (the codec asks for at most `READ_AHEAD` more at a time), so
+    /// a header announcing 16 MiB costs nothing until the 16 MiB are sent.
     pub async fn read(&mut self) -> Result<Option<Packet>, ProtocolError> {
         loop {
-            if let Some(p) = self.codec.decode(&mut self.rbuf)? {
-                self.next_seq = p.next_seq;
+            if let Some(p) = self.decode()? {
                 return Ok(Some(p));
             }
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
@@ -63,11 +69,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// A packet already in the read buffer, without I/O.
     pub fn buffered(&mut self) -> Result<Option<Packet>, ProtocolError> {
-        let p = self.codec.decode(&mut self.rbuf)?;
-        if let Some(p) = &p {
-            self.next_seq = p.next_seq;
+        self.decode()
+    }
+
+    fn decode(&mut self) -> Result<Option<Packet>, ProtocolError> {
+        match self.codec.decode(&mut self.rbuf) {
+            Ok(p) => {
+                if let Some(p) = &p {
+                    self.next_seq = p.next_seq;
+                }
+                Ok(p)
+            }
+            Err(e) => {
+                // A packet refused from its header (too large): the ERR that answers it follows its
+                // sequence id, so the client reads it as the reply rather than as out of order.
+                if matches!(e, ProtocolError::TooLarge { .. }) && self.rbuf.len() >= 4 {
+                    self.next_seq = self.rbuf[3].wrapping_add(1);
+                }
+                Err(e)
+            }
         }
-        Ok(p)
     }
 
     /// The sequence id a reply to the last packet read carries.
