@@ -88,7 +88,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_id: u32,
 ) -> Option<(ClientStream<S>, Result<Login>)> {
     let max = shared.max_packet();
-    let mut client = PacketStream::new(MaybeTls::Plain(stream), PREAUTH_MAX_PACKET);
+    let mut client = PacketStream::preauth(MaybeTls::Plain(stream), PREAUTH_MAX_PACKET);
     let nonce = new_nonce();
     let offered = SERVER_CAPS | if shared.client_tls.is_some() { caps::SSL } else { 0 };
     let default_plugin = match shared.config().server.default_auth_plugin {
@@ -128,7 +128,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 return None;
             }
         };
-        let mut c = PacketStream::new(MaybeTls::Server(Box::new(tls)), PREAUTH_MAX_PACKET);
+        let mut c = PacketStream::preauth(MaybeTls::Server(Box::new(tls)), PREAUTH_MAX_PACKET);
         let r = read_client(&mut c).await.and_then(|q| {
             if q.seq == p.next_seq {
                 Ok(q)
@@ -145,7 +145,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let r = login(users, &mut client, p, nonce, offered, default_plugin, peer).await;
     if r.is_ok() {
-        client.set_limit(max);
+        client.logged_in(max);
     }
     Some((client, r))
 }
