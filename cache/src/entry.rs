@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::gens::Stamp;
 
@@ -59,45 +59,78 @@ impl Entry {
             b.put_u64_le(*g);
         }
         b.put_u64_le(self.rows);
-        b.put_u64_le(unix_ms() + self.ttl_left().as_millis() as u64);
+        b.put_u64_le(unix_ms().saturating_add(self.ttl_left().as_millis().try_into().unwrap_or(u64::MAX)));
         b.put_u32_le(self.count);
         b.put_slice(&self.packets);
         b.to_vec()
     }
 
-    /// Decodes an L2 value; `None` for anything malformed or of another version (a miss, never an error).
+    /// Decodes an L2 value; `None` for anything malformed or of another version (a miss, never an error
+    /// and never a panic: the bytes come from Redis, which anyone with access to it can write). Every
+    /// length is checked against what is there before anything is allocated; a deadline further than
+    /// [`crate::MAX_TTL`] away is cut to it.
     pub fn decode(raw: &[u8]) -> Option<Entry> {
-        let mut b = raw;
-        if b.remaining() < 5 || b.get_u8() != VERSION {
+        let mut b = Cursor(raw);
+        if b.u8()? != VERSION {
             return None;
         }
-        let klen = b.get_u32_le() as usize;
-        if b.remaining() < klen + 2 {
-            return None;
-        }
-        let key = Bytes::copy_from_slice(&b[..klen]);
-        b.advance(klen);
-        let n = b.get_u16_le() as usize;
-        if b.remaining() < 8 * n + 20 {
-            return None;
-        }
-        let stamp = Stamp((0..n).map(|_| b.get_u64_le()).collect());
-        let rows = b.get_u64_le();
-        let deadline = b.get_u64_le();
-        let count = b.get_u32_le();
-        let ttl = Duration::from_millis(deadline.checked_sub(unix_ms())?);
-        let packets = Bytes::copy_from_slice(b);
+        let klen = usize::try_from(b.u32()?).ok()?;
+        let key = Bytes::copy_from_slice(b.take(klen)?);
+        let n = usize::from(b.u16()?);
+        let stamp = b.take(n.checked_mul(8)?)?;
+        let stamp = Stamp(
+            stamp.chunks_exact(8).map(|g| u64::from_le_bytes(g.try_into().unwrap_or_default())).collect(),
+        );
+        let rows = b.u64()?;
+        let deadline = b.u64()?;
+        let count = b.u32()?;
+        let ttl = Duration::from_millis(deadline.checked_sub(unix_ms())?).min(crate::MAX_TTL);
+        let packets = Bytes::copy_from_slice(b.0);
         // Check the framing once here, so a hit can trust it.
         let mut seen = 0u32;
         let mut p = Payloads { rest: &packets };
         for _ in p.by_ref() {
-            seen += 1;
+            seen = seen.checked_add(1)?;
         }
         if seen != count || !p.rest.is_empty() {
             return None;
         }
-        let expires = Instant::now() + ttl;
+        let expires = Instant::now().checked_add(ttl)?;
         Some(Entry { key, packets, count, rows, stamp, expires, refresh_at: expires })
+    }
+}
+
+/// A bounds-checked reader over an L2 value: every read is `None` past the end.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
     }
 }
 
@@ -115,9 +148,10 @@ impl<'a> Iterator for Payloads<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let len = u32::from_le_bytes(self.rest.get(..4)?.try_into().ok()?) as usize;
-        let p = self.rest.get(4..4 + len)?;
-        self.rest = &self.rest[4 + len..];
+        let len = usize::try_from(u32::from_le_bytes(self.rest.get(..4)?.try_into().ok()?)).ok()?;
+        let end = len.checked_add(4)?;
+        let p = self.rest.get(4..end)?;
+        self.rest = self.rest.get(end..)?;
         Some(p)
     }
 }
@@ -205,6 +239,52 @@ mod tests {
         let mut bad = raw.clone();
         bad[0] = 9;
         assert!(Entry::decode(&bad).is_none());
+    }
+
+    #[test]
+    fn hostile_values_are_misses_not_panics() {
+        let good = entry().encode();
+        // Where the deadline sits: version, key length, key, stamp count, stamp, rows.
+        let at = 1 + 4 + 1 + 2 + 3 * 8 + 8;
+        // A deadline of u64::MAX ms (`Instant + ttl` overflowed before): served, TTL cut to MAX_TTL.
+        let mut far = good.clone();
+        far[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let d = Entry::decode(&far).expect("a far deadline is still an entry");
+        assert!(d.ttl_left() <= crate::MAX_TTL);
+        // Lengths announcing more than is there: key, stamp count, a packet's length.
+        let mut key = good.clone();
+        key[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Entry::decode(&key).is_none());
+        let mut stamps = good.clone();
+        stamps[6..8].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(Entry::decode(&stamps).is_none());
+        let mut packet = good.clone();
+        let first = at + 8 + 4;
+        packet[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Entry::decode(&packet).is_none());
+        // A count that does not match the packets, a trailing partial packet.
+        let mut count = good.clone();
+        count[at + 8..at + 12].copy_from_slice(&9u32.to_le_bytes());
+        assert!(Entry::decode(&count).is_none());
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[5, 0, 0]);
+        assert!(Entry::decode(&trailing).is_none());
+        // Garbage: a deterministic byte soup of many lengths, every one a miss or an entry, never a panic.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..2000 {
+            let soup: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = Entry::decode(&soup);
+            let mut v1 = soup.clone();
+            v1.insert(0, VERSION);
+            let _ = Entry::decode(&v1);
+        }
     }
 
     #[test]

@@ -29,6 +29,11 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 pub use entry::{Collector, Entry};
+
+/// Longest time an entry is kept, whatever a hint, rule or Redis value asks for (30 days). Longer TTLs
+/// are cut to this: a deadline must stay representable (`Instant + ttl` overflows near `u64::MAX`
+/// ms), and tables are written more often than this in practice anyway.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub use gens::{Generations, Stamp, TableId, table_id};
 pub use l2::L2;
 pub use stats::{CacheStats, StatsSnapshot};
@@ -269,7 +274,8 @@ impl Cache {
             self.stats.too_large.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let expires = Instant::now() + ttl;
+        let ttl = ttl.min(MAX_TTL);
+        let Some(expires) = Instant::now().checked_add(ttl) else { return };
         let refresh_at = self.refresh_at(expires, ttl);
         let mut e = Entry {
             key: miss.key.clone(),

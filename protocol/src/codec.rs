@@ -10,6 +10,11 @@ use crate::error::ProtocolError;
 /// Largest chunk payload; a chunk of exactly this size means "more chunks follow".
 pub const MAX_CHUNK: usize = 0xFF_FFFF;
 
+/// Most the decoder asks the buffer to grow by while waiting for the rest of a packet. A header may
+/// announce up to 16 MiB that the peer never sends: the buffer grows as bytes arrive, not when the
+/// header does, so a peer holds only as much memory as it has actually sent.
+pub const READ_AHEAD: usize = 64 * 1024;
+
 /// One logical packet: its payload with all chunks joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
@@ -42,6 +47,16 @@ impl PacketCodec {
         Self { limit, partial: None }
     }
 
+    /// Changes the limit for the packets after the current one (a client's limit rises after login).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// The limit on one logical packet.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Whether a multi-chunk packet has been started but not finished.
     pub fn in_progress(&self) -> bool {
         self.partial.is_some()
@@ -72,7 +87,8 @@ impl Decoder for PacketCodec {
                 return Err(ProtocolError::TooLarge { size: so_far + len, limit: self.limit });
             }
             if src.len() < 4 + len {
-                src.reserve(4 + len - src.len());
+                // Room for the next bytes only, never for the whole announced length at once.
+                src.reserve((4 + len - src.len()).min(READ_AHEAD));
                 return Ok(None);
             }
             src.advance(4);
@@ -204,6 +220,42 @@ mod tests {
         let mut c = PacketCodec::new(MAX_CHUNK + 5);
         let mut buf = out;
         assert!(matches!(c.decode(&mut buf), Err(ProtocolError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn announced_length_is_not_reserved_before_it_arrives() {
+        // A header announcing 16 MiB − 1 with 3 bytes behind it: the buffer may grow by READ_AHEAD,
+        // not by 16 MiB.
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0x01, b'a', b'b', b'c'][..]);
+        let mut c = PacketCodec::default();
+        assert!(c.decode(&mut buf).expect("ok").is_none());
+        assert!(buf.capacity() <= 2 * READ_AHEAD, "reserved {} bytes", buf.capacity());
+        // A joined packet's later chunks are not reserved up front either: one full chunk, then the
+        // header of a second that announces 16 MiB − 1 more.
+        let mut out = BytesMut::with_capacity(MAX_CHUNK + 8);
+        out.put_slice(&[0xff, 0xff, 0xff, 0x00]);
+        out.put_bytes(1, MAX_CHUNK);
+        out.put_slice(&[0xff, 0xff, 0xff, 0x01]);
+        let mut c = PacketCodec::default();
+        assert!(c.decode(&mut out).expect("ok").is_none());
+        assert!(c.in_progress());
+        assert!(out.capacity() <= 2 * READ_AHEAD, "reserved {} bytes", out.capacity());
+    }
+
+    #[test]
+    fn header_over_the_limit_fails_at_once() {
+        // 64 KiB + 1 announced against a 64 KiB limit: refused from the 4 header bytes alone.
+        let mut buf = BytesMut::from(&[0x01, 0x00, 0x01, 0x01][..]);
+        let mut c = PacketCodec::new(64 * 1024);
+        match c.decode(&mut buf) {
+            Err(ProtocolError::TooLarge { size, limit }) => assert_eq!((size, limit), (65_537, 65_536)),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        let mut c = PacketCodec::new(64 * 1024);
+        c.set_limit(1 << 20);
+        let mut buf = BytesMut::from(&[0x01, 0x00, 0x01, 0x01][..]);
+        assert_eq!(c.decode(&mut buf).expect("ok"), None);
+        assert_eq!(c.limit(), 1 << 20);
     }
 
     #[test]

@@ -11,6 +11,35 @@ use crate::error::{ProtocolError, Result};
 /// Length of the auth nonce ("scramble") in HandshakeV10.
 pub const NONCE_LEN: usize = 20;
 
+/// Most connection attributes kept from a handshake response or COM_CHANGE_USER; the rest of the
+/// block is skipped unparsed (truncated, as MySQL's performance_schema truncates, not refused: a
+/// client's attributes are informational and a driver adding many should still connect). Real drivers
+/// send 5–20. Without a cap, 64 MiB of empty pairs would be 32 million parsed pairs.
+pub const MAX_ATTRS: usize = 256;
+
+/// Most bytes of attribute keys and values kept (see [`MAX_ATTRS`]); the pair that would cross it and
+/// all after it are dropped.
+pub const MAX_ATTRS_BYTES: usize = 64 * 1024;
+
+/// Parses a connection-attribute block (pairs of length-encoded strings), keeping at most
+/// [`MAX_ATTRS`] pairs and [`MAX_ATTRS_BYTES`] bytes of them. What is kept is checked; what is past
+/// the caps is not looked at.
+fn parse_attributes(block: &Bytes) -> Result<Vec<(Bytes, Bytes)>> {
+    let mut a = Reader::new(block, "connection attributes");
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while a.remaining() > 0 && out.len() < MAX_ATTRS {
+        let k = a.lenenc_bytes()?;
+        let v = a.lenenc_bytes()?;
+        bytes += k.len() + v.len();
+        if bytes > MAX_ATTRS_BYTES {
+            break;
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
 /// The server greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeV10 {
@@ -128,7 +157,8 @@ pub struct HandshakeResponse {
     pub database: Option<Bytes>,
     /// Auth plugin the scramble was made with, if PLUGIN_AUTH.
     pub auth_plugin: Option<Bytes>,
-    /// Connection attributes, if CONNECT_ATTRS.
+    /// Connection attributes, if CONNECT_ATTRS: at most [`MAX_ATTRS`] pairs and [`MAX_ATTRS_BYTES`]
+    /// bytes, the rest dropped.
     pub attributes: Vec<(Bytes, Bytes)>,
 }
 
@@ -163,13 +193,7 @@ impl HandshakeResponse {
         if capabilities & caps::CONNECT_ATTRS != 0 && r.remaining() > 0 {
             let total = usize::try_from(r.lenenc()?)
                 .map_err(|_| ProtocolError::malformed("handshake response", "attributes too long"))?;
-            let attrs = r.take(total)?;
-            let mut a = Reader::new(&attrs, "connection attributes");
-            while a.remaining() > 0 {
-                let k = a.lenenc_bytes()?;
-                let v = a.lenenc_bytes()?;
-                attributes.push((k, v));
-            }
+            attributes = parse_attributes(&r.take(total)?)?;
         }
         Ok(Self { capabilities, max_packet, charset, user, auth_response, database, auth_plugin, attributes })
     }
@@ -274,7 +298,7 @@ pub struct ChangeUser {
     pub charset: Option<u16>,
     /// Plugin the scramble was made with, if sent.
     pub auth_plugin: Option<Bytes>,
-    /// Connection attributes, if sent.
+    /// Connection attributes, if sent (capped as in [`HandshakeResponse::attributes`]).
     pub attributes: Vec<(Bytes, Bytes)>,
 }
 
@@ -301,13 +325,7 @@ impl ChangeUser {
         if capabilities & caps::CONNECT_ATTRS != 0 && r.remaining() > 0 {
             let total = usize::try_from(r.lenenc()?)
                 .map_err(|_| ProtocolError::malformed("COM_CHANGE_USER", "attributes too long"))?;
-            let attrs = r.take(total.min(r.remaining()))?;
-            let mut a = Reader::new(&attrs, "connection attributes");
-            while a.remaining() > 0 {
-                let k = a.lenenc_bytes()?;
-                let v = a.lenenc_bytes()?;
-                cu.attributes.push((k, v));
-            }
+            cu.attributes = parse_attributes(&r.take(total.min(r.remaining()))?)?;
         }
         Ok(cu)
     }
@@ -457,6 +475,74 @@ mod tests {
             let _ = ChangeUser::parse(&Bytes::copy_from_slice(&[0x11u8; 40][..n]), u32::MAX);
         }
         assert!(HandshakeResponse::parse(&Bytes::from_static(&[0, 0, 0, 0])).is_err());
+    }
+
+    /// A HandshakeResponse41 for `app` with CONNECT_ATTRS and the attribute block `attrs`.
+    fn response_with_attrs(attrs: &[u8]) -> Bytes {
+        let mut p = BytesMut::new();
+        p.put_u32_le(caps::PROTOCOL_41 | caps::SECURE_CONNECTION | caps::PLUGIN_AUTH | caps::CONNECT_ATTRS);
+        p.put_u32_le(1 << 24);
+        p.put_u8(45);
+        p.put_bytes(0, 23);
+        p.put_slice(b"app\0");
+        p.put_u8(0);
+        p.put_slice(b"mysql_native_password\0");
+        put_lenenc(&mut p, attrs.len() as u64);
+        p.put_slice(attrs);
+        p.freeze()
+    }
+
+    #[test]
+    fn attribute_count_is_capped() {
+        // 60,000 empty pairs (0x00 0x00 each), as the hostile client sent: MAX_ATTRS are kept.
+        let r = HandshakeResponse::parse(&response_with_attrs(&vec![0u8; 120_000])).expect("parses");
+        assert_eq!(r.attributes.len(), MAX_ATTRS);
+        assert_eq!(&r.user[..], b"app");
+        // A normal block is kept whole.
+        let r =
+            HandshakeResponse::parse(&response_with_attrs(b"\x04_pid\x0242\x0c_client_name\x0alibmariadb"))
+                .expect("parses");
+        assert_eq!(r.attributes.len(), 2);
+        assert_eq!(
+            (&r.attributes[1].0[..], &r.attributes[1].1[..]),
+            (&b"_client_name"[..], &b"libmariadb"[..])
+        );
+    }
+
+    #[test]
+    fn attribute_bytes_are_capped() {
+        // Three pairs of 30,000-byte values: the third would pass MAX_ATTRS_BYTES and is dropped.
+        let mut block = BytesMut::new();
+        for k in [b"a", b"b", b"c"] {
+            put_lenenc_bytes(&mut block, k);
+            put_lenenc_bytes(&mut block, &vec![b'x'; 30_000]);
+        }
+        let r = HandshakeResponse::parse(&response_with_attrs(&block)).expect("parses");
+        assert_eq!(r.attributes.len(), 2);
+        // A value announcing more than the block holds is an error, not an allocation.
+        let err =
+            HandshakeResponse::parse(&response_with_attrs(b"\x01k\xfe\xff\xff\xff\xff\xff\xff\xff\x7f"));
+        assert!(err.is_err());
+        // A block announcing more than the packet holds, likewise.
+        let mut p = BytesMut::from(&response_with_attrs(b"")[..]);
+        p.truncate(p.len() - 1);
+        p.put_slice(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert!(HandshakeResponse::parse(&p.freeze()).is_err());
+    }
+
+    #[test]
+    fn change_user_attributes_are_capped() {
+        let mut p = BytesMut::new();
+        p.put_u8(0x11);
+        p.put_slice(b"bob\0");
+        p.put_u8(0);
+        p.put_slice(b"db1\0");
+        p.put_u16_le(45);
+        p.put_slice(b"mysql_native_password\0");
+        put_lenenc(&mut p, 200_000);
+        p.put_bytes(0, 200_000);
+        let cu = ChangeUser::parse(&p.freeze(), u32::MAX).expect("parses");
+        assert_eq!(cu.attributes.len(), MAX_ATTRS);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod migration;
 pub mod monitor;
 pub mod net;
+pub mod preauth;
 pub mod reload;
 pub mod replay;
 pub mod rules;

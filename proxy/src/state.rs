@@ -67,6 +67,10 @@ pub struct Shared {
     pub backend_tls: Option<Arc<rustls::ClientConfig>>,
     /// Client connection slots (`max_client_connections`).
     pub client_slots: Arc<Semaphore>,
+    /// Connections in the handshake per source address (`[server] max_handshakes_per_ip`).
+    pub handshakes: Arc<crate::preauth::Handshakes>,
+    /// Open admin connections (`[admin] max_connections`).
+    pub admin_slots: Arc<crate::preauth::Slots>,
     /// Connections per user, for `max_connections`.
     pub per_user: HashMap<String, Arc<AtomicUsize>>,
     /// Connection ids handed to clients.
@@ -187,6 +191,8 @@ impl Shared {
         };
         Ok(Self {
             client_slots: Arc::new(Semaphore::new(config.server.max_client_connections)),
+            handshakes: Arc::default(),
+            admin_slots: Arc::default(),
             pools: Pools::new(limits),
             users,
             client_tls,

@@ -39,9 +39,27 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     stream: S,
     peer: SocketAddr,
 ) {
+    // The admin port is as reachable as its listen address makes it: bound the connections a peer
+    // can hold open, and how long one may sit in the handshake.
+    let limit = shared.config().admin.max_connections;
+    let Some(_slot) = shared.admin_slots.take(limit) else {
+        tracing::warn!(%peer, "refused admin connection: [admin] max_connections reached");
+        shared.digests.totals.refuse("admin_max_connections");
+        let why = format!(
+            "Too many connections: the sluice admin interface allows {limit} ([admin] max_connections)"
+        );
+        crate::preauth::refuse(stream, why).await;
+        return;
+    };
     let conn_id = shared.next_conn_id();
-    let Some((mut client, login)) = auth::accept(&shared, &shared.admin_users, stream, peer, conn_id).await
-    else {
+    let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
+    let accepted =
+        tokio::time::timeout(timeout, auth::accept(&shared, &shared.admin_users, stream, peer, conn_id))
+            .await;
+    let Ok(Some((mut client, login))) = accepted else {
+        if accepted.is_err() {
+            tracing::info!(%peer, "admin handshake timed out ([server] handshake_timeout_ms)");
+        }
         return;
     };
     let login = match login {

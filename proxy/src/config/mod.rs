@@ -107,8 +107,12 @@ pub struct ServerConfig {
     pub server_version: String,
     /// Auth plugin announced in the handshake: `mysql_native_password` or `caching_sha2_password` (default).
     pub default_auth_plugin: AuthPlugin,
-    /// A client must finish its handshake within this many milliseconds. Default 10000.
+    /// A client must finish its handshake within this many milliseconds (the admin port too). Default 10000.
     pub handshake_timeout_ms: u64,
+    /// Connections from one source address (an IPv6 /64) that may be in the handshake at once, i.e.
+    /// connected but not yet logged in; more get ERR 1040. Stops one address from filling every
+    /// `max_client_connections` slot with connections that never log in. 0 = no limit. Default 64.
+    pub max_handshakes_per_ip: usize,
     /// Listen backlog of the client, admin and HTTP sockets (capped by the kernel's somaxconn). A burst
     /// of connections larger than the backlog loses some silently: the client waits for a greeting that
     /// never comes. Default 4096.
@@ -170,6 +174,10 @@ pub struct AdminConfig {
     pub enabled: bool,
     /// Admin accounts (same hash fields as `[[users]]`).
     pub users: Vec<UserConfig>,
+    /// Admin connections open at once (logged in or not); more get ERR 1040. The admin port has no
+    /// business with many connections, and each one not yet logged in is an anonymous peer's.
+    /// 0 = no limit. Default 64.
+    pub max_connections: usize,
 }
 
 /// `[http]`: metrics and health over HTTP.
@@ -587,6 +595,7 @@ impl Default for ServerConfig {
             server_version: String::new(),
             default_auth_plugin: AuthPlugin::CachingSha2Password,
             handshake_timeout_ms: 10_000,
+            max_handshakes_per_ip: 64,
             listen_backlog: 4096,
             proxy_protocol: false,
             tls_min_version: TlsVersion::V12,
@@ -602,7 +611,7 @@ impl Default for ServerConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { listen: addr("127.0.0.1:6032"), enabled: true, users: Vec::new() }
+        Self { listen: addr("127.0.0.1:6032"), enabled: true, users: Vec::new(), max_connections: 64 }
     }
 }
 

@@ -17,7 +17,13 @@ pub struct PacketStream<S> {
     codec: PacketCodec,
     /// Sequence id after the last packet read: what a reply to it carries.
     next_seq: u8,
+    /// How much the read buffer grows by when less than a quarter of it is free before a read.
+    grow: usize,
 }
+
+/// Buffer size of a connection that has not logged in ([`PacketStream::preauth`]): its packets are a
+/// few hundred bytes, and thousands may sit idle in the handshake.
+const PREAUTH_CHUNK: usize = 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// Wraps `io`; logical packets larger than `limit` bytes are refused.
@@ -33,18 +39,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             wbuf: BytesMut::with_capacity(READ_CHUNK),
             codec: PacketCodec::new(limit),
             next_seq: 0,
+            grow: READ_CHUNK,
         }
     }
 
+    /// A client stream before login: 1 KiB buffers (16 KiB ones cost an idle handshake ~16 KB of
+    /// RSS); [`Self::logged_in`] gives it the full-size ones.
+    pub fn preauth(io: S, limit: usize) -> Self {
+        Self {
+            io,
+            rbuf: BytesMut::with_capacity(PREAUTH_CHUNK),
+            wbuf: BytesMut::with_capacity(PREAUTH_CHUNK),
+            codec: PacketCodec::new(limit),
+            next_seq: 0,
+            grow: PREAUTH_CHUNK,
+        }
+    }
+
+    /// The client has logged in: packets up to `limit` bytes, and the read buffer of [`Self::new`].
+    pub fn logged_in(&mut self, limit: usize) {
+        self.set_limit(limit);
+        self.grow = READ_CHUNK;
+        self.rbuf.reserve(READ_CHUNK);
+    }
+
+    /// Changes the largest logical packet accepted from now on (a client's rises after login).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.codec.set_limit(limit);
+    }
+
     /// The next packet, reading as needed; `None` when the peer closed cleanly between packets.
+    /// The buffer grows as bytes arrive (the codec asks for at most `READ_AHEAD` more at a time), so
+    /// a header announcing 16 MiB costs nothing until the 16 MiB are sent.
     pub async fn read(&mut self) -> Result<Option<Packet>, ProtocolError> {
         loop {
-            if let Some(p) = self.codec.decode(&mut self.rbuf)? {
-                self.next_seq = p.next_seq;
+            if let Some(p) = self.decode()? {
                 return Ok(Some(p));
             }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
+            if self.rbuf.capacity() - self.rbuf.len() < self.grow / 4 {
+                self.rbuf.reserve(self.grow);
             }
             let n = match self.io.read_buf(&mut self.rbuf).await {
                 Ok(n) => n,
@@ -63,11 +96,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// A packet already in the read buffer, without I/O.
     pub fn buffered(&mut self) -> Result<Option<Packet>, ProtocolError> {
-        let p = self.codec.decode(&mut self.rbuf)?;
-        if let Some(p) = &p {
-            self.next_seq = p.next_seq;
+        self.decode()
+    }
+
+    fn decode(&mut self) -> Result<Option<Packet>, ProtocolError> {
+        match self.codec.decode(&mut self.rbuf) {
+            Ok(p) => {
+                if let Some(p) = &p {
+                    self.next_seq = p.next_seq;
+                }
+                Ok(p)
+            }
+            Err(e) => {
+                // A packet refused from its header (too large): the ERR that answers it follows its
+                // sequence id, so the client reads it as the reply rather than as out of order.
+                if matches!(e, ProtocolError::TooLarge { .. }) && self.rbuf.len() >= 4 {
+                    self.next_seq = self.rbuf[3].wrapping_add(1);
+                }
+                Err(e)
+            }
         }
-        Ok(p)
     }
 
     /// The sequence id a reply to the last packet read carries.

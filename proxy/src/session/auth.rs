@@ -44,6 +44,13 @@ pub const SERVER_CAPS: u32 = caps::LONG_PASSWORD
     | caps::SESSION_TRACK
     | caps::DEPRECATE_EOF;
 
+/// Largest packet a client may send before it has logged in: the handshake response, the SSLRequest
+/// and the answers to an auth switch or full-auth request. Real ones are a few hundred bytes (MySQL's
+/// own servers refuse a handshake response past a few KiB); `[server] max_packet_bytes` (64 MiB by
+/// default) applies only once the client is authenticated, so an anonymous peer cannot make sluice
+/// hold megabytes per connection.
+pub const PREAUTH_MAX_PACKET: usize = 64 * 1024;
+
 /// A client stream at any stage.
 pub type ClientStream<S> = PacketStream<MaybeTls<S>>;
 
@@ -81,7 +88,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_id: u32,
 ) -> Option<(ClientStream<S>, Result<Login>)> {
     let max = shared.max_packet();
-    let mut client = PacketStream::new(MaybeTls::Plain(stream), max);
+    let mut client = PacketStream::preauth(MaybeTls::Plain(stream), PREAUTH_MAX_PACKET);
     let nonce = new_nonce();
     let offered = SERVER_CAPS | if shared.client_tls.is_some() { caps::SSL } else { 0 };
     let default_plugin = match shared.config().server.default_auth_plugin {
@@ -121,7 +128,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 return None;
             }
         };
-        let mut c = PacketStream::new(MaybeTls::Server(Box::new(tls)), max);
+        let mut c = PacketStream::preauth(MaybeTls::Server(Box::new(tls)), PREAUTH_MAX_PACKET);
         let r = read_client(&mut c).await.and_then(|q| {
             if q.seq == p.next_seq {
                 Ok(q)
@@ -137,6 +144,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
         (client, p)
     };
     let r = login(users, &mut client, p, nonce, offered, default_plugin, peer).await;
+    if r.is_ok() {
+        client.logged_in(max);
+    }
     Some((client, r))
 }
 
@@ -276,7 +286,18 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + Send>(
     Ok((false, MYSQL_NATIVE_PASSWORD, seq))
 }
 
-/// Reads one client packet during the connection phase.
+/// Reads one client packet during the connection phase (at most [`PREAUTH_MAX_PACKET`] bytes).
 async fn read_client<S: AsyncRead + AsyncWrite + Unpin>(client: &mut ClientStream<S>) -> Result<Packet> {
-    client.read().await.map_err(Error::Client)?.ok_or(Error::ClientGone)
+    match client.read().await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(Error::ClientGone),
+        // Not max_packet_bytes' message: raising that would not help before login.
+        Err(ProtocolError::TooLarge { size, limit }) => Err(Error::reply(
+            errors::PACKET_TOO_LARGE,
+            format!(
+                "Got a packet of {size} bytes before login; sluice accepts at most {limit} bytes until the client has authenticated (a handshake response is normally a few hundred bytes: send fewer or shorter connection attributes)"
+            ),
+        )),
+        Err(e) => Err(Error::Client(e)),
+    }
 }

@@ -75,16 +75,18 @@ fn writes_data(first_keyword: &str) -> bool {
     )
 }
 
-/// A `/* sluice: cache ttl=30s */` value: `30s`, `500ms`, `2m` or plain seconds.
+/// A `/* sluice: cache ttl=30s */` value: `30s`, `500ms`, `2m` or plain seconds; longer than
+/// [`sluice_cache::MAX_TTL`] (30 days) is cut to it (the hint is the client's: any number may come).
 fn parse_ttl(v: &str) -> Option<Duration> {
     let v = v.trim();
-    if let Some(ms) = v.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    if let Some(m) = v.strip_suffix('m') {
-        return m.parse::<u64>().ok().map(|m| Duration::from_secs(m * 60));
-    }
-    v.strip_suffix('s').unwrap_or(v).parse().ok().map(Duration::from_secs)
+    let ttl = if let Some(ms) = v.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else if let Some(m) = v.strip_suffix('m') {
+        m.parse::<u64>().ok().map(|m| Duration::from_secs(m.saturating_mul(60)))
+    } else {
+        v.strip_suffix('s').unwrap_or(v).parse().ok().map(Duration::from_secs)
+    };
+    ttl.map(|t| t.min(sluice_cache::MAX_TTL))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -380,6 +382,10 @@ mod tests {
         assert_eq!(parse_ttl("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_ttl("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_ttl("x"), None);
+        // Found by a hostile client: u64::MAX seconds overflowed `Instant + ttl` and panicked.
+        assert_eq!(parse_ttl("18446744073709551615"), Some(sluice_cache::MAX_TTL));
+        assert_eq!(parse_ttl("18446744073709551615m"), Some(sluice_cache::MAX_TTL));
+        assert_eq!(parse_ttl("18446744073709551615ms"), Some(sluice_cache::MAX_TTL));
     }
 
     #[test]

@@ -101,6 +101,18 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) {
     let counted = shared.clone();
     let _live = counted.live_session();
+    // Counted per source address until the login is decided (crate::preauth).
+    let per_ip = shared.config().server.max_handshakes_per_ip;
+    let Some(handshake) = shared.handshakes.enter(peer.ip(), per_ip) else {
+        tracing::warn!(%peer, "refused connection: max_handshakes_per_ip reached");
+        shared.digests.totals.refuse("max_handshakes_per_ip");
+        let why = format!(
+            "Too many connections from {} still logging in: sluice allows {per_ip} per address ([server] max_handshakes_per_ip)",
+            peer.ip()
+        );
+        crate::preauth::refuse(stream, why).await;
+        return;
+    };
     let Ok(_slot) = shared.client_slots.clone().try_acquire_owned() else {
         let mut c = crate::net::PacketStream::new(stream, 1024);
         let e = ErrPacket::new(
@@ -131,6 +143,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
             return;
         }
     };
+    drop(handshake);
     let (mut client, login) = accepted;
     let login = match login {
         Ok(l) => l,

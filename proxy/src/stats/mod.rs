@@ -243,8 +243,14 @@ pub struct Totals {
 }
 
 /// Why a client connection was refused, in [`Totals::refused`] order.
-pub const REFUSALS: [&str; 4] =
-    ["max_client_connections", "max_user_connections", "login_failed", "handshake_timeout"];
+pub const REFUSALS: [&str; 6] = [
+    "max_client_connections",
+    "max_user_connections",
+    "login_failed",
+    "handshake_timeout",
+    "max_handshakes_per_ip",
+    "admin_max_connections",
+];
 
 impl Totals {
     /// Counts a refused client connection (`reason` from [`REFUSALS`]).

@@ -20,6 +20,7 @@ mod monitor;
 mod observability;
 mod ops;
 mod packaging;
+mod preauth;
 mod proxy_protocol;
 mod pymysql;
 mod raw;
