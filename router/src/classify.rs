@@ -335,7 +335,19 @@ pub fn classify_unhinted(l: &Lexed) -> Class {
                         | "status"
                 )
             });
-            c = if server_specific { read(Target::Primary, false) } else { read(Target::Replica, false) };
+            // The diagnostics of the previous statement live on the connection that ran it.
+            let diagnostics = match words.get(1).copied() {
+                Some("warnings" | "errors") => true,
+                Some("count") => words.iter().any(|w| matches!(*w, "warnings" | "errors")),
+                _ => false,
+            };
+            c = if diagnostics {
+                read(Target::Last, false)
+            } else if server_specific {
+                read(Target::Primary, false)
+            } else {
+                read(Target::Replica, false)
+            };
         }
         "describe" | "desc" | "explain" => {
             // EXPLAIN ANALYZE / ANALYZE run the statement; plain EXPLAIN does not.
@@ -438,7 +450,11 @@ fn classify_select(l: &Lexed, words: &[&str]) -> Class {
     if call("connection_id") {
         return Class { target: Target::Sluice, ..read(Target::Sluice, false) };
     }
-    if LAST_FUNCTIONS.iter().any(|f| call(f)) || has("@@identity") || has("@@last_insert_id") {
+    if LAST_FUNCTIONS.iter().any(|f| call(f))
+        || has("@@identity")
+        || has("@@last_insert_id")
+        || (text.contains("@@") && (text.contains("warning_count") || text.contains("error_count")))
+    {
         return read(Target::Last, false);
     }
     if text.contains("information_schema.processlist") || text.contains("performance_schema.") {
