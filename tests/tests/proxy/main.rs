@@ -11,6 +11,7 @@ mod capture;
 mod disconnects;
 mod errors;
 mod faults;
+mod fidelity;
 mod firewall;
 mod limits;
 mod logs;
