@@ -247,9 +247,20 @@ fn close_on(conn: &mut BackendConn, ids: &[u32]) {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_PREPARE: prepared where the statement would run; the client gets sluice's id.
     pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
+        let mut p = p;
+        let mut lexed = Arc::new(sluice_router::lexer::lex(&p.payload[1..]));
+        let mut class = self.shared.plans.plan(&lexed, &p.payload[1..]);
+        if class.target == sluice_router::classify::Target::Sluice
+            && lexed.first_keyword != "kill"
+            && let Some(rewritten) = self.rewrite_connection_id(&p.payload, &lexed)
+        {
+            // CONNECTION_ID() is the client's id in sluice, as in COM_QUERY: the backend prepares the
+            // rewritten text (same column name and type), and every EXECUTE runs that.
+            p.payload = rewritten;
+            lexed = Arc::new(sluice_router::lexer::lex(&p.payload[1..]));
+            class = self.shared.plans.plan(&lexed, &p.payload[1..]);
+        }
         let sql = &p.payload[1..];
-        let lexed = Arc::new(sluice_router::lexer::lex(sql));
-        let class = self.shared.plans.plan(&lexed, sql);
         // Over a sharded table: the text of shard 0 is prepared (for the client's metadata); each
         // EXECUTE is routed by its parameters.
         let sharded = match class.tables.shard.clone() {

@@ -92,6 +92,23 @@ async fn connection_id_columns_are_named_and_typed_as_the_primary_does() {
         assert_eq!(got, want, "{sql}");
         assert!(got.1.iter().flatten().any(|v| v == "<id>") || !sql.contains(" + 0"), "{sql}: {got:?}");
     }
+    // Prepared (COM_STMT_PREPARE + EXECUTE): the connection's own id, the same column names and types.
+    let mut sides = Vec::new();
+    for c in [&mut d, &mut s] {
+        let id = c.id();
+        let stmt = c.prep("SELECT CONNECTION_ID(), connection_id() + 0 AS plus").await.expect("prepare");
+        let cols: Vec<String> = stmt
+            .columns()
+            .iter()
+            .map(|c| {
+                format!("{:?} {:?} {} {:?}", c.name_str(), c.column_type(), c.column_length(), c.flags())
+            })
+            .collect();
+        let row: Option<(u64, u64)> = c.exec_first(&stmt, ()).await.expect("execute");
+        assert_eq!(row, Some((u64::from(id), u64::from(id))), "{cols:?}");
+        sides.push(cols);
+    }
+    assert_eq!(sides[1], sides[0], "prepared CONNECTION_ID() columns");
 }
 
 /// A failed COM_CHANGE_USER story on `c`: what each step answers and what the session looks like after.
