@@ -76,6 +76,10 @@ pub fn sha2_scramble(nonce: &[u8], password: &[u8]) -> Vec<u8> {
 /// `stored == None` means the account has an empty password.
 pub fn verify_native(nonce: &[u8], scramble: &[u8], stored: Option<&[u8; 20]>) -> bool {
     let Some(stored) = stored else { return scramble.is_empty() };
+    if scramble.is_empty() {
+        // A client sends no scramble for an empty password: right only if the stored hash is of "".
+        return constant_time_eq(&native_password_hash(b""), stored);
+    }
     if scramble.len() != 20 {
         return false;
     }
@@ -94,6 +98,10 @@ pub fn verify_native(nonce: &[u8], scramble: &[u8], stored: Option<&[u8; 20]>) -
 /// Verifies a client's `caching_sha2_password` fast-path scramble against the stored SHA256(SHA256(pw)).
 pub fn verify_sha2(nonce: &[u8], scramble: &[u8], stored: Option<&[u8; 32]>) -> bool {
     let Some(stored) = stored else { return scramble.is_empty() };
+    if scramble.is_empty() {
+        // No scramble is an empty password: right only if the stored hash is of "".
+        return constant_time_eq(&sha2_password_hash(b""), stored);
+    }
     if scramble.len() != 32 {
         return false;
     }
@@ -192,6 +200,20 @@ mod tests {
         assert!(verify_sha2(nonce, &s, Some(&stored)));
         assert!(!verify_sha2(nonce, &sha2_scramble(nonce, b"secreT"), Some(&stored)));
         assert!(!verify_sha2(b"abcdefghijabcdefghiX", &s, Some(&stored)));
+    }
+
+    #[test]
+    fn empty_password_verifies_only_against_the_empty_hash() {
+        let nonce = b"01234567890123456789";
+        let (n, s) = (native_password_hash(b""), sha2_password_hash(b""));
+        assert!(verify_native(nonce, &native_scramble(nonce, b""), Some(&n)));
+        assert!(verify_sha2(nonce, &sha2_scramble(nonce, b""), Some(&s)));
+        assert!(verify_cleartext(b"", Some(&n), Some(&s)));
+        // A wrong (non-empty) password still fails against the empty hash, and vice versa.
+        assert!(!verify_native(nonce, &native_scramble(nonce, b"x"), Some(&n)));
+        assert!(!verify_sha2(nonce, &sha2_scramble(nonce, b"x"), Some(&s)));
+        assert!(!verify_native(nonce, &[], Some(&native_password_hash(b"x"))));
+        assert!(!verify_sha2(nonce, &[], Some(&sha2_password_hash(b"x"))));
     }
 
     #[test]

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_protocol::auth::{parse_native_hash, parse_sha2_hash};
+use sluice_protocol::auth::{native_password_hash, parse_native_hash, parse_sha2_hash, sha2_password_hash};
 
 use crate::config::{Config, Credentials, UserConfig};
 
-/// One client-facing account, ready for authentication.
-#[derive(Debug)]
+/// One client-facing account, ready for authentication. Its `Debug` leaves out the backend password and
+/// the hashes (logs and panics must not carry them).
 pub struct User {
     /// Login name.
     pub name: String,
@@ -29,6 +29,38 @@ pub struct User {
     pub backend_password: String,
 }
 
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |set: bool| if set { "<hidden>" } else { "<none>" };
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("native", &hidden(self.native.is_some()))
+            .field("sha2", &hidden(self.sha2.is_some()))
+            .field("default_schema", &self.default_schema)
+            .field("require_tls", &self.require_tls)
+            .field("max_connections", &self.max_connections)
+            .field("backend_user", &self.backend_user)
+            .field("backend_password", &hidden(!self.backend_password.is_empty()))
+            .finish()
+    }
+}
+
+/// A configured `mysql_native_password` hash; `""` is the empty password's (the config's way to say it).
+fn native_hash(configured: Option<&str>) -> Option<[u8; 20]> {
+    match configured? {
+        "" => Some(native_password_hash(b"")),
+        h => parse_native_hash(h),
+    }
+}
+
+/// A configured `caching_sha2_password` hash; `""` is the empty password's.
+fn sha2_hash(configured: Option<&str>) -> Option<[u8; 32]> {
+    match configured? {
+        "" => Some(sha2_password_hash(b"")),
+        h => parse_sha2_hash(h),
+    }
+}
+
 /// All accounts by name.
 #[derive(Debug, Default)]
 pub struct Users {
@@ -44,8 +76,8 @@ impl Users {
             let backend_password = creds.password().map_err(|e| format!("user {}: {e}", u.name))?;
             let user = User {
                 name: u.name.clone(),
-                native: u.mysql_native_password.as_deref().and_then(parse_native_hash),
-                sha2: u.caching_sha2_password.as_deref().and_then(parse_sha2_hash),
+                native: native_hash(u.mysql_native_password.as_deref()),
+                sha2: sha2_hash(u.caching_sha2_password.as_deref()),
                 default_schema: u.default_schema.clone(),
                 require_tls: u.require_tls,
                 max_connections: u.max_connections,
@@ -63,8 +95,8 @@ impl Users {
         for u in &config.admin.users {
             let user = User {
                 name: u.name.clone(),
-                native: u.mysql_native_password.as_deref().and_then(parse_native_hash),
-                sha2: u.caching_sha2_password.as_deref().and_then(parse_sha2_hash),
+                native: native_hash(u.mysql_native_password.as_deref()),
+                sha2: sha2_hash(u.caching_sha2_password.as_deref()),
                 default_schema: None,
                 require_tls: u.require_tls,
                 max_connections: 0,
@@ -84,5 +116,39 @@ impl Users {
     /// Looks an account up by the name a client sent.
     pub fn get(&self, name: &[u8]) -> Option<Arc<User>> {
         std::str::from_utf8(name).ok().and_then(|n| self.by_name.get(n)).cloned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_backend_password_and_hashes() {
+        let u = User {
+            name: "app".into(),
+            native: Some(native_password_hash(b"pw")),
+            sha2: None,
+            default_schema: None,
+            require_tls: false,
+            max_connections: 0,
+            backend_user: "backend".into(),
+            backend_password: "s3cr3t-backend".into(),
+        };
+        let one = format!("{u:?}");
+        let shown = format!("{one} {:#?}", Users { by_name: HashMap::from([("app".into(), Arc::new(u))]) });
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("\"app\"") && shown.contains("backend_password: \"<hidden>\""), "{shown}");
+        // Nor the hash bytes (SHA1(SHA1(pw)) is what mysql_native_password logins are checked against).
+        assert!(!shown.contains('['), "{shown}");
+    }
+
+    #[test]
+    fn empty_hash_is_the_empty_password() {
+        assert_eq!(native_hash(Some("")), Some(native_password_hash(b"")));
+        assert_eq!(sha2_hash(Some("")), Some(sha2_password_hash(b"")));
+        assert_eq!(native_hash(None), None);
+        assert_eq!(sha2_hash(Some("zz")), None);
     }
 }

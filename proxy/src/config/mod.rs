@@ -196,10 +196,12 @@ pub struct HttpConfig {
 pub struct UserConfig {
     /// User name clients log in with.
     pub name: String,
-    /// `mysql_native_password` hash: `*` + 40 hex digits of SHA1(SHA1(password)), as `PASSWORD()` prints.
+    /// `mysql_native_password` hash: `*` + 40 hex digits of SHA1(SHA1(password)), as `PASSWORD()` prints;
+    /// `""` for an empty password (what MySQL stores for one).
     #[serde(default)]
     pub mysql_native_password: Option<String>,
-    /// `caching_sha2_password` hash: 64 hex digits of SHA256(SHA256(password)) (`sluice hash-password`).
+    /// `caching_sha2_password` hash: 64 hex digits of SHA256(SHA256(password)) (`sluice hash-password`);
+    /// `""` for an empty password.
     #[serde(default)]
     pub caching_sha2_password: Option<String>,
     /// Schema used when the client names none. Default none.

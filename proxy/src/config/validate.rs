@@ -201,20 +201,31 @@ fn check_users(v: &mut Issues, section: &str, users: &[UserConfig]) {
                 "needs mysql_native_password and/or caching_sha2_password (`sluice hash-password` prints both)",
             );
         }
+        // "" is an empty password, as MySQL's authentication_string stores it.
         if let Some(h) = &u.mysql_native_password
+            && !h.is_empty()
             && parse_native_hash(h).is_none()
         {
             v.add(
                 format!("{at}.mysql_native_password"),
-                "must be * followed by 40 hex digits (`sluice hash-password` prints it)",
+                "must be * followed by 40 hex digits, or \"\" for an empty password (`sluice hash-password` prints it)",
             );
         }
         if let Some(h) = &u.caching_sha2_password
+            && !h.is_empty()
             && parse_sha2_hash(h).is_none()
         {
             v.add(
                 format!("{at}.caching_sha2_password"),
-                "must be 64 hex digits (`sluice hash-password` prints it)",
+                "must be 64 hex digits, or \"\" for an empty password (`sluice hash-password` prints it)",
+            );
+        }
+        if let (Some(n), Some(s)) = (&u.mysql_native_password, &u.caching_sha2_password)
+            && n.is_empty() != s.is_empty()
+        {
+            v.add(
+                at.as_str(),
+                "one hash is \"\" (empty password) and the other is not: both must be of the same password",
             );
         }
         if let Some(c) = &u.backend {

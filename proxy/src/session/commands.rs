@@ -410,10 +410,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// COM_CHANGE_USER: sluice re-authenticates the client itself, then gives the session a clean backend
-    /// connection for the new user (the old one is reset and returned to its pool). A failed attempt
-    /// closes the session, as MySQL does.
+    /// connection for the new user (the old one is reset and returned to its pool), and the session
+    /// counts against the new user's `max_connections` instead of the old one's.
+    ///
+    /// A failed attempt does what MariaDB 10.11 does (measured): the connection stays open and keeps its
+    /// user and schema, but its session is reset all the same (variables, temporary tables, transaction,
+    /// prepared statements: the server resets before it authenticates); the ERR (1045, or 1226 when the
+    /// new user is at its limit) comes after a 1 s pause; from the fourth attempt after three failures,
+    /// every COM_CHANGE_USER of the connection, right password or not, gets ERR 1047 (Unknown command).
     async fn change_user(&mut self, p: &Packet) -> Result<Next> {
+        const MAX_FAILED: u8 = 3;
         let cu = ChangeUser::parse(&p.payload, self.caps).map_err(Error::Client)?;
+        if self.failed_change_users >= MAX_FAILED {
+            let e = Error::reply(errors::UNKNOWN_COMMAND, "Unknown command");
+            return self.change_user_failed(p.next_seq, e).await;
+        }
         let user = self.shared.users.get(&cu.user);
         let plugin = cu.auth_plugin.as_deref().unwrap_or(b"mysql_native_password");
         let tls = self.client.get_ref().is_tls();
@@ -429,11 +440,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (true, Some(u)) if !u.require_tls || tls => u,
             _ => {
                 let e = access_denied(&name, self.peer, !cu.auth_response.is_empty());
-                self.client.write(seq, &e.to_err_packet().to_bytes());
-                let _ = self.client.flush().await;
-                return Ok(Next::Close);
+                return self.change_user_failed(seq, e).await;
             }
         };
+        if user.name != self.user.name {
+            let Some(slot) = super::UserSlot::take(&self.shared, &user) else {
+                self.shared.digests.totals.refuse("max_user_connections");
+                let e = Error::reply(
+                    (1226, "42000"),
+                    format!(
+                        "User '{}' has exceeded the 'max_user_connections' resource ({})",
+                        user.name, user.max_connections
+                    ),
+                );
+                return self.change_user_failed(seq, e).await;
+            };
+            // The old user's slot is given back here.
+            self.user_slot = slot;
+        }
         if let Some(h) = self.held.take() {
             drop(h.guard); // reset by the pool
         }
@@ -452,6 +476,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.reply_ok(seq).await?;
         Ok(Next::Continue)
+    }
+
+    /// A refused COM_CHANGE_USER: the session is reset but keeps its user and schema, and `e` is sent at
+    /// `seq` after the server's 1 s pause (it slows down password guessing on an open connection).
+    async fn change_user_failed(&mut self, seq: u8, e: Error) -> Result<Next> {
+        self.failed_change_users = self.failed_change_users.saturating_add(1);
+        let schema = self.schema.clone();
+        if let Some(h) = self.held.take() {
+            drop(h.guard); // reset by the pool
+        }
+        self.pins = super::Pins::default();
+        self.stmts = super::prepared::ClientStmts::default();
+        let reset = self.begin_session().await;
+        self.schema = schema;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let e = match reset {
+            // No backend to reset on: that error is the one to tell, the session cannot go on as it was.
+            Err(r) => r,
+            Ok(()) => e,
+        };
+        self.client.write(seq, &e.to_err_packet().to_bytes());
+        self.client.flush().await.map_err(|_| Error::ClientGone)?;
+        Ok(if e.is_fatal_for_session() { Next::Close } else { Next::Continue })
     }
 }
 

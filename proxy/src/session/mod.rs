@@ -157,7 +157,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let user = login.user.clone();
     tracing::Span::current().record("user", tracing::field::display(&user.name));
-    let Some(_user_slot) = UserSlot::take(&shared, &user) else {
+    let Some(user_slot) = UserSlot::take(&shared, &user) else {
         let e = Error::reply(
             (1226, "42000"),
             format!(
@@ -171,7 +171,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let registry = shared.clone();
     let (handle, _registered) = registry.sessions.register(conn_id, &user.name, peer);
-    let mut session = Session::new(shared, client, peer, conn_id, login, handle);
+    let mut session = Session::new(shared, client, peer, conn_id, login, handle, user_slot);
     match session.start().await {
         Ok(()) => session.run().await,
         Err(e) => {
@@ -221,6 +221,10 @@ pub struct Session<S> {
     /// Capabilities the client negotiated.
     caps: u32,
     user: Arc<User>,
+    /// `user`'s place in its `max_connections` (moves with COM_CHANGE_USER).
+    user_slot: UserSlot,
+    /// Failed COM_CHANGE_USERs so far: from the third on, the server refuses the command for good.
+    failed_change_users: u8,
     charset: u8,
     /// The session's schema (from the login, COM_INIT_DB and the server's schema tracking).
     schema: Option<Bytes>,
@@ -322,6 +326,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         conn_id: u32,
         login: Login,
         handle: Arc<pins::SessionHandle>,
+        user_slot: UserSlot,
     ) -> Self {
         let schema = login.database.or_else(|| login.user.default_schema.clone()).map(Bytes::from);
         let hold_idle = Duration::from_millis(shared.config().pool.hold_idle_ms);
@@ -333,6 +338,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             conn_id,
             caps: login.caps,
             user: login.user,
+            user_slot,
+            failed_change_users: 0,
             charset: login.charset,
             schema,
             nonce: login.nonce,

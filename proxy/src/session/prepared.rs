@@ -247,9 +247,21 @@ fn close_on(conn: &mut BackendConn, ids: &[u32]) {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_PREPARE: prepared where the statement would run; the client gets sluice's id.
     pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
+        let mut p = p;
+        let mode = self.lex_mode();
+        let mut lexed = Arc::new(sluice_router::lexer::lex_with(&p.payload[1..], mode));
+        let mut class = self.shared.plans.plan(&lexed, &p.payload[1..]);
+        if class.target == sluice_router::classify::Target::Sluice
+            && lexed.first_keyword != "kill"
+            && let Some(rewritten) = self.rewrite_connection_id(&p.payload, &lexed)
+        {
+            // CONNECTION_ID() is the client's id in sluice, as in COM_QUERY: the backend prepares the
+            // rewritten text (same column name and type), and every EXECUTE runs that.
+            p.payload = rewritten;
+            lexed = Arc::new(sluice_router::lexer::lex_with(&p.payload[1..], mode));
+            class = self.shared.plans.plan(&lexed, &p.payload[1..]);
+        }
         let sql = &p.payload[1..];
-        let lexed = Arc::new(sluice_router::lexer::lex_with(sql, self.lex_mode()));
-        let class = self.shared.plans.plan(&lexed, sql);
         // Over a sharded table: the text of shard 0 is prepared (for the client's metadata); each
         // EXECUTE is routed by its parameters.
         let sharded = match class.tables.shard.clone() {
@@ -317,7 +329,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             self.stmts.map.insert(id, stmt);
         }
-        if !self.pins.any() {
+        // The server keeps a PREPARE's warnings (or its error) for SHOW WARNINGS: the connection stays
+        // with the session for the next statement, which gets it if it asks for them (Target::Last).
+        if !self.pins.any() && fx.warnings == 0 && !fx.failed {
             self.release_held();
         }
         Ok(Next::Continue)
@@ -331,6 +345,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             stmt.types = Some(t);
         }
         let (lexed, class) = (stmt.lexed.clone(), stmt.class.clone());
+        if class.target == sluice_router::classify::Target::Sluice
+            && lexed.first_keyword == "kill"
+            && lexed.statements.len() == 1
+        {
+            // The id names a sluice connection, as in the text form: forwarded, it would name some
+            // backend thread (ER_NO_SUCH_THREAD, or another client's).
+            return self.execute_kill(id, &p).await;
+        }
         if stmt.sharded.is_some() {
             let r = self.execute_sharded(id, &p, &lexed, &class).await;
             self.group_ctx = 0;
@@ -346,6 +368,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.stmts.cursor == Some(id) && self.status & status::CURSOR_EXISTS == 0 {
             self.close_cursor();
         }
+        Ok(Next::Continue)
+    }
+
+    /// EXECUTE of a prepared `KILL`: answered by sluice like the text form.
+    async fn execute_kill(&mut self, id: u32, p: &Packet) -> Result<Next> {
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        let long: Vec<bool> = if stmt.long_data.is_empty() {
+            Vec::new()
+        } else {
+            (0..stmt.params).map(|i| stmt.long_data.iter().any(|(p, _)| *p == i)).collect()
+        };
+        let exec = sluice_protocol::binary::parse_stmt_execute(
+            &p.payload,
+            usize::from(stmt.params),
+            stmt.param_types.as_deref(),
+            &long,
+        )
+        .map_err(|e| {
+            Error::reply((1210, "HY000"), format!("Incorrect arguments to mysqld_stmt_execute: {e}"))
+        })?;
+        stmt.param_types = Some(exec.types.clone());
+        // Long data was for this execution; the server forgets it after the EXECUTE too.
+        let long_param = stmt.long_data.drain(..).fold(None::<Vec<u8>>, |acc, (_, d)| {
+            let mut acc = acc.unwrap_or_default();
+            acc.extend_from_slice(&d);
+            Some(acc)
+        });
+        let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+        let param = match long_param {
+            Some(d) => Some(sluice_protocol::binary::Value::Bytes(Bytes::from(d))),
+            None => exec.params.first().cloned(),
+        };
+        let k = super::sluice_sql::prepared_kill(&stmt.lexed, sql, param.as_ref())?;
+        self.kill(k.id, k.query_only, p.next_seq).await?;
         Ok(Next::Continue)
     }
 

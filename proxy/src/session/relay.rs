@@ -219,6 +219,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     fx.warnings += warnings;
                 }
                 Kind::End => fx.warnings += end_warnings(&p.payload),
+                // COM_STMT_PREPARE_OK: status, id (4), columns (2), params (2), filler, warnings (2).
+                Kind::PrepareOk { .. } => {
+                    fx.warnings +=
+                        p.payload.get(10..12).map_or(0, |w| u64::from(u16::from_le_bytes([w[0], w[1]])));
+                }
                 _ => {}
             }
             if step.status.is_some_and(|s| s & (status::NO_INDEX_USED | status::NO_GOOD_INDEX_USED) != 0) {

@@ -30,23 +30,27 @@ pub(crate) struct KillRequest {
     pub query_only: bool,
 }
 
-/// Parses a normalized `KILL` (`kill [hard|soft] [query|connection] ?`) with the id from the statement.
-pub(crate) fn parse_kill(lexed: &Lexed, sql: &[u8]) -> std::result::Result<KillRequest, &'static str> {
+/// Whether a normalized `KILL` (`kill [hard|soft] [query|connection] ?`) is `KILL QUERY`; an error for
+/// the forms sluice does not answer.
+fn kill_form(lexed: &Lexed) -> std::result::Result<bool, &'static str> {
     let mut words: Vec<&str> = lexed.text.split_whitespace().collect();
     words.retain(|w| !matches!(*w, "hard" | "soft"));
-    let query_only = match words.as_slice() {
-        ["kill", "?"] | ["kill", "connection", "?"] => false,
-        ["kill", "query", "?"] => true,
+    match words.as_slice() {
+        ["kill", "?"] | ["kill", "connection", "?"] => Ok(false),
+        ["kill", "query", "?"] => Ok(true),
         ["kill", "query", "id", ..] => {
-            return Err(
-                "KILL QUERY ID (by query id) is not supported by sluice; use KILL QUERY <connection id>",
-            );
+            Err("KILL QUERY ID (by query id) is not supported by sluice; use KILL QUERY <connection id>")
         }
         ["kill", "user", ..] | ["kill", _, "user", ..] => {
-            return Err("KILL USER is not supported by sluice; kill connections by id");
+            Err("KILL USER is not supported by sluice; kill connections by id")
         }
-        _ => return Err("KILL takes a connection id: KILL [QUERY | CONNECTION] <id>"),
-    };
+        _ => Err("KILL takes a connection id: KILL [QUERY | CONNECTION] <id>"),
+    }
+}
+
+/// Parses a normalized `KILL` (`kill [hard|soft] [query|connection] ?`) with the id from the statement.
+pub(crate) fn parse_kill(lexed: &Lexed, sql: &[u8]) -> std::result::Result<KillRequest, &'static str> {
+    let query_only = kill_form(lexed)?;
     let lit = lexed.literals.first().ok_or("KILL takes a connection id")?;
     let text = sql.get(lit.span.clone()).ok_or("KILL takes a connection id")?;
     let id = std::str::from_utf8(text)
@@ -56,42 +60,258 @@ pub(crate) fn parse_kill(lexed: &Lexed, sql: &[u8]) -> std::result::Result<KillR
     Ok(KillRequest { id, query_only })
 }
 
-/// `sql` with every `CONNECTION_ID()` outside string literals replaced by `id`; `None` when there is none.
-pub(crate) fn replace_connection_id(sql: &[u8], lexed: &Lexed, id: u32) -> Option<Vec<u8>> {
-    const NAME: &[u8] = b"connection_id";
-    let in_literal = |at: usize| lexed.literals.iter().any(|l| l.span.contains(&at));
-    let mut out = Vec::with_capacity(sql.len());
-    let mut i = 0;
-    let mut replaced = false;
-    while i < sql.len() {
-        let starts_word =
-            i == 0 || !(sql[i - 1].is_ascii_alphanumeric() || sql[i - 1] == b'_' || sql[i - 1] == b'.');
-        if starts_word
-            && sql.len() - i >= NAME.len()
-            && sql[i..i + NAME.len()].eq_ignore_ascii_case(NAME)
-            && !in_literal(i)
+/// A prepared `KILL`: the id is the statement's literal, or else its one parameter as the EXECUTE binds
+/// it. `Err` holds the error to answer (the server's ER_NO_SUCH_THREAD for an id that is no number).
+pub(crate) fn prepared_kill(
+    lexed: &Lexed,
+    sql: &[u8],
+    param: Option<&sluice_protocol::binary::Value>,
+) -> std::result::Result<KillRequest, Error> {
+    use sluice_protocol::binary::Value;
+    if !lexed.literals.is_empty() {
+        return parse_kill(lexed, sql).map_err(|m| Error::reply(errors::PARSE, m));
+    }
+    let query_only = kill_form(lexed).map_err(|m| Error::reply(errors::PARSE, m))?;
+    let unknown = |shown: String| Error::reply(NO_SUCH_THREAD, format!("Unknown thread id: {shown}"));
+    let id = match param {
+        Some(Value::UInt(u)) => *u,
+        Some(Value::Int(i)) => u64::try_from(*i).map_err(|_| unknown(i.to_string()))?,
+        Some(Value::Bytes(b)) => {
+            let text = String::from_utf8_lossy(b);
+            text.trim().parse::<u64>().map_err(|_| unknown(text.trim().to_owned()))?
+        }
+        Some(Value::Double(d)) if d.fract() == 0.0 && *d >= 0.0 && *d < u64::MAX as f64 => *d as u64,
+        Some(v) => return Err(unknown(v.to_sql_literal())),
+        None => return Err(unknown("NULL".into())),
+    };
+    Ok(KillRequest { id, query_only })
+}
+
+/// Words that end a select list at its own parenthesis depth.
+const LIST_END: &[&str] = &[
+    "from",
+    "into",
+    "where",
+    "group",
+    "having",
+    "order",
+    "limit",
+    "window",
+    "union",
+    "except",
+    "intersect",
+    "for",
+    "lock",
+    "procedure",
+    "offset",
+    "fetch",
+    "returning",
+];
+/// Modifiers between SELECT and its first item: not part of any item's name.
+const SELECT_MODIFIERS: &[&str] = &[
+    "all",
+    "distinct",
+    "distinctrow",
+    "high_priority",
+    "straight_join",
+    "sql_small_result",
+    "sql_big_result",
+    "sql_buffer_result",
+    "sql_cache",
+    "sql_no_cache",
+    "sql_calc_found_rows",
+];
+/// Words that can end an expression or join two, so a select item ending in one has no alias.
+const NOT_ALIAS: &[&str] = &[
+    "end", "null", "true", "false", "unknown", "and", "or", "not", "is", "in", "like", "between", "then",
+    "else", "when", "case", "div", "mod", "xor", "regexp", "rlike", "interval", "binary", "collate", "as",
+    "escape", "sounds", "exists", "distinct", "all", "any", "some",
+];
+/// MariaDB names a column by at most this many characters of its text.
+const MAX_NAME_CHARS: usize = 255;
+
+/// `sql` with every `CONNECTION_ID()` call replaced by `id` (typed as the server types the call); `None`
+/// when there is none.
+///
+/// The server names an unaliased select item by its text as typed (`CONNECTION_ID()`,
+/// `connection_id( ) + 0`), so every such item that held a call gets that text as an explicit alias:
+/// the client sees the column names a direct connection gives. Linear in the statement's length (one
+/// lexer pass, one walk over its tokens).
+pub(crate) fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
+    use sluice_router::lexer::TokenKind;
+    let (_, toks) = sluice_router::lexer::lex_tokens(sql);
+    let word = |i: usize, w: &str| {
+        toks.get(i).is_some_and(|t| {
+            t.kind == TokenKind::Word && sql[t.span.clone()].eq_ignore_ascii_case(w.as_bytes())
+        })
+    };
+    let is_word_in = |i: usize, list: &[&str]| {
+        toks.get(i).is_some_and(|t| {
+            t.kind == TokenKind::Word
+                && std::str::from_utf8(&sql[t.span.clone()])
+                    .is_ok_and(|w| list.iter().any(|l| l.eq_ignore_ascii_case(w)))
+        })
+    };
+    // Calls by token index of the name; `db.connection_id()` is a stored function, not the built-in.
+    let mut calls = Vec::new();
+    for i in 0..toks.len() {
+        let qualified =
+            i > 0 && toks[i - 1].kind == TokenKind::Operator && sql[toks[i - 1].span.clone()] == *b".";
+        if !qualified
+            && word(i, "connection_id")
+            && toks.get(i + 1).is_some_and(|t| t.kind == TokenKind::Open)
+            && toks.get(i + 2).is_some_and(|t| t.kind == TokenKind::Close)
         {
-            let mut j = i + NAME.len();
-            while j < sql.len() && sql[j].is_ascii_whitespace() {
-                j += 1;
+            calls.push(i);
+        }
+    }
+    if calls.is_empty() {
+        return None;
+    }
+    // Select items holding a call and no alias: (token index of the item's last token, its text).
+    let mut aliases: Vec<(usize, usize)> = Vec::new();
+    let unaliased = |first: usize, last: usize| {
+        if last > first && word(last - 1, "as") {
+            return false;
+        }
+        let t = &toks[last];
+        let alias_like = match t.kind {
+            TokenKind::Quoted | TokenKind::Literal(sluice_router::lexer::LiteralKind::String) => true,
+            TokenKind::Word => !is_word_in(last, NOT_ALIAS) && sql[t.span.start] != b'@',
+            _ => false,
+        };
+        let after_expression = last > first
+            && match toks[last - 1].kind {
+                TokenKind::Close | TokenKind::Quoted | TokenKind::Literal(_) | TokenKind::Param => true,
+                TokenKind::Word => !is_word_in(last - 1, NOT_ALIAS),
+                _ => false,
+            };
+        !(alias_like && after_expression)
+    };
+    // Open select lists: (parenthesis depth, first token of the current item, still before the first item).
+    let mut lists: Vec<(usize, Option<usize>, bool)> = Vec::new();
+    let mut depth = 0usize;
+    // An item holds a call when the first call at or after its start is before its end (items of a
+    // subquery end before the item around them, so this is a search, not a cursor).
+    let finish = |first: Option<usize>, end: usize, aliases: &mut Vec<(usize, usize)>| {
+        let Some(first) = first else { return };
+        if end <= first {
+            return;
+        }
+        let at = calls.partition_point(|&c| c < first);
+        if calls.get(at).is_some_and(|&c| c < end) && unaliased(first, end - 1) {
+            aliases.push((first, end - 1));
+        }
+    };
+    for (i, t) in toks.iter().enumerate() {
+        let at_list = lists.last().is_some_and(|l| l.0 == depth);
+        match t.kind {
+            TokenKind::Open => {
+                if at_list
+                    && let Some(l) = lists.last_mut()
+                    && l.1.is_none()
+                {
+                    l.1 = Some(i);
+                    l.2 = false;
+                }
+                depth += 1;
+                continue;
             }
-            if sql.get(j) == Some(&b'(') {
-                let mut k = j + 1;
-                while k < sql.len() && sql[k].is_ascii_whitespace() {
-                    k += 1;
+            TokenKind::Close => {
+                while let Some(l) = lists.last().copied().filter(|l| l.0 == depth) {
+                    finish(l.1, i, &mut aliases);
+                    lists.pop();
                 }
-                if sql.get(k) == Some(&b')') {
-                    out.extend_from_slice(id.to_string().as_bytes());
-                    i = k + 1;
-                    replaced = true;
-                    continue;
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            TokenKind::Semicolon => {
+                while let Some(l) = lists.pop() {
+                    finish(l.1, i, &mut aliases);
                 }
+                depth = 0;
+                continue;
+            }
+            _ => {}
+        }
+        if word(i, "select") {
+            if at_list && let Some(l) = lists.pop() {
+                finish(l.1, i, &mut aliases);
+            }
+            lists.push((depth, None, true));
+            continue;
+        }
+        if !at_list {
+            continue;
+        }
+        if is_word_in(i, LIST_END) {
+            if let Some(l) = lists.pop() {
+                finish(l.1, i, &mut aliases);
+            }
+            continue;
+        }
+        let Some(l) = lists.last_mut() else { continue };
+        if t.kind == TokenKind::Comma {
+            let first = l.1.take();
+            finish(first, i, &mut aliases);
+            continue;
+        }
+        if l.1.is_none() {
+            if l.2 && is_word_in(i, SELECT_MODIFIERS) {
+                continue;
+            }
+            l.1 = Some(i);
+            l.2 = false;
+        }
+    }
+    while let Some(l) = lists.pop() {
+        finish(l.1, toks.len(), &mut aliases);
+    }
+    // In text order of where each alias goes (an item's end).
+    aliases.sort_unstable_by_key(|&(_, last)| last);
+    // Typed as CONNECTION_ID() is (INT UNSIGNED NOT NULL, display width 10): a bare literal would be a
+    // signed INT as wide as its digits, and clients see the column definition.
+    let id = format!("CAST({id:010} AS UNSIGNED)");
+    let mut out = Vec::with_capacity(sql.len() + 16 * calls.len() + 32 * aliases.len());
+    let mut copied = 0;
+    let mut alias_at = aliases.iter().peekable();
+    let mut call_at = calls.iter().peekable();
+    // Every call and every item end in text order: replace calls, append aliases after items.
+    loop {
+        let c = call_at.peek().map(|&&c| toks[c].span.start);
+        let a = alias_at.peek().map(|&&(_, last)| toks[last].span.end);
+        match (c, a) {
+            (None, None) => break,
+            (Some(cs), a) if a.is_none_or(|ae| cs < ae) => {
+                let c = call_at.next().copied().unwrap_or_default();
+                out.extend_from_slice(&sql[copied..cs]);
+                out.extend_from_slice(id.as_bytes());
+                copied = toks[c + 2].span.end;
+            }
+            (_, a) => {
+                let ae = a.unwrap_or_default();
+                let &(first, _) = alias_at.next().unwrap_or(&(0, 0));
+                out.extend_from_slice(&sql[copied..ae]);
+                copied = ae;
+                out.extend_from_slice(b" AS `");
+                let name = &sql[toks[first].span.start..ae];
+                // The server keeps 255 characters of a name; a text that is not UTF-8 is left whole.
+                let cut = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.char_indices().nth(MAX_NAME_CHARS).map(|(at, _)| at))
+                    .unwrap_or(name.len());
+                for &b in &name[..cut] {
+                    if b == b'`' {
+                        out.push(b'`');
+                    }
+                    out.push(b);
+                }
+                out.push(b'`');
             }
         }
-        out.push(sql[i]);
-        i += 1;
     }
-    replaced.then_some(out)
+    out.extend_from_slice(&sql[copied..]);
+    Some(out)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -112,7 +332,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// The statement with `CONNECTION_ID()` answered by sluice.
     pub(super) fn rewrite_connection_id(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
-        let sql = replace_connection_id(payload.get(1..)?, lexed, self.conn_id)?;
+        // The normalized text holds `connection_id (` for every call: no second pass over the rest.
+        if !lexed.text.contains("connection_id (") {
+            return None;
+        }
+        let sql = replace_connection_id(payload.get(1..)?, self.conn_id)?;
         let mut out = BytesMut::with_capacity(1 + sql.len());
         out.extend_from_slice(&payload[..1]);
         out.extend_from_slice(&sql);
@@ -249,9 +473,70 @@ mod tests {
 
     #[test]
     fn connection_id_is_replaced_outside_literals() {
-        let sql = b"SELECT CONNECTION_ID(), 'connection_id()', connection_id ( ) + 1, my_connection_id()";
-        let out = replace_connection_id(sql, &lex(sql), 77).unwrap();
-        assert_eq!(out, b"SELECT 77, 'connection_id()', 77 + 1, my_connection_id()");
-        assert!(replace_connection_id(b"SELECT 1", &lex(b"SELECT 1"), 1).is_none());
+        let sql = b"SELECT CONNECTION_ID(), 'connection_id()', connection_id ( ) + 1, my_connection_id(), db.connection_id()";
+        let out = replace_connection_id(sql, 77).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SELECT CAST(0000000077 AS UNSIGNED) AS `CONNECTION_ID()`, 'connection_id()', CAST(0000000077 AS UNSIGNED) + 1 AS `connection_id ( ) + 1`, my_connection_id(), db.connection_id()"
+        );
+        assert!(replace_connection_id(b"SELECT 1", 1).is_none());
+        assert!(replace_connection_id(b"SELECT 'connection_id()'", 1).is_none());
+    }
+
+    #[test]
+    fn select_items_keep_the_name_the_server_gives_them() {
+        // `5` stands for the typed id, to keep the expectations readable.
+        let r = |s: &str| {
+            String::from_utf8(replace_connection_id(s.as_bytes(), 5).unwrap())
+                .unwrap()
+                .replace("CAST(0000000005 AS UNSIGNED)", "5")
+        };
+        // Aliases the user wrote stay; only unaliased select items get their text as the name.
+        assert_eq!(r("select connection_id() as id"), "select 5 as id");
+        assert_eq!(r("select connection_id() id, 1"), "select 5 id, 1");
+        assert_eq!(r("SELECT CONNECTION_ID() 'x'"), "SELECT 5 'x'");
+        assert_eq!(r("SELECT DISTINCT CONNECTION_ID()"), "SELECT DISTINCT 5 AS `CONNECTION_ID()`");
+        // Not a select item: no alias.
+        assert_eq!(r("SELECT 1 FROM t WHERE CONNECTION_ID() > 0"), "SELECT 1 FROM t WHERE 5 > 0");
+        assert_eq!(
+            r("SELECT CONNECTION_ID() IS NULL, CASE WHEN CONNECTION_ID() THEN 1 END FROM t"),
+            "SELECT 5 IS NULL AS `CONNECTION_ID() IS NULL`, CASE WHEN 5 THEN 1 END AS `CASE WHEN CONNECTION_ID() THEN 1 END` FROM t"
+        );
+        // Subqueries: the inner item (a derived table's column) and the outer one both keep their names.
+        assert_eq!(
+            r("SELECT (SELECT CONNECTION_ID()) , x FROM (SELECT CONNECTION_ID() /* c */) t"),
+            "SELECT (SELECT 5 AS `CONNECTION_ID()`) AS `(SELECT CONNECTION_ID())` , x FROM (SELECT 5 AS `CONNECTION_ID()` /* c */) t"
+        );
+        assert_eq!(
+            r("SELECT CONNECTION_ID() + (SELECT 1 FROM t) INTO @x"),
+            "SELECT 5 + (SELECT 1 FROM t) AS `CONNECTION_ID() + (SELECT 1 FROM t)` INTO @x"
+        );
+        assert_eq!(
+            r("SELECT CONNECTION_ID() + `a``b` FROM t"),
+            "SELECT 5 + `a``b` AS `CONNECTION_ID() + ``a````b``` FROM t"
+        );
+        assert_eq!(
+            r("SELECT 1 UNION SELECT connection_id()"),
+            "SELECT 1 UNION SELECT 5 AS `connection_id()`"
+        );
+        assert_eq!(r("DO CONNECTION_ID()"), "DO 5");
+    }
+
+    #[test]
+    fn many_calls_and_literals_are_rewritten_in_one_pass() {
+        // 20k calls among 20k literals: a rescan per call would take minutes.
+        let mut sql = String::from("SELECT ");
+        for i in 0..20_000 {
+            sql.push_str(&format!("'{i}', CONNECTION_ID(), "));
+        }
+        sql.push_str("1 FROM t WHERE CONNECTION_ID() IN (");
+        for i in 0..20_000 {
+            sql.push_str(&format!("{i}, CONNECTION_ID(), "));
+        }
+        sql.push_str("0)");
+        let out = String::from_utf8(replace_connection_id(sql.as_bytes(), 9).unwrap()).unwrap();
+        assert_eq!(out.matches("CAST(0000000009 AS UNSIGNED) AS `CONNECTION_ID()`").count(), 20_000);
+        assert_eq!(out.matches("CAST(0000000009 AS UNSIGNED)").count(), 40_001);
+        assert_eq!(out.matches("CONNECTION_ID()").count(), 20_000, "only the aliases name it");
     }
 }

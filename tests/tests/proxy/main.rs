@@ -12,6 +12,7 @@ mod differential;
 mod disconnects;
 mod errors;
 mod faults;
+mod fidelity;
 mod firewall;
 mod limits;
 mod logs;

@@ -126,6 +126,12 @@ fn users_and_admin_users() {
         ],
     );
     issues_at(&admin("[[users]]\nname = \"root\"\n".into()), &["admin.users[0]"]);
+    // "" is an empty password (MySQL accounts may have one), for either plugin or both; one empty and
+    // one not cannot be the same password.
+    issues_at(&user("users", "a", "", ""), &[]);
+    issues_at("[[users]]\nname = \"a\"\nmysql_native_password = \"\"\n", &[]);
+    issues_at("[[users]]\nname = \"a\"\ncaching_sha2_password = \"\"\n", &[]);
+    issues_at(&user("users", "a", "", SHA2_APP), &["users[0]"]);
 }
 
 #[test]
