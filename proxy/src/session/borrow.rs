@@ -57,6 +57,8 @@ pub(crate) struct Effects {
     pub insert_id: u64,
     /// Rows sent to the client.
     pub rows_sent: u64,
+    /// The answer was a result set (column definitions were sent).
+    pub result_set: bool,
     /// Rows affected (OK packets).
     pub rows_affected: u64,
     /// Warnings (OK and EOF packets).

@@ -107,6 +107,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             lexed = sluice_router::lexer::lex_with(&payload[1..], mode);
             class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
+        if class.target == sluice_router::classify::Target::Last
+            && let Some(rewritten) = self.rewrite_last_values(&payload, &lexed)
+        {
+            // FOUND_ROWS()/ROW_COUNT() live on the connection that ran the previous statement, which
+            // went back to the pool: answered from what that statement returned.
+            payload = rewritten;
+            lexed = sluice_router::lexer::lex_with(&payload[1..], mode);
+            class = self.shared.plans.plan(&lexed, &payload[1..]);
+        }
         if let Some(r) = self.migrating_statement(&payload, p.next_seq, &lexed, &class).await {
             r?;
             return Ok(Next::Continue);
@@ -158,6 +167,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
+        self.last_counts = match fx {
+            // After SQL_CALC_FOUND_ROWS the count is on the kept connection only.
+            _ if self.pins.has(super::Pin::FoundRows) => None,
+            Some(f) if f.failed => self.last_counts.map(|(found, _)| (found, -1)),
+            Some(f) if f.result_set => Some((f.rows_sent, -1)),
+            Some(f) => self.last_counts.map(|(found, _)| (found, f.rows_affected as i64)),
+            None => self.last_counts.map(|(found, _)| (found, -1)),
+        };
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
         let event = crate::stats::Event {

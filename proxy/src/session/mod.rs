@@ -291,6 +291,9 @@ pub struct Session<S> {
     group_ctx: usize,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
+    /// `(FOUND_ROWS(), ROW_COUNT())` as the session's previous statement left them (`None`: only the
+    /// connection that ran it knows).
+    last_counts: Option<(u64, i64)>,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
     lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
 }
@@ -370,6 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             group_ctx: 0,
             hold_idle,
             lex_mode: Default::default(),
+            last_counts: Some((0, -1)),
         }
     }
 
@@ -397,6 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.vars = Vars::unknown();
         self.last_write = None;
         self.last_insert_id = 0;
+        self.last_counts = Some((0, -1));
         let primary = self.primary_index()?;
         let mut held = self.borrow(primary).await?;
         // The server's defaults for this user and collation, never what the connection's previous

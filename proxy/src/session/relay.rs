@@ -273,6 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Kind::MetaEnd if c_deprecate => None,
                 Kind::ColumnDef | Kind::ParamDef => {
+                    fx.result_set |= step.kind == Kind::ColumnDef;
                     pending_meta = step.ends_defs && b_deprecate && !c_deprecate;
                     Some(p.payload.clone())
                 }

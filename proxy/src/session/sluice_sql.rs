@@ -138,6 +138,15 @@ const MAX_NAME_CHARS: usize = 255;
 /// the client sees the column names a direct connection gives. Linear in the statement's length (one
 /// lexer pass, one walk over its tokens).
 pub(crate) fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
+    // Typed as CONNECTION_ID() is (INT UNSIGNED NOT NULL, display width 10): a bare literal would be a
+    // signed INT as wide as its digits, and clients see the column definition.
+    replace_calls(sql, &[("connection_id", format!("CAST({id:010} AS UNSIGNED)"))])
+}
+
+/// `sql` with every call `name()` (no arguments, not qualified by a schema) of each `(name,
+/// replacement)` replaced by its replacement, and every unaliased select item that held one given
+/// its text as typed as an alias (see [`replace_connection_id`]); `None` when there is no call.
+pub(crate) fn replace_calls(sql: &[u8], with: &[(&str, String)]) -> Option<Vec<u8>> {
     use sluice_router::lexer::TokenKind;
     let (_, toks) = sluice_router::lexer::lex_tokens(sql);
     let word = |i: usize, w: &str| {
@@ -154,15 +163,19 @@ pub(crate) fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
     };
     // Calls by token index of the name; `db.connection_id()` is a stored function, not the built-in.
     let mut calls = Vec::new();
+    let mut which = Vec::new();
     for i in 0..toks.len() {
         let qualified =
             i > 0 && toks[i - 1].kind == TokenKind::Operator && sql[toks[i - 1].span.clone()] == *b".";
-        if !qualified
-            && word(i, "connection_id")
-            && toks.get(i + 1).is_some_and(|t| t.kind == TokenKind::Open)
-            && toks.get(i + 2).is_some_and(|t| t.kind == TokenKind::Close)
+        if qualified
+            || !toks.get(i + 1).is_some_and(|t| t.kind == TokenKind::Open)
+            || !toks.get(i + 2).is_some_and(|t| t.kind == TokenKind::Close)
         {
+            continue;
+        }
+        if let Some(k) = with.iter().position(|(name, _)| word(i, name)) {
             calls.push(i);
+            which.push(k);
         }
     }
     if calls.is_empty() {
@@ -269,23 +282,20 @@ pub(crate) fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
     }
     // In text order of where each alias goes (an item's end).
     aliases.sort_unstable_by_key(|&(_, last)| last);
-    // Typed as CONNECTION_ID() is (INT UNSIGNED NOT NULL, display width 10): a bare literal would be a
-    // signed INT as wide as its digits, and clients see the column definition.
-    let id = format!("CAST({id:010} AS UNSIGNED)");
     let mut out = Vec::with_capacity(sql.len() + 16 * calls.len() + 32 * aliases.len());
     let mut copied = 0;
     let mut alias_at = aliases.iter().peekable();
-    let mut call_at = calls.iter().peekable();
+    let mut call_at = calls.iter().zip(&which).peekable();
     // Every call and every item end in text order: replace calls, append aliases after items.
     loop {
-        let c = call_at.peek().map(|&&c| toks[c].span.start);
+        let c = call_at.peek().map(|&(&c, _)| toks[c].span.start);
         let a = alias_at.peek().map(|&&(_, last)| toks[last].span.end);
         match (c, a) {
             (None, None) => break,
             (Some(cs), a) if a.is_none_or(|ae| cs < ae) => {
-                let c = call_at.next().copied().unwrap_or_default();
+                let (&c, &k) = call_at.next().unwrap_or((&0, &0));
                 out.extend_from_slice(&sql[copied..cs]);
-                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(with.get(k).map_or(&b""[..], |w| w.1.as_bytes()));
                 copied = toks[c + 2].span.end;
             }
             (_, a) => {
@@ -337,6 +347,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return None;
         }
         let sql = replace_connection_id(payload.get(1..)?, self.conn_id)?;
+        let mut out = BytesMut::with_capacity(1 + sql.len());
+        out.extend_from_slice(&payload[..1]);
+        out.extend_from_slice(&sql);
+        Some(out.freeze())
+    }
+
+    /// The statement with `FOUND_ROWS()` and `ROW_COUNT()` answered from what the session's previous
+    /// statement returned, for a statement that does not run on the connection that ran it (the
+    /// values live on that connection). `None` when there is nothing to replace or the values are
+    /// not known (after `SQL_CALC_FOUND_ROWS` the connection is kept instead).
+    pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
+        let t = &lexed.text;
+        if self.held.is_some() || !(t.contains("found_rows (") || t.contains("row_count (")) {
+            return None;
+        }
+        let (found, count) = self.last_counts?;
+        let sql = replace_calls(
+            payload.get(1..)?,
+            &[
+                ("found_rows", format!("CAST({found} AS SIGNED)")),
+                ("row_count", format!("CAST({count} AS SIGNED)")),
+            ],
+        )?;
         let mut out = BytesMut::with_capacity(1 + sql.len());
         out.extend_from_slice(&payload[..1]);
         out.extend_from_slice(&sql);

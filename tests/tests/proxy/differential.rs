@@ -266,7 +266,7 @@ async fn run_session(
     };
     let mut d = Twin { side: "direct", opts: direct, names: mk_names('d'), conn: None };
     let mut rng =
-        Rng::new(ctx.seed ^ (sid as u64).wrapping_mul(0x100_0000_01b3) ^ phase.len() as u64 * 0x9e37);
+        Rng::new(ctx.seed ^ (sid as u64).wrapping_mul(0x100_0000_01b3) ^ (phase.len() as u64 * 0x9e37));
     let mut out = Outcome::default();
     let mut history: Vec<String> = Vec::new();
     let mut plan: Vec<(&'static str, Op)> = vec![("read_state", Op::Query(READ_STATE.into()))];

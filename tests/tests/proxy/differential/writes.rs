@@ -39,7 +39,7 @@ async fn rust_writer(opts: mysql_async::OptsBuilder, w: i64, n: i64, seed: u64, 
             match Conn::new(opts.clone()).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
-                    ledger.lock().unwrap().errors.push(format!("connect: {e}"));
+                    ledger.lock().expect("ledger lock poisoned").errors.push(format!("connect: {e}"));
                     continue;
                 }
             }
@@ -90,7 +90,7 @@ async fn rust_writer(opts: mysql_async::OptsBuilder, w: i64, n: i64, seed: u64, 
             }
         }
         .await;
-        let mut l = ledger.lock().unwrap();
+        let mut l = ledger.lock().expect("ledger lock poisoned");
         match res {
             Ok("acked") => l.acked.extend(&ids),
             Ok("rolled") => l.rolled_back.extend(&ids),
@@ -166,7 +166,9 @@ async fn differential_no_lost_writes() {
     let ids = |k: &str| -> Vec<i64> {
         pyl[k].as_array().map(|a| a.iter().filter_map(|v| v.as_i64()).collect()).unwrap_or_default()
     };
-    let l = ledger.lock().unwrap();
+    // Every writer task has been joined: take the ledger out so no std MutexGuard is held across the
+    // `.await` on the primary below.
+    let l = std::mem::take(&mut *ledger.lock().expect("ledger lock poisoned"));
     let acked: HashSet<i64> = l.acked.iter().copied().chain(ids("acked")).collect();
     let rolled: HashSet<i64> = l.rolled_back.iter().copied().chain(ids("rolled_back")).collect();
     let present: Vec<i64> =
