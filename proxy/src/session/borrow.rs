@@ -123,8 +123,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             // Keep reading the previous statement's diagnostics on its connection while this statement
             // cannot change them; leave it when the statement clears them anyway or must run elsewhere.
+            // A SET of tracked variables only changes what sluice replays anywhere: it may run there too.
             let on_primary = Some(h.member) == self.ctx_routing().primary;
-            if uses_tables(class) || !(on_primary || (class.read_only && class.tx.is_none())) {
+            let runs_anywhere = (class.read_only && class.tx.is_none()) || sets_tracked_only(lexed, class);
+            if uses_tables(class) || !(on_primary || runs_anywhere) {
                 self.release_held();
             }
         }
@@ -750,6 +752,17 @@ fn unquote(lit: &[u8]) -> Option<Vec<u8>> {
 fn object_key(name: &str, schema: &str) -> String {
     let name = name.replace('`', "");
     if name.contains('.') || schema.is_empty() { name } else { format!("{schema}.{name}") }
+}
+
+/// A `SET` of tracked variables and nothing else (no user variable, no untracked variable).
+fn sets_tracked_only(lexed: &Lexed, class: &Class) -> bool {
+    lexed.first_keyword == "set"
+        && lexed.statements.len() == 1
+        && !class.assigns_user_vars
+        && set_targets(&lexed.text).iter().all(|t| {
+            crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
+                || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MySql)
+        })
 }
 
 /// Whether every change the server reported is one sluice tracks: a `SET` of tracked variables only,
