@@ -111,7 +111,8 @@ pub struct ServerConfig {
     pub handshake_timeout_ms: u64,
     /// Connections from one source address (an IPv6 /64) that may be in the handshake at once, i.e.
     /// connected but not yet logged in; more get ERR 1040. Stops one address from filling every
-    /// `max_client_connections` slot with connections that never log in. 0 = no limit. Default 64.
+    /// `max_client_connections` slot with connections that never log in. 0 = no limit. Default 1024 (an
+    /// application pool warming up from one host opens hundreds of connections at once).
     pub max_handshakes_per_ip: usize,
     /// Listen backlog of the client, admin and HTTP sockets (capped by the kernel's somaxconn). A burst
     /// of connections larger than the backlog loses some silently: the client waits for a greeting that
@@ -597,7 +598,7 @@ impl Default for ServerConfig {
             server_version: String::new(),
             default_auth_plugin: AuthPlugin::CachingSha2Password,
             handshake_timeout_ms: 10_000,
-            max_handshakes_per_ip: 64,
+            max_handshakes_per_ip: 1024,
             listen_backlog: 4096,
             proxy_protocol: false,
             tls_min_version: TlsVersion::V12,

@@ -277,6 +277,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(())
     }
 
+    /// `[backend] read_timeout_ms` (`None`: off).
+    pub(super) fn read_timeout(&self) -> Option<Duration> {
+        match self.shared.config().backend.read_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
     /// Gives the held connection back to the pool as clean (nothing untracked on it).
     pub(super) fn release_held(&mut self) {
         self.pins.remove(Pin::Diagnostics);
@@ -456,6 +464,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Err(e) => return Err(e),
         };
+        let read_timeout = self.read_timeout();
+        let label = held.guard.label().to_owned();
         let synced = async {
             self.sync_schema(&mut held).await?;
             self.sync_vars(&mut held).await?;
@@ -471,7 +481,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Ok::<_, Error>(())
         };
-        let mut result = synced.await;
+        let mut result = bounded(read_timeout, &label, synced).await;
+        if result.is_err() {
+            // The exchange may have stopped half way: the connection's state is unknown.
+            held.guard.mark_broken();
+        }
         if result.is_ok()
             && let Some((Some(gtid), _)) = &self.last_write
             && self.shared.config().routing.read_your_writes == ReadYourWrites::Gtid
@@ -752,6 +766,22 @@ fn unquote(lit: &[u8]) -> Option<Vec<u8>> {
 fn object_key(name: &str, schema: &str) -> String {
     let name = name.replace('`', "");
     if name.contains('.') || schema.is_empty() { name } else { format!("{schema}.{name}") }
+}
+
+/// `fut` (sluice's own exchange with a backend: syncing, reset) within `limit`, else the error a
+/// statement gets when the backend does not answer within `backend.read_timeout_ms`.
+pub(super) async fn bounded<T>(
+    limit: Option<Duration>,
+    label: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(limit) = limit else { return fut.await };
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(Error::Backend {
+            backend: label.to_owned(),
+            message: format!("no answer within {} ms (backend.read_timeout_ms)", limit.as_millis()),
+        })
+    })
 }
 
 /// A `SET` of tracked variables and nothing else (no user variable, no untracked variable).

@@ -407,8 +407,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // The server's defaults for this user and collation, never what the connection's previous
         // borrower left on it: a new session is a new connection.
         self.vars = Vars::clone(&held.guard.baseline());
-        if let Err(e) = self.sync_schema(&mut held).await {
-            held.guard.release_clean();
+        let label = held.guard.label().to_owned();
+        if let Err(e) = borrow::bounded(self.read_timeout(), &label, self.sync_schema(&mut held)).await {
+            if matches!(e, Error::BackendRefused { .. }) {
+                held.guard.release_clean();
+            } else {
+                held.guard.mark_broken();
+            }
             return Err(e);
         }
         self.status = if self.vars.autocommit().unwrap_or(true) { status::AUTOCOMMIT } else { 0 };
