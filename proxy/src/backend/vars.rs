@@ -94,6 +94,10 @@ pub const TRACKED: &[&str] = &[
 pub const AUTOCOMMIT: usize = 0;
 /// Index of `character_set_client` in [`TRACKED`].
 pub const CHARSET_CLIENT: usize = 1;
+/// Index of `character_set_connection` in [`TRACKED`].
+pub const CHARSET_CONNECTION: usize = 2;
+/// Index of `collation_connection` in [`TRACKED`].
+pub const COLLATION_CONNECTION: usize = 4;
 /// Index of `sql_mode` in [`TRACKED`].
 pub const SQL_MODE: usize = 6;
 
@@ -216,6 +220,8 @@ mod tests {
         assert_eq!(TRACKED[AUTOCOMMIT], "autocommit");
         assert_eq!(TRACKED[CHARSET_CLIENT], "character_set_client");
         assert_eq!(TRACKED[SQL_MODE], "sql_mode");
+        assert_eq!(TRACKED[CHARSET_CONNECTION], "character_set_connection");
+        assert_eq!(TRACKED[COLLATION_CONNECTION], "collation_connection");
     }
 
     #[test]

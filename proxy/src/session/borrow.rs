@@ -59,6 +59,10 @@ pub(crate) struct Effects {
     pub rows_sent: u64,
     /// The answer was a result set (column definitions were sent).
     pub result_set: bool,
+    /// The server reported a new `character_set_connection` / `collation_connection`.
+    pub charset_reported: bool,
+    /// See `charset_reported`.
+    pub collation_reported: bool,
     /// Rows affected (OK packets).
     pub rows_affected: u64,
     /// Warnings (OK and EOF packets).
@@ -245,7 +249,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             && (class.tx == Some(Tx::Begin)
                 || matches!(
                     kw,
-                    "create"
+                    "begin"
+                        | "start"
+                        | "create"
                         | "alter"
                         | "drop"
                         | "rename"
@@ -273,6 +279,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if matches!(kw, "insert" | "update" | "delete" | "replace" | "load") || kw == "with" {
             return Err(Error::reply((1792, "25006"), "Cannot execute statement in a READ ONLY transaction"));
+        }
+        Ok(())
+    }
+
+    /// `SET NAMES … [COLLATE …]` changes `collation_connection` without the server's tracker always
+    /// saying so: when the character set was reported and the collation was not, it is read back, so
+    /// neither the session nor the connection keeps a stale value (which the next borrower would get).
+    pub(super) async fn refresh_collation(&mut self, fx: &Effects) -> Result<()> {
+        use crate::backend::vars::COLLATION_CONNECTION;
+        if !fx.charset_reported || fx.collation_reported {
+            return Ok(());
+        }
+        let limit = self.read_timeout();
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        let label = h.guard.label().to_owned();
+        let r = bounded(limit, &label, h.guard.conn().query(&label, "SELECT @@collation_connection")).await;
+        let value = match r {
+            Ok(r) => r.rows.first().and_then(|row| row.first().cloned().flatten()),
+            Err(e) => {
+                h.guard.mark_broken();
+                return Err(e);
+            }
+        };
+        if let Some(v) = value {
+            h.guard.conn().vars.set(COLLATION_CONNECTION, v.clone());
+            self.vars.set(COLLATION_CONNECTION, v);
         }
         Ok(())
     }

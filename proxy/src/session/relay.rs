@@ -102,6 +102,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     if let Some(i) = flavor.index(&name) {
                         self.vars.set(i, value);
                         fx.tracked_changed = true;
+                        fx.charset_reported |= i == crate::backend::vars::CHARSET_CONNECTION;
+                        fx.collation_reported |= i == crate::backend::vars::COLLATION_CONNECTION;
                     } else if flavor.gtid_variable().is_some_and(|g| name.eq_ignore_ascii_case(g.as_bytes()))
                     {
                         let g = crate::topology::GtidPos::parse(&String::from_utf8_lossy(&value));
