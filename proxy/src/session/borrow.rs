@@ -302,6 +302,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(e);
             }
         };
+        // That SELECT replaced the connection's ROW_COUNT()/FOUND_ROWS(): answered by sluice from now on.
+        self.held_counts_exact = false;
         if let Some(v) = value {
             h.guard.conn().vars.set(COLLATION_CONNECTION, v.clone());
             self.vars.set(COLLATION_CONNECTION, v);

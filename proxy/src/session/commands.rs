@@ -250,6 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let done = super::borrow::Effects::default();
         self.cache_write_done(writes, r.as_ref().unwrap_or(&done)).await;
         let fx = r?;
+        self.held_counts_exact = true;
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
         self.settle(sql, lexed, class, &fx);

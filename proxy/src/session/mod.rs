@@ -294,6 +294,9 @@ pub struct Session<S> {
     /// `(FOUND_ROWS(), ROW_COUNT())` as the session's previous statement left them (`None`: only the
     /// connection that ran it knows).
     last_counts: Option<(u64, i64)>,
+    /// The held connection's FOUND_ROWS()/ROW_COUNT() are the session's previous statement's (false
+    /// once sluice ran a statement of its own on it after that one).
+    held_counts_exact: bool,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
     lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
 }
@@ -374,6 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             hold_idle,
             lex_mode: Default::default(),
             last_counts: Some((0, -1)),
+            held_counts_exact: false,
         }
     }
 

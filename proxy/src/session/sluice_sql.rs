@@ -359,7 +359,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// not known (after `SQL_CALC_FOUND_ROWS` the connection is kept instead).
     pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
         let t = &lexed.text;
-        if self.held.is_some() || !(t.contains("found_rows (") || t.contains("row_count (")) {
+        let native = self.held.is_some() && self.held_counts_exact;
+        if native || !(t.contains("found_rows (") || t.contains("row_count (")) {
             return None;
         }
         let (found, count) = self.last_counts?;
