@@ -129,7 +129,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // cannot change them; leave it when the statement clears them anyway or must run elsewhere.
             // A SET of tracked variables only changes what sluice replays anywhere: it may run there too.
             let on_primary = Some(h.member) == self.ctx_routing().primary;
-            let runs_anywhere = (class.read_only && class.tx.is_none()) || sets_tracked_only(lexed, class);
+            // A read runs on a replica only outside a transaction with autocommit on (with autocommit
+            // off it would open the transaction there).
+            let autocommit_read = class.read_only
+                && class.tx.is_none()
+                && self.status & status::IN_TRANS == 0
+                && (self.status & status::AUTOCOMMIT != 0
+                    || !self.shared.config().routing.autocommit_false_is_transaction);
+            let runs_anywhere = autocommit_read || sets_tracked_only(lexed, class);
             if uses_tables(class) || !(on_primary || runs_anywhere) {
                 self.release_held();
             }

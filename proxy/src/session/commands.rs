@@ -242,6 +242,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.note_route(&choice, lexed, if fill.is_some() { "miss" } else { "bypass" });
         let writes = self.cache_write_started(lexed, class).await;
+        // A failed statement leaves FOUND_ROWS()/ROW_COUNT() as they were on its connection: the
+        // session's only if that connection already held them.
+        let counts_were_exact = choice.held && self.held_counts_exact;
         let r = self.execute_with_retry(payload, next_seq, lexed, class, &choice, mentions_last_id).await;
         match (&r, fill) {
             (Ok(fx), Some(f)) => self.cache_fill(f, fx).await,
@@ -250,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let done = super::borrow::Effects::default();
         self.cache_write_done(writes, r.as_ref().unwrap_or(&done)).await;
         let fx = r?;
-        self.held_counts_exact = true;
+        self.held_counts_exact = !fx.failed || counts_were_exact;
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
         self.settle(sql, lexed, class, &fx);
