@@ -90,7 +90,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(next) = self.sluice_statement(&lexed, &p).await? {
             return Ok(next);
         }
-        let mut class = self.shared.plans.plan(&lexed, sql);
+        let (mut class, unparsed) = self.shared.plans.plan_with_reason(&lexed, sql);
+        // Served conservatively (primary, uncached); SHOW LAST ROUTE says why.
+        self.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
         if let Some(shape) = class.tables.shard.clone() {
             self.last_route.shards.clear();
             self.sharded_query(&p.payload, p.next_seq, (&lexed, &toks), &class, &shape).await?;
@@ -211,6 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
     ) -> Result<super::borrow::Effects> {
+        let too_complex = std::mem::take(&mut self.too_complex);
         self.shared.firewall.check(lexed.digest, &lexed.text)?;
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
         let ruled;
@@ -223,6 +226,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.leave_replica_transaction(lexed, class).await?;
         let mut choice = self.choose(lexed, class)?;
+        if too_complex && !choice.held {
+            choice.reason = "too complex to plan (over the parser's bounds): primary, uncached";
+        }
         let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
             super::cache::Step::Hit(fx) => {
                 self.cache_status = "hit";

@@ -297,6 +297,8 @@ pub struct Session<S> {
     /// The held connection's FOUND_ROWS()/ROW_COUNT() are the session's previous statement's (false
     /// once sluice ran a statement of its own on it after that one).
     held_counts_exact: bool,
+    /// The COM_QUERY running now was over the planner's bounds (sluice_router::analyze limits).
+    too_complex: bool,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
     lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
 }
@@ -378,6 +380,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             lex_mode: Default::default(),
             last_counts: Some((0, -1)),
             held_counts_exact: false,
+            too_complex: false,
         }
     }
 

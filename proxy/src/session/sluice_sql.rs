@@ -359,18 +359,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// not known (after `SQL_CALC_FOUND_ROWS` the connection is kept instead).
     pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
         let t = &lexed.text;
-        let native = self.held.is_some() && self.held_counts_exact;
-        if native || !(t.contains("found_rows (") || t.contains("row_count (")) {
+        let (found, rows) = (t.contains("found_rows ("), t.contains("row_count ("));
+        if !(found || rows) {
             return None;
         }
-        let (found, count) = self.last_counts?;
-        let sql = replace_calls(
-            payload.get(1..)?,
-            &[
-                ("found_rows", format!("CAST({found} AS SIGNED)")),
-                ("row_count", format!("CAST({count} AS SIGNED)")),
-            ],
-        )?;
+        let (found_rows, row_count) = self.last_counts?;
+        // FOUND_ROWS() changes only with a result, so even the kept connection may hold another
+        // client's (it ran only a SET for this session); ROW_COUNT() there is exact unless sluice ran a
+        // statement of its own on it since.
+        let mut with = vec![("found_rows", format!("CAST({found_rows} AS SIGNED)"))];
+        if self.held.is_none() || !self.held_counts_exact {
+            with.push(("row_count", format!("CAST({row_count} AS SIGNED)")));
+        }
+        let sql = replace_calls(payload.get(1..)?, &with)?;
         let mut out = BytesMut::with_capacity(1 + sql.len());
         out.extend_from_slice(&payload[..1]);
         out.extend_from_slice(&sql);

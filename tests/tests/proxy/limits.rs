@@ -183,3 +183,26 @@ async fn stalled_client_on_a_huge_result_does_not_grow_sluice_memory() {
     // The first 10 packets were the column count, two definitions, the EOF and 6 rows.
     assert_eq!(got, rows - 6, "rows after the first 10 packets");
 }
+
+/// A statement too complex to plan (100,000 OR terms, ≈0.9 MB: it overflowed the stack and killed the
+/// process) is served on the primary, named in SHOW LAST ROUTE, and the session and others carry on.
+#[tokio::test]
+async fn a_statement_too_complex_to_plan_is_served_on_the_primary() {
+    let (topo, schema) = setup("too_complex").await;
+    let p = super::proxy(topo).await;
+    let mut c = super::connect(&p, "app", "app", &schema).await;
+    let mut other = super::connect(&p, "app", "app", &schema).await;
+    let mut sql = String::from("SELECT 1 FROM dual WHERE 1=0");
+    for _ in 0..100_000 {
+        sql.push_str(" OR 1=1");
+    }
+    let one: Option<i64> = c.query_first(&sql).await.expect("served");
+    assert_eq!(one, Some(1));
+    let (role, reason, _) = super::routing::last_route(&mut c).await;
+    assert_eq!(role, "primary", "{reason}");
+    assert!(reason.contains("too complex to plan"), "{reason}");
+    let two: Option<i64> = other.query_first("SELECT 2").await.expect("another session");
+    assert_eq!(two, Some(2));
+    let three: Option<i64> = c.query_first("SELECT 3").await.expect("same session");
+    assert_eq!(three, Some(3));
+}
