@@ -505,24 +505,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Err(e) => return Err(e),
         };
-        let read_timeout = self.read_timeout();
-        let label = held.guard.label().to_owned();
-        let synced = async {
-            self.sync_schema(&mut held).await?;
-            self.sync_vars(&mut held).await?;
-            if held.guard.conn().multi_statements != self.multi_statements {
-                let label = held.guard.label().to_owned();
-                held.guard.conn().set_multi_statements(&label, self.multi_statements).await?;
-            }
-            if mentions_last_id {
-                let label = held.guard.label().to_owned();
-                let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
-                held.guard.conn().query(&label, &sql).await?;
-                held.last_id_synced = true;
-            }
-            Ok::<_, Error>(())
+        // The common case (a connection already in the session's state) costs no timer, clock read or
+        // allocation: the bounded exchange below runs only when something must be sent.
+        let conn = held.guard.conn();
+        let in_sync = conn.schema == self.schema
+            && conn.vars == self.vars
+            && conn.multi_statements == self.multi_statements
+            && !mentions_last_id;
+        let mut result = if in_sync {
+            Ok(())
+        } else {
+            let read_timeout = self.read_timeout();
+            let label = held.guard.label().to_owned();
+            let synced = async {
+                self.sync_schema(&mut held).await?;
+                self.sync_vars(&mut held).await?;
+                if held.guard.conn().multi_statements != self.multi_statements {
+                    let label = held.guard.label().to_owned();
+                    held.guard.conn().set_multi_statements(&label, self.multi_statements).await?;
+                }
+                if mentions_last_id {
+                    let label = held.guard.label().to_owned();
+                    let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
+                    held.guard.conn().query(&label, &sql).await?;
+                    held.last_id_synced = true;
+                }
+                Ok::<_, Error>(())
+            };
+            bounded(read_timeout, &label, synced).await
         };
-        let mut result = bounded(read_timeout, &label, synced).await;
         if result.is_err() {
             // The exchange may have stopped half way: the connection's state is unknown.
             held.guard.mark_broken();
