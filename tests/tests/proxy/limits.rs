@@ -125,7 +125,7 @@ async fn packet_over_max_packet_bytes_is_1153() {
 }
 
 /// This process's resident set (sluice runs in-process), bytes.
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let kb = status
         .lines()

@@ -16,19 +16,9 @@ use sluice_protocol::handshake::{HandshakeResponse, HandshakeV10};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::limits::rss_bytes;
 use super::raw::{CLASSIC, Raw, err_code};
 use super::{connect, setup};
-
-/// This process's resident set (sluice runs in-process), bytes.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
 
 /// An ERR packet's (code, SQLSTATE, message).
 fn err_parts(p: &Packet) -> (u16, String, String) {
