@@ -9,10 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use mysql_async::Conn;
 use mysql_async::prelude::*;
 use sluice_protocol::Packet;
-use sluice_protocol::auth::sha2_scramble;
 use sluice_protocol::buf::put_lenenc;
 use sluice_protocol::constants::caps;
-use sluice_protocol::handshake::{HandshakeResponse, HandshakeV10};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -105,31 +103,10 @@ async fn handshake_response_over_64_kib_is_1153() {
 async fn many_attributes_are_truncated_and_login_works() {
     let (topo, schema) = setup("preauth_attrs").await;
     let p = super::proxy(topo).await;
-    let (mut r, g) = Raw::open(p.addr()).await;
-    let hs = HandshakeV10::parse(&g.payload).expect("greeting parses");
-    let resp = HandshakeResponse {
-        capabilities: CLASSIC | caps::CONNECT_ATTRS | caps::DEPRECATE_EOF,
-        max_packet: 1 << 24,
-        charset: 45,
-        user: Bytes::from_static(b"app"),
-        auth_response: Bytes::from(sha2_scramble(&hs.nonce, b"app")),
-        database: Some(Bytes::from(schema.clone())),
-        auth_plugin: Some(Bytes::from_static(b"caching_sha2_password")),
-        attributes: (0..1000)
-            .map(|i| (Bytes::from(format!("attr{i}")), Bytes::from_static(b"value")))
-            .collect(),
-    };
-    let mut out = BytesMut::new();
-    resp.encode(&mut out);
-    r.send(1, &out).await;
-    loop {
-        let p = r.read().await.expect("auth reply");
-        match p.payload[0] {
-            0x00 => break,
-            0x01 => continue,
-            _ => panic!("login failed: {:?}", String::from_utf8_lossy(&p.payload)),
-        }
-    }
+    let attributes =
+        (0..1000).map(|i| (Bytes::from(format!("attr{i}")), Bytes::from_static(b"value"))).collect();
+    let caps = CLASSIC | caps::CONNECT_ATTRS | caps::DEPRECATE_EOF;
+    let mut r = Raw::login_with_attributes(p.addr(), "app", "app", &schema, caps, attributes).await;
     let rows = r.command(b"\x03SELECT 1", |p| p.payload[0] == 0xFE && p.payload.len() < 9);
     assert!(rows.await.iter().all(|p| err_code(p).is_none()));
 }

@@ -43,6 +43,18 @@ impl Raw {
         db: &str,
         capabilities: u32,
     ) -> Self {
+        Self::login_with_attributes(addr, user, password, db, capabilities, vec![]).await
+    }
+
+    /// [`Raw::login`] sending connection `attributes` (with CONNECT_ATTRS in `capabilities`).
+    pub async fn login_with_attributes(
+        addr: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        db: &str,
+        capabilities: u32,
+        attributes: Vec<(Bytes, Bytes)>,
+    ) -> Self {
         let (mut r, g) = Self::open(addr).await;
         let hs = HandshakeV10::parse(&g.payload).expect("greeting parses");
         let resp = HandshakeResponse {
@@ -53,7 +65,7 @@ impl Raw {
             auth_response: Bytes::from(sha2_scramble(&hs.nonce, password.as_bytes())),
             database: Some(Bytes::from(db.to_owned())),
             auth_plugin: Some(Bytes::from_static(b"caching_sha2_password")),
-            attributes: vec![],
+            attributes,
         };
         let mut out = BytesMut::new();
         resp.encode(&mut out);
