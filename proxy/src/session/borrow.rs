@@ -487,9 +487,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             if mentions_last_id && !h.last_id_synced {
                 let label = h.guard.label().to_owned();
-                let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
-                h.guard.conn().query(&label, &sql).await?;
-                h.last_id_synced = true;
+                h.set_last_insert_id(&label, self.last_insert_id).await?;
             }
             return Ok(());
         }
@@ -521,14 +519,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.sync_schema(&mut held).await?;
                 self.sync_vars(&mut held).await?;
                 if held.guard.conn().multi_statements != self.multi_statements {
-                    let label = held.guard.label().to_owned();
                     held.guard.conn().set_multi_statements(&label, self.multi_statements).await?;
                 }
                 if mentions_last_id {
-                    let label = held.guard.label().to_owned();
-                    let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
-                    held.guard.conn().query(&label, &sql).await?;
-                    held.last_id_synced = true;
+                    held.set_last_insert_id(&label, self.last_insert_id).await?;
                 }
                 Ok::<_, Error>(())
             };
@@ -818,6 +812,15 @@ fn unquote(lit: &[u8]) -> Option<Vec<u8>> {
 fn object_key(name: &str, schema: &str) -> String {
     let name = name.replace('`', "");
     if name.contains('.') || schema.is_empty() { name } else { format!("{schema}.{name}") }
+}
+
+impl Held {
+    /// Gives the connection the session's LAST_INSERT_ID() (`DO LAST_INSERT_ID(n)`).
+    async fn set_last_insert_id(&mut self, label: &str, id: u64) -> Result<()> {
+        self.guard.conn().query(label, &format!("DO LAST_INSERT_ID({id})")).await?;
+        self.last_id_synced = true;
+        Ok(())
+    }
 }
 
 /// `fut` (sluice's own exchange with a backend: syncing, reset) within `limit`, else the error a
