@@ -70,6 +70,27 @@ pub enum SessionLock {
     NamedLocks,
 }
 
+/// What a statement does to the session's `FOUND_ROWS()` when it succeeds (a failed statement leaves
+/// it alone). Measured on MariaDB 10.11: a SELECT and the SHOW forms the server runs as a SELECT on
+/// information_schema set it to the rows sent; `SELECT … INTO` to the rows it selected; `EXPLAIN` of a
+/// statement with tables, SHOW WARNINGS, SHOW CREATE …, SHOW PROCESSLIST, DML, SET and the rest leave
+/// it alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FoundRows {
+    /// Leaves it as the previous statement left it.
+    #[default]
+    Keeps,
+    /// Sets it to the number of rows of its result set.
+    Sets,
+    /// Sets it to the OK packet's affected rows (`SELECT … FROM … INTO @v`, `INTO OUTFILE`).
+    Affected,
+    /// Sets it to 0 (`SELECT 1 INTO @v` and `EXPLAIN` of a statement without tables).
+    Zero,
+    /// Sets it to a value only the connection that ran it knows (`CALL`, `ANALYZE SELECT`, SQL
+    /// `EXECUTE`, SHOW forms not listed, multi-statements).
+    Unknown,
+}
+
 /// What sluice knows about a statement before running it. [`Default`] is the conservative class: a
 /// write on the primary, uncached, with no known effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,6 +126,8 @@ pub struct Class {
     /// `session_lock`: the last one that has one; `diagnostics`: the first statement's, the only one that
     /// sees the previous statement's; `tx`: none, since the server's status tells the outcome).
     pub multi_statement: bool,
+    /// What it does to `FOUND_ROWS()`.
+    pub found_rows: FoundRows,
     /// Tables, from the full parse (empty from the lexer alone: [`crate::plan_cache::PlanCache`] fills them).
     pub tables: Tables,
 }
@@ -140,7 +163,7 @@ pub fn classify_unhinted(l: &Lexed) -> Class {
 /// A multi-statement text: the primary, uncached, not a read (as a whole it may write, and the proxy
 /// invalidates for it), with the effects of its statements summed up.
 fn multi_statement(text: &str) -> Class {
-    let mut c = Class { multi_statement: true, ..primary(false) };
+    let mut c = Class { multi_statement: true, found_rows: FoundRows::Unknown, ..primary(false) };
     for (i, part) in effects::split_statements(text).into_iter().enumerate() {
         let p = classify_one(part);
         c.locks |= p.locks;
@@ -234,6 +257,7 @@ fn classify_one(text: &str) -> Class {
         }
         _ => {}
     }
+    c.found_rows = effects::found_rows(&toks);
     c.session_lock = effects::session_lock(&toks, text);
     if c.session_lock.is_some() {
         c.locks = true;

@@ -309,8 +309,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(e);
             }
         };
-        // That SELECT replaced the connection's ROW_COUNT()/FOUND_ROWS(): answered by sluice from now on.
-        self.held_counts_exact = false;
         if let Some(v) = value {
             h.guard.conn().vars.set(COLLATION_CONNECTION, v.clone());
             self.vars.set(COLLATION_CONNECTION, v);
@@ -706,7 +704,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // (ROW_COUNT() or LAST_INSERT_ID() after a write, SHOW WARNINGS after warnings or an error)
         // until the session idles for `hold_idle_ms`; release anything else now.
         // A diagnostics statement changes nothing: the connection still holds what it reports.
-        if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed {
+        // FOUND_ROWS() only that connection knows is read back first (`follow_counts`).
+        let found_unknown = class.found_rows == sluice_router::classify::FoundRows::Unknown;
+        if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed && !found_unknown {
             self.release_held();
         }
     }

@@ -239,7 +239,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         self.client.flush().await.map_err(|_| Error::ClientGone)?;
-        Ok(Effects { rows_sent: entry.rows, ..Effects::default() })
+        Ok(Effects { rows_sent: entry.rows, result_set: true, ..Effects::default() })
     }
 
     /// Before a miss runs: whether its result may be stored, given where it runs (a replica must have

@@ -169,14 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
-        self.last_counts = match fx {
-            // After SQL_CALC_FOUND_ROWS the count is on the kept connection only.
-            _ if self.pins.has(super::Pin::FoundRows) => None,
-            Some(f) if f.failed => self.last_counts.map(|(found, _)| (found, -1)),
-            Some(f) if f.result_set => Some((f.rows_sent, -1)),
-            Some(f) => self.last_counts.map(|(found, _)| (found, f.rows_affected as i64)),
-            None => self.last_counts.map(|(found, _)| (found, -1)),
-        };
+        self.follow_counts(&lexed.first_keyword, class, fx);
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
         let event = crate::stats::Event {
@@ -201,7 +194,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.shared.capture.is_on() {
             self.capture_statement(payload, lexed, started, &r);
         }
+        let unknown = self.last_found.is_none() || self.last_row_count.is_none();
+        if r.is_ok() && unknown && !self.pins.has(super::Pin::FoundRows) {
+            self.read_back_counts().await?;
+        }
         r.map(drop)
+    }
+
+    /// What the statement left in `FOUND_ROWS()` and `ROW_COUNT()` (see [`FoundRows`]).
+    fn follow_counts(
+        &mut self,
+        first_keyword: &str,
+        class: &sluice_router::classify::Class,
+        fx: Option<&super::borrow::Effects>,
+    ) {
+        use sluice_router::classify::FoundRows;
+        self.last_found = match (class.found_rows, fx) {
+            // After SQL_CALC_FOUND_ROWS the count is on the kept connection only.
+            _ if self.pins.has(super::Pin::FoundRows) => None,
+            // Refused before it reached a server, failed, or leaves it: as it was.
+            (FoundRows::Keeps, _) | (_, None) => self.last_found,
+            (_, Some(f)) if f.failed => self.last_found,
+            (FoundRows::Sets, Some(f)) if f.result_set => Some(f.rows_sent),
+            (FoundRows::Affected, Some(f)) if !f.result_set => Some(f.rows_affected),
+            (FoundRows::Zero, _) => Some(0),
+            _ => None,
+        };
+        self.last_row_count = match fx {
+            // The server's ROW_COUNT() after CALL or a multi-statement is its last statement's.
+            Some(f)
+                if !f.failed && (matches!(first_keyword, "call" | "execute") || class.multi_statement) =>
+            {
+                None
+            }
+            Some(f) if !f.failed && !f.result_set => Some(f.rows_affected as i64),
+            _ => Some(-1),
+        };
+    }
+
+    /// `FOUND_ROWS()` and `ROW_COUNT()` read from the kept connection that ran a statement which set
+    /// them to values only the server knows (`CALL`, `ANALYZE SELECT`, a multi-statement…). A
+    /// table-less SELECT: the connection's diagnostics stay for SHOW WARNINGS, and the select list is
+    /// evaluated before the SELECT replaces either value. Left unknown (the next `FOUND_ROWS()` runs
+    /// wherever it is routed) when no connection is kept.
+    async fn read_back_counts(&mut self) -> Result<()> {
+        let limit = self.read_timeout();
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        let label = h.guard.label().to_owned();
+        let read = h.guard.conn().query(&label, "SELECT FOUND_ROWS(), ROW_COUNT()");
+        match super::borrow::bounded(limit, &label, read).await {
+            Ok(r) => {
+                let row = r.rows.first();
+                let value = |i: usize| {
+                    let v = row.and_then(|row| row.get(i).cloned().flatten())?;
+                    std::str::from_utf8(&v).ok()?.parse::<i64>().ok()
+                };
+                self.last_found = value(0).and_then(|n| u64::try_from(n).ok());
+                self.last_row_count = value(1);
+            }
+            Err(e) => {
+                h.guard.mark_broken();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Runs one statement where routing says, with one retry on the primary for an autocommit read whose
@@ -248,9 +304,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.note_route(&choice, lexed, if fill.is_some() { "miss" } else { "bypass" });
         let writes = self.cache_write_started(lexed, class).await;
-        // A failed statement leaves FOUND_ROWS()/ROW_COUNT() as they were on its connection: the
-        // session's only if that connection already held them.
-        let counts_were_exact = choice.held && self.held_counts_exact;
         let r = self.execute_with_retry(payload, next_seq, lexed, class, &choice, mentions_last_id).await;
         match (&r, fill) {
             (Ok(fx), Some(f)) => self.cache_fill(f, fx).await,
@@ -259,7 +312,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let done = super::borrow::Effects::default();
         self.cache_write_done(writes, r.as_ref().unwrap_or(&done)).await;
         let fx = r?;
-        self.held_counts_exact = !fx.failed || counts_were_exact;
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
         self.settle(sql, lexed, class, &fx);

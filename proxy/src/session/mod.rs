@@ -291,12 +291,14 @@ pub struct Session<S> {
     group_ctx: usize,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
-    /// `(FOUND_ROWS(), ROW_COUNT())` as the session's previous statement left them (`None`: only the
-    /// connection that ran it knows).
-    last_counts: Option<(u64, i64)>,
-    /// The held connection's FOUND_ROWS()/ROW_COUNT() are the session's previous statement's (false
-    /// once sluice ran a statement of its own on it after that one).
-    held_counts_exact: bool,
+    /// `FOUND_ROWS()` as the session's statements left it (`None`: only the connection that ran the
+    /// statement that set it knows; that connection is kept until it is read back or the session
+    /// moves on).
+    last_found: Option<u64>,
+    /// `ROW_COUNT()` as the session's previous statement left it (-1 after a result set or an error;
+    /// `None` after `CALL` or a multi-statement, whose last statement only the server knows, until
+    /// it is read back from the kept connection).
+    last_row_count: Option<i64>,
     /// The COM_QUERY running now was over the planner's bounds (sluice_router::analyze limits).
     too_complex: bool,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
@@ -378,8 +380,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             group_ctx: 0,
             hold_idle,
             lex_mode: Default::default(),
-            last_counts: Some((0, -1)),
-            held_counts_exact: false,
+            last_found: Some(0),
+            last_row_count: Some(-1),
             too_complex: false,
         }
     }
@@ -408,7 +410,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.vars = Vars::unknown();
         self.last_write = None;
         self.last_insert_id = 0;
-        self.last_counts = Some((0, -1));
+        self.last_found = Some(0);
+        self.last_row_count = Some(-1);
         let primary = self.primary_index()?;
         let mut held = self.borrow(primary).await?;
         // The server's defaults for this user and collation, never what the connection's previous

@@ -356,20 +356,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The statement with `FOUND_ROWS()` and `ROW_COUNT()` answered from what the session's previous
     /// statement returned, for a statement that does not run on the connection that ran it (the
     /// values live on that connection). `None` when there is nothing to replace or the values are
-    /// not known (after `SQL_CALC_FOUND_ROWS` the connection is kept instead).
+    /// not known (after `SQL_CALC_FOUND_ROWS`, `CALL`, `EXPLAIN`… the connection is kept instead).
     pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
         let t = &lexed.text;
         let (found, rows) = (t.contains("found_rows ("), t.contains("row_count ("));
         if !(found || rows) {
             return None;
         }
-        let (found_rows, row_count) = self.last_counts?;
-        // FOUND_ROWS() changes only with a result, so even the kept connection may hold another
-        // client's (it ran only a SET for this session); ROW_COUNT() there is exact unless sluice ran a
-        // statement of its own on it since.
-        let mut with = vec![("found_rows", format!("CAST({found_rows} AS SIGNED)"))];
-        if self.held.is_none() || !self.held_counts_exact {
-            with.push(("row_count", format!("CAST({row_count} AS SIGNED)")));
+        // Known after every statement but SQL_CALC_FOUND_ROWS (kept connection answers), or when the
+        // kept connection could not be read back.
+        let mut with = Vec::with_capacity(2);
+        if found && let Some(n) = self.last_found {
+            with.push(("found_rows", format!("CAST({n} AS SIGNED)")));
+        }
+        if rows && let Some(n) = self.last_row_count {
+            with.push(("row_count", format!("CAST({n} AS SIGNED)")));
+        }
+        if with.is_empty() {
+            return None;
         }
         let sql = replace_calls(payload.get(1..)?, &with)?;
         let mut out = BytesMut::with_capacity(1 + sql.len());

@@ -2,8 +2,8 @@
 //! diagnostics of the previous statement it reads, session-bound locks and handlers it opens or closes,
 //! and whether a `WITH …` statement is a write. All from the lexer's normalized text.
 
-use super::SessionLock;
 use super::functions::calls_builtin;
+use super::{FoundRows, SessionLock};
 
 /// The normalized text as tokens: words (keywords, names, `?`, `@a`, `@@x`, operators), a name with
 /// backtick-quoted parts as one token (spaces inside kept), and `(`, `)`, `,`, `;` on their own.
@@ -160,6 +160,65 @@ pub(super) fn is_diagnostics_statement(toks: &[&str]) -> bool {
             | ["get", "diagnostics", ..]
             | ["get", "current" | "stacked", "diagnostics", ..]
     )
+}
+
+/// What a statement does to `FOUND_ROWS()`, from its words (see [`FoundRows`]).
+pub(super) fn found_rows(toks: &[&str]) -> FoundRows {
+    let (first, rest) = match toks {
+        [first, rest @ ..] => (*first, rest),
+        [] => return FoundRows::Keeps,
+    };
+    let from = || toks.contains(&"from");
+    match first {
+        "select" | "with" | "(" if toks.contains(&"into") => {
+            if from() {
+                FoundRows::Affected
+            } else {
+                FoundRows::Zero
+            }
+        }
+        "select" | "with" | "(" => FoundRows::Sets,
+        "show" => show_found_rows(rest),
+        "describe" | "desc" | "explain" => match rest.first() {
+            Some(
+                &("select" | "insert" | "update" | "delete" | "replace" | "with" | "format" | "extended"),
+            )
+            | Some(&("partitions" | "(")) => {
+                // Only a SELECT without tables runs (and finds nothing).
+                let writes = toks.iter().any(|w| matches!(*w, "insert" | "update" | "delete" | "replace"));
+                if from() || writes { FoundRows::Keeps } else { FoundRows::Zero }
+            }
+            // `DESCRIBE t` is SHOW COLUMNS.
+            Some(&w) if !matches!(w, "analyze" | "for") => FoundRows::Sets,
+            _ => FoundRows::Unknown,
+        },
+        "call" | "analyze" | "execute" => FoundRows::Unknown,
+        _ => FoundRows::Keeps,
+    }
+}
+
+/// SHOW …: the forms MariaDB runs as a SELECT on information_schema set `FOUND_ROWS()`.
+fn show_found_rows(rest: &[&str]) -> FoundRows {
+    let rest = match rest {
+        ["full" | "global" | "session" | "local", more @ ..] => more,
+        _ => rest,
+    };
+    match rest {
+        ["tables" | "databases" | "schemas" | "columns" | "fields" | "index" | "indexes" | "keys", ..]
+        | ["variables" | "status" | "triggers" | "events" | "plugins" | "engines" | "charset", ..]
+        | ["collation" | "count" | "user_statistics" | "client_statistics", ..]
+        | ["index_statistics" | "table_statistics", ..]
+        | ["table", "status", ..]
+        | ["open", "tables", ..]
+        | ["storage", "engines", ..]
+        | ["character", "set", ..]
+        | ["procedure" | "function" | "package", "status", ..]
+        | ["package", "body", "status", ..] => FoundRows::Sets,
+        ["warnings" | "errors" | "create" | "processlist" | "grants" | "privileges" | "master", ..]
+        | ["slave" | "replica" | "all" | "binlog" | "binary" | "engine" | "profiles" | "profile", ..]
+        | ["authors" | "contributors" | "explain" | "analyze", ..] => FoundRows::Keeps,
+        _ => FoundRows::Unknown,
+    }
 }
 
 /// The session-bound lock or handler a statement opens or closes, from its leading words.

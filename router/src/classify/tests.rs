@@ -99,6 +99,7 @@ fn own_cases() {
 
 mod cte_writes;
 mod diagnostics;
+mod found_rows;
 mod hints;
 mod multi;
 mod session_locks;

@@ -210,6 +210,73 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             "user_variable_in_binary_exec",
             vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]],
         ),
+        (
+            // SHOW ERRORS and SHOW CREATE leave FOUND_ROWS() alone; SHOW COLUMNS sets it.
+            "found_rows_after_show",
+            vec![vec![
+                q("SELECT id FROM {t} ORDER BY id"),
+                q("SHOW ERRORS"),
+                q("SET tx_isolation = 'READ-COMMITTED'"),
+                q("SELECT FOUND_ROWS()"),
+                q("SHOW CREATE TABLE {t}"),
+                q("SELECT FOUND_ROWS()"),
+                q("SHOW COLUMNS FROM {t}"),
+                q("SELECT FOUND_ROWS()"),
+            ]],
+        ),
+        (
+            // EXPLAIN of a SELECT with tables keeps it, SELECT … INTO sets it to the rows selected, a
+            // statement that fails before running keeps it. (A SELECT failing while it runs, e.g. ERR
+            // 1242, may leave the rows it had found: sluice keeps the previous value.)
+            "found_rows_after_explain_into_and_failures",
+            vec![vec![
+                q("SELECT id FROM {t} ORDER BY id"),
+                q("EXPLAIN SELECT * FROM {t}"),
+                q("SET time_zone = '+01:00'"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT id FROM {t} ORDER BY id"),
+                q("SELECT * FROM {t}_missing"),
+                q("SELECT FOUND_ROWS()"),
+                q("CALL {db}.no_such_procedure()"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT v INTO @x FROM {t} ORDER BY id LIMIT 1"),
+                q("SELECT FOUND_ROWS()"),
+            ]],
+        ),
+        (
+            "row_count_after_sets_on_a_kept_connection",
+            vec![vec![
+                q("SELECT CAST('abc' AS INT)"),
+                q("SET autocommit = 0"),
+                q("SET sql_mode = 'TRADITIONAL'"),
+                q("SET NAMES utf8"),
+                q("SET time_zone = 'SYSTEM'"),
+                q("SELECT ROW_COUNT()"),
+            ]],
+        ),
+        (
+            // After CALL both are the procedure's last statement's: read back from its connection.
+            "found_rows_and_row_count_after_call",
+            vec![vec![
+                q(
+                    "CREATE PROCEDURE {t}_p() BEGIN SELECT id FROM {t} WHERE id < 3; UPDATE {t} SET v = v + 1 WHERE id = 1; END",
+                ),
+                q("CALL {t}_p()"),
+                q("SELECT ROW_COUNT()"),
+                q("CALL {t}_p()"),
+                q("SET time_zone = '+02:00'"),
+                q("SELECT FOUND_ROWS()"),
+                q("DROP PROCEDURE {t}_p"),
+            ]],
+        ),
+        (
+            "row_count_after_cache_hit",
+            vec![vec![
+                q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+                q("SELECT id FROM {t} WHERE id = 1"),
+                q("SELECT ROW_COUNT()"),
+            ]],
+        ),
     ]
 }
 
