@@ -287,6 +287,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if matches!(kw, "insert" | "update" | "delete" | "replace" | "load") || kw == "with" {
             return Err(Error::reply((1792, "25006"), "Cannot execute statement in a READ ONLY transaction"));
         }
+        // State bound to the connection (a user variable, a temporary table, a named lock, a prepared
+        // statement…) must live where the session's later writes run: the transaction moves to the
+        // primary first, and the session pins there.
+        let binds_state = class.assigns_user_vars
+            || class.session_lock.is_some()
+            || (class.session_state && !sets_tracked_only(lexed, class));
+        if binds_state {
+            self.move_read_only_transaction().await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session's READ ONLY transaction on its replica (it wrote nothing) and opens it again on
+    /// the primary: the rest of it reads the primary's snapshot, a newer one than the replica's.
+    async fn move_read_only_transaction(&mut self) -> Result<()> {
+        let limit = self.read_timeout();
+        if let Some(h) = self.held.as_mut() {
+            let label = h.guard.label().to_owned();
+            if let Err(e) = bounded(limit, &label, h.guard.conn().query(&label, "ROLLBACK")).await {
+                h.guard.mark_broken();
+                return Err(e);
+            }
+        }
+        self.status &= !status::IN_TRANS;
+        self.pins.remove(Pin::Transaction);
+        self.release_held();
+        let member = self.primary_index()?;
+        let mut choice = Choice {
+            member,
+            reason: "read-only transaction moved to the primary",
+            held: false,
+            cacheable: false,
+        };
+        self.acquire(&mut choice, false).await?;
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        let label = h.guard.label().to_owned();
+        if let Err(e) =
+            bounded(limit, &label, h.guard.conn().query(&label, "START TRANSACTION READ ONLY")).await
+        {
+            h.guard.mark_broken();
+            return Err(e);
+        }
+        self.status |= status::IN_TRANS;
+        let counters = &self.shared.pins;
+        if self.pins.add(Pin::Transaction) {
+            counters.count(Pin::Transaction);
+        }
         Ok(())
     }
 

@@ -270,6 +270,32 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // Connection-bound state made inside a READ ONLY transaction on a replica must be where the
+            // session's writes run after it.
+            "user_variable_in_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("SELECT @a := MAX(v) FROM {t}"),
+                q("COMMIT"),
+                q("LOCK TABLES {t} WRITE"),
+                q("UNLOCK TABLES"),
+                q("SELECT @a"),
+            ]],
+        ),
+        (
+            "temporary_table_in_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("CREATE TEMPORARY TABLE {tmp} (x INT)"),
+                q("INSERT INTO {tmp} VALUES (1)"),
+                q("COMMIT"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 'x')"),
+                q("SELECT COUNT(*) FROM {tmp}"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
