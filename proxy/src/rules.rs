@@ -10,14 +10,14 @@ use sluice_router::lexer::Lexed;
 use crate::config::{RuleAction, RuleConfig};
 
 /// Where a `route` rule sends a statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleTarget {
     /// The primary.
     Primary,
     /// A replica (when the statement may run on one; writes still go to the primary).
     Replica,
-    /// Normal routing within the served group.
-    Group,
+    /// Normal routing within the group of this name (a `[[groups]]` entry).
+    Group(String),
 }
 
 /// A rule ready to match.
@@ -87,7 +87,7 @@ fn compile(config: &[RuleConfig]) -> Vec<Arc<Rule>> {
                 target: r.target.as_deref().map(|t| match t {
                     "primary" => RuleTarget::Primary,
                     "replica" => RuleTarget::Replica,
-                    _ => RuleTarget::Group,
+                    name => RuleTarget::Group(name.to_owned()),
                 }),
                 ttl_ms: r.ttl_ms,
                 message: r

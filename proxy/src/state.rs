@@ -543,6 +543,28 @@ impl Shared {
         crate::backend::BackendConn::connect(&spec).await
     }
 
+    /// Member `i` (among all members: the default group's, then the shard groups').
+    pub fn member_at(&self, i: usize) -> Option<Arc<crate::topology::Member>> {
+        if i < GROUP_SLOTS {
+            return self.group.member(i);
+        }
+        let g = self.shard_groups.iter().rev().find(|g| g.base <= i)?;
+        g.group.member(i - g.base)
+    }
+
+    /// The position (config order) of the group named `name`.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        if self.group.name == name {
+            return Some(0);
+        }
+        self.shard_groups.iter().position(|g| g.group.name == name).map(|i| i + 1)
+    }
+
+    /// Connections to member `i` that sessions hold now (least-connections balancing).
+    pub fn member_busy(&self, i: usize) -> u32 {
+        self.member_at(i).map_or(0, |m| m.busy())
+    }
+
     /// The address of member `i` of the default group.
     pub fn member(&self, i: usize) -> Option<BackendAddr> {
         if i < GROUP_SLOTS {
@@ -579,16 +601,18 @@ impl Shared {
     }
 
     /// What the monitor checks: the default group's slots, then the members of the groups shards
-    /// are placed on.
+    /// are placed on or `[[rules]]` route to.
     pub fn all_monitor_targets(&self, config: &Config) -> Result<Vec<crate::monitor::Target>, String> {
         let mut targets = crate::monitor::group_targets(config, &self.group, self.backend_tls.clone())?;
+        let mut used: Vec<&str> = config.rules.iter().filter_map(|r| r.target.as_deref()).collect();
         if config.sharding.enabled {
-            let placed: Vec<&str> =
-                config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)).collect();
+            used.extend(config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)));
+        }
+        if used.iter().any(|g| *g != self.group.name && config.groups.iter().any(|c| c.name == *g)) {
             targets.extend(
                 crate::monitor::targets(config, self.backend_tls.clone())?
                     .into_iter()
-                    .filter(|t| t.group != self.group.name && placed.contains(&t.group.as_str())),
+                    .filter(|t| t.group != self.group.name && used.contains(&t.group.as_str())),
             );
         }
         Ok(targets)

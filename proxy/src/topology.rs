@@ -86,6 +86,25 @@ pub struct Member {
     pub removed: AtomicBool,
     /// The highest GTID position it is known to have applied (monitor checks and successful waits).
     pub applied: Mutex<GtidPos>,
+    /// Connections to it that sessions hold now (least-connections balancing; [`HeldCount`]).
+    busy: AtomicU32,
+}
+
+/// One connection a session holds to a member, counted in [`Member::busy`] until dropped.
+pub struct HeldCount(Arc<Member>);
+
+impl HeldCount {
+    /// Counts one more held connection to `member`.
+    pub fn new(member: Arc<Member>) -> Self {
+        member.busy.fetch_add(1, Ordering::Relaxed);
+        HeldCount(member)
+    }
+}
+
+impl Drop for HeldCount {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn role_code(r: Role) -> u8 {
@@ -97,6 +116,11 @@ fn role_code(r: Role) -> u8 {
 }
 
 impl Member {
+    /// Connections to it that sessions hold now.
+    pub fn busy(&self) -> u32 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     fn new(config: &Config, group: &str, m: &MemberConfig) -> Self {
         Member {
             addr: BackendAddr {
@@ -109,6 +133,7 @@ impl Member {
             offline: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             applied: Mutex::new(GtidPos::default()),
+            busy: AtomicU32::new(0),
         }
     }
 

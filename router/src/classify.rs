@@ -128,6 +128,11 @@ pub struct Class {
     pub multi_statement: bool,
     /// What it does to `FOUND_ROWS()`.
     pub found_rows: FoundRows,
+    /// `START TRANSACTION READ ONLY`: the transaction may run on a replica.
+    pub read_only_transaction: bool,
+    /// A `/* sluice: replica */` hint on a read that may run on a replica: a replica even where the
+    /// read would go to the primary (a server-specific SHOW, read-your-writes).
+    pub replica_hint: bool,
     /// Tables, from the full parse (empty from the lexer alone: [`crate::plan_cache::PlanCache`] fills them).
     pub tables: Tables,
 }
@@ -163,7 +168,7 @@ pub fn classify_unhinted(l: &Lexed) -> Class {
 /// A multi-statement text: the primary, uncached, not a read (as a whole it may write, and the proxy
 /// invalidates for it), with the effects of its statements summed up.
 fn multi_statement(text: &str) -> Class {
-    let mut c = Class { multi_statement: true, found_rows: FoundRows::Unknown, ..primary(false) };
+    let mut c = Class { multi_statement: true, ..primary(false) };
     for (i, part) in effects::split_statements(text).into_iter().enumerate() {
         let p = classify_one(part);
         c.locks |= p.locks;
@@ -175,6 +180,10 @@ fn multi_statement(text: &str) -> Class {
         }
         if p.session_lock.is_some() {
             c.session_lock = p.session_lock;
+        }
+        // The last statement that sets FOUND_ROWS() decides; its value only the server knows.
+        if p.found_rows != FoundRows::Keeps {
+            c.found_rows = FoundRows::Unknown;
         }
     }
     c
@@ -215,7 +224,8 @@ fn classify_one(text: &str) -> Class {
             c = if words.get(1) == Some(&"analyze") { primary(false) } else { read(Target::Replica, false) };
         }
         "begin" | "start" if first == "begin" || words.get(1) == Some(&"transaction") => {
-            c = Class { tx: Some(Tx::Begin), ..primary(false) };
+            let read_only_transaction = first == "start" && text.contains("read only");
+            c = Class { tx: Some(Tx::Begin), read_only_transaction, ..primary(false) };
         }
         "commit" => c = Class { tx: Some(Tx::Commit), ..primary(false) },
         "rollback" => {
@@ -293,12 +303,23 @@ pub fn apply_hints(c: &mut Class, hints: &crate::lexer::Hints) {
     if hints.has("primary") {
         c.target = Target::Primary;
         c.cacheable = false;
-    } else if hints.has("replica") && c.read_only && !c.locks && c.target == Target::Replica {
-        c.target = Target::Replica;
+    } else if hints.has("replica") {
+        c.replica_hint = may_read_on_a_replica(c);
     }
     if hints.has("nocache") {
         c.cacheable = false;
     }
+}
+
+/// A read that a hint or a rule may send to a replica: read-only, no locks, nothing that must run on
+/// the previous statement's connection or in sluice, no session state.
+pub fn may_read_on_a_replica(c: &Class) -> bool {
+    c.read_only
+        && !c.locks
+        && !c.session_state
+        && !c.assigns_user_vars
+        && !c.multi_statement
+        && matches!(c.target, Target::Replica | Target::Primary)
 }
 
 fn primary(locks: bool) -> Class {

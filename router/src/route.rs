@@ -1,5 +1,10 @@
-//! The routing decision: a pure function of the statement's class, the session's state and the
-//! topology snapshot. The session executes the route; nothing here does I/O or blocks.
+//! The routing decision: a pure function of the statement's class, the session's state, the
+//! topology snapshot and the routing policy. The session executes the route; nothing here does I/O
+//! or blocks. Everything that decides where a statement runs is here: pins and the previous
+//! connection, transactions, READ ONLY transactions, hints (`backend=`, `replica`), the read/write
+//! split, read-your-writes, balancing and the fallback when no replica qualifies.
+
+use std::time::Duration;
 
 use crate::classify::{Class, Target};
 
@@ -14,6 +19,62 @@ pub struct SessionView {
     pub pinned: bool,
     /// The session ran a statement before (so "the last backend" exists).
     pub has_last: bool,
+    /// The session's last write, for read-your-writes.
+    pub last_write: Option<LastWrite>,
+}
+
+/// A session's last write as read-your-writes sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastWrite {
+    /// How long ago it completed.
+    pub age: Duration,
+    /// Whether its GTID is known (replicas can then be checked for it).
+    pub gtid_known: bool,
+}
+
+/// Read-your-writes: where a session that wrote recently reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadYourWrites {
+    /// Replicas that have applied the write's GTID (the caller waits for it there); the primary for
+    /// [`GTID_UNKNOWN_WINDOW`] when the write's GTID is unknown.
+    #[default]
+    Gtid,
+    /// The primary for this long after a write.
+    PrimaryWindow(Duration),
+    /// No guarantee.
+    Off,
+}
+
+/// How long a session reads from the primary after a write whose GTID is unknown (no binlog?).
+pub const GTID_UNKNOWN_WINDOW: Duration = Duration::from_secs(1);
+
+/// The operator's routing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Reads go to replicas at all.
+    pub read_write_split: bool,
+    /// Read-your-writes mode.
+    pub read_your_writes: ReadYourWrites,
+    /// No replica qualifies for a read: refuse it ([`Destination::Unavailable`]) instead of reading
+    /// from the primary.
+    pub refuse_without_replica: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { read_write_split: true, read_your_writes: ReadYourWrites::Gtid, refuse_without_replica: false }
+    }
+}
+
+/// One statement to route.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Its class (hints applied).
+    pub class: &'a Class,
+    /// The session.
+    pub session: SessionView,
+    /// A `/* sluice: backend=… */` hint naming a member of the group: its member index.
+    pub backend_hint: Option<usize>,
 }
 
 impl SessionView {
@@ -78,6 +139,63 @@ pub enum Destination {
     Last,
     /// sluice answers.
     Sluice,
+    /// The member a `backend=` hint names.
+    Member(usize),
+    /// No replica qualifies and the policy refuses to read from the primary instead.
+    Unavailable,
+}
+
+/// Why a statement goes where it goes: shown by `SHOW LAST ROUTE`, counted in stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// sluice answers it.
+    Sluice,
+    /// It reads what only the previous statement's connection knows.
+    PreviousConnection,
+    /// The session is pinned to its connection.
+    Pinned,
+    /// A transaction is open, or autocommit is off.
+    InTransaction,
+    /// It may write or lock.
+    WriteOrLocking,
+    /// A read, on a replica.
+    Read,
+    /// A read, on the primary because the read/write split is off.
+    SplitOff,
+    /// `START TRANSACTION READ ONLY`, on a replica.
+    ReadOnlyTransaction,
+    /// A read, on the primary: no replica is healthy and within the lag limit.
+    NoReplica,
+    /// A read, on the primary: the session wrote within the read-your-writes window.
+    ReadYourWritesWindow,
+    /// A read, on the primary: the session's last write has no known GTID.
+    ReadYourWritesGtidUnknown,
+    /// A `/* sluice: backend=… */` hint.
+    BackendHint,
+    /// A `/* sluice: replica */` hint (or a `[[rules]]` replica target): a read that would have gone
+    /// to the primary, on a replica, read-your-writes waived.
+    ReplicaHint,
+}
+
+impl Reason {
+    /// The words `SHOW LAST ROUTE` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Sluice => "answered by sluice",
+            Reason::PreviousConnection => "needs the previous connection",
+            Reason::Pinned => "session pinned",
+            Reason::InTransaction => "in a transaction",
+            Reason::WriteOrLocking => "write or locking statement",
+            Reason::Read => "read",
+            Reason::SplitOff => "read; read_write_split is off",
+            Reason::ReadOnlyTransaction => "read-only transaction",
+            Reason::NoReplica => "read; no healthy replica within max lag",
+            Reason::ReadYourWritesWindow => "read-your-writes window",
+            Reason::ReadYourWritesGtidUnknown => "read-your-writes (write GTID unknown)",
+            Reason::BackendHint => "hint backend=",
+            Reason::ReplicaHint => "hint replica",
+        }
+    }
 }
 
 /// The decision, with the reason shown by `SHOW LAST ROUTE` and counted in stats.
@@ -87,33 +205,66 @@ pub struct Route {
     pub destination: Destination,
     /// Whether the result may go to / come from the cache.
     pub cacheable: bool,
-    /// Why, in a few words.
-    pub reason: &'static str,
+    /// Why.
+    pub reason: Reason,
 }
 
-/// Decides where a statement of class `class` runs. `turn` is a per-group counter the caller increments
-/// (round-robin and weighted picks read it), so the function stays pure.
-pub fn route(class: &Class, session: &SessionView, topo: &Topology, turn: u64) -> Route {
+/// Decides where a statement runs. `turn` gives a per-group counter (round-robin and weighted picks
+/// read it; called only when a replica is picked), so the function stays pure.
+pub fn route(req: &Request<'_>, topo: &Topology, policy: &Policy, turn: impl FnOnce() -> u64) -> Route {
     let to = |destination, cacheable, reason| Route { destination, cacheable, reason };
+    let (class, session) = (req.class, &req.session);
     match class.target {
-        Target::Sluice => return to(Destination::Sluice, false, "answered by sluice"),
+        Target::Sluice => return to(Destination::Sluice, false, Reason::Sluice),
         Target::Last if session.has_last => {
-            return to(Destination::Last, false, "needs the previous connection");
+            return to(Destination::Last, false, Reason::PreviousConnection);
         }
         _ => {}
     }
     if session.pinned {
-        return to(Destination::Pinned, false, "session pinned");
+        return to(Destination::Pinned, false, Reason::Pinned);
+    }
+    if let Some(i) = req.backend_hint {
+        return to(Destination::Member(i), false, Reason::BackendHint);
     }
     if session.in_transaction || !session.autocommit {
-        return to(Destination::Primary, false, "in a transaction");
+        return to(Destination::Primary, false, Reason::InTransaction);
     }
-    if class.target != Target::Replica {
-        return to(Destination::Primary, false, "write or locking statement");
+    let read_only_tx = class.read_only_transaction;
+    let hinted = class.replica_hint && !read_only_tx;
+    if class.target != Target::Replica && !read_only_tx && !hinted {
+        return to(Destination::Primary, false, Reason::WriteOrLocking);
     }
-    match pick_replica(topo, turn) {
-        Some(i) => to(Destination::Replica(i), class.cacheable, "read"),
-        None => to(Destination::Primary, class.cacheable, "read; no healthy replica within max lag"),
+    let cacheable = class.cacheable && !read_only_tx;
+    if !policy.read_write_split {
+        return to(
+            Destination::Primary,
+            cacheable,
+            if read_only_tx { Reason::ReadOnlyTransaction } else { Reason::SplitOff },
+        );
+    }
+    if let Some(w) = session.last_write.filter(|_| !hinted) {
+        match policy.read_your_writes {
+            ReadYourWrites::PrimaryWindow(window) if w.age < window => {
+                return to(Destination::Primary, cacheable, Reason::ReadYourWritesWindow);
+            }
+            ReadYourWrites::Gtid if !w.gtid_known && w.age < GTID_UNKNOWN_WINDOW => {
+                return to(Destination::Primary, cacheable, Reason::ReadYourWritesGtidUnknown);
+            }
+            _ => {}
+        }
+    }
+    let reason = if read_only_tx {
+        Reason::ReadOnlyTransaction
+    } else if hinted {
+        Reason::ReplicaHint
+    } else {
+        Reason::Read
+    };
+    match pick_replica(topo, turn()) {
+        Some(i) => to(Destination::Replica(i), cacheable, reason),
+        None if policy.refuse_without_replica => to(Destination::Unavailable, false, Reason::NoReplica),
+        None => to(Destination::Primary, cacheable, Reason::NoReplica),
     }
 }
 

@@ -29,6 +29,13 @@ impl BackendConn {
     /// Runs one statement and holds its whole (first) response. An ERR is returned in the result, not
     /// as an error: a failing shard is reported with the others.
     pub async fn query_raw(&mut self, label: &str, sql: &str) -> Result<RawResult> {
+        self.query_raw_within(label, sql, usize::MAX).await
+    }
+
+    /// [`Self::query_raw`] keeping at most `max_bytes` of row payloads: past it the rest of the
+    /// response is read and dropped (the connection stays in step) and the result carries an ERR
+    /// naming `[sharding] max_scatter_result_bytes`.
+    pub async fn query_raw_within(&mut self, label: &str, sql: &str, max_bytes: usize) -> Result<RawResult> {
         let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(command::QUERY);
@@ -38,6 +45,8 @@ impl BackendConn {
         let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
         let mut out = RawResult::default();
         let mut sets = 0;
+        let mut kept = 0usize;
+        let mut over = false;
         loop {
             let p = self
                 .stream
@@ -50,7 +59,15 @@ impl BackendConn {
                 Kind::Err => out.err = Some(ErrPacket::parse(&p.payload).map_err(|e| fail(e.to_string()))?),
                 Kind::ColumnCount(_) => sets += 1,
                 Kind::ColumnDef if sets == 1 => out.columns.push(p.payload.clone()),
-                Kind::Row if sets == 1 => out.rows.push(p.payload.clone()),
+                Kind::Row if sets == 1 && !over => {
+                    kept += p.payload.len();
+                    if kept > max_bytes {
+                        over = true;
+                        out.rows = Vec::new();
+                    } else {
+                        out.rows.push(p.payload.clone());
+                    }
+                }
                 Kind::Ok if sets == 0 && out.ok.is_none() => {
                     out.ok = Some(OkPacket::parse(&p.payload, self.caps).map_err(|e| fail(e.to_string()))?);
                 }
@@ -64,6 +81,14 @@ impl BackendConn {
                 }
             }
             if step.done {
+                if over && out.err.is_none() {
+                    out.err = Some(ErrPacket::new(
+                        (1235, "42000"),
+                        format!(
+                            "sluice: this statement's result from one shard exceeds [sharding] max_scatter_result_bytes ({max_bytes} bytes); narrow it (WHERE, LIMIT) or raise the limit"
+                        ),
+                    ));
+                }
                 return Ok(out);
             }
         }

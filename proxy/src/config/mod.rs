@@ -141,6 +141,9 @@ pub struct ServerConfig {
     /// Largest packet (payload) a client may send, bytes (or a size such as `"64MiB"`). Default 64 MiB.
     #[serde(deserialize_with = "size::size_usize")]
     pub max_packet_bytes: usize,
+    /// Prepared statements one client session may hold open (COM_STMT_PREPARE without CLOSE); past it
+    /// the PREPARE gets the server's ERR 1461 (42000), as `max_prepared_stmt_count` does. Default 4096.
+    pub max_prepared_statements: usize,
     /// TLS toward clients; absent = no TLS offered.
     pub tls: Option<TlsServerConfig>,
 }
@@ -607,6 +610,7 @@ impl Default for ServerConfig {
             upgrade_sock: PathBuf::from("/tmp/sluice-upgrade.sock"),
             pid_file: None,
             max_packet_bytes: 64 << 20,
+            max_prepared_statements: 4096,
             tls: None,
         }
     }

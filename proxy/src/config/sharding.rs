@@ -7,7 +7,7 @@ use sluice_router::shard::{PhysicalShard, ShardFunction, ShardMap, ShardTable};
 use super::GroupConfig;
 
 /// `[sharding]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShardingConfig {
     /// Sharding on/off. Default false (the tables are then ordinary tables of the first group).
@@ -19,6 +19,22 @@ pub struct ShardingConfig {
     pub node_id: u16,
     /// Tables being moved (dual writes): `[[sharding.migrations]]`.
     pub migrations: Vec<MigrationConfig>,
+    /// Row bytes sluice holds from one shard for one statement (scatter reads are merged in memory):
+    /// past it the statement gets ERR 1235 saying so. Default 64 MiB.
+    #[serde(deserialize_with = "super::size::size_usize")]
+    pub max_scatter_result_bytes: usize,
+}
+
+impl Default for ShardingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            tables: Vec::new(),
+            node_id: 0,
+            migrations: Vec::new(),
+            max_scatter_result_bytes: 64 << 20,
+        }
+    }
 }
 
 /// A table being moved to a new placement: its writes run on the old one (authoritative, the client

@@ -16,9 +16,11 @@
 use std::time::{Duration, Instant};
 
 use sluice_protocol::constants::status;
-use sluice_router::classify::{Class, SessionLock, Target, Tx};
+use sluice_router::classify::{Class, SessionLock, Tx};
 use sluice_router::lexer::Lexed;
-use sluice_router::route::{Destination, Route, SessionView, pick_replica, route};
+use sluice_router::route::{
+    Destination, LastWrite, Policy, ReadYourWrites as RywPolicy, Request, SessionView, route,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::pins::Pin;
@@ -121,7 +123,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Decides where a statement runs.
     pub(super) fn choose(&mut self, lexed: &Lexed, class: &Class) -> Result<Choice> {
-        let cacheable = class.cacheable;
         if let Some(h) = &self.held
             && self.pins.is_only(Pin::Diagnostics)
         {
@@ -141,100 +142,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.release_held();
             }
         }
-        if let Some(h) = &self.held {
-            let member = h.member;
-            if self.pins.any() {
-                return Ok(Choice { member, reason: "pinned", held: true, cacheable: false });
-            }
-            if class.target == Target::Last {
-                return Ok(Choice {
-                    member,
-                    reason: "needs the previous connection",
-                    held: true,
-                    cacheable: false,
-                });
-            }
-        }
-        // A connection kept only for a possible LAST_INSERT_ID()/ROW_COUNT() goes back now.
-        self.release_held();
         let config = self.shared.config();
         let routing = &config.routing;
         let snap = self.ctx_routing();
-        let view = SessionView {
+        let last_write = self
+            .last_write
+            .as_ref()
+            .map(|(gtid, at)| LastWrite { age: at.elapsed(), gtid_known: gtid.is_some() });
+        let session = SessionView {
             in_transaction: self.status & status::IN_TRANS != 0,
             autocommit: self.status & status::AUTOCOMMIT != 0 || !routing.autocommit_false_is_transaction,
-            pinned: false,
-            has_last: false,
+            pinned: self.held.is_some() && self.pins.any(),
+            has_last: self.held.is_some(),
+            last_write,
         };
-        let read_only_tx = class.tx == Some(Tx::Begin) && is_read_only_begin(&lexed.text);
-        let mut r: Route = route(class, &view, &snap.topo, 0);
-        if read_only_tx && view.autocommit {
-            r = Route {
-                destination: Destination::Replica(usize::MAX),
-                cacheable: false,
-                reason: "read-only transaction",
-            };
-        }
-        let wants_replica = routing.read_write_split
-            && (matches!(r.destination, Destination::Replica(_))
-                || (r.reason.starts_with("read;") && class.target == Target::Replica));
-        let hinted = lexed.hints.get("backend");
-        if let Some(name) = hinted
-            && let Some(i) = self.ctx_group_position(name)
-        {
-            let member = i + self.ctx_group().1;
-            return Ok(Choice { member, reason: "hint backend=", held: false, cacheable: false });
-        }
-        if !wants_replica {
-            return Ok(Choice { member: self.primary_index()?, reason: r.reason, held: false, cacheable });
-        }
-        // Read-your-writes: a session that wrote recently reads where its write is visible.
-        if let Some((gtid, at)) = &self.last_write {
-            match routing.read_your_writes {
-                ReadYourWrites::PrimaryWindow
-                    if at.elapsed() < Duration::from_millis(routing.primary_window_ms) =>
-                {
-                    return Ok(Choice {
-                        member: self.primary_index()?,
-                        reason: "read-your-writes window",
-                        held: false,
-                        cacheable,
-                    });
+        let backend_hint = lexed.hints.get("backend").and_then(|name| self.ctx_group_position(name));
+        let policy = Policy {
+            read_write_split: routing.read_write_split,
+            read_your_writes: match routing.read_your_writes {
+                ReadYourWrites::Gtid => RywPolicy::Gtid,
+                ReadYourWrites::PrimaryWindow => {
+                    RywPolicy::PrimaryWindow(Duration::from_millis(routing.primary_window_ms))
                 }
-                ReadYourWrites::Gtid if gtid.is_none() && at.elapsed() < Duration::from_secs(1) => {
-                    // The write's GTID is unknown (no binlog?): the primary is the only safe place.
-                    return Ok(Choice {
-                        member: self.primary_index()?,
-                        reason: "read-your-writes (write GTID unknown)",
-                        held: false,
-                        cacheable,
-                    });
-                }
-                _ => {}
+                ReadYourWrites::Off => RywPolicy::Off,
+            },
+            refuse_without_replica: routing.fallback == FallbackConfig::Error,
+        };
+        let turn = || self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let req = Request { class, session, backend_hint };
+        let least = snap.topo.balance == sluice_router::route::Balance::LeastConnections;
+        let r = if least {
+            // The connections each replica lends out now: counted as sessions borrow and give back.
+            let mut topo = snap.topo.clone();
+            for rv in &mut topo.replicas {
+                rv.in_use = self.shared.member_busy(rv.index);
             }
-        }
-        let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match pick_replica(&snap.topo, turn) {
-            Some(i) => Ok(Choice {
-                member: i,
-                reason: if read_only_tx { "read-only transaction" } else { "read" },
-                held: false,
-                cacheable,
-            }),
-            None if routing.fallback == FallbackConfig::Error => Err(Error::reply(
-                (2013, "HY000"),
-                format!(
-                    "sluice: no healthy replica within max_replica_lag_ms in group '{}' for this read ([routing] fallback = \"error\")",
-                    self.ctx_group().0.name
-                ),
-            )),
-            None => Ok(Choice {
-                member: self.primary_index()?,
-                reason: "read; no healthy replica within max lag",
-                held: false,
-                cacheable,
-            }),
-        }
+            route(&req, &topo, &policy, turn)
+        } else {
+            route(&req, &snap.topo, &policy, turn)
+        };
+        let held = |s: &Self| s.held.as_ref().map(|h| h.member);
+        let member = match r.destination {
+            Destination::Pinned | Destination::Last => {
+                let member = held(self)
+                    .ok_or_else(|| Error::Abort("routed to a connection the session does not hold".into()))?;
+                return Ok(Choice { member, reason: r.reason.as_str(), held: true, cacheable: false });
+            }
+            Destination::Replica(i) | Destination::Member(i) => i,
+            Destination::Primary | Destination::Sluice => self.primary_index()?,
+            Destination::Unavailable => {
+                return Err(Error::reply(
+                    (2013, "HY000"),
+                    format!(
+                        "sluice: no healthy replica within max_replica_lag_ms in group '{}' for this read ([routing] fallback = \"error\")",
+                        self.ctx_group().0.name
+                    ),
+                ));
+            }
+        };
+        // A connection kept only for a possible LAST_INSERT_ID()/ROW_COUNT() goes back now.
+        self.release_held();
+        Ok(Choice { member, reason: r.reason.as_str(), held: false, cacheable: r.cacheable })
     }
 
     /// A READ ONLY transaction runs on a replica; a statement in it that would write must behave as on
@@ -385,9 +353,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Borrows a connection to member `i` of the group for this session's backend user.
     pub(super) async fn borrow(&mut self, i: usize) -> Result<Held> {
-        let Some(addr) = self.shared.member(i) else {
+        let Some(m) = self.shared.member_at(i) else {
             return Err(Error::Abort(format!("no member {i} in the group")));
         };
+        let addr = &m.addr;
         // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.
         let pool = match self.pools.get(i).and_then(Option::as_ref) {
             Some(p) if !p.is_closed() => p.clone(),
@@ -400,7 +369,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             _ => {
                 let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
                 let p = self.shared.pool_for(
-                    &addr,
+                    addr,
                     &self.user.backend_user,
                     &self.user.backend_password,
                     found_rows,
@@ -417,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .get()
             .await
             .inspect_err(|e| tracing::warn!(backend = %addr.label, error = %e, "backend checkout failed"))?;
-        Ok(Held { guard, member: i, last_id_synced: false })
+        Ok(Held { guard, member: i, last_id_synced: false, _held: crate::topology::HeldCount::new(m) })
     }
 
     /// Makes the connection's schema the session's (COM_INIT_DB). A session without a schema gets a
@@ -981,10 +950,6 @@ fn object_names(rest: &[&str]) -> Vec<String> {
         }
     }
     out
-}
-
-fn is_read_only_begin(text: &str) -> bool {
-    text.starts_with("start transaction") && text.contains("read only")
 }
 
 fn choice_reason_fallback(e: &Error) -> &'static str {

@@ -159,7 +159,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_route.shards.clear();
         self.cache_status = "";
         let pinned = self.pins.any();
+        // A `[[rules]]` group target moves this statement alone to another group.
+        let group = self.group_ctx;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
+        self.group_ctx = group;
         self.limit = None;
         let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
@@ -382,15 +385,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tracing::debug!(rule = %rule.name, digest = %format!("{:016x}", lexed.digest), "statement blocked by rule");
                 return Err(Error::reply(errors::NOT_ALLOWED_COMMAND, rule.message.clone()));
             }
-            RuleAction::Route => match rule.target {
+            RuleAction::Route => match &rule.target {
                 Some(RuleTarget::Primary) => {
                     c.target = Target::Primary;
                     c.cacheable = false;
                 }
-                Some(RuleTarget::Replica) if c.read_only && !c.locks && c.target != Target::Last => {
-                    c.target = Target::Replica;
+                Some(RuleTarget::Replica) => {
+                    c.replica_hint = sluice_router::classify::may_read_on_a_replica(&c)
                 }
-                _ => {}
+                Some(RuleTarget::Group(name)) => {
+                    // Routed within that group for this statement (a pinned session stays on its
+                    // connection).
+                    if let Some(g) = self.shared.group_index(name) {
+                        self.group_ctx = g;
+                    }
+                }
+                None => {}
             },
             RuleAction::Nocache => c.cacheable = false,
             // The TTL is the cache's business; what may be stored at all stays the plan's.

@@ -313,6 +313,8 @@ pub(crate) struct Held {
     /// The connection's LAST_INSERT_ID() is the session's (it ran the session's last insert, or was
     /// given the value with `DO LAST_INSERT_ID(n)`).
     last_id_synced: bool,
+    /// Counts the connection in its member's busy count (least-connections balancing).
+    _held: crate::topology::HeldCount,
 }
 
 /// What `SHOW LAST ROUTE` reports.

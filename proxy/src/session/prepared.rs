@@ -51,12 +51,19 @@ pub(crate) struct ClientStmt {
     types: Option<Bytes>,
     /// COM_STMT_SEND_LONG_DATA chunks since the last EXECUTE: (parameter, data).
     pub(super) long_data: Vec<(u16, Bytes)>,
+    /// Bytes `long_data` holds (with a per-chunk overhead), counted in the session's total.
+    long_bytes: usize,
+    /// More long data was sent than the session may buffer: the next EXECUTE is refused.
+    pub(super) long_data_over: bool,
     /// Over a sharded table: its shape and the client's text (each EXECUTE is routed by its
     /// parameters; `key` then names the shard's text).
     pub(super) sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, Bytes)>,
     /// Parameter types as parsed from the last EXECUTE that bound them (sharded statements).
     pub(super) param_types: Option<Vec<sluice_protocol::binary::ParamType>>,
 }
+
+/// What one buffered COM_STMT_SEND_LONG_DATA chunk costs besides its bytes (its entry and handle).
+const LONG_DATA_CHUNK_OVERHEAD: usize = 64;
 
 /// A session's prepared statements.
 #[derive(Debug, Default)]
@@ -65,6 +72,9 @@ pub(crate) struct ClientStmts {
     last_id: u32,
     /// The statement with an open cursor (the session is pinned while there is one).
     pub(super) cursor: Option<u32>,
+    /// COM_STMT_SEND_LONG_DATA bytes buffered over all statements (at most `[server]
+    /// max_packet_bytes`, like the server's `max_allowed_packet` per parameter).
+    long_data_bytes: usize,
 }
 
 impl ClientStmts {
@@ -247,6 +257,15 @@ fn close_on(conn: &mut BackendConn, ids: &[u32]) {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_PREPARE: prepared where the statement would run; the client gets sluice's id.
     pub(super) async fn stmt_prepare(&mut self, p: Packet) -> Result<Next> {
+        let max = self.shared.config().server.max_prepared_statements;
+        if self.stmts.map.len() >= max {
+            return Err(Error::reply(
+                (1461, "42000"),
+                format!(
+                    "Can't create more than max_prepared_stmt_count statements (current value: {max}): this session holds {max} prepared statements ([server] max_prepared_statements); close some (COM_STMT_CLOSE) first"
+                ),
+            ));
+        }
         let mut p = p;
         let mode = self.lex_mode();
         let mut lexed = Arc::new(sluice_router::lexer::lex_with(&p.payload[1..], mode));
@@ -324,6 +343,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 params,
                 types: None,
                 long_data: Vec::new(),
+                long_bytes: 0,
+                long_data_over: false,
                 sharded,
                 param_types: None,
             };
@@ -341,6 +362,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn stmt_execute(&mut self, p: Packet) -> Result<Next> {
         let id = stmt_id(&p.payload)?;
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        if std::mem::take(&mut stmt.long_data_over) {
+            let max = self.shared.config().server.max_packet_bytes;
+            return Err(Error::reply(
+                (1153, "08S01"),
+                format!(
+                    "Got a packet bigger than 'max_allowed_packet' bytes: the COM_STMT_SEND_LONG_DATA parameters of this session's statements exceed [server] max_packet_bytes ({max} bytes); send less data or raise it"
+                ),
+            ));
+        }
         if let Some(t) = sent_types(&p.payload, stmt.params) {
             stmt.types = Some(t);
         }
@@ -390,6 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         })?;
         stmt.param_types = Some(exec.types.clone());
         // Long data was for this execution; the server forgets it after the EXECUTE too.
+        self.stmts.long_data_bytes -= std::mem::take(&mut stmt.long_bytes);
         let long_param = stmt.long_data.drain(..).fold(None::<Vec<u8>>, |acc, (_, d)| {
             let mut acc = acc.unwrap_or_default();
             acc.extend_from_slice(&d);
@@ -428,6 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
             },
         };
+        self.stmts.long_data_bytes -= std::mem::take(&mut stmt.long_bytes);
         for (param, data) in stmt.long_data.drain(..) {
             let mut p = BytesMut::with_capacity(7 + data.len());
             p.put_u8(command::STMT_SEND_LONG_DATA);
@@ -471,6 +503,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let id = stmt_id(&p.payload)?;
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_reset")) };
         stmt.long_data.clear();
+        stmt.long_data_over = false;
+        self.stmts.long_data_bytes -= std::mem::take(&mut stmt.long_bytes);
         if self.stmts.cursor == Some(id)
             && let Some(h) = self.held.as_mut()
             && let Some(b) = h.guard.conn().stmts.get(&stmt.key)
@@ -490,6 +524,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) fn stmt_close(&mut self, p: &Packet) -> Result<Next> {
         let id = stmt_id(&p.payload)?;
         let Some(stmt) = self.stmts.map.remove(&id) else { return Ok(Next::Continue) };
+        self.stmts.long_data_bytes -= stmt.long_bytes;
         if self.stmts.cursor == Some(id) {
             if let Some(h) = self.held.as_mut() {
                 let conn = h.guard.conn();
@@ -507,8 +542,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let id = stmt_id(&p.payload)?;
         let param = p.payload.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]]));
         // An unknown statement or a short packet is ignored, as the server does (no answer to give).
+        let max = self.shared.config().server.max_packet_bytes;
         if let (Some(stmt), Some(param)) = (self.stmts.map.get_mut(&id), param) {
-            stmt.long_data.push((param, p.payload.slice(7..)));
+            let data = p.payload.slice(7..);
+            // Each chunk costs its bookkeeping too, so a flood of tiny chunks is bounded as well.
+            let cost = data.len() + LONG_DATA_CHUNK_OVERHEAD;
+            if stmt.long_data_over || self.stmts.long_data_bytes + cost > max {
+                // Nothing more is kept for it; its EXECUTE gets the error (there is no answer now).
+                self.stmts.long_data_bytes -= std::mem::take(&mut stmt.long_bytes);
+                stmt.long_data.clear();
+                stmt.long_data_over = true;
+            } else {
+                self.stmts.long_data_bytes += cost;
+                stmt.long_bytes += cost;
+                stmt.long_data.push((param, data));
+            }
         }
         Ok(Next::Continue)
     }

@@ -13,7 +13,12 @@ fn topo(replicas: Vec<ReplicaView>) -> Topology {
 }
 
 fn route_sql(sql: &str, s: SessionView, t: &Topology, turn: u64) -> Route {
-    route(&classify(&lex(sql.as_bytes())), &s, t, turn)
+    route_with(sql, s, t, &Policy::default(), turn)
+}
+
+fn route_with(sql: &str, session: SessionView, t: &Topology, policy: &Policy, turn: u64) -> Route {
+    let class = classify(&lex(sql.as_bytes()));
+    route(&Request { class: &class, session, backend_hint: None }, t, policy, || turn)
 }
 
 #[test]
@@ -40,7 +45,7 @@ fn lagging_down_or_offline_replicas_are_skipped_then_the_primary_serves() {
     let t = topo(vec![down, replica(2, Some(5000)), off, replica(4, None)]);
     let r = route_sql("SELECT a FROM t", SessionView::autocommit(), &t, 0);
     assert_eq!(r.destination, Destination::Primary);
-    assert!(r.reason.contains("no healthy replica"));
+    assert!(r.reason.as_str().contains("no healthy replica"));
     let t = topo(vec![down, replica(2, Some(999))]);
     assert_eq!(
         route_sql("SELECT a FROM t", SessionView::autocommit(), &t, 7).destination,
@@ -127,4 +132,121 @@ fn least_connections_picks_the_least_loaded_usable_replica_and_rotates_ties() {
     let s = SessionView::autocommit();
     assert_eq!(route_sql("SELECT a FROM t WHERE id = 1", s, &t, 0).destination, Destination::Replica(2));
     assert_eq!(route_sql("DELETE FROM t", s, &t, 0).destination, Destination::Primary);
+}
+
+/// The whole decision, table-driven: statement, session, policy → destination and reason.
+#[test]
+fn one_decision_for_hints_read_only_transactions_read_your_writes_and_fallback() {
+    use std::time::Duration;
+    let up = topo(vec![replica(1, Some(0))]);
+    let none = topo(vec![]);
+    let ac = SessionView::autocommit();
+    let wrote = |age_ms, gtid_known| SessionView {
+        last_write: Some(LastWrite { age: Duration::from_millis(age_ms), gtid_known }),
+        ..SessionView::autocommit()
+    };
+    let window = Policy {
+        read_your_writes: ReadYourWrites::PrimaryWindow(Duration::from_millis(500)),
+        ..Policy::default()
+    };
+    let split_off = Policy { read_write_split: false, ..Policy::default() };
+    let refuse = Policy { refuse_without_replica: true, ..Policy::default() };
+    let p = Policy::default();
+    let r1 = Destination::Replica(1);
+    let cases: Vec<(&str, SessionView, &Topology, &Policy, Destination, Reason)> = vec![
+        ("SELECT a FROM t", ac, &up, &p, r1, Reason::Read),
+        ("START TRANSACTION READ ONLY", ac, &up, &p, r1, Reason::ReadOnlyTransaction),
+        ("START TRANSACTION READ WRITE", ac, &up, &p, Destination::Primary, Reason::WriteOrLocking),
+        (
+            "START TRANSACTION READ ONLY",
+            SessionView { autocommit: false, ..ac },
+            &up,
+            &p,
+            Destination::Primary,
+            Reason::InTransaction,
+        ),
+        (
+            "START TRANSACTION READ ONLY",
+            ac,
+            &up,
+            &split_off,
+            Destination::Primary,
+            Reason::ReadOnlyTransaction,
+        ),
+        ("SELECT a FROM t", ac, &up, &split_off, Destination::Primary, Reason::SplitOff),
+        // A server-specific SHOW goes to the primary unless a hint says a replica will do.
+        ("SHOW SLAVE STATUS", ac, &up, &p, Destination::Primary, Reason::WriteOrLocking),
+        ("/* sluice: replica */ SHOW SLAVE STATUS", ac, &up, &p, r1, Reason::ReplicaHint),
+        ("/* sluice: replica */ SELECT a FROM t", wrote(10, false), &up, &p, r1, Reason::ReplicaHint),
+        // A hint never moves a write, a locking read or a statement that binds session state.
+        (
+            "/* sluice: replica */ UPDATE t SET a = 1",
+            ac,
+            &up,
+            &p,
+            Destination::Primary,
+            Reason::WriteOrLocking,
+        ),
+        (
+            "/* sluice: replica */ SELECT a FROM t FOR UPDATE",
+            ac,
+            &up,
+            &p,
+            Destination::Primary,
+            Reason::WriteOrLocking,
+        ),
+        (
+            "/* sluice: replica */ SELECT @x := a FROM t",
+            ac,
+            &up,
+            &p,
+            Destination::Primary,
+            Reason::WriteOrLocking,
+        ),
+        // Read-your-writes.
+        (
+            "SELECT a FROM t",
+            wrote(10, false),
+            &up,
+            &p,
+            Destination::Primary,
+            Reason::ReadYourWritesGtidUnknown,
+        ),
+        ("SELECT a FROM t", wrote(5000, false), &up, &p, r1, Reason::Read),
+        ("SELECT a FROM t", wrote(10, true), &up, &p, r1, Reason::Read),
+        (
+            "SELECT a FROM t",
+            wrote(10, true),
+            &up,
+            &window,
+            Destination::Primary,
+            Reason::ReadYourWritesWindow,
+        ),
+        ("SELECT a FROM t", wrote(900, true), &up, &window, r1, Reason::Read),
+        // No replica: the primary, or a refusal.
+        ("SELECT a FROM t", ac, &none, &p, Destination::Primary, Reason::NoReplica),
+        ("SELECT a FROM t", ac, &none, &refuse, Destination::Unavailable, Reason::NoReplica),
+        ("UPDATE t SET a = 1", ac, &none, &refuse, Destination::Primary, Reason::WriteOrLocking),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(sql, s, t, policy, dest, reason)| {
+            let r = route_with(sql, *s, t, policy, 0);
+            ((r.destination, r.reason) != (*dest, *reason)).then(|| {
+                format!("{sql} ({s:?}): {:?} {:?}, want {dest:?} {reason:?}", r.destination, r.reason)
+            })
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_backend_hint_wins_unless_the_session_is_pinned() {
+    let t = topo(vec![replica(1, Some(0))]);
+    let class = classify(&lex(b"UPDATE t SET a = 1"));
+    let req = |session| Request { class: &class, session, backend_hint: Some(2) };
+    let r = route(&req(SessionView::autocommit()), &t, &Policy::default(), || 0);
+    assert_eq!((r.destination, r.reason), (Destination::Member(2), Reason::BackendHint));
+    let pinned = SessionView { pinned: true, ..SessionView::autocommit() };
+    assert_eq!(route(&req(pinned), &t, &Policy::default(), || 0).destination, Destination::Pinned);
 }

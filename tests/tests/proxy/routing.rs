@@ -326,6 +326,108 @@ async fn rules_block_and_route() {
     c.disconnect().await.ok();
 }
 
+/// `/* sluice: replica */` and a `[[rules]]` replica target send a read that would go to the primary
+/// to a replica; a `[[rules]]` target naming another group routes within that group.
+#[tokio::test]
+async fn replica_hint_rule_targets_and_group_targets_route() {
+    let (topo, schema) = setup("route_targets").await;
+    let mut cfg = topo.sluice_config();
+    // A second group: the primary and the second replica only.
+    let mut g1 = cfg.groups[0].clone();
+    g1.name = "reporting".into();
+    let keep = [topo.primary.addr.to_string(), topo.replicas[1].addr.to_string()];
+    g1.members.retain(|m| keep.contains(&m.address));
+    cfg.groups.push(g1);
+    let rules: sluice::config::Config = toml::from_str(
+        r#"
+        [[rules]]
+        match = { pattern = "as ruled" }
+        action = "route"
+        target = "replica"
+
+        [[rules]]
+        match = { pattern = "from reports" }
+        action = "route"
+        target = "reporting"
+        "#,
+    )
+    .expect("rules parse");
+    cfg.rules = rules.rules;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    // A read of information_schema.processlist: the primary, unless a hint or a rule says a replica
+    // will do.
+    let ids = BTreeSet::from([topo.replicas[0].server_id, topo.replicas[1].server_id]);
+    let q = "SELECT @@server_id AS plain FROM information_schema.processlist LIMIT 1";
+    let id: u32 = c.query_first(q).await.expect("read").expect("row");
+    assert_eq!((id, last_route(&mut c).await.0.as_str()), (topo.primary.server_id, "primary"));
+    let q = "/* sluice: replica */ SELECT @@server_id AS plain FROM information_schema.processlist LIMIT 1";
+    let id: u32 = c.query_first(q).await.expect("hinted read").expect("row");
+    assert!(ids.contains(&id), "hinted read on a replica, got server {id}");
+    let (role, reason, _) = last_route(&mut c).await;
+    assert_eq!((role.as_str(), reason.as_str()), ("replica", "hint replica"));
+    let q = "SELECT @@server_id AS ruled FROM information_schema.processlist LIMIT 1";
+    let id: u32 = c.query_first(q).await.expect("ruled read").expect("row");
+    assert!(ids.contains(&id), "ruled read on a replica, got server {id}");
+    // A hint never moves a write.
+    c.query_drop("CREATE TABLE reports (id INT PRIMARY KEY)").await.expect("create");
+    c.query_drop("/* sluice: replica */ INSERT INTO reports VALUES (1)").await.expect("hinted write");
+    assert_eq!(last_route(&mut c).await.0, "primary");
+    topo.wait_replicas_caught_up().await;
+    // The group target: reads of reports on the reporting group's replica only.
+    let second_id = topo.replicas[1].server_id;
+    let q = "SELECT @@server_id FROM reports LIMIT 1";
+    // The monitor's first check of the second group may still be under way.
+    let started = Instant::now();
+    while c.query_first::<u32, _>(q).await.expect("read") != Some(second_id) {
+        let route = last_route(&mut c).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "group 'reporting' never routed a read to its replica: {route:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..6 {
+        let id: u32 =
+            c.query_first("SELECT @@server_id FROM reports LIMIT 1").await.expect("read").expect("row");
+        assert_eq!(id, second_id, "reads of reports stay in group 'reporting'");
+    }
+    let mut others = BTreeSet::new();
+    for _ in 0..6 {
+        others.insert(server_id(&mut c).await);
+    }
+    assert_eq!(others.len(), 2, "other reads use both replicas of the default group");
+    c.disconnect().await.ok();
+}
+
+/// `balance = "least_connections"`: a replica whose connection a session holds (a READ ONLY
+/// transaction) gets no new reads while the other has none in use.
+#[tokio::test]
+async fn least_connections_avoids_the_replica_in_use() {
+    let (topo, schema) = setup("least_conns").await;
+    let mut cfg = topo.sluice_config();
+    cfg.routing.balance = sluice::config::BalanceConfig::LeastConnections;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut holder = connect(&p, "app", "app", &schema).await;
+    holder.query_drop("START TRANSACTION READ ONLY").await.expect("begin");
+    let held_id = server_id(&mut holder).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    for _ in 0..8 {
+        let id = server_id(&mut c).await;
+        assert_ne!(id, held_id, "reads go to the replica with no connection in use");
+    }
+    holder.query_drop("COMMIT").await.expect("commit");
+    // The holder keeps its connection for [pool] hold_idle_ms after the COMMIT.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ids = BTreeSet::new();
+    for _ in 0..8 {
+        ids.insert(server_id(&mut c).await);
+    }
+    assert_eq!(ids.len(), 2, "with both idle, reads take turns");
+    holder.disconnect().await.ok();
+    c.disconnect().await.ok();
+}
+
 /// Many sessions at once, for 30 s by default (`SLUICE_TEST_LOAD_SECS`): statements keep working and the
 /// backends see at most 64 connections from sluice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,8 +248,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(mut held) => {
                     let sql = part.sql.clone();
                     let label = held.guard.label().to_owned();
+                    let max = self.shared.config().sharding.max_scatter_result_bytes;
                     let task = tokio::spawn(async move {
-                        let r = held.guard.conn().query_raw(&label, &sql).await;
+                        let r = held.guard.conn().query_raw_within(&label, &sql, max).await;
                         (held, r)
                     });
                     tasks.push((part.shard, Ok(task)));
@@ -320,7 +321,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = held.guard.label().to_owned();
         *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
-        let r = held.guard.conn().query_raw(&label, &part.sql).await;
+        let max = self.shared.config().sharding.max_scatter_result_bytes;
+        let r = held.guard.conn().query_raw_within(&label, &part.sql, max).await;
         *self.handle.running.lock().await = None;
         match r {
             Ok(res) => {

@@ -62,6 +62,7 @@ fn found_rows_effect_follows_the_server() {
         ("ANALYZE SELECT 1", FoundRows::Unknown),
         ("CALL p()", FoundRows::Unknown),
         ("SELECT 1; SELECT 2", FoundRows::Unknown),
+        ("BEGIN; UPDATE t SET v = v + 1 WHERE id = 2; COMMIT", FoundRows::Keeps),
         ("SHOW SOMETHING NEW", FoundRows::Unknown),
         ("SET @x = 1", FoundRows::Keeps),
         ("DO 1", FoundRows::Keeps),
