@@ -150,7 +150,8 @@ fn run(path: &Path, upgrade: bool) -> Result<(), String> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
     for w in config.warnings() {
-        tracing::warn!(file = %path.display(), line = ?w.line, key = %w.path, "{}", w.message);
+        let at = w.line.map_or_else(|| path.display().to_string(), |l| format!("{}:{l}", path.display()));
+        tracing::warn!(config = %at, key = %w.path, "{}", w.message);
     }
     sluice::server::run(config, path, upgrade).map_err(|e| e.to_string())
 }
