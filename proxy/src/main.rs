@@ -149,11 +149,29 @@ fn main() -> ExitCode {
 fn run(path: &Path, upgrade: bool) -> Result<(), String> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
+    for w in config.warnings() {
+        let at = w.line.map_or_else(|| path.display().to_string(), |l| format!("{}:{l}", path.display()));
+        tracing::warn!(config = %at, key = %w.path, "{}", w.message);
+    }
     sluice::server::run(config, path, upgrade).map_err(|e| e.to_string())
 }
 
+/// Loads and validates `file`; prints `FILE: ok` and, on stderr, every warning (`sluice: FILE:LINE:
+/// key: warning: …`), which do not fail the check.
 fn check_config(file: &Path) -> Result<(), String> {
-    Config::load(file)?;
+    let config = Config::load(file)?;
+    let warnings = config.warnings();
+    if !warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for w in warnings {
+            let at = w
+                .line
+                .map(|l| format!("{}:{l}", file.display()))
+                .unwrap_or_else(|| file.display().to_string());
+            writeln!(err, "sluice: {at}: {}: warning: {}", w.path, w.message)
+                .map_err(|e| format!("writing to stderr: {e}"))?;
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: ok", file.display()).map_err(|e| format!("writing to stdout: {e}"))
 }

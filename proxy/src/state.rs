@@ -71,6 +71,10 @@ pub struct Shared {
     pub handshakes: Arc<crate::preauth::Handshakes>,
     /// Open admin connections (`[admin] max_connections`).
     pub admin_slots: Arc<crate::preauth::Slots>,
+    /// Open HTTP connections (`[http] max_connections`).
+    pub http_slots: Arc<crate::preauth::Slots>,
+    /// `[http]` as it was at start (token resolved, limits): a reload changes it only after a restart.
+    pub http: crate::http::Settings,
     /// Connections per user, for `max_connections`.
     pub per_user: HashMap<String, Arc<AtomicUsize>>,
     /// Connection ids handed to clients.
@@ -193,6 +197,8 @@ impl Shared {
             client_slots: Arc::new(Semaphore::new(config.server.max_client_connections)),
             handshakes: Arc::default(),
             admin_slots: Arc::default(),
+            http_slots: Arc::default(),
+            http: crate::http::Settings::from_config(&config.http)?,
             pools: Pools::new(limits),
             users,
             client_tls,
@@ -208,7 +214,7 @@ impl Shared {
             shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),
-            admin_users: Users::admins(&config),
+            admin_users: Users::admins(&config)?,
             digests: crate::stats::Digests::new(config.stats.max_digests),
             slow_log: crate::slowlog::SlowLog::start(&config.log)?,
             advice: crate::advice::Advice::new(&config.advice),

@@ -61,6 +61,21 @@ fn sha2_hash(configured: Option<&str>) -> Option<[u8; 32]> {
     }
 }
 
+/// `(mysql_native_password, caching_sha2_password)` hashes.
+type Hashes = (Option<[u8; 20]>, Option<[u8; 32]>);
+
+/// An account's hashes: those configured, or both computed from the password its `password_env` /
+/// `password_file` holds (which is dropped right after).
+fn hashes(u: &UserConfig) -> Result<Hashes, String> {
+    match u.password_from(|k| std::env::var(k).ok()).map_err(|e| format!("account {}: {e}", u.name))? {
+        Some(pw) => Ok((Some(native_password_hash(pw.as_bytes())), Some(sha2_password_hash(pw.as_bytes())))),
+        None => Ok((
+            native_hash(u.mysql_native_password.as_deref()),
+            sha2_hash(u.caching_sha2_password.as_deref()),
+        )),
+    }
+}
+
 /// All accounts by name.
 #[derive(Debug, Default)]
 pub struct Users {
@@ -74,10 +89,11 @@ impl Users {
         for u in users {
             let creds = u.backend.as_ref().unwrap_or(default);
             let backend_password = creds.password().map_err(|e| format!("user {}: {e}", u.name))?;
+            let (native, sha2) = hashes(u)?;
             let user = User {
                 name: u.name.clone(),
-                native: native_hash(u.mysql_native_password.as_deref()),
-                sha2: sha2_hash(u.caching_sha2_password.as_deref()),
+                native,
+                sha2,
                 default_schema: u.default_schema.clone(),
                 require_tls: u.require_tls,
                 max_connections: u.max_connections,
@@ -89,14 +105,16 @@ impl Users {
         Ok(Self { by_name })
     }
 
-    /// Admin accounts (`[[admin.users]]`): they never reach a backend, so no backend secret is resolved.
-    pub fn admins(config: &Config) -> Self {
+    /// Admin accounts (`[[admin.users]]`): they never reach a backend, so no backend secret is resolved
+    /// (only an account's own password, when it gives `password_env` / `password_file`).
+    pub fn admins(config: &Config) -> Result<Self, String> {
         let mut by_name = HashMap::new();
         for u in &config.admin.users {
+            let (native, sha2) = hashes(u)?;
             let user = User {
                 name: u.name.clone(),
-                native: native_hash(u.mysql_native_password.as_deref()),
-                sha2: sha2_hash(u.caching_sha2_password.as_deref()),
+                native,
+                sha2,
                 default_schema: None,
                 require_tls: u.require_tls,
                 max_connections: 0,
@@ -105,7 +123,7 @@ impl Users {
             };
             by_name.insert(u.name.clone(), Arc::new(user));
         }
-        Self { by_name }
+        Ok(Self { by_name })
     }
 
     /// The client-facing accounts of `config`.
@@ -142,6 +160,24 @@ mod tests {
         assert!(shown.contains("\"app\"") && shown.contains("backend_password: \"<hidden>\""), "{shown}");
         // Nor the hash bytes (SHA1(SHA1(pw)) is what mysql_native_password logins are checked against).
         assert!(!shown.contains('['), "{shown}");
+    }
+
+    #[test]
+    fn a_password_from_a_secret_becomes_both_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("admin-pw");
+        std::fs::write(&f, "s3cret\n").unwrap();
+        let text = format!(
+            "[[admin.users]]\nname = \"ops\"\npassword_file = {:?}\n[[groups]]\nname = \"m\"\n[[groups.members]]\naddress = \"h:1\"\n",
+            f.display().to_string()
+        );
+        let config = Config::parse(&text, "t.toml").unwrap();
+        let ops = Users::admins(&config).unwrap().get(b"ops").unwrap();
+        assert_eq!(ops.native, Some(native_password_hash(b"s3cret")));
+        assert_eq!(ops.sha2, Some(sha2_password_hash(b"s3cret")));
+        std::fs::remove_file(&f).unwrap();
+        let e = Users::admins(&config).unwrap_err();
+        assert!(e.contains("account ops") && e.contains("admin-pw"), "{e}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ fn user(name: &str, password: &str, native: bool, sha2: bool, require_tls: bool)
         require_tls,
         max_connections: 0,
         backend: None,
+        password_env: None,
+        password_file: None,
     }
 }
 

@@ -29,8 +29,9 @@ static OFFSET: LazyLock<Option<Regex>> =
 /// Words that look like a call but are syntax.
 const NOT_FUNCTIONS: [&str; 8] = ["in", "exists", "not", "select", "values", "any", "all", "some"];
 
-/// The lints that apply to `d`.
-pub fn lints(d: &DigestStats, cfg: &AdviceConfig) -> Vec<Lint> {
+/// The lints that apply to `d`. The sample (the statement as sent) is read for its LIKE patterns and
+/// OFFSETs either way; with `literals` false, evidence quotes only the normalized text (`like ?`).
+pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
     let mut out = Vec::new();
     let text = &*d.text;
     let is_select = text.starts_with("select ");
@@ -69,7 +70,11 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig) -> Vec<Lint> {
     {
         out.push((
             "leading_wildcard_like",
-            format!("LIKE with a leading % (sample: {})", short(&d.sample)),
+            if literals {
+                format!("LIKE with a leading % (sample: {})", short(&d.sample))
+            } else {
+                format!("LIKE with a leading % in the last sample ({})", short(&d.text))
+            },
             "a leading wildcard scans every row: use a FULLTEXT index (MATCH … AGAINST), a reversed-column index for suffix searches, or anchor the pattern (`LIKE 'abc%'`)".to_owned(),
         ));
     }
@@ -80,7 +85,14 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig) -> Vec<Lint> {
         if n >= cfg.deep_offset {
             out.push((
                 "deep_offset",
-                format!("OFFSET {n}: the server reads and throws away {n} rows first"),
+                if literals {
+                    format!("OFFSET {n}: the server reads and throws away {n} rows first")
+                } else {
+                    format!(
+                        "an OFFSET of at least {} in the last sample: the server reads and throws away that many rows first",
+                        cfg.deep_offset
+                    )
+                },
                 "paginate by key instead: `WHERE id > <last id seen> ORDER BY id LIMIT n`".to_owned(),
             ));
         }
@@ -122,7 +134,21 @@ mod tests {
     }
 
     fn kinds(sql: &str, count: u64, rows: u64) -> Vec<&'static str> {
-        lints(&stats(sql, count, rows), &AdviceConfig::default()).into_iter().map(|l| l.0).collect()
+        lints(&stats(sql, count, rows), &AdviceConfig::default(), true).into_iter().map(|l| l.0).collect()
+    }
+
+    #[test]
+    fn evidence_quotes_literals_only_when_asked() {
+        let cfg = AdviceConfig::default();
+        for sql in ["SELECT id FROM t WHERE name LIKE '%secret-name'", "SELECT id FROM t LIMIT 73123, 10"] {
+            let d = stats(sql, 1, 1);
+            let shown = lints(&d, &cfg, true);
+            let hidden = lints(&d, &cfg, false);
+            assert_eq!(shown.len(), 1, "{sql}");
+            assert_eq!(hidden.len(), 1, "{sql}: the lint fires without literals too");
+            assert!(shown[0].1.contains("secret-name") || shown[0].1.contains("73123"), "{shown:?}");
+            assert!(!hidden[0].1.contains("secret") && !hidden[0].1.contains("73123"), "{hidden:?}");
+        }
     }
 
     #[test]

@@ -229,52 +229,90 @@ impl Advice {
     }
 
     /// Every finding now: loops, rising p99, then per-digest advice from `digests` (most statements
-    /// first within each kind).
+    /// first within each kind). Evidence quotes statements as sent (admin `SHOW ADVICE`).
     pub fn findings(&self, digests: &[DigestStats]) -> Vec<Finding> {
         let cfg = self.cfg.load();
-        let mut out: Vec<Finding> =
-            self.loops.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
-        out.sort_by_key(|f| std::cmp::Reverse(f.count));
-        if let Ok(p) = self.p99.lock() {
-            out.extend(p.rising.iter().cloned());
-        }
+        let mut out = self.session_findings(usize::MAX);
         let mut per_digest = Vec::new();
         for d in digests {
-            let base = |kind: &'static str, evidence: String, suggestion: String| Finding {
-                kind,
-                digest: format!("{:016x}", d.digest),
-                digest_text: d.text.to_string(),
-                user: d.user.to_string(),
-                schema: d.schema.to_string(),
-                session: None,
-                count: d.count,
-                evidence,
-                suggestion,
-                last_seen: d.last_seen.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |t| t.as_secs()),
-            };
-            if d.no_index > 0 {
-                per_digest.push(base(
-                    "no_index",
-                    format!(
-                        "{} of {} statements used no index (server flag NO_INDEX_USED), {} rows sent, avg {} µs",
-                        d.no_index,
-                        d.count,
-                        d.rows_sent,
-                        d.avg_us()
-                    ),
-                    format!(
-                        "add an index on the columns this statement filters or joins on; EXPLAIN DIGEST {:016x} shows the plan",
-                        d.digest
-                    ),
-                ));
-            }
-            for (kind, evidence, suggestion) in lint::lints(d, &cfg) {
-                per_digest.push(base(kind, evidence, suggestion));
-            }
+            digest_findings(d, &cfg, true, &mut per_digest);
         }
         per_digest.sort_by_key(|f| std::cmp::Reverse(f.count));
         out.extend(per_digest);
         out
+    }
+
+    /// The first `limit` of [`Advice::findings`], computed on the digest table in place (entry by
+    /// entry, under its shard's lock; only the findings kept are built). With `literals` false,
+    /// evidence quotes normalized text only (HTTP `/advice` unless `[http] show_literals`).
+    pub fn findings_top(
+        &self,
+        digests: &crate::stats::Digests,
+        limit: usize,
+        literals: bool,
+    ) -> Vec<Finding> {
+        let cfg = self.cfg.load();
+        let mut out = self.session_findings(limit);
+        let mut best = crate::stats::TopN::new(limit - out.len());
+        let mut found = Vec::new();
+        digests.for_each(|d| {
+            if !best.admits(d.count) {
+                return;
+            }
+            digest_findings(d, &cfg, literals, &mut found);
+            for f in found.drain(..) {
+                best.push(f.count, f);
+            }
+        });
+        out.extend(best.into_sorted());
+        out
+    }
+
+    /// Loops (most statements first), then rising p99; at most `limit`.
+    fn session_findings(&self, limit: usize) -> Vec<Finding> {
+        let mut out: Vec<Finding> =
+            self.loops.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
+        out.sort_by_key(|f| std::cmp::Reverse(f.count));
+        if let Ok(p) = self.p99.lock() {
+            out.extend(p.rising.iter().take(limit.saturating_sub(out.len())).cloned());
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+/// The findings of one digest: no index used, and its plan lints.
+fn digest_findings(d: &DigestStats, cfg: &AdviceConfig, literals: bool, out: &mut Vec<Finding>) {
+    let base = |kind: &'static str, evidence: String, suggestion: String| Finding {
+        kind,
+        digest: format!("{:016x}", d.digest),
+        digest_text: d.text.to_string(),
+        user: d.user.to_string(),
+        schema: d.schema.to_string(),
+        session: None,
+        count: d.count,
+        evidence,
+        suggestion,
+        last_seen: d.last_seen.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |t| t.as_secs()),
+    };
+    if d.no_index > 0 {
+        out.push(base(
+            "no_index",
+            format!(
+                "{} of {} statements used no index (server flag NO_INDEX_USED), {} rows sent, avg {} µs",
+                d.no_index,
+                d.count,
+                d.rows_sent,
+                d.avg_us()
+            ),
+            format!(
+                "add an index on the columns this statement filters or joins on; EXPLAIN DIGEST {:016x} shows the plan",
+                d.digest
+            ),
+        ));
+    }
+    for (kind, evidence, suggestion) in lint::lints(d, cfg, literals) {
+        out.push(base(kind, evidence, suggestion));
     }
 }
 

@@ -16,6 +16,7 @@ mod sharding;
 mod size;
 mod source;
 mod validate;
+mod warn;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub use sharding::{
     ShardingConfig,
 };
 pub use size::parse_size;
+pub use warn::is_loopback;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -185,6 +187,11 @@ pub struct AdminConfig {
 }
 
 /// `[http]`: metrics and health over HTTP.
+///
+/// `/metrics`, `/live`, `/ready` and `/health` are always open (Prometheus, Kubernetes probes). The
+/// status page `/` and `/status`, `/digests`, `/advice` (backends, errors, users, schemas, statement
+/// shapes) need the token once one is configured; without one they are open only when `listen` is a
+/// loopback address, and answer 403 otherwise.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -192,9 +199,28 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Whether the HTTP listener runs. Default true.
     pub enabled: bool,
+    /// Environment variable holding the token the status endpoints require (`Authorization: Bearer
+    /// <token>`, or HTTP basic auth as `user` with the token as password). At most one of this and
+    /// `token_file`. Default none.
+    pub token_env: Option<String>,
+    /// File holding the token (one trailing newline ignored). Default none.
+    pub token_file: Option<PathBuf>,
+    /// User name HTTP basic auth expects (with the token as its password). Default `sluice`.
+    pub user: String,
+    /// `/digests` and `/advice` show statements as sent, literals included (a digest's last sample);
+    /// false shows only normalized text (`where id = ?`). Default false.
+    pub show_literals: bool,
+    /// HTTP connections open at once; more get 503 and are closed. 0 = no limit. Default 64.
+    pub max_connections: usize,
+    /// A client must send its whole request head within this, ms, or is dropped. Default 5000.
+    pub request_timeout_ms: u64,
+    /// A response must be written (read by the client) within this, ms, or the connection is
+    /// dropped. Default 10000.
+    pub write_timeout_ms: u64,
 }
 
-/// `[[users]]`: one client-facing account. At least one hash must be given.
+/// `[[users]]`: one client-facing account (and `[[admin.users]]`: one admin account). At least one hash
+/// must be given, or instead `password_env` / `password_file`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
@@ -220,6 +246,13 @@ pub struct UserConfig {
     /// Backend credentials for this user; absent = `[backend]`'s.
     #[serde(default)]
     pub backend: Option<Credentials>,
+    /// Instead of the hashes: an environment variable holding the password (a Kubernetes Secret, a
+    /// Docker env var); sluice hashes it at start and keeps only the hashes. Default none.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Instead of the hashes: a file holding the password (one trailing newline ignored). Default none.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// A user name and where its password comes from (never the password itself).
@@ -624,7 +657,17 @@ impl Default for AdminConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: addr("127.0.0.1:9033"), enabled: true }
+        Self {
+            listen: addr("127.0.0.1:9033"),
+            enabled: true,
+            token_env: None,
+            token_file: None,
+            user: "sluice".into(),
+            show_literals: false,
+            max_connections: 64,
+            request_timeout_ms: 5_000,
+            write_timeout_ms: 10_000,
+        }
     }
 }
 

@@ -1,7 +1,8 @@
-//! Backend passwords: read at start from the environment variable or file a `Credentials` block names.
-//! The password itself is never stored in the config, logged, or put in an error message.
+//! Secrets: read at start from the environment variable or file the config names (backend and monitor
+//! passwords, admin and client passwords given as `password_env`/`password_file` instead of hashes,
+//! the HTTP token). A secret itself is never stored in the config, logged, or put in an error message.
 
-use super::{ConfigError, Credentials};
+use super::{ConfigError, Credentials, HttpConfig, UserConfig};
 
 impl Credentials {
     /// The password, from `password_env` (the process environment) or `password_file`; a trailing
@@ -15,36 +16,73 @@ impl Credentials {
     /// real environment is unsafe while other test threads run).
     pub fn password_from(&self, env: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
         let user = &self.user;
-        match (&self.password_env, &self.password_file) {
-            (Some(var), None) => env(var).map(trim_newline).ok_or_else(|| {
-                ConfigError::one(
-                    "",
-                    var.as_str(),
-                    None,
-                    format!("environment variable is not set (or not UTF-8); it holds the password of backend user {user:?}"),
-                )
-            }),
-            (None, Some(path)) => std::fs::read_to_string(path).map(trim_newline).map_err(|e| {
-                ConfigError::one(
-                    &path.display().to_string(),
-                    "",
-                    None,
-                    format!("cannot read the password of backend user {user:?}: {e}"),
-                )
-            }),
-            (Some(_), Some(_)) => Err(ConfigError::one(
-                "",
-                "",
-                None,
-                format!("backend user {user:?} has both password_env and password_file; give one"),
-            )),
-            (None, None) => Err(ConfigError::one(
+        let what = format!("the password of backend user {user:?}");
+        let source = (self.password_env.as_deref(), self.password_file.as_deref());
+        read(source, &what, env)?.ok_or_else(|| {
+            ConfigError::one(
                 "",
                 "",
                 None,
                 format!("backend user {user:?} has neither password_env nor password_file"),
-            )),
+            )
+        })
+    }
+}
+
+impl UserConfig {
+    /// The password given by `password_env` or `password_file` (hashed at start, then dropped);
+    /// `None` when the account gives hashes instead.
+    pub fn password_from(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+        let what = format!("the password of account {:?}", self.name);
+        read((self.password_env.as_deref(), self.password_file.as_deref()), &what, env)
+    }
+}
+
+impl HttpConfig {
+    /// The token `[http] token_env` or `token_file` names; `None` when neither is set. Never empty.
+    pub fn token_from(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+        let token = read((self.token_env.as_deref(), self.token_file.as_deref()), "the [http] token", env)?;
+        match token {
+            Some(t) if t.is_empty() => {
+                let from = self.token_env.clone().unwrap_or_default();
+                Err(ConfigError::one("", from, None, "the [http] token is empty"))
+            }
+            t => Ok(t),
         }
+    }
+
+    /// [`HttpConfig::token_from`] with the process environment.
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        self.token_from(|k| std::env::var(k).ok())
+    }
+}
+
+/// A secret from `(environment variable, file)`: `None` when neither is named. `what` names the
+/// secret in errors ("the password of backend user \"app\"").
+fn read(
+    source: (Option<&str>, Option<&std::path::Path>),
+    what: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match source {
+        (Some(var), None) => env(var).map(trim_newline).map(Some).ok_or_else(|| {
+            ConfigError::one(
+                "",
+                var,
+                None,
+                format!("environment variable is not set (or not UTF-8); it holds {what}"),
+            )
+        }),
+        (None, Some(path)) => std::fs::read_to_string(path).map(trim_newline).map(Some).map_err(|e| {
+            ConfigError::one(&path.display().to_string(), "", None, format!("cannot read {what}: {e}"))
+        }),
+        (Some(_), Some(_)) => Err(ConfigError::one(
+            "",
+            "",
+            None,
+            format!("{what} has both an environment variable and a file; give one"),
+        )),
+        (None, None) => Ok(None),
     }
 }
 

@@ -91,6 +91,23 @@ impl Config {
                 v.add(*key, format!("{addr} is already used by {other}"));
             }
         }
+        let h = &self.http;
+        match (&h.token_env, &h.token_file) {
+            (Some(_), Some(_)) => v.add("http", "give token_env or token_file, not both"),
+            (Some(var), None) if !env_name(var) => {
+                v.add("http.token_env", format!("{var:?} is not an environment variable name"))
+            }
+            _ => {}
+        }
+        if h.user.is_empty() || h.user.contains(':') {
+            v.add("http.user", "must not be empty or contain ':' (HTTP basic auth's separator)");
+        }
+        if h.request_timeout_ms == 0 {
+            v.add("http.request_timeout_ms", "must be at least 1");
+        }
+        if h.write_timeout_ms == 0 {
+            v.add("http.write_timeout_ms", "must be at least 1");
+        }
         if let Some(ca) = &self.backend.tls.ca
             && !ca.is_file()
         {
@@ -195,11 +212,22 @@ fn check_users(v: &mut Issues, section: &str, users: &[UserConfig]) {
         } else if users[..i].iter().any(|o| o.name == u.name) {
             v.add(format!("{at}.name"), format!("user {:?} is defined twice", u.name));
         }
-        if u.mysql_native_password.is_none() && u.caching_sha2_password.is_none() {
-            v.add(
+        let hashes = u.mysql_native_password.is_some() || u.caching_sha2_password.is_some();
+        match (&u.password_env, &u.password_file) {
+            (None, None) if !hashes => v.add(
                 at.as_str(),
-                "needs mysql_native_password and/or caching_sha2_password (`sluice hash-password` prints both)",
-            );
+                "needs mysql_native_password and/or caching_sha2_password (`sluice hash-password` prints both), or password_env / password_file",
+            ),
+            (None, None) => {}
+            _ if hashes => v.add(
+                at.as_str(),
+                "give the hashes or password_env / password_file, not both",
+            ),
+            (Some(_), Some(_)) => v.add(at.as_str(), "give password_env or password_file, not both"),
+            (Some(var), None) if !env_name(var) => {
+                v.add(format!("{at}.password_env"), format!("{var:?} is not an environment variable name"))
+            }
+            _ => {}
         }
         // "" is an empty password, as MySQL's authentication_string stores it.
         if let Some(h) = &u.mysql_native_password
@@ -243,11 +271,16 @@ fn check_creds(v: &mut Issues, path: &str, c: &Credentials) {
         (None, None) => {
             v.add(path, "needs password_env or password_file (passwords are never in the config)")
         }
-        (Some(var), None) if var.is_empty() || var.contains('=') => {
+        (Some(var), None) if !env_name(var) => {
             v.add(format!("{path}.password_env"), format!("{var:?} is not an environment variable name"))
         }
         _ => {}
     }
+}
+
+/// A name an environment variable can have (not empty, no `=` or NUL).
+fn env_name(var: &str) -> bool {
+    !var.is_empty() && !var.contains(['=', '\0'])
 }
 
 fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) {

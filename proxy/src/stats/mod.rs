@@ -243,13 +243,14 @@ pub struct Totals {
 }
 
 /// Why a client connection was refused, in [`Totals::refused`] order.
-pub const REFUSALS: [&str; 6] = [
+pub const REFUSALS: [&str; 7] = [
     "max_client_connections",
     "max_user_connections",
     "login_failed",
     "handshake_timeout",
     "max_handshakes_per_ip",
     "admin_max_connections",
+    "http_max_connections",
 ];
 
 impl Totals {
@@ -376,6 +377,34 @@ impl Digests {
         out
     }
 
+    /// The `n` entries with the largest `key`, largest first, each turned into a row by `row` while its
+    /// shard is locked: nothing else is copied (a request shows a few rows of a table of thousands,
+    /// whose entries each hold a ~4 KiB sketch and sample). Rows are built only for entries that are
+    /// among the `n` largest seen so far.
+    pub fn top<R>(
+        &self,
+        n: usize,
+        key: impl Fn(&DigestStats) -> u64,
+        row: impl Fn(&DigestStats) -> R,
+    ) -> Vec<R> {
+        let mut best = TopN::new(n);
+        self.for_each(|d| {
+            let k = key(d);
+            if best.admits(k) {
+                best.push(k, row(d));
+            }
+        });
+        best.into_sorted()
+    }
+
+    /// Visits every entry, one shard locked at a time (keep `f` short: sessions recording into that
+    /// shard wait for it).
+    pub fn for_each(&self, mut f: impl FnMut(&DigestStats)) {
+        for s in self.shards.iter().filter_map(|s| s.lock().ok()) {
+            s.map.values().flatten().for_each(&mut f);
+        }
+    }
+
     /// Forgets everything (admin `RESET DIGESTS`).
     pub fn reset(&self) {
         for s in &self.shards {
@@ -388,6 +417,64 @@ impl Digests {
     /// Entries evicted to stay within `max_digests`.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
+    }
+}
+
+/// The `n` values with the largest keys: a min-heap of at most `n` (ties: the first pushed stays).
+pub struct TopN<R> {
+    n: usize,
+    seq: u64,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Keyed<R>>>,
+}
+
+/// A value ordered by `(key, later first)` only.
+struct Keyed<R>(u64, std::cmp::Reverse<u64>, R);
+
+impl<R> PartialEq for Keyed<R> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0, self.1) == (o.0, o.1)
+    }
+}
+impl<R> Eq for Keyed<R> {}
+impl<R> PartialOrd for Keyed<R> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<R> Ord for Keyed<R> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(o.0, o.1))
+    }
+}
+
+impl<R> TopN<R> {
+    /// Keeps at most `n`.
+    pub fn new(n: usize) -> Self {
+        Self { n, seq: 0, heap: std::collections::BinaryHeap::with_capacity(n.min(1024) + 1) }
+    }
+
+    /// Whether a value with `key` would be kept (build it only then).
+    pub fn admits(&self, key: u64) -> bool {
+        self.n > 0
+            && (self.heap.len() < self.n || self.heap.peek().is_some_and(|std::cmp::Reverse(m)| key > m.0))
+    }
+
+    /// Adds `value`; the smallest goes once there are more than `n`.
+    pub fn push(&mut self, key: u64, value: R) {
+        if !self.admits(key) {
+            return;
+        }
+        self.seq += 1;
+        self.heap.push(std::cmp::Reverse(Keyed(key, std::cmp::Reverse(self.seq), value)));
+        if self.heap.len() > self.n {
+            self.heap.pop();
+        }
+    }
+
+    /// The values, largest key first (equal keys in the order they were pushed).
+    pub fn into_sorted(self) -> Vec<R> {
+        // Ascending order of Reverse = descending order of (key, earlier first).
+        self.heap.into_sorted_vec().into_iter().map(|std::cmp::Reverse(k)| k.2).collect()
     }
 }
 
@@ -434,6 +521,32 @@ mod tests {
         assert!((p99 - 98_000.0).abs() / 98_000.0 < 0.02, "{p99}");
         d.reset();
         assert!(d.snapshot().is_empty());
+    }
+
+    #[test]
+    fn top_builds_only_the_rows_it_returns() {
+        let d = Digests::new(1000);
+        for n in 0..200u64 {
+            d.record(&event(n, "app", n % 50));
+        }
+        let built = std::cell::Cell::new(0);
+        let top = d.top(
+            5,
+            |e| e.total_us,
+            |e| {
+                built.set(built.get() + 1);
+                e.total_us
+            },
+        );
+        assert_eq!(top, [49_000, 49_000, 49_000, 49_000, 48_000]);
+        assert!(built.get() < 200, "rows built for {} of 200 entries", built.get());
+        assert!(d.top(0, |e| e.count, |e| e.digest).is_empty());
+        assert_eq!(d.top(1000, |e| e.count, |e| e.digest).len(), 200);
+        let mut t = TopN::new(2);
+        for (k, v) in [(1, "a"), (3, "b"), (3, "c"), (2, "d"), (3, "e")] {
+            t.push(k, v);
+        }
+        assert_eq!(t.into_sorted(), ["b", "c"], "ties keep the first pushed");
     }
 
     #[test]

@@ -162,6 +162,8 @@ fn limited_user(name: &str, password: &str, max_connections: usize) -> sluice::c
         require_tls: false,
         max_connections,
         backend: None,
+        password_env: None,
+        password_file: None,
     }
 }
 

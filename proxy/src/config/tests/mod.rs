@@ -5,6 +5,7 @@ mod env;
 mod secrets;
 mod sharding;
 mod validate;
+mod warn;
 
 use super::*;
 
