@@ -15,6 +15,7 @@ mod faults;
 mod fidelity;
 mod firewall;
 mod hostile_http;
+mod hostile_session;
 mod limits;
 mod logs;
 mod migration;
