@@ -252,8 +252,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     let v = row.and_then(|row| row.get(i).cloned().flatten())?;
                     std::str::from_utf8(&v).ok()?.parse::<i64>().ok()
                 };
-                self.last_found = value(0).and_then(|n| u64::try_from(n).ok());
-                self.last_row_count = value(1);
+                // Only what is unknown: a known value is the session's, the connection's may be
+                // another client's (a statement that keeps FOUND_ROWS() on a fresh connection).
+                if self.last_found.is_none() {
+                    self.last_found = value(0).and_then(|n| u64::try_from(n).ok());
+                }
+                if self.last_row_count.is_none() {
+                    self.last_row_count = value(1);
+                }
             }
             Err(e) => {
                 h.guard.mark_broken();

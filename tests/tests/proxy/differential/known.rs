@@ -296,6 +296,15 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "found_rows_after_multi_statement_that_keeps_it",
+            vec![vec![
+                q("SELECT id FROM {t} ORDER BY id"),
+                q("BEGIN; UPDATE {t} SET v = v + 1 WHERE id = 2; COMMIT"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT ROW_COUNT()"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
