@@ -16,6 +16,7 @@ pub mod migration;
 pub mod monitor;
 pub mod net;
 pub mod preauth;
+pub mod private_fs;
 pub mod reload;
 pub mod replay;
 pub mod rules;

@@ -218,7 +218,8 @@ fn replay(a: ReplayArgs) -> Result<(), String> {
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let summary = rt.block_on(replay::replay(opts))?;
     if let Some(path) = &a.html {
-        std::fs::write(path, replay::html::render(&summary))
+        // 0600: the report quotes captured statements.
+        sluice::private_fs::write_new(path, replay::html::render(&summary).as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();

@@ -129,8 +129,11 @@ impl Capture {
         {
             return Err(format!("capture file {} exists and is not empty; name a new file", file.display()));
         }
+        // 0600 when created: a capture holds statements as sent (the application's values).
+        use std::os::unix::fs::OpenOptionsExt;
         let f = std::fs::OpenOptions::new()
             .write(true)
+            .mode(0o600)
             .create(true)
             .truncate(false) // an empty file or a FIFO: nothing to keep or cut
             .open(&file)

@@ -133,8 +133,12 @@ pub struct ServerConfig {
     /// back) get ERR 1053 and close it, so the pool takes a new connection. Default 250.
     pub drain_idle_ms: u64,
     /// Unix socket the listening sockets are handed over on in a zero-downtime upgrade (`sluice
-    /// --upgrade`). Default `/tmp/sluice-upgrade.sock`.
-    pub upgrade_sock: PathBuf,
+    /// --upgrade`). Its directory must be private to sluice's user: created 0700 when missing, made
+    /// 0700 when others may read it, and sluice refuses to start when it is someone else's or others
+    /// may write to it (pingora binds the socket 0666 and takes the first connection without checking
+    /// the peer, so the directory is the access control). Default `/run/sluice/upgrade.sock` when
+    /// `/run/sluice` is ours or `/run` is writable (root), else `/tmp/sluice-<uid>/upgrade.sock`.
+    pub upgrade_sock: Option<PathBuf>,
     /// File sluice writes its process id to once it listens; `sluice --upgrade` sends SIGQUIT to the
     /// process it names (the old one) to start the handover. Default none.
     pub pid_file: Option<PathBuf>,
@@ -604,7 +608,7 @@ impl Default for ServerConfig {
             tls_min_version: TlsVersion::V12,
             shutdown_grace_ms: 30_000,
             drain_idle_ms: 250,
-            upgrade_sock: PathBuf::from("/tmp/sluice-upgrade.sock"),
+            upgrade_sock: None,
             pid_file: None,
             max_packet_bytes: 64 << 20,
             tls: None,
