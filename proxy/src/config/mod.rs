@@ -26,6 +26,7 @@ pub use advice::AdviceConfig;
 pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use firewall::{FirewallConfig, FirewallMode};
+pub use secret::redact_url;
 pub use sharding::{
     ListValue, MigrationConfig, RangeConfig, ReadFrom, ShardFunctionConfig, ShardMode, ShardedTableConfig,
     ShardingConfig,
@@ -195,8 +196,8 @@ pub struct HttpConfig {
     pub enabled: bool,
 }
 
-/// `[[users]]`: one client-facing account. At least one hash must be given.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[[users]]`: one client-facing account. At least one hash must be given. Its `Debug` hides the hashes.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// User name clients log in with.
@@ -505,8 +506,8 @@ pub enum RuleAction {
     Timeout,
 }
 
-/// `[cache]`: the result cache.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[cache]`: the result cache. Its `Debug` masks the Redis URL's password.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Cache on/off. Default false. Env `SLUICE_CACHE`.
