@@ -7,6 +7,7 @@ pub mod backend;
 pub mod cache_admin;
 pub mod cache_deps;
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod firewall;

@@ -331,7 +331,7 @@ impl Shared {
     /// whether every session ended.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = crate::clock::tokio_after(tokio::time::Instant::now(), grace);
         let mut all = true;
         while self.live_session_count() > 0 {
             if tokio::time::Instant::now() >= deadline {

@@ -206,7 +206,7 @@ impl Capture {
     pub async fn finish(&self, wait: Duration) {
         let _ = self.stop();
         let Some((status, _)) = self.status() else { return };
-        let deadline = Instant::now() + wait;
+        let deadline = crate::clock::after(Instant::now(), wait);
         while !status.counters.done.load(Ordering::Acquire) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
