@@ -179,6 +179,7 @@ impl Shared {
         };
         let limits = PoolLimits {
             max: config.pool.max_per_backend.max(1),
+            max_per_backend: config.pool.max_connections_per_backend.max(1),
             checkout_timeout: Duration::from_millis(config.pool.checkout_timeout_ms),
             idle_timeout: Duration::from_millis(config.pool.idle_timeout_ms),
             max_lifetime: Duration::from_millis(config.pool.max_lifetime_ms),

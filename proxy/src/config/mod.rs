@@ -349,6 +349,12 @@ pub enum Role {
 pub struct PoolConfig {
     /// Connections per backend per backend user. Default 64. Env `SLUICE_POOL_SIZE`.
     pub max_per_backend: usize,
+    /// Connections per backend across all its pools (a pool per backend user, FOUND_ROWS flag and
+    /// client collation: clients choose the last two, so without this cap one client could make sluice
+    /// open `max_per_backend` connections per collation). When a backend has this many, a new
+    /// connection closes an idle one of another pool, or waits `checkout_timeout_ms` for one to close.
+    /// Default 256.
+    pub max_connections_per_backend: usize,
     /// Idle connections kept open per backend. Default 0.
     pub min_idle: usize,
     /// Longest wait for a free connection, ms. Default 3000.
@@ -674,6 +680,7 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             max_per_backend: 64,
+            max_connections_per_backend: 256,
             min_idle: 0,
             checkout_timeout_ms: 3_000,
             idle_timeout_ms: 60_000,
