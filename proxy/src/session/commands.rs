@@ -495,6 +495,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
+        self.handle.set_user(&user.name);
+        tracing::Span::current().record("user", tracing::field::display(&user.name));
         self.user = user;
         if let Some(c) = cu.charset {
             self.charset = c as u8;
