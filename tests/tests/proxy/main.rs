@@ -14,6 +14,7 @@ mod errors;
 mod faults;
 mod fidelity;
 mod firewall;
+mod hostile_holes;
 mod limits;
 mod logs;
 mod migration;
