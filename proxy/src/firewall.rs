@@ -122,7 +122,7 @@ impl Firewall {
             text.push_str(&format!("{d:016x}\n"));
         }
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        crate::private_fs::write_new(&tmp, text.as_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(v.len())
     }

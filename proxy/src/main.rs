@@ -201,7 +201,7 @@ fn replay(a: ReplayArgs) -> Result<(), String> {
         return Err(format!("--speed {}: a number of 0 or more (0 = as fast as possible)", a.speed));
     }
     let duration = match a.duration {
-        Some(d) if d.is_finite() && d > 0.0 => Some(std::time::Duration::from_secs_f64(d)),
+        Some(d) if d.is_finite() && d > 0.0 => Some(sluice::clock::secs_f64(d)),
         Some(d) => return Err(format!("--duration {d}: seconds above 0")),
         None => None,
     };
@@ -227,7 +227,7 @@ fn replay(a: ReplayArgs) -> Result<(), String> {
         dry_run: a.dry_run,
         allow_writes: a.allow_writes,
         schema_map,
-        order_timeout: std::time::Duration::from_secs_f64(a.order_timeout),
+        order_timeout: sluice::clock::secs_f64(a.order_timeout),
         progress: !a.quiet,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -236,7 +236,8 @@ fn replay(a: ReplayArgs) -> Result<(), String> {
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let summary = rt.block_on(replay::replay(opts))?;
     if let Some(path) = &a.html {
-        std::fs::write(path, replay::html::render(&summary))
+        // 0600: the report quotes captured statements.
+        sluice::private_fs::write_new(path, replay::html::render(&summary).as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();

@@ -229,7 +229,9 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
         let reconnecting = st.get(0, "Slave_IO_Running").as_deref() == Some("Connecting");
         let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes") && applying;
         let mut lag_ms = if running {
-            st.get(0, "Seconds_Behind_Master").and_then(|s| s.parse::<u64>().ok()).map(|s| s * 1000)
+            st.get(0, "Seconds_Behind_Master")
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(|s| s.saturating_mul(1000))
         } else {
             None
         };

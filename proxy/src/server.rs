@@ -172,6 +172,10 @@ where
 /// that starts the handover. The old process keeps accepting for pingora's 5 s close timeout (both
 /// accept meanwhile, so no connection is refused), then drains and exits.
 pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), std::io::Error> {
+    // Before anything starts: an unusable upgrade socket directory is a configuration error.
+    let upgrade_sock =
+        config.server.upgrade_sock.clone().unwrap_or_else(crate::private_fs::default_upgrade_sock);
+    crate::private_fs::secure_upgrade_dir(&upgrade_sock).map_err(std::io::Error::other)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let shared = rt.block_on(build_shared(config))?;
     shared.set_config_path(path);
@@ -189,7 +193,7 @@ pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), 
         threads: workers,
         grace_period_seconds: Some(grace + 1),
         graceful_shutdown_timeout_seconds: Some(1),
-        upgrade_sock: config.server.upgrade_sock.display().to_string(),
+        upgrade_sock: upgrade_sock.display().to_string(),
         ..ServerConf::default()
     };
     if upgrade {
@@ -211,7 +215,7 @@ pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), 
         match named {
             Some((pid, source)) => signal_old_process(&pid, &source)?,
             None => {
-                tracing::warn!(sock = %config.server.upgrade_sock.display(), "waiting for the listening socket: send SIGQUIT to the running sluice now")
+                tracing::warn!(sock = %upgrade_sock.display(), "waiting for the listening socket: send SIGQUIT to the running sluice now")
             }
         }
     }

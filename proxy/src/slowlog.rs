@@ -142,8 +142,10 @@ impl SlowLog {
     }
 }
 
+/// Opens the log for appending; a file it creates is 0600 (statements carry the application's values).
 fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }
 
 /// The writer thread's state.

@@ -183,6 +183,7 @@ impl Shared {
         };
         let limits = PoolLimits {
             max: config.pool.max_per_backend.max(1),
+            max_per_backend: config.pool.max_connections_per_backend.max(1),
             checkout_timeout: Duration::from_millis(config.pool.checkout_timeout_ms),
             idle_timeout: Duration::from_millis(config.pool.idle_timeout_ms),
             max_lifetime: Duration::from_millis(config.pool.max_lifetime_ms),
@@ -337,7 +338,7 @@ impl Shared {
     /// whether every session ended.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = crate::clock::tokio_after(tokio::time::Instant::now(), grace);
         let mut all = true;
         while self.live_session_count() > 0 {
             if tokio::time::Instant::now() >= deadline {

@@ -173,4 +173,26 @@ mod tests {
             "TLS 1.2 refused when the floor is 1.3"
         );
     }
+
+    #[test]
+    fn the_server_config_debug_shows_no_private_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let (cp, kp) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cp, cert.pem()).unwrap();
+        std::fs::write(&kp, key.serialize_pem()).unwrap();
+        let server = server_config(&cp, &kp, TlsVersion::V12).unwrap();
+        let shown = format!("{server:?} {server:#?}");
+        let der = key.serialize_der();
+        // The key's bytes neither as the numbers Debug prints for a byte slice nor as PEM base64.
+        let as_numbers = format!("{:?}", &der[der.len() - 16..]);
+        let as_numbers = as_numbers.trim_matches(['[', ']']);
+        assert!(!shown.contains(as_numbers), "private key bytes in Debug output");
+        let pem = key.serialize_pem();
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!shown.contains(line), "PEM line {line} in Debug output");
+        }
+    }
 }

@@ -253,7 +253,7 @@ impl WriteGate {
 
     /// Waits until the gate opens, at most `limit`; whether it did.
     pub async fn wait_open(&self, limit: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
+        let deadline = crate::clock::tokio_after(tokio::time::Instant::now(), limit);
         loop {
             let released = self.released.notified();
             tokio::pin!(released);

@@ -11,6 +11,7 @@ use std::ops::Range;
 mod mode;
 mod out;
 mod scan;
+mod secrets;
 
 pub use mode::LexMode;
 pub use mode::to_default_mode;
@@ -19,6 +20,7 @@ use scan::{
     find, is_comment_start, is_space, is_word_byte, line_end, next_non_space, number_end, operator_end,
     parse_hint, quoted_end, skip_digits, word_end,
 };
+pub use secrets::{mask_secrets, may_hold_secret, replace_spans, secret_spans};
 
 /// What a literal is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

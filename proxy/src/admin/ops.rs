@@ -36,22 +36,15 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<Vec<Option<bytes::Bytes>
             }
         }
         _ if HIDDEN.contains(&leaf) => out.push(vec![text(prefix), text("<hidden>")]),
-        toml::Value::String(s) if leaf == "redis_url" => out.push(vec![text(prefix), text(mask_url(s))]),
+        toml::Value::String(s) if leaf == "redis_url" => {
+            out.push(vec![text(prefix), text(crate::config::redact_url(s))])
+        }
         toml::Value::String(s) => out.push(vec![text(prefix), text(s)]),
         other => out.push(vec![text(prefix), text(other)]),
     }
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`.
-fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((auth, host)) = rest.rsplit_once('@') else { return url.to_owned() };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => format!("{scheme}://***@{host}"),
-    }
-}
-
 /// `SHOW ADVICE`: one row per finding.
 pub(super) fn show_advice(shared: &Shared) -> Answer {
     let findings = shared.advice.findings(&shared.digests.snapshot());
@@ -193,7 +186,7 @@ pub(super) async fn explain_digest(shared: &Shared, id: &str) -> Result<Answer, 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::redact_url as mask_url;
 
     #[test]
     fn redis_passwords_are_masked() {

@@ -206,7 +206,7 @@ pub(super) fn show_sessions(shared: &Shared) -> Answer {
             let running = h.running.try_lock().ok().and_then(|r| *r);
             vec![
                 text(id),
-                text(&h.user),
+                text(&*h.user()),
                 running.and_then(|(m, _)| shared.member(m)).map(|a| Bytes::from(a.label)),
                 running.map(|(_, t)| Bytes::from(t.to_string())),
                 text(h.client),

@@ -1,9 +1,16 @@
 //! Backend connection pools. A pool holds idle connections to one backend for one backend user and
 //! capability variant; a [`Guard`] lends one out and, when dropped, resets it off the hot path and puts
 //! it back — or closes it if it broke or is too old.
+//!
+//! Every connection to a backend, lent or idle, of any of its pools, also holds one of the backend's
+//! [`BackendSlots`] (`[pool] max_connections_per_backend`): clients choose the collation and
+//! FOUND_ROWS that key the pools, so without it one client could open `max_per_backend` connections
+//! per collation. When the backend is full, an idle connection of another pool is closed to make room;
+//! when none is idle, the borrower waits for a slot within the same `checkout_timeout_ms`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -29,6 +36,8 @@ pub struct PoolKey {
 pub struct PoolLimits {
     /// Connections per pool, lent or idle.
     pub max: usize,
+    /// Connections per backend across all its pools, lent or idle.
+    pub max_per_backend: usize,
     /// Longest wait for a connection.
     pub checkout_timeout: Duration,
     /// Idle connections older than this (since last use) are closed.
@@ -37,11 +46,90 @@ pub struct PoolLimits {
     pub max_lifetime: Duration,
 }
 
+/// The connections one backend may have open across all its pools; each open connection holds one.
+pub struct BackendSlots {
+    max: usize,
+    slots: Arc<Semaphore>,
+    /// Borrowers waiting for a slot: a connection given back meanwhile is closed, not kept idle.
+    waiting: AtomicUsize,
+    /// The backend's pools, whose idle connections may be closed to make room.
+    pools: Mutex<Vec<Weak<Pool>>>,
+}
+
+impl BackendSlots {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            slots: Arc::new(Semaphore::new(max)),
+            waiting: AtomicUsize::new(0),
+            pools: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Connections open to this backend now (lent, idle or being reset).
+    pub fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+
+    /// The most it may have.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Closes the oldest idle connection of one of the backend's pools, another pool than `mine` (a
+    /// pool's address) if any has one; whether one was closed (its slot is free then).
+    fn evict_idle(&self, mine: usize) -> bool {
+        let pools: Vec<Arc<Pool>> = match self.pools.lock() {
+            Ok(mut p) => {
+                p.retain(|w| w.strong_count() > 0);
+                p.iter().filter_map(Weak::upgrade).collect()
+            }
+            Err(_) => return false,
+        };
+        let is_mine = |p: &&Arc<Pool>| Arc::as_ptr(p) as usize == mine;
+        let others = pools.iter().filter(|p| !is_mine(p));
+        let own = pools.iter().filter(is_mine);
+        for p in others.chain(own) {
+            let oldest = match p.idle.lock() {
+                Ok(mut idle) if !idle.is_empty() => Some(idle.remove(0)),
+                _ => None,
+            };
+            if oldest.is_some() {
+                p.evicted.fetch_add(1, Ordering::Relaxed);
+                return true; // dropped here: the connection closes and its slot comes free
+            }
+        }
+        false
+    }
+
+    /// Called after a connection went idle: if someone waits for a slot, an idle one is closed.
+    fn make_room_for_waiters(&self, mine: usize) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.evict_idle(mine);
+        }
+    }
+}
+
+/// Decrements the backend's waiter count when a borrower stops waiting.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An idle connection: since when, and the backend slot it holds.
+type Idle = (BackendConn, Instant, OwnedSemaphorePermit);
+
 /// One pool.
 pub struct Pool {
     spec: ConnectSpec,
     limits: PoolLimits,
-    idle: Mutex<Vec<(BackendConn, Instant)>>,
+    idle: Mutex<Vec<Idle>>,
+    backend: Arc<BackendSlots>,
+    /// Idle connections closed to make room for another pool of the same backend.
+    evicted: std::sync::atomic::AtomicU64,
     permits: Arc<Semaphore>,
     opened: std::sync::atomic::AtomicU64,
     /// Set when its backend left the config (reload): nothing is lent, returned connections close.
@@ -60,12 +148,8 @@ impl Pool {
                 message: "this backend was removed from the config (reload); its pool is closed".into(),
             });
         }
-        let permit = match tokio::time::timeout(
-            self.limits.checkout_timeout,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        {
+        let deadline = crate::clock::tokio_after(tokio::time::Instant::now(), self.limits.checkout_timeout);
+        let permit = match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
                 return Err(Error::Backend {
@@ -78,18 +162,52 @@ impl Pool {
                 });
             }
         };
-        let (conn, reused) = match self.take_idle() {
-            Some(c) => (c, true),
-            None => (self.open().await?, false),
+        let (conn, slot, reused) = match self.take_idle() {
+            Some((c, slot)) => (c, slot, true),
+            None => {
+                let slot = self.backend_slot(deadline).await?;
+                (self.open().await?, slot, false)
+            }
         };
         Ok(Guard {
             conn: Some(conn),
             pool: self.clone(),
             permit: Some(permit),
+            slot: Some(slot),
             broken: false,
             reused,
             clean: false,
         })
+    }
+
+    /// A slot for a new connection to this backend: a free one, else one an idle connection of
+    /// another pool gives up, else the first to come free before `deadline`.
+    async fn backend_slot(&self, deadline: tokio::time::Instant) -> Result<OwnedSemaphorePermit> {
+        let b = &self.backend;
+        if let Ok(s) = b.slots.clone().try_acquire_owned() {
+            return Ok(s);
+        }
+        // Counted as waiting before looking for an idle connection: one that goes idle after this
+        // look is closed by its returner (see `make_room_for_waiters`), so none is missed.
+        b.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&b.waiting);
+        let mine = std::ptr::from_ref(self) as usize;
+        while b.evict_idle(mine) {
+            if let Ok(s) = b.slots.clone().try_acquire_owned() {
+                return Ok(s);
+            }
+        }
+        match tokio::time::timeout_at(deadline, b.slots.clone().acquire_owned()).await {
+            Ok(Ok(s)) => Ok(s),
+            _ => Err(Error::Backend {
+                backend: self.spec.label.clone(),
+                message: format!(
+                    "all {} connections to this backend are busy (all pools) and none came free within {} ms; raise [pool] max_connections_per_backend or checkout_timeout_ms",
+                    b.max,
+                    self.limits.checkout_timeout.as_millis()
+                ),
+            }),
+        }
     }
 
     /// Opens a new connection with session tracking on.
@@ -133,17 +251,36 @@ impl Pool {
         self.get().await
     }
 
-    fn take_idle(&self) -> Option<BackendConn> {
+    fn take_idle(&self) -> Option<(BackendConn, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some((mut c, since)) = idle.pop() {
+        while let Some((mut c, since, slot)) = idle.pop() {
             if since.elapsed() < self.limits.idle_timeout
                 && c.created.elapsed() < self.limits.max_lifetime
                 && !c.stream.peer_closed_or_spoke()
             {
-                return Some(c);
+                return Some((c, slot));
             }
         }
         None
+    }
+
+    /// Puts a connection back on the idle list, then closes an idle one if a borrower of this
+    /// backend waits for a slot.
+    fn push_idle(&self, conn: BackendConn, slot: OwnedSemaphorePermit) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push((conn, Instant::now(), slot));
+        }
+        self.backend.make_room_for_waiters(std::ptr::from_ref(self) as usize);
+    }
+
+    /// Idle connections closed to make room for another pool of this backend.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// The backend's connection slots (shared by all its pools).
+    pub fn backend_slots(&self) -> &BackendSlots {
+        &self.backend
     }
 
     /// Idle connections now.
@@ -190,6 +327,8 @@ pub struct Guard {
     conn: Option<BackendConn>,
     pool: Arc<Pool>,
     permit: Option<OwnedSemaphorePermit>,
+    /// The backend slot the connection holds while open.
+    slot: Option<OwnedSemaphorePermit>,
     broken: bool,
     reused: bool,
     clean: bool,
@@ -244,7 +383,11 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let (Some(mut conn), Some(permit)) = (self.conn.take(), self.permit.take()) else { return };
+        let (Some(mut conn), Some(permit), Some(slot)) =
+            (self.conn.take(), self.permit.take(), self.slot.take())
+        else {
+            return;
+        };
         if self.broken
             || conn.stream.has_unread()
             || conn.created.elapsed() >= self.pool.limits.max_lifetime
@@ -254,9 +397,7 @@ impl Drop for Guard {
         }
         let reset = !self.clean || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
         if !reset && !conn.diagnostics_pending {
-            if let Ok(mut idle) = self.pool.idle.lock() {
-                idle.push((conn, Instant::now()));
-            }
+            self.pool.push_idle(conn, slot);
             drop(permit);
             return;
         }
@@ -273,10 +414,8 @@ impl Drop for Guard {
                 }
             };
             let ok = tokio::time::timeout(pool.spec.connect_timeout, work).await;
-            if matches!(ok, Ok(Ok(())))
-                && let Ok(mut idle) = pool.idle.lock()
-            {
-                idle.push((conn, Instant::now()));
+            if matches!(ok, Ok(Ok(()))) {
+                pool.push_idle(conn, slot);
             }
             drop(permit);
         });
@@ -287,12 +426,14 @@ impl Drop for Guard {
 pub struct Pools {
     limits: PoolLimits,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    /// Per backend address, shared by all its pools.
+    backends: Mutex<HashMap<String, Arc<BackendSlots>>>,
 }
 
 impl Pools {
     /// No pools yet; each will have `limits`.
     pub fn new(limits: PoolLimits) -> Self {
-        Self { limits, pools: Mutex::new(HashMap::new()) }
+        Self { limits, pools: Mutex::new(HashMap::new()), backends: Mutex::new(HashMap::new()) }
     }
 
     /// The pool for `key`, created with `spec` if new.
@@ -301,20 +442,44 @@ impl Pools {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if let Some(p) = pools.get(&key) {
+            return p.clone();
+        }
+        let backend = {
+            let mut b = match self.backends.lock() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            b.entry(key.address.clone())
+                .or_insert_with(|| Arc::new(BackendSlots::new(self.limits.max_per_backend.max(1))))
+                .clone()
+        };
         pools
             .entry(key)
             .or_insert_with(|| {
-                Arc::new(Pool {
+                let pool = Arc::new(Pool {
                     spec: spec(),
                     limits: self.limits,
                     idle: Mutex::new(Vec::new()),
+                    backend: backend.clone(),
+                    evicted: std::sync::atomic::AtomicU64::new(0),
                     permits: Arc::new(Semaphore::new(self.limits.max)),
                     opened: std::sync::atomic::AtomicU64::new(0),
                     closed: std::sync::atomic::AtomicBool::new(false),
                     baseline: Mutex::new(None),
-                })
+                });
+                if let Ok(mut members) = backend.pools.lock() {
+                    members.retain(|w| w.strong_count() > 0);
+                    members.push(Arc::downgrade(&pool));
+                }
+                pool
             })
             .clone()
+    }
+
+    /// The connection slots of backend `address`, once one of its pools exists.
+    pub fn backend_slots(&self, address: &str) -> Option<Arc<BackendSlots>> {
+        self.backends.lock().ok()?.get(address).cloned()
     }
 
     /// Closes and forgets every pool toward `address` (a backend removed by a reload); returns how
@@ -326,6 +491,11 @@ impl Pools {
             if let Some(p) = pools.remove(k) {
                 p.close();
             }
+        }
+        // A backend that comes back starts with a new count; connections still lent here keep the
+        // old one until they close.
+        if let Ok(mut b) = self.backends.lock() {
+            b.remove(address);
         }
         gone.len()
     }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -66,7 +65,7 @@ async fn start(shared: &Arc<Shared>, sql: &str) -> Result<Answer, Error> {
         [kw, n] if kw.eq_ignore_ascii_case("duration") => {
             let secs: f64 =
                 n.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(|| usage(sql))?;
-            Some(Duration::from_secs_f64(secs))
+            Some(crate::clock::secs_f64(secs))
         }
         _ => return Err(usage(sql)),
     };

@@ -129,8 +129,11 @@ impl Capture {
         {
             return Err(format!("capture file {} exists and is not empty; name a new file", file.display()));
         }
+        // 0600 when created: a capture holds statements as sent (the application's values).
+        use std::os::unix::fs::OpenOptionsExt;
         let f = std::fs::OpenOptions::new()
             .write(true)
+            .mode(0o600)
             .create(true)
             .truncate(false) // an empty file or a FIFO: nothing to keep or cut
             .open(&file)
@@ -203,7 +206,7 @@ impl Capture {
     pub async fn finish(&self, wait: Duration) {
         let _ = self.stop();
         let Some((status, _)) = self.status() else { return };
-        let deadline = Instant::now() + wait;
+        let deadline = crate::clock::after(Instant::now(), wait);
         while !status.counters.done.load(Ordering::Acquire) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

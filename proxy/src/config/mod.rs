@@ -27,6 +27,7 @@ pub use advice::AdviceConfig;
 pub use capture::CaptureConfig;
 pub use error::{ConfigError, ConfigIssue};
 pub use firewall::{FirewallConfig, FirewallMode};
+pub use secret::redact_url;
 pub use sharding::{
     ListValue, MigrationConfig, RangeConfig, ReadFrom, ShardFunctionConfig, ShardMode, ShardedTableConfig,
     ShardingConfig,
@@ -135,8 +136,12 @@ pub struct ServerConfig {
     /// back) get ERR 1053 and close it, so the pool takes a new connection. Default 250.
     pub drain_idle_ms: u64,
     /// Unix socket the listening sockets are handed over on in a zero-downtime upgrade (`sluice
-    /// --upgrade`). Default `/tmp/sluice-upgrade.sock`.
-    pub upgrade_sock: PathBuf,
+    /// --upgrade`). Its directory must be private to sluice's user: created 0700 when missing, made
+    /// 0700 when others may read it, and sluice refuses to start when it is someone else's or others
+    /// may write to it (pingora binds the socket 0666 and takes the first connection without checking
+    /// the peer, so the directory is the access control). Default `/run/sluice/upgrade.sock` when
+    /// `/run/sluice` is ours or `/run` is writable (root), else `/tmp/sluice-<uid>/upgrade.sock`.
+    pub upgrade_sock: Option<PathBuf>,
     /// File sluice writes its process id to once it listens; `sluice --upgrade` sends SIGQUIT to the
     /// process it names (the old one) to start the handover. Default none.
     pub pid_file: Option<PathBuf>,
@@ -220,8 +225,8 @@ pub struct HttpConfig {
 }
 
 /// `[[users]]`: one client-facing account (and `[[admin.users]]`: one admin account). At least one hash
-/// must be given, or instead `password_env` / `password_file`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// must be given, or instead `password_env` / `password_file`. Its `Debug` hides the hashes.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// User name clients log in with.
@@ -380,6 +385,12 @@ pub enum Role {
 pub struct PoolConfig {
     /// Connections per backend per backend user. Default 64. Env `SLUICE_POOL_SIZE`.
     pub max_per_backend: usize,
+    /// Connections per backend across all its pools (a pool per backend user, FOUND_ROWS flag and
+    /// client collation: clients choose the last two, so without this cap one client could make sluice
+    /// open `max_per_backend` connections per collation). When a backend has this many, a new
+    /// connection closes an idle one of another pool, or waits `checkout_timeout_ms` for one to close.
+    /// Default 256.
+    pub max_connections_per_backend: usize,
     /// Idle connections kept open per backend. Default 0.
     pub min_idle: usize,
     /// Longest wait for a free connection, ms. Default 3000.
@@ -537,8 +548,8 @@ pub enum RuleAction {
     Timeout,
 }
 
-/// `[cache]`: the result cache.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[cache]`: the result cache. Its `Debug` masks the Redis URL's password.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Cache on/off. Default false. Env `SLUICE_CACHE`.
@@ -640,7 +651,7 @@ impl Default for ServerConfig {
             tls_min_version: TlsVersion::V12,
             shutdown_grace_ms: 30_000,
             drain_idle_ms: 250,
-            upgrade_sock: PathBuf::from("/tmp/sluice-upgrade.sock"),
+            upgrade_sock: None,
             pid_file: None,
             max_packet_bytes: 64 << 20,
             max_prepared_statements: 4096,
@@ -716,6 +727,7 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             max_per_backend: 64,
+            max_connections_per_backend: 256,
             min_idle: 0,
             checkout_timeout_ms: 3_000,
             idle_timeout_ms: 60_000,

@@ -2,7 +2,7 @@
 //! passwords, admin and client passwords given as `password_env`/`password_file` instead of hashes,
 //! the HTTP token). A secret itself is never stored in the config, logged, or put in an error message.
 
-use super::{ConfigError, Credentials, HttpConfig, UserConfig};
+use super::{CacheConfig, ConfigError, Credentials, HttpConfig, UserConfig};
 
 impl Credentials {
     /// The password, from `password_env` (the process environment) or `password_file`; a trailing
@@ -94,4 +94,73 @@ fn trim_newline(mut s: String) -> String {
         }
     }
     s
+}
+
+/// `url` with the password of its userinfo (`redis://user:pw@host`, `redis://pw@host`) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((auth, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://***@{host}"),
+    }
+}
+
+/// `<hidden>` for a configured hash (`""`, the empty password's, included), `None` for none.
+fn hidden(h: &Option<String>) -> Option<&'static str> {
+    h.as_ref().map(|_| "<hidden>")
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            name,
+            mysql_native_password,
+            caching_sha2_password,
+            default_schema,
+            require_tls,
+            max_connections,
+            backend,
+            password_env,
+            password_file,
+        } = self;
+        f.debug_struct("UserConfig")
+            .field("name", name)
+            .field("mysql_native_password", &hidden(mysql_native_password))
+            .field("caching_sha2_password", &hidden(caching_sha2_password))
+            .field("default_schema", default_schema)
+            .field("require_tls", require_tls)
+            .field("max_connections", max_connections)
+            .field("backend", backend)
+            .field("password_env", password_env)
+            .field("password_file", password_file)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            enabled,
+            l1_size,
+            redis_url,
+            redis_enabled,
+            default_ttl_ms,
+            max_entry_bytes,
+            redis_timeout_ms,
+            cache_all,
+            refresh_ahead_ms,
+        } = self;
+        f.debug_struct("CacheConfig")
+            .field("enabled", enabled)
+            .field("l1_size", l1_size)
+            .field("redis_url", &redact_url(redis_url))
+            .field("redis_enabled", redis_enabled)
+            .field("default_ttl_ms", default_ttl_ms)
+            .field("max_entry_bytes", max_entry_bytes)
+            .field("redis_timeout_ms", redis_timeout_ms)
+            .field("cache_all", cache_all)
+            .field("refresh_ahead_ms", refresh_ahead_ms)
+            .finish()
+    }
 }

@@ -129,6 +129,9 @@ impl Config {
         if p.max_per_backend == 0 {
             v.add("pool.max_per_backend", "must be at least 1");
         }
+        if p.max_connections_per_backend == 0 {
+            v.add("pool.max_connections_per_backend", "must be at least 1");
+        }
         if p.min_idle > p.max_per_backend {
             v.add("pool.min_idle", format!("{} exceeds max_per_backend ({})", p.min_idle, p.max_per_backend));
         }

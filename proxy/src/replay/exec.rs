@@ -132,7 +132,10 @@ impl Runner<'_> {
                 continue;
             }
             if self.opts.speed > 0.0 {
-                let due = self.start + Duration::from_secs_f64(e.offset_us as f64 / 1e6 / self.opts.speed);
+                let due = crate::clock::after(
+                    self.start,
+                    crate::clock::secs_f64(e.offset_us as f64 / 1e6 / self.opts.speed),
+                );
                 tokio::time::sleep_until(due.into()).await;
             }
             if let Some(rank) = e.rank

@@ -49,7 +49,8 @@ impl std::str::FromStr for Format {
 }
 
 /// Replay settings (the CLI's flags).
-#[derive(Debug, Clone)]
+/// Replay settings; `Debug` hides the password.
+#[derive(Clone)]
 pub struct Options {
     /// The capture or log.
     pub file: PathBuf,
@@ -82,6 +83,45 @@ pub struct Options {
     pub order_timeout: Duration,
     /// Print the progress line on stderr.
     pub progress: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            file,
+            format,
+            host,
+            port,
+            user,
+            password,
+            speed,
+            concurrency,
+            duration,
+            read_only,
+            dry_run,
+            allow_writes,
+            schema_map,
+            order_timeout,
+            progress,
+        } = self;
+        f.debug_struct("Options")
+            .field("file", file)
+            .field("format", format)
+            .field("host", host)
+            .field("port", port)
+            .field("user", user)
+            .field("password", &if password.is_empty() { "<none>" } else { "<hidden>" })
+            .field("speed", speed)
+            .field("concurrency", concurrency)
+            .field("duration", duration)
+            .field("read_only", read_only)
+            .field("dry_run", dry_run)
+            .field("allow_writes", allow_writes)
+            .field("schema_map", schema_map)
+            .field("order_timeout", order_timeout)
+            .field("progress", progress)
+            .finish()
+    }
 }
 
 impl Options {
@@ -198,5 +238,33 @@ fn print_progress(p: &exec::Progress, total: u64, started: Instant, last: bool) 
         eprint!("\r{line}{}", if last { "\n" } else { "" });
     } else {
         eprintln!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn options_debug_hides_the_password() {
+        let o = Options {
+            file: "f.cap".into(),
+            format: Format::Capture,
+            host: "db".into(),
+            port: 3306,
+            user: Some("app".into()),
+            password: "R3playPw".into(),
+            speed: 1.0,
+            concurrency: None,
+            duration: None,
+            read_only: false,
+            dry_run: false,
+            allow_writes: false,
+            schema_map: Vec::new(),
+            order_timeout: Duration::from_secs(1),
+            progress: false,
+        };
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("R3playPw") && shown.contains("<hidden>"), "{shown}");
     }
 }

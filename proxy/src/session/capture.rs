@@ -55,7 +55,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             user: self.user.name.clone(),
             schema: self.schema.clone().unwrap_or_default(),
             command: cmd,
-            sql: mask_sql(sql, &lexed.literals, mask),
+            sql: {
+                let masked = mask_sql(sql, &lexed.literals, mask);
+                // Passwords (IDENTIFIED BY '…', PASSWORD('…'), …) whatever `[capture] mask` says.
+                let secrets = sluice_router::lexer::secret_spans(sql, lexed);
+                if secrets.is_empty() {
+                    masked
+                } else {
+                    sluice_router::lexer::replace_spans(&masked, &secrets)
+                }
+            },
             params,
             wire,
             duration_us,

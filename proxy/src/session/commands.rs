@@ -175,6 +175,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.follow_counts(&lexed.first_keyword, class, fx);
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
+        // Digest samples and the slow log keep the text: not its passwords (`None` for almost every
+        // statement, after two substring searches over the digest text).
+        let masked = sluice_router::lexer::mask_secrets(sql, lexed);
+        let sql = masked.as_deref().unwrap_or(sql);
         let event = crate::stats::Event {
             digest: lexed.digest,
             text: &lexed.text,
@@ -559,6 +563,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
+        self.handle.set_user(&user.name);
+        tracing::Span::current().record("user", tracing::field::display(&user.name));
         self.user = user;
         if let Some(c) = cu.charset {
             self.charset = c as u8;

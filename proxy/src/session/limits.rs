@@ -36,7 +36,8 @@ impl StatementLimit {
     /// A limit of `ms` from now, set by `rule`.
     pub fn new(ms: u64, rule: &str) -> Self {
         Self {
-            deadline: Instant::now() + Duration::from_millis(ms),
+            // `[[rules]] timeout_ms` may be any u64: the deadline saturates.
+            deadline: crate::clock::after(Instant::now(), Duration::from_millis(ms)),
             ms,
             rule: rule.to_owned(),
             killed: false,
@@ -124,5 +125,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ),
         );
         Some(e.to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_timeout_of_u64_max_saturates() {
+        let l = StatementLimit::new(u64::MAX, "huge");
+        let left = l.deadline.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(99 * 365 * 24 * 3600), "{left:?}");
+        assert!(left <= crate::clock::FAR);
+    }
+
+    #[tokio::test]
+    async fn reading_within_a_saturated_limit_waits_for_the_read() {
+        let (a, b) = tokio::io::duplex(64);
+        let mut s = PacketStream::new(a, 1 << 20);
+        drop(b);
+        let l = StatementLimit::new(u64::MAX, "huge");
+        let got = read_within(&mut s, Some(Duration::from_millis(50)), Some(l.deadline)).await;
+        assert!(matches!(got, Waited::Read(Ok(None))), "the closed stream, not the limit");
     }
 }

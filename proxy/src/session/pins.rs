@@ -180,14 +180,33 @@ impl PinCounters {
 /// What other sessions (KILL) and the admin interface can see of a session.
 #[derive(Debug)]
 pub struct SessionHandle {
-    /// Client user.
-    pub user: String,
+    /// Client user (COM_CHANGE_USER replaces it: see [`SessionHandle::user`]).
+    user: Mutex<Arc<str>>,
     /// Client address (the PROXY header's, when `[server] proxy_protocol` is on).
     pub client: std::net::SocketAddr,
     /// The backend member and server thread id running this session's statement now.
     pub running: tokio::sync::Mutex<Option<(usize, u32)>>,
     /// Cancelled by `KILL CONNECTION`: the session closes after its statement.
     pub kill: CancellationToken,
+}
+
+impl SessionHandle {
+    /// The session's user now (SHOW SESSIONS, KILL's owner check).
+    pub fn user(&self) -> Arc<str> {
+        match self.user.lock() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After a successful COM_CHANGE_USER.
+    pub(crate) fn set_user(&self, name: &str) {
+        let mut u = match self.user.lock() {
+            Ok(u) => u,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *u = Arc::from(name);
+    }
 }
 
 /// Live sessions by client connection id.
@@ -203,7 +222,7 @@ impl Registry {
         client: std::net::SocketAddr,
     ) -> (Arc<SessionHandle>, Registered<'_>) {
         let h = Arc::new(SessionHandle {
-            user: user.to_owned(),
+            user: Mutex::new(Arc::from(user)),
             client,
             running: tokio::sync::Mutex::new(None),
             kill: CancellationToken::new(),

@@ -396,7 +396,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(target) = target else {
             return Err(Error::reply(NO_SUCH_THREAD, format!("Unknown thread id: {id}")));
         };
-        if target.user != self.user.name {
+        if *target.user() != *self.user.name {
             return Err(Error::reply(KILL_DENIED, format!("You are not owner of thread {id}")));
         }
         {

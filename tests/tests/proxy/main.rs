@@ -14,6 +14,7 @@ mod errors;
 mod faults;
 mod fidelity;
 mod firewall;
+mod hostile_holes;
 mod hostile_http;
 mod hostile_session;
 mod limits;
