@@ -214,6 +214,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             || class.read_only
             || Some(h.member) == self.ctx_routing().primary
             || matches!(class.tx, Some(Tx::Commit | Tx::Rollback | Tx::Savepoint))
+            // Another READ ONLY transaction runs on this connection, which commits the open one
+            // itself (and keeps the diagnostics area, as the server does).
+            || class.read_only_transaction
         {
             return Ok(());
         }

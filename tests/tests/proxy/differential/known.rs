@@ -305,6 +305,16 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "warnings_survive_a_second_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT nope FROM {t}"),
+                q("START TRANSACTION READ ONLY"),
+                q("SHOW COUNT(*) WARNINGS"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
