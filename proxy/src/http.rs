@@ -664,6 +664,8 @@ fn digests(shared: &Shared, limit: usize) -> String {
                 "errors": d.errors,
                 "on_primary": d.on_primary,
                 "on_replica": d.on_replica,
+                "pinned": d.pinned,
+                "pin_reasons": crate::session::Pins::from_bits(d.pin_reasons).names(),
             })
         },
     );

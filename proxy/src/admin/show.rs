@@ -66,6 +66,7 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
         "on_primary",
         "on_replica",
         "pinned",
+        "pin_reasons",
         "cache_hits",
         "cache_misses",
     ];
@@ -97,6 +98,7 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
                 text(d.on_primary),
                 text(d.on_replica),
                 text(d.pinned),
+                text(crate::session::Pins::from_bits(d.pin_reasons).names()),
                 text(d.cache_hits),
                 text(d.cache_misses),
             ]

@@ -373,6 +373,7 @@ mod tests {
             warnings: 0,
             no_index: false,
             pinned: false,
+            pins_opened: 0,
             cache: "",
         }
     }

@@ -158,7 +158,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_route.member = None;
         self.last_route.shards.clear();
         self.cache_status = "";
-        let pinned = self.pins.any();
+        let pins_before = self.pins;
+        let pinned = pins_before.any();
         // A `[[rules]]` group target moves this statement alone to another group.
         let group = self.group_ctx;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
@@ -195,6 +196,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             warnings: fx.map_or(0, |f| f.warnings),
             no_index: fx.is_some_and(|f| f.no_index),
             pinned,
+            pins_opened: self.pins.bits() & !pins_before.bits(),
             cache: self.cache_status,
         };
         self.shared.record(&mut self.advice, &event);

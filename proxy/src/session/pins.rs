@@ -138,6 +138,16 @@ impl Pins {
         self.0 == p.bit()
     }
 
+    /// The set as bits (for per-digest aggregates: [`Pins::from_bits`]).
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// A set from [`Pins::bits`].
+    pub fn from_bits(bits: u16) -> Self {
+        Self(bits)
+    }
+
     /// Names of the pins held, comma-separated (empty when none).
     pub fn names(self) -> String {
         ALL.iter().filter(|p| self.has(**p)).map(|p| p.name()).collect::<Vec<_>>().join(",")

@@ -54,6 +54,8 @@ pub struct Event<'a> {
     pub no_index: bool,
     /// The session was pinned when it ran.
     pub pinned: bool,
+    /// The pins this statement opened (bits of [`crate::session::Pins`]; 0 for none).
+    pub pins_opened: u16,
     /// Result cache: `hit` (L1 or L2), `miss` (run and possibly stored), `bypass` (not cacheable) or
     /// `""` (cache off).
     pub cache: &'static str,
@@ -102,6 +104,8 @@ pub struct DigestStats {
     pub by_sluice: u64,
     /// Statements run while the session was pinned.
     pub pinned: u64,
+    /// Every pin reason this digest's statements opened (bits of [`crate::session::Pins`]).
+    pub pin_reasons: u16,
     /// Answered from the result cache.
     pub cache_hits: u64,
     /// Cacheable, not in the cache: run.
@@ -139,6 +143,7 @@ impl DigestStats {
             on_replica: 0,
             by_sluice: 0,
             pinned: 0,
+            pin_reasons: 0,
             cache_hits: 0,
             cache_misses: 0,
             sample: String::new(),
@@ -348,6 +353,7 @@ impl Digests {
         entry.warnings += e.warnings;
         entry.no_index += u64::from(e.no_index);
         entry.pinned += u64::from(e.pinned);
+        entry.pin_reasons |= e.pins_opened;
         match e.cache {
             "hit" => entry.cache_hits += 1,
             "miss" => entry.cache_misses += 1,
@@ -500,6 +506,7 @@ mod tests {
             warnings: 0,
             no_index: false,
             pinned: false,
+            pins_opened: 0,
             cache: "",
         }
     }

@@ -326,6 +326,51 @@ async fn rules_block_and_route() {
     c.disconnect().await.ok();
 }
 
+/// SHOW DIGESTS names, per digest, the pin reasons its statements opened.
+#[tokio::test]
+async fn digests_name_the_pins_their_statements_open() {
+    let (topo, schema) = setup("digest_pins").await;
+    let p = proxy(topo).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await.expect("create");
+    for sql in [
+        "CREATE TEMPORARY TABLE tmp_pins (x INT)",
+        "DROP TEMPORARY TABLE tmp_pins",
+        "SELECT GET_LOCK('digest_pins', 0)",
+        "SELECT RELEASE_LOCK('digest_pins')",
+        "BEGIN",
+        "COMMIT",
+        "LOCK TABLES t READ",
+        "UNLOCK TABLES",
+    ] {
+        c.query_drop(sql).await.expect(sql);
+    }
+    c.disconnect().await.ok();
+    let mut a = super::admin(&p).await;
+    let rows: Vec<Row> = a.query("SHOW DIGESTS").await.expect("digests");
+    let reasons: std::collections::BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| {
+            let get = |n: &str| r.get::<Option<String>, _>(n).flatten().unwrap_or_default();
+            (get("digest_text"), get("pin_reasons"))
+        })
+        .collect();
+    let of = |prefix: &str| {
+        reasons
+            .iter()
+            .find(|(t, _)| t.starts_with(prefix))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{prefix}: {reasons:?}"))
+    };
+    assert_eq!(of("create temporary table"), "temp_table");
+    assert_eq!(of("select get_lock"), "get_lock");
+    assert_eq!(of("begin"), "transaction");
+    assert_eq!(of("lock tables"), "lock_tables");
+    assert_eq!(of("unlock tables"), "");
+    assert_eq!(of("create table"), "");
+    a.disconnect().await.ok();
+}
+
 /// `/* sluice: replica */` and a `[[rules]]` replica target send a read that would go to the primary
 /// to a replica; a `[[rules]]` target naming another group routes within that group.
 #[tokio::test]

@@ -438,6 +438,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             warnings: 0,
             no_index: false,
             pinned: self.pins.any(),
+            pins_opened: 0,
             cache: "",
         });
     }
