@@ -101,6 +101,9 @@ pub struct Shared {
     pub shard_ids: sluice_router::shard::IdGenerator,
     /// Query rules, compiled.
     pub rules: crate::rules::Rules,
+    /// Each table's AUTO_INCREMENT column (`schema.table` → name; `None`: it has none), read from
+    /// information_schema the first time an INSERT into it reports an id (LAST_INSERT_ID()).
+    pub auto_increment: Mutex<std::collections::HashMap<String, Option<String>>>,
     /// Admin interface accounts.
     pub admin_users: Users,
     /// Per-digest statistics.
@@ -215,6 +218,7 @@ impl Shared {
             shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),
+            auto_increment: Mutex::new(std::collections::HashMap::new()),
             admin_users: Users::admins(&config)?,
             digests: crate::stats::Digests::new(config.stats.max_digests),
             slow_log: crate::slowlog::SlowLog::start(&config.log)?,

@@ -329,6 +329,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let fx = r?;
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
+        if fx.insert_id != 0 {
+            self.follow_insert_id(lexed, class, fx.insert_id).await?;
+        }
+        if !fx.failed && matches!(lexed.first_keyword.as_str(), "alter" | "drop" | "rename" | "create") {
+            super::insert_id::forget_auto_increment(&self.shared);
+        }
         self.settle(sql, lexed, class, &fx);
         Ok(fx)
     }

@@ -17,6 +17,7 @@ mod cache;
 mod capture;
 mod charset;
 mod commands;
+mod insert_id;
 mod limits;
 mod migrate;
 mod pins;

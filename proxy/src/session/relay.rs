@@ -211,11 +211,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Kind::Ok => {
                     let (affected, id, warnings) = ok_counts(&p.payload).unwrap_or_default();
                     if id != 0 {
-                        self.last_insert_id = id;
+                        // The session's LAST_INSERT_ID() only if the id was generated: decided after
+                        // the statement (insert_id.rs).
                         fx.insert_id = id;
-                        if let Some(h) = self.held.as_mut() {
-                            h.last_id_synced = true;
-                        }
                     }
                     fx.rows_affected += affected;
                     fx.warnings += warnings;

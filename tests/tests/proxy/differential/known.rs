@@ -315,6 +315,29 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // An explicit AUTO_INCREMENT value is reported in the OK packet but is not LAST_INSERT_ID().
+            "last_insert_id_after_explicit_id_insert",
+            vec![
+                vec![
+                    q("INSERT INTO {t} (v, s) VALUES (1, 'g')"),
+                    q("INSERT INTO {t} (id, v, s) VALUES (77, 7, 'x')"),
+                    q("BEGIN"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("COMMIT"),
+                    q("INSERT INTO {t} VALUES (78, 8, 'y')"),
+                    q("SET time_zone = '+01:00'"),
+                    q("BEGIN"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("COMMIT"),
+                    q("INSERT INTO {t} SET v = 9, s = 'z'"),
+                    q("BEGIN"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("COMMIT"),
+                ],
+                vec![q("INSERT INTO {t} (id, v, s) VALUES (79, 7, 'x')"), q("SELECT LAST_INSERT_ID()")],
+            ],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),

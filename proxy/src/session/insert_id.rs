@@ -1,0 +1,179 @@
+//! LAST_INSERT_ID() across multiplexing. An OK packet's insert id is the session's new
+//! `LAST_INSERT_ID()` only when the server generated it: an INSERT that gives the AUTO_INCREMENT
+//! column a value of its own reports that value, and `LAST_INSERT_ID()` stays what it was. sluice
+//! knows each table's AUTO_INCREMENT column (read once from information_schema): an INSERT whose
+//! column list leaves it out generated the id; for one that names it, or has no column list, its
+//! connection is asked (`SELECT LAST_INSERT_ID()`, one round trip): the id was generated if that
+//! connection now holds it.
+
+use sluice_router::classify::Class;
+use sluice_router::lexer::Lexed;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use super::borrow::bounded;
+use crate::error::Result;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// After a statement whose OK packet carried insert id `id`: the session's LAST_INSERT_ID(), and
+    /// whether the connection's own value is the session's.
+    pub(super) async fn follow_insert_id(&mut self, lexed: &Lexed, class: &Class, id: u64) -> Result<()> {
+        let kw = lexed.first_keyword.as_str();
+        let generated = if !matches!(kw, "insert" | "replace") || lexed.statements.len() > 1 {
+            // UPDATE … SET c = LAST_INSERT_ID(c + 1) and the like report what they set.
+            Some(true)
+        } else {
+            let columns = column_list(&lexed.text);
+            let table = match (class.tables.written.first(), class.tables.written.len()) {
+                (Some(t), 1) => Some(self.qualified(t)),
+                _ => None,
+            };
+            match (&columns, &table) {
+                (Some(cols), Some(table)) => match self.auto_increment_column(table).await? {
+                    Some(auto) if !cols.iter().any(|c| c.eq_ignore_ascii_case(&auto)) => Some(true),
+                    // Named in the list: the value decides (NULL or 0 generate one).
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let generated = match generated {
+            Some(g) => g,
+            // Asked: after a generated id the connection's LAST_INSERT_ID() is that id; after an
+            // explicit value it is what it was before the statement, another value (unless, by
+            // chance, the connection's earlier value equals the explicit one).
+            None => self.read_back_last_insert_id().await? == Some(id),
+        };
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        if generated {
+            self.last_insert_id = id;
+            h.last_id_synced = true;
+        }
+        Ok(())
+    }
+
+    /// `SELECT LAST_INSERT_ID()` on the connection that ran the INSERT (a table-less SELECT: it keeps
+    /// the diagnostics area; FOUND_ROWS() and ROW_COUNT() are the session's as sluice tracks them).
+    async fn read_back_last_insert_id(&mut self) -> Result<Option<u64>> {
+        let limit = self.read_timeout();
+        let Some(h) = self.held.as_mut() else { return Ok(None) };
+        let label = h.guard.label().to_owned();
+        match bounded(limit, &label, h.guard.conn().query(&label, "SELECT LAST_INSERT_ID()")).await {
+            Ok(r) => {
+                let v = r.rows.first().and_then(|row| row.first().cloned().flatten());
+                Ok(v.and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()))
+            }
+            Err(e) => {
+                h.guard.mark_broken();
+                Err(e)
+            }
+        }
+    }
+
+    /// `schema.table` for a table as the statement named it (unqualified: the session's schema).
+    fn qualified(&self, table: &str) -> String {
+        if table.contains('.') {
+            return table.to_ascii_lowercase();
+        }
+        let schema = self.schema.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        format!("{}.{}", schema.to_ascii_lowercase(), table.to_ascii_lowercase())
+    }
+
+    /// The AUTO_INCREMENT column of `schema.table`, read once per process from information_schema on
+    /// the held connection.
+    async fn auto_increment_column(&mut self, table: &str) -> Result<Option<String>> {
+        if let Some(known) = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner()).get(table) {
+            return Ok(known.clone());
+        }
+        let Some((schema, name)) = table.split_once('.') else { return Ok(None) };
+        let limit = self.read_timeout();
+        let Some(h) = self.held.as_mut() else { return Ok(None) };
+        let label = h.guard.label().to_owned();
+        let sql = format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}' AND EXTRA LIKE '%auto_increment%'",
+            escape(schema),
+            escape(name)
+        );
+        let r = match bounded(limit, &label, h.guard.conn().query(&label, &sql)).await {
+            Ok(r) => r,
+            Err(e) => {
+                h.guard.mark_broken();
+                return Err(e);
+            }
+        };
+        let column = r
+            .rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let mut known = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a table count past this is unusual; forgetting only costs a lookup.
+        if known.len() >= 100_000 {
+            known.clear();
+        }
+        known.insert(table.to_owned(), column.clone());
+        Ok(column)
+    }
+}
+
+/// After DDL: what sluice knows of AUTO_INCREMENT columns may be stale; forgotten (read again when
+/// needed).
+pub(super) fn forget_auto_increment(shared: &crate::state::Shared) {
+    shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// A string for a single-quoted SQL literal.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "''")
+}
+
+/// The column list of `INSERT [IGNORE] [INTO] t (a, b) …` / `REPLACE …` in the lexer's normalized
+/// text (`insert into t (a, b) values (...)`), names unquoted; `None` without one (every column, in
+/// table order) or for `INSERT … SET` / `INSERT … SELECT`.
+fn column_list(text: &str) -> Option<Vec<String>> {
+    let mut rest = text;
+    let word = |rest: &mut &str| -> Option<String> {
+        let t = rest.trim_start();
+        let end = t.find(|c: char| c.is_whitespace() || c == '(').unwrap_or(t.len());
+        let (w, r) = t.split_at(end);
+        *rest = r;
+        (!w.is_empty()).then(|| w.to_owned())
+    };
+    if !matches!(word(&mut rest)?.as_str(), "insert" | "replace") {
+        return None;
+    }
+    let mut w = word(&mut rest)?;
+    while matches!(w.as_str(), "low_priority" | "delayed" | "high_priority" | "ignore" | "into") {
+        w = word(&mut rest)?;
+    }
+    // `w` is the table; its column list follows at once.
+    let inner = rest.trim_start().strip_prefix('(')?;
+    let body = &inner[..inner.find(')')?];
+    let first = body.trim_start().split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+    if matches!(first, "select" | "with" | "values") {
+        return None;
+    }
+    Some(body.split(',').map(|c| c.trim().trim_matches('`').to_owned()).filter(|c| !c.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_list;
+
+    fn cols(sql: &str) -> Option<Vec<String>> {
+        column_list(&sluice_router::lexer::lex(sql.as_bytes()).text)
+    }
+
+    #[test]
+    fn column_lists_from_normalized_text() {
+        let v = |c: &[&str]| Some(c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(cols("INSERT INTO t (v, s) VALUES (1, 'a')"), v(&["v", "s"]));
+        assert_eq!(cols("insert ignore into db.t (`id`, v) values (1, 2), (3, 4)"), v(&["id", "v"]));
+        assert_eq!(cols("REPLACE INTO t (id, v) VALUES (1, 2)"), v(&["id", "v"]));
+        assert_eq!(cols("INSERT t (a) VALUES (1)"), v(&["a"]));
+        assert_eq!(cols("INSERT INTO t VALUES (1, 2)"), None);
+        assert_eq!(cols("INSERT INTO t SET id = 5"), None);
+        assert_eq!(cols("INSERT INTO t SELECT * FROM u"), None);
+        assert_eq!(cols("INSERT INTO t (SELECT * FROM u)"), None);
+    }
+}
