@@ -330,7 +330,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
         if fx.insert_id != 0 {
-            self.follow_insert_id(lexed, class, fx.insert_id).await?;
+            self.follow_insert_id(lexed, class, &fx).await?;
         }
         if !fx.failed && matches!(lexed.first_keyword.as_str(), "alter" | "drop" | "rename" | "create") {
             super::insert_id::forget_auto_increment(&self.shared);

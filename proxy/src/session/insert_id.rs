@@ -11,13 +11,20 @@ use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
+use super::borrow::Effects;
 use super::borrow::bounded;
 use crate::error::Result;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// After a statement whose OK packet carried insert id `id`: the session's LAST_INSERT_ID(), and
     /// whether the connection's own value is the session's.
-    pub(super) async fn follow_insert_id(&mut self, lexed: &Lexed, class: &Class, id: u64) -> Result<()> {
+    pub(super) async fn follow_insert_id(
+        &mut self,
+        lexed: &Lexed,
+        class: &Class,
+        fx: &Effects,
+    ) -> Result<()> {
+        let id = fx.insert_id;
         let kw = lexed.first_keyword.as_str();
         let generated = if !matches!(kw, "insert" | "replace") || lexed.statements.len() > 1 {
             // UPDATE … SET c = LAST_INSERT_ID(c + 1) and the like report what they set.
@@ -28,8 +35,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 (Some(t), 1) => Some(self.qualified(t)),
                 _ => None,
             };
+            // Reading information_schema on this connection would clear the warnings the client may
+            // still ask for: then only the table-less read-back.
             match (&columns, &table) {
-                (Some(cols), Some(table)) => match self.auto_increment_column(table).await? {
+                (Some(cols), Some(table)) => match self.auto_increment_column(table, fx.warnings == 0).await?
+                {
                     Some(auto) if !cols.iter().any(|c| c.eq_ignore_ascii_case(&auto)) => Some(true),
                     // Named in the list: the value decides (NULL or 0 generate one).
                     _ => None,
@@ -81,9 +91,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// The AUTO_INCREMENT column of `schema.table`, read once per process from information_schema on
     /// the held connection.
-    async fn auto_increment_column(&mut self, table: &str) -> Result<Option<String>> {
+    /// `None` also when it is not known yet and `may_read` is false.
+    async fn auto_increment_column(&mut self, table: &str, may_read: bool) -> Result<Option<String>> {
         if let Some(known) = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner()).get(table) {
             return Ok(known.clone());
+        }
+        if !may_read {
+            return Ok(None);
         }
         let Some((schema, name)) = table.split_once('.') else { return Ok(None) };
         let limit = self.read_timeout();

@@ -338,6 +338,15 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            // sluice's own lookup of the AUTO_INCREMENT column must not clear the INSERT's warnings.
+            "warnings_of_a_first_insert_into_a_table",
+            vec![vec![
+                q("INSERT INTO {t} (v, s) VALUES (6, 'truncated-6')"),
+                q("SHOW WARNINGS"),
+                q("SELECT LAST_INSERT_ID()"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
