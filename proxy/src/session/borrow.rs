@@ -137,7 +137,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 && self.status & status::IN_TRANS == 0
                 && (self.status & status::AUTOCOMMIT != 0
                     || !self.shared.config().routing.autocommit_false_is_transaction);
-            let runs_anywhere = autocommit_read || sets_tracked_only(lexed, class);
+            // COMMIT/ROLLBACK outside a transaction change nothing; USE changes only the schema,
+            // which sluice replays anywhere: neither clears the diagnostics the client may read next.
+            let no_op_tx =
+                matches!(class.tx, Some(Tx::Commit | Tx::Rollback)) && self.status & status::IN_TRANS == 0;
+            let runs_anywhere = autocommit_read
+                || sets_tracked_only(lexed, class)
+                || no_op_tx
+                || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
             if uses_tables(class) || !(on_primary || runs_anywhere) {
                 self.release_held();
             }

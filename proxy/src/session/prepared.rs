@@ -352,7 +352,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // The server keeps a PREPARE's warnings (or its error) for SHOW WARNINGS: the connection stays
         // with the session for the next statement, which gets it if it asks for them (Target::Last).
-        if !self.pins.any() && fx.warnings == 0 && !fx.failed {
+        if fx.warnings > 0 || fx.failed {
+            // Kept like after any statement with diagnostics: until a statement that uses a table.
+            if let Some(h) = self.held.as_mut() {
+                h.guard.conn().diagnostics_pending = true;
+                if self.pins.add(Pin::Diagnostics) {
+                    self.shared.pins.count(Pin::Diagnostics);
+                }
+            }
+        } else if !self.pins.any() {
             self.release_held();
         }
         Ok(Next::Continue)

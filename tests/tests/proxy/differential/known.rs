@@ -347,6 +347,18 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // ROLLBACK outside a transaction, tracked SETs and USE keep the diagnostics area.
+            "errors_survive_rollback_sets_and_use",
+            vec![vec![
+                q("USE {other}"),
+                Op::Exec("SELECT id, v, s FROM {t} WHERE id >= ? ORDER BY id".into(), vec![9]),
+                q("ROLLBACK"),
+                q("SET unique_checks = 1"),
+                q("USE {db}"),
+                q("SHOW ERRORS"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
