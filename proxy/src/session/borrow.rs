@@ -263,7 +263,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(());
         }
         if matches!(kw, "insert" | "update" | "delete" | "replace" | "load") || kw == "with" {
-            return Err(Error::reply((1792, "25006"), "Cannot execute statement in a READ ONLY transaction"));
+            // The primary's answer. A replica would say 1290 (read_only) first, so the error is
+            // raised there with SIGNAL instead: its diagnostics area then holds what the primary's
+            // would (SHOW WARNINGS, @@error_count), and the transaction goes on.
+            const READ_ONLY_TX: (u16, &str) = (1792, "25006");
+            const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
+            let limit = self.read_timeout();
+            if let Some(h) = self.held.as_mut() {
+                let label = h.guard.label().to_owned();
+                let signal = format!(
+                    "SIGNAL SQLSTATE '{}' SET MYSQL_ERRNO = {}, MESSAGE_TEXT = '{MESSAGE}'",
+                    READ_ONLY_TX.1, READ_ONLY_TX.0
+                );
+                match bounded(limit, &label, h.guard.conn().query(&label, &signal)).await {
+                    Ok(_) | Err(Error::BackendRefused { .. }) => h.guard.conn().diagnostics_pending = true,
+                    Err(e) => {
+                        h.guard.mark_broken();
+                        return Err(e);
+                    }
+                }
+            }
+            return Err(Error::reply(READ_ONLY_TX, MESSAGE));
         }
         // State bound to the connection (a user variable, a temporary table, a named lock, a prepared
         // statement…) must live where the session's later writes run: the transaction moves to the

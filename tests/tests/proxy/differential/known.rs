@@ -359,6 +359,17 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "warnings_after_a_write_in_a_read_only_transaction",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("INSERT INTO {t} (id, v, s) VALUES (1, 1, 'dup')"),
+                q("SHOW COUNT(*) WARNINGS"),
+                q("UPDATE {t} SET v = v + 1"),
+                q("SHOW WARNINGS"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
