@@ -629,7 +629,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 counters.count(p);
             }
         };
-        if self.status & status::IN_TRANS != 0 {
+        // With autocommit off a failed statement may have opened a transaction (the ERR packet has
+        // no status to tell): the session keeps its primary connection, whose next answer tells.
+        let primary = self.ctx_routing().primary;
+        let maybe_opened = fx.failed
+            && self.status & status::AUTOCOMMIT == 0
+            && self.held.as_ref().is_some_and(|h| Some(h.member) == primary);
+        if self.status & status::IN_TRANS != 0 || maybe_opened {
             pin(&mut self.pins, Pin::Transaction);
         } else {
             self.pins.remove(Pin::Transaction);

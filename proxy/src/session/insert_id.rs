@@ -36,10 +36,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => None,
             };
             // Reading information_schema on this connection would clear the warnings the client may
-            // still ask for: then only the table-less read-back.
+            // still ask for, and replace a FOUND_ROWS() only the connection knows: then only the
+            // table-less read-back.
+            let may_read = fx.warnings == 0 && !self.found_rows_on_connection();
             match (&columns, &table) {
-                (Some(cols), Some(table)) => match self.auto_increment_column(table, fx.warnings == 0).await?
-                {
+                (Some(cols), Some(table)) => match self.auto_increment_column(table, may_read).await? {
                     Some(auto) if !cols.iter().any(|c| c.eq_ignore_ascii_case(&auto)) => Some(true),
                     // Named in the list: the value decides (NULL or 0 generate one).
                     _ => None,
@@ -62,16 +63,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(())
     }
 
+    /// Whether the session's FOUND_ROWS() is the held connection's own (after SQL_CALC_FOUND_ROWS or
+    /// a statement only the server knows the value of): a SELECT of sluice's there would replace it.
+    fn found_rows_on_connection(&self) -> bool {
+        self.pins.has(super::Pin::FoundRows) || self.last_found.is_none()
+    }
+
     /// `SELECT LAST_INSERT_ID()` on the connection that ran the INSERT (a table-less SELECT: it keeps
-    /// the diagnostics area; FOUND_ROWS() and ROW_COUNT() are the session's as sluice tracks them).
+    /// the diagnostics area; ROW_COUNT() is the session's as sluice tracks it, and a FOUND_ROWS() only
+    /// the connection knows is read in the same SELECT, before it replaces it).
     async fn read_back_last_insert_id(&mut self) -> Result<Option<u64>> {
         let limit = self.read_timeout();
+        let found_here = self.found_rows_on_connection();
         let Some(h) = self.held.as_mut() else { return Ok(None) };
         let label = h.guard.label().to_owned();
-        match bounded(limit, &label, h.guard.conn().query(&label, "SELECT LAST_INSERT_ID()")).await {
+        let read = h.guard.conn().query(&label, "SELECT LAST_INSERT_ID(), FOUND_ROWS()");
+        match bounded(limit, &label, read).await {
             Ok(r) => {
-                let v = r.rows.first().and_then(|row| row.first().cloned().flatten());
-                Ok(v.and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()))
+                let row = r.rows.first();
+                let value = |i: usize| {
+                    let v = row.and_then(|row| row.get(i).cloned().flatten())?;
+                    std::str::from_utf8(&v).ok()?.parse::<u64>().ok()
+                };
+                if found_here {
+                    self.last_found = value(1);
+                }
+                Ok(value(0))
             }
             Err(e) => {
                 h.guard.mark_broken();

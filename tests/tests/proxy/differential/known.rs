@@ -370,6 +370,32 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // sluice's AUTO_INCREMENT lookup must not replace a FOUND_ROWS() only the connection knows.
+            "found_rows_of_calc_found_rows_survive_a_first_insert",
+            vec![vec![
+                q("SET autocommit = 0"),
+                q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} ORDER BY id LIMIT 1"),
+                q("INSERT INTO {t} (v, s) VALUES (2, 's2')"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} ORDER BY id LIMIT 1"),
+                q("INSERT INTO {t} (id, v, s) VALUES (90, 2, 's2')"),
+                q("SELECT FOUND_ROWS()"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
+            // With autocommit off a failed INSERT opens a transaction; the temporary table is created in it.
+            "failed_statement_with_autocommit_off_opens_a_transaction",
+            vec![vec![
+                q("SET autocommit = 0"),
+                q("INSERT INTO {t} (id, v, s) VALUES (3, 3, 'dup')"),
+                q("CREATE TEMPORARY TABLE {t} (id INT PRIMARY KEY AUTO_INCREMENT, v INT, s VARCHAR(8))"),
+                q("SELECT @@in_transaction"),
+                q("ROLLBACK"),
+                q("DROP TEMPORARY TABLE {t}"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
