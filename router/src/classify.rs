@@ -128,6 +128,10 @@ pub struct Class {
     pub multi_statement: bool,
     /// What it does to `FOUND_ROWS()`.
     pub found_rows: FoundRows,
+    /// The text may hold a password literal (`IDENTIFIED BY '…'`, `PASSWORD('…')`…): statement
+    /// samples, the slow log and capture mask it ([`crate::lexer::mask_secrets`]). Decided once per
+    /// digest, so other statements pay nothing.
+    pub may_hold_secret: bool,
     /// `START TRANSACTION READ ONLY`: the transaction may run on a replica.
     pub read_only_transaction: bool,
     /// A `/* sluice: replica */` hint on a read that may run on a replica: a replica even where the
@@ -159,10 +163,9 @@ pub fn classify(l: &Lexed) -> Class {
 
 /// [`classify`] without the hints: what the plan cache keeps per digest.
 pub fn classify_unhinted(l: &Lexed) -> Class {
-    if l.statements.len() > 1 {
-        return multi_statement(&l.text);
-    }
-    classify_one(&l.text)
+    let mut c = if l.statements.len() > 1 { multi_statement(&l.text) } else { classify_one(&l.text) };
+    c.may_hold_secret = crate::lexer::may_hold_secret(&l.text);
+    c
 }
 
 /// A multi-statement text: the primary, uncached, not a read (as a whole it may write, and the proxy

@@ -176,9 +176,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.follow_counts(&lexed.first_keyword, class, fx);
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
-        // Digest samples and the slow log keep the text: not its passwords (`None` for almost every
-        // statement, after two substring searches over the digest text).
-        let masked = sluice_router::lexer::mask_secrets(sql, lexed);
+        // Digest samples and the slow log keep the text: not its passwords (whether a digest may hold
+        // one is part of its plan).
+        let masked = if class.may_hold_secret { sluice_router::lexer::mask_secrets(sql, lexed) } else { None };
         let sql = masked.as_deref().unwrap_or(sql);
         let event = crate::stats::Event {
             digest: lexed.digest,

@@ -82,3 +82,19 @@ fn found_rows_effect_follows_the_server() {
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Whether a digest may hold a password is decided once, in its plan.
+#[test]
+fn the_plan_says_whether_a_statement_may_hold_a_password() {
+    for sql in [
+        "CREATE USER u IDENTIFIED BY 'secret'",
+        "SET PASSWORD FOR u = PASSWORD('secret')",
+        "ALTER USER u IDENTIFIED WITH mysql_native_password AS '*ABC'",
+        "SELECT 1; CREATE USER v IDENTIFIED BY 'x'",
+    ] {
+        assert!(super::planned(sql).may_hold_secret, "{sql}");
+    }
+    for sql in ["SELECT c FROM sbtest1 WHERE id = 1", "INSERT INTO t VALUES (1)", "SET NAMES utf8mb4"] {
+        assert!(!super::planned(sql).may_hold_secret, "{sql}");
+    }
+}
