@@ -380,7 +380,9 @@ fn classify_select(text: &str, words: &[&str], toks: &[&str], vars: effects::Use
         || words.iter().any(|w| w.starts_with('@'))
         || vars.reads
         || text.contains("information_schema.")
-        || has("sql_no_cache");
+        || has("sql_no_cache")
+        // Its FOUND_ROWS() must come from a server (a cache hit has none to read back).
+        || has("sql_calc_found_rows");
     read(Target::Replica, !(no_table || nondeterministic))
 }
 

@@ -141,9 +141,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // which sluice replays anywhere: neither clears the diagnostics the client may read next.
             let no_op_tx =
                 matches!(class.tx, Some(Tx::Commit | Tx::Rollback)) && self.status & status::IN_TRANS == 0;
+            // So does UNLOCK TABLES with no table locked.
+            let no_op_unlock =
+                class.session_lock == Some(SessionLock::CloseTables) && !self.pins.has(Pin::LockTables);
             let runs_anywhere = autocommit_read
                 || sets_tracked_only(lexed, class)
                 || no_op_tx
+                || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
             if uses_tables(class) || !(on_primary || runs_anywhere) {
                 self.release_held();
@@ -719,9 +723,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             self.pins.remove(Pin::GetLock);
                         }
                     }
-                    if lexed.first_keyword == "select" && text.contains("sql_calc_found_rows") {
-                        pin(&mut self.pins, Pin::FoundRows);
-                    }
                     if fx.state_changed && !explained_by_tracking(lexed, fx) {
                         let reason = if lexed.first_keyword == "set" && !text.contains('@') {
                             Pin::UntrackedSet
@@ -757,7 +758,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // until the session idles for `hold_idle_ms`; release anything else now.
         // A diagnostics statement changes nothing: the connection still holds what it reports.
         // FOUND_ROWS() only that connection knows is read back first (`follow_counts`).
-        let found_unknown = class.found_rows == sluice_router::classify::FoundRows::Unknown;
+        let found_unknown =
+            class.found_rows == sluice_router::classify::FoundRows::Unknown || calc_found_rows(lexed);
         if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed && !found_unknown {
             self.release_held();
         }
@@ -889,6 +891,12 @@ pub(super) async fn bounded<T>(
             message: format!("no answer within {} ms (backend.read_timeout_ms)", limit.as_millis()),
         })
     })
+}
+
+/// `SELECT SQL_CALC_FOUND_ROWS …`: its FOUND_ROWS() (the rows without the LIMIT) only the server
+/// knows; it is read back from the connection right after (see `Session::read_back_counts`).
+pub(super) fn calc_found_rows(lexed: &Lexed) -> bool {
+    lexed.first_keyword == "select" && lexed.text.contains("sql_calc_found_rows")
 }
 
 /// A `SET` of tracked variables and nothing else (no user variable, no untracked variable).

@@ -173,12 +173,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => "none",
         };
         let fx = r.as_ref().ok();
-        self.follow_counts(&lexed.first_keyword, class, fx);
+        self.follow_counts(lexed, class, fx);
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
         // Digest samples and the slow log keep the text: not its passwords (whether a digest may hold
         // one is part of its plan).
-        let masked = if class.may_hold_secret { sluice_router::lexer::mask_secrets(sql, lexed) } else { None };
+        let masked =
+            if class.may_hold_secret { sluice_router::lexer::mask_secrets(sql, lexed) } else { None };
         let sql = masked.as_deref().unwrap_or(sql);
         let event = crate::stats::Event {
             digest: lexed.digest,
@@ -204,7 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.capture_statement(payload, lexed, started, &r);
         }
         let unknown = self.last_found.is_none() || self.last_row_count.is_none();
-        if r.is_ok() && unknown && !self.pins.has(super::Pin::FoundRows) {
+        if r.is_ok() && unknown {
             self.read_back_counts().await?;
         }
         r.map(drop)
@@ -213,14 +214,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// What the statement left in `FOUND_ROWS()` and `ROW_COUNT()` (see [`FoundRows`]).
     fn follow_counts(
         &mut self,
-        first_keyword: &str,
+        lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
         fx: Option<&super::borrow::Effects>,
     ) {
         use sluice_router::classify::FoundRows;
         self.last_found = match (class.found_rows, fx) {
-            // After SQL_CALC_FOUND_ROWS the count is on the kept connection only.
-            _ if self.pins.has(super::Pin::FoundRows) => None,
+            // After SQL_CALC_FOUND_ROWS the count is on the connection only: read back.
+            (_, Some(f)) if !f.failed && super::borrow::calc_found_rows(lexed) => None,
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             (_, Some(f)) if f.failed => self.last_found,
@@ -232,7 +233,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_row_count = match fx {
             // The server's ROW_COUNT() after CALL or a multi-statement is its last statement's.
             Some(f)
-                if !f.failed && (matches!(first_keyword, "call" | "execute") || class.multi_statement) =>
+                if !f.failed
+                    && (matches!(lexed.first_keyword.as_str(), "call" | "execute")
+                        || class.multi_statement) =>
             {
                 None
             }

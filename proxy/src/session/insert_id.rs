@@ -66,7 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Whether the session's FOUND_ROWS() is the held connection's own (after SQL_CALC_FOUND_ROWS or
     /// a statement only the server knows the value of): a SELECT of sluice's there would replace it.
     fn found_rows_on_connection(&self) -> bool {
-        self.pins.has(super::Pin::FoundRows) || self.last_found.is_none()
+        self.last_found.is_none()
     }
 
     /// `SELECT LAST_INSERT_ID()` on the connection that ran the INSERT (a table-less SELECT: it keeps

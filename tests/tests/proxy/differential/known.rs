@@ -396,6 +396,24 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // SQL_CALC_FOUND_ROWS on a replica must not keep the session there for its writes.
+            "calc_found_rows_then_user_variable_and_write",
+            vec![vec![
+                q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} ORDER BY id LIMIT 1"),
+                q("SELECT @a := MAX(v) FROM {t}"),
+                q("SET @@autocommit = OFF"),
+                q("UPDATE {t} SET v = v + 1 WHERE v > 1000"),
+                q("SELECT FOUND_ROWS()"),
+                q("COMMIT"),
+                q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} ORDER BY id LIMIT 1"),
+                q("SELECT FOUND_ROWS()"),
+            ]],
+        ),
+        (
+            "errors_survive_unlock_tables_without_locks",
+            vec![vec![q("SELECT nope FROM {t}"), q("UNLOCK TABLES"), q("SHOW WARNINGS")]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
