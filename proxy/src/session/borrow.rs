@@ -280,7 +280,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     READ_ONLY_TX.1, READ_ONLY_TX.0
                 );
                 match bounded(limit, &label, h.guard.conn().query(&label, &signal)).await {
-                    Ok(_) | Err(Error::BackendRefused { .. }) => h.guard.conn().diagnostics_pending = true,
+                    Ok(_) | Err(Error::BackendRefused { .. }) => {
+                        h.guard.conn().diagnostics_pending = true;
+                        // Kept for SHOW WARNINGS after the transaction too, like any error.
+                        if self.pins.add(Pin::Diagnostics) {
+                            self.shared.pins.count(Pin::Diagnostics);
+                        }
+                    }
                     Err(e) => {
                         h.guard.mark_broken();
                         return Err(e);

@@ -414,6 +414,17 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             vec![vec![q("SELECT nope FROM {t}"), q("UNLOCK TABLES"), q("SHOW WARNINGS")]],
         ),
         (
+            "error_of_a_read_only_transaction_survives_its_rollback",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("DELETE FROM {t} WHERE id = 7"),
+                q("SET sql_mode = 'NO_BACKSLASH_ESCAPES'"),
+                q("ROLLBACK"),
+                q("SET max_statement_time = 0"),
+                q("SELECT @@error_count"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
