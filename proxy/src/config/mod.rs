@@ -406,6 +406,10 @@ pub struct PoolConfig {
     /// `ROW_COUNT()`; after warnings or an error, for `SHOW WARNINGS`) goes back to the pool once the
     /// session has been idle this long, ms, so idle clients hold no backend connection. Default 50.
     pub hold_idle_ms: u64,
+    /// The same for a connection kept because the session's last statement left warnings or an
+    /// error, which only that connection can show (SHOW WARNINGS, @@warning_count): a client usually
+    /// asks at once, but may think first. Default 2000.
+    pub hold_diagnostics_ms: u64,
 }
 
 /// `[routing]`: where statements go.
@@ -734,6 +738,7 @@ impl Default for PoolConfig {
             max_lifetime_ms: 3_600_000,
             max_prepared_per_connection: 128,
             hold_idle_ms: 50,
+            hold_diagnostics_ms: 2_000,
         }
     }
 }

@@ -144,7 +144,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // So does UNLOCK TABLES with no table locked.
             let no_op_unlock =
                 class.session_lock == Some(SessionLock::CloseTables) && !self.pins.has(Pin::LockTables);
+            // A diagnostics read (SHOW WARNINGS, @@warning_count) opens no transaction, whatever
+            // autocommit says: it reads this connection.
             let runs_anywhere = autocommit_read
+                || class.diagnostics
                 || sets_tracked_only(lexed, class)
                 || no_op_tx
                 || no_op_unlock

@@ -292,6 +292,8 @@ pub struct Session<S> {
     group_ctx: usize,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
+    /// `[pool] hold_diagnostics_ms`: the same when the connection holds the session's diagnostics.
+    hold_diagnostics: Duration,
     /// `FOUND_ROWS()` as the session's statements left it (`None`: only the connection that ran the
     /// statement that set it knows; that connection is kept until it is read back or the session
     /// moves on).
@@ -343,6 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Self {
         let schema = login.database.or_else(|| login.user.default_schema.clone()).map(Bytes::from);
         let hold_idle = Duration::from_millis(shared.config().pool.hold_idle_ms);
+        let hold_diagnostics = Duration::from_millis(shared.config().pool.hold_diagnostics_ms);
         Self {
             multi_statements: login.caps & sluice_protocol::constants::caps::MULTI_STATEMENTS != 0,
             shared,
@@ -382,6 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tx_shard: None,
             group_ctx: 0,
             hold_idle,
+            hold_diagnostics,
             lex_mode: Default::default(),
             last_found: Some(0),
             last_row_count: Some(-1),
@@ -447,7 +451,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let in_tx = self.status & status::IN_TRANS != 0;
             // A connection kept only for the next statement goes back once the client idles.
             let holding = self.held.is_some() && (!self.pins.any() || self.pins.is_only(Pin::Diagnostics));
-            let hold_idle = self.hold_idle;
+            let hold_idle =
+                if self.pins.has(Pin::Diagnostics) { self.hold_diagnostics } else { self.hold_idle };
             let packet = tokio::select! {
                 biased;
                 p = self.client.read() => p,

@@ -425,6 +425,26 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "error_of_a_read_only_transaction_survives_its_commit",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("INSERT INTO {tmp} VALUES (5)"),
+                q("SET autocommit = 0"),
+                q("INSERT INTO {t} (v, s) VALUES (8, 's8')"),
+                q("COMMIT"),
+                q("SHOW WARNINGS"),
+            ]],
+        ),
+        (
+            "warnings_with_autocommit_off_after_a_replica_read",
+            vec![vec![
+                q("SELECT CAST('abc' AS INT)"),
+                q("SET autocommit = 0"),
+                q("SHOW WARNINGS"),
+                q("SELECT @@warning_count"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
