@@ -123,7 +123,8 @@ fuzz_smoke() {
     mkdir -p "fuzz/corpus/$t"
     [ -d "fuzz/seeds/$t" ] && dirs+=("seeds/$t")
     # Statements and logs are read whole up to 1 MiB (sqlparser's path, the log readers); packets,
-    # headers and entries are small.
+    # headers and entries are small. (Long runs of plan and logs keep their corpora in
+    # fuzz/corpus/long: a large input takes seconds in this unoptimized build.)
     local max_len=4096
     case $t in plan | logs) max_len=1048576 ;; esac
     if (cd fuzz && cargo fuzz run --sanitizer none --dev --features config "$t" "${dirs[@]}" -- \
