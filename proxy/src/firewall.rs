@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
+use crate::admin::parse::FirewallCmd;
 use crate::config::{FirewallConfig, FirewallMode};
 use crate::error::Error;
 
@@ -136,14 +137,14 @@ fn shorten(text: &str) -> &str {
 }
 
 /// The firewall's admin statements: `SHOW FIREWALL`, `FIREWALL MODE off|learn|enforce`,
-/// `FIREWALL ALLOW '<digest>'`, `FIREWALL SAVE`. `None` for anything else.
-pub fn admin(shared: &crate::state::Shared, words: &[&str]) -> Option<Result<crate::admin::Answer, Error>> {
+/// `FIREWALL ALLOW '<digest>'`, `FIREWALL SAVE` (parsed by [`crate::admin::parse`]).
+pub fn admin(shared: &crate::state::Shared, cmd: FirewallCmd) -> Result<crate::admin::Answer, Error> {
     use crate::admin::Answer;
     let text = |s: String| Some(bytes::Bytes::from(s));
     let fw = &shared.firewall;
     let bad = |m: &str| Error::reply((1105, "HY000"), m.to_owned());
-    Some(match words {
-        ["show", "firewall"] => {
+    match cmd {
+        FirewallCmd::Show => {
             let mode = match fw.mode() {
                 FirewallMode::Off => "off",
                 FirewallMode::Learn => "learn",
@@ -157,29 +158,17 @@ pub fn admin(shared: &crate::state::Shared, words: &[&str]) -> Option<Result<cra
             ];
             Ok(Answer::Rows(vec!["name", "value"], rows))
         }
-        ["firewall", "mode", m] => match *m {
-            "off" | "learn" | "enforce" => {
-                let mode = match *m {
-                    "learn" => FirewallMode::Learn,
-                    "enforce" => FirewallMode::Enforce,
-                    _ => FirewallMode::Off,
-                };
-                fw.set_mode(mode);
-                tracing::warn!(mode = m, "firewall mode set by admin");
-                Ok(Answer::Done(1))
-            }
-            _ => Err(bad("FIREWALL MODE takes off, learn or enforce")),
-        },
-        ["firewall", "allow", d] => match u64::from_str_radix(d.trim_matches(['\'', '"']), 16) {
-            Ok(v) => Ok(Answer::Done(u64::from(fw.allow(v)))),
-            Err(_) => Err(bad("FIREWALL ALLOW takes a 16-hex-digit digest (SHOW DIGESTS lists them)")),
-        },
-        ["firewall", "save"] => match shared.config().firewall.allowlist_file.clone() {
+        FirewallCmd::Mode(mode) => {
+            fw.set_mode(mode);
+            tracing::warn!(?mode, "firewall mode set by admin");
+            Ok(Answer::Done(1))
+        }
+        FirewallCmd::Allow(v) => Ok(Answer::Done(u64::from(fw.allow(v)))),
+        FirewallCmd::Save => match shared.config().firewall.allowlist_file.clone() {
             Some(path) => fw.save(&path).map(|n| Answer::Done(n as u64)).map_err(|e| bad(&e)),
             None => Err(bad("FIREWALL SAVE needs [firewall] allowlist_file in the config")),
         },
-        _ => return None,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -76,12 +76,13 @@ impl Migrations {
     pub fn admin(
         &self,
         shared: &crate::state::Shared,
-        words: &[&str],
-    ) -> Option<Result<crate::admin::Answer, crate::error::Error>> {
+        cmd: &crate::admin::parse::MigrationCmd,
+    ) -> Result<crate::admin::Answer, crate::error::Error> {
         use crate::admin::Answer;
+        use crate::admin::parse::MigrationCmd;
         let text = |s: String| Some(bytes::Bytes::from(s));
-        match words {
-            ["show", "migrations"] => {
+        match cmd {
+            MigrationCmd::Show => {
                 let name = |g: usize| shared.group_at(g).0.name.clone();
                 let rows = self
                     .0
@@ -102,7 +103,7 @@ impl Migrations {
                         ]
                     })
                     .collect();
-                Some(Ok(Answer::Rows(
+                Ok(Answer::Rows(
                     vec![
                         "table",
                         "old",
@@ -113,23 +114,20 @@ impl Migrations {
                         "last_divergence",
                     ],
                     rows,
-                )))
+                ))
             }
-            ["set", "migration", t, "read", "from", side @ ("old" | "new")] => {
-                let t = t.trim_matches(['\'', '"', '`']);
-                Some(match self.0.iter().find(|m| m.table == t) {
-                    Some(m) => {
-                        m.read_new.store(*side == "new", Ordering::Relaxed);
-                        tracing::warn!(table = t, reads = side, "migration reads switched by admin");
-                        Ok(Answer::Done(1))
-                    }
-                    None => Err(crate::error::Error::reply(
-                        (1105, "HY000"),
-                        format!("no migrating table {t:?}; SHOW MIGRATIONS lists them"),
-                    )),
-                })
-            }
-            _ => None,
+            MigrationCmd::ReadFrom { table: t, new } => match self.0.iter().find(|m| m.table == *t) {
+                Some(m) => {
+                    m.read_new.store(*new, Ordering::Relaxed);
+                    let side = if *new { "new" } else { "old" };
+                    tracing::warn!(table = t, reads = side, "migration reads switched by admin");
+                    Ok(Answer::Done(1))
+                }
+                None => Err(crate::error::Error::reply(
+                    (1105, "HY000"),
+                    format!("no migrating table {t:?}; SHOW MIGRATIONS lists them"),
+                )),
+            },
         }
     }
 }

@@ -18,7 +18,10 @@
 //! ```
 
 mod ops;
+pub mod parse;
 mod show;
+
+pub use parse::{Statement, parse};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,11 +92,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Some(command::PING | command::INIT_DB) => ok(&mut client, seq, caps, 0).await,
             Some(command::QUERY) => {
                 let sql = String::from_utf8_lossy(&p.payload[1..]).into_owned();
-                let answer = match crate::capture::admin::statement(&shared, &sql).await {
-                    Some(a) => a,
-                    None => run(&shared, &sql).await,
-                };
-                match answer {
+                match run(&shared, &sql).await {
                     Ok(Answer::Rows(columns, rows)) => {
                         let mut s = seq;
                         for packet in text_result_set(&columns, &rows, caps, status::AUTOCOMMIT) {
@@ -150,106 +149,65 @@ pub(crate) fn text(s: impl ToString) -> Option<Bytes> {
     Some(Bytes::from(s.to_string()))
 }
 
-fn parse_error(sql: &str) -> Error {
-    Error::reply(
-        errors::PARSE,
-        format!(
-            "sluice admin does not understand {sql:?}; it knows SHOW DIGESTS [ORDER BY total|count|avg|max|p50|p95|p99|errors|rows] [LIMIT n], SHOW BACKENDS, SHOW POOLS, SHOW PINS, SHOW SESSIONS, SHOW PLANS, SHOW CONFIG, SHOW ADVICE, EXPLAIN DIGEST <id>, RESET DIGESTS, RELOAD, SET BACKEND '<host:port>' OFFLINE|ONLINE, SWITCHOVER [TO '<host:port>'], SHOW CACHE, FLUSH CACHE [schema.table], SHOW FIREWALL, FIREWALL MODE off|learn|enforce, FIREWALL ALLOW '<digest>', FIREWALL SAVE, SHOW MIGRATIONS, SET MIGRATION '<table>' READ FROM old|new, CAPTURE START '<file>' [DURATION n], CAPTURE STOP, SHOW CAPTURE"
-        ),
-    )
+/// Runs one admin statement.
+pub async fn run(shared: &Arc<Shared>, sql: &str) -> Result<Answer, Error> {
+    execute(shared, parse(sql)?).await
 }
 
-/// Runs one admin statement.
-pub async fn run(shared: &Shared, sql: &str) -> Result<Answer, Error> {
-    let trimmed = sql.trim().trim_end_matches(';').trim();
-    let lower = trimmed.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split_whitespace().collect();
-    match words.as_slice() {
-        ["show", "digests", rest @ ..] => {
-            show::show_digests(shared, rest).ok_or_else(|| parse_error(trimmed))
-        }
-        ["show", "backends"] => Ok(show::show_backends(shared)),
-        ["show", "pools"] => Ok(show::show_pools(shared)),
-        ["show", "pins"] => Ok(show::show_pins(shared)),
-        ["show", "sessions"] => Ok(show::show_sessions(shared)),
-        ["show", "plans"] => Ok(show::show_plans(shared)),
-        ["show", "migrations"] | ["set", "migration", ..] => {
-            shared.migrations.admin(shared, &words).unwrap_or_else(|| Err(parse_error(trimmed)))
-        }
-        ["show", "firewall"] | ["firewall", ..] => {
-            crate::firewall::admin(shared, &words).unwrap_or_else(|| Err(parse_error(trimmed)))
-        }
-        ["show", "cache"] => crate::cache_admin::show(shared),
-        ["flush", "cache"] => crate::cache_admin::flush(shared, None),
-        ["flush", "cache", _] => crate::cache_admin::flush(shared, trimmed.split_whitespace().nth(2)),
-        ["show", "config"] => Ok(ops::show_config(shared)),
-        ["show", "advice"] => Ok(ops::show_advice(shared)),
-        ["explain", "digest", id] => ops::explain_digest(shared, id.trim_matches(['\'', '"', '`'])).await,
-        ["explain", "digest", ..] => Err(Error::reply(
-            errors::PARSE,
-            "EXPLAIN DIGEST takes one digest id (16 hex digits, from SHOW DIGESTS or SHOW ADVICE)",
-        )),
-        ["reload"] => ops::reload(shared),
-        ["switchover"] => crate::switchover::run(shared, None).await,
-        ["switchover", "to", _] => {
-            let addr = trimmed.split_whitespace().nth(2).unwrap_or_default().trim_matches(['\'', '"', '`']);
-            crate::switchover::run(shared, Some(addr)).await
-        }
-        ["reset", "digests"] => {
+/// Executes a parsed admin statement.
+pub async fn execute(shared: &Arc<Shared>, statement: Statement) -> Result<Answer, Error> {
+    use parse::SysVar;
+    Ok(match statement {
+        Statement::ShowDigests { order, limit } => show::show_digests(shared, order, limit),
+        Statement::ShowBackends => show::show_backends(shared),
+        Statement::ShowPools => show::show_pools(shared),
+        Statement::ShowPins => show::show_pins(shared),
+        Statement::ShowSessions => show::show_sessions(shared),
+        Statement::ShowPlans => show::show_plans(shared),
+        Statement::Migration(cmd) => shared.migrations.admin(shared, &cmd)?,
+        Statement::Firewall(cmd) => crate::firewall::admin(shared, cmd)?,
+        Statement::Capture(cmd) => crate::capture::admin::run(shared, cmd).await?,
+        Statement::ShowCache => crate::cache_admin::show(shared)?,
+        Statement::FlushCache(table) => crate::cache_admin::flush(shared, table.as_deref())?,
+        Statement::ShowConfig => ops::show_config(shared),
+        Statement::ShowAdvice => ops::show_advice(shared),
+        Statement::ExplainDigest(id) => ops::explain_digest(shared, id).await?,
+        Statement::Reload => ops::reload(shared)?,
+        Statement::Switchover(to) => crate::switchover::run(shared, to.as_deref()).await?,
+        Statement::ResetDigests => {
             let n = shared.digests.snapshot().len() as u64;
             shared.digests.reset();
             shared.advice.reset();
-            Ok(Answer::Done(n))
+            Answer::Done(n)
         }
-        ["set", "backend", _, state @ ("offline" | "online")] => {
-            // The address as written (quotes optional), not lower-cased.
-            let addr = trimmed.split_whitespace().nth(2).unwrap_or_default().trim_matches(['\'', '"', '`']);
-            let Some(m) = shared.group.position(addr).and_then(|i| shared.group.member(i)) else {
+        Statement::SetBackend { addr, offline } => {
+            let Some(m) = shared.group.position(&addr).and_then(|i| shared.group.member(i)) else {
                 return Err(Error::reply(
                     (1105, "HY000"),
                     format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
                 ));
             };
-            m.offline.store(*state == "offline", Ordering::Relaxed);
+            m.offline.store(offline, Ordering::Relaxed);
             shared.publish_health(&shared.health.load());
+            let state = if offline { "offline" } else { "online" };
             tracing::warn!(backend = addr, state, "backend state set by admin");
-            Ok(Answer::Done(1))
+            Answer::Done(1)
         }
         // What clients send on connect (the mysql CLI's banner query, connectors' settings probes).
-        ["select", rest @ ..] if rest.first().is_some_and(|w| w.starts_with("@@")) => {
-            Ok(system_variables(trimmed))
+        Statement::Variables(vars) => {
+            let row = vars
+                .iter()
+                .map(|v| match v {
+                    SysVar::VersionComment => text("sluice admin"),
+                    SysVar::MaxAllowedPacket => text(16_777_216),
+                    SysVar::WaitTimeout | SysVar::InteractiveTimeout => text(28_800),
+                    SysVar::Version => text(env!("CARGO_PKG_VERSION")),
+                    SysVar::Autocommit => text(1),
+                    SysVar::Other => None,
+                })
+                .collect();
+            Answer::Rows(vars.iter().map(|v| v.column()).collect(), vec![row])
         }
-        ["select", "1"] => Ok(Answer::Rows(vec!["1"], vec![vec![text(1)]])),
-        _ => Err(parse_error(trimmed)),
-    }
-}
-
-/// `SELECT @@a, @@b [LIMIT 1]`: the few variables connectors ask for; others are NULL.
-fn system_variables(sql: &str) -> Answer {
-    let list = sql[6..].split(" limit").next().unwrap_or_default();
-    let mut columns = Vec::new();
-    let mut row = Vec::new();
-    for v in list.split(',').map(str::trim) {
-        let name = v.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("global.");
-        let value = match name.to_ascii_lowercase().as_str() {
-            "version_comment" => text("sluice admin"),
-            "max_allowed_packet" => text(16_777_216),
-            "wait_timeout" | "interactive_timeout" => text(28_800),
-            "version" => text(env!("CARGO_PKG_VERSION")),
-            "autocommit" => text(1),
-            _ => None,
-        };
-        // Column names live as long as the answer: leak-free by matching known ones, else a generic name.
-        columns.push(match name.to_ascii_lowercase().as_str() {
-            "version_comment" => "@@version_comment",
-            "max_allowed_packet" => "@@max_allowed_packet",
-            "wait_timeout" => "@@wait_timeout",
-            "interactive_timeout" => "@@interactive_timeout",
-            "version" => "@@version",
-            "autocommit" => "@@autocommit",
-            _ => "@@variable",
-        });
-        row.push(value);
-    }
-    Answer::Rows(columns, vec![row])
+        Statement::SelectOne => Answer::Rows(vec!["1"], vec![vec![text(1)]]),
+    })
 }

@@ -1,7 +1,5 @@
 //! Admin `SHOW CONFIG`, `SHOW ADVICE`, `EXPLAIN DIGEST <id>` and `RELOAD`.
 
-use sluice_protocol::constants::errors;
-
 use super::{Answer, text};
 use crate::error::Error;
 use crate::state::Shared;
@@ -94,13 +92,8 @@ fn admin_err(msg: impl Into<String>) -> Error {
 /// `EXPLAIN DIGEST <id>`: EXPLAIN of the digest's last sample statement, run on a replica (the
 /// primary when none is healthy) as the digest's user's backend account, in its schema. Each plan row
 /// is flagged when it is a full scan (`type=ALL`) or sorts (`Using filesort`).
-pub(super) async fn explain_digest(shared: &Shared, id: &str) -> Result<Answer, Error> {
-    let digest = u64::from_str_radix(id, 16).map_err(|_| {
-        Error::reply(
-            errors::PARSE,
-            format!("{id:?} is not a digest id: 16 hex digits, as SHOW DIGESTS prints"),
-        )
-    })?;
+pub(super) async fn explain_digest(shared: &Shared, digest: u64) -> Result<Answer, Error> {
+    let id = format!("{digest:016x}");
     let mut entries: Vec<_> = shared.digests.snapshot().into_iter().filter(|d| d.digest == digest).collect();
     if entries.is_empty() {
         return Err(admin_err(format!("no digest {id} in the digest table; SHOW DIGESTS lists them")));

@@ -4,45 +4,26 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::parse::DigestOrder;
 use super::{Answer, text};
 use crate::state::Shared;
 
-pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
-    let mut order = "total";
-    let mut limit = usize::MAX;
-    let mut i = 0;
-    while i < rest.len() {
-        match (rest[i], rest.get(i + 1), rest.get(i + 2)) {
-            ("order", Some(&"by"), Some(key)) => {
-                order = key;
-                i += 3;
-            }
-            ("limit", Some(n), _) => {
-                limit = n.parse().ok()?;
-                i += 2;
-            }
-            _ => return None,
-        }
-    }
+pub(super) fn show_digests(shared: &Shared, order: DigestOrder, limit: Option<usize>) -> Answer {
     let mut all = shared.digests.snapshot();
-    let key = |d: &crate::stats::DigestStats| -> Option<u64> {
-        Some(match order {
-            "total" => d.total_us,
-            "count" => d.count,
-            "avg" => d.avg_us(),
-            "max" => d.max_us,
-            "p50" => d.quantile_us(0.5),
-            "p95" => d.quantile_us(0.95),
-            "p99" => d.quantile_us(0.99),
-            "errors" => d.errors,
-            "rows" => d.rows_sent,
-            _ => return None,
-        })
+    let key = |d: &crate::stats::DigestStats| -> u64 {
+        match order {
+            DigestOrder::Total => d.total_us,
+            DigestOrder::Count => d.count,
+            DigestOrder::Avg => d.avg_us(),
+            DigestOrder::Max => d.max_us,
+            DigestOrder::P50 => d.quantile_us(0.5),
+            DigestOrder::P95 => d.quantile_us(0.95),
+            DigestOrder::P99 => d.quantile_us(0.99),
+            DigestOrder::Errors => d.errors,
+            DigestOrder::Rows => d.rows_sent,
+        }
     };
-    if all.first().is_some_and(|d| key(d).is_none()) || (all.is_empty() && key_is_unknown(order)) {
-        return None;
-    }
-    all.sort_by_key(|d| std::cmp::Reverse(key(d).unwrap_or(0)));
+    all.sort_by_key(|d| std::cmp::Reverse(key(d)));
     let columns = vec![
         "digest",
         "digest_text",
@@ -73,7 +54,7 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
     let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let rows = all
         .iter()
-        .take(limit)
+        .take(limit.unwrap_or(usize::MAX))
         .map(|d| {
             vec![
                 text(format!("{:016x}", d.digest)),
@@ -104,11 +85,7 @@ pub(super) fn show_digests(shared: &Shared, rest: &[&str]) -> Option<Answer> {
             ]
         })
         .collect();
-    Some(Answer::Rows(columns, rows))
-}
-
-fn key_is_unknown(order: &str) -> bool {
-    !matches!(order, "total" | "count" | "avg" | "max" | "p50" | "p95" | "p99" | "errors" | "rows")
+    Answer::Rows(columns, rows)
 }
 
 pub(super) fn show_backends(shared: &Shared) -> Answer {

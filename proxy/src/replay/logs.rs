@@ -26,6 +26,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// µs since the epoch of a civil date and time; `None` unless month, day, hour, minute and second are
+/// in range (a line with another number there is not a log line's time; it also keeps the arithmetic
+/// far from overflowing, which text such as `2024-99999999999999999-01T…` did).
+fn epoch_us(y: i64, mo: i64, da: i64, hh: i64, mi: i64, ss: i64, micros: i64) -> Option<i64> {
+    let ok = (1..=12).contains(&mo)
+        && (1..=31).contains(&da)
+        && (0..=23).contains(&hh)
+        && (0..=59).contains(&mi)
+        && (0..=60).contains(&ss)
+        && (-9999..=9999).contains(&y);
+    ok.then(|| (days_from_civil(y, mo, da) * 86_400 + hh * 3600 + mi * 60 + ss) * 1_000_000 + micros)
+}
+
 /// `YYMMDD HH:MM:SS` / `YYMMDD  H:MM:SS` (MariaDB) or `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]` (MySQL) at
 /// the start of `s`: µs since the epoch and the rest of the line.
 fn parse_time(s: &str) -> Option<(i64, &str)> {
@@ -41,8 +54,7 @@ fn parse_time(s: &str) -> Option<(i64, &str)> {
         let (hh, mi, ss) = (num(h.next()?)?, num(h.next()?)?, num(h.next()?)?);
         let digits: String = frac.chars().take_while(char::is_ascii_digit).take(6).collect();
         let micros = num(&format!("{digits:0<6}"))?;
-        let secs = days_from_civil(y, mo, da) * 86_400 + hh * 3600 + mi * 60 + ss;
-        return Some((secs * 1_000_000 + micros, &s[end..]));
+        return Some((epoch_us(y, mo, da, hh, mi, ss, micros)?, &s[end..]));
     }
     let b = s.as_bytes();
     if s.len() < 15 || !b[..6].iter().all(u8::is_ascii_digit) || b[6] != b' ' {
@@ -53,8 +65,7 @@ fn parse_time(s: &str) -> Option<(i64, &str)> {
     let end = rest.find('\t').unwrap_or(rest.len());
     let mut h = rest[..end].trim().split(':');
     let (hh, mi, ss) = (num(h.next()?)?, num(h.next()?)?, num(h.next()?)?);
-    let secs = days_from_civil(y, mo, da) * 86_400 + hh * 3600 + mi * 60 + ss;
-    Some((secs * 1_000_000, &rest[end..]))
+    Some((epoch_us(y, mo, da, hh, mi, ss, 0)?, &rest[end..]))
 }
 
 /// Reads a session's current state while parsing a log.
@@ -78,7 +89,7 @@ impl Sessions {
 
     fn push(&mut self, id: u64, user: &str, at_us: i64, sql: String, took_us: Option<u64>) {
         let t0 = *self.t0.get_or_insert(at_us);
-        let offset = u64::try_from(at_us - t0).unwrap_or(0);
+        let offset = u64::try_from(at_us.saturating_sub(t0)).unwrap_or(0);
         let schema = self.schema.get(&id).cloned().unwrap_or_default();
         if let Some(db) = use_target(&sql) {
             self.schema.insert(id, db);
@@ -179,10 +190,13 @@ pub fn parse_slow(text: &str) -> Result<Workload, String> {
             continue;
         }
         let t = line.trim();
-        if let Some(ts) =
-            t.strip_prefix("SET timestamp=").and_then(|v| v.trim_end_matches(';').parse::<i64>().ok())
+        // A timestamp too far out for µs in an i64 is not one a server wrote: read as text.
+        if let Some(at) = t
+            .strip_prefix("SET timestamp=")
+            .and_then(|v| v.trim_end_matches(';').parse::<i64>().ok())
+            .and_then(|ts| ts.checked_mul(1_000_000))
         {
-            entry.at = Some(ts * 1_000_000);
+            entry.at = Some(at);
             continue;
         }
         if line.contains(", Version: ") || line.starts_with("Tcp port:") || line.starts_with("Time\t") {
@@ -289,6 +303,32 @@ mod tests {
             let _ = parse_general(junk);
             let _ = parse_slow(junk);
         }
+    }
+
+    /// Found by the logs fuzz target: times and timestamps whose µs overflow an i64 panicked (debug
+    /// builds) or wrapped into nonsense offsets (release).
+    #[test]
+    fn out_of_range_times_are_not_times() {
+        let w = parse_slow("SET timestamp=9223372036854775807;\nSELECT 1;\n").unwrap();
+        assert_eq!(w.sessions[0].events[0].offset_us, 0);
+        let w = parse_slow(
+            "SET timestamp=-9223372036854775;\nSELECT 1;\n# Query_time: 1\nSET timestamp=9223372036854;\nSELECT 2;\n",
+        )
+        .unwrap();
+        assert_eq!(w.sessions[0].events.len(), 2);
+        for junk in [
+            "2024-01-01T99999999999999:00:00Z\t 7 Query\tSELECT 1\n",
+            "2024-99999999999999999-01T00:00:00Z\t 7 Query\tSELECT 1\n",
+            "241301 16:23:04\t 7 Query\tSELECT 1\n",
+            "241201 99999999999999:00:00\t 7 Query\tSELECT 1\n",
+        ] {
+            assert!(parse_general(junk).is_err(), "{junk:?} has no statement line");
+        }
+        let w = parse_general(
+            "0001-01-01T00:00:00Z\t 7 Query\tSELECT 1\n9999-12-31T23:59:60.999999Z\t 7 Query\tSELECT 2\n",
+        )
+        .unwrap();
+        assert!(w.sessions[0].events[1].offset_us > 0);
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub fn summarize(
     let statements = w.events().count() as u64;
     let skipped = w.events().filter(|e| e.skip).count() as u64;
     let first = w.events().map(|e| e.offset_us).min().unwrap_or(0);
-    let last = w.events().map(|e| e.offset_us + e.captured_us.unwrap_or(0)).max().unwrap_or(0);
+    let last = w.events().map(|e| e.offset_us.saturating_add(e.captured_us.unwrap_or(0))).max().unwrap_or(0);
     Summary {
         format: w.format,
         target,

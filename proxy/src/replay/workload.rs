@@ -221,7 +221,9 @@ impl Workload {
         for (si, s) in self.sessions.iter().enumerate() {
             for (ei, e) in s.events.iter().enumerate() {
                 if e.ordered && !e.skip {
-                    let done = if e.tx_end { e.offset_us } else { e.offset_us + e.captured_us.unwrap_or(0) };
+                    // Both come from the source file: a damaged or hostile one can hold any value.
+                    let took = if e.tx_end { 0 } else { e.captured_us.unwrap_or(0) };
+                    let done = e.offset_us.saturating_add(took);
                     order.push((done, e.seq, si, ei));
                 }
             }
@@ -379,5 +381,25 @@ mod tests {
         assert!(
             w.sessions[0].events[1].skip && w.sessions[0].events[3].skip && !w.sessions[0].events[0].skip
         );
+    }
+
+    /// Found by the logs fuzz target: a statement far into the log (a huge `SET timestamp`) with a
+    /// huge `Query_time` overflowed its completion time (a panic in debug builds, a wrapped rank order
+    /// in release).
+    #[test]
+    fn completion_times_saturate() {
+        let mut w = Workload {
+            sessions: vec![Script {
+                id: 1,
+                user: "app".into(),
+                events: vec![
+                    ev(5, 1, "DELETE FROM t", false, ""),
+                    ev(u64::MAX - 1, u64::MAX, "DELETE FROM t", false, ""),
+                ],
+            }],
+            ..Workload::default()
+        };
+        w.plan(false, true, None, 1.0);
+        assert_eq!((w.sessions[0].events[0].rank, w.sessions[0].events[1].rank), (Some(0), Some(1)));
     }
 }

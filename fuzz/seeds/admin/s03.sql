@@ -1,0 +1,1 @@
+SWITCHOVER TO 'db2:3306'

@@ -1,0 +1,1 @@
+FIREWALL MODE enforce

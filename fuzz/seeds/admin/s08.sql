@@ -1,0 +1,1 @@
+SET MIGRATION 'orders' READ FROM new

@@ -1,0 +1,1 @@
+CAPTURE START '/var/lib/sluice/peak.cap' DURATION 300

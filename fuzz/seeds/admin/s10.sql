@@ -1,0 +1,1 @@
+CAPTURE START "/tmp/it's.cap"

@@ -1,0 +1,1 @@
+SELECT @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client, @@max_allowed_packet, @@wait_timeout

@@ -1,0 +1,1 @@
+SELECT "col" FROM "orders" WHERE customer_id = 5
