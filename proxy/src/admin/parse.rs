@@ -339,12 +339,9 @@ fn capture_start(trimmed: &str) -> Result<CaptureCmd, Error> {
     }
     let duration_s = match after.split_whitespace().collect::<Vec<_>>().as_slice() {
         [] => None,
-        [kw, n] if kw.eq_ignore_ascii_case("duration") => Some(
-            n.parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                .ok_or_else(usage)?,
-        ),
+        [kw, n] if kw.eq_ignore_ascii_case("duration") => {
+            Some(n.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(usage)?)
+        }
         _ => return Err(usage()),
     };
     Ok(CaptureCmd::Start { file: file.to_owned(), duration_s })

@@ -100,6 +100,8 @@ pub const CHARSET_CONNECTION: usize = 2;
 pub const COLLATION_CONNECTION: usize = 4;
 /// Index of `sql_mode` in [`TRACKED`].
 pub const SQL_MODE: usize = 6;
+/// Index of `sql_auto_is_null` in [`TRACKED`].
+pub const SQL_AUTO_IS_NULL: usize = 14;
 
 /// Values of the tracked variables (`None`: not known yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +124,15 @@ impl Vars {
     pub fn autocommit(&self) -> Option<bool> {
         let v = self.0.get(AUTOCOMMIT)?.as_deref()?;
         Some(v.eq_ignore_ascii_case(b"on") || v == b"1")
+    }
+
+    /// Whether `sql_auto_is_null` is on: `WHERE auto_increment_column IS NULL` then finds the row of
+    /// the session's LAST_INSERT_ID().
+    pub fn sql_auto_is_null(&self) -> bool {
+        self.0
+            .get(SQL_AUTO_IS_NULL)
+            .and_then(|v| v.as_deref())
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
     }
 
     /// The session's `sql_mode`, as the server reported it.
@@ -222,6 +233,7 @@ mod tests {
         assert_eq!(TRACKED[SQL_MODE], "sql_mode");
         assert_eq!(TRACKED[CHARSET_CONNECTION], "character_set_connection");
         assert_eq!(TRACKED[COLLATION_CONNECTION], "collation_connection");
+        assert_eq!(TRACKED[SQL_AUTO_IS_NULL], "sql_auto_is_null");
     }
 
     #[test]

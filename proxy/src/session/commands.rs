@@ -299,6 +299,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => class,
         };
         self.leave_replica_transaction(lexed, class).await?;
+        // With sql_auto_is_null on, `WHERE id IS NULL` right after an INSERT finds the inserted row,
+        // on the connection that inserted it only.
+        let after_insert;
+        let class = if class.read_only && self.vars.sql_auto_is_null() && lexed.text.contains(" is null") {
+            after_insert = sluice_router::classify::Class {
+                target: sluice_router::classify::Target::Last,
+                cacheable: false,
+                ..class.clone()
+            };
+            &after_insert
+        } else {
+            class
+        };
         let mut choice = self.choose(lexed, class)?;
         if too_complex && !choice.held {
             choice.reason = "too complex to plan (over the parser's bounds): primary, uncached";

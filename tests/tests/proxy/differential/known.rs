@@ -445,6 +445,15 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // With sql_auto_is_null on, `WHERE id IS NULL` finds the row of LAST_INSERT_ID(), on a replica too.
+            "sql_auto_is_null_reads_the_last_insert",
+            vec![vec![
+                q("SET sql_auto_is_null = 1"),
+                q("INSERT INTO {t} (v, s) VALUES (2, 's2')"),
+                q("SELECT id, v FROM {t} WHERE id IS NULL"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
