@@ -352,6 +352,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // The server keeps a PREPARE's warnings (or its error) for SHOW WARNINGS: the connection stays
         // with the session for the next statement, which gets it if it asks for them (Target::Last).
+        if fx.failed {
+            // A failed PREPARE leaves ROW_COUNT() at -1, as a failed statement does.
+            self.last_row_count = Some(-1);
+        }
         if fx.warnings > 0 || fx.failed {
             // Kept like after any statement with diagnostics: until a statement that uses a table.
             if let Some(h) = self.held.as_mut() {

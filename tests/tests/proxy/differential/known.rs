@@ -454,6 +454,14 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "row_count_after_a_failed_prepare",
+            vec![vec![
+                q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+                Op::Exec("INSERT INTO {t}_missing (v, s) VALUES (?, 'bx')".into(), vec![6]),
+                q("SELECT ROW_COUNT()"),
+            ]],
+        ),
+        (
             "row_count_after_cache_hit",
             vec![vec![
                 q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
