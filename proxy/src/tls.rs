@@ -125,9 +125,8 @@ mod tests {
     use super::*;
     use crate::config::TlsVersion;
 
-    /// A client offering only `client` against a server configured with `min`: whether the handshake
-    /// completes (in memory, no sockets).
-    fn handshake(min: TlsVersion, client: &'static rustls::SupportedProtocolVersion) -> bool {
+    /// A self-signed localhost certificate and its key, as PEM files in a temporary directory.
+    fn self_signed() -> (tempfile::TempDir, rcgen::KeyPair, std::path::PathBuf, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
         let cert =
@@ -135,6 +134,13 @@ mod tests {
         let (cp, kp) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         std::fs::write(&cp, cert.pem()).unwrap();
         std::fs::write(&kp, key.serialize_pem()).unwrap();
+        (dir, key, cp, kp)
+    }
+
+    /// A client offering only `client` against a server configured with `min`: whether the handshake
+    /// completes (in memory, no sockets).
+    fn handshake(min: TlsVersion, client: &'static rustls::SupportedProtocolVersion) -> bool {
+        let (_dir, _key, cp, kp) = self_signed();
         let server = server_config(&cp, &kp, min).unwrap();
         let ccfg = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[client])
@@ -176,13 +182,7 @@ mod tests {
 
     #[test]
     fn the_server_config_debug_shows_no_private_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert =
-            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
-        let (cp, kp) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-        std::fs::write(&cp, cert.pem()).unwrap();
-        std::fs::write(&kp, key.serialize_pem()).unwrap();
+        let (_dir, key, cp, kp) = self_signed();
         let server = server_config(&cp, &kp, TlsVersion::V12).unwrap();
         let shown = format!("{server:?} {server:#?}");
         let der = key.serialize_der();

@@ -379,6 +379,16 @@ pub struct TextResult {
 }
 
 impl TextResult {
+    /// Column `i` of the first row (`None` without a row or for SQL NULL).
+    pub fn cell(&self, i: usize) -> Option<&Bytes> {
+        self.rows.first()?.get(i)?.as_ref()
+    }
+
+    /// [`TextResult::cell`] read as a number (`None` when it is not one of type `T`).
+    pub fn int_cell<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
+        std::str::from_utf8(self.cell(i)?).ok()?.parse().ok()
+    }
+
     /// The value of column `name` in row `row`, as text.
     pub fn get(&self, row: usize, name: &str) -> Option<String> {
         let i = self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))?;

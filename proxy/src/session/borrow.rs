@@ -219,6 +219,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(Choice { member, reason: r.reason.as_str(), held: false, cacheable: r.cacheable })
     }
 
+    /// Runs a statement of sluice's own on the held connection within `[backend] read_timeout_ms`
+    /// (`None` without a held connection). An exchange that failed half way leaves the connection's
+    /// state unknown: it is marked broken. A server ERR (`Error::BackendRefused`) leaves it usable.
+    pub(super) async fn query_held(&mut self, sql: &str) -> Result<Option<crate::backend::TextResult>> {
+        let limit = self.read_timeout();
+        let Some(h) = self.held.as_mut() else { return Ok(None) };
+        let label = h.guard.label().to_owned();
+        match bounded(limit, &label, h.guard.conn().query(&label, sql)).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                if !matches!(e, Error::BackendRefused { .. }) {
+                    h.guard.mark_broken();
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// A READ ONLY transaction runs on a replica; a statement in it that would write must behave as on
     /// the primary: a data change gets the server's ERR 1792, a statement that commits implicitly
     /// (DDL, BEGIN, LOCK TABLES…) ends the transaction on the replica and then runs where it belongs.
@@ -275,26 +293,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // would (SHOW WARNINGS, @@error_count), and the transaction goes on.
             const READ_ONLY_TX: (u16, &str) = (1792, "25006");
             const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
-            let limit = self.read_timeout();
-            if let Some(h) = self.held.as_mut() {
-                let label = h.guard.label().to_owned();
-                let signal = format!(
-                    "SIGNAL SQLSTATE '{}' SET MYSQL_ERRNO = {}, MESSAGE_TEXT = '{MESSAGE}'",
-                    READ_ONLY_TX.1, READ_ONLY_TX.0
-                );
-                match bounded(limit, &label, h.guard.conn().query(&label, &signal)).await {
-                    Ok(_) | Err(Error::BackendRefused { .. }) => {
+            let signal = format!(
+                "SIGNAL SQLSTATE '{}' SET MYSQL_ERRNO = {}, MESSAGE_TEXT = '{MESSAGE}'",
+                READ_ONLY_TX.1, READ_ONLY_TX.0
+            );
+            match self.query_held(&signal).await {
+                Ok(None) => {}
+                Ok(Some(_)) | Err(Error::BackendRefused { .. }) => {
+                    if let Some(h) = self.held.as_mut() {
                         h.guard.conn().diagnostics_pending = true;
-                        // Kept for SHOW WARNINGS after the transaction too, like any error.
-                        if self.pins.add(Pin::Diagnostics) {
-                            self.shared.pins.count(Pin::Diagnostics);
-                        }
                     }
-                    Err(e) => {
-                        h.guard.mark_broken();
-                        return Err(e);
+                    // Kept for SHOW WARNINGS after the transaction too, like any error.
+                    if self.pins.add(Pin::Diagnostics) {
+                        self.shared.pins.count(Pin::Diagnostics);
                     }
                 }
+                Err(e) => return Err(e),
             }
             return Err(Error::reply(READ_ONLY_TX, MESSAGE));
         }
@@ -313,14 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Ends the session's READ ONLY transaction on its replica (it wrote nothing) and opens it again on
     /// the primary: the rest of it reads the primary's snapshot, a newer one than the replica's.
     async fn move_read_only_transaction(&mut self) -> Result<()> {
-        let limit = self.read_timeout();
-        if let Some(h) = self.held.as_mut() {
-            let label = h.guard.label().to_owned();
-            if let Err(e) = bounded(limit, &label, h.guard.conn().query(&label, "ROLLBACK")).await {
-                h.guard.mark_broken();
-                return Err(e);
-            }
-        }
+        self.query_held("ROLLBACK").await?;
         self.status &= !status::IN_TRANS;
         self.pins.remove(Pin::Transaction);
         self.release_held();
@@ -332,14 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cacheable: false,
         };
         self.acquire(&mut choice, false).await?;
-        let Some(h) = self.held.as_mut() else { return Ok(()) };
-        let label = h.guard.label().to_owned();
-        if let Err(e) =
-            bounded(limit, &label, h.guard.conn().query(&label, "START TRANSACTION READ ONLY")).await
-        {
-            h.guard.mark_broken();
-            return Err(e);
-        }
+        self.query_held("START TRANSACTION READ ONLY").await?;
         self.status |= status::IN_TRANS;
         let counters = &self.shared.pins;
         if self.pins.add(Pin::Transaction) {
@@ -356,18 +356,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if !fx.charset_reported || fx.collation_reported {
             return Ok(());
         }
-        let limit = self.read_timeout();
-        let Some(h) = self.held.as_mut() else { return Ok(()) };
-        let label = h.guard.label().to_owned();
-        let r = bounded(limit, &label, h.guard.conn().query(&label, "SELECT @@collation_connection")).await;
-        let value = match r {
-            Ok(r) => r.rows.first().and_then(|row| row.first().cloned().flatten()),
-            Err(e) => {
-                h.guard.mark_broken();
-                return Err(e);
-            }
-        };
-        if let Some(v) = value {
+        let Some(r) = self.query_held("SELECT @@collation_connection").await? else { return Ok(()) };
+        if let (Some(v), Some(h)) = (r.cell(0).cloned(), self.held.as_mut()) {
             h.guard.conn().vars.set(COLLATION_CONNECTION, v.clone());
             self.vars.set(COLLATION_CONNECTION, v);
         }

@@ -250,30 +250,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// evaluated before the SELECT replaces either value. Left unknown (the next `FOUND_ROWS()` runs
     /// wherever it is routed) when no connection is kept.
     async fn read_back_counts(&mut self) -> Result<()> {
-        let limit = self.read_timeout();
-        let Some(h) = self.held.as_mut() else { return Ok(()) };
-        let label = h.guard.label().to_owned();
-        let read = h.guard.conn().query(&label, "SELECT FOUND_ROWS(), ROW_COUNT()");
-        match super::borrow::bounded(limit, &label, read).await {
-            Ok(r) => {
-                let row = r.rows.first();
-                let value = |i: usize| {
-                    let v = row.and_then(|row| row.get(i).cloned().flatten())?;
-                    std::str::from_utf8(&v).ok()?.parse::<i64>().ok()
-                };
-                // Only what is unknown: a known value is the session's, the connection's may be
-                // another client's (a statement that keeps FOUND_ROWS() on a fresh connection).
-                if self.last_found.is_none() {
-                    self.last_found = value(0).and_then(|n| u64::try_from(n).ok());
-                }
-                if self.last_row_count.is_none() {
-                    self.last_row_count = value(1);
-                }
-            }
-            Err(e) => {
-                h.guard.mark_broken();
-                return Err(e);
-            }
+        let Some(r) = self.query_held("SELECT FOUND_ROWS(), ROW_COUNT()").await? else { return Ok(()) };
+        // Only what is unknown: a known value is the session's, the connection's may be another
+        // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
+        if self.last_found.is_none() {
+            self.last_found = r.int_cell(0);
+        }
+        if self.last_row_count.is_none() {
+            self.last_row_count = r.int_cell(1);
         }
         Ok(())
     }

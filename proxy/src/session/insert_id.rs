@@ -12,7 +12,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::borrow::Effects;
-use super::borrow::bounded;
 use crate::error::Result;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -73,28 +72,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// the diagnostics area; ROW_COUNT() is the session's as sluice tracks it, and a FOUND_ROWS() only
     /// the connection knows is read in the same SELECT, before it replaces it).
     async fn read_back_last_insert_id(&mut self) -> Result<Option<u64>> {
-        let limit = self.read_timeout();
         let found_here = self.found_rows_on_connection();
-        let Some(h) = self.held.as_mut() else { return Ok(None) };
-        let label = h.guard.label().to_owned();
-        let read = h.guard.conn().query(&label, "SELECT LAST_INSERT_ID(), FOUND_ROWS()");
-        match bounded(limit, &label, read).await {
-            Ok(r) => {
-                let row = r.rows.first();
-                let value = |i: usize| {
-                    let v = row.and_then(|row| row.get(i).cloned().flatten())?;
-                    std::str::from_utf8(&v).ok()?.parse::<u64>().ok()
-                };
-                if found_here {
-                    self.last_found = value(1);
-                }
-                Ok(value(0))
-            }
-            Err(e) => {
-                h.guard.mark_broken();
-                Err(e)
-            }
+        let Some(r) = self.query_held("SELECT LAST_INSERT_ID(), FOUND_ROWS()").await? else {
+            return Ok(None);
+        };
+        if found_here {
+            self.last_found = r.int_cell(1);
         }
+        Ok(r.int_cell(0))
     }
 
     /// `schema.table` for a table as the statement named it (unqualified: the session's schema).
@@ -117,26 +102,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(None);
         }
         let Some((schema, name)) = table.split_once('.') else { return Ok(None) };
-        let limit = self.read_timeout();
-        let Some(h) = self.held.as_mut() else { return Ok(None) };
-        let label = h.guard.label().to_owned();
         let sql = format!(
             "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}' AND EXTRA LIKE '%auto_increment%'",
             escape(schema),
             escape(name)
         );
-        let r = match bounded(limit, &label, h.guard.conn().query(&label, &sql)).await {
-            Ok(r) => r,
-            Err(e) => {
-                h.guard.mark_broken();
-                return Err(e);
-            }
-        };
-        let column = r
-            .rows
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let Some(r) = self.query_held(&sql).await? else { return Ok(None) };
+        let column = r.cell(0).map(|v| String::from_utf8_lossy(v).into_owned());
         let mut known = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded: a table count past this is unusual; forgetting only costs a lookup.
         if known.len() >= 100_000 {

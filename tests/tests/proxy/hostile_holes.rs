@@ -5,13 +5,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use sluice_protocol::auth::{
-    native_hash_to_string, native_password_hash, sha2_hash_to_string, sha2_password_hash, sha2_scramble,
+    native_hash_to_string, native_password_hash, sha2_hash_to_string, sha2_password_hash,
 };
-use sluice_protocol::handshake::{HandshakeResponse, HandshakeV10};
 use sluice_tests::Topology;
 use sluice_tests::procs::sluice_bin;
 
@@ -180,29 +178,7 @@ async fn written_files_are_0600_and_kept_statements_hold_no_password() {
 
 /// Logs in as `app` with collation `charset` (a raw handshake: drivers pick theirs).
 async fn login_with_collation(addr: std::net::SocketAddr, charset: u8, schema: &str) -> Raw {
-    let (mut r, g) = Raw::open(addr).await;
-    let hs = HandshakeV10::parse(&g.payload).expect("greeting parses");
-    let resp = HandshakeResponse {
-        capabilities: CLASSIC,
-        max_packet: 1 << 24,
-        charset,
-        user: Bytes::from_static(b"app"),
-        auth_response: Bytes::from(sha2_scramble(&hs.nonce, b"app")),
-        database: Some(Bytes::from(schema.to_owned())),
-        auth_plugin: Some(Bytes::from_static(b"caching_sha2_password")),
-        attributes: vec![],
-    };
-    let mut out = BytesMut::new();
-    resp.encode(&mut out);
-    r.send(1, &out).await;
-    loop {
-        let p = r.read().await.expect("auth reply");
-        match p.payload[0] {
-            0x00 => return r,
-            0x01 => continue,
-            _ => panic!("login with collation {charset} failed: {:?}", String::from_utf8_lossy(&p.payload)),
-        }
-    }
+    Raw::login_with_charset(addr, "app", "app", schema, CLASSIC, charset).await
 }
 
 /// Runs a text query on a raw connection; `Ok(())` after its result, or the ERR code.

@@ -55,12 +55,36 @@ impl Raw {
         capabilities: u32,
         attributes: Vec<(Bytes, Bytes)>,
     ) -> Self {
+        Self::handshake(addr, user, password, db, capabilities, 45, attributes).await
+    }
+
+    /// [`Raw::login`] with collation `charset` (drivers pick theirs).
+    pub async fn login_with_charset(
+        addr: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        db: &str,
+        capabilities: u32,
+        charset: u8,
+    ) -> Self {
+        Self::handshake(addr, user, password, db, capabilities, charset, vec![]).await
+    }
+
+    async fn handshake(
+        addr: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        db: &str,
+        capabilities: u32,
+        charset: u8,
+        attributes: Vec<(Bytes, Bytes)>,
+    ) -> Self {
         let (mut r, g) = Self::open(addr).await;
         let hs = HandshakeV10::parse(&g.payload).expect("greeting parses");
         let resp = HandshakeResponse {
             capabilities,
             max_packet: 1 << 24,
-            charset: 45,
+            charset,
             user: Bytes::from(user.to_owned()),
             auth_response: Bytes::from(sha2_scramble(&hs.nonce, password.as_bytes())),
             database: Some(Bytes::from(db.to_owned())),
@@ -75,7 +99,7 @@ impl Raw {
             match p.payload[0] {
                 0x00 => return r,
                 0x01 => continue,
-                _ => panic!("login failed: {:?}", String::from_utf8_lossy(&p.payload)),
+                _ => panic!("login (collation {charset}) failed: {:?}", String::from_utf8_lossy(&p.payload)),
             }
         }
     }
