@@ -86,8 +86,8 @@ pub enum FoundRows {
     Affected,
     /// Sets it to 0 (`SELECT 1 INTO @v` and `EXPLAIN` of a statement without tables).
     Zero,
-    /// Sets it to a value only the connection that ran it knows (`CALL`, `ANALYZE SELECT`, SQL
-    /// `EXECUTE`, SHOW forms not listed, multi-statements).
+    /// Sets it to a value only the connection that ran it knows (`SELECT SQL_CALC_FOUND_ROWS`, `CALL`,
+    /// `ANALYZE SELECT`, SQL `EXECUTE`, SHOW forms not listed, multi-statements).
     Unknown,
 }
 

@@ -757,8 +757,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // until the session idles for `hold_idle_ms`; release anything else now.
         // A diagnostics statement changes nothing: the connection still holds what it reports.
         // FOUND_ROWS() only that connection knows is read back first (`follow_counts`).
-        let found_unknown =
-            class.found_rows == sluice_router::classify::FoundRows::Unknown || calc_found_rows(lexed);
+        let found_unknown = class.found_rows == sluice_router::classify::FoundRows::Unknown;
         if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed && !found_unknown {
             self.release_held();
         }
@@ -890,12 +889,6 @@ pub(super) async fn bounded<T>(
             message: format!("no answer within {} ms (backend.read_timeout_ms)", limit.as_millis()),
         })
     })
-}
-
-/// `SELECT SQL_CALC_FOUND_ROWS …`: its FOUND_ROWS() (the rows without the LIMIT) only the server
-/// knows; it is read back from the connection right after (see `Session::read_back_counts`).
-pub(super) fn calc_found_rows(lexed: &Lexed) -> bool {
-    lexed.first_keyword == "select" && lexed.text.contains("sql_calc_found_rows")
 }
 
 /// A `SET` of tracked variables and nothing else (no user variable, no untracked variable).

@@ -220,8 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) {
         use sluice_router::classify::FoundRows;
         self.last_found = match (class.found_rows, fx) {
-            // After SQL_CALC_FOUND_ROWS the count is on the connection only: read back.
-            (_, Some(f)) if !f.failed && super::borrow::calc_found_rows(lexed) => None,
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             (_, Some(f)) if f.failed => self.last_found,

@@ -170,6 +170,8 @@ pub(super) fn found_rows(toks: &[&str]) -> FoundRows {
     };
     let from = || toks.contains(&"from");
     match first {
+        // The rows without the LIMIT: counted by the server only.
+        "select" | "with" | "(" if toks.contains(&"sql_calc_found_rows") => FoundRows::Unknown,
         "select" | "with" | "(" if toks.contains(&"into") => {
             if from() {
                 FoundRows::Affected

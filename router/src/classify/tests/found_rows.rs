@@ -11,6 +11,7 @@ fn found_rows_effect_follows_the_server() {
         ("(SELECT 5) UNION (SELECT 6)", FoundRows::Sets),
         ("WITH a AS (SELECT 1) SELECT * FROM a", FoundRows::Sets),
         ("SELECT 1 FROM DUAL WHERE 0", FoundRows::Sets),
+        ("SELECT SQL_CALC_FOUND_ROWS id FROM t ORDER BY id LIMIT 1", FoundRows::Unknown),
         ("SELECT v INTO @y FROM t LIMIT 1", FoundRows::Affected),
         ("SELECT id FROM t WHERE id < 3 INTO @a", FoundRows::Affected),
         ("SELECT * FROM t INTO OUTFILE '/tmp/x'", FoundRows::Affected),
