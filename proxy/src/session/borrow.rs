@@ -643,7 +643,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             self.pins.remove(Pin::Transaction);
         }
-        self.pins.remove(Pin::FoundRows);
         if let Some(h) = self.held.as_mut()
             && (fx.warnings > 0 || fx.failed)
         {

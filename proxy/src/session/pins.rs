@@ -28,8 +28,6 @@ pub enum Pin {
     UntrackedSet,
     /// The server reported another session change sluice cannot replay.
     SessionState,
-    /// `SQL_CALC_FOUND_ROWS`: the next `FOUND_ROWS()` must run on the same connection.
-    FoundRows,
     /// A prepared statement's cursor is open (COM_STMT_FETCH).
     Cursor,
     /// COM_STMT_SEND_LONG_DATA was sent; the EXECUTE must follow on the same connection.
@@ -44,12 +42,12 @@ pub enum Pin {
     /// The last statement left warnings or an error: `SHOW WARNINGS`, `@@warning_count`… read them on
     /// its connection until a statement that uses a table clears them (statements without tables,
     /// such as `SET` or `BEGIN`, do not). Ends early when a statement must run elsewhere, or after
-    /// `[pool] hold_idle_ms` idle.
+    /// `[pool] hold_diagnostics_ms` idle.
     Diagnostics,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 15] = [
+pub const ALL: [Pin; 14] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -58,7 +56,6 @@ pub const ALL: [Pin; 15] = [
     Pin::Prepare,
     Pin::UntrackedSet,
     Pin::SessionState,
-    Pin::FoundRows,
     Pin::Cursor,
     Pin::LongData,
     Pin::MultiStatement,
@@ -79,7 +76,6 @@ impl Pin {
             Self::Prepare => "prepare",
             Self::UntrackedSet => "untracked_set",
             Self::SessionState => "session_state",
-            Self::FoundRows => "found_rows",
             Self::Cursor => "cursor",
             Self::LongData => "long_data",
             Self::MultiStatement => "multi_statement",
@@ -121,15 +117,10 @@ impl Pins {
         self.0 &= !p.bit();
     }
 
-    /// Whether only pins that end cleanly (transaction, found_rows) hold: the connection can go back
+    /// Whether only pins that end cleanly (transaction, cursor, long data, diagnostics) hold: the connection can go back
     /// to the pool without a reset once they end.
     pub fn only_clean(self) -> bool {
-        self.0
-            & !(Pin::Transaction.bit()
-                | Pin::FoundRows.bit()
-                | Pin::Cursor.bit()
-                | Pin::LongData.bit()
-                | Pin::Diagnostics.bit())
+        self.0 & !(Pin::Transaction.bit() | Pin::Cursor.bit() | Pin::LongData.bit() | Pin::Diagnostics.bit())
             == 0
     }
 
