@@ -31,15 +31,38 @@ pub fn is_err(payload: &[u8]) -> bool {
     payload.first() == Some(&header::ERR)
 }
 
+/// Where the server status flags sit in `payload`, which the caller knows to be an OK (either
+/// header) or EOF packet: a classic EOF is exactly 5 bytes, an OK has two length-encoded integers
+/// (affected rows, insert id) first. `None` when the payload is too short for its own fields.
+pub fn status_offset(payload: &[u8]) -> Option<usize> {
+    if payload.len() == 5 && payload[0] == header::EOF {
+        return Some(3);
+    }
+    let (_, a) = crate::buf::lenenc_at(payload.get(1..)?)?;
+    let (_, b) = crate::buf::lenenc_at(payload.get(1 + a..)?)?;
+    let at = 1 + a + b;
+    (payload.len() >= at + 2).then_some(at)
+}
+
 /// Server status flags of an OK (either header) or EOF payload, without building the packet.
 /// A classic EOF is exactly 5 bytes; an OK is at least 7. Hot path: called on every terminator.
 pub fn status_of(payload: &[u8]) -> Option<u16> {
-    if payload.len() == 5 && payload[0] == header::EOF {
-        return Some(u16::from_le_bytes([payload[3], payload[4]]));
+    let at = status_offset(payload)?;
+    Some(u16::from_le_bytes([payload[at], payload[at + 1]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_offsets() {
+        // Classic EOF; OK-style terminator; OK with 2-byte lenenc affected rows and insert id 0x22.
+        assert_eq!(status_offset(b"\xfe\x00\x00\x02\x00"), Some(3));
+        assert_eq!(status_offset(b"\xfe\x00\x00\x02\x00\x00\x00"), Some(3));
+        assert_eq!(status_offset(b"\x00\xfc\x10\x00\x22\x02\x40\x00\x00"), Some(5));
+        assert_eq!(status_of(b"\x00\xfc\x10\x00\x22\x02\x40\x00\x00"), Some(0x4002));
+        assert_eq!(status_offset(b"\x00\x01"), None);
+        assert_eq!(status_of(b"\xfe"), None);
     }
-    let rest = payload.get(1..)?;
-    let (_, a) = crate::buf::lenenc_at(rest)?;
-    let (_, b) = crate::buf::lenenc_at(rest.get(a..)?)?;
-    let s = rest.get(a + b..a + b + 2)?;
-    Some(u16::from_le_bytes([s[0], s[1]]))
 }

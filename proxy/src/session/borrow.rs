@@ -152,8 +152,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_tx
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
-            if uses_tables(class) || !(on_primary || runs_anywhere) {
+            if uses_tables(class) {
                 self.release_held();
+            } else if !(on_primary || runs_anywhere) {
+                // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
+                // area on a direct connection unless it raises conditions: the connection waits
+                // aside for diagnostics reads (`parked`).
+                self.pins.remove(Pin::Diagnostics);
+                self.release_parked();
+                self.parked = self.held.take();
             }
         }
         let config = self.shared.config();
@@ -381,6 +388,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             } else {
                 h.guard.release_clean();
             }
+        }
+    }
+
+    /// Lets parked diagnostics go (the pool clears them before anyone else borrows the connection).
+    pub(super) fn release_parked(&mut self) {
+        if let Some(h) = self.parked.take() {
+            h.guard.release_clean();
         }
     }
 
@@ -765,7 +779,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
 /// Whether the statement reads or writes a table, which empties the server's diagnostics area (only
 /// known for statements sqlparser read).
-fn uses_tables(class: &Class) -> bool {
+pub(super) fn uses_tables(class: &Class) -> bool {
     class.tables.parsed && !(class.tables.read.is_empty() && class.tables.written.is_empty())
 }
 

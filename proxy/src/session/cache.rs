@@ -50,9 +50,6 @@ pub(super) enum Step {
 /// without GTID tracking): results of such a table are stored only when read on the primary.
 const UNKNOWN_GTID: &str = "unknown";
 
-/// Status bits that belong to the session, not to the session that filled an entry.
-const SESSION_BITS: u16 = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
-
 /// First keywords of statements that may change table data.
 fn writes_data(first_keyword: &str) -> bool {
     matches!(
@@ -226,12 +223,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Writes a cached response with fresh sequence ids and this session's status bits.
     async fn serve_hit(&mut self, entry: &Entry, mut seq: u8) -> Result<Effects> {
-        let mine = self.status & SESSION_BITS;
+        let mine = self.status & super::SESSION_BITS;
         for p in entry.payloads() {
             match status_offset(p) {
                 Some(at) => {
                     let mut b = p.to_vec();
-                    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !SESSION_BITS | mine;
+                    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !super::SESSION_BITS | mine;
                     b[at..at + 2].copy_from_slice(&st.to_le_bytes());
                     seq = self.client.write(seq, &b);
                 }
@@ -359,16 +356,11 @@ async fn bump(cache: &Arc<sluice_cache::Cache>, w: &(Vec<TableId>, Option<String
 /// Where the status flags sit in a stored packet that has them: a classic EOF or an OK-style
 /// terminator (0xFE header). Rows never start with 0xFE in a stored entry (that needs a 16 MiB value).
 fn status_offset(p: &[u8]) -> Option<usize> {
+    // Only terminators (0xFE) carry a status in a stored result set: a row may start with 0x00.
     if p.first() != Some(&0xFE) {
         return None;
     }
-    if p.len() == 5 {
-        return Some(3);
-    }
-    let (_, a) = sluice_protocol::buf::lenenc_at(p.get(1..)?)?;
-    let (_, b) = sluice_protocol::buf::lenenc_at(p.get(1 + a..)?)?;
-    let at = 1 + a + b;
-    (p.len() >= at + 2).then_some(at)
+    sluice_protocol::packets::status_offset(p)
 }
 
 #[cfg(test)]

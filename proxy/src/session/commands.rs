@@ -31,6 +31,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(&cmd) = p.payload.first() else {
             return Err(Error::Client(sluice_protocol::ProtocolError::malformed("command", "empty packet")));
         };
+        if !matches!(
+            cmd,
+            command::QUERY
+                | command::STMT_EXECUTE
+                | command::PING
+                | command::STMT_CLOSE
+                | command::SET_OPTION
+                | command::STMT_SEND_LONG_DATA
+        ) {
+            // Statements run through `run_statement`, which decides whether parked diagnostics stay.
+            self.release_parked();
+        }
         match cmd {
             command::QUIT => Ok(Next::Close),
             command::PING => {
@@ -94,6 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // Served conservatively (primary, uncached); SHOW LAST ROUTE says why.
         self.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
         if let Some(shape) = class.tables.shard.clone() {
+            self.release_parked();
             self.last_route.shards.clear();
             self.sharded_query(&p.payload, p.next_seq, (&lexed, &toks), &class, &shape).await?;
             return Ok(Next::Continue);
@@ -164,6 +177,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let group = self.group_ctx;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
         self.group_ctx = group;
+        if self.parked.is_some() {
+            // Parked diagnostics stay while statements keep the area: no table (a cache hit read
+            // one), no warning, no error; a diagnostics read reports them and changes nothing.
+            let keeps = class.diagnostics
+                || (self.cache_status != "hit"
+                    && !super::borrow::uses_tables(class)
+                    && r.as_ref().is_ok_and(|f| !f.failed && f.warnings == 0));
+            if !keeps {
+                self.release_parked();
+            }
+        }
         self.limit = None;
         let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
@@ -281,6 +305,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => class,
         };
         self.leave_replica_transaction(lexed, class).await?;
+        if self.parked.is_some() && class.diagnostics && !class.session_state {
+            return self.read_parked(payload, next_seq, lexed).await;
+        }
         // With sql_auto_is_null on, `WHERE id IS NULL` right after an INSERT finds the inserted row,
         // on the connection that inserted it only.
         let after_insert;
@@ -335,6 +362,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.settle(sql, lexed, class, &fx);
         Ok(fx)
+    }
+
+    /// A diagnostics read while an earlier statement's diagnostics are parked on another connection
+    /// (see `Session::parked`): it runs there, and the client sees the session's status bits.
+    async fn read_parked(
+        &mut self,
+        payload: &[u8],
+        next_seq: u8,
+        lexed: &sluice_router::lexer::Lexed,
+    ) -> Result<super::borrow::Effects> {
+        let Some(parked) = self.parked.take() else {
+            return Err(Error::Abort("no parked connection".into()));
+        };
+        let choice = super::borrow::Choice {
+            member: parked.member,
+            reason: "diagnostics of an earlier statement, on the connection that ran it",
+            held: true,
+            cacheable: false,
+        };
+        let aside = self.held.replace(parked);
+        self.note_route(&choice, lexed, "");
+        self.status_override = Some(self.status & super::SESSION_BITS);
+        let r = self.execute_on_held(payload, next_seq).await;
+        self.status_override = None;
+        self.parked = std::mem::replace(&mut self.held, aside);
+        if r.is_err() {
+            // Failed half way (a failed exchange marks the connection broken): nothing to read there.
+            self.release_parked();
+        }
+        r
     }
 
     /// Runs a routed statement on the held connection, once more on the primary for an autocommit read

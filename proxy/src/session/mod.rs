@@ -46,6 +46,10 @@ use crate::state::Shared;
 use crate::topology::GtidPos;
 use crate::users::User;
 
+/// Status bits that belong to the session, not to the connection that answered a statement: what a
+/// cache hit or a read of parked diagnostics (another connection) carries to the client.
+const SESSION_BITS: u16 = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
+
 /// Serves one client connection to the end. Never panics on input; every failure the client can be
 /// told about becomes an ERR packet. Everything it logs is inside one `session` span with the
 /// connection id, the client's address and (once logged in) the user.
@@ -236,6 +240,14 @@ pub struct Session<S> {
     /// The backend connection kept between statements (pinned, or the last write's for one more
     /// statement).
     held: Option<Held>,
+    /// The connection that holds the session's diagnostics area (SHOW WARNINGS, @@warning_count)
+    /// while later statements that keep it (no table, no warning or error) must run elsewhere: a
+    /// user variable or BEGIN after a replica read that warned. Diagnostics reads go to it; the first
+    /// statement that would have replaced the area (or `[pool] hold_diagnostics_ms` idle) lets it go.
+    parked: Option<Held>,
+    /// The session's status bits (`SESSION_BITS`) to give the client instead of the connection's,
+    /// while a statement reads parked diagnostics.
+    status_override: Option<u16>,
     /// Counts this session's statement (or open transaction) on its group's primary, so a
     /// SWITCHOVER waits for it; dropped after each command outside a transaction.
     primary_busy: Option<crate::topology::Busy>,
@@ -360,6 +372,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             schema,
             nonce: login.nonce,
             held: None,
+            parked: None,
+            status_override: None,
             primary_busy: None,
             pins: Pins::default(),
             pools: Vec::new(),
@@ -453,12 +467,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let holding = self.held.is_some() && (!self.pins.any() || self.pins.is_only(Pin::Diagnostics));
             let hold_idle =
                 if self.pins.has(Pin::Diagnostics) { self.hold_diagnostics } else { self.hold_idle };
+            // Parked diagnostics (`parked`) wait as long, on their own timer.
+            let (parked, hold_parked) = (self.parked.is_some(), self.hold_diagnostics);
             let packet = tokio::select! {
                 biased;
                 p = self.client.read() => p,
                 // Lazy: no timer (nor clock read) unless the branch is enabled and polled.
                 () = async { tokio::time::sleep(hold_idle).await }, if holding => {
                     self.release_held();
+                    continue;
+                }
+                () = async { tokio::time::sleep(hold_parked).await }, if parked => {
+                    self.release_parked();
                     continue;
                 }
                 // Draining: the session may still send a statement within drain_idle_ms of its last

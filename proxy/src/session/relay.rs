@@ -196,8 +196,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(e) => return Err(self.backend_failed(label, e.to_string(), flushed_any)),
             };
             if let Some(st) = step.status {
-                self.status = st;
-                self.follow_autocommit(st);
+                if let Some(mine) = self.status_override {
+                    // Parked diagnostics: the connection's transaction and autocommit are not the session's.
+                    self.status = st & !super::SESSION_BITS | mine;
+                } else {
+                    self.status = st;
+                    self.follow_autocommit(st);
+                }
                 if st & status::SESSION_STATE_CHANGED != 0 && matches!(step.kind, Kind::Ok | Kind::End) {
                     self.take_state(&p.payload, fx);
                 }
@@ -297,7 +302,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 _ => Some(p.payload.clone()),
             };
-            if let Some(bytes) = out {
+            if let Some(mut bytes) = out {
+                if let Some(mine) = self.status_override
+                    && matches!(step.kind, Kind::Ok | Kind::End)
+                {
+                    bytes = with_session_bits(&bytes, mine);
+                }
                 cseq = emit(&mut self.client, &mut self.collect, cseq, &bytes);
             }
             if step.done {
@@ -439,4 +449,13 @@ fn end_warnings(payload: &[u8]) -> u64 {
 
 fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {
     r.map_err(|e| Error::Abort(format!("could not translate a backend packet: {e}")))
+}
+
+/// An OK or EOF payload with the session's status bits in place of the connection's.
+fn with_session_bits(payload: &Bytes, mine: u16) -> Bytes {
+    let Some(at) = sluice_protocol::packets::status_offset(payload) else { return payload.clone() };
+    let mut b = payload.to_vec();
+    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !super::SESSION_BITS | mine;
+    b[at..at + 2].copy_from_slice(&st.to_le_bytes());
+    Bytes::from(b)
 }

@@ -469,6 +469,39 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
                 q("SELECT ROW_COUNT()"),
             ]],
         ),
+        (
+            // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
+            // a named lock) keeps the area on a direct connection when it raises nothing.
+            "warnings_survive_statements_that_run_elsewhere",
+            vec![vec![
+                q("SELECT CAST('abc' AS INT)"),
+                q("SET @a = 5"),
+                q("SHOW WARNINGS"),
+                q("SELECT @@warning_count"),
+                q("BEGIN"),
+                q("SHOW COUNT(*) WARNINGS"),
+                q("SELECT @a"),
+                q("SHOW WARNINGS"),
+                q("COMMIT"),
+                q("SELECT GET_LOCK('{lk}', 0)"),
+                q("SHOW WARNINGS"),
+                q("SELECT RELEASE_LOCK('{lk}')"),
+                q("SELECT id FROM {t} ORDER BY id LIMIT 1"),
+                q("SHOW WARNINGS"),
+            ]],
+        ),
+        (
+            "errors_survive_a_user_variable_then_a_warning_replaces_them",
+            vec![vec![
+                q("SELECT nope FROM {t}"),
+                q("SET @b = 1"),
+                q("SHOW ERRORS"),
+                q("SELECT @@error_count"),
+                q("SET @c = CAST('x' AS INT)"),
+                q("SHOW WARNINGS"),
+                q("SELECT @@error_count, @@warning_count"),
+            ]],
+        ),
     ]
 }
 
