@@ -93,6 +93,9 @@ pub struct BackendConn {
     /// The last statement left warnings or an error in the server's diagnostics area: another session
     /// must not see them (`SHOW WARNINGS` shows them until a statement that uses a table clears it).
     pub diagnostics_pending: bool,
+    /// The server holds session state sluice cannot name or replay (MariaDB's READ ONLY leftover
+    /// after `SET autocommit = 1` ended a READ ONLY transaction): reset before anyone else borrows it.
+    pub hidden_state: bool,
 }
 
 fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
@@ -196,6 +199,7 @@ impl BackendConn {
             stmts: super::StmtCache::default(),
             multi_statements: false,
             diagnostics_pending: false,
+            hidden_state: false,
         };
         let _ = seq;
         conn.finish_auth(spec).await?;
@@ -285,6 +289,7 @@ impl BackendConn {
             self.set_multi_statements(&spec.label, false).await?;
         }
         self.diagnostics_pending = false;
+        self.hidden_state = false;
         Ok(())
     }
 

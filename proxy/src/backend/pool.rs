@@ -395,7 +395,9 @@ impl Drop for Guard {
         {
             return;
         }
-        let reset = !self.clean || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
+        let reset = !self.clean
+            || conn.hidden_state
+            || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
         if !reset && !conn.diagnostics_pending {
             self.pool.push_idle(conn, slot);
             drop(permit);

@@ -260,29 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(());
         }
         let kw = lexed.first_keyword.as_str();
-        let temporary =
-            lexed.text.starts_with("create temporary") || lexed.text.starts_with("drop temporary");
-        let implicit_commit = !temporary
-            && (class.tx == Some(Tx::Begin)
-                || matches!(
-                    kw,
-                    "begin"
-                        | "start"
-                        | "create"
-                        | "alter"
-                        | "drop"
-                        | "rename"
-                        | "truncate"
-                        | "lock"
-                        | "grant"
-                        | "revoke"
-                        | "analyze"
-                        | "optimize"
-                        | "repair"
-                        | "install"
-                        | "uninstall"
-                ));
-        if implicit_commit {
+        if commits_implicitly(lexed, class) {
             let label = self.held.as_mut().map(|h| h.guard.label().to_owned()).unwrap_or_default();
             if let Some(h) = self.held.as_mut() {
                 h.guard.conn().query(&label, "COMMIT").await?;
@@ -351,6 +329,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let counters = &self.shared.pins;
         if self.pins.add(Pin::Transaction) {
             counters.count(Pin::Transaction);
+        }
+        Ok(())
+    }
+
+    /// MariaDB: `SET autocommit = 1` that ended a READ ONLY transaction leaves the session refusing
+    /// data changes until the next transaction boundary. The connection that ran it is reset before
+    /// reuse; the session stays on a primary connection in the same state (made with the same three
+    /// statements when the transaction ran on a replica), so the server itself refuses or allows
+    /// each later write.
+    pub(super) async fn keep_read_only_leftover(&mut self) -> Result<()> {
+        let primary = self.ctx_routing().primary;
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        h.guard.conn().hidden_state = true;
+        if Some(h.member) != primary {
+            self.pins.remove(Pin::Diagnostics);
+            self.release_held();
+            let member = self.primary_index()?;
+            let mut choice = Choice {
+                member,
+                reason: "read-only leftover kept on the primary",
+                held: false,
+                cacheable: false,
+            };
+            self.acquire(&mut choice, false).await?;
+            for sql in ["SET autocommit = 0", "START TRANSACTION READ ONLY", "SET autocommit = 1"] {
+                self.query_held(sql).await?;
+            }
+            if let Some(h) = self.held.as_mut() {
+                h.guard.conn().hidden_state = true;
+            }
+        }
+        if self.pins.add(Pin::ReadOnlyLeftover) {
+            self.shared.pins.count(Pin::ReadOnlyLeftover);
         }
         Ok(())
     }
@@ -657,6 +668,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             self.pins.remove(Pin::Transaction);
         }
+        if self.pins.has(Pin::ReadOnlyLeftover)
+            && (matches!(class.tx, Some(Tx::Begin | Tx::Commit | Tx::Rollback))
+                || commits_implicitly(lexed, class))
+        {
+            // The server forgets the leftover at a transaction boundary, even one that failed.
+            self.pins.remove(Pin::ReadOnlyLeftover);
+        }
         if let Some(h) = self.held.as_mut()
             && (fx.warnings > 0 || fx.failed)
         {
@@ -775,6 +793,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.release_held();
         }
     }
+}
+
+/// Whether the statement ends an open transaction before it runs (BEGIN, DDL, LOCK TABLES…);
+/// temporary tables excepted.
+fn commits_implicitly(lexed: &Lexed, class: &Class) -> bool {
+    let temporary = lexed.text.starts_with("create temporary") || lexed.text.starts_with("drop temporary");
+    !temporary
+        && (class.tx == Some(Tx::Begin)
+            || matches!(
+                lexed.first_keyword.as_str(),
+                "begin"
+                    | "start"
+                    | "create"
+                    | "alter"
+                    | "drop"
+                    | "rename"
+                    | "truncate"
+                    | "lock"
+                    | "grant"
+                    | "revoke"
+                    | "analyze"
+                    | "optimize"
+                    | "repair"
+                    | "install"
+                    | "uninstall"
+            ))
 }
 
 /// Whether the statement reads or writes a table, which empties the server's diagnostics area (only

@@ -294,6 +294,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &sluice_router::classify::Class,
     ) -> Result<super::borrow::Effects> {
         let too_complex = std::mem::take(&mut self.too_complex);
+        const READ_ONLY_TX: u16 = status::IN_TRANS | status::IN_TRANS_READONLY;
+        let read_only_tx = self.status & READ_ONLY_TX == READ_ONLY_TX;
         self.shared.firewall.check(lexed.digest, &lexed.text)?;
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
         let ruled;
@@ -361,6 +363,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             super::insert_id::forget_auto_increment(&self.shared);
         }
         self.settle(sql, lexed, class, &fx);
+        if read_only_tx && !fx.failed && self.status & status::IN_TRANS == 0 && lexed.first_keyword == "set" {
+            self.keep_read_only_leftover().await?;
+        }
         Ok(fx)
     }
 

@@ -44,10 +44,14 @@ pub enum Pin {
     /// such as `SET` or `BEGIN`, do not). Ends early when a statement must run elsewhere, or after
     /// `[pool] hold_diagnostics_ms` idle.
     Diagnostics,
+    /// MariaDB: `SET autocommit = 1` ended a READ ONLY transaction, and the session refuses data
+    /// changes (ERR 1792, where a row would change) until COMMIT, ROLLBACK, BEGIN or a statement that
+    /// commits implicitly: kept on a primary connection in that same state, so the server decides.
+    ReadOnlyLeftover,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 14] = [
+pub const ALL: [Pin; 15] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -62,6 +66,7 @@ pub const ALL: [Pin; 14] = [
     Pin::Handler,
     Pin::Backup,
     Pin::Diagnostics,
+    Pin::ReadOnlyLeftover,
 ];
 
 impl Pin {
@@ -82,6 +87,7 @@ impl Pin {
             Self::Handler => "handler",
             Self::Backup => "backup",
             Self::Diagnostics => "diagnostics",
+            Self::ReadOnlyLeftover => "read_only_leftover",
         }
     }
 

@@ -129,6 +129,20 @@ async fn every_pin_reason_pins_and_unpins() {
     assert_ne!(server_id(&mut c).await, topo.primary.server_id);
     assert_eq!(pins(&mut c).await, "");
 
+    // read_only_leftover (MariaDB): SET autocommit = 1 ends a READ ONLY transaction, yet row changes
+    // are refused until the next transaction boundary; the session stays on that primary connection.
+    c.query_drop("SET autocommit = 0").await.expect("autocommit off");
+    c.query_drop("START TRANSACTION READ ONLY").await.expect("read only");
+    c.query_drop("SET autocommit = 1").await.expect("autocommit on");
+    assert_eq!(pins(&mut c).await, "read_only_leftover");
+    let e = c.query_drop("INSERT INTO t (v) VALUES (9)").await.expect_err("refused");
+    assert!(e.to_string().contains("1792"), "{e}");
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    // The refusal stays readable (SHOW WARNINGS) until a statement that uses a table.
+    assert_eq!(pins(&mut c).await, "diagnostics");
+    c.query_drop("UPDATE t SET v = v WHERE id = 1").await.expect("writes again");
+    assert_eq!(pins(&mut c).await, "");
+
     // lock_tables
     c.query_drop("LOCK TABLES t READ").await.expect("lock");
     assert_eq!(pins(&mut c).await, "lock_tables");

@@ -470,6 +470,66 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // SET autocommit = 1 with autocommit already on leaves the READ ONLY transaction open.
+            "read_only_transaction_survives_set_autocommit_on",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SET autocommit = 1"),
+                q("SELECT @@in_transaction"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 'ro')"),
+                q("SELECT @@in_transaction"),
+                q("SET SESSION tx_read_only = 0"),
+                q("INSERT INTO {t} (v, s) VALUES (2, 'ro')"),
+                q("CREATE TABLE IF NOT EXISTS {d} (x INT)"),
+                q("INSERT INTO {t} (v, s) VALUES (3, 'ro')"),
+                q("SELECT COUNT(*) FROM {t} WHERE s = 'ro'"),
+            ]],
+        ),
+        (
+            // MariaDB: SET autocommit = 1 that ends a READ ONLY transaction leaves the session refusing
+            // row changes until a transaction boundary; the next client's connection must not inherit it.
+            "read_only_leftover_after_autocommit_on",
+            vec![
+                vec![
+                    q("CREATE TEMPORARY TABLE {tmp} (x INT)"),
+                    q("SET autocommit = 0"),
+                    q("START TRANSACTION READ ONLY"),
+                    q("SET autocommit = 1"),
+                    q("SELECT @@in_transaction, @@tx_read_only"),
+                    q("INSERT INTO {t} (v, s) VALUES (1, 'lo')"),
+                    q("SHOW WARNINGS"),
+                    q("INSERT INTO {tmp} VALUES (1)"),
+                    q("UPDATE {t} SET v = v WHERE id = -1"),
+                    q("SELECT id FROM {t} WHERE id = -1 FOR UPDATE"),
+                    q("SET autocommit = 0"),
+                    q("INSERT INTO {t} (v, s) VALUES (2, 'lo')"),
+                    q("COMMIT"),
+                    q("INSERT INTO {t} (v, s) VALUES (3, 'lo')"),
+                    q("SET autocommit = 0"),
+                    q("START TRANSACTION READ ONLY"),
+                    q("SET autocommit = 1"),
+                ],
+                vec![
+                    q("INSERT INTO {t} (v, s) VALUES (4, 'lo')"),
+                    q("SELECT COUNT(*) FROM {t} WHERE s = 'lo'"),
+                ],
+                vec![
+                    q("SET autocommit = 0"),
+                    q("START TRANSACTION READ ONLY"),
+                    q("SET autocommit = 1"),
+                    q("CREATE TABLE IF NOT EXISTS {d} (x INT)"),
+                    q("INSERT INTO {t} (v, s) VALUES (5, 'lo')"),
+                    q("SET autocommit = 0"),
+                    q("START TRANSACTION READ ONLY"),
+                    q("SET autocommit = 1"),
+                    q("BEGIN"),
+                    q("INSERT INTO {t} (v, s) VALUES (6, 'lo')"),
+                    q("COMMIT"),
+                    q("SELECT COUNT(*) FROM {t} WHERE s = 'lo'"),
+                ],
+            ],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
