@@ -93,6 +93,9 @@ pub struct Shared {
     pub routing: arc_swap::ArcSwap<crate::topology::RouteSnapshot>,
     /// The other groups (config order from the second on): shards placed there.
     pub shard_groups: Vec<ShardGroup>,
+    /// The last write each read-your-writes scope must see in the default group (`[routing]
+    /// read_your_writes_scope`).
+    pub writes: crate::topology::WriteScopes,
     /// The latest health snapshot (all groups).
     pub health: crate::monitor::Health,
     /// Statement plans by digest.
@@ -215,6 +218,7 @@ impl Shared {
             live_sessions: AtomicUsize::new(0),
             group: group_state,
             routing: arc_swap::ArcSwap::from_pointee(routing),
+            writes: crate::topology::WriteScopes::default(),
             shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(crate::monitor::HealthSnapshot::default())),
             rules: crate::rules::Rules::new(&config.rules),

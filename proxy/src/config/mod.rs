@@ -426,6 +426,10 @@ pub struct RoutingConfig {
     /// applied the write, waiting up to `gtid_wait_timeout_ms`, else the primary does), `primary_window`
     /// (the primary serves them for `primary_window_ms`), or `off`.
     pub read_your_writes: ReadYourWrites,
+    /// Whose writes a read must see: `user` (default: every earlier write of any session of the same
+    /// user — an application's connection pool spreads one request over several connections),
+    /// `global` (every session's writes; MaxScale's causal_reads = global), or `session` (its own only).
+    pub read_your_writes_scope: WriteScope,
     /// For `primary_window`, ms. Default 1000.
     pub primary_window_ms: u64,
     /// For `gtid`: longest wait for a replica to apply a session's last write, ms. Default 100.
@@ -462,6 +466,19 @@ pub enum FallbackConfig {
     Error,
 }
 
+/// Whose writes read-your-writes covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteScope {
+    /// The session's own writes.
+    Session,
+    /// The writes of every session of the same user.
+    #[default]
+    User,
+    /// Every session's writes.
+    Global,
+}
+
 /// Read-your-writes mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -482,6 +499,7 @@ impl Default for RoutingConfig {
             balance: BalanceConfig::RoundRobin,
             fallback: FallbackConfig::Primary,
             read_your_writes: ReadYourWrites::Gtid,
+            read_your_writes_scope: WriteScope::User,
             primary_window_ms: 1_000,
             gtid_wait_timeout_ms: 100,
             autocommit_false_is_transaction: true,

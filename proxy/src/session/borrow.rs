@@ -163,6 +163,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.parked = self.held.take();
             }
         }
+        if let Some(cell) = &self.write_cell {
+            // Another session of the scope wrote since: its write is this session's to see too (the
+            // cell holds this session's own writes as well).
+            let v = cell.version();
+            if v != self.write_seen {
+                self.write_seen = v;
+                // The newer of the two: the cell has this session's writes in the default group too,
+                // not those in a shard group.
+                if let Some(shared) = cell.last()
+                    && self.last_write.as_ref().is_none_or(|(_, at)| *at < shared.1)
+                {
+                    self.last_write = Some(shared);
+                }
+            }
+        }
         let config = self.shared.config();
         let routing = &config.routing;
         let snap = self.ctx_routing();
@@ -767,13 +782,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         if let Some(g) = &fx.gtid {
+            // Published to the scope's cell as the relay read it (relay.rs).
             self.last_write = Some((Some(g.clone()), Instant::now()));
         } else if !class.read_only && !fx.failed && self.status & status::IN_TRANS == 0 {
             // A write without a reported GTID (a MySQL server, or nothing logged): keep what is known.
-            if !matches!(lexed.first_keyword.as_str(), "set" | "use" | "do" | "show" | "begin" | "start") {
+            // A transaction's end is one only when the transaction wrote (a ROLLBACK never is).
+            let no_write = match class.tx {
+                Some(Tx::Commit) => !self.tx_wrote,
+                Some(Tx::Rollback) => true,
+                _ => {
+                    matches!(lexed.first_keyword.as_str(), "set" | "use" | "do" | "show" | "begin" | "start")
+                }
+            };
+            if !no_write {
                 let prev = self.last_write.take().and_then(|(g, _)| g);
                 self.last_write = Some((prev, Instant::now()));
+                // Only now (the client may already have the OK): a server that reports no GTID
+                // leaves a short window in which another session's read may not see this write.
+                if let Some(cell) = self.write_cell.as_ref().filter(|_| self.group_ctx == 0) {
+                    cell.publish(None);
+                }
             }
+        }
+        if self.status & status::IN_TRANS == 0 {
+            self.tx_wrote = false;
+        } else if !class.read_only && !fx.failed && class.tx.is_none() {
+            self.tx_wrote = true;
         }
         if self.held.is_some() && (fx.warnings > 0 || fx.failed) {
             pin(&mut self.pins, Pin::Diagnostics);

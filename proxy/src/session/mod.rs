@@ -265,6 +265,12 @@ pub struct Session<S> {
     vars: Vars,
     /// The session's last write: its GTID (read-your-writes) and when it completed.
     last_write: Option<(Option<GtidPos>, std::time::Instant)>,
+    /// Where the session's writes are published and other sessions' are read (`[routing]
+    /// read_your_writes_scope`; `None`: its own only), and the cell's version last read.
+    write_cell: Option<Arc<crate::topology::WriteCell>>,
+    write_seen: u64,
+    /// The open transaction changed something (its COMMIT is then a write for read-your-writes).
+    tx_wrote: bool,
     /// LAST_INSERT_ID() as the client would see it.
     last_insert_id: u64,
     /// The previous statement's route (SHOW LAST ROUTE).
@@ -382,6 +388,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             login_seq: login.seq,
             vars: Vars::unknown(),
             last_write: None,
+            write_cell: None,
+            write_seen: 0,
+            tx_wrote: false,
             last_insert_id: 0,
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),
@@ -430,6 +439,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.objects = pins::SessionObjects::default();
         self.vars = Vars::unknown();
         self.last_write = None;
+        let scope = self.shared.config().routing.read_your_writes_scope;
+        self.write_cell = self.shared.writes.cell(scope, &self.user.name);
+        self.write_seen = 0;
         self.last_insert_id = 0;
         self.last_found = Some(0);
         self.last_row_count = Some(-1);

@@ -108,6 +108,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     {
                         let g = crate::topology::GtidPos::parse(&String::from_utf8_lossy(&value));
                         if !g.is_empty() {
+                            // Published before the client has the OK: a read it sends next on another
+                            // connection must already see this write (read_your_writes_scope).
+                            if let Some(cell) = self.write_cell.as_ref().filter(|_| self.group_ctx == 0) {
+                                cell.publish(Some(&g));
+                            }
                             fx.gtid = Some(g);
                         }
                     }

@@ -420,6 +420,9 @@ async fn private_delayed_replica_never_gets_its_old_rows_cached() {
     let schema = private.fresh_schema("cache_delay").await;
     let mut cfg = cache_config(&private);
     cfg.monitor.max_replica_lag_ms = 600_000;
+    // The reading session must not wait for the writer's write (the default scope, user, would make
+    // it): the delayed replica then answers it with the old row, which must never be stored.
+    cfg.routing.read_your_writes_scope = sluice::config::WriteScope::Session;
     let p = sluice_tests::start_proxy(cfg).await;
     let mut w = connect(&p, "app", "app", &schema).await;
     prepare_table(&mut w, &private).await;

@@ -623,6 +623,60 @@ async fn read_your_writes_primary_window() {
     read_your_writes(topo, &schema, sluice::config::ReadYourWrites::PrimaryWindow).await;
 }
 
+/// An application pool writes on one connection and reads on another: with the default
+/// `read_your_writes_scope = "user"` the read sees the write (a replica that has applied it, or the
+/// primary), as on a direct connection. `SCOPE=session` runs the same pairs per session only (stale
+/// reads are then possible: printed, not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_across_a_users_sessions() {
+    let (topo, schema) = setup("ryw_user").await;
+    let mut cfg = topo.sluice_config();
+    let scope = match std::env::var("SCOPE").as_deref() {
+        Ok("session") => sluice::config::WriteScope::Session,
+        _ => sluice::config::WriteScope::User,
+    };
+    cfg.routing.read_your_writes_scope = scope;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    c.query_drop("CREATE TABLE counters (id INT PRIMARY KEY, n INT)").await.expect("create");
+    let (pairs, pools) = (1_000u32, 4u32);
+    let mut tasks = Vec::new();
+    for s in 0..pools {
+        let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+        tasks.push(tokio::spawn(async move {
+            let mut writer = Conn::new(opts.clone()).await.expect("writer");
+            let mut reader = Conn::new(opts).await.expect("reader");
+            writer.exec_drop("INSERT INTO counters VALUES (?, 0)", (s,)).await.expect("insert");
+            let (mut stale, mut on_replica) = (0u32, 0u32);
+            for i in 1..=pairs {
+                writer.exec_drop("UPDATE counters SET n = ? WHERE id = ?", (i, s)).await.expect("update");
+                let n: Option<u32> =
+                    reader.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
+                stale += u32::from(n != Some(i));
+                if i % 50 == 0 && last_route(&mut reader).await.0 == "replica" {
+                    on_replica += 1;
+                }
+            }
+            (stale, on_replica)
+        }));
+    }
+    let (mut stale, mut on_replica) = (0, 0);
+    for t in tasks {
+        let (s, r) = t.await.expect("task");
+        stale += s;
+        on_replica += r;
+    }
+    eprintln!(
+        "{scope:?}: {} write-then-read pairs on two connections, {stale} stale; sampled reads on replicas: {on_replica}/{}",
+        pairs * pools,
+        pairs * pools / 50
+    );
+    if scope == sluice::config::WriteScope::User {
+        assert_eq!(stale, 0, "{stale} stale reads of {} pairs", pairs * pools);
+    }
+    c.disconnect().await.ok();
+}
+
 /// A replica whose SQL thread stops (lag NULL) or that is delayed past `max_replica_lag_ms` leaves the
 /// read rotation, and comes back when it recovers.
 #[tokio::test]
