@@ -1,6 +1,5 @@
 //! The result cache's admin commands (`SHOW CACHE`, `FLUSH CACHE [table]`) and its /metrics series.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -84,30 +83,36 @@ pub fn flush(shared: &Shared, table: Option<&str>) -> Result<Answer, Error> {
 }
 
 /// The cache's Prometheus series (nothing when the cache is off).
-pub fn metrics(shared: &Shared, m: &mut String) {
-    let Some(c) = &shared.cache else { return };
+pub fn metrics(
+    shared: &Shared,
+    e: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+) -> std::fmt::Result {
+    use crate::metrics::{counter, counters, gauge, gauges};
+    let Some(c) = &shared.cache else { return Ok(()) };
     let s = c.snapshot();
-    let _ = writeln!(m, "# HELP sluice_cache_hits_total Result-cache hits by level.");
-    let _ = writeln!(m, "# TYPE sluice_cache_hits_total counter");
-    let _ = writeln!(m, "sluice_cache_hits_total{{level=\"l1\"}} {}", s.hits_l1);
-    let _ = writeln!(m, "sluice_cache_hits_total{{level=\"l2\"}} {}", s.hits_l2);
-    let _ = writeln!(m, "# TYPE sluice_cache_misses_total counter");
-    let _ = writeln!(m, "sluice_cache_misses_total {}", s.misses);
-    let _ = writeln!(m, "# HELP sluice_cache_not_stored_total Results not stored, by reason.");
-    let _ = writeln!(m, "# TYPE sluice_cache_not_stored_total counter");
-    let _ = writeln!(m, "sluice_cache_not_stored_total{{reason=\"too_large\"}} {}", s.too_large);
-    let _ = writeln!(m, "sluice_cache_not_stored_total{{reason=\"replica_behind\"}} {}", s.replica_behind);
-    let _ = writeln!(m, "# TYPE sluice_cache_invalidations_total counter");
-    let _ = writeln!(m, "sluice_cache_invalidations_total {}", s.invalidations);
-    let _ = writeln!(m, "# TYPE sluice_cache_evictions_total counter");
-    let _ = writeln!(m, "sluice_cache_evictions_total{{level=\"l1\"}} {}", s.l1_evictions);
-    let _ = writeln!(m, "# TYPE sluice_cache_bytes gauge");
-    let _ = writeln!(m, "sluice_cache_bytes{{level=\"l1\"}} {}", s.l1_bytes);
-    let _ = writeln!(m, "# TYPE sluice_cache_entries gauge");
-    let _ = writeln!(m, "sluice_cache_entries{{level=\"l1\"}} {}", s.l1_entries);
-    let _ = writeln!(m, "# HELP sluice_cache_l2_up 1 while the Redis level is in use.");
-    let _ = writeln!(m, "# TYPE sluice_cache_l2_up gauge");
-    let _ = writeln!(m, "sluice_cache_l2_up {}", u8::from(s.l2_up));
-    let _ = writeln!(m, "# TYPE sluice_cache_l2_errors_total counter");
-    let _ = writeln!(m, "sluice_cache_l2_errors_total {}", s.l2_errors);
+    let l1 = [("level", "l1")];
+    counters(
+        e,
+        "sluice_cache_hits",
+        "Result-cache hits by level.",
+        [(l1, s.hits_l1), ([("level", "l2")], s.hits_l2)],
+    )?;
+    counter(e, "sluice_cache_misses", "Result-cache misses.", s.misses)?;
+    counters(
+        e,
+        "sluice_cache_not_stored",
+        "Results not stored, by reason.",
+        [([("reason", "too_large")], s.too_large), ([("reason", "replica_behind")], s.replica_behind)],
+    )?;
+    counter(
+        e,
+        "sluice_cache_invalidations",
+        "Result-cache invalidations (writes to a cached table).",
+        s.invalidations,
+    )?;
+    counters(e, "sluice_cache_evictions", "Result-cache entries evicted, by level.", [(l1, s.l1_evictions)])?;
+    gauges(e, "sluice_cache_bytes", "Bytes the result cache holds, by level.", [(l1, s.l1_bytes)])?;
+    gauges(e, "sluice_cache_entries", "Entries the result cache holds, by level.", [(l1, s.l1_entries)])?;
+    gauge(e, "sluice_cache_l2_up", "1 while the Redis level is in use.", u64::from(s.l2_up))?;
+    counter(e, "sluice_cache_l2_errors", "Errors talking to the Redis level.", s.l2_errors)
 }

@@ -1,28 +1,39 @@
 //! HTTP on `[http] listen` (9033): `/` (the status page: HTML + JS built into the binary),
-//! `/metrics` (Prometheus text format, aggregate series only), `/status`, `/digests` and `/advice`
-//! (JSON), `/health` (200 when writes have a primary, else 503: for load balancers that need writes),
-//! `/ready` (200 unless draining or no member is healthy: Kubernetes readiness) and `/live` (200 while
-//! the process answers: liveness).
+//! `/metrics` (Prometheus text format, aggregate series only: [`crate::metrics`]), `/status`,
+//! `/digests` and `/advice` (JSON), `/health` (200 when writes have a primary, else 503: for load
+//! balancers that need writes), `/ready` (200 unless draining or no member is healthy: Kubernetes
+//! readiness) and `/live` (200 while the process answers: liveness).
 //!
-//! A deliberately small HTTP/1.1 server, safe to expose: GET only, one request per connection, a
-//! request head of at most [`MAX_HEAD`] bytes that must arrive within `[http] request_timeout_ms`, a
-//! response that must be taken within `write_timeout_ms`, at most `max_connections` open (more get
-//! 503). `/metrics` and the probes are open; the status endpoints ([`Settings`]) need the `[http]`
-//! token when one is configured, and without one answer 403 unless the listener is loopback.
-//! `/digests` and `/advice` return the top `?limit=` rows (default [`DEFAULT_LIMIT`], at most
-//! [`MAX_LIMIT`]), built from the digest table in place.
+//! Served by hyper's HTTP/1.1 connection, bounded to be safe to expose: GET only (405 otherwise), a
+//! request head of at most [`MAX_HEAD`] bytes (431 beyond) that must arrive within `[http]
+//! request_timeout_ms` (else the connection is closed without an answer), a response that must be
+//! taken within `write_timeout_ms` ([`WriteDeadline`]), at most `max_connections` open (more get
+//! 503). Keep-alive is allowed: an idle connection keeps its slot only until `request_timeout_ms`
+//! passes without a new request head, and a request with a body (or not a GET) closes it. `/metrics`
+//! and the probes are open; the status endpoints ([`Settings`]) need the `[http]` token when one is
+//! configured, and without one answer 403 unless the listener is loopback. `/digests` and `/advice`
+//! return the top `?limit=` rows (default [`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]), built from the
+//! digest table in place.
 
-use std::fmt::Write as _;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpConfig;
 use crate::state::Shared;
-use crate::stats::{LATENCY_BUCKETS, TARGETS};
 
 /// Longest request head (request line and headers), bytes; a longer one gets 431.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -30,6 +41,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const DEFAULT_LIMIT: usize = 100;
 /// Most rows `/digests` and `/advice` return (a larger `?limit=` is cut to this).
 pub const MAX_LIMIT: usize = 1000;
+/// How long a connection beyond `max_connections` may take to send its request and read its 503.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `[http]` as resolved at start: the token read from its secret, the limits.
 pub struct Settings {
@@ -152,52 +165,6 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A parsed request head.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Request<'a> {
-    /// `GET`, …
-    pub method: &'a str,
-    /// The path, without the query.
-    pub path: &'a str,
-    /// What follows `?` (empty if nothing).
-    pub query: &'a str,
-    /// The `Authorization` header's value.
-    pub authorization: Option<&'a str>,
-}
-
-/// Where the request head ends in `buf` (just past its blank line), if it is all there.
-pub fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4)
-}
-
-/// Parses a request head (`head_end` bytes). An error is the status to answer with.
-pub fn parse_head(head: &[u8]) -> Result<Request<'_>, u16> {
-    let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
-    let mut lines = text.split("\r\n");
-    let line = lines.next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(400);
-    };
-    if method.is_empty() || !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Err(400);
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut authorization = None;
-    for h in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, value)) = h.split_once(':') else { return Err(400) };
-        if name.eq_ignore_ascii_case("authorization") {
-            if authorization.is_some() {
-                return Err(400);
-            }
-            authorization = Some(value.trim());
-        }
-    }
-    Ok(Request { method, path, query, authorization })
-}
-
 /// `?limit=` (default [`DEFAULT_LIMIT`], capped at [`MAX_LIMIT`]); `None` if it is not a number.
 pub fn limit(query: &str) -> Option<usize> {
     match query.split('&').find_map(|kv| kv.strip_prefix("limit=")) {
@@ -207,90 +174,191 @@ pub fn limit(query: &str) -> Option<usize> {
 }
 
 /// An answer.
-struct Response {
-    code: u16,
-    ctype: &'static str,
-    body: String,
-    /// Extra header lines, each ending in `\r\n`.
-    headers: &'static str,
+type Answer = Response<Full<Bytes>>;
+
+fn answer(code: StatusCode, ctype: &'static str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = code;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
 }
 
-fn text(code: u16, body: impl Into<String>) -> Response {
-    Response { code, ctype: "text/plain; charset=utf-8", body: body.into(), headers: "" }
+fn text(code: StatusCode, body: impl Into<Bytes>) -> Answer {
+    answer(code, "text/plain; charset=utf-8", body)
 }
 
-fn json(body: String) -> Response {
-    Response { code: 200, ctype: "application/json", body, headers: "Cache-Control: no-store\r\n" }
+/// `r` with one more header.
+fn with(mut r: Answer, name: header::HeaderName, value: &'static str) -> Answer {
+    r.headers_mut().append(name, HeaderValue::from_static(value));
+    r
 }
 
-fn reason(code: u16) -> &'static str {
-    match code {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
+fn json(body: String) -> Answer {
+    with(answer(StatusCode::OK, "application/json", body), header::CACHE_CONTROL, "no-store")
+}
+
+/// The connection's stream, its writes bounded: a response must be taken by the client within
+/// `limit` of its first byte, or writing fails with `TimedOut` (and hyper drops the connection).
+/// The clock starts at the first write after the last completed flush (one response), so an idle
+/// keep-alive connection is not timed here (hyper's header read timeout does that).
+struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        Self { inner, limit, deadline: Box::pin(tokio::time::sleep(limit)), armed: false }
     }
 }
 
-/// Writes `r` and closes; `false` if the client did not take it within `timeout` (dropped then).
-async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, r: &Response, timeout: Duration) -> bool {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n{}Connection: close\r\n\r\n",
-        r.code,
-        reason(r.code),
-        r.ctype,
-        r.body.len(),
-        r.headers,
-    );
-    let write = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(r.body.as_bytes()).await?;
-        stream.shutdown().await
-    };
-    matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
+impl<S: AsyncWrite + Unpin> WriteDeadline<S> {
+    /// Runs one write operation under the deadline (armed now if it is not yet).
+    fn bounded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if !self.armed {
+            let at = tokio::time::Instant::now() + self.limit;
+            self.deadline.as_mut().reset(at);
+            self.armed = true;
+        }
+        let timed_out = || {
+            let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "[http] write_timeout_ms");
+            Poll::Ready(Err(e))
+        };
+        if self.deadline.is_elapsed() {
+            return timed_out();
+        }
+        match op(Pin::new(&mut self.inner), cx) {
+            Poll::Pending if self.deadline.as_mut().poll(cx).is_ready() => timed_out(),
+            r => r,
+        }
+    }
 }
 
-/// Reads the request head within `timeout`: `Ok(bytes)` with the head at the front, `Err(Some(code))`
-/// to answer with, `Err(None)` to just close (the client went away or was too slow).
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, timeout: Duration) -> Result<Vec<u8>, Option<u16>> {
-    let mut buf = Vec::with_capacity(1024);
-    let read = async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(|_| None)?;
-            if n == 0 {
-                return Err(None);
-            }
-            // Only the new bytes (and the 3 before them) can complete the blank line.
-            let from = buf.len().saturating_sub(3);
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(end) = head_end(&buf[from..]) {
-                buf.truncate(from + end);
-                return Ok(());
-            }
-            if buf.len() >= MAX_HEAD {
-                return Err(Some(431));
-            }
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.bounded(cx, |s, cx| s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.bounded(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if !self.armed {
+            return Pin::new(&mut self.inner).poll_flush(cx);
+        }
+        let r = self.bounded(cx, |s, cx| s.poll_flush(cx));
+        if matches!(r, Poll::Ready(Ok(()))) {
+            // Everything written so far is with the kernel: the response was taken.
+            self.armed = false;
+        }
+        r
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.bounded(cx, |s, cx| s.poll_shutdown(cx))
+    }
+}
+
+/// How one connection is served.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Further requests on the connection after the first.
+    keep_alive: bool,
+    /// The request head (and, kept alive, the next one) must arrive within this.
+    head: Duration,
+    /// A response must be taken within this.
+    write: Duration,
+}
+
+/// Serves HTTP/1.1 on `stream` with `limits`, answering each request with `handle`, until the client
+/// closes, a limit is hit, or `stop` is cancelled (an answer being written is finished first).
+async fn run<S, F>(stream: S, limits: Limits, stop: &CancellationToken, handle: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(&Request<Incoming>) -> Answer,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(limits.keep_alive)
+        .header_read_timeout(limits.head)
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(MAX_HEAD.max(8192));
+    let service = hyper::service::service_fn(|req: Request<Incoming>| {
+        let mut r = handle(&req);
+        // GET only, and nothing is read of a body: close rather than read past it for the next head.
+        if req.method() != Method::GET || !req.body().is_end_stream() {
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        std::future::ready(Ok::<_, Infallible>(r))
+    });
+    let conn = http.serve_connection(TokioIo::new(WriteDeadline::new(stream, limits.write)), service);
+    tokio::pin!(conn);
+    let done = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
     };
-    match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(())) if buf.len() <= MAX_HEAD => Ok(buf),
-        Ok(Ok(())) => Err(Some(431)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(None),
+    if let Err(e) = done {
+        tracing::debug!(error = %e, "HTTP connection ended");
     }
+}
+
+/// One HTTP connection (requests until the client closes or a limit ends it).
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(shared: Arc<Shared>, stream: S) {
+    let s = &shared.http;
+    let Some(_slot) = shared.http_slots.take(s.max_connections) else {
+        shared.digests.totals.refuse("http_max_connections");
+        tracing::debug!("refused HTTP connection: [http] max_connections reached");
+        let body = format!("too many HTTP connections ([http] max_connections = {})\n", s.max_connections);
+        let limits = Limits { keep_alive: false, head: REFUSE_TIMEOUT, write: REFUSE_TIMEOUT };
+        let refuse = |_: &Request<Incoming>| {
+            with(text(StatusCode::SERVICE_UNAVAILABLE, body.clone()), header::RETRY_AFTER, "1")
+        };
+        run(stream, limits, &shared.shutdown, refuse).await;
+        return;
+    };
+    let limits = Limits { keep_alive: true, head: s.request_timeout, write: s.write_timeout };
+    run(stream, limits, &shared.shutdown, |req| respond(&shared, req)).await;
 }
 
 /// The status endpoints' answer to a request without access.
-fn denied(s: &Settings, access: Access) -> Response {
+fn denied(s: &Settings, access: Access) -> Answer {
     match access {
         Access::NotConfigured => text(
-            403,
+            StatusCode::FORBIDDEN,
             format!(
                 "forbidden: /, /status, /digests and /advice need a token when [http] listen is not a loopback \
                  address, and none is configured. Set [http] token_env = \"SLUICE_HTTP_TOKEN\" (or token_file) \
@@ -299,276 +367,88 @@ fn denied(s: &Settings, access: Access) -> Response {
                 s.user
             ),
         ),
-        _ => Response {
-            headers: "WWW-Authenticate: Basic realm=\"sluice\", charset=\"UTF-8\"\r\nWWW-Authenticate: Bearer realm=\"sluice\"\r\n",
-            ..text(
-                401,
+        _ => {
+            let r = text(
+                StatusCode::UNAUTHORIZED,
                 "unauthorized: send `Authorization: Bearer <token>` or HTTP basic auth ([http] token_env / token_file)\n",
-            )
+            );
+            let r = with(r, header::WWW_AUTHENTICATE, "Basic realm=\"sluice\", charset=\"UTF-8\"");
+            with(r, header::WWW_AUTHENTICATE, "Bearer realm=\"sluice\"")
+        }
+    }
+}
+
+/// The answer to a request.
+fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Answer {
+    let bad = || text(StatusCode::BAD_REQUEST, "Bad Request\n");
+    let uri = req.uri();
+    // Origin form only (`/path?query`): not `http://host/path`, not `*`.
+    if uri.scheme().is_some() || uri.authority().is_some() || !uri.path().starts_with('/') {
+        return bad();
+    }
+    let mut auth = req.headers().get_all(header::AUTHORIZATION).iter();
+    let authorization = match (auth.next(), auth.next()) {
+        (None, _) => None,
+        (Some(v), None) => match std::str::from_utf8(v.as_bytes()) {
+            Ok(v) => Some(v.trim()),
+            Err(_) => return bad(),
         },
-    }
-}
-
-/// One HTTP connection: one GET, one answer.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, mut stream: S) {
-    let s = &shared.http;
-    let Some(_slot) = shared.http_slots.take(s.max_connections) else {
-        shared.digests.totals.refuse("http_max_connections");
-        tracing::debug!("refused HTTP connection: [http] max_connections reached");
-        let r = Response {
-            headers: "Retry-After: 1\r\n",
-            ..text(
-                503,
-                format!("too many HTTP connections ([http] max_connections = {})\n", s.max_connections),
-            )
-        };
-        if respond(&mut stream, &r, Duration::from_secs(1)).await {
-            // Take what the client sent (briefly) so closing does not reset the connection under
-            // its unread 503.
-            let mut sink = [0u8; 1024];
-            let _ = tokio::time::timeout(Duration::from_millis(200), async {
-                let mut left: usize = 16 * 1024;
-                while left > 0 {
-                    match stream.read(&mut sink).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => left = left.saturating_sub(n),
-                    }
-                }
-            })
-            .await;
-        }
-        return;
+        (Some(_), Some(_)) => return bad(),
     };
-    let buf = match read_head(&mut stream, s.request_timeout).await {
-        Ok(buf) => buf,
-        Err(Some(code)) => {
-            respond(&mut stream, &text(code, format!("{}\n", reason(code))), s.write_timeout).await;
-            return;
-        }
-        Err(None) => return,
-    };
-    let r = match parse_head(&buf) {
-        Ok(req) => answer(&shared, &req),
-        Err(code) => text(code, format!("{}\n", reason(code))),
-    };
-    if !respond(&mut stream, &r, s.write_timeout).await {
-        tracing::debug!("HTTP response not taken within [http] write_timeout_ms: connection dropped");
+    if req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
-}
-
-/// The answer to a parsed request.
-fn answer(shared: &Shared, req: &Request<'_>) -> Response {
-    let protected = matches!(req.path, "/" | "/index.html" | "/status" | "/digests" | "/advice");
-    if req.method != "GET" {
-        return text(405, "only GET\n");
-    }
-    if protected {
-        let access = shared.http.access(req.authorization);
+    let path = uri.path();
+    if matches!(path, "/" | "/index.html" | "/status" | "/digests" | "/advice") {
+        let access = shared.http.access(authorization);
         if access != Access::Granted {
             return denied(&shared.http, access);
         }
     }
-    let limit = || limit(req.query).ok_or_else(|| text(400, "limit must be a number\n"));
-    match req.path {
-        "/metrics" => Response { ctype: "text/plain; version=0.0.4", ..text(200, metrics(shared)) },
+    let top = |rows: fn(&Shared, usize) -> String| match limit(uri.query().unwrap_or("")) {
+        Some(n) => json(rows(shared, n)),
+        None => text(StatusCode::BAD_REQUEST, "limit must be a number\n"),
+    };
+    let ok = |body: &'static str| text(StatusCode::OK, body);
+    let unavailable = |body: &'static str| text(StatusCode::SERVICE_UNAVAILABLE, body);
+    match path {
+        "/metrics" => answer(StatusCode::OK, crate::metrics::CONTENT_TYPE, crate::metrics::render(shared)),
         "/status" => json(status(shared)),
-        "/digests" => match limit() {
-            Ok(n) => json(digests(shared, n)),
-            Err(r) => r,
-        },
-        "/advice" => match limit() {
-            Ok(n) => json(advice(shared, n)),
-            Err(r) => r,
-        },
-        "/" | "/index.html" => Response {
-            ctype: "text/html; charset=utf-8",
-            headers: "Cache-Control: no-store\r\n",
-            ..text(200, STATUS_PAGE)
-        },
+        "/digests" => top(digests),
+        "/advice" => top(advice),
+        "/" | "/index.html" => with(
+            answer(StatusCode::OK, "text/html; charset=utf-8", STATUS_PAGE),
+            header::CACHE_CONTROL,
+            "no-store",
+        ),
         "/health" => {
             let snap = shared.routing.load();
             let health = shared.health.load();
             let members = health.groups.first().map(|(_, m)| m.as_slice()).unwrap_or_default();
             // A configured primary stays the primary while it is down: its checks decide.
             let primary_up = snap.primary.and_then(|i| members.get(i)).is_some_and(|h| h.healthy);
-            if primary_up && !snap.split_brain { text(200, "ok\n") } else { text(503, "no usable primary\n") }
+            if primary_up && !snap.split_brain { ok("ok\n") } else { unavailable("no usable primary\n") }
         }
         // Liveness: the process answers (a primary outage must not get sluice restarted).
-        "/live" => text(200, "ok\n"),
+        "/live" => ok("ok\n"),
         // Readiness: not draining, and some member of the default group can serve (reads still work
         // through replicas while the primary is down, so the pod stays in its Service).
         "/ready" => {
             let health = shared.health.load();
             let serving = health.groups.first().is_some_and(|(_, m)| m.iter().any(|h| h.healthy));
             if shared.shutdown.is_cancelled() {
-                text(503, "draining\n")
+                unavailable("draining\n")
             } else if serving {
-                text(200, "ok\n")
+                ok("ok\n")
             } else {
-                text(503, "no healthy backend\n")
+                unavailable("no healthy backend\n")
             }
         }
-        _ => text(404, "not found: try /, /metrics, /status, /digests, /advice, /health, /ready, /live\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /, /metrics, /status, /digests, /advice, /health, /ready, /live\n",
+        ),
     }
-}
-
-/// A Prometheus label value, escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-/// The `/metrics` body.
-pub fn metrics(shared: &Shared) -> String {
-    let mut m = String::with_capacity(4096);
-    let t = &shared.digests.totals;
-    let _ = writeln!(m, "# HELP sluice_statements_total Statements by where they ran.");
-    let _ = writeln!(m, "# TYPE sluice_statements_total counter");
-    for (i, name) in TARGETS.iter().enumerate() {
-        let _ = writeln!(
-            m,
-            "sluice_statements_total{{target=\"{name}\"}} {}",
-            t.by_target[i].load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(m, "# TYPE sluice_statement_errors_total counter");
-    let _ = writeln!(m, "sluice_statement_errors_total {}", t.errors.load(Ordering::Relaxed));
-    let _ = writeln!(
-        m,
-        "# HELP sluice_statement_time_limit_kills_total Statements stopped by a [[rules]] timeout_ms (KILL QUERY)."
-    );
-    let _ = writeln!(m, "# TYPE sluice_statement_time_limit_kills_total counter");
-    let _ = writeln!(m, "sluice_statement_time_limit_kills_total {}", t.limit_kills.load(Ordering::Relaxed));
-    let _ =
-        writeln!(m, "# HELP sluice_client_connections_refused_total Client connections refused, by reason.");
-    let _ = writeln!(m, "# TYPE sluice_client_connections_refused_total counter");
-    for (i, reason) in crate::stats::REFUSALS.iter().enumerate() {
-        let _ = writeln!(
-            m,
-            "sluice_client_connections_refused_total{{reason=\"{reason}\"}} {}",
-            t.refused[i].load(Ordering::Relaxed)
-        );
-    }
-    let fw = &shared.firewall;
-    let _ = writeln!(
-        m,
-        "# HELP sluice_firewall_blocked_total Statements the digest firewall refused (ERR 1148)."
-    );
-    let _ = writeln!(m, "# TYPE sluice_firewall_blocked_total counter");
-    let _ = writeln!(m, "sluice_firewall_blocked_total {}", fw.blocked.load(Ordering::Relaxed));
-    let _ = writeln!(m, "# HELP sluice_firewall_allowed_digests Digests on the firewall's allowlist.");
-    let _ = writeln!(m, "# TYPE sluice_firewall_allowed_digests gauge");
-    let _ = writeln!(m, "sluice_firewall_allowed_digests {}", fw.len());
-    let _ = writeln!(m, "# TYPE sluice_rows_sent_total counter");
-    let _ = writeln!(m, "sluice_rows_sent_total {}", t.rows_sent.load(Ordering::Relaxed));
-    let _ = writeln!(m, "# HELP sluice_statement_duration_seconds Statement latency through sluice.");
-    let _ = writeln!(m, "# TYPE sluice_statement_duration_seconds histogram");
-    let mut cumulative = 0u64;
-    for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-        cumulative += t.latency_buckets[i].load(Ordering::Relaxed);
-        let _ = writeln!(m, "sluice_statement_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
-    }
-    cumulative += t.latency_buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
-    let _ = writeln!(m, "sluice_statement_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
-    let sum = t.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(m, "sluice_statement_duration_seconds_sum {sum}");
-    let _ = writeln!(m, "sluice_statement_duration_seconds_count {cumulative}");
-
-    crate::cache_admin::metrics(shared, &mut m);
-    let _ = writeln!(m, "# TYPE sluice_client_sessions gauge");
-    let _ = writeln!(m, "sluice_client_sessions {}", shared.sessions.len());
-    let _ = writeln!(m, "# HELP sluice_pins_total Sessions pinned to a backend connection, by reason.");
-    let _ = writeln!(m, "# TYPE sluice_pins_total counter");
-    for (reason, n) in shared.pins.snapshot() {
-        let _ = writeln!(m, "sluice_pins_total{{reason=\"{reason}\"}} {n}");
-    }
-    let _ = writeln!(m, "# TYPE sluice_pool_connections gauge");
-    let _ = writeln!(m, "# TYPE sluice_pool_connections_opened_total counter");
-    for p in shared.pools.all() {
-        let b = label(&p.spec().address);
-        let u = label(&p.spec().user);
-        let _ = writeln!(
-            m,
-            "sluice_pool_connections{{backend=\"{b}\",user=\"{u}\",state=\"in_use\"}} {}",
-            p.in_use()
-        );
-        let _ = writeln!(
-            m,
-            "sluice_pool_connections{{backend=\"{b}\",user=\"{u}\",state=\"idle\"}} {}",
-            p.idle_count()
-        );
-        let _ = writeln!(
-            m,
-            "sluice_pool_connections_opened_total{{backend=\"{b}\",user=\"{u}\"}} {}",
-            p.opened()
-        );
-    }
-    let health = shared.health.load();
-    let snap = shared.routing.load();
-    let _ = writeln!(m, "# TYPE sluice_backend_up gauge");
-    let _ = writeln!(m, "# TYPE sluice_backend_lag_seconds gauge");
-    for (g, members) in &health.groups {
-        for h in members {
-            let slot = if *g == shared.group.name { shared.group.position(&h.address) } else { None };
-            if *g == shared.group.name && slot.is_none() {
-                continue; // removed by a reload: not a backend any more, so not "down"
-            }
-            let role = match slot {
-                Some(i) if snap.primary == Some(i) => "primary",
-                _ => "replica",
-            };
-            let (g, a) = (label(g), label(&h.address));
-            let _ = writeln!(
-                m,
-                "sluice_backend_up{{group=\"{g}\",backend=\"{a}\",role=\"{role}\"}} {}",
-                u8::from(h.healthy)
-            );
-            if let Some(l) = h.lag_ms {
-                let _ = writeln!(
-                    m,
-                    "sluice_backend_lag_seconds{{group=\"{g}\",backend=\"{a}\"}} {}",
-                    l as f64 / 1000.0
-                );
-            }
-        }
-    }
-    let s = shared.plans.stats();
-    let _ = writeln!(m, "# TYPE sluice_plan_cache_lookups_total counter");
-    let _ = writeln!(m, "sluice_plan_cache_lookups_total{{result=\"hit\"}} {}", s.hits);
-    let _ = writeln!(m, "sluice_plan_cache_lookups_total{{result=\"miss\"}} {}", s.misses);
-    let _ = writeln!(m, "# TYPE sluice_plan_cache_unparsed_total counter");
-    let _ = writeln!(m, "sluice_plan_cache_unparsed_total {}", s.unparsed);
-    let _ = writeln!(m, "# TYPE sluice_digests_evicted_total counter");
-    let _ = writeln!(m, "sluice_digests_evicted_total {}", shared.digests.evicted());
-    let _ = writeln!(
-        m,
-        "# HELP sluice_pool_max_connections Connections a pool lends at most ([pool] max_per_backend)."
-    );
-    let _ = writeln!(m, "# TYPE sluice_pool_max_connections gauge");
-    for p in shared.pools.all() {
-        let (b, u) = (label(&p.spec().address), label(&p.spec().user));
-        let _ = writeln!(m, "sluice_pool_max_connections{{backend=\"{b}\",user=\"{u}\"}} {}", p.max());
-    }
-    let _ = writeln!(
-        m,
-        "# HELP sluice_replica_max_lag_seconds Lag past which a replica gets no reads ([monitor] max_replica_lag_ms)."
-    );
-    let _ = writeln!(m, "# TYPE sluice_replica_max_lag_seconds gauge");
-    let _ = writeln!(
-        m,
-        "sluice_replica_max_lag_seconds {}",
-        shared.config().monitor.max_replica_lag_ms as f64 / 1000.0
-    );
-    let sl = &shared.slow_log;
-    let _ = writeln!(m, "# HELP sluice_slow_log_entries_total Statements queued for the slow log.");
-    let _ = writeln!(m, "# TYPE sluice_slow_log_entries_total counter");
-    let _ = writeln!(m, "sluice_slow_log_entries_total {}", sl.queued());
-    let _ = writeln!(
-        m,
-        "# HELP sluice_slow_log_dropped_total Slow log entries dropped (writer behind or failing)."
-    );
-    let _ = writeln!(m, "# TYPE sluice_slow_log_dropped_total counter");
-    let _ = writeln!(m, "sluice_slow_log_dropped_total {}", sl.dropped() + sl.failed());
-    m
 }
 
 /// The status page: one HTML file with its script, no external assets.
@@ -581,43 +461,19 @@ fn advice(shared: &Shared, limit: usize) -> String {
 }
 
 fn status(shared: &Shared) -> String {
-    let snap = shared.routing.load();
-    let health = shared.health.load();
-    let checks: Vec<_> = health
-        .groups
-        .iter()
-        .find(|(g, _)| *g == shared.group.name)
-        .map(|(_, m)| m.clone())
-        .unwrap_or_default();
-    let pools = shared.pools.all();
-    let members: Vec<serde_json::Value> = shared
-        .group
-        .members()
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !m.is_removed())
-        .map(|(i, m)| {
-            let h = checks.iter().find(|h| h.address == m.addr.address);
-            let offline = m.offline.load(Ordering::Relaxed);
-            let state = match h {
-                _ if offline => "offline",
-                Some(h) if h.healthy => "online",
-                Some(_) => "unhealthy",
-                None => "unknown",
-            };
-            let (in_use, idle, max) = pools
-                .iter()
-                .filter(|p| p.spec().address == m.addr.address)
-                .fold((0, 0, 0), |(u, i, x), p| (u + p.in_use(), i + p.idle_count(), x + p.max()));
+    let backends: Vec<serde_json::Value> = crate::backends::rows(shared)
+        .into_iter()
+        .map(|b| {
             serde_json::json!({
-                "address": m.addr.address,
-                "role": if snap.primary == Some(i) { "primary" } else { "replica" },
-                "offline": offline,
-                "state": state,
-                "lag_ms": h.and_then(|h| h.lag_ms),
-                "weight": m.weight(),
-                "error": h.and_then(|h| h.error.clone()),
-                "pool": {"in_use": in_use, "idle": idle, "max": max},
+                "group": b.group,
+                "address": b.address,
+                "role": b.role,
+                "offline": b.offline,
+                "state": b.state,
+                "lag_ms": b.lag_ms,
+                "weight": b.weight,
+                "error": b.error,
+                "pool": {"in_use": b.in_use, "idle": b.idle, "max": b.max},
             })
         })
         .collect();
@@ -626,8 +482,8 @@ fn status(shared: &Shared) -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "sessions": shared.sessions.len(),
         "group": shared.group.name,
-        "split_brain": snap.split_brain,
-        "backends": members,
+        "split_brain": shared.routing.load().split_brain,
+        "backends": backends,
         "statements": t.by_target.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>(),
         "errors": t.errors.load(Ordering::Relaxed),
         "slow_log": {
@@ -676,6 +532,7 @@ fn digests(shared: &Shared, limit: usize) -> String {
 #[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn settings(token: Option<&str>, loopback: bool) -> Settings {
         Settings {
@@ -703,34 +560,6 @@ mod tests {
             }
         }
         out
-    }
-
-    #[test]
-    fn parses_request_line_query_and_authorization() {
-        let head = b"GET /digests?limit=5&x=1 HTTP/1.1\r\nHost: x\r\nauthorization:  Bearer abc \r\n\r\n";
-        let r = parse_head(head).unwrap();
-        assert_eq!(
-            r,
-            Request {
-                method: "GET",
-                path: "/digests",
-                query: "limit=5&x=1",
-                authorization: Some("Bearer abc")
-            }
-        );
-        assert_eq!(parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().authorization, None);
-        for bad in [
-            &b"GET /\r\n\r\n"[..],
-            b"GET  / HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1 x\r\n\r\n",
-            b"GET http://h/ HTTP/1.1\r\n\r\n",
-            b"GET / SPDY/3\r\n\r\n",
-            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
-            b"GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
-            b"GET /\xff HTTP/1.1\r\n\r\n",
-        ] {
-            assert_eq!(parse_head(bad), Err(400), "{:?}", String::from_utf8_lossy(bad));
-        }
     }
 
     #[test]
@@ -779,55 +608,138 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_head_that_never_ends_is_dropped_at_the_timeout() {
-        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
-        client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        let t = std::time::Instant::now();
-        let r = read_head(&mut server, Duration::from_millis(150)).await;
-        assert_eq!(r, Err(None));
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    /// Serves `run` on one end of a duplex pipe (buffer `cap`) answering every GET with `body`.
+    fn served(
+        limits: Limits,
+        cap: usize,
+        body: &'static str,
+    ) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<()>) {
+        let (client, server) = tokio::io::duplex(cap);
+        let task = tokio::spawn(async move {
+            run(server, limits, &CancellationToken::new(), |_| text(StatusCode::OK, body)).await;
+        });
+        (client, task)
+    }
+
+    const SHORT: Limits =
+        Limits { keep_alive: true, head: Duration::from_millis(150), write: Duration::from_millis(150) };
+
+    /// Reads until `n` bytes or the end; what came.
+    async fn read_some(c: &mut tokio::io::DuplexStream, n: usize) -> String {
+        let mut got = vec![0u8; n];
+        let mut at = 0;
+        while at < n {
+            match c.read(&mut got[at..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => at += k,
+            }
+        }
+        String::from_utf8_lossy(&got[..at]).into_owned()
     }
 
     #[tokio::test]
-    async fn a_head_split_over_reads_is_found_and_a_huge_one_refused() {
-        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
-        let task = tokio::spawn(async move {
-            for part in [&b"GET / HTTP/1.1\r"[..], b"\nHost: x\r", b"\n\r", b"\nleftover"] {
-                client.write_all(part).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            client
-        });
-        let head = read_head(&mut server, Duration::from_secs(2)).await.unwrap();
-        assert_eq!(head, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        drop(task.await.unwrap());
+    async fn a_head_that_never_ends_is_dropped_at_the_timeout_without_an_answer() {
+        let (mut client, task) = served(SHORT, 64 * 1024, "x");
+        client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let t = std::time::Instant::now();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        task.await.unwrap();
+    }
 
-        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
-        let big = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n", "a".repeat(MAX_HEAD));
-        client.write_all(big.as_bytes()).await.unwrap();
-        assert_eq!(read_head(&mut server, Duration::from_secs(2)).await, Err(Some(431)));
-        // Exactly at the limit still passes; one byte more does not.
-        for (extra, want) in [(0, true), (1, false)] {
-            let (mut client, mut server) = tokio::io::duplex(64 * 1024);
-            let pad = MAX_HEAD - "GET / HTTP/1.1\r\nX: \r\n\r\n".len() + extra;
-            let head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(pad));
+    #[tokio::test]
+    async fn a_head_over_max_head_gets_431_and_one_at_it_passes() {
+        for (extra, want) in [(0, "HTTP/1.1 200 OK\r\n"), (1, "HTTP/1.1 431 ")] {
+            let (mut client, _task) = served(SHORT, 64 * 1024, "x");
+            let pad = MAX_HEAD - "GET / HTTP/1.1\r\nX: \r\nConnection: close\r\n\r\n".len() + extra;
+            let head = format!("GET / HTTP/1.1\r\nX: {}\r\nConnection: close\r\n\r\n", "a".repeat(pad));
             client.write_all(head.as_bytes()).await.unwrap();
-            assert_eq!(read_head(&mut server, Duration::from_secs(2)).await.is_ok(), want, "{}", head.len());
+            let mut got = String::new();
+            client.read_to_string(&mut got).await.unwrap();
+            assert!(got.starts_with(want), "{}: {got}", head.len());
         }
+        // Split over many reads, then far too long.
+        let (mut client, _task) = served(SHORT, 64 * 1024, "x");
+        client
+            .write_all(format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n", "a".repeat(MAX_HEAD)).as_bytes())
+            .await
+            .unwrap();
+        assert!(read_some(&mut client, 12).await.starts_with("HTTP/1.1 431"));
+    }
+
+    #[tokio::test]
+    async fn keep_alive_serves_several_requests_then_closes_when_idle() {
+        let (mut client, task) = served(SHORT, 64 * 1024, "hello");
+        for _ in 0..3 {
+            client.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            let mut got = String::new();
+            while !got.ends_with("hello") {
+                let more = read_some(&mut client, 1).await;
+                assert!(!more.is_empty(), "closed after {got:?}");
+                got += &more;
+            }
+            assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("content-length: 5"), "{got}");
+            assert!(!got.contains("connection: close"), "{got}");
+        }
+        // Idle past the head timeout: closed, the task (and its slot) gone.
+        let t = std::time::Instant::now();
+        assert_eq!(read_some(&mut client, 1).await, "");
+        assert!(
+            t.elapsed() >= Duration::from_millis(100) && t.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        task.await.unwrap();
+        // A request that is not a GET closes the connection after its answer.
+        let (mut client, task) = served(SHORT, 64 * 1024, "hello");
+        client.write_all(b"POST /live HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").await.unwrap();
+        let t = std::time::Instant::now();
+        let mut got = String::new();
+        client.read_to_string(&mut got).await.unwrap();
+        assert!(got.contains("connection: close") && t.elapsed() < Duration::from_millis(100), "{got}");
+        task.await.unwrap();
     }
 
     #[tokio::test]
     async fn a_client_that_never_reads_is_dropped_at_the_write_timeout() {
-        let (_client, mut server) = tokio::io::duplex(1024);
-        let r = text(200, "x".repeat(1 << 20));
+        let big: &'static str = Box::leak("x".repeat(1 << 20).into_boxed_str());
+        let (mut client, task) = served(SHORT, 1024, big);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let t = std::time::Instant::now();
-        assert!(!respond(&mut server, &r, Duration::from_millis(150)).await);
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-        let (mut client, mut server) = tokio::io::duplex(1 << 21);
-        assert!(respond(&mut server, &r, Duration::from_secs(2)).await);
+        task.await.unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(100) && t.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        // One that reads gets all of it, even when that takes longer than a single write.
+        let limits = Limits { write: Duration::from_secs(5), ..SHORT };
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(async move {
+            run(server, limits, &CancellationToken::new(), |_| text(StatusCode::OK, big)).await;
+        });
+        let mut client = client;
+        client.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await.unwrap();
         let mut got = String::new();
         client.read_to_string(&mut got).await.unwrap();
         assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with(&"x".repeat(100)), "{}", &got[..80]);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn malformed_and_foreign_requests_get_400_or_405() {
+        for (req, want) in [
+            (&b"GET /\r\n\r\n"[..], "HTTP/1.1 400"),
+            (b"GET / SPDY/3\r\n\r\n", "HTTP/1.1 400"),
+            (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", "HTTP/1.1 400"),
+            (b"GET /\xff HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
+        ] {
+            let (mut client, _task) = served(SHORT, 64 * 1024, "x");
+            client.write_all(req).await.unwrap();
+            let got = read_some(&mut client, 12).await;
+            assert!(got.starts_with(want), "{:?}: {got}", String::from_utf8_lossy(req));
+        }
     }
 }

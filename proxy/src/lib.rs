@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod advice;
 pub mod backend;
+pub mod backends;
 pub mod cache_admin;
 pub mod cache_deps;
 pub mod capture;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod firewall;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod migration;
 pub mod monitor;
 pub mod net;

@@ -1,7 +1,5 @@
 //! Admin `SHOW …` statements over the digest table, backends, pools, pins, sessions and plans.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 
 use super::parse::DigestOrder;
@@ -89,46 +87,20 @@ pub(super) fn show_digests(shared: &Shared, order: DigestOrder, limit: Option<us
 }
 
 pub(super) fn show_backends(shared: &Shared) -> Answer {
-    let health = shared.health.load();
-    let snap = shared.routing.load();
-    let members: Vec<_> = health
-        .groups
-        .iter()
-        .find(|(g, _)| *g == shared.group.name)
-        .map(|(_, m)| m.clone())
-        .unwrap_or_default();
-    let rows = shared
-        .group
-        .members()
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !m.is_removed())
-        .map(|(i, m)| {
-            let h = members.iter().find(|h| h.address == m.addr.address);
-            let role = if snap.primary == Some(i) { "primary" } else { "replica" };
-            let offline = m.offline.load(Ordering::Relaxed);
-            let state = match h {
-                _ if offline => "offline",
-                Some(h) if h.healthy => "online",
-                Some(_) => "unhealthy",
-                None => "unknown",
-            };
-            let pools = shared.pools.all();
-            let (in_use, idle) = pools
-                .iter()
-                .filter(|p| p.spec().address == m.addr.address)
-                .fold((0, 0), |(u, i), p| (u + p.in_use(), i + p.idle_count()));
+    let rows = crate::backends::rows(shared)
+        .into_iter()
+        .map(|b| {
             vec![
-                text(&shared.group.name),
-                text(&m.addr.address),
-                text(role),
-                text(state),
-                h.and_then(|h| h.lag_ms).map(|l| Bytes::from(l.to_string())),
-                h.and_then(|h| h.gtid.clone()).map(Bytes::from),
-                text(m.weight()),
-                text(in_use),
-                text(idle),
-                h.and_then(|h| h.error.clone()).map(Bytes::from),
+                text(b.group),
+                text(b.address),
+                text(b.role),
+                text(b.state),
+                b.lag_ms.and_then(text),
+                b.gtid.map(Bytes::from),
+                text(b.weight),
+                text(b.in_use),
+                text(b.idle),
+                b.error.map(Bytes::from),
             ]
         })
         .collect();

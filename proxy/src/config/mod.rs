@@ -217,7 +217,8 @@ pub struct HttpConfig {
     pub show_literals: bool,
     /// HTTP connections open at once; more get 503 and are closed. 0 = no limit. Default 64.
     pub max_connections: usize,
-    /// A client must send its whole request head within this, ms, or is dropped. Default 5000.
+    /// A client must send its whole request head within this, ms, or is dropped; a kept-alive
+    /// connection idle this long is closed. Default 5000.
     pub request_timeout_ms: u64,
     /// A response must be written (read by the client) within this, ms, or the connection is
     /// dropped. Default 10000.

@@ -34,11 +34,14 @@ fn http_of(p: &Proxy) -> SocketAddr {
     a
 }
 
-/// `GET path` with an optional `Authorization` value.
+/// `GET path` with an optional `Authorization` value, on a connection of its own (read to its end:
+/// `Connection: close`, as the server keeps an HTTP/1.1 connection open otherwise).
 async fn get(addr: SocketAddr, path: &str, auth: Option<&str>) -> Answer {
     let mut s = TcpStream::connect(addr).await.expect("http connect");
     let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n").as_bytes()).await.expect("request");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n").as_bytes())
+        .await
+        .expect("request");
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
         .await
@@ -489,4 +492,105 @@ role = "primary"
         let (ok, _, err) = check_config(&text);
         assert!(ok && err.is_empty(), "deploy/{f}: {err}");
     }
+}
+
+/// Latency of `/metrics` as a scraper sees it: 1000 sequential GETs, each on a new connection
+/// (`Connection: close`), p50/p99 printed (`--nocapture`); a loose bound only guards against a hang.
+#[tokio::test]
+async fn metrics_latency_over_1000_sequential_gets() {
+    let (topo, schema) = setup("http_latency").await;
+    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    for i in 0..200 {
+        let _: Option<i32> = c.query_first(format!("SELECT {i} AS c{i}")).await.expect("select");
+    }
+    let http = http_of(&p);
+    let mut took = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(http).await.expect("connect");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("request");
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.expect("response");
+        took.push(started.elapsed());
+        assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+    }
+    took.sort();
+    let (p50, p99) = (took[499], took[989]);
+    println!("GET /metrics x1000, a connection each: p50 {p50:?}, p99 {p99:?}, max {:?}", took[999]);
+    assert!(p50 < Duration::from_millis(100), "p50 {p50:?}");
+    p.shutdown().await;
+}
+
+/// Reads one response (head and `Content-Length` body) off a kept-alive connection; the head is
+/// lower-cased.
+async fn read_response(s: &mut TcpStream) -> Answer {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let (head, body_at) = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&buf[..at]).to_lowercase(), at + 4);
+        }
+        let n = s.read(&mut chunk).await.expect("read head");
+        assert!(n > 0, "closed before the head: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("content-length");
+    while buf.len() < body_at + len {
+        let n = s.read(&mut chunk).await.expect("read body");
+        assert!(n > 0, "closed in the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Answer { code, head, body: String::from_utf8_lossy(&buf[body_at..body_at + len]).into_owned() }
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_serves_many_requests_and_is_closed_once_idle() {
+    let (topo, _schema) = setup("http_keepalive").await;
+    let mut cfg = topo.sluice_config();
+    cfg.http.request_timeout_ms = 1_000;
+    cfg.http.max_connections = 1;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let shared = p.shared().expect("in-process").clone();
+    let http = http_of(&p);
+    let mut s = TcpStream::connect(http).await.expect("connect");
+    let mut took = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let started = Instant::now();
+        let path = if i % 2 == 0 { "/metrics" } else { "/live" };
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.expect("request");
+        let a = read_response(&mut s).await;
+        if i % 2 == 0 {
+            took.push(started.elapsed());
+        }
+        assert_eq!(a.code, 200, "request {i}: {}", a.body);
+        assert!(!a.head.contains("connection: close"), "{}", a.head);
+    }
+    took.sort();
+    println!("GET /metrics x500 on one kept-alive connection: p50 {:?}, p99 {:?}", took[249], took[494]);
+    // It holds the only slot: another connection gets 503.
+    assert_eq!(get(http, "/live", None).await.code, 503);
+    // Idle for longer than request_timeout_ms: closed without a word, and the slot is free again.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed within 5 s")
+        .expect("read");
+    let idle = started.elapsed();
+    println!("an idle kept-alive connection was closed after {idle:?}");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(idle >= Duration::from_millis(900) && idle < Duration::from_secs(3), "{idle:?}");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shared.http_slots.open() > 0 {
+        assert!(Instant::now() < deadline, "the slot was not given back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(get(http, "/live", None).await.code, 200);
+    p.shutdown().await;
 }

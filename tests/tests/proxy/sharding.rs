@@ -441,6 +441,26 @@ async fn database_mode_shards_on_a_second_group() {
     let (code, msg) = err_of(&mut c, "UPDATE notes SET body = 'x' WHERE id = 1").await;
     assert!(code == 1235 && msg.contains("pinned to a connection of group"), "{msg}");
     c.query_drop("ROLLBACK").await.expect("rollback");
+    // SHOW BACKENDS, /status and /metrics list g1's members too, its primary as primary.
+    let mut a = super::admin(&p).await;
+    let rows: Vec<Row> = a.query("SHOW BACKENDS").await.expect("show backends");
+    let g1: Vec<String> = rows
+        .iter()
+        .filter(|r| super::ops::col(r, "group") == "g1")
+        .map(|r| super::ops::col(r, "role"))
+        .collect();
+    assert_eq!(g1, ["primary", "replica", "replica"]);
+    let http = p.http_addr().expect("http");
+    let (_, status) = super::ops::http_get(http, "/status").await;
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    assert_eq!(status["backends"].as_array().map(Vec::len), Some(6), "{status}");
+    let (_, metrics) = super::ops::http_get(http, "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluice_backend_up{group=\"g1\"") && l.contains("role=\"primary\"")),
+        "{metrics}"
+    );
     for n in 0..2 {
         root.query_drop(format!("DROP DATABASE `{schema}_n{n}`")).await.ok();
     }
