@@ -15,8 +15,8 @@
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::ColumnType;
 use sluice_protocol::binary::{StmtExecute, Value, encode_stmt_execute, parse_stmt_execute};
+use sluice_protocol::constants::ColumnType;
 
 /// The first bytes of every capture file.
 pub const MAGIC: &[u8; 10] = b"SLUICECAP\x01";
