@@ -214,9 +214,11 @@ fi
 
 # --- sluice ---------------------------------------------------------------------------------------
 [ -f "$CONFIG" ] || die "config $CONFIG does not exist"
-log "building sluice (cargo build --release -p sluice; the first build takes several minutes)"
+# sluice-replay too: `target/release/sluice replay` runs the sluice-replay beside it.
+log "building sluice (cargo build --release -p sluice -p sluice-replay; the first build takes several minutes)"
 t0=$(date +%s.%N)
-(cd "$ROOT" && cargo build --release -q -p sluice 9>&-) || die "cargo build --release -p sluice failed"
+(cd "$ROOT" && cargo build --release -q -p sluice -p sluice-replay 9>&-) \
+  || die "cargo build --release -p sluice -p sluice-replay failed"
 log "build done ($(elapsed "$t0"))"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/sluice
 [ -x "$BIN" ] || die "$BIN was not built"

@@ -1,4 +1,4 @@
-//! The capture reader (`sluice replay --format capture`): decode, then build and plan the workload.
+//! The capture reader (`sluice-replay --format capture`): decode, then build and plan the workload.
 //! The first byte picks the input's form: a whole file (magic, checksummed LZ4 blocks), or one block's
 //! records, which the target packs into a valid file so the record decoder is reached. Any bytes give
 //! records or an error, never a panic; every record takes at least two bytes of a block; records
@@ -7,8 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice::capture::format::{MAGIC, Record, block, decode_file, encode};
-use sluice::replay::Workload;
+use sluice_protocol::capture::{MAGIC, Record, block, decode_file, encode};
+use sluice_replay::Workload;
 
 fn encoded(records: &[Record]) -> Vec<u8> {
     let mut raw = Vec::new();

@@ -1,4 +1,4 @@
-//! The general and slow log readers (`sluice replay --format general|slow`), on any text (read as
+//! The general and slow log readers (`sluice-replay --format general|slow`), on any text (read as
 //! lossy UTF-8, as replay does): a workload or an error, never a panic. The first byte picks the
 //! reader. Every statement comes from its own line on, so there are no more statements than lines
 //! and no more statement bytes than input bytes; sessions have distinct ids, none is empty, and a
@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
-use sluice::replay::logs::{parse_general, parse_slow};
+use sluice_replay::logs::{parse_general, parse_slow};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };

@@ -190,4 +190,251 @@ pub mod errors {
     pub const INTERNAL: (u16, &str) = (1105, "HY000");
 }
 
-pub use mysql_common::constants::{ColumnFlags, ColumnType};
+/// Column types (`MYSQL_TYPE_*`, the type byte of a column definition and of a binary parameter), with
+/// the server's names and values.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Eq, PartialEq, Debug, Hash)]
+#[repr(u8)]
+pub enum ColumnType {
+    MYSQL_TYPE_DECIMAL = 0x00,
+    MYSQL_TYPE_TINY = 0x01,
+    MYSQL_TYPE_SHORT = 0x02,
+    MYSQL_TYPE_LONG = 0x03,
+    MYSQL_TYPE_FLOAT = 0x04,
+    MYSQL_TYPE_DOUBLE = 0x05,
+    MYSQL_TYPE_NULL = 0x06,
+    MYSQL_TYPE_TIMESTAMP = 0x07,
+    MYSQL_TYPE_LONGLONG = 0x08,
+    MYSQL_TYPE_INT24 = 0x09,
+    MYSQL_TYPE_DATE = 0x0a,
+    MYSQL_TYPE_TIME = 0x0b,
+    MYSQL_TYPE_DATETIME = 0x0c,
+    MYSQL_TYPE_YEAR = 0x0d,
+    /// Internal to the server.
+    MYSQL_TYPE_NEWDATE = 0x0e,
+    MYSQL_TYPE_VARCHAR = 0x0f,
+    MYSQL_TYPE_BIT = 0x10,
+    MYSQL_TYPE_TIMESTAMP2 = 0x11,
+    MYSQL_TYPE_DATETIME2 = 0x12,
+    MYSQL_TYPE_TIME2 = 0x13,
+    /// Replication only.
+    MYSQL_TYPE_TYPED_ARRAY = 0x14,
+    MYSQL_TYPE_VECTOR = 0xf2,
+    MYSQL_TYPE_UNKNOWN = 0xf3,
+    MYSQL_TYPE_JSON = 0xf5,
+    MYSQL_TYPE_NEWDECIMAL = 0xf6,
+    MYSQL_TYPE_ENUM = 0xf7,
+    MYSQL_TYPE_SET = 0xf8,
+    MYSQL_TYPE_TINY_BLOB = 0xf9,
+    MYSQL_TYPE_MEDIUM_BLOB = 0xfa,
+    MYSQL_TYPE_LONG_BLOB = 0xfb,
+    MYSQL_TYPE_BLOB = 0xfc,
+    MYSQL_TYPE_VAR_STRING = 0xfd,
+    MYSQL_TYPE_STRING = 0xfe,
+    MYSQL_TYPE_GEOMETRY = 0xff,
+}
+
+/// A type byte that names no [`ColumnType`].
+#[derive(Clone, Copy, Eq, PartialEq, Debug)]
+pub struct UnknownColumnType(pub u8);
+
+impl std::fmt::Display for UnknownColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown column type 0x{:02x}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownColumnType {}
+
+impl TryFrom<u8> for ColumnType {
+    type Error = UnknownColumnType;
+
+    fn try_from(b: u8) -> Result<Self, UnknownColumnType> {
+        use ColumnType::*;
+        Ok(match b {
+            0x00 => MYSQL_TYPE_DECIMAL,
+            0x01 => MYSQL_TYPE_TINY,
+            0x02 => MYSQL_TYPE_SHORT,
+            0x03 => MYSQL_TYPE_LONG,
+            0x04 => MYSQL_TYPE_FLOAT,
+            0x05 => MYSQL_TYPE_DOUBLE,
+            0x06 => MYSQL_TYPE_NULL,
+            0x07 => MYSQL_TYPE_TIMESTAMP,
+            0x08 => MYSQL_TYPE_LONGLONG,
+            0x09 => MYSQL_TYPE_INT24,
+            0x0a => MYSQL_TYPE_DATE,
+            0x0b => MYSQL_TYPE_TIME,
+            0x0c => MYSQL_TYPE_DATETIME,
+            0x0d => MYSQL_TYPE_YEAR,
+            0x0e => MYSQL_TYPE_NEWDATE,
+            0x0f => MYSQL_TYPE_VARCHAR,
+            0x10 => MYSQL_TYPE_BIT,
+            0x11 => MYSQL_TYPE_TIMESTAMP2,
+            0x12 => MYSQL_TYPE_DATETIME2,
+            0x13 => MYSQL_TYPE_TIME2,
+            0x14 => MYSQL_TYPE_TYPED_ARRAY,
+            0xf2 => MYSQL_TYPE_VECTOR,
+            0xf3 => MYSQL_TYPE_UNKNOWN,
+            0xf5 => MYSQL_TYPE_JSON,
+            0xf6 => MYSQL_TYPE_NEWDECIMAL,
+            0xf7 => MYSQL_TYPE_ENUM,
+            0xf8 => MYSQL_TYPE_SET,
+            0xf9 => MYSQL_TYPE_TINY_BLOB,
+            0xfa => MYSQL_TYPE_MEDIUM_BLOB,
+            0xfb => MYSQL_TYPE_LONG_BLOB,
+            0xfc => MYSQL_TYPE_BLOB,
+            0xfd => MYSQL_TYPE_VAR_STRING,
+            0xfe => MYSQL_TYPE_STRING,
+            0xff => MYSQL_TYPE_GEOMETRY,
+            b => return Err(UnknownColumnType(b)),
+        })
+    }
+}
+
+impl From<ColumnType> for u8 {
+    fn from(t: ColumnType) -> u8 {
+        t as u8
+    }
+}
+
+/// Column definition flags (`*_FLAG`): a `u16` mask; bits sluice does not name are kept as they are.
+#[derive(Clone, Copy, Eq, PartialEq, Hash, Default)]
+pub struct ColumnFlags(u16);
+
+impl ColumnFlags {
+    /// Can't be NULL.
+    pub const NOT_NULL_FLAG: Self = Self(1);
+    /// Part of a primary key.
+    pub const PRI_KEY_FLAG: Self = Self(1 << 1);
+    /// Part of a unique key.
+    pub const UNIQUE_KEY_FLAG: Self = Self(1 << 2);
+    /// Part of a key.
+    pub const MULTIPLE_KEY_FLAG: Self = Self(1 << 3);
+    /// A blob.
+    pub const BLOB_FLAG: Self = Self(1 << 4);
+    /// Unsigned.
+    pub const UNSIGNED_FLAG: Self = Self(1 << 5);
+    /// Zerofill.
+    pub const ZEROFILL_FLAG: Self = Self(1 << 6);
+    /// Binary (no character set).
+    pub const BINARY_FLAG: Self = Self(1 << 7);
+    /// An ENUM.
+    pub const ENUM_FLAG: Self = Self(1 << 8);
+    /// AUTO_INCREMENT.
+    pub const AUTO_INCREMENT_FLAG: Self = Self(1 << 9);
+    /// A TIMESTAMP.
+    pub const TIMESTAMP_FLAG: Self = Self(1 << 10);
+    /// A SET.
+    pub const SET_FLAG: Self = Self(1 << 11);
+    /// No default value.
+    pub const NO_DEFAULT_VALUE_FLAG: Self = Self(1 << 12);
+    /// Set to NOW on UPDATE.
+    pub const ON_UPDATE_NOW_FLAG: Self = Self(1 << 13);
+    /// Part of some key (internal).
+    pub const PART_KEY_FLAG: Self = Self(1 << 14);
+    /// Numeric (for clients).
+    pub const NUM_FLAG: Self = Self(1 << 15);
+
+    const NAMES: [(&'static str, Self); 16] = [
+        ("NOT_NULL_FLAG", Self::NOT_NULL_FLAG),
+        ("PRI_KEY_FLAG", Self::PRI_KEY_FLAG),
+        ("UNIQUE_KEY_FLAG", Self::UNIQUE_KEY_FLAG),
+        ("MULTIPLE_KEY_FLAG", Self::MULTIPLE_KEY_FLAG),
+        ("BLOB_FLAG", Self::BLOB_FLAG),
+        ("UNSIGNED_FLAG", Self::UNSIGNED_FLAG),
+        ("ZEROFILL_FLAG", Self::ZEROFILL_FLAG),
+        ("BINARY_FLAG", Self::BINARY_FLAG),
+        ("ENUM_FLAG", Self::ENUM_FLAG),
+        ("AUTO_INCREMENT_FLAG", Self::AUTO_INCREMENT_FLAG),
+        ("TIMESTAMP_FLAG", Self::TIMESTAMP_FLAG),
+        ("SET_FLAG", Self::SET_FLAG),
+        ("NO_DEFAULT_VALUE_FLAG", Self::NO_DEFAULT_VALUE_FLAG),
+        ("ON_UPDATE_NOW_FLAG", Self::ON_UPDATE_NOW_FLAG),
+        ("PART_KEY_FLAG", Self::PART_KEY_FLAG),
+        ("NUM_FLAG", Self::NUM_FLAG),
+    ];
+
+    /// No flag.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// The flags of a wire value, every bit kept.
+    pub const fn from_bits_retain(bits: u16) -> Self {
+        Self(bits)
+    }
+
+    /// The wire value.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOr for ColumnFlags {
+    type Output = Self;
+
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for ColumnFlags {
+    fn bitor_assign(&mut self, rhs: Self) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// `ColumnFlags(UNSIGNED_FLAG | BINARY_FLAG)`, as bitflags prints them.
+impl std::fmt::Debug for ColumnFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ColumnFlags(")?;
+        if self.is_empty() {
+            f.write_str("0x0")?;
+        }
+        let mut first = true;
+        for (name, flag) in Self::NAMES {
+            if self.contains(flag) {
+                f.write_str(if first { "" } else { " | " })?;
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+
+    #[test]
+    fn every_type_byte_round_trips() {
+        let known: Vec<u8> = (0..=255u8).filter(|b| ColumnType::try_from(*b).is_ok()).collect();
+        assert_eq!(known.len(), 34);
+        for b in known {
+            assert_eq!(ColumnType::try_from(b).map(u8::from), Ok(b));
+        }
+        assert_eq!(ColumnType::try_from(0x20), Err(UnknownColumnType(0x20)));
+        assert_eq!(ColumnType::try_from(0xf4), Err(UnknownColumnType(0xf4)));
+    }
+
+    #[test]
+    fn flags_keep_every_bit() {
+        let f = ColumnFlags::from_bits_retain(0xffff);
+        assert!(f.contains(ColumnFlags::UNSIGNED_FLAG | ColumnFlags::NUM_FLAG));
+        assert_eq!(f.bits(), 0xffff);
+        assert!(!ColumnFlags::empty().contains(ColumnFlags::BINARY_FLAG));
+        let d = format!("{:?}", ColumnFlags::UNSIGNED_FLAG | ColumnFlags::BINARY_FLAG);
+        assert_eq!(d, "ColumnFlags(UNSIGNED_FLAG | BINARY_FLAG)");
+    }
+}

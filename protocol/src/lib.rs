@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod binary;
 pub mod buf;
+pub mod capture;
 pub mod codec;
 pub mod column;
 pub mod constants;

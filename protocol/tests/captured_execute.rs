@@ -7,11 +7,11 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{Fixture, mutations, prefixes};
-use mysql_common::constants::ColumnType;
 use sluice_protocol::binary::{
     ParamType, StmtExecute, Value, decode_binary_row, encode_stmt_execute, parse_stmt_execute,
 };
 use sluice_protocol::column::ColumnDefinition;
+use sluice_protocol::constants::ColumnType;
 
 const NUM_PARAMS: usize = 14;
 

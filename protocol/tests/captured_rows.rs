@@ -7,11 +7,11 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{Fixture, mutations, prefixes};
-use mysql_common::constants::{ColumnFlags, ColumnType};
 use sluice_protocol::binary::{
     Value, decode_binary_row, decode_text_row, encode_binary_row, encode_text_row,
 };
 use sluice_protocol::column::ColumnDefinition;
+use sluice_protocol::constants::{ColumnFlags, ColumnType};
 
 fn all_types() -> Fixture {
     Fixture::parse(include_str!("../testdata/all_types.txt"))

@@ -21,7 +21,6 @@ pub mod net;
 pub mod preauth;
 pub mod private_fs;
 pub mod reload;
-pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod session;

@@ -1,6 +1,7 @@
-//! The `sluice` binary: run the proxy, check a config, hash a password for `[[users]]`, replay a captured
-//! workload, or print the DDL of a sharded table's physical tables.
+//! The `sluice` binary: run the proxy, check a config, hash a password for `[[users]]`, print the DDL of
+//! a sharded table's physical tables, or replay a captured workload (by running `sluice-replay`).
 
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,58 +66,15 @@ enum Command {
         template_file: Option<PathBuf>,
     },
     /// Replay a capture (or a MariaDB general/slow log) against a server and compare latencies.
-    Replay(Box<ReplayArgs>),
-}
-
-#[derive(clap::Args)]
-struct ReplayArgs {
-    /// The capture file (or log, with --format).
-    file: PathBuf,
-    /// Where to replay: HOST:PORT. Nothing else is ever connected to.
-    #[arg(long)]
-    target: String,
-    /// User for every session (default: each session's captured user).
-    #[arg(long)]
-    user: Option<String>,
-    /// Password (also env SLUICE_REPLAY_PASSWORD).
-    #[arg(long, env = "SLUICE_REPLAY_PASSWORD", default_value = "", hide_env_values = true)]
-    password: String,
-    /// Pace relative to the capture: 2.0 = twice as fast; 0 = as fast as possible.
-    #[arg(long, default_value_t = 1.0)]
-    speed: f64,
-    /// `preserve` (one connection per captured session, all at once) or N (at most N sessions at once).
-    #[arg(long, default_value = "preserve")]
-    concurrency: String,
-    /// Replay only what is due within S seconds of replay time.
-    #[arg(long, value_name = "S")]
-    duration: Option<f64>,
-    /// Skip writes (replay reads only).
-    #[arg(long)]
-    read_only: bool,
-    /// Read and analyze the file; connect nowhere.
-    #[arg(long)]
-    dry_run: bool,
-    /// Replay writes too (they change data on the target: use a copy).
-    #[arg(long)]
-    allow_writes: bool,
-    /// The summary as one JSON document on stdout (instead of the table).
-    #[arg(long)]
-    json: bool,
-    /// Also write a self-contained HTML report with latency plots.
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// capture, general (general query log) or slow (slow query log).
-    #[arg(long, default_value = "capture")]
-    format: String,
-    /// Captured schema FROM replays in schema TO (repeatable).
-    #[arg(long, value_name = "FROM=TO")]
-    map_schema: Vec<String>,
-    /// Longest wait (s) for the captured write order before a statement runs anyway.
-    #[arg(long, default_value_t = 10.0)]
-    order_timeout: f64,
-    /// No progress line on stderr.
-    #[arg(long)]
-    quiet: bool,
+    ///
+    /// Runs the `sluice-replay` binary (next to this one, else on PATH) with these arguments; see
+    /// `sluice replay --help`.
+    #[command(disable_help_flag = true)]
+    Replay {
+        /// The arguments of `sluice-replay`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,7 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::HashPassword { password, stdin }) => hash_password(password, stdin),
-        Some(Command::Replay(args)) => replay(*args),
+        Some(Command::Replay { args }) => return replay(args),
         Some(Command::ShardDdl { config, template, template_file }) => {
             shard_ddl(&config, template, template_file)
         }
@@ -193,60 +151,39 @@ fn hash_password(password: Option<String>, stdin: bool) -> Result<(), String> {
         .map_err(|e| format!("writing to stdout: {e}"))
 }
 
-/// `sluice replay`: builds the options, runs the replay on a tokio runtime, prints the summary.
-fn replay(a: ReplayArgs) -> Result<(), String> {
-    use sluice::replay::{self, Options};
-    let (host, port) = replay::parse_target(&a.target)?;
-    if !(a.speed.is_finite() && a.speed >= 0.0) {
-        return Err(format!("--speed {}: a number of 0 or more (0 = as fast as possible)", a.speed));
-    }
-    let duration = match a.duration {
-        Some(d) if d.is_finite() && d > 0.0 => Some(sluice::clock::secs_f64(d)),
-        Some(d) => return Err(format!("--duration {d}: seconds above 0")),
-        None => None,
+/// The binary `sluice replay` runs: replay lives in its own binary so the proxy does not link a MySQL
+/// client driver.
+const REPLAY_BIN: &str = "sluice-replay";
+
+/// `sluice replay ARGS…`: runs `sluice-replay ARGS…` in this process's place (exec, as git runs
+/// `git-<command>`), so its exit code, output and signals are the replay's own. It is looked for next to
+/// this executable first (installed together; a build's target directory), then on PATH. Missing: one
+/// error line and exit code 127 (a shell's "command not found").
+fn replay(args: Vec<OsString>) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let here = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join(REPLAY_BIN)));
+    let on_path = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths).map(|d| d.join(REPLAY_BIN)).find(|p| is_executable(p))
+        })
     };
-    if !(a.order_timeout.is_finite() && a.order_timeout > 0.0) {
-        return Err(format!("--order-timeout {}: seconds above 0", a.order_timeout));
-    }
-    let mut schema_map = Vec::new();
-    for m in &a.map_schema {
-        let (from, to) = m.split_once('=').ok_or_else(|| format!("--map-schema {m:?} is not FROM=TO"))?;
-        schema_map.push((from.to_owned(), to.to_owned()));
-    }
-    let opts = Options {
-        file: a.file,
-        format: a.format.parse()?,
-        host,
-        port,
-        user: a.user,
-        password: a.password,
-        speed: a.speed,
-        concurrency: replay::parse_concurrency(&a.concurrency)?,
-        duration,
-        read_only: a.read_only,
-        dry_run: a.dry_run,
-        allow_writes: a.allow_writes,
-        schema_map,
-        order_timeout: sluice::clock::secs_f64(a.order_timeout),
-        progress: !a.quiet,
+    let Some(bin) = here.filter(|p| is_executable(p)).or_else(on_path) else {
+        eprintln!(
+            "sluice: `sluice replay` needs the {REPLAY_BIN} binary, found neither next to sluice nor on PATH: \
+             install it beside sluice (it is built by `cargo build --release -p sluice-replay`)"
+        );
+        return ExitCode::from(127);
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
-    let summary = rt.block_on(replay::replay(opts))?;
-    if let Some(path) = &a.html {
-        // 0600: the report quotes captured statements.
-        sluice::private_fs::write_new(path, replay::html::render(&summary).as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let doc = serde_json::to_string_pretty(&summary).map_err(|e| format!("encoding the summary: {e}"))?;
-        writeln!(out, "{doc}").map_err(|e| format!("writing to stdout: {e}"))
-    } else {
-        replay::report::write_text(&summary, &mut out).map_err(|e| format!("writing to stdout: {e}"))
-    }
+    // argv[0] "sluice replay": its usage and help then name the command the user typed.
+    let err = std::process::Command::new(&bin).arg0("sluice replay").args(args).exec();
+    eprintln!("sluice: running {}: {err}", bin.display());
+    ExitCode::from(127)
+}
+
+/// A file this user may execute.
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// `sluice shard-ddl`: the CREATE statements of every physical table of a sharded table.

@@ -160,30 +160,39 @@ pub fn log_tail(path: &Path, max: usize) -> String {
 /// (a run of this crate's tests alone after an edit), it is built first, once per test process.
 pub fn sluice_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| built_bin("sluice", "sluice", &["proxy", "protocol", "router", "cache"])).clone()
+}
+
+/// The `sluice-replay` binary of this build (what `sluice replay` runs), next to [`sluice_bin`]; built
+/// as that one is.
+pub fn sluice_replay_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let target = target_dir();
-            let bin = target.join("debug").join("sluice");
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-            let stale = match built_at {
-                None => true,
-                Some(at) => ["proxy", "protocol", "router", "cache"].iter().any(|c| {
-                    newer_than(&root.join(c).join("src"), at)
-                        || newer_than(&root.join(c).join("Cargo.toml"), at)
-                }),
-            };
-            if stale {
-                let ok = std::process::Command::new(env!("CARGO"))
-                    .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
-                    .env("CARGO_TARGET_DIR", &target)
-                    .status()
-                    .is_ok_and(|s| s.success());
-                assert!(ok, "cargo build -p sluice --bin sluice failed");
-            }
-            bin
-        })
+        .get_or_init(|| built_bin("sluice-replay", "sluice-replay", &["replay", "protocol", "router"]))
         .clone()
+}
+
+/// `<target>/debug/<bin>` of `package`, built first when missing or older than a source file of `crates`.
+fn built_bin(package: &str, bin_name: &str, crates: &[&str]) -> PathBuf {
+    let target = target_dir();
+    let bin = target.join("debug").join(bin_name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let stale = match built_at {
+        None => true,
+        Some(at) => crates.iter().any(|c| {
+            newer_than(&root.join(c).join("src"), at) || newer_than(&root.join(c).join("Cargo.toml"), at)
+        }),
+    };
+    if stale {
+        let ok = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", package, "--bin", bin_name])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cargo build -p {package} --bin {bin_name} failed");
+    }
+    bin
 }
 
 /// Whether `path` (a file, or any file below a directory) was modified after `at`.

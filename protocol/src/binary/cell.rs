@@ -1,12 +1,12 @@
 //! One binary-protocol value: how each column type is laid out, read and written.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::ColumnType;
 
 use super::Value;
 use crate::column::{
     DecodeError, put_lenenc_bytes, read_bytes, read_lenenc_bytes, read_u8, read_u16_le, read_u32_le,
 };
+use crate::constants::ColumnType;
 
 /// The wire layout of a column type's non-NULL values in the binary protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! COM_STMT_EXECUTE requests: statement id, cursor flags, parameter types and binary parameter values.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::ColumnType;
 
 use super::cell::decode_value;
 use super::row::{NullBitmap, encode_checked};
 use super::{EncodeError, Value};
 use crate::column::{DecodeError, column_type_from_u8, expect_end, read_u8, read_u32_le};
+use crate::constants::ColumnType;
 
 /// The command byte of COM_STMT_EXECUTE.
 pub const COM_STMT_EXECUTE: u8 = 0x17;

@@ -18,7 +18,7 @@ pub use execute::{COM_STMT_EXECUTE, ParamType, StmtExecute, encode_stmt_execute,
 pub use row::{BINARY_ROW_HEADER, decode_binary_row, decode_text_row, encode_binary_row, encode_text_row};
 pub use value::Value;
 
-use mysql_common::constants::ColumnType;
+use crate::constants::ColumnType;
 
 /// Values that cannot be written as the columns or parameter types they are given for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,6 @@
 //! Result-set rows: the binary protocol (COM_STMT_EXECUTE) and the text protocol (COM_QUERY).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::ColumnType;
 
 use super::cell::{decode_value, encode_value};
 use super::{EncodeError, Value};
@@ -9,6 +8,7 @@ use crate::column::{
     ColumnDefinition, DecodeError, LENENC_NULL, expect_end, put_lenenc_bytes, read_bytes, read_lenenc_bytes,
     read_u8,
 };
+use crate::constants::ColumnType;
 
 /// First byte of every binary row (it is also what tells a row from an EOF or ERR packet).
 pub const BINARY_ROW_HEADER: u8 = 0x00;

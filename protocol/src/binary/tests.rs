@@ -1,12 +1,12 @@
 //! Unit and property tests of the row and parameter codecs on hand-made bytes (captured ones are in tests/).
 
 use bytes::{Bytes, BytesMut};
-use mysql_common::constants::{ColumnFlags, ColumnType};
 use proptest::prelude::*;
 
 use super::cell::{Layout, layout};
 use super::*;
 use crate::column::ColumnDefinition;
+use crate::constants::{ColumnFlags, ColumnType};
 
 fn col(t: ColumnType, unsigned: bool) -> ColumnDefinition {
     let flags = if unsigned { ColumnFlags::UNSIGNED_FLAG } else { ColumnFlags::empty() };

@@ -10,7 +10,8 @@ pub use lenenc::{
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::{ColumnFlags, ColumnType};
+
+use crate::constants::{ColumnFlags, ColumnType};
 
 /// The length of the fixed-width block at the end of a column definition, always sent as `0x0c`.
 const FIXED_FIELDS_LEN: u8 = 0x0c;

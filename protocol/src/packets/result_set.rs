@@ -3,13 +3,12 @@
 //! with the 0xFE header under CLIENT_DEPRECATE_EOF).
 
 use bytes::{Bytes, BytesMut};
-use mysql_common::constants::{ColumnFlags, ColumnType};
 
 use super::{EofPacket, OkPacket};
 use crate::binary::encode_text_row;
 use crate::buf::put_lenenc;
 use crate::column::ColumnDefinition;
-use crate::constants::caps;
+use crate::constants::{ColumnFlags, ColumnType, caps};
 
 /// The packets of a whole text result set, in order: column count, definitions, (EOF), rows, end.
 pub fn text_result_set(

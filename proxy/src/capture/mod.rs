@@ -11,7 +11,6 @@
 //! interface; stopped by `CAPTURE STOP`, the duration, or shutdown (the queue's senders go away).
 
 pub mod admin;
-pub mod format;
 pub mod mask;
 mod writer;
 
@@ -23,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
-pub use format::{Command, Record, Statement};
 pub use mask::Mask;
+pub use sluice_protocol::capture::{Command, Record, Statement};
 pub use writer::Counters;
 
 /// One capture, running or finished.

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::format::{self, Record};
+use sluice_protocol::capture::{self as format, Record};
 
 /// Pending records are written at least this often, so a capture file is never far behind.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);

@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
+use sluice_protocol::capture::IN_TRANS_AFTER;
 use sluice_protocol::constants::{command, status};
 use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::borrow::Effects;
-use crate::capture::format::IN_TRANS_AFTER;
 use crate::capture::mask::{mask_sql, mask_value};
 use crate::capture::{Command, Statement};
 use crate::error::Result;

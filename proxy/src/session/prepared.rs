@@ -83,7 +83,7 @@ impl ClientStmts {
     pub(super) fn captured(
         &self,
         payload: &[u8],
-    ) -> Option<(&[u8], Option<crate::capture::format::WireParams>)> {
+    ) -> Option<(&[u8], Option<sluice_protocol::capture::WireParams>)> {
         let stmt = self.map.get(&stmt_id(payload).ok()?)?;
         let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
         let tail = if stmt.params == 0 {
@@ -97,7 +97,7 @@ impl ClientStmts {
                 Bytes::from(full)
             })
         };
-        Some((sql, tail.map(|tail| crate::capture::format::WireParams { count: stmt.params, tail })))
+        Some((sql, tail.map(|tail| sluice_protocol::capture::WireParams { count: stmt.params, tail })))
     }
 
     fn next_id(&mut self) -> u32 {

@@ -1,14 +1,16 @@
 //! Capture and replay end to end: a scripted workload through sluice (several sessions, transactions
 //! with row contention, AUTO_INCREMENT, prepared statements) captured from the admin interface, then
-//! replayed with `sluice::replay` against a copy of the starting data on the harness's primary.
+//! replayed with `sluice_replay` against a copy of the starting data on the harness's primary.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
-use sluice::capture::format::{Record, decode_file};
-use sluice::replay::{self, Format, Options};
+use sluice_protocol::capture::{Record, decode_file};
+use sluice_replay::{self as replay, Format, Options};
+use sluice_tests::procs::{sluice_bin, sluice_replay_bin};
 use sluice_tests::{Proxy, Topology};
 
 use super::ops::col;
@@ -34,7 +36,7 @@ async fn stop(a: &mut Conn) -> Row {
 }
 
 /// Statement records of a capture file.
-fn statements(path: &Path) -> Vec<sluice::capture::Statement> {
+fn statements(path: &Path) -> Vec<sluice_protocol::capture::Statement> {
     let data = std::fs::read(path).expect("read capture");
     decode_file(&data)
         .expect("decode capture")
@@ -152,7 +154,9 @@ async fn capture_then_replay_reproduces_the_final_tables() {
     let ours: Vec<_> =
         captured.iter().filter(|s| String::from_utf8_lossy(&s.sql).contains("/*w*/")).collect();
     assert_eq!(ours.len() as u64, sent, "every statement of the workload is in the capture");
-    assert!(ours.iter().any(|s| s.command == sluice::capture::Command::Execute && s.params.len() == 3));
+    assert!(
+        ours.iter().any(|s| s.command == sluice_protocol::capture::Command::Execute && s.params.len() == 3)
+    );
     assert!(ours.iter().any(|s| !s.gtid.is_empty()), "commits carry their GTID");
     assert!(ours.iter().any(|s| s.insert_id > 0), "inserts carry their AUTO_INCREMENT value");
     p.shutdown().await;
@@ -266,6 +270,48 @@ async fn replay_refuses_writes_without_allow_writes() {
     let mut c = Conn::new(topo.app_opts(&topo.primary).db_name(Some(&schema))).await.expect("primary");
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.expect("count");
     assert_eq!(n, Some(1), "nothing was replayed into the table");
+
+    // The same through the command line: `sluice replay` runs the sluice-replay binary next to it, with
+    // its arguments, output and exit code.
+    let (sluice, replay_bin) = (sluice_bin(), sluice_replay_bin());
+    assert_eq!(replay_bin.parent(), sluice.parent(), "built side by side");
+    let target = topo.primary.addr.to_string();
+    let run = |extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&sluice);
+        cmd.arg("replay").arg(&file).args(["--target", &target, "--user", "app", "--quiet"]).args(extra);
+        cmd.env("SLUICE_REPLAY_PASSWORD", "app");
+        cmd
+    };
+    let refused = run(&[]).output().await.expect("run sluice replay");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("sluice replay: refusing to replay") && err.contains("--allow-writes"), "{err}");
+    let html = dir.path().join("report.html");
+    let html_arg = html.display().to_string();
+    let ok = run(&["--read-only", "--json", "--html", &html_arg]).output().await.expect("run sluice replay");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("--json prints one document");
+    assert_eq!((doc["replayed"].as_u64(), doc["skipped"].as_u64()), (Some(1), Some(1)), "{doc}");
+    let mode = std::fs::metadata(&html).expect("the HTML report").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the report quotes statements: private");
+    let help = tokio::process::Command::new(&sluice).args(["replay", "--help"]).output().await.expect("help");
+    let help_text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success() && help_text.contains("Usage: sluice replay"), "{help_text}");
+    assert!(help_text.contains("--allow-writes"), "{help_text}");
+
+    // Without sluice-replay beside it or on PATH: one line naming what to install, exit 127.
+    let alone = tempfile::tempdir().expect("tmp");
+    std::fs::copy(&sluice, alone.path().join("sluice")).expect("copy sluice");
+    let missing = tokio::process::Command::new(alone.path().join("sluice"))
+        .args(["replay", "x.cap", "--target", "127.0.0.1:1"])
+        .env("PATH", alone.path())
+        .output()
+        .await
+        .expect("run the lone sluice");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(127), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("sluice-replay") && err.contains("cargo build --release -p sluice-replay"), "{err}");
 }
 
 /// Eight sessions of SELECTs; returns how many each sent.
@@ -429,7 +475,8 @@ async fn capture_from_config_masks_literals() {
     let s = statements(&file);
     let text = s.iter().find(|s| s.sql.starts_with(b"SELECT CONCAT('")).expect("the query");
     assert_eq!(String::from_utf8_lossy(&text.sql), "SELECT CONCAT('xxxxxx', 'xx', 42)");
-    let exec = s.iter().find(|s| s.command == sluice::capture::Command::Execute).expect("the execute");
+    let exec =
+        s.iter().find(|s| s.command == sluice_protocol::capture::Command::Execute).expect("the execute");
     assert_eq!(exec.params.len(), 2);
     assert_eq!(exec.params[0], sluice_protocol::binary::Value::Bytes("xxxxxx".into()));
     assert!(!std::fs::read(&file).expect("read").windows(6).any(|w| w == b"hidden" || w == b"secret"));

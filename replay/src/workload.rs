@@ -12,9 +12,8 @@
 use std::collections::BTreeMap;
 
 use sluice_protocol::binary::Value;
+use sluice_protocol::capture::{self as format, Command, IN_TRANS_AFTER, Record};
 use sluice_router::classify::{Tx, classify};
-
-use crate::capture::format::{self, Command, IN_TRANS_AFTER, Record};
 
 /// One statement to replay.
 #[derive(Debug, Clone)]

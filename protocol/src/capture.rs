@@ -13,10 +13,14 @@
 //!                after), gtid
 //!   4 footer     records written, records dropped
 //! ```
+//!
+//! The proxy's capture writer (`sluice::capture`) encodes it and `sluice-replay` decodes it: it lives
+//! here, pure (no I/O, no runtime), so the two share it without either depending on the other.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mysql_common::constants::ColumnType;
-use sluice_protocol::binary::{StmtExecute, Value, encode_stmt_execute, parse_stmt_execute};
+
+use crate::binary::{StmtExecute, Value, encode_stmt_execute, parse_stmt_execute};
+use crate::constants::ColumnType;
 
 /// The first bytes of every capture file.
 pub const MAGIC: &[u8; 10] = b"SLUICECAP\x01";
@@ -85,7 +89,7 @@ impl WireParams {
     /// Decodes the values.
     pub fn decode(&self) -> Result<Vec<Value>, String> {
         let mut p = BytesMut::with_capacity(10 + self.tail.len());
-        p.put_u8(sluice_protocol::binary::COM_STMT_EXECUTE);
+        p.put_u8(crate::binary::COM_STMT_EXECUTE);
         p.put_u32_le(0);
         p.put_u8(0);
         p.put_u32_le(1);

@@ -1,6 +1,10 @@
-//! `sluice replay`: runs a captured workload (or a MariaDB general/slow log) against a target server,
-//! session by session on their own connections, at the captured pace scaled by `--speed`, writes in the
-//! captured order, and reports per-digest latency now vs then.
+//! `sluice-replay` (also run as `sluice replay`): runs a captured workload (or a MariaDB general/slow
+//! log) against a target server, session by session on their own connections, at the captured pace
+//! scaled by `--speed`, writes in the captured order, and reports per-digest latency now vs then.
+//!
+//! Its own crate and binary, so the proxy does not link a MySQL client driver (mysql_async) it never
+//! uses: the `sluice` binary runs this one for `sluice replay` (see the proxy's `main.rs`). It reads
+//! capture files with `sluice_protocol::capture`, the format the proxy's capture writer encodes.
 //!
 //! ```text
 //! read (capture / general / slow) → Workload → plan (skip covered, --duration, --read-only; ranks)
@@ -9,6 +13,7 @@
 //! Safety: it connects only to `--target`, and a workload with writes is refused unless
 //! `--allow-writes` (or `--read-only` skips them, or `--dry-run` connects nowhere).
 
+pub mod clock;
 pub mod exec;
 pub mod html;
 pub mod logs;
