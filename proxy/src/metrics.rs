@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::state::Shared;
-use crate::stats::{LATENCY_BUCKETS, REFUSALS, TARGETS};
+use crate::stats::{LATENCY_BUCKETS, REFUSALS, Target};
 
 /// The `Content-Type` of the body.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -97,7 +97,7 @@ impl Collector for Sluice {
             e,
             "sluice_statements",
             "Statements by where they ran.",
-            TARGETS.iter().zip(&t.by_target).map(|(name, n)| ([("target", *name)], load(n))),
+            Target::ALL.iter().zip(&t.by_target).map(|(target, n)| ([("target", target.name())], load(n))),
         )?;
         counter(e, "sluice_statement_errors", "Statements that failed.", load(&t.errors))?;
         counter(

@@ -365,7 +365,7 @@ mod tests {
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
             user: "app",
             schema: b"s",
-            target: "replica",
+            target: crate::stats::Target::Replica,
             latency: Duration::from_micros(100),
             rows_sent: 1,
             rows_affected: 0,
@@ -374,7 +374,7 @@ mod tests {
             no_index: false,
             pinned: false,
             pins_opened: 0,
-            cache: "",
+            cache: crate::stats::CacheStatus::Off,
         }
     }
 

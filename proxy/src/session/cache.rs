@@ -214,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.last_route.digest = lexed.digest;
                 self.last_route.digest_text.clear();
                 self.last_route.digest_text.push_str(&lexed.text);
-                self.last_route.cache = "hit";
+                self.last_route.cache = crate::stats::CacheStatus::Hit;
                 Ok(Step::Hit(fx))
             }
             Lookup::Miss(miss) => Ok(Step::Miss(Fill { miss, ttl, storable: true })),

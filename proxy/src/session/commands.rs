@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Session;
 use super::auth::{Attempt, access_denied, authenticate};
 use crate::error::{Error, Result};
+use crate::stats::{CacheStatus, Target};
 
 /// What the statement loop does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let started = std::time::Instant::now();
         self.last_route.member = None;
         self.last_route.shards.clear();
-        self.cache_status = "";
+        self.cache_status = CacheStatus::Off;
         let pins_before = self.pins;
         let pinned = pins_before.any();
         // A `[[rules]]` group target moves this statement alone to another group.
@@ -181,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Parked diagnostics stay while statements keep the area: no table (a cache hit read
             // one), no warning, no error; a diagnostics read reports them and changes nothing.
             let keeps = class.diagnostics
-                || (self.cache_status != "hit"
+                || (self.cache_status != CacheStatus::Hit
                     && !super::borrow::uses_tables(class)
                     && r.as_ref().is_ok_and(|f| !f.failed && f.warnings == 0));
             if !keeps {
@@ -191,10 +192,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.limit = None;
         let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
-            None if self.cache_status == "hit" => "cache",
-            Some(m) if Some(m) == primary => "primary",
-            Some(_) => "replica",
-            None => "none",
+            None if self.cache_status == CacheStatus::Hit => Target::Cache,
+            Some(m) if Some(m) == primary => Target::Primary,
+            Some(_) => Target::Replica,
+            None => Target::None,
         };
         let fx = r.as_ref().ok();
         self.follow_counts(lexed, class, fx);
@@ -329,22 +330,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
             super::cache::Step::Hit(fx) => {
-                self.cache_status = "hit";
+                self.cache_status = CacheStatus::Hit;
                 return Ok(fx);
             }
             super::cache::Step::Miss(f) => Some(f),
             super::cache::Step::Bypass => None,
         };
         self.cache_status = match (&fill, &self.shared.cache) {
-            (Some(_), _) => "miss",
-            (None, Some(_)) => "bypass",
-            (None, None) => "",
+            (Some(_), _) => CacheStatus::Miss,
+            (None, Some(_)) => CacheStatus::Bypass,
+            (None, None) => CacheStatus::Off,
         };
         self.acquire(&mut choice, mentions_last_id).await?;
         if let Some(f) = fill.as_mut() {
             self.cache_prepare_fill(f, choice.member);
         }
-        self.note_route(&choice, lexed, if fill.is_some() { "miss" } else { "bypass" });
+        self.note_route(&choice, lexed, if fill.is_some() { CacheStatus::Miss } else { CacheStatus::Bypass });
         let writes = self.cache_write_started(lexed, class).await;
         let r = self.execute_with_retry(payload, next_seq, lexed, class, &choice, mentions_last_id).await;
         match (&r, fill) {
@@ -387,7 +388,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cacheable: false,
         };
         let aside = self.held.replace(parked);
-        self.note_route(&choice, lexed, "");
+        self.note_route(&choice, lexed, CacheStatus::Off);
         self.status_override = Some(self.status & super::SESSION_BITS);
         let r = self.execute_on_held(payload, next_seq).await;
         self.status_override = None;
@@ -428,7 +429,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     cacheable: false,
                 };
                 self.acquire(&mut again, mentions_last_id).await?;
-                self.note_route(&again, lexed, "bypass");
+                self.note_route(&again, lexed, CacheStatus::Bypass);
                 self.execute_on_held(payload, next_seq).await?
             }
             Err(e) => return Err(e),

@@ -290,7 +290,7 @@ pub struct Session<S> {
     /// While relaying a cache miss: the response as the client is sent it.
     collect: Option<sluice_cache::Collector>,
     /// The cache's answer for the statement running now (digest event, SHOW LAST ROUTE).
-    cache_status: &'static str,
+    cache_status: crate::stats::CacheStatus,
     /// Qualified table ids of plans' read lists (by the list's address, which the kept list pins), for
     /// the schema they were qualified in.
     #[allow(clippy::type_complexity)]
@@ -346,7 +346,7 @@ pub(crate) struct LastRoute {
     reason: &'static str,
     digest: u64,
     digest_text: String,
-    cache: &'static str,
+    cache: crate::stats::CacheStatus,
     /// Shards a sharded statement touched: (shard, backend, rewritten SQL).
     shards: Vec<(usize, String, String)>,
 }
@@ -400,7 +400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             collect: None,
             last_outcome: None,
             hold_answer: false,
-            cache_status: "",
+            cache_status: crate::stats::CacheStatus::Off,
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),
             advice: crate::advice::SessionTrack::default(),

@@ -423,7 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Records where the statement about to run goes (SHOW LAST ROUTE).
-    pub(super) fn note_route(&mut self, choice: &Choice, lexed: &Lexed, cache: &'static str) {
+    pub(super) fn note_route(&mut self, choice: &Choice, lexed: &Lexed, cache: crate::stats::CacheStatus) {
         let r = &mut self.last_route;
         r.member = Some(choice.member);
         r.reason = choice.reason;
@@ -453,7 +453,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             text(digest_text),
             text(if pins.is_empty() { "no" } else { "yes" }),
             text(&pins),
-            text(cache),
+            text(cache.name()),
             text(&self.conn_id.to_string()),
         ];
         // One row per shard touched (the same first columns), with the shard and its rewritten SQL.

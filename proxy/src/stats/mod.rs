@@ -37,9 +37,8 @@ pub struct Event<'a> {
     pub user: &'a str,
     /// Schema, if any.
     pub schema: &'a [u8],
-    /// Where it ran: `primary`, `replica`, `sluice` (answered or refused by sluice) or `none` (failed
-    /// before reaching a backend).
-    pub target: &'static str,
+    /// Where it ran.
+    pub target: Target,
     /// Start to last byte sent.
     pub latency: Duration,
     /// Rows sent to the client.
@@ -56,9 +55,69 @@ pub struct Event<'a> {
     pub pinned: bool,
     /// The pins this statement opened (bits of [`crate::session::Pins`]; 0 for none).
     pub pins_opened: u16,
-    /// Result cache: `hit` (L1 or L2), `miss` (run and possibly stored), `bypass` (not cacheable) or
-    /// `""` (cache off).
-    pub cache: &'static str,
+    /// What the result cache did.
+    pub cache: CacheStatus,
+}
+
+/// Where a statement ran, in [`Totals::by_target`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The group's primary.
+    Primary,
+    /// A replica.
+    Replica,
+    /// Answered or refused by sluice itself.
+    Sluice,
+    /// Failed before reaching a backend.
+    None,
+    /// Served from the result cache.
+    Cache,
+    /// Several shards (a scatter read or a split write).
+    Shards,
+}
+
+impl Target {
+    /// Every target, in [`Totals::by_target`] order.
+    pub const ALL: [Target; 6] =
+        [Target::Primary, Target::Replica, Target::Sluice, Target::None, Target::Cache, Target::Shards];
+
+    /// The name in `/metrics` (`target` label) and the admin interface.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Replica => "replica",
+            Self::Sluice => "sluice",
+            Self::None => "none",
+            Self::Cache => "cache",
+            Self::Shards => "shards",
+        }
+    }
+}
+
+/// What the result cache did with a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheStatus {
+    /// No cache configured.
+    #[default]
+    Off,
+    /// Served from L1 or L2.
+    Hit,
+    /// Run, and stored if it could be.
+    Miss,
+    /// Not cacheable.
+    Bypass,
+}
+
+impl CacheStatus {
+    /// The name in SHOW LAST ROUTE (`""` when the cache is off).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "",
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Bypass => "bypass",
+        }
+    }
 }
 
 /// The aggregate of one (digest, user, schema).
@@ -231,8 +290,8 @@ pub const LATENCY_BUCKETS: [f64; 14] =
 /// Process-wide counters (never evicted, unlike digest entries): what `/metrics` exports.
 #[derive(Debug, Default)]
 pub struct Totals {
-    /// Statements by target: primary, replica, sluice, none.
-    pub by_target: [AtomicU64; TARGETS.len()],
+    /// Statements by [`Target`] (in [`Target::ALL`] order).
+    pub by_target: [AtomicU64; Target::ALL.len()],
     /// Statements that failed.
     pub errors: AtomicU64,
     /// Rows sent.
@@ -267,9 +326,6 @@ impl Totals {
     }
 }
 
-/// Target names in [`Totals::by_target`] order.
-pub const TARGETS: [&str; 5] = ["primary", "replica", "sluice", "none", "cache"];
-
 /// The digest table.
 #[derive(Debug)]
 pub struct Digests {
@@ -300,8 +356,7 @@ impl Digests {
     /// Counts one statement in the process totals only (what `/metrics` exports).
     pub fn record_totals(&self, e: &Event<'_>) {
         let t = &self.totals;
-        let target = TARGETS.iter().position(|n| *n == e.target).unwrap_or(3);
-        t.by_target[target].fetch_add(1, Ordering::Relaxed);
+        t.by_target[e.target as usize].fetch_add(1, Ordering::Relaxed);
         if e.error {
             t.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -355,9 +410,9 @@ impl Digests {
         entry.pinned += u64::from(e.pinned);
         entry.pin_reasons |= e.pins_opened;
         match e.cache {
-            "hit" => entry.cache_hits += 1,
-            "miss" => entry.cache_misses += 1,
-            _ => {}
+            CacheStatus::Hit => entry.cache_hits += 1,
+            CacheStatus::Miss => entry.cache_misses += 1,
+            CacheStatus::Off | CacheStatus::Bypass => {}
         }
         if !e.sql.is_empty() {
             // Reuses the entry's buffer: no allocation once a digest's statements are of similar size.
@@ -367,10 +422,10 @@ impl Digests {
             entry.sample_truncated = cut < e.sql.len();
         }
         match e.target {
-            "primary" => entry.on_primary += 1,
-            "replica" => entry.on_replica += 1,
-            "sluice" => entry.by_sluice += 1,
-            _ => {}
+            Target::Primary => entry.on_primary += 1,
+            Target::Replica => entry.on_replica += 1,
+            Target::Sluice => entry.by_sluice += 1,
+            Target::None | Target::Cache | Target::Shards => {}
         }
     }
 
@@ -498,7 +553,7 @@ mod tests {
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
             user,
             schema: b"app",
-            target: "replica",
+            target: Target::Replica,
             latency: Duration::from_millis(ms),
             rows_sent: 1,
             rows_affected: 0,
@@ -507,7 +562,7 @@ mod tests {
             no_index: false,
             pinned: false,
             pins_opened: 0,
-            cache: "",
+            cache: CacheStatus::Off,
         }
     }
 

@@ -117,6 +117,14 @@ async fn table_mode_point_writes_scatter_reads_and_refusals() {
     let roles: Vec<String> =
         rows.iter().map(|r| r.get::<Option<String>, _>("role").flatten().unwrap_or_default()).collect();
     assert!(roles.iter().all(|r| r == "primary"), "{roles:?}");
+    // A multi-shard statement is recorded like any other: counted under target "shards".
+    let (_, metrics) = super::ops::http_get(p.http_addr().expect("http"), "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluice_statements_total{target=\"shards\"}") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     c.query_drop(format!("INSERT INTO flat (id, owner, title, size) VALUES (1, 7, 'one', 1.50), {values}"))
         .await
         .expect("flat insert");

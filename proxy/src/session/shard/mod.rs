@@ -300,7 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.choose(lexed, class)?
         };
         self.acquire(&mut choice, false).await?;
-        self.note_route(&choice, lexed, "bypass");
+        self.note_route(&choice, lexed, crate::stats::CacheStatus::Bypass);
         self.held.take().ok_or_else(|| Error::Abort("no backend".into()))
     }
 
@@ -317,7 +317,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.choose(lexed, class)?
         };
         self.acquire(&mut choice, false).await?;
-        self.note_route(&choice, lexed, "bypass");
+        self.note_route(&choice, lexed, crate::stats::CacheStatus::Bypass);
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = held.guard.label().to_owned();
         *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
@@ -413,16 +413,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.client.flush().await.map_err(|_| Error::ClientGone)
     }
 
-    /// One digest event for a multi-shard statement.
+    /// The one record of a multi-shard statement (digests, totals, slow log, advice — as every other
+    /// statement gets from `run_statement`); the slow log shows its normalized text.
     fn record(
-        &self,
+        &mut self,
         lexed: &Lexed,
         started: std::time::Instant,
         rows_sent: u64,
         rows_affected: u64,
         error: bool,
     ) {
-        self.shared.digests.record(&crate::stats::Event {
+        let event = crate::stats::Event {
             digest: lexed.digest,
             text: &lexed.text,
             sql: &[],
@@ -430,7 +431,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             peer: self.peer.ip(),
             user: &self.user.name,
             schema: self.schema.as_deref().unwrap_or_default(),
-            target: "shards",
+            target: crate::stats::Target::Shards,
             latency: started.elapsed(),
             rows_sent,
             rows_affected,
@@ -439,8 +440,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             no_index: false,
             pinned: self.pins.any(),
             pins_opened: 0,
-            cache: "",
-        });
+            cache: crate::stats::CacheStatus::Off,
+        };
+        self.shared.record(&mut self.advice, &event);
     }
 }
 
