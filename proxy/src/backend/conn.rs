@@ -96,6 +96,10 @@ pub struct BackendConn {
     /// The server holds session state sluice cannot name or replay (MariaDB's READ ONLY leftover
     /// after `SET autocommit = 1` ended a READ ONLY transaction): reset before anyone else borrows it.
     pub hidden_state: bool,
+    /// The client session (sluice connection id) whose INSERT last generated an id here: the server
+    /// substitutes that id for `auto_col IS NULL` (sql_auto_is_null) in the next such SELECT,
+    /// whoever borrows the connection by then.
+    pub insert_id_of: Option<u32>,
 }
 
 fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
@@ -200,6 +204,7 @@ impl BackendConn {
             multi_statements: false,
             diagnostics_pending: false,
             hidden_state: false,
+            insert_id_of: None,
         };
         let _ = seq;
         conn.finish_auth(spec).await?;
@@ -290,6 +295,7 @@ impl BackendConn {
         }
         self.diagnostics_pending = false;
         self.hidden_state = false;
+        self.insert_id_of = None;
         Ok(())
     }
 

@@ -315,9 +315,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // State bound to the connection (a user variable, a temporary table, a named lock, a prepared
         // statement…) must live where the session's later writes run: the transaction moves to the
         // primary first, and the session pins there.
+        // USE only changes the schema, which sluice replays on any connection.
+        let use_schema = lexed.first_keyword == "use" && lexed.statements.len() == 1;
         let binds_state = class.assigns_user_vars
             || class.session_lock.is_some()
-            || (class.session_state && !sets_tracked_only(lexed, class));
+            || (class.session_state && !sets_tracked_only(lexed, class) && !use_schema);
         if binds_state {
             self.move_read_only_transaction().await?;
         }
@@ -330,6 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.query_held("ROLLBACK").await?;
         self.status &= !status::IN_TRANS;
         self.pins.remove(Pin::Transaction);
+        if self.pins.is_only(Pin::Diagnostics) {
+            // ROLLBACK keeps the diagnostics area: the replica's connection waits aside for reads of it.
+            self.pins.remove(Pin::Diagnostics);
+            self.release_parked();
+            self.parked = self.held.take();
+        }
         self.release_held();
         let member = self.primary_index()?;
         let mut choice = Choice {

@@ -308,13 +308,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => class,
         };
         self.leave_replica_transaction(lexed, class).await?;
-        if self.parked.is_some() && class.diagnostics && !class.session_state {
+        if self.parked.is_some() && class.diagnostics && !class.session_state && reads_only_diagnostics(lexed)
+        {
             return self.read_parked(payload, next_seq, lexed).await;
         }
         // With sql_auto_is_null on, `WHERE id IS NULL` right after an INSERT finds the inserted row,
         // on the connection that inserted it only.
         let after_insert;
-        let class = if class.read_only && self.vars.sql_auto_is_null() && lexed.text.contains(" is null") {
+        let auto_is_null_read =
+            class.read_only && self.vars.sql_auto_is_null() && lexed.text.contains(" is null");
+        let class = if auto_is_null_read {
             after_insert = sluice_router::classify::Class {
                 target: sluice_router::classify::Target::Last,
                 cacheable: false,
@@ -342,6 +345,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (None, None) => CacheStatus::Off,
         };
         self.acquire(&mut choice, mentions_last_id).await?;
+        if auto_is_null_read {
+            self.forget_foreign_insert_id().await?;
+        }
         if let Some(f) = fill.as_mut() {
             self.cache_prepare_fill(f, choice.member);
         }
@@ -695,4 +701,18 @@ fn command_name(cmd: u8) -> &'static str {
         0x1e => "COM_BINLOG_DUMP_GTID",
         _ => "unknown",
     }
+}
+
+/// Whether a diagnostics statement reads nothing but the diagnostics area (`SHOW WARNINGS`,
+/// `SELECT @@warning_count`), so the connection holding the area can answer it alone; a select list
+/// that also reads other session state (`@@in_transaction`, `@a`) cannot run there.
+fn reads_only_diagnostics(lexed: &sluice_router::lexer::Lexed) -> bool {
+    lexed.first_keyword != "select"
+        || lexed.text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').all(|w| {
+            !w.starts_with('@')
+                || matches!(
+                    w.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("local."),
+                    "warning_count" | "error_count"
+                ) && w.starts_with("@@")
+        })
 }

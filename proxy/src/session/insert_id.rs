@@ -58,7 +58,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if generated {
             self.last_insert_id = id;
             h.last_id_synced = true;
+            h.guard.conn().insert_id_of = Some(self.conn_id);
         }
+        Ok(())
+    }
+
+    /// Before `SELECT … WHERE auto_col IS NULL` with sql_auto_is_null on: a connection whose last
+    /// generated id is another session's would return that row (the server substitutes it once);
+    /// `DO LAST_INSERT_ID(0)` makes it substitute nothing, as a new connection would.
+    pub(super) async fn forget_foreign_insert_id(&mut self) -> Result<()> {
+        let me = self.conn_id;
+        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        if h.guard.conn().insert_id_of.is_none_or(|s| s == me) {
+            return Ok(());
+        }
+        h.guard.conn().insert_id_of = None;
+        h.last_id_synced = false;
+        self.query_held("DO LAST_INSERT_ID(0)").await?;
         Ok(())
     }
 

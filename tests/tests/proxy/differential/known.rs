@@ -530,6 +530,42 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            "errors_of_a_read_only_transaction_survive_set_names_and_use",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SET @@autocommit = OFF"),
+                q("SET NAMES utf8"),
+                q("SELECT nope FROM {t}"),
+                q("SET NAMES utf8mb4"),
+                q("SHOW WARNINGS"),
+                q("USE {other}"),
+                q("SHOW WARNINGS"),
+                q("SET @a = 1"),
+                q("SHOW ERRORS"),
+                q("SELECT @@error_count"),
+                q("SELECT @@in_transaction"),
+                q("COMMIT"),
+                q("SHOW WARNINGS"),
+            ]],
+        ),
+        (
+            // The server substitutes a connection's last generated id for `id IS NULL` once: another
+            // client's id must not surface in the next borrower's session.
+            "auto_is_null_finds_only_the_sessions_own_insert",
+            vec![
+                vec![q("INSERT INTO {t} (v, s) VALUES (3, 'an')")],
+                vec![
+                    q("SET autocommit = 0"),
+                    q("SET sql_auto_is_null = 1"),
+                    q("SELECT id, v FROM {t} WHERE id IS NULL"),
+                    q("INSERT INTO {t} (v, s) VALUES (4, 'an')"),
+                    q("SELECT id, v FROM {t} WHERE id IS NULL"),
+                    q("SELECT id, v FROM {t} WHERE id IS NULL"),
+                    q("COMMIT"),
+                ],
+            ],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
