@@ -1,10 +1,13 @@
 //! The plan cache: classification computed once per query shape, found again by digest id. Bounded by
-//! entries and bytes (oldest shape evicted first), sharded so sessions do not serialize on one lock.
-//! A hit compares the normalized text too: a 64-bit collision must never hand one statement another's plan.
+//! entries and bytes, on [`quick_cache`] (sharded, its own locks; CLOCK-PRO-like eviction: a shape
+//! used again outlives one seen once). A hit compares the normalized text too: a 64-bit collision must
+//! never hand one statement another's plan.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 
 use crate::analyze::{Analysis, Unparsed, analyze_then};
 use crate::classify::{Class, Tables, Target, classify_unhinted};
@@ -12,19 +15,36 @@ use crate::lexer::Lexed;
 use crate::shard::ShardMap;
 use crate::shard::shape::ShardShape;
 
-const SHARDS: usize = 16;
-
 struct Entry {
     text: Arc<str>,
     class: Arc<Class>,
     unparsed: Option<Unparsed>,
 }
 
-#[derive(Default)]
-struct Shard {
-    map: HashMap<u64, Entry>,
-    order: VecDeque<u64>,
-    bytes: usize,
+/// An entry weighs its text's bytes, and at least `floor` (the byte bound over the entry bound): the
+/// cache's one weight capacity (the byte bound) then also holds at most the entry bound of shapes.
+#[derive(Clone)]
+struct ByText {
+    floor: u64,
+}
+
+impl Weighter<u64, Arc<Entry>> for ByText {
+    fn weight(&self, _: &u64, e: &Arc<Entry>) -> u64 {
+        (e.text.len() as u64).max(self.floor)
+    }
+}
+
+/// Counts evictions (and inserts refused for being heavier than a cache shard, which quick_cache
+/// reports the same way).
+#[derive(Clone)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl Lifecycle<u64, Arc<Entry>> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: u64, _: Arc<Entry>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Counters for stats.
@@ -45,27 +65,34 @@ pub struct PlanCacheStats {
 
 /// Digest id → plan.
 pub struct PlanCache {
-    shards: Vec<Mutex<Shard>>,
-    max_entries: usize,
-    max_bytes: usize,
+    cache: Cache<u64, Arc<Entry>, ByText, DefaultHashBuilder, CountEvictions>,
     hits: AtomicU64,
     misses: AtomicU64,
-    evictions: AtomicU64,
+    evictions: Arc<AtomicU64>,
     unparsed: AtomicU64,
     too_complex: AtomicU64,
     sharded: ShardMap,
 }
 
 impl PlanCache {
-    /// A cache of at most `max_entries` shapes and `max_bytes` of normalized text (both spread over shards).
+    /// A cache of at most `max_entries` shapes and `max_bytes` of normalized text (both spread over
+    /// quick_cache's shards, so each bound holds to within one entry per shard).
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        let max_entries = max_entries.max(1);
+        let max_bytes = max_bytes.max(1);
+        let evictions = Arc::new(AtomicU64::new(0));
+        let weighter = ByText { floor: max_bytes.div_ceil(max_entries) as u64 };
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            max_entries: max_entries.div_ceil(SHARDS).max(1),
-            max_bytes: max_bytes.div_ceil(SHARDS).max(1),
+            cache: Cache::with(
+                max_entries,
+                max_bytes as u64,
+                weighter,
+                DefaultHashBuilder::default(),
+                CountEvictions(evictions.clone()),
+            ),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            evictions,
             unparsed: AtomicU64::new(0),
             too_complex: AtomicU64::new(0),
             sharded: ShardMap::default(),
@@ -103,38 +130,19 @@ impl PlanCache {
     }
 
     fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
-        let shard = &self.shards[(l.digest as usize) % SHARDS];
-        if let Ok(s) = shard.lock()
-            && let Some(e) = s.map.get(&l.digest)
+        if let Some(e) = self.cache.get(&l.digest)
             && *e.text == *l.text
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return (e.class.clone(), e.unparsed);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        // The parse (microseconds) runs outside the lock: other shapes of this shard are not held up.
+        // The parse (microseconds) runs outside any lock: other shapes are not held up. The same shape
+        // planned twice at once, or a collision: the later insert takes the slot.
         let (class, unparsed) = self.full_plan(l, sql);
         let class = Arc::new(class);
-        let Ok(mut s) = shard.lock() else {
-            // A poisoned shard (a panic elsewhere) must not stop routing: plan without caching.
-            return (class, unparsed);
-        };
-        let text: Arc<str> = Arc::from(l.text.as_str());
-        let entry = Entry { text: text.clone(), class: class.clone(), unparsed };
-        if let Some(old) = s.map.insert(l.digest, entry) {
-            // The same shape planned twice at once, or a collision: the newer one takes the slot.
-            s.bytes -= old.text.len();
-            s.order.retain(|d| *d != l.digest);
-        }
-        s.bytes += text.len();
-        s.order.push_back(l.digest);
-        while s.order.len() > self.max_entries || s.bytes > self.max_bytes {
-            let Some(d) = s.order.pop_front() else { break };
-            if let Some(e) = s.map.remove(&d) {
-                s.bytes -= e.text.len();
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let entry = Entry { text: Arc::from(l.text.as_str()), class: class.clone(), unparsed };
+        self.cache.insert(l.digest, Arc::new(entry));
         (class, unparsed)
     }
 
@@ -202,7 +210,7 @@ impl PlanCache {
 
     /// Shapes cached now.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map(|s| s.map.len()).unwrap_or(0)).sum()
+        self.cache.len()
     }
 
     /// Whether nothing is cached.
@@ -266,13 +274,27 @@ mod tests {
         for n in 0..500 {
             plan(&c, format!("SELECT c{n} FROM t").as_bytes());
         }
-        assert!(c.len() <= 32 + SHARDS, "{}", c.len());
-        assert!(c.stats().evictions >= 500 - 48);
-        let c = PlanCache::new(10_000, 64 * SHARDS);
+        assert!(c.len() <= 32, "{}", c.len());
+        assert_eq!(c.stats().evictions, 500 - c.len() as u64);
+        // 1 KiB of text: at most 26 shapes of 38 bytes (quick_cache's shards may round that down).
+        let c = PlanCache::new(10_000, 1024);
         for n in 0..500 {
             plan(&c, format!("SELECT column_number_{n} FROM some_table").as_bytes());
         }
-        assert!(c.len() <= 3 * SHARDS, "{}", c.len());
+        assert!((1..=26).contains(&c.len()), "{}", c.len());
+        assert_eq!(c.stats().evictions, 500 - c.len() as u64);
+    }
+
+    #[test]
+    fn a_shape_in_use_outlives_a_scan_of_one_off_shapes() {
+        let c = PlanCache::new(32, 1 << 20);
+        let hot: &[u8] = b"SELECT a FROM t WHERE id = 1";
+        for n in 0..500 {
+            plan(&c, hot);
+            plan(&c, format!("SELECT c{n} FROM t").as_bytes());
+        }
+        // Only its first lookup missed.
+        assert_eq!(c.stats().hits, 499);
     }
 
     #[test]
