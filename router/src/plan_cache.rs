@@ -11,7 +11,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 
 use crate::analyze::{Analysis, Unparsed, analyze_then};
 use crate::classify::{Class, Tables, Target, classify_unhinted};
-use crate::lexer::Lexed;
+use crate::lexer::{Lexed, Token};
 use crate::shard::ShardMap;
 use crate::shard::shape::ShardShape;
 
@@ -120,7 +120,20 @@ impl PlanCache {
     /// false): sqlparser did not know the syntax, or the statement was too complex to parse (SHOW LAST
     /// ROUTE can say which).
     pub fn plan_with_reason(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
-        let (class, unparsed) = self.plan_unhinted(l, sql);
+        self.plan_with_tokens(l, None, sql)
+    }
+
+    /// [`PlanCache::plan_with_reason`] of a statement lexed with its tokens
+    /// ([`crate::lexer::lex_tokens_with`]): a miss over a sharded table finds its shape with them
+    /// instead of lexing the statement again (when the session's mode spells it as the default mode
+    /// does, as it nearly always does).
+    pub fn plan_with_tokens(
+        &self,
+        l: &Lexed,
+        toks: Option<&[Token]>,
+        sql: &[u8],
+    ) -> (Arc<Class>, Option<Unparsed>) {
+        let (class, unparsed) = self.plan_unhinted(l, toks, sql);
         if l.hints.is_empty() {
             return (class, unparsed);
         }
@@ -129,7 +142,7 @@ impl PlanCache {
         (Arc::new(c), unparsed)
     }
 
-    fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
+    fn plan_unhinted(&self, l: &Lexed, toks: Option<&[Token]>, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
         if let Some(e) = self.cache.get(&l.digest)
             && *e.text == *l.text
         {
@@ -139,7 +152,7 @@ impl PlanCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         // The parse (microseconds) runs outside any lock: other shapes are not held up. The same shape
         // planned twice at once, or a collision: the later insert takes the slot.
-        let (class, unparsed) = self.full_plan(l, sql);
+        let (class, unparsed) = self.full_plan(l, toks, sql);
         let class = Arc::new(class);
         let entry = Entry { text: Arc::from(l.text.as_str()), class: class.clone(), unparsed };
         self.cache.insert(l.digest, Arc::new(entry));
@@ -151,16 +164,22 @@ impl PlanCache {
     /// primary, uncached (counted as `unparsed`), except SHOW/DESCRIBE/EXPLAIN/HELP, whose many
     /// server-specific forms the lexer knows well enough. One too complex to parse is not cached and
     /// never goes to a replica, whatever it is.
-    fn full_plan(&self, l: &Lexed, sql: &[u8]) -> (Class, Option<Unparsed>) {
+    fn full_plan(&self, l: &Lexed, toks: Option<&[Token]>, sql: &[u8]) -> (Class, Option<Unparsed>) {
         let mut c = classify_unhinted(l);
-        // The shape parses and walks the statement again: on the stack the analysis sized for it, and
-        // in the default mode's spelling (its word ordinals are the same as the original's).
-        let (a, shard) = analyze_then(&String::from_utf8_lossy(sql), l.mode, |a, text| {
-            self.shard_shape(l, text.as_bytes(), a)
+        // One sqlparser parse: its AST gives the tables here and, on the stack the analysis sized for
+        // it, the shard shape (in the default mode's spelling, whose word ordinals are the original's;
+        // the caller's tokens serve when they are the default mode's over those very bytes).
+        let (a, shard) = analyze_then(&String::from_utf8_lossy(sql), l.mode, |a, text, stmts| {
+            if self.sharded.is_empty() {
+                return None;
+            }
+            let toks = toks.filter(|_| l.mode.is_default() && text.as_bytes() == sql);
+            let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
+            crate::shard::shape::shape(&self.sharded, text, toks, stmts, &tables).map(Arc::new)
         });
         let shard = match shard {
             Some(shard) => shard,
-            None => self.shard_shape(l, sql, &a),
+            None => self.refuse_unparsed(l, &a),
         };
         let unparsed = a.unparsed();
         c.tables =
@@ -188,24 +207,20 @@ impl PlanCache {
         (c, unparsed)
     }
 
-    /// The shape over sharded tables; a statement sqlparser cannot read that names one is refused.
-    /// `sql` is in the default mode's spelling when `a` parsed.
-    fn shard_shape(&self, l: &Lexed, sql: &[u8], a: &Analysis) -> Option<Arc<ShardShape>> {
-        if self.sharded.is_empty() {
+    /// A statement sqlparser could not read that names a sharded table is refused.
+    fn refuse_unparsed(&self, l: &Lexed, a: &Analysis) -> Option<Arc<ShardShape>> {
+        if self.sharded.is_empty() || a.parsed {
             return None;
         }
-        if !a.parsed {
-            let t =
-                self.sharded.tables.iter().find(|t| {
-                    l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name)
-                })?;
-            return Some(Arc::new(ShardShape::Refused(format!(
-                "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
-                t.name
-            ))));
-        }
-        let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
-        crate::shard::shape::shape(&self.sharded, sql, &tables).map(Arc::new)
+        let t = self
+            .sharded
+            .tables
+            .iter()
+            .find(|t| l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name))?;
+        Some(Arc::new(ShardShape::Refused(format!(
+            "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
+            t.name
+        ))))
     }
 
     /// Shapes cached now.
@@ -379,6 +394,33 @@ mod tests {
                 other => panic!("not routed by its key: {other:?}"),
             }
         });
+    }
+
+    #[test]
+    fn the_sessions_tokens_give_the_same_shape_in_every_mode() {
+        use crate::lexer::{LexMode, lex_tokens_with, lex_with};
+        use crate::shard::shape::{Kind, ShardShape};
+        let nbe = LexMode { no_backslash_escapes: true, ansi_quotes: false };
+        let ansi = LexMode { no_backslash_escapes: false, ansi_quotes: true };
+        let cases: [(LexMode, &[u8]); 4] = [
+            (LexMode::DEFAULT, b"SELECT a FROM documents WHERE id = 7"),
+            (ansi, br#"SELECT "a" FROM "documents" WHERE "id" = 7"#),
+            (nbe, br"SELECT a FROM documents WHERE b = 'x\' AND id = 7"),
+            (LexMode::DEFAULT, br"SELECT a FROM documents WHERE b = 'x\'' AND id = 7"),
+        ];
+        for (mode, sql) in cases {
+            let (l, toks) = lex_tokens_with(sql, mode);
+            let with = PlanCache::new(10, 1 << 20).with_shards(sharded());
+            let without = PlanCache::new(10, 1 << 20).with_shards(sharded());
+            let p = with.plan_with_tokens(&l, Some(&toks), sql).0;
+            assert_eq!(p, without.plan(&lex_with(sql, mode), sql));
+            match p.tables.shard.as_deref() {
+                Some(ShardShape::Routed { kind: Kind::Select { key, .. }, .. }) => {
+                    assert!(key.is_some(), "{}", String::from_utf8_lossy(sql))
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(sql)),
+            }
+        }
     }
 
     #[test]
