@@ -61,6 +61,18 @@ fn plan_cache(c: &mut Criterion) {
             )
         });
     }
+    let (l, toks) = lex_tokens(SHARDED);
+    g.bench_function("miss_session_tokens/sharded_point_select", |b| {
+        b.iter_batched(
+            cache,
+            |c| {
+                let p =
+                    c.plan_with_tokens(std::hint::black_box(&l), Some(&toks), std::hint::black_box(SHARDED));
+                (c, p)
+            },
+            BatchSize::SmallInput,
+        )
+    });
     // 4096 shapes through a cache of 1024: misses that evict (unsharded: the parse is the cheap one).
     let shapes: Vec<(Lexed, Vec<u8>)> = (0..4096)
         .map(|n| {
@@ -82,15 +94,45 @@ fn plan_cache(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hand-written byte-at-a-time table CRC-32 sluice had before crc32fast, to compare in one run.
+fn crc32_bytewise(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    let mut c = !0u32;
+    for &b in bytes {
+        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
 fn crc(c: &mut Criterion) {
     let mut g = c.benchmark_group("crc32");
     for (name, key) in [
         ("int_4711", &b"4711"[..]),
+        ("int_7_digits", b"1234567"),
+        ("int_10_digits", b"1234567890"),
         ("bigint_19_digits", b"1234567890123456789"),
         ("uuid_36", b"123e4567-e89b-12d3-a456-426614174000"),
         ("string_256", &[b'x'; 256][..]),
     ] {
+        assert_eq!(crc32(key), crc32_bytewise(key));
         g.bench_function(name, |b| b.iter(|| crc32(std::hint::black_box(key))));
+        g.bench_function(format!("{name}/bytewise_table"), |b| {
+            b.iter(|| crc32_bytewise(std::hint::black_box(key)))
+        });
     }
     g.finish();
 }
