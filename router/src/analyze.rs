@@ -93,16 +93,16 @@ pub fn analyze(sql: &str) -> Analysis {
 
 /// [`analyze`] of a statement sent in `mode`: it is parsed as the server reads it in that mode.
 pub fn analyze_with(sql: &str, mode: LexMode) -> Analysis {
-    analyze_then(sql, mode, |_, _| ()).0
+    analyze_then(sql, mode, |_, _, _| ()).0
 }
 
-/// Analyzes `sql` sent in `mode`; when it parsed, also runs `then` with the analysis and the statement
-/// spelled for the default mode, on the same bounded stack (the sharding shape parses and walks the
-/// statement again).
+/// Analyzes `sql` sent in `mode`; when it parsed, also runs `then` with the analysis, the statement
+/// spelled for the default mode and its AST, on the same bounded stack (the sharding shape walks the
+/// AST this parse built: one parse per shape).
 pub(crate) fn analyze_then<R>(
     sql: &str,
     mode: LexMode,
-    then: impl FnOnce(&Analysis, &str) -> R,
+    then: impl FnOnce(&Analysis, &str, &[Statement]) -> R,
 ) -> (Analysis, Option<R>) {
     let text = to_default_mode(sql.as_bytes(), mode);
     let text = String::from_utf8_lossy(&text);
@@ -116,13 +116,18 @@ pub(crate) fn analyze_then<R>(
     stacker::maybe_grow(stack, stack, || {
         // The tree is built, walked and dropped inside: all three recurse as deep as it is.
         let statements = Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements();
-        let a = match &statements {
-            Ok(s) if !s.is_empty() => tables(s),
-            Ok(_) => Analysis::default(),
-            Err(ParserError::RecursionLimitExceeded) => Analysis { too_complex: true, ..Analysis::default() },
-            Err(_) => Analysis::default(),
+        let (a, r) = match &statements {
+            Ok(s) if !s.is_empty() => {
+                let a = tables(s);
+                let r = then(&a, &text, s);
+                (a, Some(r))
+            }
+            Ok(_) => (Analysis::default(), None),
+            Err(ParserError::RecursionLimitExceeded) => {
+                (Analysis { too_complex: true, ..Analysis::default() }, None)
+            }
+            Err(_) => (Analysis::default(), None),
         };
-        let r = a.parsed.then(|| then(&a, &text));
         drop(statements);
         (a, r)
     })

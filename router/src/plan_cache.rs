@@ -1,18 +1,19 @@
 //! The plan cache: classification computed once per query shape, found again by digest id. Bounded by
-//! entries and bytes (oldest shape evicted first), sharded so sessions do not serialize on one lock.
-//! A hit compares the normalized text too: a 64-bit collision must never hand one statement another's plan.
+//! entries and bytes, on [`quick_cache`] (sharded, its own locks; CLOCK-PRO-like eviction: a shape
+//! used again outlives one seen once). A hit compares the normalized text too: a 64-bit collision must
+//! never hand one statement another's plan.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 
 use crate::analyze::{Analysis, Unparsed, analyze_then};
 use crate::classify::{Class, Tables, Target, classify_unhinted};
-use crate::lexer::Lexed;
+use crate::lexer::{Lexed, Token};
 use crate::shard::ShardMap;
 use crate::shard::shape::ShardShape;
-
-const SHARDS: usize = 16;
 
 struct Entry {
     text: Arc<str>,
@@ -20,11 +21,30 @@ struct Entry {
     unparsed: Option<Unparsed>,
 }
 
-#[derive(Default)]
-struct Shard {
-    map: HashMap<u64, Entry>,
-    order: VecDeque<u64>,
-    bytes: usize,
+/// An entry weighs its text's bytes, and at least `floor` (the byte bound over the entry bound): the
+/// cache's one weight capacity (the byte bound) then also holds at most the entry bound of shapes.
+#[derive(Clone)]
+struct ByText {
+    floor: u64,
+}
+
+impl Weighter<u64, Arc<Entry>> for ByText {
+    fn weight(&self, _: &u64, e: &Arc<Entry>) -> u64 {
+        (e.text.len() as u64).max(self.floor)
+    }
+}
+
+/// Counts evictions (and inserts refused for being heavier than a cache shard, which quick_cache
+/// reports the same way).
+#[derive(Clone)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl Lifecycle<u64, Arc<Entry>> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: u64, _: Arc<Entry>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Counters for stats.
@@ -45,27 +65,34 @@ pub struct PlanCacheStats {
 
 /// Digest id → plan.
 pub struct PlanCache {
-    shards: Vec<Mutex<Shard>>,
-    max_entries: usize,
-    max_bytes: usize,
+    cache: Cache<u64, Arc<Entry>, ByText, DefaultHashBuilder, CountEvictions>,
     hits: AtomicU64,
     misses: AtomicU64,
-    evictions: AtomicU64,
+    evictions: Arc<AtomicU64>,
     unparsed: AtomicU64,
     too_complex: AtomicU64,
     sharded: ShardMap,
 }
 
 impl PlanCache {
-    /// A cache of at most `max_entries` shapes and `max_bytes` of normalized text (both spread over shards).
+    /// A cache of at most `max_entries` shapes and `max_bytes` of normalized text (both spread over
+    /// quick_cache's shards, so each bound holds to within one entry per shard).
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        let max_entries = max_entries.max(1);
+        let max_bytes = max_bytes.max(1);
+        let evictions = Arc::new(AtomicU64::new(0));
+        let weighter = ByText { floor: max_bytes.div_ceil(max_entries) as u64 };
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            max_entries: max_entries.div_ceil(SHARDS).max(1),
-            max_bytes: max_bytes.div_ceil(SHARDS).max(1),
+            cache: Cache::with(
+                max_entries,
+                max_bytes as u64,
+                weighter,
+                DefaultHashBuilder::default(),
+                CountEvictions(evictions.clone()),
+            ),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            evictions,
             unparsed: AtomicU64::new(0),
             too_complex: AtomicU64::new(0),
             sharded: ShardMap::default(),
@@ -93,7 +120,20 @@ impl PlanCache {
     /// false): sqlparser did not know the syntax, or the statement was too complex to parse (SHOW LAST
     /// ROUTE can say which).
     pub fn plan_with_reason(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
-        let (class, unparsed) = self.plan_unhinted(l, sql);
+        self.plan_with_tokens(l, None, sql)
+    }
+
+    /// [`PlanCache::plan_with_reason`] of a statement lexed with its tokens
+    /// ([`crate::lexer::lex_tokens_with`]): a miss over a sharded table finds its shape with them
+    /// instead of lexing the statement again (when the session's mode spells it as the default mode
+    /// does, as it nearly always does).
+    pub fn plan_with_tokens(
+        &self,
+        l: &Lexed,
+        toks: Option<&[Token]>,
+        sql: &[u8],
+    ) -> (Arc<Class>, Option<Unparsed>) {
+        let (class, unparsed) = self.plan_unhinted(l, toks, sql);
         if l.hints.is_empty() {
             return (class, unparsed);
         }
@@ -102,39 +142,20 @@ impl PlanCache {
         (Arc::new(c), unparsed)
     }
 
-    fn plan_unhinted(&self, l: &Lexed, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
-        let shard = &self.shards[(l.digest as usize) % SHARDS];
-        if let Ok(s) = shard.lock()
-            && let Some(e) = s.map.get(&l.digest)
+    fn plan_unhinted(&self, l: &Lexed, toks: Option<&[Token]>, sql: &[u8]) -> (Arc<Class>, Option<Unparsed>) {
+        if let Some(e) = self.cache.get(&l.digest)
             && *e.text == *l.text
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return (e.class.clone(), e.unparsed);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        // The parse (microseconds) runs outside the lock: other shapes of this shard are not held up.
-        let (class, unparsed) = self.full_plan(l, sql);
+        // The parse (microseconds) runs outside any lock: other shapes are not held up. The same shape
+        // planned twice at once, or a collision: the later insert takes the slot.
+        let (class, unparsed) = self.full_plan(l, toks, sql);
         let class = Arc::new(class);
-        let Ok(mut s) = shard.lock() else {
-            // A poisoned shard (a panic elsewhere) must not stop routing: plan without caching.
-            return (class, unparsed);
-        };
-        let text: Arc<str> = Arc::from(l.text.as_str());
-        let entry = Entry { text: text.clone(), class: class.clone(), unparsed };
-        if let Some(old) = s.map.insert(l.digest, entry) {
-            // The same shape planned twice at once, or a collision: the newer one takes the slot.
-            s.bytes -= old.text.len();
-            s.order.retain(|d| *d != l.digest);
-        }
-        s.bytes += text.len();
-        s.order.push_back(l.digest);
-        while s.order.len() > self.max_entries || s.bytes > self.max_bytes {
-            let Some(d) = s.order.pop_front() else { break };
-            if let Some(e) = s.map.remove(&d) {
-                s.bytes -= e.text.len();
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let entry = Entry { text: Arc::from(l.text.as_str()), class: class.clone(), unparsed };
+        self.cache.insert(l.digest, Arc::new(entry));
         (class, unparsed)
     }
 
@@ -143,16 +164,22 @@ impl PlanCache {
     /// primary, uncached (counted as `unparsed`), except SHOW/DESCRIBE/EXPLAIN/HELP, whose many
     /// server-specific forms the lexer knows well enough. One too complex to parse is not cached and
     /// never goes to a replica, whatever it is.
-    fn full_plan(&self, l: &Lexed, sql: &[u8]) -> (Class, Option<Unparsed>) {
+    fn full_plan(&self, l: &Lexed, toks: Option<&[Token]>, sql: &[u8]) -> (Class, Option<Unparsed>) {
         let mut c = classify_unhinted(l);
-        // The shape parses and walks the statement again: on the stack the analysis sized for it, and
-        // in the default mode's spelling (its word ordinals are the same as the original's).
-        let (a, shard) = analyze_then(&String::from_utf8_lossy(sql), l.mode, |a, text| {
-            self.shard_shape(l, text.as_bytes(), a)
+        // One sqlparser parse: its AST gives the tables here and, on the stack the analysis sized for
+        // it, the shard shape (in the default mode's spelling, whose word ordinals are the original's;
+        // the caller's tokens serve when they are the default mode's over those very bytes).
+        let (a, shard) = analyze_then(&String::from_utf8_lossy(sql), l.mode, |a, text, stmts| {
+            if self.sharded.is_empty() {
+                return None;
+            }
+            let toks = toks.filter(|_| l.mode.is_default() && text.as_bytes() == sql);
+            let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
+            crate::shard::shape::shape(&self.sharded, text, toks, stmts, &tables).map(Arc::new)
         });
         let shard = match shard {
             Some(shard) => shard,
-            None => self.shard_shape(l, sql, &a),
+            None => self.refuse_unparsed(l, &a),
         };
         let unparsed = a.unparsed();
         c.tables =
@@ -180,29 +207,25 @@ impl PlanCache {
         (c, unparsed)
     }
 
-    /// The shape over sharded tables; a statement sqlparser cannot read that names one is refused.
-    /// `sql` is in the default mode's spelling when `a` parsed.
-    fn shard_shape(&self, l: &Lexed, sql: &[u8], a: &Analysis) -> Option<Arc<ShardShape>> {
-        if self.sharded.is_empty() {
+    /// A statement sqlparser could not read that names a sharded table is refused.
+    fn refuse_unparsed(&self, l: &Lexed, a: &Analysis) -> Option<Arc<ShardShape>> {
+        if self.sharded.is_empty() || a.parsed {
             return None;
         }
-        if !a.parsed {
-            let t =
-                self.sharded.tables.iter().find(|t| {
-                    l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name)
-                })?;
-            return Some(Arc::new(ShardShape::Refused(format!(
-                "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
-                t.name
-            ))));
-        }
-        let tables: Vec<String> = a.tables_read.iter().chain(&a.tables_written).cloned().collect();
-        crate::shard::shape::shape(&self.sharded, sql, &tables).map(Arc::new)
+        let t = self
+            .sharded
+            .tables
+            .iter()
+            .find(|t| l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name))?;
+        Some(Arc::new(ShardShape::Refused(format!(
+            "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
+            t.name
+        ))))
     }
 
     /// Shapes cached now.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map(|s| s.map.len()).unwrap_or(0)).sum()
+        self.cache.len()
     }
 
     /// Whether nothing is cached.
@@ -266,13 +289,27 @@ mod tests {
         for n in 0..500 {
             plan(&c, format!("SELECT c{n} FROM t").as_bytes());
         }
-        assert!(c.len() <= 32 + SHARDS, "{}", c.len());
-        assert!(c.stats().evictions >= 500 - 48);
-        let c = PlanCache::new(10_000, 64 * SHARDS);
+        assert!(c.len() <= 32, "{}", c.len());
+        assert_eq!(c.stats().evictions, 500 - c.len() as u64);
+        // 1 KiB of text: at most 26 shapes of 38 bytes (quick_cache's shards may round that down).
+        let c = PlanCache::new(10_000, 1024);
         for n in 0..500 {
             plan(&c, format!("SELECT column_number_{n} FROM some_table").as_bytes());
         }
-        assert!(c.len() <= 3 * SHARDS, "{}", c.len());
+        assert!((1..=26).contains(&c.len()), "{}", c.len());
+        assert_eq!(c.stats().evictions, 500 - c.len() as u64);
+    }
+
+    #[test]
+    fn a_shape_in_use_outlives_a_scan_of_one_off_shapes() {
+        let c = PlanCache::new(32, 1 << 20);
+        let hot: &[u8] = b"SELECT a FROM t WHERE id = 1";
+        for n in 0..500 {
+            plan(&c, hot);
+            plan(&c, format!("SELECT c{n} FROM t").as_bytes());
+        }
+        // Only its first lookup missed.
+        assert_eq!(c.stats().hits, 499);
     }
 
     #[test]
@@ -357,6 +394,33 @@ mod tests {
                 other => panic!("not routed by its key: {other:?}"),
             }
         });
+    }
+
+    #[test]
+    fn the_sessions_tokens_give_the_same_shape_in_every_mode() {
+        use crate::lexer::{LexMode, lex_tokens_with, lex_with};
+        use crate::shard::shape::{Kind, ShardShape};
+        let nbe = LexMode { no_backslash_escapes: true, ansi_quotes: false };
+        let ansi = LexMode { no_backslash_escapes: false, ansi_quotes: true };
+        let cases: [(LexMode, &[u8]); 4] = [
+            (LexMode::DEFAULT, b"SELECT a FROM documents WHERE id = 7"),
+            (ansi, br#"SELECT "a" FROM "documents" WHERE "id" = 7"#),
+            (nbe, br"SELECT a FROM documents WHERE b = 'x\' AND id = 7"),
+            (LexMode::DEFAULT, br"SELECT a FROM documents WHERE b = 'x\'' AND id = 7"),
+        ];
+        for (mode, sql) in cases {
+            let (l, toks) = lex_tokens_with(sql, mode);
+            let with = PlanCache::new(10, 1 << 20).with_shards(sharded());
+            let without = PlanCache::new(10, 1 << 20).with_shards(sharded());
+            let p = with.plan_with_tokens(&l, Some(&toks), sql).0;
+            assert_eq!(p, without.plan(&lex_with(sql, mode), sql));
+            match p.tables.shard.as_deref() {
+                Some(ShardShape::Routed { kind: Kind::Select { key, .. }, .. }) => {
+                    assert!(key.is_some(), "{}", String::from_utf8_lossy(sql))
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(sql)),
+            }
+        }
     }
 
     #[test]

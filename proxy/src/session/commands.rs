@@ -103,7 +103,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(next) = self.sluice_statement(&lexed, &p).await? {
             return Ok(next);
         }
-        let (mut class, unparsed) = self.shared.plans.plan_with_reason(&lexed, sql);
+        let (mut class, unparsed) =
+            self.shared.plans.plan_with_tokens(&lexed, (!toks.is_empty()).then_some(&toks[..]), sql);
         // Served conservatively (primary, uncached); SHOW LAST ROUTE says why.
         self.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
         if let Some(shape) = class.tables.shard.clone() {

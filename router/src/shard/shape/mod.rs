@@ -7,8 +7,6 @@ use sqlparser::ast::{
     AssignmentTarget, Expr, FromTable, Ident, InTarget, ObjectName, ObjectNamePart, OnInsert, Query,
     SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, Value, Visit,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 use super::ShardMap;
 use super::merge::MergeShape;
@@ -95,15 +93,21 @@ pub enum ShardShape {
     Refused(String),
 }
 
-/// The shape of `sql` over `map`'s tables (`tables`: those the statement names); `None` when it names
-/// no sharded table.
-pub fn shape(map: &ShardMap, sql: &[u8], tables: &[String]) -> Option<ShardShape> {
+/// The shape over `map`'s tables of the statement `text` (default-mode spelling), from the AST the
+/// plan cache's one parse of it built (`stmts`; `tables`: those it names). `toks`: the lexer's tokens
+/// of `text` when the caller has them (`None`: lexed here, only when a sharded table is named).
+/// `None` when it names no sharded table.
+pub fn shape(
+    map: &ShardMap,
+    text: &str,
+    toks: Option<&[Token]>,
+    stmts: &[Statement],
+    tables: &[String],
+) -> Option<ShardShape> {
     let named: Vec<usize> = tables.iter().filter_map(|t| map.find(t)).collect();
     if named.is_empty() {
         return None;
     }
-    let (_, toks) = crate::lexer::lex_tokens(sql);
-    let toks = toks.as_slice();
     let table = named[0];
     let name = &map.tables[table].name;
     if named.iter().any(|t| *t != table) {
@@ -113,14 +117,16 @@ pub fn shape(map: &ShardMap, sql: &[u8], tables: &[String]) -> Option<ShardShape
             "a statement over two sharded tables ({a} and {b}) would need a cross-shard join, which sluice does not do; query each table by its shard key and join in the application"
         )));
     }
-    let Ok(text) = std::str::from_utf8(sql) else {
-        return Some(refused(name, "is not valid UTF-8"));
-    };
-    let Ok(stmts) = Parser::parse_sql(&MySqlDialect {}, text) else {
-        return Some(refused(name, "cannot be parsed by sluice"));
-    };
-    let [stmt] = stmts.as_slice() else {
+    let [stmt] = stmts else {
         return Some(refused(name, "holds several statements; send them one at a time"));
+    };
+    let lexed;
+    let toks = match toks {
+        Some(toks) => toks,
+        None => {
+            lexed = crate::lexer::lex_tokens(text.as_bytes()).1;
+            &lexed
+        }
     };
     let mut cx = Cx { map, table, text, toks, rewrites: Vec::new(), alias: None, error: None };
     let kind = cx.statement(stmt);

@@ -76,11 +76,14 @@ pub(super) fn route_with(
     sql: &str,
     params: &[Option<KeyValue>],
 ) -> Result<ShardRoute, ShardError> {
-    let class = cache.plan(&lex(sql.as_bytes()), sql.as_bytes());
+    // Lexed once with its tokens, as the session does; the shape is the same without them.
+    let (l, toks) = lex_tokens(sql.as_bytes());
+    let (class, _) = cache.plan_with_tokens(&l, Some(&toks), sql.as_bytes());
+    let fresh = PlanCache::new(10, 1 << 20).with_shards(cache.shards().clone());
+    assert_eq!(fresh.plan(&lex(sql.as_bytes()), sql.as_bytes()), class, "{sql}");
     let Some(shape) = class.tables.shard.as_ref() else {
         return Err(ShardError { code: (0, ""), message: "not sharded".into() });
     };
-    let (_, toks) = lex_tokens(sql.as_bytes());
     let next = std::cell::Cell::new(1000);
     let ids = || {
         next.set(next.get() + 1);
