@@ -29,13 +29,70 @@ use crate::config::{FallbackConfig, ReadYourWrites};
 use crate::error::{Error, Result};
 use crate::topology::GtidPos;
 
+/// Why a statement runs where it runs (SHOW LAST ROUTE): the router's decision, or what the session
+/// did after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum RouteReason {
+    /// The router's decision.
+    Router(sluice_router::route::Reason),
+    /// Nothing has run yet.
+    #[default]
+    None,
+    /// Over the parser's bounds: served on the primary, uncached.
+    TooComplex,
+    /// A diagnostics read answered by the connection that holds the area (`Session::parked`).
+    ParkedDiagnostics,
+    /// An autocommit read whose replica failed before answering, once more.
+    RetryOnPrimary,
+    /// A command other than COM_QUERY/COM_STMT_EXECUTE (COM_FIELD_LIST, COM_INIT_DB…).
+    Command,
+    /// A write to one shard.
+    ShardWrite,
+    /// A READ ONLY transaction that had to bind session state moved to the primary.
+    ReadOnlyTransactionMoved,
+    /// MariaDB's READ ONLY leftover, kept on a primary connection.
+    ReadOnlyLeftover,
+    /// The chosen replica was unavailable.
+    ReplicaUnavailable,
+    /// Served from the result cache's L1 (in process).
+    CacheL1,
+    /// Served from the result cache's L2 (Redis).
+    CacheL2,
+    /// The replica had not applied the session's last write in time.
+    ReplicaBehind,
+    /// The replica could not take the session's state.
+    ReplicaRefusedState,
+}
+
+impl RouteReason {
+    /// The text SHOW LAST ROUTE shows.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Router(r) => r.as_str(),
+            Self::None => "",
+            Self::TooComplex => "too complex to plan (over the parser's bounds): primary, uncached",
+            Self::ParkedDiagnostics => "diagnostics of an earlier statement, on the connection that ran it",
+            Self::RetryOnPrimary => "retry on primary",
+            Self::Command => "command",
+            Self::ShardWrite => "shard write",
+            Self::ReadOnlyTransactionMoved => "read-only transaction moved to the primary",
+            Self::ReadOnlyLeftover => "read-only leftover kept on the primary",
+            Self::ReplicaUnavailable => "replica unavailable; primary",
+            Self::CacheL1 => "cache l1",
+            Self::CacheL2 => "cache l2",
+            Self::ReplicaBehind => "read-your-writes: replica behind, primary",
+            Self::ReplicaRefusedState => "replica could not take the session state; primary",
+        }
+    }
+}
+
 /// Where the session decided to run a statement.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Choice {
     /// Member index.
     pub member: usize,
     /// Why (SHOW LAST ROUTE).
-    pub reason: &'static str,
+    pub reason: RouteReason,
     /// Whether the held connection is used.
     pub held: bool,
     /// Whether the result may be cached.
@@ -222,7 +279,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Destination::Pinned | Destination::Last => {
                 let member = held(self)
                     .ok_or_else(|| Error::Abort("routed to a connection the session does not hold".into()))?;
-                return Ok(Choice { member, reason: r.reason.as_str(), held: true, cacheable: false });
+                return Ok(Choice {
+                    member,
+                    reason: RouteReason::Router(r.reason),
+                    held: true,
+                    cacheable: false,
+                });
             }
             Destination::Replica(i) | Destination::Member(i) => i,
             Destination::Primary | Destination::Sluice => self.primary_index()?,
@@ -238,7 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         // A connection kept only for a possible LAST_INSERT_ID()/ROW_COUNT() goes back now.
         self.release_held();
-        Ok(Choice { member, reason: r.reason.as_str(), held: false, cacheable: r.cacheable })
+        Ok(Choice { member, reason: RouteReason::Router(r.reason), held: false, cacheable: r.cacheable })
     }
 
     /// Runs a statement of sluice's own on the held connection within `[backend] read_timeout_ms`
@@ -340,12 +402,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.release_held();
         let member = self.primary_index()?;
-        let mut choice = Choice {
-            member,
-            reason: "read-only transaction moved to the primary",
-            held: false,
-            cacheable: false,
-        };
+        let mut choice =
+            Choice { member, reason: RouteReason::ReadOnlyTransactionMoved, held: false, cacheable: false };
         self.acquire(&mut choice, false).await?;
         self.query_held("START TRANSACTION READ ONLY").await?;
         self.status |= status::IN_TRANS;
@@ -369,12 +427,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.pins.remove(Pin::Diagnostics);
             self.release_held();
             let member = self.primary_index()?;
-            let mut choice = Choice {
-                member,
-                reason: "read-only leftover kept on the primary",
-                held: false,
-                cacheable: false,
-            };
+            let mut choice =
+                Choice { member, reason: RouteReason::ReadOnlyLeftover, held: false, cacheable: false };
             self.acquire(&mut choice, false).await?;
             for sql in ["SET autocommit = 0", "START TRANSACTION READ ONLY", "SET autocommit = 1"] {
                 self.query_held(sql).await?;
@@ -541,7 +595,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => self.ctx_group().0.gate.enter(),
         };
         let on_held = choice.held && self.held.is_some();
-        let go = on_held || !busy.gate_paused() || choice.reason == "hint backend=";
+        let go = on_held
+            || !busy.gate_paused()
+            || choice.reason == RouteReason::Router(sluice_router::route::Reason::BackendHint);
         if go {
             self.primary_busy = Some(busy);
         }
@@ -593,7 +649,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tracing::debug!(error = %e, "replica checkout failed; using the primary");
                 let p = self.primary_index()?;
                 *choice =
-                    Choice { member: p, reason: "replica unavailable; primary", held: false, ..*choice };
+                    Choice { member: p, reason: RouteReason::ReplicaUnavailable, held: false, ..*choice };
                 return Box::pin(self.acquire(choice, mentions_last_id)).await;
             }
             Err(e) => return Err(e),
@@ -1087,10 +1143,10 @@ fn object_names(rest: &[&str]) -> Vec<String> {
     out
 }
 
-fn choice_reason_fallback(e: &Error) -> &'static str {
+fn choice_reason_fallback(e: &Error) -> RouteReason {
     match e {
-        Error::Reply(_) => "read-your-writes: replica behind, primary",
-        _ => "replica could not take the session state; primary",
+        Error::Reply(_) => RouteReason::ReplicaBehind,
+        _ => RouteReason::ReplicaRefusedState,
     }
 }
 

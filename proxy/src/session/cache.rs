@@ -24,6 +24,7 @@ use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
+use super::borrow::RouteReason;
 use super::borrow::{Choice, Effects};
 use crate::error::{Error, Result};
 use crate::topology::GtidPos;
@@ -209,8 +210,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Lookup::Hit(entry, level) => {
                 let fx = self.serve_hit(&entry, next_seq).await?;
                 self.last_route.member = None;
-                self.last_route.reason =
-                    if level == sluice_cache::Level::L1 { "cache l1" } else { "cache l2" };
+                self.last_route.reason = if level == sluice_cache::Level::L1 {
+                    RouteReason::CacheL1
+                } else {
+                    RouteReason::CacheL2
+                };
                 self.last_route.digest = lexed.digest;
                 self.last_route.digest_text.clear();
                 self.last_route.digest_text.push_str(&lexed.text);

@@ -330,7 +330,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let mut choice = self.choose(lexed, class)?;
         if too_complex && !choice.held {
-            choice.reason = "too complex to plan (over the parser's bounds): primary, uncached";
+            choice.reason = super::borrow::RouteReason::TooComplex;
         }
         let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
             super::cache::Step::Hit(fx) => {
@@ -390,7 +390,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let choice = super::borrow::Choice {
             member: parked.member,
-            reason: "diagnostics of an earlier statement, on the connection that ran it",
+            reason: super::borrow::RouteReason::ParkedDiagnostics,
             held: true,
             cacheable: false,
         };
@@ -431,7 +431,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let member = self.primary_index()?;
                 let mut again = super::borrow::Choice {
                     member,
-                    reason: "retry on primary",
+                    reason: super::borrow::RouteReason::RetryOnPrimary,
                     held: false,
                     cacheable: false,
                 };
@@ -524,8 +524,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     None => self.primary_index()?,
                 }
             };
-            let mut choice =
-                super::borrow::Choice { member, reason: "command", held: false, cacheable: false };
+            let mut choice = super::borrow::Choice {
+                member,
+                reason: super::borrow::RouteReason::Command,
+                held: false,
+                cacheable: false,
+            };
             self.acquire(&mut choice, false).await?;
         }
         let fx = self.forward(&p.payload, p.next_seq).await?;

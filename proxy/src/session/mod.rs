@@ -343,7 +343,7 @@ pub(crate) struct Held {
 pub(crate) struct LastRoute {
     /// Member index of the backend (none before the first statement).
     member: Option<usize>,
-    reason: &'static str,
+    reason: borrow::RouteReason,
     digest: u64,
     digest_text: String,
     cache: crate::stats::CacheStatus,

@@ -448,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let row = vec![
             text(&backend),
             text(role),
-            text(reason),
+            text(reason.as_str()),
             member.map(|_| Bytes::from(format!("{digest:016x}"))),
             text(digest_text),
             text(if pins.is_empty() { "no" } else { "yes" }),

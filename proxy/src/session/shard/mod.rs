@@ -295,7 +295,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<Held> {
         self.enter_group(group, "the table")?;
         let mut choice = if write {
-            Choice { member: self.primary_index()?, reason: "shard write", held: false, cacheable: false }
+            Choice {
+                member: self.primary_index()?,
+                reason: crate::session::borrow::RouteReason::ShardWrite,
+                held: false,
+                cacheable: false,
+            }
         } else {
             self.choose(lexed, class)?
         };
@@ -312,7 +317,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         write: bool,
     ) -> Result<RawResult> {
         let mut choice = if write && !self.pins.any() {
-            Choice { member: self.primary_index()?, reason: "shard write", held: false, cacheable: false }
+            Choice {
+                member: self.primary_index()?,
+                reason: crate::session::borrow::RouteReason::ShardWrite,
+                held: false,
+                cacheable: false,
+            }
         } else {
             self.choose(lexed, class)?
         };
