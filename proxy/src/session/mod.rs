@@ -35,7 +35,6 @@ use sluice_protocol::constants::{command, errors, status};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use auth::SERVER_CAPS;
 use auth::{ClientStream, Login};
 
 use crate::backend::{Guard, Vars};
