@@ -153,7 +153,6 @@ impl Pins {
     }
 }
 
-/// Pins taken since start, by reason.
 /// Server-side objects a session created that keep it pinned until they are gone.
 #[derive(Debug, Default)]
 pub struct SessionObjects {
@@ -171,6 +170,7 @@ pub struct SessionObjects {
     pub handlers: std::collections::HashSet<String>,
 }
 
+/// Pins taken since start, by reason.
 #[derive(Debug, Default)]
 pub struct PinCounters([AtomicU64; ALL.len()]);
 
