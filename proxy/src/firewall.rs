@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::admin::parse::FirewallCmd;
 use crate::config::{FirewallConfig, FirewallMode};
 use crate::error::Error;
 
@@ -133,41 +132,6 @@ fn shorten(text: &str) -> &str {
     match text.char_indices().nth(80) {
         Some((i, _)) => &text[..i],
         None => text,
-    }
-}
-
-/// The firewall's admin statements: `SHOW FIREWALL`, `FIREWALL MODE off|learn|enforce`,
-/// `FIREWALL ALLOW '<digest>'`, `FIREWALL SAVE` (parsed by [`crate::admin::parse`]).
-pub fn admin(shared: &crate::state::Shared, cmd: FirewallCmd) -> Result<crate::admin::Answer, Error> {
-    use crate::admin::Answer;
-    let text = |s: String| Some(bytes::Bytes::from(s));
-    let fw = &shared.firewall;
-    let bad = |m: &str| Error::reply((1105, "HY000"), m.to_owned());
-    match cmd {
-        FirewallCmd::Show => {
-            let mode = match fw.mode() {
-                FirewallMode::Off => "off",
-                FirewallMode::Learn => "learn",
-                FirewallMode::Enforce => "enforce",
-            };
-            let rows = vec![
-                vec![text("mode".into()), text(mode.into())],
-                vec![text("allowed_digests".into()), text(fw.len().to_string())],
-                vec![text("learned".into()), text(fw.learned.load(Ordering::Relaxed).to_string())],
-                vec![text("blocked".into()), text(fw.blocked.load(Ordering::Relaxed).to_string())],
-            ];
-            Ok(Answer::Rows(vec!["name", "value"], rows))
-        }
-        FirewallCmd::Mode(mode) => {
-            fw.set_mode(mode);
-            tracing::warn!(?mode, "firewall mode set by admin");
-            Ok(Answer::Done(1))
-        }
-        FirewallCmd::Allow(v) => Ok(Answer::Done(u64::from(fw.allow(v)))),
-        FirewallCmd::Save => match shared.config().firewall.allowlist_file.clone() {
-            Some(path) => fw.save(&path).map(|n| Answer::Done(n as u64)).map_err(|e| bad(&e)),
-            None => Err(bad("FIREWALL SAVE needs [firewall] allowlist_file in the config")),
-        },
     }
 }
 

@@ -337,8 +337,12 @@ where
 }
 
 /// One HTTP connection (requests until the client closes or a limit ends it).
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(shared: Arc<Shared>, stream: S) {
-    let s = &shared.http;
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    settings: Arc<Settings>,
+    stream: S,
+) {
+    let s = &*settings;
     let Some(_slot) = shared.http_slots.take(s.max_connections) else {
         shared.digests.totals.refuse("http_max_connections");
         tracing::debug!("refused HTTP connection: [http] max_connections reached");
@@ -351,7 +355,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(shared: A
         return;
     };
     let limits = Limits { keep_alive: true, head: s.request_timeout, write: s.write_timeout };
-    run(stream, limits, &shared.shutdown, |req| respond(&shared, req)).await;
+    run(stream, limits, &shared.shutdown, |req| respond(&shared, s, req)).await;
 }
 
 /// The status endpoints' answer to a request without access.
@@ -379,7 +383,7 @@ fn denied(s: &Settings, access: Access) -> Answer {
 }
 
 /// The answer to a request.
-fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Answer {
+fn respond(shared: &Arc<Shared>, settings: &Settings, req: &Request<Incoming>) -> Answer {
     let bad = || text(StatusCode::BAD_REQUEST, "Bad Request\n");
     let uri = req.uri();
     // Origin form only (`/path?query`): not `http://host/path`, not `*`.
@@ -400,13 +404,13 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Answer {
     }
     let path = uri.path();
     if matches!(path, "/" | "/index.html" | "/status" | "/digests" | "/advice") {
-        let access = shared.http.access(authorization);
+        let access = settings.access(authorization);
         if access != Access::Granted {
-            return denied(&shared.http, access);
+            return denied(settings, access);
         }
     }
-    let top = |rows: fn(&Shared, usize) -> String| match limit(uri.query().unwrap_or("")) {
-        Some(n) => json(rows(shared, n)),
+    let top = |rows: fn(&Shared, usize, bool) -> String| match limit(uri.query().unwrap_or("")) {
+        Some(n) => json(rows(shared, n, settings.show_literals)),
         None => text(StatusCode::BAD_REQUEST, "limit must be a number\n"),
     };
     let ok = |body: &'static str| text(StatusCode::OK, body);
@@ -455,8 +459,8 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Answer {
 const STATUS_PAGE: &str = include_str!("status.html");
 
 /// The first `limit` findings (evidence without literals unless `[http] show_literals`).
-fn advice(shared: &Shared, limit: usize) -> String {
-    let findings = shared.advice.findings_top(&shared.digests, limit, shared.http.show_literals);
+fn advice(shared: &Shared, limit: usize, literals: bool) -> String {
+    let findings = shared.advice.findings_top(&shared.digests, limit, literals);
     serde_json::to_string(&findings).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -497,8 +501,7 @@ fn status(shared: &Shared) -> String {
 
 /// The `limit` digests with the most total time; `sample` is the last statement as sent only with
 /// `[http] show_literals` (else the normalized text again).
-fn digests(shared: &Shared, limit: usize) -> String {
-    let literals = shared.http.show_literals;
+fn digests(shared: &Shared, limit: usize, literals: bool) -> String {
     let rows = shared.digests.top(
         limit,
         |d| d.total_us,
@@ -521,7 +524,7 @@ fn digests(shared: &Shared, limit: usize) -> String {
                 "on_primary": d.on_primary,
                 "on_replica": d.on_replica,
                 "pinned": d.pinned,
-                "pin_reasons": crate::session::Pins::from_bits(d.pin_reasons).names(),
+                "pin_reasons": crate::pins::Pins::from_bits(d.pin_reasons).names(),
             })
         },
     );

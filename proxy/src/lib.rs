@@ -1,33 +1,38 @@
 //! sluice: an SQL-aware MySQL/MariaDB proxy. The binary is a thin shell over this library so tests and
 //! benches run the same code in-process.
+//!
+//! Public are only the modules something outside the crate uses: `server` (start it), `config`,
+//! `state` (tests read the shared state of an in-process sluice), `monitor` (tests run checks),
+//! `admin` (the fuzz target parses admin statements) and `logging` (the binary). The rest is
+//! crate-private. proxy/tests/layers.rs keeps the modules free of import circles.
 
 pub mod admin;
-pub mod advice;
-pub mod backend;
-pub mod backends;
-pub mod cache_admin;
-pub mod cache_deps;
-pub mod capture;
-pub mod clock;
+mod advice;
+mod backend;
+mod backends;
+mod cache_deps;
+mod capture;
+mod clock;
 pub mod config;
-pub mod error;
-pub mod firewall;
-pub mod http;
+mod error;
+mod firewall;
+mod http;
 pub mod logging;
-pub mod metrics;
-pub mod migration;
+mod metrics;
+mod migration;
 pub mod monitor;
-pub mod net;
-pub mod preauth;
-pub mod private_fs;
-pub mod reload;
-pub mod rules;
+mod net;
+mod pins;
+mod preauth;
+mod private_fs;
+mod reload;
+mod rules;
 pub mod server;
-pub mod session;
-pub mod slowlog;
+mod session;
+mod slowlog;
 pub mod state;
-pub mod stats;
-pub mod switchover;
-pub mod tls;
-pub mod topology;
-pub mod users;
+mod stats;
+mod switchover;
+mod tls;
+mod topology;
+mod users;

@@ -137,7 +137,7 @@ impl Collector for Sluice {
             None,
         )?;
 
-        crate::cache_admin::metrics(shared, e)?;
+        cache(shared, e)?;
         gauge(e, "sluice_client_sessions", "Client sessions open now.", shared.sessions.len() as u64)?;
         counters(
             e,
@@ -239,4 +239,35 @@ impl Collector for Sluice {
             sl.dropped() + sl.failed(),
         )
     }
+}
+
+/// The cache's Prometheus series (nothing when the cache is off).
+fn cache(shared: &Shared, e: &mut prometheus_client::encoding::DescriptorEncoder<'_>) -> std::fmt::Result {
+    let Some(c) = &shared.cache else { return Ok(()) };
+    let s = c.snapshot();
+    let l1 = [("level", "l1")];
+    counters(
+        e,
+        "sluice_cache_hits",
+        "Result-cache hits by level.",
+        [(l1, s.hits_l1), ([("level", "l2")], s.hits_l2)],
+    )?;
+    counter(e, "sluice_cache_misses", "Result-cache misses.", s.misses)?;
+    counters(
+        e,
+        "sluice_cache_not_stored",
+        "Results not stored, by reason.",
+        [([("reason", "too_large")], s.too_large), ([("reason", "replica_behind")], s.replica_behind)],
+    )?;
+    counter(
+        e,
+        "sluice_cache_invalidations",
+        "Result-cache invalidations (writes to a cached table).",
+        s.invalidations,
+    )?;
+    counters(e, "sluice_cache_evictions", "Result-cache entries evicted, by level.", [(l1, s.l1_evictions)])?;
+    gauges(e, "sluice_cache_bytes", "Bytes the result cache holds, by level.", [(l1, s.l1_bytes)])?;
+    gauges(e, "sluice_cache_entries", "Entries the result cache holds, by level.", [(l1, s.l1_entries)])?;
+    gauge(e, "sluice_cache_l2_up", "1 while the Redis level is in use.", u64::from(s.l2_up))?;
+    counter(e, "sluice_cache_l2_errors", "Errors talking to the Redis level.", s.l2_errors)
 }

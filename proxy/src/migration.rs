@@ -1,7 +1,7 @@
 //! Tables being moved to a new placement (dual writes, `[[sharding.migrations]]`): what sessions need
 //! to find one, the flag that moves its reads, and the counters the admin interface shows.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::Mutex;
 
@@ -70,64 +70,5 @@ impl Migrations {
             let bare = t.rsplit('.').next().unwrap_or(t).trim_matches('`');
             self.0.iter().find(|m| m.table.eq_ignore_ascii_case(bare))
         })
-    }
-
-    /// Admin `SHOW MIGRATIONS` and `SET MIGRATION '<table>' READ FROM old|new`.
-    pub fn admin(
-        &self,
-        shared: &crate::state::Shared,
-        cmd: &crate::admin::parse::MigrationCmd,
-    ) -> Result<crate::admin::Answer, crate::error::Error> {
-        use crate::admin::Answer;
-        use crate::admin::parse::MigrationCmd;
-        let text = |s: String| Some(bytes::Bytes::from(s));
-        match cmd {
-            MigrationCmd::Show => {
-                let name = |g: usize| shared.group_at(g).0.name.clone();
-                let rows = self
-                    .0
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            text(m.table.clone()),
-                            text(name(m.from_group)),
-                            text(format!(
-                                "{}{}",
-                                name(m.to_group),
-                                m.to_schema.as_ref().map(|s| format!(" schema {s}")).unwrap_or_default()
-                            )),
-                            text(if m.read_new.load(Ordering::Relaxed) { "new" } else { "old" }.into()),
-                            text(m.mirrored.load(Ordering::Relaxed).to_string()),
-                            text(m.divergences.load(Ordering::Relaxed).to_string()),
-                            text(m.last_divergence.lock().clone()),
-                        ]
-                    })
-                    .collect();
-                Ok(Answer::Rows(
-                    vec![
-                        "table",
-                        "old",
-                        "new",
-                        "reads_from",
-                        "mirrored_writes",
-                        "divergences",
-                        "last_divergence",
-                    ],
-                    rows,
-                ))
-            }
-            MigrationCmd::ReadFrom { table: t, new } => match self.0.iter().find(|m| m.table == *t) {
-                Some(m) => {
-                    m.read_new.store(*new, Ordering::Relaxed);
-                    let side = if *new { "new" } else { "old" };
-                    tracing::warn!(table = t, reads = side, "migration reads switched by admin");
-                    Ok(Answer::Done(1))
-                }
-                None => Err(crate::error::Error::reply(
-                    (1105, "HY000"),
-                    format!("no migrating table {t:?}; SHOW MIGRATIONS lists them"),
-                )),
-            },
-        }
     }
 }

@@ -105,34 +105,47 @@ pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Resul
     Ok(out)
 }
 
-/// The default group's member slots (in slot order, removed ones included so health lines up with
-/// member indices) with the monitor credentials.
-pub fn group_targets(
+/// One member slot to check, as [`group_targets`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    /// `host:port`.
+    pub address: &'a str,
+    /// The role the config gives it.
+    pub role: Role,
+    /// TLS toward it.
+    pub tls: bool,
+    /// Removed from the config by a reload.
+    pub removed: bool,
+}
+
+/// A group's member slots (in slot order, removed ones included so health lines up with member
+/// indices) with the monitor credentials.
+pub fn group_targets<'a>(
     config: &Config,
-    group: &crate::topology::Group,
+    group: &str,
+    slots: impl IntoIterator<Item = Slot<'a>>,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Vec<Target>, String> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
-    Ok(group
-        .members()
-        .iter()
+    Ok(slots
+        .into_iter()
         .map(|m| Target {
-            group: group.name.clone(),
-            role: m.role(),
+            group: group.to_owned(),
+            role: m.role,
             spec: ConnectSpec {
-                address: m.addr.address.clone(),
-                label: format!("{}/{} {}", group.name, role_name(m.role()), m.addr.address),
+                address: m.address.to_owned(),
+                label: format!("{}/{} {}", group, role_name(m.role), m.address),
                 user: creds.user.clone(),
                 password: password.clone(),
                 found_rows: false,
                 charset: 45,
-                tls: if m.addr.tls { tls.clone() } else { None },
+                tls: if m.tls { tls.clone() } else { None },
                 connect_timeout: Duration::from_millis(config.backend.connect_timeout_ms),
                 max_packet: 1 << 24,
             },
             heartbeat: config.monitor.heartbeat_table.clone(),
-            removed: m.is_removed(),
+            removed: m.removed,
         })
         .collect())
 }

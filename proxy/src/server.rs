@@ -15,6 +15,7 @@ use pingora_core::server::configuration::ServerConf;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
+use crate::http::Settings as HttpSettings;
 use crate::state::Shared;
 
 /// A sluice started in-process (tests, benches).
@@ -44,19 +45,22 @@ impl Running {
     }
 }
 
-async fn build_shared(config: Config) -> Result<Arc<Shared>, std::io::Error> {
+/// The shared state, and `[http]` as it is at start (token resolved, limits: a reload changes it only
+/// after a restart). A token that cannot be read stops the start.
+async fn build_shared(config: Config) -> Result<(Arc<Shared>, Arc<HttpSettings>), std::io::Error> {
+    let http = HttpSettings::from_config(&config.http).map_err(std::io::Error::other)?;
     let mut shared = Shared::new(config).map_err(std::io::Error::other)?;
     shared.learn_server_version().await;
-    Ok(Arc::new(shared))
+    Ok((Arc::new(shared), Arc::new(http)))
 }
 
 /// Starts sluice in-process on a tokio listener; returns once it accepts connections.
 pub async fn start(config: Config) -> Result<Running, std::io::Error> {
-    let shared = build_shared(config).await?;
+    let (shared, http) = build_shared(config).await?;
     shared.start_monitor(Duration::from_secs(2)).await.map_err(std::io::Error::other)?;
     let listener = bind(shared.config().server.listen, shared.config().server.listen_backlog)?;
     let addr = listener.local_addr()?;
-    let (admin_addr, http_addr) = start_ops(&shared, Duration::ZERO).await?;
+    let (admin_addr, http_addr) = start_ops(&shared, &http, Duration::ZERO).await?;
     let accept = tokio::spawn(accept_loop(listener, shared.clone(), "client", crate::session::serve));
     tracing::info!(%addr, "sluice listening (in-process)");
     Ok(Running { addr, admin_addr, http_addr, shared, accept })
@@ -66,10 +70,12 @@ pub async fn start(config: Config) -> Result<Running, std::io::Error> {
 /// still held by the old process of an upgrade is retried in the background for up to `retry`.
 async fn start_ops(
     shared: &Arc<Shared>,
+    http_settings: &Arc<HttpSettings>,
     retry: Duration,
 ) -> Result<(Option<SocketAddr>, Option<SocketAddr>), std::io::Error> {
-    crate::capture::start_from_config(shared).await;
     let config = shared.config_full();
+    let gtid = shared.primary_gtid();
+    crate::capture::start_from_config(&shared.capture, &config.capture, gtid, &shared.shutdown).await;
     let backlog = config.server.listen_backlog;
     let mut admin = None;
     if config.admin.enabled {
@@ -77,8 +83,9 @@ async fn start_ops(
     }
     let mut http = None;
     if config.http.enabled {
-        http = serve_ops(shared, "http", config.http.listen, backlog, retry, |s, stream, _| {
-            crate::http::serve(s, stream)
+        let settings = http_settings.clone();
+        http = serve_ops(shared, "http", config.http.listen, backlog, retry, move |s, stream, _| {
+            crate::http::serve(s, settings.clone(), stream)
         })?;
     }
     Ok((admin, http))
@@ -177,7 +184,7 @@ pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), 
         config.server.upgrade_sock.clone().unwrap_or_else(crate::private_fs::default_upgrade_sock);
     crate::private_fs::secure_upgrade_dir(&upgrade_sock).map_err(std::io::Error::other)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let shared = rt.block_on(build_shared(config))?;
+    let (shared, http) = rt.block_on(build_shared(config))?;
     shared.set_config_path(path);
     drop(rt);
     let config = shared.config_full();
@@ -219,7 +226,7 @@ pub fn run(config: Config, path: &std::path::Path, upgrade: bool) -> Result<(), 
             }
         }
     }
-    run_server(shared, conf, &listen, workers, upgrade)
+    run_server(shared, http, conf, &listen, workers, upgrade)
 }
 
 /// The environment variable through which a sluice that spawns its successor (SIGUSR2) names itself.
@@ -253,6 +260,7 @@ fn signal_old_process(pid: &str, source: &str) -> Result<(), std::io::Error> {
 
 fn run_server(
     shared: Arc<Shared>,
+    http: Arc<HttpSettings>,
     conf: ServerConf,
     listen: &str,
     workers: usize,
@@ -271,6 +279,7 @@ fn run_server(
         "health monitor",
         MonitorService {
             shared: shared.clone(),
+            http,
             ops_retry: if upgrade { Duration::from_secs(60) } else { Duration::ZERO },
             // Read now: once a new version is installed over it, /proc/self/exe says "(deleted)".
             exe: std::env::current_exe().unwrap_or_else(|_| std::path::PathBuf::from("sluice")),
@@ -314,6 +323,8 @@ impl pingora_core::server::ShutdownSignalWatch for Signals {
 /// runtime).
 struct MonitorService {
     shared: Arc<Shared>,
+    /// `[http]` as it was at start.
+    http: Arc<HttpSettings>,
     /// How long the admin and HTTP ports are retried (an upgrade: the old process still holds them).
     ops_retry: Duration,
     /// The binary this process was started from (SIGUSR2 starts it again as the successor).
@@ -326,7 +337,7 @@ impl pingora_core::services::background::BackgroundService for MonitorService {
         tokio::spawn(reload_on_sighup(self.shared.clone()));
         tokio::spawn(upgrade_on_sigusr2(self.shared.clone(), self.exe.clone()));
         notify_systemd();
-        if let Err(e) = start_ops(&self.shared, self.ops_retry).await {
+        if let Err(e) = start_ops(&self.shared, &self.http, self.ops_retry).await {
             tracing::error!(error = %e, "admin/http listeners not started");
         }
         match self.shared.start_monitor(Duration::from_secs(2)).await {

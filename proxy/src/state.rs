@@ -13,18 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ConnectSpec, PoolKey, PoolLimits, Pools};
 use crate::config::{Config, Role};
+use crate::topology::BackendAddr;
 use crate::users::Users;
-
-/// A backend as sessions see it.
-#[derive(Debug, Clone)]
-pub struct BackendAddr {
-    /// `host:port`.
-    pub address: String,
-    /// `group/role address`, for messages.
-    pub label: String,
-    /// TLS toward it.
-    pub tls: bool,
-}
 
 /// Member numbers per group: the default group's slots are 0.., shard group g's are `GROUP_SLOTS * g`..
 /// (a reload refuses to grow the default group past it).
@@ -73,8 +63,6 @@ pub struct Shared {
     pub admin_slots: Arc<crate::preauth::Slots>,
     /// Open HTTP connections (`[http] max_connections`).
     pub http_slots: Arc<crate::preauth::Slots>,
-    /// `[http]` as it was at start (token resolved, limits): a reload changes it only after a restart.
-    pub http: crate::http::Settings,
     /// Connections per user, for `max_connections`.
     pub per_user: HashMap<String, Arc<AtomicUsize>>,
     /// Connection ids handed to clients.
@@ -114,9 +102,9 @@ pub struct Shared {
     /// Round-robin turn for replica picks.
     pub turn: std::sync::atomic::AtomicU64,
     /// Live sessions by connection id (KILL, SHOW SESSIONS).
-    pub sessions: crate::session::Registry,
+    pub sessions: crate::pins::Registry,
     /// Pins taken, by reason.
-    pub pins: crate::session::PinCounters,
+    pub pins: crate::pins::PinCounters,
     /// The result cache (`[cache] enabled`).
     pub cache: Option<Arc<sluice_cache::Cache>>,
     /// Table dependencies for the cache; `None` until loaded (nothing is cached until then).
@@ -205,7 +193,6 @@ impl Shared {
             handshakes: Arc::default(),
             admin_slots: Arc::default(),
             http_slots: Arc::default(),
-            http: crate::http::Settings::from_config(&config.http)?,
             pools: Pools::new(limits),
             users,
             client_tls,
@@ -238,8 +225,8 @@ impl Shared {
             .with_shards(config.sharding.shard_map(&config.groups)),
             shard_ids: sluice_router::shard::IdGenerator::new(config.sharding.node_id),
             turn: std::sync::atomic::AtomicU64::new(0),
-            sessions: crate::session::Registry::default(),
-            pins: crate::session::PinCounters::default(),
+            sessions: crate::pins::Registry::default(),
+            pins: crate::pins::PinCounters::default(),
             cache: config.cache.enabled.then(|| {
                 Arc::new(sluice_cache::Cache::new(sluice_cache::Settings {
                     l1_bytes: config.cache.l1_size,
@@ -464,7 +451,7 @@ impl Shared {
         let me = self.clone();
         let health = self.health.clone();
         let stop = self.shutdown.clone();
-        tokio::spawn(crate::advice::run_ticker(self.clone(), stop.clone()));
+        tokio::spawn(advice_ticker(self.clone(), stop.clone()));
         let first = Arc::new(tokio::sync::Notify::new());
         let first2 = first.clone();
         let targets = self.monitor_targets.clone();
@@ -618,7 +605,7 @@ impl Shared {
     /// What the monitor checks: the default group's slots, then the members of the groups shards
     /// are placed on or `[[rules]]` route to.
     pub fn all_monitor_targets(&self, config: &Config) -> Result<Vec<crate::monitor::Target>, String> {
-        let mut targets = crate::monitor::group_targets(config, &self.group, self.backend_tls.clone())?;
+        let mut targets = self.group.monitor_targets(config, self.backend_tls.clone())?;
         let mut used: Vec<&str> = config.rules.iter().filter_map(|r| r.target.as_deref()).collect();
         if config.sharding.enabled {
             used.extend(config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)));
@@ -661,5 +648,18 @@ impl Shared {
             v.extend_from_slice(b"-sluice");
             self.server_version = Bytes::from(v);
         }
+    }
+}
+
+/// Every `[advice] p99_interval_ms`, compares p99 per digest with the interval before, until `stop`.
+async fn advice_ticker(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let interval = shared.advice.p99_interval();
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+        let snap = shared.digests.snapshot();
+        shared.advice.tick(&snap);
     }
 }

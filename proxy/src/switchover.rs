@@ -18,7 +18,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::admin::{Answer, text};
 use crate::backend::BackendConn;
 use crate::config::Role;
 use crate::error::Error;
@@ -29,9 +28,30 @@ fn refuse(message: impl Into<String>) -> Error {
     Error::reply((1105, "HY000"), message)
 }
 
+/// What a switchover did (admin `SWITCHOVER` shows it as one row).
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The group whose primary moved.
+    pub group: String,
+    /// `host:port` of the old primary.
+    pub old_primary: String,
+    /// `host:port` of the new primary.
+    pub new_primary: String,
+    /// The old primary's last `gtid_binlog_pos`, which the new one had applied.
+    pub gtid: String,
+    /// Statements and transactions that were running on the old primary when writes were held.
+    pub waited_for: usize,
+    /// How long they took to finish, in ms.
+    pub drain_ms: u128,
+    /// How long new writes were held, in ms.
+    pub writes_held_ms: u128,
+    /// What did not go to plan after the switch (repointing replicas, routing); empty when all did.
+    pub notes: Vec<String>,
+}
+
 /// Runs a switchover of the group holding `to` (the default group when `to` is `None`, whose healthiest
-/// caught-up replica is then chosen). Returns one row describing what happened.
-pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Answer, Error> {
+/// caught-up replica is then chosen).
+pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
     let config = shared.config_full();
     let Some(repl) = config.monitor.replication_credentials.as_ref() else {
         return Err(refuse(
@@ -100,8 +120,7 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Answer, Error> {
             )));
         }
     }
-    let targets =
-        crate::monitor::group_targets(&config, group, shared.backend_tls.clone()).map_err(refuse)?;
+    let targets = group.monitor_targets(&config, shared.backend_tls.clone()).map_err(refuse)?;
     let connect = |i: usize| {
         let t: Option<&Target> = targets.get(i);
         async move {
@@ -224,28 +243,16 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Answer, Error> {
     for n in &notes {
         tracing::warn!(group = %group.name, "SWITCHOVER: {n}");
     }
-    Ok(Answer::Rows(
-        vec![
-            "group",
-            "old_primary",
-            "new_primary",
-            "gtid",
-            "waited_for",
-            "drain_ms",
-            "writes_held_ms",
-            "notes",
-        ],
-        vec![vec![
-            text(&group.name),
-            text(old_addr),
-            text(new_addr),
-            text(pos),
-            text(running),
-            text(drained_ms),
-            text(held_ms.max(promoted_ms)),
-            text(if notes.is_empty() { "ok".to_owned() } else { notes.join("; ") }),
-        ]],
-    ))
+    Ok(Report {
+        group: group.name.clone(),
+        old_primary: old_addr,
+        new_primary: new_addr,
+        gtid: pos,
+        waited_for: running,
+        drain_ms: drained_ms,
+        writes_held_ms: held_ms.max(promoted_ms),
+        notes,
+    })
 }
 
 /// The replica to promote when none is named: healthy, replicating, least lag (unknown lag last).

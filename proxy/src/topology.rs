@@ -11,7 +11,6 @@ use sluice_router::route::{Balance, ReplicaView, Topology};
 
 use crate::config::{Config, GroupConfig, MemberConfig, Role};
 use crate::monitor::MemberHealth;
-use crate::state::BackendAddr;
 
 /// A MariaDB GTID position: per replication domain, the highest sequence number (`0-1-42,1-2-7`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -126,6 +125,17 @@ impl WriteScopes {
             }
         }
     }
+}
+
+/// A backend as sessions see it.
+#[derive(Debug, Clone)]
+pub struct BackendAddr {
+    /// `host:port`.
+    pub address: String,
+    /// `group/role address`, for messages.
+    pub label: String,
+    /// TLS toward it.
+    pub tls: bool,
 }
 
 /// One member of the group: a slot that keeps its index for the life of the process (a reload that
@@ -330,6 +340,23 @@ impl Group {
     pub fn from_config(config: &Config, g: &GroupConfig) -> Self {
         let members = g.members.iter().map(|m| Arc::new(Member::new(config, &g.name, m))).collect();
         Self { name: g.name.clone(), members: ArcSwap::from_pointee(members), gate: Arc::default() }
+    }
+
+    /// What the monitor checks for this group: every slot in slot order (removed ones included, so
+    /// health lines up with member indices), with the monitor credentials.
+    pub fn monitor_targets(
+        &self,
+        config: &Config,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Vec<crate::monitor::Target>, String> {
+        let members = self.members();
+        let slots = members.iter().map(|m| crate::monitor::Slot {
+            address: &m.addr.address,
+            role: m.role(),
+            tls: m.addr.tls,
+            removed: m.is_removed(),
+        });
+        crate::monitor::group_targets(config, &self.name, slots, tls)
     }
 
     /// Every slot, removed ones included (index = member index).

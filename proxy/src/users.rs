@@ -187,4 +187,53 @@ mod tests {
         assert_eq!(native_hash(None), None);
         assert_eq!(sha2_hash(Some("zz")), None);
     }
+
+    /// Moved from the config's tests: users sit above the config, so the test that loads both lives here.
+    #[test]
+    fn debug_output_of_the_loaded_config_and_users_holds_no_secret() {
+        use sluice_protocol::auth::{
+            native_hash_to_string, native_password_hash, sha2_hash_to_string, sha2_password_hash,
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let pw = dir.path().join("backend.pw");
+        std::fs::write(&pw, "B4ckendPw\n").expect("write");
+        let native = native_hash_to_string(&native_password_hash(b"client"));
+        let sha2 = sha2_hash_to_string(&sha2_password_hash(b"client"));
+        let text = format!(
+            r#"
+[[groups]]
+name = "main"
+[[groups.members]]
+address = "127.0.0.1:3306"
+role = "primary"
+[backend.credentials]
+user = "app"
+password_file = "{pw}"
+[cache]
+redis_url = "redis://cacheuser:R3disPw@127.0.0.1:6379/0"
+[[users]]
+name = "app"
+mysql_native_password = "{native}"
+caching_sha2_password = "{sha2}"
+[[admin.users]]
+name = "admin"
+mysql_native_password = "{native}"
+"#,
+            pw = pw.display(),
+        );
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, text).expect("write");
+        let config = crate::config::Config::load(&path).expect("loads");
+        let users = Users::build(&config.users, &config.backend.credentials).expect("users resolve");
+        let user = users.get(b"app").expect("app");
+        assert_eq!(user.backend_password, "B4ckendPw", "the secret is loaded");
+        let shown = format!("{config:?}\n{config:#?}\n{users:?}\n{user:?}");
+        // The hashes' hex without the `*` too, in either case.
+        let secrets = ["B4ckendPw", "R3disPw", native.trim_start_matches('*'), &sha2];
+        for s in secrets {
+            assert!(!shown.to_lowercase().contains(&s.to_lowercase()), "{s} in Debug output:\n{shown}");
+        }
+        assert!(shown.contains("redis://cacheuser:***@127.0.0.1:6379/0"), "{shown}");
+        assert!(shown.contains("<hidden>"), "{shown}");
+    }
 }

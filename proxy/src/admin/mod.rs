@@ -14,14 +14,23 @@
 //! SHOW CACHE | FLUSH CACHE [schema.table]         (the result cache)
 //! SHOW FIREWALL | FIREWALL MODE off|learn|enforce | FIREWALL ALLOW '<digest>' | FIREWALL SAVE
 //! SHOW MIGRATIONS | SET MIGRATION '<table>' READ FROM old|new   (dual writes while a table moves)
-//! CAPTURE START '<file>' [DURATION seconds] | CAPTURE STOP | SHOW CAPTURE   (capture/admin.rs)
+//! CAPTURE START '<file>' [DURATION seconds] | CAPTURE STOP | SHOW CAPTURE
 //! ```
+//!
+//! A statement is parsed ([`parse`], parse.rs) into an [`AdminCommand`], one variant per command,
+//! without touching any state; [`AdminCommand::apply`] is one `match` that runs it. The features
+//! (firewall, migration, capture, the result cache, switchover) know nothing of the admin interface:
+//! the files here read their state and format it as result sets ([`Answer`]).
 
+mod cache;
+mod capture;
+mod firewall;
+mod migration;
 mod ops;
 pub mod parse;
 mod show;
 
-pub use parse::{Statement, parse};
+pub use parse::{AdminCommand, parse};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -151,63 +160,79 @@ pub(crate) fn text(s: impl ToString) -> Option<Bytes> {
 
 /// Runs one admin statement.
 pub async fn run(shared: &Arc<Shared>, sql: &str) -> Result<Answer, Error> {
-    execute(shared, parse(sql)?).await
+    parse(sql)?.apply(shared).await
 }
 
-/// Executes a parsed admin statement.
-pub async fn execute(shared: &Arc<Shared>, statement: Statement) -> Result<Answer, Error> {
+impl AdminCommand {
+    /// Executes the command.
+    pub async fn apply(self, shared: &Arc<Shared>) -> Result<Answer, Error> {
+        use AdminCommand as C;
+        Ok(match self {
+            C::ShowDigests { order, limit } => show::show_digests(shared, order, limit),
+            C::ShowBackends => show::show_backends(shared),
+            C::ShowPools => show::show_pools(shared),
+            C::ShowPins => show::show_pins(shared),
+            C::ShowSessions => show::show_sessions(shared),
+            C::ShowPlans => show::show_plans(shared),
+            C::ShowConfig => ops::show_config(shared),
+            C::ShowAdvice => ops::show_advice(shared),
+            C::ExplainDigest(id) => ops::explain_digest(shared, id).await?,
+            C::Reload => ops::reload(shared)?,
+            C::Switchover(to) => ops::switchover(shared, to.as_deref()).await?,
+            C::ResetDigests => {
+                let n = shared.digests.snapshot().len() as u64;
+                shared.digests.reset();
+                shared.advice.reset();
+                Answer::Done(n)
+            }
+            C::SetBackend { addr, offline } => set_backend(shared, &addr, offline)?,
+            C::ShowCache => cache::show(shared)?,
+            C::FlushCache(table) => cache::flush(shared, table.as_deref())?,
+            C::ShowFirewall => firewall::show(shared),
+            C::FirewallMode(mode) => firewall::set_mode(shared, mode),
+            C::FirewallAllow(digest) => firewall::allow(shared, digest),
+            C::FirewallSave => firewall::save(shared)?,
+            C::ShowMigrations => migration::show(shared),
+            C::SetMigrationReads { table, new } => migration::set_reads(shared, &table, new)?,
+            C::CaptureStart { file, duration_s } => capture::start(shared, file, duration_s).await?,
+            C::CaptureStop => capture::stop(shared)?,
+            C::ShowCapture => capture::show(shared),
+            C::Variables(vars) => variables(&vars),
+            C::SelectOne => Answer::Rows(vec!["1"], vec![vec![text(1)]]),
+        })
+    }
+}
+
+/// `SET BACKEND '<host:port>' OFFLINE|ONLINE`: drains a member of the default group (reads move at
+/// once), or brings it back.
+fn set_backend(shared: &Shared, addr: &str, offline: bool) -> Result<Answer, Error> {
+    let Some(m) = shared.group.position(addr).and_then(|i| shared.group.member(i)) else {
+        return Err(Error::reply(
+            (1105, "HY000"),
+            format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
+        ));
+    };
+    m.offline.store(offline, Ordering::Relaxed);
+    shared.publish_health(&shared.health.load());
+    let state = if offline { "offline" } else { "online" };
+    tracing::warn!(backend = addr, state, "backend state set by admin");
+    Ok(Answer::Done(1))
+}
+
+/// `SELECT @@…`: what clients send on connect (the mysql CLI's banner query, connectors' settings
+/// probes).
+fn variables(vars: &[parse::SysVar]) -> Answer {
     use parse::SysVar;
-    Ok(match statement {
-        Statement::ShowDigests { order, limit } => show::show_digests(shared, order, limit),
-        Statement::ShowBackends => show::show_backends(shared),
-        Statement::ShowPools => show::show_pools(shared),
-        Statement::ShowPins => show::show_pins(shared),
-        Statement::ShowSessions => show::show_sessions(shared),
-        Statement::ShowPlans => show::show_plans(shared),
-        Statement::Migration(cmd) => shared.migrations.admin(shared, &cmd)?,
-        Statement::Firewall(cmd) => crate::firewall::admin(shared, cmd)?,
-        Statement::Capture(cmd) => crate::capture::admin::run(shared, cmd).await?,
-        Statement::ShowCache => crate::cache_admin::show(shared)?,
-        Statement::FlushCache(table) => crate::cache_admin::flush(shared, table.as_deref())?,
-        Statement::ShowConfig => ops::show_config(shared),
-        Statement::ShowAdvice => ops::show_advice(shared),
-        Statement::ExplainDigest(id) => ops::explain_digest(shared, id).await?,
-        Statement::Reload => ops::reload(shared)?,
-        Statement::Switchover(to) => crate::switchover::run(shared, to.as_deref()).await?,
-        Statement::ResetDigests => {
-            let n = shared.digests.snapshot().len() as u64;
-            shared.digests.reset();
-            shared.advice.reset();
-            Answer::Done(n)
-        }
-        Statement::SetBackend { addr, offline } => {
-            let Some(m) = shared.group.position(&addr).and_then(|i| shared.group.member(i)) else {
-                return Err(Error::reply(
-                    (1105, "HY000"),
-                    format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
-                ));
-            };
-            m.offline.store(offline, Ordering::Relaxed);
-            shared.publish_health(&shared.health.load());
-            let state = if offline { "offline" } else { "online" };
-            tracing::warn!(backend = addr, state, "backend state set by admin");
-            Answer::Done(1)
-        }
-        // What clients send on connect (the mysql CLI's banner query, connectors' settings probes).
-        Statement::Variables(vars) => {
-            let row = vars
-                .iter()
-                .map(|v| match v {
-                    SysVar::VersionComment => text("sluice admin"),
-                    SysVar::MaxAllowedPacket => text(16_777_216),
-                    SysVar::WaitTimeout | SysVar::InteractiveTimeout => text(28_800),
-                    SysVar::Version => text(env!("CARGO_PKG_VERSION")),
-                    SysVar::Autocommit => text(1),
-                    SysVar::Other => None,
-                })
-                .collect();
-            Answer::Rows(vars.iter().map(|v| v.column()).collect(), vec![row])
-        }
-        Statement::SelectOne => Answer::Rows(vec!["1"], vec![vec![text(1)]]),
-    })
+    let row = vars
+        .iter()
+        .map(|v| match v {
+            SysVar::VersionComment => text("sluice admin"),
+            SysVar::MaxAllowedPacket => text(16_777_216),
+            SysVar::WaitTimeout | SysVar::InteractiveTimeout => text(28_800),
+            SysVar::Version => text(env!("CARGO_PKG_VERSION")),
+            SysVar::Autocommit => text(1),
+            SysVar::Other => None,
+        })
+        .collect();
+    Answer::Rows(vars.iter().map(|v| v.column()).collect(), vec![row])
 }

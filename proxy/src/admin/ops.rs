@@ -1,4 +1,4 @@
-//! Admin `SHOW CONFIG`, `SHOW ADVICE`, `EXPLAIN DIGEST <id>` and `RELOAD`.
+//! Admin `SHOW CONFIG`, `SHOW ADVICE`, `EXPLAIN DIGEST <id>`, `RELOAD` and `SWITCHOVER`.
 
 use super::{Answer, text};
 use crate::error::Error;
@@ -83,6 +83,34 @@ pub(super) fn reload(shared: &Shared) -> Result<Answer, Error> {
             ))
         }
     }
+}
+
+/// `SWITCHOVER [TO '<host:port>']`: one row describing what happened (switchover.rs does it).
+pub(super) async fn switchover(shared: &Shared, to: Option<&str>) -> Result<Answer, Error> {
+    let r = crate::switchover::run(shared, to).await?;
+    let notes = if r.notes.is_empty() { "ok".to_owned() } else { r.notes.join("; ") };
+    Ok(Answer::Rows(
+        vec![
+            "group",
+            "old_primary",
+            "new_primary",
+            "gtid",
+            "waited_for",
+            "drain_ms",
+            "writes_held_ms",
+            "notes",
+        ],
+        vec![vec![
+            text(&r.group),
+            text(&r.old_primary),
+            text(&r.new_primary),
+            text(&r.gtid),
+            text(r.waited_for),
+            text(r.drain_ms),
+            text(r.writes_held_ms),
+            text(notes),
+        ]],
+    ))
 }
 
 fn admin_err(msg: impl Into<String>) -> Error {

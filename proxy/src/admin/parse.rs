@@ -1,5 +1,5 @@
-//! Admin statements, parsed: the text a client sends becomes a [`Statement`] without reading or
-//! changing any state; [`super::run`] executes it. Keywords are case-insensitive and words may be
+//! Admin statements, parsed: the text a client sends becomes an [`AdminCommand`], one variant per
+//! command, without reading or changing any state; [`AdminCommand::apply`] executes it. Keywords are case-insensitive and words may be
 //! separated by any whitespace; file names, addresses and table names keep their case. A statement
 //! prints ([`std::fmt::Display`]) as text that parses to it again.
 
@@ -12,7 +12,7 @@ use crate::error::Error;
 
 /// One admin statement.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Statement {
+pub enum AdminCommand {
     /// `SHOW DIGESTS [ORDER BY key] [LIMIT n]`.
     ShowDigests {
         /// Sort key (descending).
@@ -53,12 +53,34 @@ pub enum Statement {
         /// OFFLINE (true) or ONLINE.
         offline: bool,
     },
-    /// `SHOW FIREWALL`, `FIREWALL MODE …`, `FIREWALL ALLOW …`, `FIREWALL SAVE`.
-    Firewall(FirewallCmd),
-    /// `SHOW MIGRATIONS`, `SET MIGRATION '<table>' READ FROM old|new`.
-    Migration(MigrationCmd),
-    /// `CAPTURE START …`, `CAPTURE STOP`, `SHOW CAPTURE`.
-    Capture(CaptureCmd),
+    /// `SHOW FIREWALL`.
+    ShowFirewall,
+    /// `FIREWALL MODE off|learn|enforce`.
+    FirewallMode(FirewallMode),
+    /// `FIREWALL ALLOW '<digest>'`.
+    FirewallAllow(u64),
+    /// `FIREWALL SAVE`.
+    FirewallSave,
+    /// `SHOW MIGRATIONS`.
+    ShowMigrations,
+    /// `SET MIGRATION '<table>' READ FROM old|new`.
+    SetMigrationReads {
+        /// The table, lower case, quotes removed.
+        table: String,
+        /// `new` (true) or `old`.
+        new: bool,
+    },
+    /// `CAPTURE START '<file>' [DURATION seconds]`.
+    CaptureStart {
+        /// The file as written (quotes optional).
+        file: String,
+        /// Seconds (finite, positive; past any clock it is clamped when the capture starts).
+        duration_s: Option<f64>,
+    },
+    /// `CAPTURE STOP`.
+    CaptureStop,
+    /// `SHOW CAPTURE`.
+    ShowCapture,
     /// `SELECT @@a, @@b [LIMIT n]`: what connectors ask for on connect.
     Variables(Vec<SysVar>),
     /// `SELECT 1` (a connection check).
@@ -99,49 +121,6 @@ const ORDERS: [(&str, DigestOrder); 9] = [
     ("errors", DigestOrder::Errors),
     ("rows", DigestOrder::Rows),
 ];
-
-/// Firewall statements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirewallCmd {
-    /// `SHOW FIREWALL`.
-    Show,
-    /// `FIREWALL MODE off|learn|enforce`.
-    Mode(FirewallMode),
-    /// `FIREWALL ALLOW '<digest>'`.
-    Allow(u64),
-    /// `FIREWALL SAVE`.
-    Save,
-}
-
-/// Migration statements.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MigrationCmd {
-    /// `SHOW MIGRATIONS`.
-    Show,
-    /// `SET MIGRATION '<table>' READ FROM old|new`.
-    ReadFrom {
-        /// The table, lower case, quotes removed.
-        table: String,
-        /// `new` (true) or `old`.
-        new: bool,
-    },
-}
-
-/// Capture statements.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CaptureCmd {
-    /// `CAPTURE START '<file>' [DURATION seconds]`.
-    Start {
-        /// The file as written (quotes optional).
-        file: String,
-        /// Seconds (finite, positive, within what a `Duration` holds).
-        duration_s: Option<f64>,
-    },
-    /// `CAPTURE STOP`.
-    Stop,
-    /// `SHOW CAPTURE`.
-    Show,
-}
 
 /// The system variables `SELECT @@…` answers (any other is NULL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,8 +205,8 @@ fn after_words(text: &str, n: usize) -> &str {
 }
 
 /// Parses one admin statement (a trailing `;` is ignored).
-pub fn parse(sql: &str) -> Result<Statement, Error> {
-    use Statement as S;
+pub fn parse(sql: &str) -> Result<AdminCommand, Error> {
+    use AdminCommand as S;
     let trimmed = sql.trim().trim_end_matches(';').trim();
     let lower = trimmed.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
@@ -245,24 +224,24 @@ pub fn parse(sql: &str) -> Result<Statement, Error> {
         ["show", "cache"] => S::ShowCache,
         ["flush", "cache"] => S::FlushCache(None),
         ["flush", "cache", _] => S::FlushCache(Some(unquote(original(2)).to_owned())),
-        ["show", "migrations"] => S::Migration(MigrationCmd::Show),
+        ["show", "migrations"] => S::ShowMigrations,
         ["set", "migration", t, "read", "from", side @ ("old" | "new")] => {
-            S::Migration(MigrationCmd::ReadFrom { table: unquote(t).to_owned(), new: *side == "new" })
+            S::SetMigrationReads { table: unquote(t).to_owned(), new: *side == "new" }
         }
-        ["show", "firewall"] => S::Firewall(FirewallCmd::Show),
-        ["firewall", "mode", m] => S::Firewall(FirewallCmd::Mode(match *m {
+        ["show", "firewall"] => S::ShowFirewall,
+        ["firewall", "mode", m] => S::FirewallMode(match *m {
             "off" => FirewallMode::Off,
             "learn" => FirewallMode::Learn,
             "enforce" => FirewallMode::Enforce,
             _ => return Err(bad("FIREWALL MODE takes off, learn or enforce")),
-        })),
+        }),
         ["firewall", "allow", d] => match u64::from_str_radix(d.trim_matches(['\'', '"']), 16) {
-            Ok(v) => S::Firewall(FirewallCmd::Allow(v)),
+            Ok(v) => S::FirewallAllow(v),
             Err(_) => {
                 return Err(bad("FIREWALL ALLOW takes a 16-hex-digit digest (SHOW DIGESTS lists them)"));
             }
         },
-        ["firewall", "save"] => S::Firewall(FirewallCmd::Save),
+        ["firewall", "save"] => S::FirewallSave,
         ["explain", "digest", id] => {
             let id = unquote(id);
             S::ExplainDigest(u64::from_str_radix(id, 16).map_err(|_| {
@@ -285,9 +264,9 @@ pub fn parse(sql: &str) -> Result<Statement, Error> {
         ["set", "backend", _, state @ ("offline" | "online")] => {
             S::SetBackend { addr: unquote(original(2)).to_owned(), offline: *state == "offline" }
         }
-        ["capture", "start", ..] => S::Capture(capture_start(trimmed)?),
-        ["capture", "stop"] => S::Capture(CaptureCmd::Stop),
-        ["show", "capture"] => S::Capture(CaptureCmd::Show),
+        ["capture", "start", ..] => capture_start(trimmed)?,
+        ["capture", "stop"] => S::CaptureStop,
+        ["show", "capture"] => S::ShowCapture,
         ["capture", ..] => return Err(capture_usage(trimmed)),
         ["select", rest @ ..] if rest.first().is_some_and(|w| w.starts_with("@@")) => {
             // The list up to a LIMIT word.
@@ -303,7 +282,7 @@ pub fn parse(sql: &str) -> Result<Statement, Error> {
     })
 }
 
-fn show_digests(rest: &[&str]) -> Option<Statement> {
+fn show_digests(rest: &[&str]) -> Option<AdminCommand> {
     let mut order = DigestOrder::Total;
     let mut limit = None;
     let mut i = 0;
@@ -320,11 +299,11 @@ fn show_digests(rest: &[&str]) -> Option<Statement> {
             _ => return None,
         }
     }
-    Some(Statement::ShowDigests { order, limit })
+    Some(AdminCommand::ShowDigests { order, limit })
 }
 
 /// `CAPTURE START 'file' [DURATION n]`: the file as written (quotes optional), the duration in seconds.
-fn capture_start(trimmed: &str) -> Result<CaptureCmd, Error> {
+fn capture_start(trimmed: &str) -> Result<AdminCommand, Error> {
     let usage = || capture_usage(trimmed);
     let rest = after_words(trimmed, 2);
     let (file, after) = match rest.chars().next() {
@@ -344,7 +323,7 @@ fn capture_start(trimmed: &str) -> Result<CaptureCmd, Error> {
         }
         _ => return Err(usage()),
     };
-    Ok(CaptureCmd::Start { file: file.to_owned(), duration_s })
+    Ok(AdminCommand::CaptureStart { file: file.to_owned(), duration_s })
 }
 
 /// `text` in single quotes, or double quotes when it holds a single quote, or bare when it holds both
@@ -361,9 +340,9 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-impl fmt::Display for Statement {
+impl fmt::Display for AdminCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Statement as S;
+        use AdminCommand as S;
         match self {
             S::ShowDigests { order, limit } => {
                 let key = ORDERS.iter().find(|(_, o)| o == order).map_or("total", |(n, _)| n);
@@ -391,8 +370,8 @@ impl fmt::Display for Statement {
             S::SetBackend { addr, offline } => {
                 write!(f, "SET BACKEND '{addr}' {}", if *offline { "OFFLINE" } else { "ONLINE" })
             }
-            S::Firewall(FirewallCmd::Show) => f.write_str("SHOW FIREWALL"),
-            S::Firewall(FirewallCmd::Mode(m)) => write!(
+            S::ShowFirewall => f.write_str("SHOW FIREWALL"),
+            S::FirewallMode(m) => write!(
                 f,
                 "FIREWALL MODE {}",
                 match m {
@@ -401,21 +380,21 @@ impl fmt::Display for Statement {
                     FirewallMode::Enforce => "enforce",
                 }
             ),
-            S::Firewall(FirewallCmd::Allow(d)) => write!(f, "FIREWALL ALLOW '{d:016x}'"),
-            S::Firewall(FirewallCmd::Save) => f.write_str("FIREWALL SAVE"),
-            S::Migration(MigrationCmd::Show) => f.write_str("SHOW MIGRATIONS"),
-            S::Migration(MigrationCmd::ReadFrom { table, new }) => {
+            S::FirewallAllow(d) => write!(f, "FIREWALL ALLOW '{d:016x}'"),
+            S::FirewallSave => f.write_str("FIREWALL SAVE"),
+            S::ShowMigrations => f.write_str("SHOW MIGRATIONS"),
+            S::SetMigrationReads { table, new } => {
                 write!(f, "SET MIGRATION '{table}' READ FROM {}", if *new { "new" } else { "old" })
             }
-            S::Capture(CaptureCmd::Start { file, duration_s }) => {
+            S::CaptureStart { file, duration_s } => {
                 write!(f, "CAPTURE START {}", Quoted(file))?;
                 match duration_s {
                     Some(s) => write!(f, " DURATION {s}"),
                     None => Ok(()),
                 }
             }
-            S::Capture(CaptureCmd::Stop) => f.write_str("CAPTURE STOP"),
-            S::Capture(CaptureCmd::Show) => f.write_str("SHOW CAPTURE"),
+            S::CaptureStop => f.write_str("CAPTURE STOP"),
+            S::ShowCapture => f.write_str("SHOW CAPTURE"),
             S::Variables(vars) => {
                 f.write_str("SELECT ")?;
                 for (i, v) in vars.iter().enumerate() {
@@ -436,38 +415,38 @@ impl fmt::Display for Statement {
 mod tests {
     use super::*;
 
-    fn ok(sql: &str) -> Statement {
+    fn ok(sql: &str) -> AdminCommand {
         parse(sql).unwrap_or_else(|e| panic!("{sql:?}: {e}"))
     }
 
     #[test]
     fn statements_parse_and_print_back() {
         for (sql, want) in [
-            ("show digests", Statement::ShowDigests { order: DigestOrder::Total, limit: None }),
+            ("show digests", AdminCommand::ShowDigests { order: DigestOrder::Total, limit: None }),
             (
                 "SHOW DIGESTS ORDER BY p99 LIMIT 5;",
-                Statement::ShowDigests { order: DigestOrder::P99, limit: Some(5) },
+                AdminCommand::ShowDigests { order: DigestOrder::P99, limit: Some(5) },
             ),
-            ("flush cache `Shop`.`T`", Statement::FlushCache(Some("Shop`.`T".into()))),
-            ("EXPLAIN DIGEST '00000000000000aa'", Statement::ExplainDigest(0xaa)),
-            ("switchover to 'DB-2:3306'", Statement::Switchover(Some("DB-2:3306".into()))),
+            ("flush cache `Shop`.`T`", AdminCommand::FlushCache(Some("Shop`.`T".into()))),
+            ("EXPLAIN DIGEST '00000000000000aa'", AdminCommand::ExplainDigest(0xaa)),
+            ("switchover to 'DB-2:3306'", AdminCommand::Switchover(Some("DB-2:3306".into()))),
             (
                 "set backend \"db1:3306\" Offline",
-                Statement::SetBackend { addr: "db1:3306".into(), offline: true },
+                AdminCommand::SetBackend { addr: "db1:3306".into(), offline: true },
             ),
-            ("firewall mode ENFORCE", Statement::Firewall(FirewallCmd::Mode(FirewallMode::Enforce))),
+            ("firewall mode ENFORCE", AdminCommand::FirewallMode(FirewallMode::Enforce)),
             (
                 "SET MIGRATION 'Orders' READ FROM new",
-                Statement::Migration(MigrationCmd::ReadFrom { table: "orders".into(), new: true }),
+                AdminCommand::SetMigrationReads { table: "orders".into(), new: true },
             ),
             (
                 "CAPTURE START '/tmp/a b.cap' DURATION 2.5",
-                Statement::Capture(CaptureCmd::Start { file: "/tmp/a b.cap".into(), duration_s: Some(2.5) }),
+                AdminCommand::CaptureStart { file: "/tmp/a b.cap".into(), duration_s: Some(2.5) },
             ),
-            ("select @@version_comment limit 1", Statement::Variables(vec![SysVar::VersionComment])),
+            ("select @@version_comment limit 1", AdminCommand::Variables(vec![SysVar::VersionComment])),
             (
                 "SELECT @@session.autocommit, @@x LIMIT 1",
-                Statement::Variables(vec![SysVar::Autocommit, SysVar::Other]),
+                AdminCommand::Variables(vec![SysVar::Autocommit, SysVar::Other]),
             ),
         ] {
             assert_eq!(ok(sql), want, "{sql}");
@@ -487,7 +466,7 @@ mod tests {
         assert!(parse("CAPTURE  START").is_err());
         assert_eq!(
             ok("capture\t\tstart  f  duration 1"),
-            Statement::Capture(CaptureCmd::Start { file: "f".into(), duration_s: Some(1.0) })
+            AdminCommand::CaptureStart { file: "f".into(), duration_s: Some(1.0) }
         );
         for d in ["inf", "NaN", "0", "-1"] {
             assert!(parse(&format!("CAPTURE START 'f' DURATION {d}")).is_err(), "{d}");
@@ -499,7 +478,7 @@ mod tests {
     /// `LIMIT` in capitals ended the variable list only when written in lower case.
     #[test]
     fn variables_end_at_limit_in_any_case() {
-        assert_eq!(ok("SELECT @@version LIMIT 1"), Statement::Variables(vec![SysVar::Version]));
-        assert_eq!(ok("SELECT @@version\tlimit 1"), Statement::Variables(vec![SysVar::Version]));
+        assert_eq!(ok("SELECT @@version LIMIT 1"), AdminCommand::Variables(vec![SysVar::Version]));
+        assert_eq!(ok("SELECT @@version\tlimit 1"), AdminCommand::Variables(vec![SysVar::Version]));
     }
 }

@@ -77,7 +77,7 @@ pub(super) fn show_digests(shared: &Shared, order: DigestOrder, limit: Option<us
                 text(d.on_primary),
                 text(d.on_replica),
                 text(d.pinned),
-                text(crate::session::Pins::from_bits(d.pin_reasons).names()),
+                text(crate::pins::Pins::from_bits(d.pin_reasons).names()),
                 text(d.cache_hits),
                 text(d.cache_misses),
             ]

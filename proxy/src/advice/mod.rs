@@ -175,7 +175,7 @@ impl Advice {
     }
 
     /// Compares each digest's p99 over the last interval with the interval before (run every
-    /// `p99_interval_ms` by [`run_ticker`]).
+    /// `p99_interval_ms` by the state's ticker, `Shared::start_monitor`).
     pub fn tick(&self, digests: &[DigestStats]) {
         let factor = self.cfg.load().p99_rise_factor;
         let interval = self.p99_interval();
@@ -323,22 +323,6 @@ fn batched(text: &str) -> String {
     match tail.find(" = ?") {
         Some(at) => format!("{head}{} in (?, ?, …){}", &tail[..at], &tail[at + 4..]),
         None => format!("{text} -- one statement for many keys"),
-    }
-}
-
-/// Every `p99_interval_ms`, compares p99 per digest with the interval before, until `stop`.
-pub async fn run_ticker(
-    shared: std::sync::Arc<crate::state::Shared>,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    loop {
-        let interval = shared.advice.p99_interval();
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = stop.cancelled() => return,
-        }
-        let snap = shared.digests.snapshot();
-        shared.advice.tick(&snap);
     }
 }
 

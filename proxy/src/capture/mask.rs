@@ -1,22 +1,10 @@
 //! Masking of sensitive literals in captured statements, by the lexer's literal spans: the statement
 //! keeps its shape and sizes (so it replays with realistic costs), not its values.
 
-use serde::Deserialize;
 use sluice_protocol::binary::Value;
 use sluice_router::lexer::{Literal, LiteralKind};
 
-/// What `[capture] mask` hides.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mask {
-    /// Statements as sent.
-    #[default]
-    None,
-    /// String literals and string/bytes parameters become `x`s of the same length.
-    Strings,
-    /// Strings as above; numbers, hex and bit literals and numeric parameters become zeros.
-    All,
-}
+use crate::config::Mask;
 
 /// The statement with its literals masked (the text as sent when `mask` is `None`).
 pub fn mask_sql(sql: &[u8], literals: &[Literal], mask: Mask) -> Vec<u8> {

@@ -10,7 +10,6 @@
 //! Started by `[capture] enabled` at startup or `CAPTURE START 'file' [DURATION n]` on the admin
 //! interface; stopped by `CAPTURE STOP`, the duration, or shutdown (the queue's senders go away).
 
-pub mod admin;
 pub mod mask;
 mod writer;
 
@@ -21,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
+use tokio_util::sync::CancellationToken;
 
-pub use mask::Mask;
+pub use crate::config::Mask;
 pub use sluice_protocol::capture::{Command, Record, Statement};
 pub use writer::Counters;
 
@@ -218,25 +218,28 @@ impl Capture {
     }
 }
 
-/// Starts a capture, reads the primary's GTID position into it and arms the DURATION timer.
-pub async fn start(
-    shared: &Arc<crate::state::Shared>,
+/// Starts a capture, reads the primary's GTID position into it (`gtid`, awaited once the file is
+/// open) and arms the DURATION timer (which `shutdown` ends early).
+pub async fn start<E: std::fmt::Display>(
+    capture: &Arc<Capture>,
     file: PathBuf,
     duration: Option<Duration>,
+    gtid: impl Future<Output = Result<String, E>>,
+    shutdown: &CancellationToken,
 ) -> Result<Arc<Status>, String> {
-    let status = shared.capture.start(file, duration)?;
-    let gtid = shared.primary_gtid().await.unwrap_or_else(|e| {
+    let status = capture.start(file, duration)?;
+    let gtid = gtid.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "capture: the primary's GTID position could not be read");
         String::new()
     });
-    shared.capture.set_position(&status, gtid);
+    capture.set_position(&status, gtid);
     if let Some(d) = duration {
-        let me = shared.clone();
+        let (me, shutdown) = (capture.clone(), shutdown.clone());
         let generation = status.generation;
         tokio::spawn(async move {
             tokio::select! {
-                () = tokio::time::sleep(d) => { let _ = me.capture.stop_if(Some(generation)); }
-                () = me.shutdown.cancelled() => {}
+                () = tokio::time::sleep(d) => { let _ = me.stop_if(Some(generation)); }
+                () = shutdown.cancelled() => {}
             }
         });
     }
@@ -244,17 +247,20 @@ pub async fn start(
 }
 
 /// `[capture] enabled`: starts capturing at startup, and stops on shutdown so the file is complete.
-pub async fn start_from_config(shared: &Arc<crate::state::Shared>) {
-    let config = shared.config_full();
-    let c = &config.capture;
+pub async fn start_from_config<E: std::fmt::Display>(
+    capture: &Arc<Capture>,
+    c: &crate::config::CaptureConfig,
+    gtid: impl Future<Output = Result<String, E>>,
+    shutdown: &CancellationToken,
+) {
     if c.enabled
-        && let Err(e) = start(shared, c.file.clone(), None).await
+        && let Err(e) = start(capture, c.file.clone(), None, gtid, shutdown).await
     {
         tracing::error!(error = %e, "[capture] enabled, but capture did not start");
     }
-    let me = shared.clone();
+    let (me, shutdown) = (capture.clone(), shutdown.clone());
     tokio::spawn(async move {
-        me.shutdown.cancelled().await;
-        let _ = me.capture.stop();
+        shutdown.cancelled().await;
+        let _ = me.stop();
     });
 }

@@ -4,7 +4,18 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::capture::Mask;
+/// What `[capture] mask` hides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mask {
+    /// Statements as sent.
+    #[default]
+    None,
+    /// String literals and string/bytes parameters become `x`s of the same length.
+    Strings,
+    /// Strings as above; numbers, hex and bit literals and numeric parameters become zeros.
+    All,
+}
 
 /// `[capture]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]

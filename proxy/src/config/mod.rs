@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use advice::AdviceConfig;
-pub use capture::CaptureConfig;
+pub use capture::{CaptureConfig, Mask};
 pub use error::{ConfigError, ConfigIssue};
 pub use firewall::{FirewallConfig, FirewallMode};
 pub use secret::redact_url;

@@ -20,7 +20,6 @@ mod commands;
 mod insert_id;
 mod limits;
 mod migrate;
-mod pins;
 mod prepared;
 mod relay;
 mod shard;
@@ -36,12 +35,11 @@ use sluice_protocol::constants::{command, errors, status};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use auth::SERVER_CAPS;
 use auth::{ClientStream, Login};
-pub use pins::{Pin, PinCounters, Pins, Registry, SessionHandle};
 
 use crate::backend::{Guard, Vars};
 use crate::error::{Error, Result};
+use crate::pins::{self, Pin, Pins};
 use crate::state::Shared;
 use crate::topology::GtidPos;
 use crate::users::User;

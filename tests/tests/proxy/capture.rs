@@ -460,7 +460,7 @@ async fn capture_from_config_masks_literals() {
     let mut config = topo.sluice_config();
     config.capture.enabled = true;
     config.capture.file = file.clone();
-    config.capture.mask = sluice::capture::Mask::Strings;
+    config.capture.mask = sluice::config::Mask::Strings;
     let p = sluice_tests::start_proxy(config).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     let _: Option<String> = c.query_first("SELECT CONCAT('secret', 'pw', 42)").await.expect("select");

@@ -6,8 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::admin::Answer;
-use crate::admin::parse::CaptureCmd;
+use super::{Answer, text};
 use crate::error::Error;
 use crate::state::Shared;
 
@@ -15,30 +14,28 @@ fn fail(message: impl Into<String>) -> Error {
     Error::reply((1105, "HY000"), message.into())
 }
 
-fn text(s: impl ToString) -> Option<Bytes> {
-    Some(Bytes::from(s.to_string()))
+/// `CAPTURE START 'file' [DURATION n]`.
+pub(super) async fn start(
+    shared: &Arc<Shared>,
+    file: String,
+    duration_s: Option<f64>,
+) -> Result<Answer, Error> {
+    // Past any clock: clamped (about 100 years), never a panic.
+    let duration = duration_s.map(crate::clock::secs_f64);
+    let gtid = shared.primary_gtid();
+    crate::capture::start(&shared.capture, PathBuf::from(file), duration, gtid, &shared.shutdown)
+        .await
+        .map_err(fail)?;
+    Ok(Answer::Done(1))
 }
 
-/// Runs a capture statement (parsed by [`crate::admin::parse`]).
-pub async fn run(shared: &Arc<Shared>, cmd: CaptureCmd) -> Result<Answer, Error> {
-    match cmd {
-        CaptureCmd::Start { file, duration_s } => {
-            // Past any clock: clamped (about 100 years), never a panic.
-            let duration = duration_s.map(crate::clock::secs_f64);
-            crate::capture::start(shared, PathBuf::from(file), duration).await.map_err(fail)?;
-            Ok(Answer::Done(1))
-        }
-        CaptureCmd::Stop => shared
-            .capture
-            .stop()
-            .map(|s| Answer::Done(s.counters.queued.load(Ordering::Relaxed)))
-            .map_err(fail),
-        CaptureCmd::Show => Ok(show(shared)),
-    }
+/// `CAPTURE STOP`: the statements the capture queued.
+pub(super) fn stop(shared: &Shared) -> Result<Answer, Error> {
+    shared.capture.stop().map(|s| Answer::Done(s.counters.queued.load(Ordering::Relaxed))).map_err(fail)
 }
 
 /// `SHOW CAPTURE`: the running or last capture.
-fn show(shared: &Shared) -> Answer {
+pub(super) fn show(shared: &Shared) -> Answer {
     let columns = vec![
         "state",
         "file",

@@ -1,16 +1,10 @@
-//! The result cache's admin commands (`SHOW CACHE`, `FLUSH CACHE [table]`) and its /metrics series.
+//! Admin `SHOW CACHE` and `FLUSH CACHE [schema.table]` over the result cache.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::admin::Answer;
+use super::{Answer, text};
 use crate::error::Error;
 use crate::state::Shared;
-
-fn text(s: impl ToString) -> Option<Bytes> {
-    Some(Bytes::from(s.to_string()))
-}
 
 fn cache(shared: &Shared) -> Result<&Arc<sluice_cache::Cache>, Error> {
     shared.cache.as_ref().ok_or_else(|| {
@@ -22,7 +16,7 @@ fn cache(shared: &Shared) -> Result<&Arc<sluice_cache::Cache>, Error> {
 }
 
 /// `SHOW CACHE`: one row per counter (name, value).
-pub fn show(shared: &Shared) -> Result<Answer, Error> {
+pub(super) fn show(shared: &Shared) -> Result<Answer, Error> {
     let s = cache(shared)?.snapshot();
     let lookups = s.hits_l1 + s.hits_l2 + s.misses;
     let rate = if lookups == 0 { 0.0 } else { (s.hits_l1 + s.hits_l2) as f64 / lookups as f64 };
@@ -58,7 +52,7 @@ pub fn show(shared: &Shared) -> Result<Answer, Error> {
 }
 
 /// `FLUSH CACHE` (everything, here and in Redis) or `FLUSH CACHE schema.table`.
-pub fn flush(shared: &Shared, table: Option<&str>) -> Result<Answer, Error> {
+pub(super) fn flush(shared: &Shared, table: Option<&str>) -> Result<Answer, Error> {
     let c = cache(shared)?.clone();
     match table {
         None => {
@@ -80,39 +74,4 @@ pub fn flush(shared: &Shared, table: Option<&str>) -> Result<Answer, Error> {
             Ok(Answer::Done(1))
         }
     }
-}
-
-/// The cache's Prometheus series (nothing when the cache is off).
-pub fn metrics(
-    shared: &Shared,
-    e: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
-) -> std::fmt::Result {
-    use crate::metrics::{counter, counters, gauge, gauges};
-    let Some(c) = &shared.cache else { return Ok(()) };
-    let s = c.snapshot();
-    let l1 = [("level", "l1")];
-    counters(
-        e,
-        "sluice_cache_hits",
-        "Result-cache hits by level.",
-        [(l1, s.hits_l1), ([("level", "l2")], s.hits_l2)],
-    )?;
-    counter(e, "sluice_cache_misses", "Result-cache misses.", s.misses)?;
-    counters(
-        e,
-        "sluice_cache_not_stored",
-        "Results not stored, by reason.",
-        [([("reason", "too_large")], s.too_large), ([("reason", "replica_behind")], s.replica_behind)],
-    )?;
-    counter(
-        e,
-        "sluice_cache_invalidations",
-        "Result-cache invalidations (writes to a cached table).",
-        s.invalidations,
-    )?;
-    counters(e, "sluice_cache_evictions", "Result-cache entries evicted, by level.", [(l1, s.l1_evictions)])?;
-    gauges(e, "sluice_cache_bytes", "Bytes the result cache holds, by level.", [(l1, s.l1_bytes)])?;
-    gauges(e, "sluice_cache_entries", "Entries the result cache holds, by level.", [(l1, s.l1_entries)])?;
-    gauge(e, "sluice_cache_l2_up", "1 while the Redis level is in use.", u64::from(s.l2_up))?;
-    counter(e, "sluice_cache_l2_errors", "Errors talking to the Redis level.", s.l2_errors)
 }

@@ -1,6 +1,8 @@
 //! Why a session keeps its backend connection between statements. Every pin has a named reason,
 //! counted, and shown by `SHOW LAST ROUTE` (and the admin interface). Without a pin a session borrows a
-//! connection per statement and gives it back clean.
+//! connection per statement and gives it back clean. Also the registry of live sessions (admin `SHOW
+//! SESSIONS`, `KILL`). Below `session` and `state`: the state owns the counters and the registry, the
+//! sessions fill them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,7 +153,6 @@ impl Pins {
     }
 }
 
-/// Pins taken since start, by reason.
 /// Server-side objects a session created that keep it pinned until they are gone.
 #[derive(Debug, Default)]
 pub struct SessionObjects {
@@ -169,6 +170,7 @@ pub struct SessionObjects {
     pub handlers: std::collections::HashSet<String>,
 }
 
+/// Pins taken since start, by reason.
 #[derive(Debug, Default)]
 pub struct PinCounters([AtomicU64; ALL.len()]);
 
