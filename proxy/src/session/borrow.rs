@@ -209,7 +209,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_tx
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
-            if uses_tables(class) {
+            // PREPARE, EXECUTE and CALL open the tables of the statements they run (which empties the
+            // area) though the text names none sluice can see.
+            let runs_other_statements =
+                matches!(lexed.first_keyword.as_str(), "prepare" | "execute" | "call");
+            if uses_tables(class) || runs_other_statements {
                 self.release_held();
             } else if !(on_primary || runs_anywhere) {
                 // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
@@ -447,14 +451,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// saying so: when the character set was reported and the collation was not, it is read back, so
     /// neither the session nor the connection keeps a stale value (which the next borrower would get).
     pub(super) async fn refresh_collation(&mut self, fx: &Effects) -> Result<()> {
-        use crate::backend::vars::COLLATION_CONNECTION;
-        if !fx.charset_reported || fx.collation_reported {
+        use crate::backend::vars::{CHARSET_CONNECTION, COLLATION_CONNECTION};
+        // Either one changes the other (`SET collation_connection = latin1_swedish_ci` makes the
+        // character set latin1) without the tracker always reporting both.
+        if fx.charset_reported == fx.collation_reported {
             return Ok(());
         }
-        let Some(r) = self.query_held("SELECT @@collation_connection").await? else { return Ok(()) };
-        if let (Some(v), Some(h)) = (r.cell(0).cloned(), self.held.as_mut()) {
-            h.guard.conn().vars.set(COLLATION_CONNECTION, v.clone());
-            self.vars.set(COLLATION_CONNECTION, v);
+        let sql = "SELECT @@character_set_connection, @@collation_connection";
+        let Some(r) = self.query_held(sql).await? else { return Ok(()) };
+        for (i, var) in [CHARSET_CONNECTION, COLLATION_CONNECTION].into_iter().enumerate() {
+            if let (Some(v), Some(h)) = (r.cell(i).cloned(), self.held.as_mut()) {
+                h.guard.conn().vars.set(var, v.clone());
+                self.vars.set(var, v);
+            }
         }
         Ok(())
     }

@@ -566,6 +566,26 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            "warnings_end_at_a_prepare_of_a_table_statement",
+            vec![vec![
+                q("SELECT 1/0"),
+                q("PREPARE ps FROM 'SELECT id, v FROM {t} WHERE id >= ? ORDER BY id'"),
+                q("SHOW WARNINGS"),
+            ]],
+        ),
+        (
+            // SET collation_connection changes the character set too; the tracker reports one of them.
+            "collation_connection_carries_its_character_set",
+            vec![vec![
+                q("SET collation_connection = latin1_swedish_ci"),
+                q("SET @p = 3"),
+                q("SELECT CHARSET('x'), COLLATION('x'), HEX('é'), @@character_set_connection"),
+                q("SET autocommit = 0"),
+                q("SELECT CHARSET('x'), COLLATION('x'), HEX('é'), 'a' = 'A'"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
