@@ -209,11 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_tx
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
-            // PREPARE, EXECUTE and CALL open the tables of the statements they run (which empties the
-            // area) though the text names none sluice can see.
-            let runs_other_statements =
-                matches!(lexed.first_keyword.as_str(), "prepare" | "execute" | "call");
-            if uses_tables(class) || runs_other_statements {
+            if !(class.diagnostics || keeps_diagnostics(lexed, class)) {
                 self.release_held();
             } else if !(on_primary || runs_anywhere) {
                 // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
@@ -926,6 +922,19 @@ fn commits_implicitly(lexed: &Lexed, class: &Class) -> bool {
                     | "install"
                     | "uninstall"
             ))
+}
+
+/// Whether the statement is known to leave the server's diagnostics area alone when it raises no
+/// condition: a SET, transaction control or USE, or a SELECT/DO that sqlparser read and found no
+/// table in. Anything else may open tables sluice does not see (ALTER TABLE, LOCK TABLES, the
+/// statements PREPARE, EXECUTE and CALL run…).
+pub(super) fn keeps_diagnostics(lexed: &Lexed, class: &Class) -> bool {
+    let kw = lexed.first_keyword.as_str();
+    let table_less_kind = matches!(
+        kw,
+        "set" | "begin" | "start" | "commit" | "rollback" | "savepoint" | "release" | "use" | "unlock"
+    );
+    !uses_tables(class) && (table_less_kind || (class.tables.parsed && matches!(kw, "select" | "do")))
 }
 
 /// Whether the statement reads or writes a table, which empties the server's diagnostics area (only

@@ -184,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // one), no warning, no error; a diagnostics read reports them and changes nothing.
             let keeps = class.diagnostics
                 || (self.cache_status != CacheStatus::Hit
-                    && !super::borrow::uses_tables(class)
+                    && super::borrow::keeps_diagnostics(lexed, class)
                     && r.as_ref().is_ok_and(|f| !f.failed && f.warnings == 0));
             if !keeps {
                 self.release_parked();

@@ -567,11 +567,27 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
         ),
         (
             "warnings_end_at_a_prepare_of_a_table_statement",
-            vec![vec![
-                q("SELECT 1/0"),
-                q("PREPARE ps FROM 'SELECT id, v FROM {t} WHERE id >= ? ORDER BY id'"),
-                q("SHOW WARNINGS"),
-            ]],
+            vec![
+                vec![
+                    q("SELECT 1/0"),
+                    q("PREPARE ps FROM 'SELECT id, v FROM {t} WHERE id >= ? ORDER BY id'"),
+                    q("SHOW WARNINGS"),
+                ],
+                // Statements sqlparser does not read may open tables: they end the warnings too.
+                vec![
+                    q("SELECT nope FROM {t}"),
+                    q("ALTER TABLE {t} COMMENT = 'c'"),
+                    q("BEGIN"),
+                    q("SHOW ERRORS"),
+                ],
+                vec![
+                    q("SELECT * FROM {t}_missing"),
+                    q("SET SESSION innodb_lock_wait_timeout = 7"),
+                    q("LOCK TABLES {t} READ"),
+                    q("SHOW COUNT(*) WARNINGS"),
+                    q("UNLOCK TABLES"),
+                ],
+            ],
         ),
         (
             // SET collation_connection changes the character set too; the tracker reports one of them.
