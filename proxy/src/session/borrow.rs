@@ -327,7 +327,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn leave_replica_transaction(&mut self, lexed: &Lexed, class: &Class) -> Result<()> {
         let Some(h) = &self.held else { return Ok(()) };
         if self.status & status::IN_TRANS == 0
-            || class.read_only
+            // A multi-statement pins its connection for the rest of the session: never a replica's.
+            || (class.read_only && !class.multi_statement)
             || Some(h.member) == self.ctx_routing().primary
             || matches!(class.tx, Some(Tx::Commit | Tx::Rollback | Tx::Savepoint))
             // Another READ ONLY transaction runs on this connection, which commits the open one
@@ -379,7 +380,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // primary first, and the session pins there.
         // USE only changes the schema, which sluice replays on any connection.
         let use_schema = lexed.first_keyword == "use" && lexed.statements.len() == 1;
-        let binds_state = class.assigns_user_vars
+        let binds_state = class.multi_statement
+            || class.assigns_user_vars
             || class.session_lock.is_some()
             || (class.session_state && !sets_tracked_only(lexed, class) && !use_schema);
         if binds_state {
@@ -424,7 +426,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(h) = self.held.as_mut() else { return Ok(()) };
         h.guard.conn().hidden_state = true;
         if Some(h.member) != primary {
-            self.pins.remove(Pin::Diagnostics);
+            if self.pins.has(Pin::Diagnostics) {
+                // Its diagnostics stay readable there (it is reset once released: hidden_state).
+                self.pins.remove(Pin::Diagnostics);
+                self.release_parked();
+                self.parked = self.held.take();
+            }
             self.release_held();
             let member = self.primary_index()?;
             let mut choice =

@@ -602,6 +602,28 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // The READ ONLY transaction's error survives the leftover's move to the primary; a
+            // multi-statement in a READ ONLY transaction pins the primary, never the replica.
+            "read_only_transaction_error_and_multi_statement",
+            vec![
+                vec![
+                    q("START TRANSACTION READ ONLY"),
+                    q("DELETE FROM {t} WHERE id = 9"),
+                    q("SET @@autocommit = OFF"),
+                    q("SET autocommit = 1"),
+                    q("ROLLBACK"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("SHOW WARNINGS"),
+                ],
+                vec![
+                    q("START TRANSACTION READ ONLY"),
+                    q("SELECT 1; SELECT @@autocommit, @@in_transaction"),
+                    q("COMMIT"),
+                    q("INSERT INTO {c} (pid) VALUES (1)"),
+                ],
+            ],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
