@@ -279,6 +279,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Destination::Pinned | Destination::Last => {
                 let member = held(self)
                     .ok_or_else(|| Error::Abort("routed to a connection the session does not hold".into()))?;
+                // Never a write on a replica's connection outside a READ ONLY transaction (which
+                // answers writes itself): a kept connection gives way to the primary, a pin refuses.
+                let primary = self.ctx_routing().primary;
+                let writes_data = !class.tables.written.is_empty()
+                    || matches!(
+                        lexed.first_keyword.as_str(),
+                        "insert"
+                            | "update"
+                            | "delete"
+                            | "replace"
+                            | "load"
+                            | "create"
+                            | "alter"
+                            | "drop"
+                            | "truncate"
+                            | "rename"
+                    );
+                if writes_data && Some(member) != primary && self.status & status::IN_TRANS == 0 {
+                    if self.pins.any() && !self.pins.is_only(Pin::Diagnostics) {
+                        tracing::warn!(pins = %self.pins.names(), "a write reached a session pinned to a replica connection; refused");
+                        return Err(Error::reply(
+                            (1290, "HY000"),
+                            format!(
+                                "sluice: this session is pinned to a replica's connection ({}); a write cannot run there: end what pins it or reconnect",
+                                self.pins.names()
+                            ),
+                        ));
+                    }
+                    self.release_held();
+                    return Ok(Choice {
+                        member: self.primary_index()?,
+                        reason: RouteReason::Router(r.reason),
+                        held: false,
+                        cacheable: false,
+                    });
+                }
                 return Ok(Choice {
                     member,
                     reason: RouteReason::Router(r.reason),
