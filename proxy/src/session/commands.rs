@@ -245,10 +245,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         fx: Option<&super::borrow::Effects>,
     ) {
         use sluice_router::classify::FoundRows;
+        self.found_check = None;
         self.last_found = match (class.found_rows, fx) {
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             (_, Some(f)) if f.failed => self.last_found,
+            // A temporary table (Aria/MEMORY: exact row counts) lets the server answer an aggregate
+            // without reading rows and leave FOUND_ROWS() as it was: read back while the session
+            // holds one (it is pinned then, so the connection is there); the connection's own value
+            // is not the session's, so only "it is the rows sent" or "unchanged" is taken from it.
+            (FoundRows::Sets, Some(f)) if f.result_set && self.pins.has(crate::pins::Pin::TempTable) => {
+                self.found_check = Some((self.last_found, f.rows_sent));
+                None
+            }
             (FoundRows::Sets, Some(f)) if f.result_set => Some(f.rows_sent),
             (FoundRows::Affected, Some(f)) if !f.result_set => Some(f.rows_affected),
             (FoundRows::Zero, _) => Some(0),
@@ -277,7 +286,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(r) = self.query_held("SELECT FOUND_ROWS(), ROW_COUNT()").await? else { return Ok(()) };
         // Only what is unknown: a known value is the session's, the connection's may be another
         // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
-        if self.last_found.is_none() {
+        if let Some((before, sent)) = self.found_check.take() {
+            self.last_found = if r.int_cell(0) == Some(sent) { Some(sent) } else { before };
+        } else if self.last_found.is_none() {
             self.last_found = r.int_cell(0);
         }
         if self.last_row_count.is_none() {

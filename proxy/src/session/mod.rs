@@ -267,6 +267,9 @@ pub struct Session<S> {
     /// read_your_writes_scope`; `None`: its own only), and the cell's version last read.
     write_cell: Option<Arc<crate::topology::WriteCell>>,
     write_seen: u64,
+    /// A SELECT over a temporary table: FOUND_ROWS() before it and the rows it sent, to tell from the
+    /// read-back whether the server set FOUND_ROWS() or left it (`follow_counts`).
+    found_check: Option<(Option<u64>, u64)>,
     /// The open transaction changed something (its COMMIT is then a write for read-your-writes).
     tx_wrote: bool,
     /// LAST_INSERT_ID() as the client would see it.
@@ -389,6 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             write_cell: None,
             write_seen: 0,
             tx_wrote: false,
+            found_check: None,
             last_insert_id: 0,
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),

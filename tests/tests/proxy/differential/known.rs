@@ -624,6 +624,19 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            "found_rows_after_an_aggregate_over_a_temporary_table",
+            vec![vec![
+                q("SELECT v FROM {t} ORDER BY id"),
+                q("CREATE TEMPORARY TABLE {t} (id INT PRIMARY KEY AUTO_INCREMENT, v INT, s VARCHAR(8))"),
+                q("SELECT COUNT(*), SUM(v), MAX(id) FROM {t}"),
+                q("SELECT FOUND_ROWS()"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 'x')"),
+                q("SELECT COUNT(*), MAX(id) FROM {t}"),
+                q("SELECT FOUND_ROWS()"),
+                q("DROP TEMPORARY TABLE {t}"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
