@@ -880,7 +880,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             self.pins.remove(Pin::GetLock);
                         }
                     }
-                    if fx.state_changed && !explained_by_tracking(lexed, fx) {
+                    // A prepared statement's EXECUTE (no text here) reports the state change of the
+                    // COM_STMT_PREPARE sluice sent for it on this connection: its own, not the
+                    // client's, unless the statement itself changes state.
+                    let own_prepare = sql.is_empty() && class.read_only && !class.assigns_user_vars;
+                    if fx.state_changed && !explained_by_tracking(lexed, fx) && !own_prepare {
                         let reason = if lexed.first_keyword == "set" && !text.contains('@') {
                             Pin::UntrackedSet
                         } else if text.contains('@') {
@@ -1121,11 +1125,11 @@ fn sets_tracked_only(lexed: &Lexed, class: &Class) -> bool {
 /// Whether every change the server reported is one sluice tracks: a `SET` of tracked variables only,
 /// or `USE`.
 fn explained_by_tracking(lexed: &Lexed, fx: &Effects) -> bool {
-    if !fx.tracked_changed {
-        return false;
-    }
     match lexed.first_keyword.as_str() {
-        "use" => true,
+        "use" => fx.tracked_changed,
+        // A SET of tracked variables only, reported or not: the tracker reports each change,
+        // `autocommit` is followed through the status flags, a SET to the current value changes
+        // nothing.
         "set" => set_targets(&lexed.text).iter().all(|t| {
             crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
                 || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MySql)

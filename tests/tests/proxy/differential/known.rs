@@ -637,6 +637,21 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // A SET to a tracked variable's current value, or a prepared read's first EXECUTE on a
+            // replica, reports a state change: neither may pin the replica's connection (the next
+            // write would have nowhere to go).
+            "no_pin_on_a_replica_from_set_or_prepared_read",
+            vec![vec![
+                q("SELECT COUNT(*) FROM {t}_missing"),
+                q("SET autocommit = 1"),
+                q("UPDATE {t} SET v = v + 1 WHERE id = 3"),
+                Op::Exec("SELECT id, v, s FROM {t} WHERE id >= ? ORDER BY id".into(), vec![2]),
+                q("SELECT v/0 FROM {t}_missing"),
+                q("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"),
+                q("INSERT INTO {t} (v, s) VALUES (5, 'np')"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
