@@ -652,6 +652,18 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            "found_rows_after_a_text_execute_of_an_insert",
+            vec![vec![
+                q("SET autocommit = 0"),
+                q("PREPARE pi FROM 'INSERT INTO {t} (v, s) VALUES (?, ''pi'')'"),
+                Op::Exec("SELECT id, v, s FROM {t} WHERE id >= ? ORDER BY id".into(), vec![2]),
+                q("SET SESSION TRANSACTION READ ONLY"),
+                q("EXECUTE pi USING 4"),
+                q("SELECT FOUND_ROWS()"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
