@@ -6,30 +6,15 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use sluice_router::lexer::{Lexed, lex, lex_tokens};
 use sluice_router::plan_cache::PlanCache;
-use sluice_router::shard::{PhysicalShard, ShardFunction, ShardMap, ShardTable, crc32};
+use sluice_router::shard::crc32;
 
 const UNSHARDED: &[u8] = b"SELECT c FROM sbtest1 WHERE id=4711";
 const SHARDED: &[u8] = b"SELECT c FROM documents WHERE id=4711";
 const SCATTER: &[u8] = b"SELECT owner, COUNT(*), SUM(size) FROM documents WHERE size > 10 GROUP BY owner ORDER BY owner LIMIT 10";
 const INSERT: &[u8] = b"INSERT INTO documents (id, owner, size) VALUES (1, 'a', 10), (2, 'b', 20)";
 
-fn map() -> ShardMap {
-    ShardMap {
-        tables: vec![ShardTable {
-            name: "documents".into(),
-            key: "id".into(),
-            function: ShardFunction::Hash,
-            shards: (0..4)
-                .map(|n| PhysicalShard { group: 0, schema: None, table: format!("documents_{n}") })
-                .collect(),
-            broadcast_writes: false,
-            generate_key: false,
-        }],
-    }
-}
-
 fn cache() -> PlanCache {
-    PlanCache::new(10_000, 10_000 * 256).with_shards(map())
+    PlanCache::new(10_000, 10_000 * 256).with_shards(sluice_benches::documents_map())
 }
 
 fn plan_cache(c: &mut Criterion) {

@@ -6,30 +6,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sluice_router::lexer::{lex, lex_tokens};
 use sluice_router::plan_cache::PlanCache;
 use sluice_router::shard::route::route_statement;
-use sluice_router::shard::{PhysicalShard, ShardFunction, ShardMap, ShardTable};
 
 const UNSHARDED: &[u8] = b"SELECT c FROM sbtest1 WHERE id=4711";
 const SHARDED: &[u8] = b"SELECT c FROM documents WHERE id=4711";
 const SPLIT: &[u8] = b"INSERT INTO documents (id, c) VALUES (1, 'a'), (2, 'b'), (4, 'c'), (3, 'd')";
 const SCATTER: &[u8] = b"SELECT id, c FROM documents ORDER BY id LIMIT 10";
 
-fn map() -> ShardMap {
-    ShardMap {
-        tables: vec![ShardTable {
-            name: "documents".into(),
-            key: "id".into(),
-            function: ShardFunction::Hash,
-            shards: (0..4)
-                .map(|n| PhysicalShard { group: 0, schema: None, table: format!("documents_{n}") })
-                .collect(),
-            broadcast_writes: false,
-            generate_key: false,
-        }],
-    }
-}
-
 fn shard(c: &mut Criterion) {
-    let cache = PlanCache::new(10_000, 10_000 * 256).with_shards(map());
+    let cache = PlanCache::new(10_000, 10_000 * 256).with_shards(sluice_benches::documents_map());
     let ids = || 0;
     let mut g = c.benchmark_group("shard");
     g.bench_function("lex/point_select", |b| b.iter(|| lex(std::hint::black_box(SHARDED)).digest));

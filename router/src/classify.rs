@@ -7,6 +7,8 @@
 use crate::lexer::Lexed;
 
 mod effects;
+
+pub use effects::is_diagnostics_var;
 mod functions;
 
 use functions::{LAST_FUNCTIONS, NONDETERMINISTIC, PRIMARY_FUNCTIONS};

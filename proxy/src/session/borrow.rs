@@ -215,9 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
                 // area on a direct connection unless it raises conditions: the connection waits
                 // aside for diagnostics reads (`parked`).
-                self.pins.remove(Pin::Diagnostics);
-                self.release_parked();
-                self.parked = self.held.take();
+                self.park_held();
             }
         }
         if let Some(cell) = &self.write_cell {
@@ -403,9 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         h.guard.conn().diagnostics_pending = true;
                     }
                     // Kept for SHOW WARNINGS after the transaction too, like any error.
-                    if self.pins.add(Pin::Diagnostics) {
-                        self.shared.pins.count(Pin::Diagnostics);
-                    }
+                    self.add_pin(Pin::Diagnostics);
                 }
                 Err(e) => return Err(e),
             }
@@ -434,21 +430,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.pins.remove(Pin::Transaction);
         if self.pins.is_only(Pin::Diagnostics) {
             // ROLLBACK keeps the diagnostics area: the replica's connection waits aside for reads of it.
-            self.pins.remove(Pin::Diagnostics);
-            self.release_parked();
-            self.parked = self.held.take();
+            self.park_held();
         }
         self.release_held();
-        let member = self.primary_index()?;
-        let mut choice =
-            Choice { member, reason: RouteReason::ReadOnlyTransactionMoved, held: false, cacheable: false };
-        self.acquire(&mut choice, false).await?;
+        self.acquire_primary(RouteReason::ReadOnlyTransactionMoved).await?;
         self.query_held("START TRANSACTION READ ONLY").await?;
         self.status |= status::IN_TRANS;
-        let counters = &self.shared.pins;
-        if self.pins.add(Pin::Transaction) {
-            counters.count(Pin::Transaction);
-        }
+        self.add_pin(Pin::Transaction);
         Ok(())
     }
 
@@ -464,15 +452,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if Some(h.member) != primary {
             if self.pins.has(Pin::Diagnostics) {
                 // Its diagnostics stay readable there (it is reset once released: hidden_state).
-                self.pins.remove(Pin::Diagnostics);
-                self.release_parked();
-                self.parked = self.held.take();
+                self.park_held();
             }
             self.release_held();
-            let member = self.primary_index()?;
-            let mut choice =
-                Choice { member, reason: RouteReason::ReadOnlyLeftover, held: false, cacheable: false };
-            self.acquire(&mut choice, false).await?;
+            self.acquire_primary(RouteReason::ReadOnlyLeftover).await?;
             for sql in ["SET autocommit = 0", "START TRANSACTION READ ONLY", "SET autocommit = 1"] {
                 self.query_held(sql).await?;
             }
@@ -480,9 +463,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 h.guard.conn().hidden_state = true;
             }
         }
-        if self.pins.add(Pin::ReadOnlyLeftover) {
-            self.shared.pins.count(Pin::ReadOnlyLeftover);
-        }
+        self.add_pin(Pin::ReadOnlyLeftover);
         Ok(())
     }
 
@@ -524,6 +505,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             } else {
                 h.guard.release_clean();
             }
+        }
+    }
+
+    /// Sets aside the held connection, which holds the session's diagnostics, for diagnostics reads
+    /// (`Session::parked`; an earlier parked one goes back).
+    fn park_held(&mut self) {
+        self.pins.remove(Pin::Diagnostics);
+        self.release_parked();
+        self.parked = self.held.take();
+    }
+
+    /// Borrows a primary connection for what the session does next (the statement's own choice is
+    /// made after).
+    async fn acquire_primary(&mut self, reason: RouteReason) -> Result<()> {
+        let member = self.primary_index()?;
+        let mut choice = Choice { member, reason, held: false, cacheable: false };
+        self.acquire(&mut choice, false).await
+    }
+
+    /// Adds a pin, counting it when it is new.
+    pub(super) fn add_pin(&mut self, p: Pin) {
+        if self.pins.add(p) {
+            self.shared.pins.count(p);
         }
     }
 

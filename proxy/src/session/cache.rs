@@ -230,12 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mine = self.status & super::SESSION_BITS;
         for p in entry.payloads() {
             match status_offset(p) {
-                Some(at) => {
-                    let mut b = p.to_vec();
-                    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !super::SESSION_BITS | mine;
-                    b[at..at + 2].copy_from_slice(&st.to_le_bytes());
-                    seq = self.client.write(seq, &b);
-                }
+                Some(at) => seq = self.client.write(seq, &super::with_session_bits(p, at, mine)),
                 None => seq = self.client.write(seq, p),
             }
         }

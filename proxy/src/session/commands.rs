@@ -724,11 +724,8 @@ fn command_name(cmd: u8) -> &'static str {
 /// that also reads other session state (`@@in_transaction`, `@a`) cannot run there.
 fn reads_only_diagnostics(lexed: &sluice_router::lexer::Lexed) -> bool {
     lexed.first_keyword != "select"
-        || lexed.text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').all(|w| {
-            !w.starts_with('@')
-                || matches!(
-                    w.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("local."),
-                    "warning_count" | "error_count"
-                ) && w.starts_with("@@")
-        })
+        || lexed
+            .text
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .all(|w| !w.starts_with('@') || sluice_router::classify::is_diagnostics_var(w))
 }

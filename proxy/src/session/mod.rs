@@ -48,6 +48,14 @@ use crate::users::User;
 /// cache hit or a read of parked diagnostics (another connection) carries to the client.
 const SESSION_BITS: u16 = status::IN_TRANS | status::AUTOCOMMIT | status::IN_TRANS_READONLY;
 
+/// A copy of an OK/EOF `payload` whose status flags (at `at`) carry `mine` as the session bits.
+fn with_session_bits(payload: &[u8], at: usize, mine: u16) -> Vec<u8> {
+    let mut b = payload.to_vec();
+    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !SESSION_BITS | mine;
+    b[at..at + 2].copy_from_slice(&st.to_le_bytes());
+    b
+}
+
 /// Serves one client connection to the end. Never panics on input; every failure the client can be
 /// told about becomes an ERR packet. Everything it logs is inside one `session` span with the
 /// connection id, the client's address and (once logged in) the user.

@@ -360,9 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Kept like after any statement with diagnostics: until a statement that uses a table.
             if let Some(h) = self.held.as_mut() {
                 h.guard.conn().diagnostics_pending = true;
-                if self.pins.add(Pin::Diagnostics) {
-                    self.shared.pins.count(Pin::Diagnostics);
-                }
+                self.add_pin(Pin::Diagnostics);
             }
         } else if !self.pins.any() {
             self.release_held();
@@ -483,9 +481,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let out = rewrite_execute(payload, backend.id, stmt.params, stmt.types.as_ref());
         if payload.get(5).is_some_and(|flags| *flags != 0) {
             self.stmts.cursor = Some(id);
-            if self.pins.add(Pin::Cursor) {
-                self.shared.pins.count(Pin::Cursor);
-            }
+            self.add_pin(Pin::Cursor);
         }
         Ok(out)
     }

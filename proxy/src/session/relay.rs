@@ -308,10 +308,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => Some(p.payload.clone()),
             };
             if let Some(mut bytes) = out {
+                // Parked diagnostics: the connection's transaction and autocommit are not the session's.
                 if let Some(mine) = self.status_override
                     && matches!(step.kind, Kind::Ok | Kind::End)
+                    && let Some(at) = sluice_protocol::packets::status_offset(&bytes)
                 {
-                    bytes = with_session_bits(&bytes, mine);
+                    bytes = Bytes::from(super::with_session_bits(&bytes, at, mine));
                 }
                 cseq = emit(&mut self.client, &mut self.collect, cseq, &bytes);
             }
@@ -454,13 +456,4 @@ fn end_warnings(payload: &[u8]) -> u64 {
 
 fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {
     r.map_err(|e| Error::Abort(format!("could not translate a backend packet: {e}")))
-}
-
-/// An OK or EOF payload with the session's status bits in place of the connection's.
-fn with_session_bits(payload: &Bytes, mine: u16) -> Bytes {
-    let Some(at) = sluice_protocol::packets::status_offset(payload) else { return payload.clone() };
-    let mut b = payload.to_vec();
-    let st = u16::from_le_bytes([b[at], b[at + 1]]) & !super::SESSION_BITS | mine;
-    b[at..at + 2].copy_from_slice(&st.to_le_bytes());
-    Bytes::from(b)
 }

@@ -145,7 +145,7 @@ pub(super) fn user_vars(toks: &[&str], first: &str) -> UserVars {
 
 /// Whether a word is `@@warning_count` / `@@error_count` (optionally `session.` or `local.`): the
 /// previous statement's diagnostics.
-pub(super) fn is_diagnostics_var(word: &str) -> bool {
+pub fn is_diagnostics_var(word: &str) -> bool {
     let Some(name) = word.strip_prefix("@@") else { return false };
     let name = name.strip_prefix("session.").or_else(|| name.strip_prefix("local.")).unwrap_or(name);
     matches!(name, "warning_count" | "error_count")
