@@ -1,76 +1,61 @@
-//! `sluice replay` on bad input: a clear message and exit 1, never a panic; `--dry-run` reads a log
-//! and prints its summary (table or JSON) without connecting anywhere.
+//! `sluice replay ARGS…` runs the `sluice-replay` binary in its place (its own crate's tests cover
+//! the replay itself): found next to `sluice` first, then on PATH, with the arguments, output and exit
+//! code passed through; missing, one clear line and exit code 127.
 
-use std::process::{Command, Output};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 
-fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().expect("run sluice")
+/// A copy of the sluice binary alone in `dir`, so "next to sluice" is under the test's control.
+fn lone_sluice(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("sluice");
+    std::fs::copy(env!("CARGO_BIN_EXE_sluice"), &bin).expect("copy sluice");
+    bin
 }
 
-fn fails_with(args: &[&str], needle: &str) {
-    let out = sluice(args);
+/// An executable stand-in for sluice-replay that prints its arguments and exits 3.
+fn stand_in(path: &Path) {
+    std::fs::write(path, "#!/bin/sh\necho \"$*\"\necho to-stderr >&2\nexit 3\n").expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn replay_runs_the_replay_binary_next_to_sluice_then_on_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = lone_sluice(dir.path());
+    let empty = tempfile::tempdir().expect("tmp");
+
+    // Neither beside it nor on PATH: one line naming what to install, exit 127, no panic.
+    let out = Command::new(&bin).args(["replay", "x.cap"]).env("PATH", empty.path()).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert!(err.contains("needs the sluice-replay binary") && err.contains("cargo build"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-}
 
-#[test]
-fn bad_files_and_flags_get_clear_errors() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = |name: &str, bytes: &[u8]| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, bytes).expect("write");
-        p.display().to_string()
-    };
-    let junk = path("junk.cap", b"certainly not a capture file");
-    let truncated = path("cut.cap", b"SLUICECAP\x01\x10\x00\x00\x00\x08\x00\x00");
-    let mut corrupt = b"SLUICECAP\x01".to_vec();
-    corrupt.extend_from_slice(&[4, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9]);
-    let corrupt = path("bad.cap", &corrupt);
-    let t = ["--target", "127.0.0.1:1"];
-    fails_with(&["replay", &junk, t[0], t[1]], "not a sluice capture file");
-    fails_with(&["replay", &truncated, t[0], t[1]], "truncated at byte 10");
-    fails_with(&["replay", &corrupt, t[0], t[1]], "checksum");
-    fails_with(&["replay", &junk, t[0], t[1], "--format", "binlog"], "unknown format \"binlog\"");
-    fails_with(&["replay", &junk, t[0], t[1], "--format", "general"], "no statements found");
-    fails_with(&["replay", &junk, "--target", "localhost"], "is not HOST:PORT");
-    fails_with(&["replay", &junk, t[0], t[1], "--concurrency", "0"], "preserve or a number");
-    fails_with(&["replay", "/nonexistent/x.cap", t[0], t[1]], "/nonexistent/x.cap");
-}
+    // On PATH only.
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    stand_in(&elsewhere.path().join("sluice-replay"));
+    let out = Command::new(&bin)
+        .args(["replay", "a.cap", "--target", "127.0.0.1:1"])
+        .env("PATH", elsewhere.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a.cap --target 127.0.0.1:1\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
 
-#[test]
-fn dry_run_reads_a_slow_log_and_prints_table_or_json() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("slow.log");
-    std::fs::write(
-        &log,
-        "# User@Host: app[app] @ localhost []\n# Thread_id: 3  Schema: shop  QC_hit: No\n\
-         # Query_time: 0.002000  Lock_time: 0  Rows_sent: 1  Rows_examined: 1\nSET timestamp=1700000000;\n\
-         SELECT * FROM t WHERE id = 1;\n\
-         # User@Host: app[app] @ localhost []\n# Thread_id: 3  Schema: shop  QC_hit: No\n\
-         # Query_time: 0.001000  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nSET timestamp=1700000001;\n\
-         UPDATE t SET v = 2 WHERE id = 1;\n",
-    )
-    .expect("write");
-    let log = log.display().to_string();
-    // Writes are refused before anything connects (port 1: nothing listens there).
-    let out = sluice(&["replay", &log, "--format", "slow", "--target", "127.0.0.1:1"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to replay: the workload has 1 writes"), "{err}");
-    let out = sluice(&["replay", &log, "--format", "slow", "--target", "127.0.0.1:1", "--dry-run"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("replay of a slow (1 sessions, 2 statements) against dry-run"), "{text}");
-    let out = sluice(&["replay", &log, "--format", "slow", "--target", "127.0.0.1:1", "--dry-run", "--json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    assert_eq!(doc["statements"], 2);
-    assert_eq!(doc["format"], "slow");
-    let html = dir.path().join("report.html");
-    let h = html.display().to_string();
-    let out =
-        sluice(&["replay", &log, "--format", "slow", "--target", "127.0.0.1:1", "--dry-run", "--html", &h]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let page = std::fs::read_to_string(&html).expect("report written");
-    assert!(page.starts_with("<!doctype html>") && page.contains("<svg"), "{page}");
+    // Beside sluice wins over PATH; a file that is not executable does not count.
+    let beside = dir.path().join("sluice-replay");
+    std::fs::write(&beside, "not executable").expect("write");
+    let out = Command::new(&bin).args(["replay", "b"]).env("PATH", elsewhere.path()).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "b\n");
+    stand_in(&beside);
+    std::fs::remove_file(elsewhere.path().join("sluice-replay")).expect("rm");
+    let out = Command::new(&bin)
+        .args(["replay", "c", "--dry-run"])
+        .env("PATH", empty.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "c --dry-run\n");
 }
