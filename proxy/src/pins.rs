@@ -158,8 +158,10 @@ impl Pins {
 pub struct SessionObjects {
     /// Temporary tables, as `schema.name` (the schema current when the name was unqualified).
     pub temp_tables: std::collections::HashSet<String>,
-    /// Text-protocol prepared statements (`PREPARE name FROM …`).
-    pub prepared: std::collections::HashSet<String>,
+    /// Text-protocol prepared statements (`PREPARE name FROM …`), by lower-case name, with what their
+    /// EXECUTE does to `FOUND_ROWS()` when the statement was a plain literal (`None`: from a variable
+    /// or a literal sluice does not read).
+    pub prepared: HashMap<String, Option<sluice_router::classify::FoundRows>>,
     /// Named locks taken with a literal name, with how many times each (locks nest; each
     /// RELEASE_LOCK of the name takes one away).
     pub locks: HashMap<Vec<u8>, u32>,

@@ -866,11 +866,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                 }
                 ["prepare", name, ..] => {
-                    objects.prepared.insert((*name).to_owned());
+                    objects.prepared.insert(name.to_ascii_lowercase(), prepared_found_rows(sql, lexed));
                     pin(&mut self.pins, Pin::Prepare);
                 }
                 ["deallocate" | "drop", "prepare", name, ..] => {
-                    objects.prepared.remove(*name);
+                    objects.prepared.remove(&name.to_ascii_lowercase());
                     if objects.prepared.is_empty() {
                         self.pins.remove(Pin::Prepare);
                     }
@@ -1064,6 +1064,18 @@ fn named_locks(sql: &[u8], lexed: &Lexed, objects: &mut super::pins::SessionObje
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What the EXECUTE of `PREPARE name FROM 'text'` does to `FOUND_ROWS()`: the prepared statement's
+/// own effect, read from its literal text. `None` for `FROM @var` or a literal [`unquote`] does not
+/// read (the EXECUTE then reads the value back from the connection).
+fn prepared_found_rows(sql: &[u8], lexed: &Lexed) -> Option<sluice_router::classify::FoundRows> {
+    if !lexed.text.ends_with(" from ?") {
+        return None;
+    }
+    let lit = lexed.literals.last().filter(|l| l.kind == sluice_router::lexer::LiteralKind::String)?;
+    let inner = unquote(sql.get(lit.span.clone())?)?;
+    Some(sluice_router::classify::classify(&sluice_router::lexer::lex_with(&inner, lexed.mode)).found_rows)
 }
 
 /// The value of a simple quoted string literal (`'a'`, `"a"`, doubled quotes), `None` for anything

@@ -246,7 +246,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) {
         use sluice_router::classify::FoundRows;
         self.found_check = None;
-        self.last_found = match (class.found_rows, fx) {
+        // A text EXECUTE does what its prepared statement does, when sluice read that statement.
+        let prepared =
+            match lexed.first_keyword.as_str() {
+                "execute" => lexed.text.split_whitespace().nth(1).and_then(|name| {
+                    self.objects.prepared.get(&name.to_ascii_lowercase()).copied().flatten()
+                }),
+                _ => None,
+            };
+        let found_rows = prepared.unwrap_or(class.found_rows);
+        self.last_found = match (found_rows, fx) {
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             (_, Some(f)) if f.failed => self.last_found,
@@ -267,7 +276,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // The server's ROW_COUNT() after CALL or a multi-statement is its last statement's.
             Some(f)
                 if !f.failed
-                    && (matches!(lexed.first_keyword.as_str(), "call" | "execute")
+                    && (lexed.first_keyword == "call"
+                        || (lexed.first_keyword == "execute"
+                            && prepared.is_none_or(|f| f == FoundRows::Unknown))
                         || class.multi_statement) =>
             {
                 None

@@ -664,6 +664,32 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // The EXECUTE of a prepared INSERT keeps FOUND_ROWS(): sluice knows it from the prepared
+            // text. Read back from the connection instead, the second EXECUTE saw the 1 that sluice's
+            // own read-back after the first had left there.
+            "found_rows_after_two_text_executes_of_an_insert",
+            vec![vec![
+                q("PREPARE pi FROM 'INSERT INTO {t} (v, s) VALUES (?, ''pi'')'"),
+                q("SELECT id, v FROM {t} ORDER BY id LIMIT 3"),
+                q("EXECUTE pi USING 4"),
+                q("EXECUTE pi USING 5"),
+                q("SELECT FOUND_ROWS(), ROW_COUNT()"),
+                q("SELECT FOUND_ROWS()"),
+                q("PREPARE ps FROM 'SELECT id FROM {t} ORDER BY id LIMIT 2'"),
+                q("EXECUTE ps"),
+                q("EXECUTE ps"),
+                q("SELECT ROW_COUNT(), FOUND_ROWS()"),
+                q("PREPARE pv FROM @nothing"),
+                q("SET @q = 'SELECT 1 UNION SELECT 2 UNION SELECT 3'"),
+                q("PREPARE pv FROM @q"),
+                q("EXECUTE pv"),
+                q("SELECT FOUND_ROWS()"),
+                q("DEALLOCATE PREPARE pi"),
+                q("EXECUTE pi USING 6"),
+                q("SELECT FOUND_ROWS(), ROW_COUNT()"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
