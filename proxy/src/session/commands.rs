@@ -36,12 +36,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cmd,
             command::QUERY
                 | command::STMT_EXECUTE
+                | command::STMT_PREPARE
                 | command::PING
                 | command::STMT_CLOSE
                 | command::SET_OPTION
                 | command::STMT_SEND_LONG_DATA
         ) {
-            // Statements run through `run_statement`, which decides whether parked diagnostics stay.
+            // Statements (and their COM_STMT_PREPARE) decide whether parked diagnostics stay.
             self.release_parked();
         }
         match cmd {

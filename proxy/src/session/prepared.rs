@@ -287,9 +287,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(shape) => Some((shape.clone(), self.enter_prepared_shard(&shape, sql)?)),
             None => None,
         };
+        let keeps = super::borrow::keeps_diagnostics(&lexed, &class);
         let r = self.prepare_routed(&p, lexed, class, sharded).await;
         self.group_ctx = 0;
-        r
+        // The server's PREPARE keeps the diagnostics area as the statement would: only a statement
+        // without tables that raises nothing leaves parked diagnostics for the next read.
+        if self.parked.is_some() && !(keeps && r.as_ref().is_ok_and(|(_, clean)| *clean)) {
+            self.release_parked();
+        }
+        r.map(|(next, _)| next)
     }
 
     async fn prepare_routed(
@@ -298,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: Arc<Lexed>,
         class: Arc<Class>,
         sharded: Option<(Arc<sluice_router::shard::shape::ShardShape>, String)>,
-    ) -> Result<Next> {
+    ) -> Result<(Next, bool)> {
         let client_sql = &p.payload[1..];
         let (payload, sharded) = match sharded {
             Some((shape, text)) => {
@@ -365,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else if !self.pins.any() {
             self.release_held();
         }
-        Ok(Next::Continue)
+        Ok((Next::Continue, !fx.failed && fx.warnings == 0))
     }
 
     /// COM_STMT_EXECUTE: routed like the statement's text.

@@ -188,10 +188,24 @@ impl Twin {
             Op::Reconnect => {
                 // No COM_QUIT: the socket is just closed, like a client process dying.
                 drop(self.conn.take());
-                return match self.connect().await {
-                    Ok(()) => "reconnected".into(),
-                    Err(e) => e,
-                };
+                if let Err(e) = self.connect().await {
+                    return e;
+                }
+                // The server (directly, or behind sluice once it sees the socket close) frees the old
+                // connection's named locks when it notices, not when the client goes: wait for that
+                // on both twins, or the next lock probe races the cleanup.
+                let probe = self
+                    .names
+                    .resolve("SELECT IS_USED_LOCK('{lk}') IS NULL AND IS_USED_LOCK('{lk}2') IS NULL");
+                let conn = self.conn.as_mut().expect("connected");
+                for _ in 0..250 {
+                    match conn.query_first::<i64, _>(probe.as_str()).await {
+                        Ok(Some(1)) => break,
+                        Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                        Err(e) => return err_text(&e),
+                    }
+                }
+                return "reconnected".into();
             }
         }
         if !out.starts_with("CLIENT ERROR") {

@@ -690,6 +690,21 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // COM_STMT_PREPARE keeps the diagnostics area as its statement would: a table-less one
+            // that raises nothing leaves the read's warnings for @@warning_count.
+            "warnings_survive_a_table_less_binary_prepare",
+            vec![vec![
+                q("SELECT v/0 FROM {t} ORDER BY id"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+                Op::Exec("SELECT @a, ? + 1".into(), vec![3]),
+                q("SELECT @@session.warning_count"),
+                Op::Exec("SELECT @@autocommit, ?".into(), vec![4]),
+                q("SHOW WARNINGS"),
+                Op::Exec("SELECT id, v, s FROM {t} WHERE id >= ? ORDER BY id".into(), vec![2]),
+                q("SELECT @@warning_count"),
+            ]],
+        ),
+        (
             // A statement that must leave the replica holding the diagnostics (a user variable, BEGIN,
             // a named lock) keeps the area on a direct connection when it raises nothing.
             "warnings_survive_statements_that_run_elsewhere",
