@@ -80,8 +80,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// COM_QUERY: classify, route, borrow, run, settle.
+    /// COM_QUERY: lex, then the statement's phases (refuse, sluice's own, plan, shard / migrate / run:
+    /// route, borrow, run, settle), then the record phase, which runs whatever happened.
     async fn query(&mut self, p: Packet) -> Result<Next> {
+        let mut ctx = super::record::StatementCtx::new(self.pins);
         let sql = &p.payload[1..];
         // With sharded tables configured the lexer also keeps its tokens (~10 ns more): a statement
         // over a sharded table is then routed without lexing it again.
@@ -92,6 +94,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             sluice_router::lexer::lex_tokens_with(sql, mode)
         };
+        let r = self.query_phases(&p, &lexed, &toks, &mut ctx).await;
+        self.record(&ctx, &lexed, sql, &r);
+        r
+    }
+
+    async fn query_phases(
+        &mut self,
+        p: &Packet,
+        lexed: &sluice_router::lexer::Lexed,
+        toks: &[sluice_router::lexer::Token],
+        ctx: &mut super::record::StatementCtx,
+    ) -> Result<Next> {
+        let sql = &p.payload[1..];
+        let mode = lexed.mode;
         if !self.multi_statements && lexed.statements.len() > 1 {
             return Err(Error::reply(
                 errors::PARSE,
@@ -101,28 +117,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if lexed.first_keyword == "set" {
             super::charset::check_set(&lexed.text, sql)?;
         }
-        if let Some(next) = self.sluice_statement(&lexed, &p).await? {
+        if let Some(next) = self.sluice_statement(lexed, p).await? {
             return Ok(next);
         }
         let (mut class, unparsed) =
-            self.shared.plans.plan_with_tokens(&lexed, (!toks.is_empty()).then_some(&toks[..]), sql);
+            self.shared.plans.plan_with_tokens(lexed, (!toks.is_empty()).then_some(toks), sql);
+        ctx.may_hold_secret = Some(class.may_hold_secret);
         // Served conservatively (primary, uncached); SHOW LAST ROUTE says why.
         self.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
         if let Some(shape) = class.tables.shard.clone() {
             self.release_parked();
             self.last_route.shards.clear();
-            self.sharded_query(&p.payload, p.next_seq, (&lexed, &toks), &class, &shape).await?;
+            self.sharded_query(&p.payload, p.next_seq, (lexed, toks), &class, &shape, ctx).await?;
             return Ok(Next::Continue);
         }
         self.check_pinned_elsewhere(&class)?;
-        let mut lexed = lexed;
+        let mut lexed = std::borrow::Cow::Borrowed(lexed);
         let mut payload = p.payload.clone();
         if class.target == sluice_router::classify::Target::Sluice
             && let Some(rewritten) = self.rewrite_connection_id(&payload, &lexed)
         {
             // CONNECTION_ID() is the client's id in sluice, never a backend thread's.
             payload = rewritten;
-            lexed = sluice_router::lexer::lex_with(&payload[1..], mode);
+            lexed = std::borrow::Cow::Owned(sluice_router::lexer::lex_with(&payload[1..], mode));
             class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
         if class.target == sluice_router::classify::Target::Last
@@ -131,14 +148,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // FOUND_ROWS()/ROW_COUNT() live on the connection that ran the previous statement, which
             // went back to the pool: answered from what that statement returned.
             payload = rewritten;
-            lexed = sluice_router::lexer::lex_with(&payload[1..], mode);
+            lexed = std::borrow::Cow::Owned(sluice_router::lexer::lex_with(&payload[1..], mode));
             class = self.shared.plans.plan(&lexed, &payload[1..]);
         }
-        if let Some(r) = self.migrating_statement(&payload, p.next_seq, &lexed, &class).await {
+        if let Some(r) = self.migrating_statement(&payload, p.next_seq, &lexed, &class, ctx).await {
             r?;
             return Ok(Next::Continue);
         }
-        self.run_statement(&payload, p.next_seq, &lexed, &class).await?;
+        self.run_statement(&payload, p.next_seq, &lexed, &class, ctx).await?;
         Ok(Next::Continue)
     }
 
@@ -161,21 +178,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ))
     }
 
-    /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) and records it in the
-    /// digest table.
+    /// Runs one classified statement (COM_QUERY or COM_STMT_EXECUTE payload) and says how it went in
+    /// `ctx.outcome` for the record phase.
     pub(super) async fn run_statement(
         &mut self,
         payload: &[u8],
         next_seq: u8,
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
+        ctx: &mut super::record::StatementCtx,
     ) -> Result<()> {
         let started = std::time::Instant::now();
         self.last_route.member = None;
         self.last_route.shards.clear();
         self.cache_status = CacheStatus::Off;
-        let pins_before = self.pins;
-        let pinned = pins_before.any();
         // A `[[rules]]` group target moves this statement alone to another group.
         let group = self.group_ctx;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
@@ -202,32 +218,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let fx = r.as_ref().ok();
         self.follow_counts(lexed, class, fx);
         self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
-        let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[] };
-        // Digest samples and the slow log keep the text: not its passwords (whether a digest may hold
-        // one is part of its plan).
-        let masked =
-            if class.may_hold_secret { sluice_router::lexer::mask_secrets(sql, lexed) } else { None };
-        let sql = masked.as_deref().unwrap_or(sql);
-        let event = crate::stats::Event {
-            digest: lexed.digest,
-            text: &lexed.text,
-            sql,
-            session: self.conn_id,
-            peer: self.peer.ip(),
-            user: &self.user.name,
-            schema: self.schema.as_deref().unwrap_or_default(),
+        ctx.outcome = Some(super::record::Outcome {
             target,
-            latency: started.elapsed(),
             rows_sent: fx.map_or(0, |f| f.rows_sent),
             rows_affected: fx.map_or(0, |f| f.rows_affected),
             error: fx.is_none_or(|f| f.failed),
             warnings: fx.map_or(0, |f| f.warnings),
             no_index: fx.is_some_and(|f| f.no_index),
-            pinned,
-            pins_opened: self.pins.bits() & !pins_before.bits(),
             cache: self.cache_status,
-        };
-        self.shared.record(&mut self.advice, &event);
+        });
         if self.shared.capture.is_on() {
             self.capture_statement(payload, lexed, started, &r);
         }

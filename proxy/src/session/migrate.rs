@@ -13,6 +13,7 @@ use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
+use super::record::StatementCtx;
 use crate::error::{Error, Result};
 use crate::migration::Migration;
 
@@ -24,13 +25,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         next_seq: u8,
         lexed: &Lexed,
         class: &Class,
+        ctx: &mut StatementCtx,
     ) -> Option<Result<()>> {
         if self.shared.migrations.is_empty() {
             return None; // no Arc clone on the path of every statement
         }
         let shared = self.shared.clone();
         let m = shared.migrations.find(class.tables.read.iter().chain(class.tables.written.iter()))?;
-        Some(self.run_migrating(m, payload, next_seq, lexed, class).await)
+        Some(self.run_migrating(m, payload, next_seq, lexed, class, ctx).await)
     }
 
     async fn run_migrating(
@@ -40,10 +42,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         next_seq: u8,
         lexed: &Lexed,
         class: &Class,
+        ctx: &mut StatementCtx,
     ) -> Result<()> {
         if class.read_only && class.tables.written.is_empty() {
             let new = m.read_new.load(Ordering::Relaxed);
-            return self.run_placed(m, new, payload, next_seq, lexed, class).await;
+            return self.run_placed(m, new, payload, next_seq, lexed, class, ctx).await;
         }
         let in_tx = self.status & status::IN_TRANS != 0
             || (self.status & status::AUTOCOMMIT == 0
@@ -60,7 +63,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // The old placement is authoritative: the client gets its answer.
         self.last_outcome = None;
         self.hold_answer = true;
-        let r = self.run_placed(m, false, payload, next_seq, lexed, class).await;
+        let r = self.run_placed(m, false, payload, next_seq, lexed, class, ctx).await;
         self.hold_answer = false;
         let old = self.last_outcome.take();
         // Then the new one, on its primary, without answering the client; the client's answer goes
@@ -99,6 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         next_seq: u8,
         lexed: &Lexed,
         class: &Class,
+        ctx: &mut StatementCtx,
     ) -> Result<()> {
         let group = if new { m.to_group } else { m.from_group };
         self.enter_group(group, &m.table)?;
@@ -106,7 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if new && let Some(s) = &m.to_schema {
             self.schema = Some(Bytes::from(s.clone()));
         }
-        let r = self.run_statement(payload, next_seq, lexed, class).await;
+        let r = self.run_statement(payload, next_seq, lexed, class, ctx).await;
         if new && m.to_schema.is_some() {
             self.schema = saved;
         }

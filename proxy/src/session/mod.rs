@@ -21,6 +21,7 @@ mod insert_id;
 mod limits;
 mod migrate;
 mod prepared;
+mod record;
 mod relay;
 mod shard;
 mod sluice_sql;

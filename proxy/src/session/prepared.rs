@@ -374,9 +374,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok((Next::Continue, !fx.failed && fx.warnings == 0))
     }
 
-    /// COM_STMT_EXECUTE: routed like the statement's text.
+    /// COM_STMT_EXECUTE: routed like the statement's text; recorded under its digest.
     pub(super) async fn stmt_execute(&mut self, p: Packet) -> Result<Next> {
+        let mut ctx = super::record::StatementCtx::new(self.pins);
         let id = stmt_id(&p.payload)?;
+        let Some(lexed) = self.stmts.map.get(&id).map(|s| s.lexed.clone()) else {
+            return Err(unknown(id, "mysqld_stmt_execute"));
+        };
+        let r = self.execute_phases(id, &p, &mut ctx).await;
+        self.record(&ctx, &lexed, &[], &r);
+        r
+    }
+
+    async fn execute_phases(
+        &mut self,
+        id: u32,
+        p: &Packet,
+        ctx: &mut super::record::StatementCtx,
+    ) -> Result<Next> {
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
         if std::mem::take(&mut stmt.long_data_over) {
             let max = self.shared.config().server.max_packet_bytes;
@@ -391,16 +406,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             stmt.types = Some(t);
         }
         let (lexed, class) = (stmt.lexed.clone(), stmt.class.clone());
+        ctx.may_hold_secret = Some(class.may_hold_secret);
         if class.target == sluice_router::classify::Target::Sluice
             && lexed.first_keyword == "kill"
             && lexed.statements.len() == 1
         {
             // The id names a sluice connection, as in the text form: forwarded, it would name some
             // backend thread (ER_NO_SUCH_THREAD, or another client's).
-            return self.execute_kill(id, &p).await;
+            return self.execute_kill(id, p).await;
         }
         if stmt.sharded.is_some() {
-            let r = self.execute_sharded(id, &p, &lexed, &class).await;
+            let r = self.execute_sharded(id, p, &lexed, &class, ctx).await;
             self.group_ctx = 0;
             r?;
             return Ok(Next::Continue);
@@ -410,7 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.stmts.cursor = None;
             self.pins.remove(Pin::Cursor);
         }
-        self.run_statement(&p.payload, p.next_seq, &lexed, &class).await?;
+        self.run_statement(&p.payload, p.next_seq, &lexed, &class, ctx).await?;
         if self.stmts.cursor == Some(id) && self.status & status::CURSOR_EXISTS == 0 {
             self.close_cursor();
         }

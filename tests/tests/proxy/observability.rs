@@ -376,3 +376,33 @@ async fn advice_flags_a_digest_whose_p99_rises() {
     assert_eq!(col(r, "count"), "25");
     assert!(col(r, "evidence").contains("was"), "{}", col(r, "evidence"));
 }
+
+/// The record phase runs for every statement: sluice's own answers and refusals are digests too, once
+/// each, with their errors; a forwarded statement still counts where it ran.
+#[tokio::test]
+async fn every_statement_is_recorded_once_whatever_its_path() {
+    let (topo, schema) = setup("recorded").await;
+    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let _: Vec<Row> = c.query("SHOW LAST ROUTE").await.expect("sluice answers");
+    let e = c.query_drop("SET NAMES big5").await.expect_err("refused by sluice");
+    assert!(e.to_string().contains("big5"), "{e}");
+    let _: Option<i64> = c.query_first("SELECT 41 + 1").await.expect("forwarded");
+    let mut a = admin(&p).await;
+    let digests: Vec<Row> = a.query("SHOW DIGESTS").await.expect("digests");
+    let row = |prefix: &str| {
+        let found: Vec<&Row> = digests.iter().filter(|r| col(r, "digest_text").starts_with(prefix)).collect();
+        assert_eq!(found.len(), 1, "one digest for {prefix:?}");
+        (
+            col(found[0], "count"),
+            col(found[0], "errors"),
+            col(found[0], "on_primary"),
+            col(found[0], "on_replica"),
+        )
+    };
+    assert_eq!(row("show last route"), ("1".into(), "0".into(), "0".into(), "0".into()));
+    assert_eq!(row("set names"), ("1".into(), "1".into(), "0".into(), "0".into()));
+    let (count, errors, primary, replica) = row("select ? + ?");
+    assert_eq!((count.as_str(), errors.as_str()), ("1", "0"));
+    assert_eq!(primary.parse::<u64>().unwrap_or(0) + replica.parse::<u64>().unwrap_or(0), 1);
+}

@@ -17,6 +17,7 @@ use sluice_router::shard::shape::ShardShape;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::borrow::{Choice, Effects};
+use super::record::{Outcome, StatementCtx};
 use super::{Held, Session};
 use crate::backend::RawResult;
 use crate::error::{Error, Result};
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 const REFUSED: (u16, &str) = (1235, "42000");
 
 /// One part's outcome: shard, backend label, result or the failure's message.
-type Outcome = (usize, String, std::result::Result<RawResult, Error>);
+type PartOutcome = (usize, String, std::result::Result<RawResult, Error>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// A COM_QUERY over a sharded table.
@@ -36,6 +37,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         (lexed, toks): (&Lexed, &[Token]),
         class: &Class,
         shape: &ShardShape,
+        ctx: &mut StatementCtx,
     ) -> Result<()> {
         let sql = payload.get(1..).unwrap_or_default();
         let shared = self.shared.clone();
@@ -74,7 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 p.push(command::QUERY);
                 p.extend_from_slice(part.sql.as_bytes());
                 self.enter_group(here.0, &name)?;
-                let r = self.run_statement(&p, next_seq, lexed, class).await;
+                let r = self.run_statement(&p, next_seq, lexed, class, ctx).await;
                 self.group_ctx = 0;
                 let label = self.member_label(self.last_route.member);
                 self.last_route.shards = vec![(part.shard, label, part.sql)];
@@ -97,6 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         &parts,
                         &groups,
                         MergePlan { shape: &merge, limit, avg_names: &avg_names },
+                        ctx,
                     )
                     .await;
                 self.group_ctx = 0;
@@ -108,7 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
-                let r = self.split(next_seq, lexed, class, &name, &parts, &groups).await;
+                let r = self.split(next_seq, lexed, class, &name, &parts, &groups, ctx).await;
                 self.group_ctx = 0;
                 r
             }
@@ -207,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         parts: &[ShardPart],
         groups: &[usize],
         write: bool,
-    ) -> Vec<Outcome> {
+    ) -> Vec<PartOutcome> {
         let out = if self.pins.any() {
             // A pinned session has one connection for everything: the parts run on it in turn.
             let mut out = Vec::with_capacity(parts.len());
@@ -240,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         parts: &[ShardPart],
         groups: &[usize],
         write: bool,
-    ) -> Vec<Outcome> {
+    ) -> Vec<PartOutcome> {
         let mut tasks = Vec::with_capacity(parts.len());
         for part in parts {
             let group = groups.get(part.shard).copied().unwrap_or(0);
@@ -360,8 +363,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         name: &str,
         parts: &[ShardPart],
         groups: &[usize],
+        ctx: &mut StatementCtx,
     ) -> Result<()> {
-        let started = std::time::Instant::now();
         let writes = self.cache_write_started(lexed, class).await;
         let outcomes = self.run_parts(lexed, class, parts, groups, true).await;
         let mut affected = 0u64;
@@ -388,7 +391,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // writes are surely visible (the primary, for as long as routing's policy says).
             self.last_write = Some((None, std::time::Instant::now()));
         }
-        self.record(lexed, started, 0, affected, !failed.is_empty());
+        ctx.outcome = Some(shards_outcome(0, affected, !failed.is_empty()));
         if let Some((_, _, first)) = failed.first() {
             let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
             let why: Vec<String> = failed
@@ -422,37 +425,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.client.write(next_seq, &out);
         self.client.flush().await.map_err(|_| Error::ClientGone)
     }
+}
 
-    /// The one record of a multi-shard statement (digests, totals, slow log, advice — as every other
-    /// statement gets from `run_statement`); the slow log shows its normalized text.
-    fn record(
-        &mut self,
-        lexed: &Lexed,
-        started: std::time::Instant,
-        rows_sent: u64,
-        rows_affected: u64,
-        error: bool,
-    ) {
-        let event = crate::stats::Event {
-            digest: lexed.digest,
-            text: &lexed.text,
-            sql: &[],
-            session: self.conn_id,
-            peer: self.peer.ip(),
-            user: &self.user.name,
-            schema: self.schema.as_deref().unwrap_or_default(),
-            target: crate::stats::Target::Shards,
-            latency: started.elapsed(),
-            rows_sent,
-            rows_affected,
-            error,
-            warnings: 0,
-            no_index: false,
-            pinned: self.pins.any(),
-            pins_opened: 0,
-            cache: crate::stats::CacheStatus::Off,
-        };
-        self.shared.record(&mut self.advice, &event);
+/// How a multi-shard statement went, for the record phase (its normalized text is the slow log's).
+fn shards_outcome(rows_sent: u64, rows_affected: u64, error: bool) -> Outcome {
+    Outcome {
+        target: crate::stats::Target::Shards,
+        rows_sent,
+        rows_affected,
+        error,
+        warnings: 0,
+        no_index: false,
+        cache: crate::stats::CacheStatus::Off,
     }
 }
 

@@ -21,6 +21,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         p: &Packet,
         lexed: &Lexed,
         class: &Class,
+        ctx: &mut super::StatementCtx,
     ) -> Result<()> {
         use sluice_protocol::binary::{Value, parse_stmt_execute};
         use sluice_router::shard::KeyValue;
@@ -69,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             stmt.key = stmt_key(stmt.schema.as_deref(), part.sql.as_bytes());
         }
         self.enter_shard_group(group)?;
-        let r = self.run_statement(&p.payload, p.next_seq, lexed, class).await;
+        let r = self.run_statement(&p.payload, p.next_seq, lexed, class, ctx).await;
         let label = self.last_route.member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone());
         self.last_route.shards = vec![(part.shard, label.unwrap_or_default(), part.sql)];
         self.note_tx_shard((group, part.shard));

@@ -14,7 +14,7 @@ use sluice_router::shard::merge::{ColumnInfo, MergeShape, Row, merge};
 use sluice_router::shard::route::ShardPart;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Outcome, REFUSED};
+use super::{PartOutcome, REFUSED};
 use crate::error::{Error, Result};
 use crate::session::Session;
 
@@ -38,15 +38,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         parts: &[ShardPart],
         groups: &[usize],
         plan: MergePlan<'_>,
+        ctx: &mut super::StatementCtx,
     ) -> Result<()> {
-        let started = std::time::Instant::now();
         let outcomes = self.run_parts(lexed, class, parts, groups, false).await;
         let r = self.merge_and_send(next_seq, plan, outcomes).await;
-        self.record(lexed, started, r.as_ref().map_or(0, |n| *n), 0, r.is_err());
+        ctx.outcome = Some(super::shards_outcome(r.as_ref().map_or(0, |n| *n), 0, r.is_err()));
         r.map(drop)
     }
 
-    async fn merge_and_send(&mut self, seq: u8, plan: MergePlan<'_>, outcomes: Vec<Outcome>) -> Result<u64> {
+    async fn merge_and_send(
+        &mut self,
+        seq: u8,
+        plan: MergePlan<'_>,
+        outcomes: Vec<PartOutcome>,
+    ) -> Result<u64> {
         let MergePlan { shape, limit, avg_names } = plan;
         let mut columns: Option<Vec<Bytes>> = None;
         let mut shards = Vec::with_capacity(outcomes.len());
