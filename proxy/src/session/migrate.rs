@@ -46,7 +46,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<()> {
         if class.read_only && class.tables.written.is_empty() {
             let new = m.read_new.load(Ordering::Relaxed);
-            return self.run_placed(m, new, payload, next_seq, lexed, class, ctx).await;
+            return self.run_placed((m, new), payload, next_seq, (lexed, class), ctx).await;
         }
         let in_tx = self.status & status::IN_TRANS != 0
             || (self.status & status::AUTOCOMMIT == 0
@@ -63,7 +63,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // The old placement is authoritative: the client gets its answer.
         self.last_outcome = None;
         self.hold_answer = true;
-        let r = self.run_placed(m, false, payload, next_seq, lexed, class, ctx).await;
+        let r = self.run_placed((m, false), payload, next_seq, (lexed, class), ctx).await;
         self.hold_answer = false;
         let old = self.last_outcome.take();
         // Then the new one, on its primary, without answering the client; the client's answer goes
@@ -96,12 +96,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Runs the statement in the old or the new placement, the usual way (R/W split, pins, cache).
     async fn run_placed(
         &mut self,
-        m: &Migration,
-        new: bool,
+        (m, new): (&Migration, bool),
         payload: &[u8],
         next_seq: u8,
-        lexed: &Lexed,
-        class: &Class,
+        (lexed, class): (&Lexed, &Class),
         ctx: &mut StatementCtx,
     ) -> Result<()> {
         let group = if new { m.to_group } else { m.from_group };

@@ -94,10 +94,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let r = self
                     .scatter(
                         next_seq,
-                        lexed,
-                        class,
-                        &parts,
-                        &groups,
+                        (lexed, class),
+                        (&parts, &groups),
                         MergePlan { shape: &merge, limit, avg_names: &avg_names },
                         ctx,
                     )
@@ -111,7 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
-                let r = self.split(next_seq, lexed, class, &name, &parts, &groups, ctx).await;
+                let r = self.split(next_seq, (lexed, class), &name, (&parts, &groups), ctx).await;
                 self.group_ctx = 0;
                 r
             }
@@ -358,11 +356,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn split(
         &mut self,
         next_seq: u8,
-        lexed: &Lexed,
-        class: &Class,
+        (lexed, class): (&Lexed, &Class),
         name: &str,
-        parts: &[ShardPart],
-        groups: &[usize],
+        (parts, groups): (&[ShardPart], &[usize]),
         ctx: &mut StatementCtx,
     ) -> Result<()> {
         let writes = self.cache_write_started(lexed, class).await;

@@ -33,10 +33,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn scatter(
         &mut self,
         next_seq: u8,
-        lexed: &Lexed,
-        class: &Class,
-        parts: &[ShardPart],
-        groups: &[usize],
+        (lexed, class): (&Lexed, &Class),
+        (parts, groups): (&[ShardPart], &[usize]),
         plan: MergePlan<'_>,
         ctx: &mut super::StatementCtx,
     ) -> Result<()> {
