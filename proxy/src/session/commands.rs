@@ -26,6 +26,12 @@ pub enum Next {
 const OPTION_MULTI_STATEMENTS_ON: u16 = 0;
 const OPTION_MULTI_STATEMENTS_OFF: u16 = 1;
 
+/// Reads the connection's `FOUND_ROWS()` and `ROW_COUNT()` (first row) as the previous statement left
+/// them. Two rows, so the connection's FOUND_ROWS() is 2 afterwards, never the 1 a one-row aggregate
+/// sends: a later check ("did this SELECT set it, or keep it?") can tell sluice's read-back from the
+/// statement. Table-less: the diagnostics area stays.
+pub(super) const READ_BACK_COUNTS: &str = "SELECT FOUND_ROWS(), ROW_COUNT() UNION ALL SELECT NULL, NULL";
+
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Handles one command packet (sequence id 0).
     pub(super) async fn command(&mut self, p: Packet) -> Result<Next> {
@@ -262,7 +268,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // A temporary table (Aria/MEMORY: exact row counts) lets the server answer an aggregate
             // without reading rows and leave FOUND_ROWS() as it was: read back while the session
             // holds one (it is pinned then, so the connection is there); the connection's own value
-            // is not the session's, so only "it is the rows sent" or "unchanged" is taken from it.
+            // is not the session's, so only "it is the rows sent" or "unchanged" is taken from it
+            // (sluice's own read-backs leave 2 there, never the 1 row such an aggregate sends).
             (FoundRows::Sets, Some(f)) if f.result_set && self.pins.has(crate::pins::Pin::TempTable) => {
                 self.found_check = Some((self.last_found, f.rows_sent));
                 None
@@ -294,7 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// evaluated before the SELECT replaces either value. Left unknown (the next `FOUND_ROWS()` runs
     /// wherever it is routed) when no connection is kept.
     async fn read_back_counts(&mut self) -> Result<()> {
-        let Some(r) = self.query_held("SELECT FOUND_ROWS(), ROW_COUNT()").await? else { return Ok(()) };
+        let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
         // Only what is unknown: a known value is the session's, the connection's may be another
         // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
         if let Some((before, sent)) = self.found_check.take() {
@@ -387,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.refresh_collation(&fx).await?;
         let sql = if payload.first() == Some(&command::QUERY) { &payload[1..] } else { &[][..] };
         if fx.insert_id != 0 {
-            self.follow_insert_id(lexed, class, &fx).await?;
+            self.follow_insert_id((sql, lexed), class, &fx).await?;
         }
         if !fx.failed && matches!(lexed.first_keyword.as_str(), "alter" | "drop" | "rename" | "create") {
             super::insert_id::forget_auto_increment(&self.shared);

@@ -19,7 +19,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// whether the connection's own value is the session's.
     pub(super) async fn follow_insert_id(
         &mut self,
-        lexed: &Lexed,
+        (sql, lexed): (&[u8], &Lexed),
         class: &Class,
         fx: &Effects,
     ) -> Result<()> {
@@ -40,9 +40,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let may_read = fx.warnings == 0 && !self.found_rows_on_connection();
             match (&columns, &table) {
                 (Some(cols), Some(table)) => match self.auto_increment_column(table, may_read).await? {
-                    Some(auto) if !cols.iter().any(|c| c.eq_ignore_ascii_case(&auto)) => Some(true),
-                    // Named in the list: the value decides (NULL or 0 generate one).
-                    _ => None,
+                    Some(auto) => match cols.iter().position(|c| c.eq_ignore_ascii_case(&auto)) {
+                        None => Some(true),
+                        // Named in the list: the value decides (NULL or 0 generate one). Literal
+                        // ids in every row generate none; anything else is asked.
+                        Some(at) if explicit_ids(sql, lexed.mode, at) => Some(false),
+                        Some(_) => None,
+                    },
+                    None => None,
                 },
                 _ => None,
             }
@@ -86,10 +91,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// `SELECT LAST_INSERT_ID()` on the connection that ran the INSERT (a table-less SELECT: it keeps
     /// the diagnostics area; ROW_COUNT() is the session's as sluice tracks it, and a FOUND_ROWS() only
-    /// the connection knows is read in the same SELECT, before it replaces it).
+    /// the connection knows is read in the same SELECT, before it replaces it; two rows, like
+    /// [`super::commands::READ_BACK_COUNTS`]).
     async fn read_back_last_insert_id(&mut self) -> Result<Option<u64>> {
         let found_here = self.found_rows_on_connection();
-        let Some(r) = self.query_held("SELECT LAST_INSERT_ID(), FOUND_ROWS()").await? else {
+        let Some(r) =
+            self.query_held("SELECT LAST_INSERT_ID(), FOUND_ROWS() UNION ALL SELECT NULL, NULL").await?
+        else {
             return Ok(None);
         };
         if found_here {
@@ -175,9 +183,80 @@ fn column_list(text: &str) -> Option<Vec<String>> {
     Some(body.split(',').map(|c| c.trim().trim_matches('`').to_owned()).filter(|c| !c.is_empty()).collect())
 }
 
+/// Whether every row of `INSERT … (cols) VALUES (…), (…)` gives the column at `at` a non-zero number
+/// literal: an id of its own, so the server generated none (NULL, 0 and expressions are left to the
+/// connection to tell).
+fn explicit_ids(sql: &[u8], mode: sluice_router::lexer::LexMode, at: usize) -> bool {
+    use sluice_router::lexer::{LiteralKind, TokenKind};
+    let (_, toks) = sluice_router::lexer::lex_tokens_with(sql, mode);
+    let text = |i: usize| toks.get(i).and_then(|t| sql.get(t.span.clone())).unwrap_or_default();
+    let Some(values) = toks.iter().enumerate().position(|(i, t)| {
+        t.kind == TokenKind::Word && matches!(text(i).to_ascii_lowercase().as_slice(), b"values" | b"value")
+    }) else {
+        return false;
+    };
+    let mut i = values + 1;
+    let mut rows = 0;
+    while toks.get(i).map(|t| t.kind) == Some(TokenKind::Open) {
+        i += 1;
+        let (mut depth, mut column, mut item) = (0usize, 0usize, Vec::new());
+        loop {
+            let Some(t) = toks.get(i) else { return false };
+            match t.kind {
+                TokenKind::Open => depth += 1,
+                TokenKind::Close if depth == 0 => break,
+                TokenKind::Close => depth -= 1,
+                TokenKind::Comma if depth == 0 => column += 1,
+                _ => {}
+            }
+            if column == at && !(t.kind == TokenKind::Comma && depth == 0) {
+                item.push(i);
+            }
+            i += 1;
+        }
+        let explicit = match item.as_slice() {
+            [one] if toks[*one].kind == TokenKind::Literal(LiteralKind::Number) => {
+                std::str::from_utf8(text(*one))
+                    .ok()
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .is_some_and(|n| n != 0.0)
+            }
+            _ => false,
+        };
+        if !explicit {
+            return false;
+        }
+        rows += 1;
+        i += 1;
+        if toks.get(i).map(|t| t.kind) != Some(TokenKind::Comma) {
+            break;
+        }
+        i += 1;
+    }
+    rows > 0
+}
+
 #[cfg(test)]
 mod tests {
-    use super::column_list;
+    use super::{column_list, explicit_ids};
+
+    #[test]
+    fn literal_ids_in_every_row_are_explicit() {
+        let m = sluice_router::lexer::LexMode::DEFAULT;
+        let e = |sql: &str, at| explicit_ids(sql.as_bytes(), m, at);
+        assert!(e("INSERT INTO t (id, v, s) VALUES (5, 5, 'dup')", 0));
+        assert!(e("insert into t (v, id) values (1, -3), (2, 7) on duplicate key update v = 1", 1));
+        assert!(e("INSERT INTO t (id) VALUE (5.0)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (NULL, 1)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (0, 1)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (5, 1), (NULL, 2)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (5 + 1, 1)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES ('5', 1)", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (?, 1)", 0));
+        assert!(!e("INSERT INTO t (v, id) VALUES (1, f(2, 3))", 1));
+        assert!(!e("INSERT INTO t (id) SELECT 5", 0));
+        assert!(!e("INSERT INTO t (id, v) VALUES (5)", 1));
+    }
 
     fn cols(sql: &str) -> Option<Vec<String>> {
         column_list(&sluice_router::lexer::lex(sql.as_bytes()).text)

@@ -690,6 +690,31 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // An aggregate over an empty temporary table leaves FOUND_ROWS() as the previous SELECT
+            // left it; sluice's own read-back after that SELECT must not look like the aggregate's.
+            "found_rows_of_an_aggregate_over_an_empty_temporary_table",
+            vec![vec![
+                q("CREATE TEMPORARY TABLE {t} (id INT PRIMARY KEY AUTO_INCREMENT, v INT, s VARCHAR(8))"),
+                q("SELECT v FROM {t} ORDER BY id"),
+                q("SELECT COUNT(*), SUM(v), MAX(id) FROM {t}"),
+                q("SELECT FOUND_ROWS()"),
+                q("DROP TEMPORARY TABLE {t}"),
+            ]],
+        ),
+        (
+            // An INSERT that gives the AUTO_INCREMENT column its own value generates no id, even when
+            // the pooled connection's LAST_INSERT_ID() happens to be that value (another client's).
+            "explicit_id_equal_to_the_connections_last_insert_id",
+            vec![
+                vec![q("UPDATE {t} SET v = LAST_INSERT_ID(500) WHERE id = 1")],
+                vec![
+                    q("INSERT INTO {t} (id, v, s) VALUES (500, 5, 'dup')"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("DELETE FROM {t} WHERE id = 500"),
+                ],
+            ],
+        ),
+        (
             // COM_STMT_PREPARE keeps the diagnostics area as its statement would: a table-less one
             // that raises nothing leaves the read's warnings for @@warning_count.
             "warnings_survive_a_table_less_binary_prepare",
