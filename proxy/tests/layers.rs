@@ -1,10 +1,13 @@
-//! The modules of `proxy/src` form layers: no import circle between top-level modules.
+//! The modules of `proxy/src` sit in layers, one folder each, and every import goes down or across:
 //!
-//! Every `crate::<module>` path in `proxy/src/**/*.rs` (in `use` lines and in code; comments do not
-//! count) is an edge from the top-level module the file belongs to (`session/auth.rs` belongs to
-//! `session`) to `<module>`; edges inside one module folder do not count. The test fails when the
-//! graph has a strongly connected component of more than one module, and prints each circle with the
-//! files and the lines that make its edges, so the next engineer knows which import to move.
+//! `core` → `backend` → `features` → `frontend` → `ops` (a layer uses only the layers before it).
+//!
+//! Every `crate::<layer>::<module>` path in `proxy/src/**/*.rs` (in `use` lines and in code; comments
+//! and strings do not count) is an edge from the module the file belongs to (`frontend/session/auth.rs`
+//! belongs to `frontend/session`; a layer's `mod.rs` and the items it re-exports are the layer's own
+//! node) to the module it names; edges inside one module folder do not count. The test fails on an
+//! edge that goes up a layer, on a path outside the layers, and on a circle of modules, printing the
+//! files and lines, so the next engineer knows which import to move.
 //!
 //! An edge that cannot be removed yet goes in [`ALLOWED`] with the reason; there is none today.
 
@@ -12,25 +15,62 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The layers, lowest first.
+const LAYERS: [&str; 5] = ["core", "backend", "features", "frontend", "ops"];
+
 /// Edges (from, to) the check ignores, each with why it is still there.
 const ALLOWED: &[(&str, &str, &str)] = &[];
 
 /// Where one edge is made: file and line.
 type Sites = Vec<(String, usize)>;
 
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| module.split('/').next() == Some(*l))
+}
+
 #[test]
-fn proxy_modules_have_no_import_circle() {
+fn proxy_modules_only_import_downward_and_have_no_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let graph = graph(&src);
-    assert!(graph.len() > 10, "read too few modules from {}: {graph:?}", src.display());
-    let circles: Vec<Vec<&str>> = sccs(&graph).into_iter().filter(|c| c.len() > 1).collect();
-    if circles.is_empty() {
-        return;
-    }
+    assert!(graph.len() > 20, "read too few modules from {}: {graph:?}", src.display());
+    let report = violations(&graph);
+    assert!(
+        report.is_empty(),
+        "proxy/src breaks its layering; move the shared type down into a module both sides can use (or \
+         allow the edge in ALLOWED in proxy/tests/layers.rs, with the reason):{report}"
+    );
+}
+
+/// Upward edges, edges out of the layers and circles, one paragraph each (empty: none).
+fn violations(graph: &BTreeMap<String, BTreeMap<String, Sites>>) -> String {
     let mut report = String::new();
-    for c in &circles {
+    for (from, edges) in graph {
+        let Some(lf) = layer_of(from) else {
+            let _ = writeln!(report, "\n{from} is not in a layer folder ({})", LAYERS.join(", "));
+            continue;
+        };
+        for (to, sites) in edges {
+            let (file, line) = &sites[0];
+            match layer_of(to) {
+                None => {
+                    let _ = writeln!(report, "\n{from} -> {to}: not a layer   {file}:{line}");
+                }
+                Some(lt) if lt > lf => {
+                    let _ = writeln!(
+                        report,
+                        "\n{from} ({}) imports {to} ({}), a higher layer   {file}:{line} (+{} more)",
+                        LAYERS[lf],
+                        LAYERS[lt],
+                        sites.len() - 1
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    for c in sccs(graph).into_iter().filter(|c| c.len() > 1) {
         let _ = writeln!(report, "\nimport circle of {} modules: {}", c.len(), c.join(", "));
-        for from in c {
+        for from in &c {
             for (to, sites) in &graph[*from] {
                 if c.contains(&to.as_str()) {
                     let (file, line) = &sites[0];
@@ -41,10 +81,21 @@ fn proxy_modules_have_no_import_circle() {
             }
         }
     }
-    panic!(
-        "proxy/src has import circles between top-level modules; move the shared type down into a module \
-         both sides can use (or allow the edge in ALLOWED in proxy/tests/layers.rs, with the reason):{report}"
-    );
+    report
+}
+
+/// The node a path `crate::a::b::…` names: `a/b` when `b` is a module of layer `a` (a lower-case
+/// name), the layer `a` itself for an item it re-exports (`crate::backend::BackendConn`).
+fn node(path: &[String]) -> String {
+    match path {
+        [layer, module, ..]
+            if module != "self" && module.chars().next().is_some_and(|c| c.is_ascii_lowercase()) =>
+        {
+            format!("{layer}/{module}")
+        }
+        [layer, ..] => layer.clone(),
+        [] => String::new(),
+    }
 }
 
 /// module -> (module it uses -> where).
@@ -54,15 +105,21 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, Sites>> {
     let mut graph: BTreeMap<String, BTreeMap<String, Sites>> = BTreeMap::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap_or(&file);
-        let Some(first) = rel.components().next() else { continue };
-        let first = first.as_os_str().to_string_lossy();
-        let module = first.trim_end_matches(".rs").to_owned();
-        if module == "lib" || module == "main" {
-            continue; // the crate root declares the modules; the binary is a client of the library
-        }
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned())
+            .collect();
+        let module = match parts.as_slice() {
+            // The crate root declares the layers; the binary is a client of the library.
+            [_] => continue,
+            [layer, m] if m == "mod" => layer.clone(),
+            [layer, m, ..] => format!("{layer}/{m}"),
+            [] => continue,
+        };
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let out = graph.entry(module.clone()).or_default();
-        for (line, to) in crate_paths(&strip_comments(&text)) {
+        for (line, path) in crate_paths(&strip_comments(&text)) {
+            let to = node(&path);
             if to != module && ALLOWED.iter().all(|(f, t, _)| (*f, *t) != (module.as_str(), to.as_str())) {
                 out.entry(to).or_default().push((format!("proxy/src/{}", rel.display()), line));
             }
@@ -165,41 +222,50 @@ fn strip_comments(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// (line, module) for every `crate::module` and every module in a `crate::{a, b::c}` group.
-fn crate_paths(text: &str) -> Vec<(usize, String)> {
+/// (line, path segments) for every `crate::a::b…`, with groups expanded (`crate::{a::b, c::{d, e}}`
+/// gives `a::b`, `c::d` and `c::e`).
+fn crate_paths(text: &str) -> Vec<(usize, Vec<String>)> {
     let mut found = Vec::new();
-    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
     for (n, _) in text.match_indices("crate::") {
         // `crate` as a whole word (`$crate::` counts: it names this crate too).
         if text[..n].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
             continue;
         }
         let line = text[..n].matches('\n').count() + 1;
-        let rest = text[n + "crate::".len()..].trim_start();
-        if let Some(group) = rest.strip_prefix('{') {
-            // The first word of each top-level item of the group.
-            let (mut depth, mut start) = (0, 0);
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => {
-                        found.push((line, ident(group[start..i].trim_start())));
-                        break;
-                    }
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        found.push((line, ident(group[start..i].trim_start())));
-                        start = i + 1;
-                    }
-                    _ => {}
-                }
+        let mut paths = Vec::new();
+        expand(&text[n + "crate::".len()..], &[], &mut paths);
+        found.extend(paths.into_iter().map(|p| (line, p)));
+    }
+    found.retain(|(_, m)| m.first().is_some_and(|first| first != "self"));
+    found
+}
+
+/// The paths `prefix::<text…>` names, where `text` starts a path or a `{…}` group.
+fn expand(text: &str, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    let text = text.trim_start();
+    let path: String = text.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
+    let mut full = prefix.to_vec();
+    full.extend(path.split("::").filter(|p| !p.is_empty()).map(str::to_owned));
+    let Some(group) = text[path.len()..].strip_prefix('{') else {
+        out.push(full);
+        return;
+    };
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                expand(&group[start..i], &full, out);
+                return;
             }
-        } else {
-            found.push((line, ident(rest)));
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand(&group[start..i], &full, out);
+                start = i + 1;
+            }
+            _ => {}
         }
     }
-    found.retain(|(_, m)| !m.is_empty() && m != "self");
-    found
 }
 
 /// Strongly connected components (Tarjan), each sorted, in a stable order.
@@ -269,9 +335,9 @@ fn the_check_sees_a_circle_and_the_edges_it_should() {
         "use crate::{a::X, b::{c, d}, self};\n// crate::commented\nlet s = \"crate::in_string\"; \
          let c = '\"'; crate::e::f(); /* crate::block */ r#\"crate::raw\"#;\n",
     );
-    let mods: Vec<String> = crate_paths(&text).into_iter().map(|(_, m)| m).collect();
-    // Paths in comments and string literals do not count.
-    assert_eq!(mods, ["a", "b", "e"]);
+    let mods: Vec<String> = crate_paths(&text).into_iter().map(|(_, m)| node(&m)).collect();
+    // Paths in comments and string literals do not count; a capitalised name is a layer's item.
+    assert_eq!(mods, ["a", "b/c", "b/d", "e/f"]);
     let mut g: BTreeMap<String, BTreeMap<String, Sites>> = BTreeMap::new();
     for (f, t) in [("x", "y"), ("y", "z"), ("z", "x"), ("z", "w")] {
         g.entry(f.into()).or_default().insert(t.into(), vec![]);
@@ -279,4 +345,18 @@ fn the_check_sees_a_circle_and_the_edges_it_should() {
     }
     let big: Vec<_> = sccs(&g).into_iter().filter(|c| c.len() > 1).collect();
     assert_eq!(big, [vec!["x", "y", "z"]]);
+    // Down and across pass; up, and out of the layers, do not.
+    let site = || vec![("proxy/src/x.rs".to_owned(), 7)];
+    let mut g: BTreeMap<String, BTreeMap<String, Sites>> = BTreeMap::new();
+    g.entry("ops/admin".into()).or_default().insert("core/config".into(), site());
+    g.entry("backend/pool".into()).or_default().insert("backend".into(), site());
+    assert_eq!(violations(&g), "");
+    g.entry("core/config".into()).or_default().insert("frontend/state".into(), site());
+    g.entry("features/stats".into()).or_default().insert("elsewhere".into(), site());
+    let report = violations(&g);
+    assert!(
+        report.contains("core/config (core) imports frontend/state (frontend), a higher layer"),
+        "{report}"
+    );
+    assert!(report.contains("features/stats -> elsewhere: not a layer"), "{report}");
 }

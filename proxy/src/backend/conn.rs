@@ -16,8 +16,8 @@ use sluice_protocol::packets::ErrPacket;
 use sluice_protocol::{Packet, ProtocolError};
 use tokio::net::TcpStream;
 
-use crate::error::{Error, Result};
-use crate::net::{MaybeTls, PacketStream};
+use crate::core::error::{Error, Result};
+use crate::core::net::{MaybeTls, PacketStream};
 
 /// Capabilities sluice asks every backend for (intersected with what the server offers). One fixed set,
 /// so connections are interchangeable; each client's own set is honoured by translation at the edge.
@@ -175,7 +175,7 @@ impl BackendConn {
             if !rest.is_empty() {
                 return Err(fail(spec, "server sent data before the TLS handshake"));
             }
-            let name = crate::tls::server_name(&spec.address).map_err(|e| fail(spec, e))?;
+            let name = crate::core::tls::server_name(&spec.address).map_err(|e| fail(spec, e))?;
             let tls = tokio_rustls::TlsConnector::from(tls.clone())
                 .connect(name, tcp)
                 .await

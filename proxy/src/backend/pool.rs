@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{BackendConn, ConnectSpec};
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Everything that makes two backend connections not interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,7 +148,8 @@ impl Pool {
                 message: "this backend was removed from the config (reload); its pool is closed".into(),
             });
         }
-        let deadline = crate::clock::tokio_after(tokio::time::Instant::now(), self.limits.checkout_timeout);
+        let deadline =
+            crate::core::clock::tokio_after(tokio::time::Instant::now(), self.limits.checkout_timeout);
         let permit = match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {

@@ -8,7 +8,7 @@ use sluice_protocol::packets::{ErrPacket, OkPacket};
 use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
 
 use super::BackendConn;
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// One statement's response, as packets.
 #[derive(Debug, Clone, Default)]

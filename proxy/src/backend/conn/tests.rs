@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
 
 use super::{BackendConn, ConnectSpec};
-use crate::error::Error;
+use crate::core::error::Error;
 
 const NONCE: &[u8; 20] = b"0123456789abcdefghij";
 const SWITCH_NONCE: &[u8; 20] = b"ZYXWVUTSRQPONMLKJIHG";

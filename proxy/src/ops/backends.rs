@@ -1,0 +1,83 @@
+//! One view of the backends, for `/status`, `/metrics` and admin `SHOW BACKENDS`: every member that a
+//! reload has not removed, of the default group and then of each shard group, with its role in the
+//! group's routing view, its last health check and its pools.
+
+use std::sync::atomic::Ordering;
+
+use crate::frontend::state::Shared;
+
+/// One backend as the status endpoints show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRow {
+    /// The group it is a member of.
+    pub group: String,
+    /// `host:port`.
+    pub address: String,
+    /// `primary` (its group's routing view writes there) or `replica`.
+    pub role: &'static str,
+    /// `offline` (set by admin), `online`, `unhealthy`, or `unknown` before its first check.
+    pub state: &'static str,
+    /// Taken offline by admin `SET BACKEND … OFFLINE`.
+    pub offline: bool,
+    /// Answered its last health check (`None` before the first).
+    pub healthy: Option<bool>,
+    /// Replication lag, ms.
+    pub lag_ms: Option<u64>,
+    /// GTID position seen by the last check.
+    pub gtid: Option<String>,
+    /// The last check's error.
+    pub error: Option<String>,
+    /// Share of reads.
+    pub weight: u32,
+    /// Connections lent out, summed over its pools (one per user and options).
+    pub in_use: usize,
+    /// Idle connections, summed over its pools.
+    pub idle: usize,
+    /// The most its pools lend, summed.
+    pub max: usize,
+}
+
+/// Every backend now (default group first, then the shard groups in config order).
+pub fn rows(shared: &Shared) -> Vec<BackendRow> {
+    let health = shared.health.load();
+    let pools = shared.pools.all();
+    let groups = std::iter::once((&shared.group, shared.routing.load().primary))
+        .chain(shared.shard_groups.iter().map(|g| (&g.group, g.routing.load().primary)));
+    let mut rows = Vec::new();
+    for (group, primary) in groups {
+        let checks = health.groups.iter().find(|(g, _)| *g == group.name).map(|(_, m)| m.as_slice());
+        for (i, m) in group.members().iter().enumerate() {
+            if m.is_removed() {
+                continue;
+            }
+            let address = &m.addr.address;
+            let h = checks.and_then(|c| c.iter().find(|h| h.address == *address));
+            let offline = m.offline.load(Ordering::Relaxed);
+            let (in_use, idle, max) = pools
+                .iter()
+                .filter(|p| p.spec().address == *address)
+                .fold((0, 0, 0), |(u, i, x), p| (u + p.in_use(), i + p.idle_count(), x + p.max()));
+            rows.push(BackendRow {
+                group: group.name.clone(),
+                address: address.clone(),
+                role: if primary == Some(i) { "primary" } else { "replica" },
+                state: match h {
+                    _ if offline => "offline",
+                    Some(h) if h.healthy => "online",
+                    Some(_) => "unhealthy",
+                    None => "unknown",
+                },
+                offline,
+                healthy: h.map(|h| h.healthy),
+                lag_ms: h.and_then(|h| h.lag_ms),
+                gtid: h.and_then(|h| h.gtid.clone()),
+                error: h.and_then(|h| h.error.clone()),
+                weight: m.weight(),
+                in_use,
+                idle,
+                max,
+            });
+        }
+    }
+    rows
+}
