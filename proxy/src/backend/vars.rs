@@ -100,6 +100,8 @@ pub const CHARSET_CONNECTION: usize = 2;
 pub const COLLATION_CONNECTION: usize = 4;
 /// Index of `sql_mode` in [`TRACKED`].
 pub const SQL_MODE: usize = 6;
+/// Index of `tx_read_only` (MySQL: `transaction_read_only`) in [`TRACKED`].
+pub const TX_READ_ONLY: usize = 8;
 /// Index of `sql_auto_is_null` in [`TRACKED`].
 pub const SQL_AUTO_IS_NULL: usize = 14;
 
@@ -131,6 +133,14 @@ impl Vars {
     pub fn sql_auto_is_null(&self) -> bool {
         self.0
             .get(SQL_AUTO_IS_NULL)
+            .and_then(|v| v.as_deref())
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
+    }
+
+    /// Whether the session's transactions are READ ONLY by default (`tx_read_only`).
+    pub fn tx_read_only(&self) -> bool {
+        self.0
+            .get(TX_READ_ONLY)
             .and_then(|v| v.as_deref())
             .is_some_and(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
     }
@@ -234,6 +244,7 @@ mod tests {
         assert_eq!(TRACKED[CHARSET_CONNECTION], "character_set_connection");
         assert_eq!(TRACKED[COLLATION_CONNECTION], "collation_connection");
         assert_eq!(TRACKED[SQL_AUTO_IS_NULL], "sql_auto_is_null");
+        assert_eq!(TRACKED[TX_READ_ONLY], "tx_read_only");
     }
 
     #[test]

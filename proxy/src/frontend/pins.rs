@@ -50,10 +50,14 @@ pub enum Pin {
     /// changes (ERR 1792, where a row would change) until COMMIT, ROLLBACK, BEGIN or a statement that
     /// commits implicitly: kept on a primary connection in that same state, so the server decides.
     ReadOnlyLeftover,
+    /// MariaDB, the other way round: `SET autocommit = 1` ended a read-write transaction after
+    /// `SET SESSION tx_read_only = 1`, and the connection's transactions stay read-write until COMMIT,
+    /// ROLLBACK, BEGIN or a statement that commits implicitly: kept on that connection.
+    ReadWriteLeftover,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 15] = [
+pub const ALL: [Pin; 16] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -69,6 +73,7 @@ pub const ALL: [Pin; 15] = [
     Pin::Backup,
     Pin::Diagnostics,
     Pin::ReadOnlyLeftover,
+    Pin::ReadWriteLeftover,
 ];
 
 impl Pin {
@@ -90,6 +95,7 @@ impl Pin {
             Self::Backup => "backup",
             Self::Diagnostics => "diagnostics",
             Self::ReadOnlyLeftover => "read_only_leftover",
+            Self::ReadWriteLeftover => "read_write_leftover",
         }
     }
 

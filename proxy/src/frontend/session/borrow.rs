@@ -467,6 +467,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Ok(())
     }
 
+    /// MariaDB keeps a transaction's access mode after `SET autocommit = 1` ends it: a read-write one
+    /// ended while the session's `tx_read_only` is on leaves the connection's next transactions (and
+    /// autocommit statements) read-write, until a transaction boundary. Read-write transactions run on
+    /// the primary, so that connection is the one held: the session stays on it, and it is reset
+    /// before anyone else borrows it.
+    pub(super) fn keep_read_write_leftover(&mut self) {
+        let Some(h) = self.held.as_mut() else { return };
+        h.guard.conn().hidden_state = true;
+        self.add_pin(Pin::ReadWriteLeftover);
+    }
+
     /// `SET NAMES … [COLLATE …]` changes `collation_connection` without the server's tracker always
     /// saying so: when the character set was reported and the collation was not, it is read back, so
     /// neither the session nor the connection keeps a stale value (which the next borrower would get).
@@ -804,12 +815,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             self.pins.remove(Pin::Transaction);
         }
-        if self.pins.has(Pin::ReadOnlyLeftover)
+        if (self.pins.has(Pin::ReadOnlyLeftover) || self.pins.has(Pin::ReadWriteLeftover))
             && (matches!(class.tx, Some(Tx::Begin | Tx::Commit | Tx::Rollback))
                 || commits_implicitly(lexed, class))
         {
             // The server forgets the leftover at a transaction boundary, even one that failed.
             self.pins.remove(Pin::ReadOnlyLeftover);
+            self.pins.remove(Pin::ReadWriteLeftover);
         }
         if let Some(h) = self.held.as_mut()
             && (fx.warnings > 0 || fx.failed)

@@ -329,6 +329,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let too_complex = std::mem::take(&mut self.too_complex);
         const READ_ONLY_TX: u16 = status::IN_TRANS | status::IN_TRANS_READONLY;
         let read_only_tx = self.status & READ_ONLY_TX == READ_ONLY_TX;
+        let in_tx = self.status & status::IN_TRANS != 0;
         self.shared.firewall.check(lexed.digest, &lexed.text)?;
         let mentions_last_id = lexed.text.contains("last_insert_id (") || lexed.text.contains("@@identity");
         let ruled;
@@ -402,7 +403,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             super::insert_id::forget_auto_increment(&self.shared);
         }
         self.settle(sql, lexed, class, &fx);
-        if read_only_tx && !fx.failed && self.status & status::IN_TRANS == 0 && lexed.first_keyword == "set" {
+        let set_ended_tx =
+            in_tx && !fx.failed && self.status & status::IN_TRANS == 0 && lexed.first_keyword == "set";
+        if set_ended_tx && !read_only_tx && self.vars.tx_read_only() {
+            // The ended transaction's READ WRITE outlives it on this connection.
+            self.keep_read_write_leftover();
+        }
+        if read_only_tx && set_ended_tx {
             self.keep_read_only_leftover().await?;
         }
         Ok(fx)

@@ -690,6 +690,30 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // With the session's transactions READ ONLY and autocommit off, a write that changes no
+            // row is no error on the primary; one that does gets 1792 there.
+            "write_changing_nothing_in_an_implicit_read_only_transaction",
+            vec![vec![
+                q("SET autocommit = 0"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 's1')"),
+                q("SET SESSION tx_read_only = 1"),
+                q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+                q("SET autocommit = 1"),
+                q("SELECT CAST('abc' AS INT)"),
+                q("SET @@autocommit = OFF"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                q("SET SESSION innodb_lock_wait_timeout = 50"),
+                q("SET sql_select_limit = 2"),
+                q("UPDATE {t} SET v = v + 1 WHERE v > 1000"),
+                q("SELECT @@tx_read_only, @@in_transaction"),
+                q("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+                q("SHOW WARNINGS"),
+                q("ROLLBACK"),
+                q("SET SESSION tx_read_only = 0"),
+                q("SET autocommit = 1"),
+            ]],
+        ),
+        (
             // An aggregate over an empty temporary table leaves FOUND_ROWS() as the previous SELECT
             // left it; sluice's own read-back after that SELECT must not look like the aggregate's.
             "found_rows_of_an_aggregate_over_an_empty_temporary_table",
