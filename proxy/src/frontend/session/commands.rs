@@ -264,6 +264,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_found = match (found_rows, fx) {
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
+            // A SELECT that failed while running (its columns were sent: 1242, a lock wait, a
+            // timeout) leaves the rows it produced before the error; one refused before running
+            // (no such table, a syntax error) leaves FOUND_ROWS() as it was.
+            (FoundRows::Sets, Some(f)) if f.failed && f.result_set => Some(f.rows_sent),
             (_, Some(f)) if f.failed => self.last_found,
             // A temporary table (Aria/MEMORY: exact row counts) lets the server answer an aggregate
             // without reading rows and leave FOUND_ROWS() as it was: read back while the session

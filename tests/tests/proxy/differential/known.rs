@@ -714,6 +714,22 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // A SELECT that fails while running leaves FOUND_ROWS() at the rows it produced; one that
+            // fails before running leaves it alone.
+            "found_rows_after_a_select_that_fails_while_running",
+            vec![vec![
+                q("SELECT id FROM {t} ORDER BY id LIMIT 1"),
+                q("SELECT id, IF(id = 3, (SELECT v FROM {t}), 1) FROM {t} ORDER BY id"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT id FROM {t} ORDER BY id LIMIT 1"),
+                q("SELECT id, (SELECT v FROM {t}) FROM {t}"),
+                q("SELECT FOUND_ROWS()"),
+                q("SELECT id FROM {t} ORDER BY id LIMIT 2"),
+                q("SELECT 1 FROM {t}_missing"),
+                q("SELECT FOUND_ROWS()"),
+            ]],
+        ),
+        (
             // An aggregate over an empty temporary table leaves FOUND_ROWS() as the previous SELECT
             // left it; sluice's own read-back after that SELECT must not look like the aggregate's.
             "found_rows_of_an_aggregate_over_an_empty_temporary_table",
