@@ -154,3 +154,39 @@ async fn a_scatter_result_over_the_budget_is_refused_with_err_1235() {
     assert_eq!(n, Some(100));
     c.disconnect().await.ok();
 }
+
+/// A `SET` that would leave sluice unable to follow the session — a client character set its lexer
+/// cannot read, or the server's session-state tracking switched off — is refused with ERR 1235 in
+/// every form it can arrive in (text, COM_STMT_PREPARE, text PREPARE), and the session carries on with
+/// its state still followed.
+#[tokio::test]
+async fn sets_sluice_cannot_follow_are_refused_in_every_form() {
+    let (topo, schema) = setup("refusedset").await;
+    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    for sql in [
+        "SET NAMES big5",
+        "SET session_track_system_variables = 'autocommit'",
+        "SET SESSION session_track_state_change = OFF",
+        "SET @@session_track_schema = 0",
+    ] {
+        let e = c.query_drop(sql).await.expect_err(sql);
+        assert!(e.to_string().contains("1235"), "{sql}: {e}");
+        let e = c.exec_drop(sql, ()).await.expect_err(sql);
+        assert!(e.to_string().contains("1235"), "prepared {sql}: {e}");
+        let text = format!("PREPARE s FROM '{}'", sql.replace('\'', "''"));
+        let e = c.query_drop(&text).await.expect_err(&text);
+        assert!(e.to_string().contains("1235"), "{text}: {e}");
+    }
+    // Still followed: the session's sql_mode reaches the lexer (a backslash is a plain character).
+    c.query_drop("SET sql_mode = 'NO_BACKSLASH_ESCAPES'").await.expect("sql_mode");
+    let v: Option<String> = c.query_first(r"SELECT 'a\'").await.expect("backslash literal");
+    assert_eq!(v.as_deref(), Some(r"a\"));
+    let (schema_now, tracked): (Option<String>, Option<String>) =
+        c.query_first("SELECT DATABASE(), @@session_track_state_change").await.expect("read").expect("row");
+    assert_eq!(schema_now.as_deref(), Some(schema.as_str()));
+    assert_eq!(tracked.as_deref(), Some("1"));
+    // GLOBAL is the server's business (the app account may not change it: the server says so).
+    let e = c.query_drop("SET GLOBAL session_track_schema = ON").await.expect_err("no SUPER");
+    assert!(!e.to_string().contains("1235"), "{e}");
+}

@@ -1087,12 +1087,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// own effect, read from its literal text. `None` for `FROM @var` or a literal [`unquote`] does not
 /// read (the EXECUTE then reads the value back from the connection).
 fn prepared_found_rows(sql: &[u8], lexed: &Lexed) -> Option<sluice_router::classify::FoundRows> {
+    let inner = prepared_text(sql, lexed)?;
+    Some(sluice_router::classify::classify(&sluice_router::lexer::lex_with(&inner, lexed.mode)).found_rows)
+}
+
+/// The statement text of `PREPARE name FROM 'text'` (`None` for `FROM @var` or a literal [`unquote`]
+/// does not read).
+pub(super) fn prepared_text(sql: &[u8], lexed: &Lexed) -> Option<Vec<u8>> {
     if !lexed.text.ends_with(" from ?") {
         return None;
     }
     let lit = lexed.literals.last().filter(|l| l.kind == sluice_router::lexer::LiteralKind::String)?;
-    let inner = unquote(sql.get(lit.span.clone())?)?;
-    Some(sluice_router::classify::classify(&sluice_router::lexer::lex_with(&inner, lexed.mode)).found_rows)
+    unquote(sql.get(lit.span.clone())?)
 }
 
 /// The value of a simple quoted string literal (`'a'`, `"a"`, doubled quotes), `None` for anything

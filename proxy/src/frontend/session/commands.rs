@@ -26,6 +26,16 @@ pub enum Next {
 const OPTION_MULTI_STATEMENTS_ON: u16 = 0;
 const OPTION_MULTI_STATEMENTS_OFF: u16 = 1;
 
+/// A `SET` sluice refuses: a client character set its lexer cannot follow, or the session-state
+/// tracking it relies on.
+pub(super) fn refused_set(lexed: &sluice_router::lexer::Lexed, sql: &[u8]) -> Result<()> {
+    if lexed.first_keyword == "set" {
+        super::charset::check_set(&lexed.text, sql)?;
+        super::tracking::check_set(&lexed.text)?;
+    }
+    Ok(())
+}
+
 /// Reads the connection's `FOUND_ROWS()` and `ROW_COUNT()` (first row) as the previous statement left
 /// them. Two rows, so the connection's FOUND_ROWS() is 2 afterwards, never the 1 a one-row aggregate
 /// sends: a later check ("did this SELECT set it, or keep it?") can tell sluice's read-back from the
@@ -120,8 +130,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 "You have an error in your SQL syntax: several statements in one query, but multi-statements are not enabled on this connection (enable CLIENT_MULTI_STATEMENTS in the driver)",
             ));
         }
-        if lexed.first_keyword == "set" {
-            super::charset::check_set(&lexed.text, sql)?;
+        refused_set(lexed, sql)?;
+        if lexed.first_keyword == "prepare"
+            && let Some(inner) = super::borrow::prepared_text(sql, lexed)
+        {
+            // `PREPARE s FROM 'SET …'`: its EXECUTE would run the SET unchecked.
+            refused_set(&sluice_router::lexer::lex_with(&inner, lexed.mode), &inner)?;
         }
         if let Some(next) = self.sluice_statement(lexed, p).await? {
             return Ok(next);

@@ -25,6 +25,7 @@ mod record;
 mod relay;
 mod shard;
 mod sluice_sql;
+mod tracking;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

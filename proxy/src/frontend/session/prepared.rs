@@ -269,6 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut p = p;
         let mode = self.lex_mode();
         let mut lexed = Arc::new(sluice_router::lexer::lex_with(&p.payload[1..], mode));
+        super::commands::refused_set(&lexed, &p.payload[1..])?;
         let mut class = self.shared.plans.plan(&lexed, &p.payload[1..]);
         if class.target == sluice_router::classify::Target::Sluice
             && lexed.first_keyword != "kill"
