@@ -116,14 +116,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The AUTO_INCREMENT column of `schema.table`, read once per process from information_schema on
-    /// the held connection.
-    /// `None` also when it is not known yet and `may_read` is false.
+    /// the held connection (`may_read`) or on a connection of its own.
     async fn auto_increment_column(&mut self, table: &str, may_read: bool) -> Result<Option<String>> {
         if let Some(known) = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner()).get(table) {
             return Ok(known.clone());
-        }
-        if !may_read {
-            return Ok(None);
         }
         let Some((schema, name)) = table.split_once('.') else { return Ok(None) };
         let sql = format!(
@@ -131,7 +127,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             escape(schema),
             escape(name)
         );
-        let Some(r) = self.query_held(&sql).await? else { return Ok(None) };
+        let r = if may_read {
+            let Some(r) = self.query_held(&sql).await? else { return Ok(None) };
+            r
+        } else {
+            // The held connection's diagnostics or FOUND_ROWS() are the session's: asked on a
+            // connection of its own (the session's account sees what the session sees), once per
+            // table per process.
+            let primary = self.shared.current_primary();
+            let spec = self.shared.connect_spec(
+                &primary,
+                &self.user.backend_user,
+                &self.user.backend_password,
+                false,
+                45,
+            );
+            let mut conn = crate::backend::BackendConn::connect(&spec).await?;
+            // Dropped afterwards, like sluice's other one-off connections.
+            conn.query(&spec.label, &sql).await?
+        };
         let column = r.cell(0).map(|v| String::from_utf8_lossy(v).into_owned());
         let mut known = self.shared.auto_increment.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded: a table count past this is unusual; forgetting only costs a lookup.

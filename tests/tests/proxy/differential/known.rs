@@ -755,6 +755,22 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            // The same with FOUND_ROWS() only on the connection (after SQL_CALC_FOUND_ROWS), where
+            // sluice may not read information_schema there to learn the AUTO_INCREMENT column.
+            "explicit_id_while_found_rows_lives_on_the_connection",
+            vec![
+                vec![q("UPDATE {t} SET v = LAST_INSERT_ID(900) WHERE id = 1")],
+                vec![
+                    q("SET autocommit = 0"),
+                    q("SELECT SQL_CALC_FOUND_ROWS id FROM {t} ORDER BY id LIMIT 1"),
+                    q("INSERT INTO {t} (id, v, s) VALUES (900, 900, 'dup')"),
+                    q("SELECT LAST_INSERT_ID()"),
+                    q("SELECT FOUND_ROWS()"),
+                    q("ROLLBACK"),
+                ],
+            ],
+        ),
+        (
             // COM_STMT_PREPARE keeps the diagnostics area as its statement would: a table-less one
             // that raises nothing leaves the read's warnings for @@warning_count.
             "warnings_survive_a_table_less_binary_prepare",
