@@ -3,7 +3,7 @@
 //! off and a read-locked hash-set lookup otherwise.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
@@ -30,16 +30,43 @@ fn mode_code(m: FirewallMode) -> u8 {
     }
 }
 
+/// Why the allowlist could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AllowlistError {
+    /// Reading, writing or renaming the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a digest.
+    #[error("{}: line {line}: {text:?} is not a 16-hex-digit digest", path.display())]
+    Line {
+        /// The file (empty when parsing text that came from elsewhere).
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What the line holds.
+        text: String,
+    },
+}
+
 /// Parses an allowlist: one hex digest per line, `#` starts a comment.
-pub fn parse_allowlist(text: &str) -> Result<HashSet<u64>, String> {
+pub fn parse_allowlist(text: &str) -> Result<HashSet<u64>, AllowlistError> {
     let mut out = HashSet::new();
     for (n, line) in text.lines().enumerate() {
         let d = line.split('#').next().unwrap_or("").trim();
         if d.is_empty() {
             continue;
         }
-        let v = u64::from_str_radix(d, 16)
-            .map_err(|_| format!("line {}: {d:?} is not a 16-hex-digit digest", n + 1))?;
+        let v = u64::from_str_radix(d, 16).map_err(|_| AllowlistError::Line {
+            path: PathBuf::new(),
+            line: n + 1,
+            text: d.to_owned(),
+        })?;
         out.insert(v);
     }
     Ok(out)
@@ -47,14 +74,20 @@ pub fn parse_allowlist(text: &str) -> Result<HashSet<u64>, String> {
 
 impl Firewall {
     /// From the config; the allowlist file is read when it exists.
-    pub fn from_config(c: &FirewallConfig) -> Result<Firewall, String> {
+    pub fn from_config(c: &FirewallConfig) -> Result<Firewall, AllowlistError> {
         let fw = Firewall::default();
         fw.set_mode(c.mode);
         if let Some(path) = &c.allowlist_file
             && path.exists()
         {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            *fw.allowed.write() = parse_allowlist(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| AllowlistError::Io { path: path.clone(), source })?;
+            *fw.allowed.write() = parse_allowlist(&text).map_err(|e| match e {
+                AllowlistError::Line { line, text, .. } => {
+                    AllowlistError::Line { path: path.clone(), line, text }
+                }
+                other => other,
+            })?;
         }
         Ok(fw)
     }
@@ -114,7 +147,7 @@ impl Firewall {
     }
 
     /// Writes the allowlist to `path` (sorted; a temporary file renamed into place).
-    pub fn save(&self, path: &Path) -> Result<usize, String> {
+    pub fn save(&self, path: &Path) -> Result<usize, AllowlistError> {
         let mut v: Vec<u64> = self.allowed.read().iter().copied().collect();
         v.sort_unstable();
         let mut text = String::from("# sluice firewall allowlist: one statement digest per line\n");
@@ -123,8 +156,8 @@ impl Firewall {
         }
         let tmp = path.with_extension("tmp");
         crate::core::private_fs::write_new(&tmp, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|source| AllowlistError::Io { path: tmp.clone(), source })?;
+        std::fs::rename(&tmp, path).map_err(|source| AllowlistError::Io { path: path.to_owned(), source })?;
         Ok(v.len())
     }
 }
@@ -161,7 +194,7 @@ mod tests {
     fn allowlists_parse_and_save() {
         let l = parse_allowlist("# c\n00000000000000ff\n\n  0a # x\n").unwrap();
         assert_eq!(l, [0xff, 0x0a].into_iter().collect());
-        assert!(parse_allowlist("zz\n").unwrap_err().contains("line 1"));
+        assert!(parse_allowlist("zz\n").unwrap_err().to_string().contains("line 1"));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("allow.txt");
         let fw = Firewall::default();

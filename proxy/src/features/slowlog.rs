@@ -52,15 +52,32 @@ pub struct SlowLog {
     path: Option<PathBuf>,
 }
 
+/// Why the slow log could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SlowLogError {
+    /// `[log] slow_log` cannot be opened for appending.
+    #[error("log.slow_log: cannot open {} for appending: {source}", path.display())]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The writer thread did not start.
+    #[error("cannot start the slow log thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 impl SlowLog {
     /// Starts the writer thread when `cfg.slow_log` names a file; otherwise a slow log that discards.
     /// The file is opened (created) now, so a bad path is reported at start.
-    pub fn start(cfg: &LogConfig) -> Result<Self, String> {
+    pub fn start(cfg: &LogConfig) -> Result<Self, SlowLogError> {
         Self::start_with_queue(cfg, QUEUE)
     }
 
     /// [`SlowLog::start`] with a queue of `queue` entries.
-    fn start_with_queue(cfg: &LogConfig, queue: usize) -> Result<Self, String> {
+    fn start_with_queue(cfg: &LogConfig, queue: usize) -> Result<Self, SlowLogError> {
         let threshold_us = AtomicU64::new(cfg.slow_query_ms.saturating_mul(1000));
         let failed = std::sync::Arc::new(AtomicU64::new(0));
         let Some(path) = cfg.slow_log.clone() else {
@@ -73,8 +90,7 @@ impl SlowLog {
                 path: None,
             });
         };
-        let file = open_append(&path)
-            .map_err(|e| format!("log.slow_log: cannot open {} for appending: {e}", path.display()))?;
+        let file = open_append(&path).map_err(|source| SlowLogError::Open { path: path.clone(), source })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(queue);
         let writer = Writer {
             size: file.metadata().map_or(0, |m| m.len()),
@@ -87,7 +103,7 @@ impl SlowLog {
         std::thread::Builder::new()
             .name("sluice-slow-log".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| format!("cannot start the slow log thread: {e}"))?;
+            .map_err(SlowLogError::Thread)?;
         Ok(Self {
             tx: Some(tx),
             threshold_us,

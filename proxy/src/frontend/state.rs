@@ -128,17 +128,38 @@ impl Drop for LiveSession<'_> {
     }
 }
 
+/// Why the shared state could not be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An account's secrets.
+    #[error(transparent)]
+    Users(#[from] crate::frontend::users::UsersError),
+    /// The slow log's file or thread.
+    #[error(transparent)]
+    SlowLog(#[from] crate::features::slowlog::SlowLogError),
+    /// The firewall's allowlist file.
+    #[error(transparent)]
+    Allowlist(#[from] crate::features::firewall::AllowlistError),
+    /// TLS certificates, keys or CA files (the message names the setting and the file).
+    #[error("{0}")]
+    Tls(String),
+    /// The config has no group, or a group no member.
+    #[error("{0}")]
+    Topology(String),
+}
+
 impl Shared {
     /// Builds shared state from a validated config. Resolves backend secrets and TLS files.
-    pub fn new(config: Config) -> Result<Self, String> {
+    pub fn new(config: Config) -> Result<Self, StartError> {
         let users = Users::from_config(&config)?;
-        let group = config.groups.first().ok_or("config has no [[groups]]")?;
+        let group =
+            config.groups.first().ok_or_else(|| StartError::Topology("config has no [[groups]]".into()))?;
         let member = group
             .members
             .iter()
             .find(|m| m.role == Role::Primary)
             .or_else(|| group.members.first())
-            .ok_or_else(|| format!("group {} has no members", group.name))?;
+            .ok_or_else(|| StartError::Topology(format!("group {} has no members", group.name)))?;
         let tls_on = member.tls.unwrap_or(config.backend.tls.enabled);
         let primary = BackendAddr {
             address: member.address.clone(),
@@ -157,21 +178,23 @@ impl Shared {
             shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
         }
         let client_tls = match &config.server.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::core::tls::server_config(
-                &t.cert,
-                &t.key,
-                config.server.tls_min_version,
-            )?)),
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::core::tls::server_config(&t.cert, &t.key, config.server.tls_min_version)
+                    .map_err(StartError::Tls)?,
+            )),
             None => None,
         };
         let any_backend_tls = config.backend.tls.enabled
             || config.groups.iter().flat_map(|g| &g.members).any(|m| m.tls == Some(true));
         let backend_tls = if any_backend_tls {
-            Some(crate::core::tls::client_config(
-                config.backend.tls.verify,
-                config.backend.tls.ca.as_deref(),
-                config.backend.tls_min_version,
-            )?)
+            Some(
+                crate::core::tls::client_config(
+                    config.backend.tls.verify,
+                    config.backend.tls.ca.as_deref(),
+                    config.backend.tls_min_version,
+                )
+                .map_err(StartError::Tls)?,
+            )
         } else {
             None
         };

@@ -6,7 +6,30 @@ use std::sync::Arc;
 
 use sluice_protocol::auth::{native_password_hash, parse_native_hash, parse_sha2_hash, sha2_password_hash};
 
-use crate::core::config::{Config, Credentials, UserConfig};
+use crate::core::config::{Config, ConfigError, Credentials, UserConfig};
+
+/// An account whose secrets could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    /// Its own password (`password_env` / `password_file`).
+    #[error("account {user}: {source}")]
+    Password {
+        /// The account.
+        user: String,
+        /// What the config said.
+        #[source]
+        source: ConfigError,
+    },
+    /// The backend account's password it logs in with.
+    #[error("user {user}: {source}")]
+    BackendPassword {
+        /// The account.
+        user: String,
+        /// What the config said.
+        #[source]
+        source: ConfigError,
+    },
+}
 
 /// One client-facing account, ready for authentication. Its `Debug` leaves out the backend password and
 /// the hashes (logs and panics must not carry them).
@@ -66,8 +89,9 @@ type Hashes = (Option<[u8; 20]>, Option<[u8; 32]>);
 
 /// An account's hashes: those configured, or both computed from the password its `password_env` /
 /// `password_file` holds (which is dropped right after).
-fn hashes(u: &UserConfig) -> Result<Hashes, String> {
-    match u.password_from(|k| std::env::var(k).ok()).map_err(|e| format!("account {}: {e}", u.name))? {
+fn hashes(u: &UserConfig) -> Result<Hashes, UsersError> {
+    let own = u.password_from(|k| std::env::var(k).ok());
+    match own.map_err(|source| UsersError::Password { user: u.name.clone(), source })? {
         Some(pw) => Ok((Some(native_password_hash(pw.as_bytes())), Some(sha2_password_hash(pw.as_bytes())))),
         None => Ok((
             native_hash(u.mysql_native_password.as_deref()),
@@ -84,11 +108,13 @@ pub struct Users {
 
 impl Users {
     /// Builds the table from `users`, resolving backend secrets (`default` when a user has none).
-    pub fn build(users: &[UserConfig], default: &Credentials) -> Result<Self, String> {
+    pub fn build(users: &[UserConfig], default: &Credentials) -> Result<Self, UsersError> {
         let mut by_name = HashMap::new();
         for u in users {
             let creds = u.backend.as_ref().unwrap_or(default);
-            let backend_password = creds.password().map_err(|e| format!("user {}: {e}", u.name))?;
+            let backend_password = creds
+                .password()
+                .map_err(|source| UsersError::BackendPassword { user: u.name.clone(), source })?;
             let (native, sha2) = hashes(u)?;
             let user = User {
                 name: u.name.clone(),
@@ -107,7 +133,7 @@ impl Users {
 
     /// Admin accounts (`[[admin.users]]`): they never reach a backend, so no backend secret is resolved
     /// (only an account's own password, when it gives `password_env` / `password_file`).
-    pub fn admins(config: &Config) -> Result<Self, String> {
+    pub fn admins(config: &Config) -> Result<Self, UsersError> {
         let mut by_name = HashMap::new();
         for u in &config.admin.users {
             let (native, sha2) = hashes(u)?;
@@ -127,7 +153,7 @@ impl Users {
     }
 
     /// The client-facing accounts of `config`.
-    pub fn from_config(config: &Config) -> Result<Self, String> {
+    pub fn from_config(config: &Config) -> Result<Self, UsersError> {
         Self::build(&config.users, &config.backend.credentials)
     }
 
@@ -176,7 +202,7 @@ mod tests {
         assert_eq!(ops.native, Some(native_password_hash(b"s3cret")));
         assert_eq!(ops.sha2, Some(sha2_password_hash(b"s3cret")));
         std::fs::remove_file(&f).unwrap();
-        let e = Users::admins(&config).unwrap_err();
+        let e = Users::admins(&config).unwrap_err().to_string();
         assert!(e.contains("account ops") && e.contains("admin-pw"), "{e}");
     }
 

@@ -41,7 +41,9 @@ pub(super) fn allow(shared: &Shared, digest: u64) -> Answer {
 pub(super) fn save(shared: &Shared) -> Result<Answer, Error> {
     let bad = |m: &str| Error::reply((1105, "HY000"), m.to_owned());
     match shared.config().firewall.allowlist_file.clone() {
-        Some(path) => shared.firewall.save(&path).map(|n| Answer::Done(n as u64)).map_err(|e| bad(&e)),
+        Some(path) => {
+            shared.firewall.save(&path).map(|n| Answer::Done(n as u64)).map_err(|e| bad(&e.to_string()))
+        }
         None => Err(bad("FIREWALL SAVE needs [firewall] allowlist_file in the config")),
     }
 }
