@@ -10,6 +10,45 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
+/// Why a TLS configuration could not be built: the setting, the file, and the cause kept as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file (certificate, key or CA bundle) could not be read or parsed.
+    #[error("{setting} {}: {source}", path.display())]
+    Pem {
+        /// The config key (`server.tls.cert`…).
+        setting: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What rustls said.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refused the configuration (a key that does not match, a bad CA certificate…).
+    #[error("{setting}: {source}")]
+    Rustls {
+        /// The config key.
+        setting: &'static str,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
+    },
+    /// Verification asked for without a CA to verify against.
+    #[error(
+        "backend.tls.verify = true needs backend.tls.ca (a PEM bundle of the CA that signed the backends' certificates)"
+    )]
+    NoCa,
+}
+
+fn pem(setting: &'static str, path: &Path) -> impl Fn(rustls_pki_types::pem::Error) -> TlsError {
+    let path = path.to_path_buf();
+    move |source| TlsError::Pem { setting, path: path.clone(), source }
+}
+
+fn refused(setting: &'static str) -> impl Fn(rustls::Error) -> TlsError {
+    move |source| TlsError::Rustls { setting, source }
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
@@ -29,19 +68,18 @@ pub fn server_config(
     cert: &Path,
     key: &Path,
     min: crate::core::config::TlsVersion,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("server.tls.cert {}: {e}", cert.display()))?
+        .map_err(pem("server.tls.cert", cert))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("server.tls.cert {}: {e}", cert.display()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("server.tls.key {}: {e}", key.display()))?;
+        .map_err(pem("server.tls.cert", cert))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem("server.tls.key", key))?;
     let cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(versions(min))
-        .map_err(|e| e.to_string())?
+        .map_err(refused("server.tls_min_version"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("server.tls: {e}"))?;
+        .map_err(refused("server.tls"))?;
     Ok(Arc::new(cfg))
 }
 
@@ -51,18 +89,16 @@ pub fn client_config(
     verify: bool,
     ca: Option<&Path>,
     min: crate::core::config::TlsVersion,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(versions(min))
-        .map_err(|e| e.to_string())?;
+        .map_err(refused("backend.tls_min_version"))?;
     let cfg = if verify {
-        let ca = ca.ok_or("backend.tls.verify = true needs backend.tls.ca (a PEM bundle of the CA that signed the backends' certificates)")?;
+        let ca = ca.ok_or(TlsError::NoCa)?;
         let mut roots = RootCertStore::empty();
-        for c in
-            CertificateDer::pem_file_iter(ca).map_err(|e| format!("backend.tls.ca {}: {e}", ca.display()))?
-        {
-            let c = c.map_err(|e| format!("backend.tls.ca {}: {e}", ca.display()))?;
-            roots.add(c).map_err(|e| format!("backend.tls.ca {}: {e}", ca.display()))?;
+        for c in CertificateDer::pem_file_iter(ca).map_err(pem("backend.tls.ca", ca))? {
+            let c = c.map_err(pem("backend.tls.ca", ca))?;
+            roots.add(c).map_err(refused("backend.tls.ca"))?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {

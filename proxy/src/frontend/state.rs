@@ -140,9 +140,9 @@ pub enum StartError {
     /// The firewall's allowlist file.
     #[error(transparent)]
     Allowlist(#[from] crate::features::firewall::AllowlistError),
-    /// TLS certificates, keys or CA files (the message names the setting and the file).
-    #[error("{0}")]
-    Tls(String),
+    /// TLS certificates, keys or CA files.
+    #[error(transparent)]
+    Tls(#[from] crate::core::tls::TlsError),
     /// The config has no group, or a group no member.
     #[error("{0}")]
     Topology(String),
@@ -178,23 +178,21 @@ impl Shared {
             shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
         }
         let client_tls = match &config.server.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(
-                crate::core::tls::server_config(&t.cert, &t.key, config.server.tls_min_version)
-                    .map_err(StartError::Tls)?,
-            )),
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::core::tls::server_config(
+                &t.cert,
+                &t.key,
+                config.server.tls_min_version,
+            )?)),
             None => None,
         };
         let any_backend_tls = config.backend.tls.enabled
             || config.groups.iter().flat_map(|g| &g.members).any(|m| m.tls == Some(true));
         let backend_tls = if any_backend_tls {
-            Some(
-                crate::core::tls::client_config(
-                    config.backend.tls.verify,
-                    config.backend.tls.ca.as_deref(),
-                    config.backend.tls_min_version,
-                )
-                .map_err(StartError::Tls)?,
-            )
+            Some(crate::core::tls::client_config(
+                config.backend.tls.verify,
+                config.backend.tls.ca.as_deref(),
+                config.backend.tls_min_version,
+            )?)
         } else {
             None
         };
