@@ -302,11 +302,22 @@ async fn run_session(
         }
         *out.coverage.entry(entry).or_default() += 1;
         out.statements += 1;
-        let step =
-            tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(s.run(&op), d.run(&op)) });
-        let (a, b) = match step.await {
-            Ok(ab) => ab,
-            Err(_) => ("TIMEOUT after 30 s".to_string(), "(not compared)".to_string()),
+        // Each twin under its own limit, so a report says which side hung (sluice, or the server
+        // itself on an overloaded machine).
+        let limit = Duration::from_secs(30);
+        let (a, b) =
+            tokio::join!(tokio::time::timeout(limit, s.run(&op)), tokio::time::timeout(limit, d.run(&op)));
+        let timed_out = |r: &Result<String, _>| r.is_err();
+        let (a, b) = match (a, b) {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => (
+                if timed_out(&a) { "TIMEOUT after 30 s".to_string() } else { a.unwrap_or_default() },
+                if timed_out(&b) {
+                    "TIMEOUT after 30 s (the direct connection too)".to_string()
+                } else {
+                    b.unwrap_or_default()
+                },
+            ),
         };
         history.push(format!("  {i:>3} [{entry}] {op}\n        -> {b}"));
         if a != b {
