@@ -176,3 +176,38 @@ fn into_outfile_is_never_a_read() {
         }
     }
 }
+
+/// sluice never offers CLIENT_QUERY_ATTRIBUTES, but a client may force it (mysql-connector-python
+/// with `client_flags=[ClientFlag.CLIENT_QUERY_ATTRIBUTES]` does) and send COM_QUERY with the
+/// attribute block before the text. Its bytes are never read as the statement behind them: no first
+/// keyword for sluice to act on (KILL, SET, SHOW LAST ROUTE, CONNECTION_ID()), the primary, uncached;
+/// the server refuses the text (MySQL 9.7 and MariaDB 10.11 both answer ERR 1064).
+#[test]
+fn a_query_attribute_block_is_never_read_as_the_statement() {
+    // Attribute count, parameter set count (always 1); with one attribute: null bitmap, bind flag,
+    // type STRING + flags, name `a`, value `x`.
+    let none: &[u8] = b"\x00\x01";
+    let one: &[u8] = b"\x01\x01\x00\x01\xfe\x00\x01a\x01x";
+    for block in [none, one] {
+        for sql in [
+            "KILL 5",
+            "KILL QUERY 5",
+            "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_0900_ai_ci'",
+            "SHOW LAST ROUTE",
+            "SELECT CONNECTION_ID()",
+            "SELECT c FROM t WHERE id = 1",
+            "/* sluice: replica */ SELECT c FROM t WHERE id = 1",
+            "DELETE FROM t WHERE id = 1",
+        ] {
+            let text = [block, sql.as_bytes()].concat();
+            let l = crate::lexer::lex(&text);
+            assert!(l.first_keyword.bytes().all(|b| b < 0x20), "{sql}: first keyword {:?}", l.first_keyword);
+            let cache = crate::plan_cache::PlanCache::new(10, 1 << 16);
+            let c = cache.plan(&l, &text);
+            assert_eq!((c.target, c.cacheable, c.read_only), (Target::Primary, false, false), "{sql}");
+            assert!(!c.replica_hint && !c.session_state, "{sql}");
+        }
+    }
+    // Whitespace before a statement is still whitespace.
+    assert_eq!(crate::lexer::lex(b"\t\r\n\x0b\x0c KILL 5").first_keyword, "kill");
+}
