@@ -219,8 +219,12 @@ pub enum ColumnType {
     MYSQL_TYPE_TIME2 = 0x13,
     /// Replication only.
     MYSQL_TYPE_TYPED_ARRAY = 0x14,
+    /// MySQL 9: FLOAT32 dimensions, little-endian, as length-encoded bytes in binary and text rows
+    /// alike (`protocol/testdata/mysql_types.txt`). MariaDB has no such type.
     MYSQL_TYPE_VECTOR = 0xf2,
     MYSQL_TYPE_UNKNOWN = 0xf3,
+    /// MySQL's JSON: the document as length-encoded text (a table column is flagged BLOB | BINARY in
+    /// the binary collation). MariaDB sends JSON columns as LONGTEXT (`MYSQL_TYPE_BLOB`) instead.
     MYSQL_TYPE_JSON = 0xf5,
     MYSQL_TYPE_NEWDECIMAL = 0xf6,
     MYSQL_TYPE_ENUM = 0xf7,

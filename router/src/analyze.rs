@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    FromTable, ObjectName, Query, Statement, TableFactor, TableObject, TableWithJoins, Visit, Visitor,
+    FromTable, ObjectName, Query, SetExpr, Statement, TableFactor, TableObject, TableWithJoins, Visit,
+    Visitor,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::keywords::Keyword;
@@ -113,6 +114,7 @@ pub(crate) fn analyze_then<R>(
     let Some(stack) = stack_for(&tokens) else {
         return (Analysis { too_complex: true, ..Analysis::default() }, None);
     };
+    let tokens = parenthesize_table_statements(tokens);
     stacker::maybe_grow(stack, stack, || {
         // The tree is built, walked and dropped inside: all three recurse as deep as it is.
         let statements = Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements();
@@ -206,6 +208,45 @@ fn stack_for(tokens: &[TokenWithSpan]) -> Option<usize> {
     Some(STACK_BASE + operators * STACK_PER_OPERATOR + joins * STACK_PER_JOIN)
 }
 
+/// MySQL 8's `TABLE t [ORDER BY …] [LIMIT …]` as a statement of its own: sqlparser reads `TABLE t` only
+/// inside a query (`… UNION TABLE t`, `(TABLE t)`), so such a statement gets parentheses around it. They
+/// add no word, so the word ordinals of the shard shape and the spans of every other token stay those
+/// of the text.
+fn parenthesize_table_statements(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let starts_table = |t: &TokenWithSpan| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::TABLE);
+    if !tokens.iter().any(starts_table) {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 2);
+    let mut at_start = true;
+    let mut open = false;
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon | Token::EOF => {
+                if open {
+                    out.push(TokenWithSpan::wrap(Token::RParen));
+                    open = false;
+                }
+                at_start = true;
+            }
+            _ if at_start => {
+                at_start = false;
+                if starts_table(&t) {
+                    out.push(TokenWithSpan::wrap(Token::LParen));
+                    open = true;
+                }
+            }
+            _ => {}
+        }
+        out.push(t);
+    }
+    if open {
+        out.push(TokenWithSpan::wrap(Token::RParen));
+    }
+    out
+}
+
 /// The tables of parsed statements.
 fn tables(statements: &[Statement]) -> Analysis {
     let mut seen = Relations::default();
@@ -214,6 +255,8 @@ fn tables(statements: &[Statement]) -> Analysis {
         let _ = s.visit(&mut seen);
         written.extend(written_by(s));
     }
+    // A CTE is never written (`WITH x AS (…) UPDATE t JOIN x …` lists x among the UPDATE's tables).
+    written.retain(|t| !seen.ctes.contains(t));
     let tables_read = seen.tables.difference(&written).filter(|t| !seen.ctes.contains(*t)).cloned().collect();
     Analysis { parsed: true, tables_read, tables_written: written.into_iter().collect(), too_complex: false }
 }
@@ -239,7 +282,32 @@ impl Visitor for Relations {
                 self.ctes.insert(cte.alias.name.value.to_lowercase());
             }
         }
+        // `TABLE t` is no relation to the visitor.
+        table_statements(&query.body, &mut |t| {
+            self.tables.insert(t);
+        });
         ControlFlow::Continue(())
+    }
+}
+
+/// The tables a query body names as `TABLE t` at its own level (through UNION and the like; a nested
+/// query is a query of its own, which the visitor visits), as [`name`] spells them.
+pub(crate) fn table_statements(body: &SetExpr, found: &mut impl FnMut(String)) {
+    match body {
+        SetExpr::Table(t) => {
+            if let Some(table) = &t.table_name {
+                let table = table.value.to_lowercase();
+                found(match &t.schema_name {
+                    Some(schema) => format!("{}.{table}", schema.value.to_lowercase()),
+                    None => table,
+                });
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            table_statements(left, found);
+            table_statements(right, found);
+        }
+        _ => {}
     }
 }
 
@@ -275,6 +343,11 @@ fn written_by(s: &Statement) -> Vec<String> {
         Statement::AlterTable(a) => vec![name(&a.name)],
         Statement::Drop { names, .. } => names.iter().map(name).collect(),
         Statement::RenameTable(r) => r.iter().flat_map(|r| [name(&r.old_name), name(&r.new_name)]).collect(),
+        // `WITH … UPDATE|DELETE …` (MySQL 8): the CTE's statement writes.
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => written_by(s),
+            _ => Vec::new(),
+        },
         _ => Vec::new(),
     }
 }

@@ -205,7 +205,8 @@ fn classify_one(text: &str) -> Class {
     let vars = effects::user_vars(&toks, first);
     let mut c = primary(false);
     match first {
-        "select" | "with" | "table" => c = classify_select(text, &words, &toks, vars),
+        // `TABLE t` and `VALUES ROW(…)` (MySQL 8) are queries like SELECT.
+        "select" | "with" | "table" | "values" => c = classify_select(text, &words, &toks, vars),
         "show" if effects::is_diagnostics_statement(&toks) => c = diagnostics(),
         "get" if effects::is_diagnostics_statement(&toks) => c = diagnostics(),
         "show" => {
@@ -346,11 +347,15 @@ fn classify_select(text: &str, words: &[&str], toks: &[&str], vars: effects::Use
     if effects::with_is_write(toks) {
         return primary(false);
     }
-    if text.contains(" for update") || text.contains(" lock in share mode") || text.contains(" for share") {
-        return read_locking();
-    }
+    // FOR UPDATE, LOCK IN SHARE MODE and MySQL 8's FOR SHARE (with OF t, NOWAIT, SKIP LOCKED).
+    let locking =
+        text.contains(" for update") || text.contains(" lock in share mode") || text.contains(" for share");
+    // Writes a file on the server (the INTO may also follow a locking clause): never a read.
     if words.windows(2).any(|w| w[0] == "into" && (w[1] == "outfile" || w[1] == "dumpfile")) {
-        return primary(false);
+        return primary(locking);
+    }
+    if locking {
+        return read_locking();
     }
     if PRIMARY_FUNCTIONS.iter().any(|f| call(f))
         || text.contains("next value for")
@@ -377,7 +382,8 @@ fn classify_select(text: &str, words: &[&str], toks: &[&str], vars: effects::Use
     if text.contains("information_schema.processlist") || text.contains("performance_schema.") {
         return read(Target::Primary, false);
     }
-    let no_table = !has("from") || text.contains("from dual");
+    // `TABLE t` names its table without FROM.
+    let no_table = words.first() != Some(&"table") && (!has("from") || text.contains("from dual"));
     let nondeterministic = NONDETERMINISTIC.iter().any(|f| call(f) || has(f))
         || words.iter().any(|w| w.starts_with('@'))
         || vars.reads

@@ -81,7 +81,8 @@ pub struct Lexed {
     pub hints: Hints,
     /// Byte ranges of the statements (one unless the text holds several separated by `;`).
     pub statements: Vec<Range<usize>>,
-    /// First keyword of the first statement, lower-case (`select`, `insert`, `with`, `alter`…).
+    /// First keyword of the first statement, lower-case (`select`, `insert`, `with`, `alter`…); a
+    /// control byte when the text starts with one (no SQL does), so that no word after it counts.
     pub first_keyword: String,
     /// Whether the text holds `/*! … */` or `/*M! … */` code.
     pub executable_comment: bool,
@@ -316,7 +317,14 @@ fn lex_inner(sql: &[u8], mode: LexMode, mut toks: Option<&mut Vec<Token>>) -> Le
             _ => {
                 let end = operator_end(sql, i);
                 tok(i..end, TokenKind::Operator);
-                out.token(&String::from_utf8_lossy(&sql[i..end]), Prev::Operator);
+                let op = String::from_utf8_lossy(&sql[i..end]);
+                // No statement starts with a control byte: a COM_QUERY laid out for query attributes
+                // (never offered by sluice) starts with their count. Its words are not the statement's
+                // keyword: nothing in sluice acts on them (KILL, SET…), the server refuses the text.
+                if c < 0x20 && lx.first_keyword.is_empty() && lx.statements.is_empty() {
+                    lx.first_keyword = op.to_string();
+                }
+                out.token(&op, Prev::Operator);
                 i = end;
             }
         }

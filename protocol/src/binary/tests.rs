@@ -64,6 +64,14 @@ fn one_value_per_type_has_the_documented_bytes() {
         (MYSQL_TYPE_NEWDECIMAL, false, Value::Bytes(Bytes::from_static(b"-1.5")), b"\x04-1.5"),
         (MYSQL_TYPE_VAR_STRING, false, Value::Bytes(Bytes::new()), &[0]),
         (MYSQL_TYPE_BIT, true, Value::Bytes(Bytes::from_static(&[0x0f, 0xff])), &[2, 0x0f, 0xff]),
+        // MySQL's JSON and VECTOR (here [1.0, -2.0]) are length-encoded bytes.
+        (MYSQL_TYPE_JSON, false, Value::Bytes(Bytes::from_static(b"{}")), b"\x02{}"),
+        (
+            MYSQL_TYPE_VECTOR,
+            false,
+            Value::Bytes(Bytes::from_static(&[0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0])),
+            &[8, 0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0],
+        ),
     ];
     for (ty, unsigned, value, bytes) in cases {
         let cols = [col(ty, unsigned)];

@@ -179,6 +179,16 @@ pub(super) fn found_rows(toks: &[&str]) -> FoundRows {
                 FoundRows::Zero
             }
         }
+        // MySQL 8's `TABLE t` and `VALUES ROW(…)` (measured on MySQL 9.7: the rows sent, and with INTO
+        // the rows selected, as the OK packet's affected rows say). MariaDB's `VALUES (…)` (without
+        // ROW, which MySQL refuses) keeps it.
+        "table" | "values" if first == "table" || rest.first() == Some(&"row") => {
+            if toks.contains(&"into") {
+                FoundRows::Affected
+            } else {
+                FoundRows::Sets
+            }
+        }
         "select" | "with" | "(" => FoundRows::Sets,
         "show" => show_found_rows(rest),
         "describe" | "desc" | "explain" => match rest.first() {

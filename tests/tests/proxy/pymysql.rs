@@ -1,5 +1,6 @@
 //! PyMySQL (no DEPRECATE_EOF, no SESSION_TRACK) and mysql_async (both) through the same sluice at the
-//! same time: the Python suite in tests/python must pass while the Rust driver keeps querying.
+//! same time: the Python suite in tests/python must pass while the Rust driver keeps querying. And
+//! mysql-connector-python against sluice's capabilities (query attributes not offered).
 
 use mysql_async::prelude::*;
 
@@ -32,4 +33,23 @@ async fn pymysql_suite_passes_alongside_mysql_async() {
     assert!(out.status.success(), "PyMySQL suite failed:\n{stderr}");
     assert!(stderr.contains("OK"), "{stderr}");
     assert_eq!(n, 300);
+}
+
+/// mysql-connector-python: no query-attributes warning unless the application sets attributes, and a
+/// client that forces CLIENT_QUERY_ATTRIBUTES gets the server's ERR 1064, never a statement run.
+#[tokio::test]
+async fn connector_python_without_query_attributes() {
+    let (topo, schema) = setup("connector_attrs").await;
+    let p = proxy(topo).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/test_connector_query_attributes.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .env("SLUICE_PORT", p.addr().port().to_string())
+        .env("SCHEMA", &schema)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs mysql-connector-python)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mysql-connector-python suite failed:\n{stderr}");
+    assert!(stderr.contains("Ran 3 tests") && stderr.contains("OK"), "{stderr}");
 }

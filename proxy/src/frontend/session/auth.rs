@@ -24,6 +24,15 @@ use crate::frontend::users::User;
 
 /// Capabilities sluice offers clients (plus SSL when TLS is configured). Not offered: COMPRESS,
 /// IGNORE_SPACE (changes parsing), QUERY_ATTRIBUTES and OPTIONAL_RESULTSET_METADATA (change layouts).
+///
+/// QUERY_ATTRIBUTES (MySQL 8.0.23+) puts an attribute block before the text of every COM_QUERY and
+/// changes COM_STMT_EXECUTE; serving it would mean forwarding the attributes on backend connections
+/// that negotiated it too, which MariaDB backends cannot and a shared pool would have to split on.
+/// Not offering it is exact: drivers then send plain COM_QUERY and, only when the application set
+/// attributes, say that the server does not support them (mysql-connector-python warns). libmysqlclient
+/// sets the flag in its response even when it is not offered but follows the negotiated set, so the
+/// client's flag alone is no reason to refuse it; a client that sends the block anyway has its text
+/// refused by the server (ERR 1064), and the lexer takes no keyword from behind a control byte.
 pub const SERVER_CAPS: u32 = caps::LONG_PASSWORD
     | caps::FOUND_ROWS
     | caps::LONG_FLAG

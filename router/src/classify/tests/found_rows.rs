@@ -84,6 +84,23 @@ fn found_rows_effect_follows_the_server() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// MySQL 8's `TABLE t` and `VALUES ROW(…)`, as measured on MySQL 9.7.2: they set `FOUND_ROWS()` like a
+/// SELECT (with INTO, to the rows selected, which the OK packet's affected rows give). MariaDB's `VALUES
+/// (…)`, above, keeps it.
+#[test]
+fn found_rows_of_mysql_table_and_values_statements() {
+    for (sql, want) in [
+        ("TABLE t", FoundRows::Sets),
+        ("TABLE t ORDER BY id LIMIT 1", FoundRows::Sets),
+        ("VALUES ROW(1, 2), ROW(3, 4)", FoundRows::Sets),
+        ("TABLE t LIMIT 1 INTO @a, @b", FoundRows::Affected),
+        ("VALUES ROW(1, 2) INTO @a, @b", FoundRows::Affected),
+        ("VALUES (1), (2)", FoundRows::Keeps),
+    ] {
+        assert_eq!(class(sql).found_rows, want, "{sql}");
+    }
+}
+
 /// Whether a digest may hold a password is decided once, in its plan.
 #[test]
 fn the_plan_says_whether_a_statement_may_hold_a_password() {

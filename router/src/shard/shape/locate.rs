@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, ObjectName, Statement, Visit, Visitor};
+use sqlparser::ast::{Expr, Ident, ObjectName, Query, Statement, Visit, Visitor};
 
 use super::Cx;
 use crate::lexer::{Token, TokenKind};
@@ -21,7 +21,8 @@ impl Visitor for Qualifiers {
     }
 }
 
-/// How often the sharded table is named as a relation anywhere in the statement (subqueries too).
+/// How often the sharded table is named as a relation anywhere in the statement (subqueries and
+/// `TABLE t` too).
 pub(super) fn count_relations(s: &Statement, cx: &Cx<'_>) -> usize {
     struct Count<'a, 'b>(&'a Cx<'b>, usize);
     impl Visitor for Count<'_, '_> {
@@ -30,6 +31,14 @@ pub(super) fn count_relations(s: &Statement, cx: &Cx<'_>) -> usize {
             if self.0.is_ours(r) {
                 self.1 += 1;
             }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            crate::analyze::table_statements(&q.body, &mut |t| {
+                if self.0.map.find(&t) == Some(self.0.table) {
+                    self.1 += 1;
+                }
+            });
             ControlFlow::Continue(())
         }
     }

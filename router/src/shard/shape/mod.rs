@@ -227,14 +227,24 @@ impl Cx<'_> {
 
     fn select(&mut self, q: &Query, occurrences: usize) -> Result<Kind, String> {
         let name = self.name().to_owned();
+        if q.with.is_some() {
+            return Err(format!("a WITH clause over sharded table {name} is not routed; inline it"));
+        }
+        // A `TABLE t` statement, which the parse read in parentheses.
+        let mut body = q.body.as_ref();
+        while let SetExpr::Query(inner) = body {
+            body = inner.body.as_ref();
+        }
+        if let SetExpr::Table(_) = body {
+            return Err(format!(
+                "TABLE {name} is not routed over a sharded table; use SELECT * FROM {name} (by its shard key, or all shards)"
+            ));
+        }
         let SetExpr::Select(s) = q.body.as_ref() else {
             return Err(format!(
                 "UNION and other set operations over sharded table {name} are not routed; run each part on its own"
             ));
         };
-        if q.with.is_some() {
-            return Err(format!("a WITH clause over sharded table {name} is not routed; inline it"));
-        }
         let mut found = 0;
         let mut joins = false;
         for t in &s.from {

@@ -34,6 +34,11 @@ fn unroutable_statements_are_refused_with_a_reason() {
             "ON DUPLICATE KEY UPDATE of shard key",
         ),
         ("SELECT * FROM documents WHERE id = 1 PROCEDURE ANALYSE()", "cannot parse it"),
+        ("TABLE documents", "use SELECT * FROM documents"),
+        ("TABLE documents ORDER BY id LIMIT 2", "use SELECT * FROM documents"),
+        ("SELECT * FROM other UNION TABLE documents", "UNION"),
+        ("SELECT * FROM documents WHERE id = 1 AND owner IN (TABLE other UNION TABLE documents)", "subquery"),
+        ("WITH x AS (SELECT id FROM other) DELETE FROM documents WHERE id = 1", "WITH"),
     ];
     for (sql, want) in cases {
         match route(sql) {
