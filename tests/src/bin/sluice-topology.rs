@@ -4,6 +4,9 @@
 //! `sluice-topology serve --root DIR --nonce N [--mysql-basedir DIR]` (spawned by the harness; MySQL
 //! with `--mysql-basedir`), `sluice-topology stop` and `sluice-topology status` (for people and
 //! scripts: both flavours' shared topologies; `--root DIR` names one root instead).
+//! `sluice-topology mysql-template` initializes the MySQL data-dir template of `SLUICE_MYSQL_BASEDIR`
+//! now (`scripts/test.sh` runs it before the tests, so a slow first initialization is not charged to
+//! the first MySQL test's time limit).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +15,7 @@ use sluice_tests::flavor::{Flavor, Install};
 use sluice_tests::shared_state::Paths;
 use sluice_tests::supervisor;
 
-const USAGE: &str = "usage: sluice-topology (serve --root DIR --nonce N [--mysql-basedir DIR] | stop [--root DIR] | status [--root DIR])";
+const USAGE: &str = "usage: sluice-topology (serve --root DIR --nonce N [--mysql-basedir DIR] | stop [--root DIR] | status [--root DIR] | mysql-template)";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -50,6 +53,7 @@ async fn main() -> ExitCode {
             }
             None => Err(anyhow::anyhow!("serve needs --nonce\n{USAGE}")),
         },
+        Some("mysql-template") => mysql_template(),
         Some("stop") => each(supervisor::stop),
         Some("status") => each(supervisor::status),
         _ => Err(anyhow::anyhow!("{USAGE}")),
@@ -69,5 +73,17 @@ async fn main() -> ExitCode {
             eprintln!("sluice-topology: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Ensures the MySQL data-dir template of `SLUICE_MYSQL_BASEDIR` exists; says where and how long it took.
+fn mysql_template() -> anyhow::Result<String> {
+    let t0 = std::time::Instant::now();
+    match Install::mysql_from_env()? {
+        Some(Install::MySql { basedir }) => {
+            let dir = sluice_tests::mysql_template::ensure(&basedir)?;
+            Ok(format!("MySQL data-dir template {} ready after {:.1?}", dir.display(), t0.elapsed()))
+        }
+        _ => Err(anyhow::anyhow!("{}", sluice_tests::MYSQL_NOT_RUN)),
     }
 }
