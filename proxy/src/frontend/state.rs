@@ -145,6 +145,9 @@ pub enum StartError {
     /// TLS certificates, keys or CA files.
     #[error(transparent)]
     Tls(#[from] crate::core::tls::TlsError),
+    /// `[backend] server_public_key_file` cannot be read or is no RSA public key.
+    #[error(transparent)]
+    ServerPublicKey(#[from] crate::core::config::ConfigError),
     /// The config has no group, or a group no member.
     #[error("{0}")]
     Topology(String),
