@@ -2,7 +2,9 @@
 # The one command that runs every test, on a fresh machine too: installs what is missing, then checks
 # formatting, lints (Rust, and deploy/ with scripts/lint-deploy.sh), and runs all Rust tests (unit,
 # doc-free integration tests against a real MariaDB primary + 2 GTID replicas + Redis started by the
-# test harness, and the PyMySQL suite they run).
+# test harness, and the PyMySQL suite they run). The MySQL flavour of the integration tests (the same
+# topology on MySQL 8.4/9.x) runs when SLUICE_MYSQL_BASEDIR names a MySQL install (.ci/run sets it);
+# without it the summary says in one line that it was not run.
 # Every step runs even if an earlier check failed; the exit status is non-zero if any step failed.
 # At the end it stops the shared test topology and prints how long each step took.
 set -euo pipefail
@@ -37,11 +39,14 @@ finish() {
   # The harness starts one MariaDB + Redis topology per test run and leaves it for the next test
   # process; nothing should outlive this script.
   if [ -x "$TARGET_DIR/debug/sluice-topology" ]; then
-    printf '\n== stopping the shared test topology: %s\n' \
-      "$("$TARGET_DIR/debug/sluice-topology" stop 2>&1 | tail -n 1 || true)"
+    # One line per flavour's shared topology.
+    printf '\n== stopping the shared test topologies\n%s\n' \
+      "$("$TARGET_DIR/debug/sluice-topology" stop 2>&1 | tail -n 2 || true)"
   fi
   printf '\n== summary (%ss in all)\n' $(( $(date +%s) - T_START ))
   [ ${#SUMMARY[@]} -eq 0 ] || printf '%s\n' "${SUMMARY[@]}"
+  [ -n "${SLUICE_MYSQL_BASEDIR:-}" ] \
+    || echo "MySQL flavour not run: SLUICE_MYSQL_BASEDIR is not set (point it at a MySQL 8.4/9.x install)"
   [ -z "$CURRENT" ] || printf '  INTERRUPTED     %s\n' "$CURRENT"
   if [ ${#FAILED[@]} -gt 0 ]; then
     local list; list=$(printf '%s, ' "${FAILED[@]}")
@@ -95,6 +100,17 @@ install_missing() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; return 1; }
 }
 
+# The MySQL install the MySQL flavour runs on, and its data-dir template initialized now: a first
+# initialization on a busy machine takes minutes, which would otherwise count against the first MySQL
+# test's time limit.
+mysql_flavour() {
+  local mysqld="$SLUICE_MYSQL_BASEDIR/bin/mysqld"
+  [ -x "$mysqld" ] || { echo "SLUICE_MYSQL_BASEDIR=$SLUICE_MYSQL_BASEDIR has no bin/mysqld" >&2; return 1; }
+  echo "MySQL flavour on $("$mysqld" --version) ($SLUICE_MYSQL_BASEDIR)"
+  cargo build -q -p sluice-tests --bin sluice-topology || return 1
+  "$TARGET_DIR/debug/sluice-topology" mysql-template
+}
+
 run_tests() {
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
@@ -144,5 +160,6 @@ step "install missing packages" install_missing || exit 1
 step "cargo fmt --check" cargo fmt --all -- --check || true
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings || true
 step "lint deploy files" env LINT_DEPLOY_BUILD=0 scripts/lint-deploy.sh || true
+[ -z "${SLUICE_MYSQL_BASEDIR:-}" ] || step "MySQL flavour" mysql_flavour || true
 step "tests" run_tests || true
 step "fuzz smoke" fuzz_smoke || true

@@ -2,6 +2,10 @@
 # Builds sluice and starts it in front of a local topology: MariaDB primary on 127.0.0.1:3307, two GTID
 # replicas on 3308 and 3309, Redis on 6380 (if redis-server exists), sluice on 6033 (admin 6032).
 #
+# SLUICE_FLAVOR=mysql starts the same topology on MySQL 8.4/9.x instead, from the install that
+# SLUICE_MYSQL_BASEDIR names (the directory holding bin/mysqld): GTIDs with SOURCE_AUTO_POSITION,
+# replicas with super_read_only, caching_sha2_password accounts. One data directory holds one flavour.
+#
 # Safe to run again: it starts only what is not running (a killed replica comes back read-only and
 # resumes replication), reuses existing data directories, and restarts sluice only when it is not
 # running or its binary or config is newer than the running process.
@@ -24,16 +28,42 @@ ON_FAIL=""   # command run before exiting on an error (stops a sluice that did n
 die() { printf '[up] error: %s\n' "$*" >&2; [ -z "$ON_FAIL" ] || eval "$ON_FAIL"; exit 1; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }'; }
 
+FLAVOR=${SLUICE_FLAVOR:-mariadb}
+case $FLAVOR in
+  mariadb) ;;
+  mysql)
+    [ -n "${SLUICE_MYSQL_BASEDIR:-}" ] \
+      || die "SLUICE_FLAVOR=mysql needs SLUICE_MYSQL_BASEDIR: set it to a MySQL 8.4/9.x install (the directory holding bin/mysqld), e.g. SLUICE_MYSQL_BASEDIR=/opt/mysql-9.7 SLUICE_FLAVOR=mysql $0"
+    MYSQL_BASEDIR=$(cd "$SLUICE_MYSQL_BASEDIR" 2>/dev/null && pwd) \
+      || die "SLUICE_MYSQL_BASEDIR=$SLUICE_MYSQL_BASEDIR is not a directory"
+    [ -x "$MYSQL_BASEDIR/bin/mysqld" ] \
+      || die "SLUICE_MYSQL_BASEDIR=$SLUICE_MYSQL_BASEDIR has no bin/mysqld: point it at a MySQL 8.4/9.x install's top directory"
+    ;;
+  *) die "SLUICE_FLAVOR=$FLAVOR: use mariadb (the default) or mysql" ;;
+esac
+
 mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 # One up.sh at a time (benches/sysbench.sh runs it too). Children never inherit the lock (9>&-).
 exec 9>"$DATA/.up.lock"
 flock -n 9 || { log "waiting for another up.sh to finish"; flock 9; }
+# One flavour per data directory (a directory from before flavours existed holds MariaDB).
+had=$(cat "$DATA/.flavor" 2>/dev/null || { [ -d "$DATA/primary" ] && echo mariadb; } || true)
+[ -z "$had" ] || [ "$had" = "$FLAVOR" ] \
+  || die "$DATA holds a $had topology, not $FLAVOR: ./deploy/local/down.sh --purge first, or give SLUICE_LOCAL_DATA another directory"
+echo "$FLAVOR" >"$DATA/.flavor"
 
 # --- what the machine needs (checked first, so a second run is fast) -----------------------------
 missing=()
-command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
-command -v mariadb >/dev/null || missing+=(mariadb-client)
+CLIENT=mariadb   # the command-line client for setup, and for the check that sluice answers
+if [ "$FLAVOR" = mysql ] && [ -x "$MYSQL_BASEDIR/bin/mysql" ]; then
+  CLIENT=$MYSQL_BASEDIR/bin/mysql
+else
+  command -v mariadb >/dev/null || missing+=(mariadb-client)
+fi
+if [ "$FLAVOR" = mariadb ]; then
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+fi
 command -v cc >/dev/null || missing+=(build-essential)
 command -v cmake >/dev/null || missing+=(cmake)      # pingora's build needs it
 if [ ${#missing[@]} -gt 0 ]; then
@@ -44,7 +74,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
-ROOT_FLAG=(); [ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--user=root)   # mariadbd refuses to run as root without it
+ROOT_FLAG=(); [ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--user=root)   # mariadbd and mysqld refuse to run as root without it
 
 # --- helpers --------------------------------------------------------------------------------------
 # alive PIDFILE PATTERN: the pid in PIDFILE runs (not a zombie) and its command line contains PATTERN,
@@ -68,7 +98,7 @@ fail_with_log() { # logfile message
   if [ -f "$1" ]; then printf '[up] --- last lines of %s ---\n' "$1" >&2; tail -n 25 "$1" >&2; fi
   die "$2"
 }
-sql() { mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot --batch --skip-column-names -e "$2"; }
+sql() { "$CLIENT" --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot --batch --skip-column-names -e "$2"; }
 
 # wait_until NAME PID LOGFILE COMMAND...: COMMAND succeeds within TIMEOUT, or PID dies, or we give up.
 wait_until() {
@@ -83,12 +113,50 @@ wait_until() {
   log "$name is up (pid $pid, $(elapsed "$t0"))"
 }
 
-# start_mariadb NAME PORT SERVER_ID [extra mariadbd flags...]: initialises (once) and starts a server
-# unless it already runs.
-start_mariadb() {
+# MySQL: one data directory initialised with --initialize-insecure (3 s idle, minutes on a busy machine)
+# and copied for each server, without auto.cnf so each makes its own server_uuid. root@localhost is
+# socket-only; the bootstrap adds root@127.0.0.1 (no password, like MariaDB's) for the setup below.
+mysql_template() {
+  local tpl="$DATA/mysql-template"
+  [ -d "$tpl/mysql" ] && return 0
+  log "initialising a MySQL data directory in $tpl ($MYSQL_BASEDIR)"
+  rm -rf "$tpl" "$DATA/mysql-template.tmp"; mkdir -p "$DATA/mysql-template.tmp"
+  printf '%s\n' "CREATE USER 'root'@'127.0.0.1' IDENTIFIED WITH caching_sha2_password BY '';" \
+    "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" >"$DATA/mysql-template.tmp/init.sql"
+  if ! "$MYSQL_BASEDIR/bin/mysqld" --no-defaults "${ROOT_FLAG[@]}" --basedir="$MYSQL_BASEDIR" --datadir="$tpl" \
+    --tmpdir="$DATA/mysql-template.tmp" --init-file="$DATA/mysql-template.tmp/init.sql" --initialize-insecure \
+    >"$DATA/mysql-template.log" 2>&1 9>&-; then
+    rm -rf "$tpl"
+    fail_with_log "$DATA/mysql-template.log" "mysqld --initialize-insecure failed"
+  fi
+  rm -f "$tpl/auto.cnf"; rm -rf "$DATA/mysql-template.tmp"
+}
+
+# start_db NAME PORT SERVER_ID [extra server flags...]: initialises (once) and starts a server of the
+# flavour unless it already runs.
+start_db() {
   local name=$1 port=$2 id=$3 dir="$DATA/$1"; shift 3
   if alive "$dir/pid" "--datadir=$dir"; then log "$name already running on 127.0.0.1:$port (pid $(cat "$dir/pid"))"; return 0; fi
   refuse_busy_port "$port" "$name"
+  if [ "$FLAVOR" = mysql ]; then
+    if [ ! -d "$dir/mysql" ]; then
+      mysql_template
+      log "initialising $name in $dir (a copy of the MySQL template)"
+      rm -rf "$dir"; cp -a "$DATA/mysql-template" "$dir"
+    fi
+    mkdir -p "$dir/tmp"
+    rm -f "$dir/pid"
+    log "starting $name on 127.0.0.1:$port (MySQL; log: $DATA/$name.err)"
+    nohup "$MYSQL_BASEDIR/bin/mysqld" --no-defaults "${ROOT_FLAG[@]}" --basedir="$MYSQL_BASEDIR" --datadir="$dir" \
+      --port="$port" --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/pid" --tmpdir="$dir/tmp" \
+      --log-error="$DATA/$name.err" --server-id="$id" --log-bin=bin --gtid-mode=ON --enforce-gtid-consistency=ON \
+      --max-allowed-packet=64M --skip-name-resolve --max-connections=2000 --innodb-buffer-pool-size=128M \
+      --local-infile=ON "$@" </dev/null >>"$DATA/$name.out" 2>&1 9>&- &
+    local pid=$!
+    disown "$pid"
+    wait_until "$name" "$pid" "$DATA/$name.err" sql "$port" "SELECT 1"
+    return 0
+  fi
   if [ ! -d "$dir/mysql" ]; then
     log "initialising $name in $dir"
     rm -rf "$dir"; mkdir -p "$dir"
@@ -112,37 +180,66 @@ start_mariadb() {
 }
 
 # --- primary --------------------------------------------------------------------------------------
-start_mariadb primary "$PRIMARY_PORT" 1
+start_db primary "$PRIMARY_PORT" 1
 if [ ! -f "$DATA/primary/.accounts" ]; then
   log "creating accounts on the primary: app/app, monitor/monitor, repl/repl; database app"
+  # MySQL: caching_sha2_password (MySQL 9 has no other password plugin); the monitor's privileges
+  # have other names there.
+  identified="IDENTIFIED BY" monitor_grants="SLAVE MONITOR, BINLOG MONITOR, PROCESS"
+  if [ "$FLAVOR" = mysql ]; then
+    identified="IDENTIFIED WITH caching_sha2_password BY" monitor_grants="REPLICATION CLIENT, PROCESS"
+  fi
   # Anonymous users shadow user@'%' for local clients; they go, like on a production server. The DROPs
   # are binlogged, so the replicas (initialised the same way) lose theirs too.
   for host in $(sql "$PRIMARY_PORT" "SELECT host FROM mysql.user WHERE user = ''"); do
     sql "$PRIMARY_PORT" "DROP USER IF EXISTS ''@'$host'"
   done
-  # app: what an application needs, but no SUPER / READ_ONLY ADMIN, so read_only refuses its writes
-  # on a replica. monitor: replication and binlog state and the process list only.
+  # app: what an application needs, but no SUPER / READ_ONLY ADMIN / CONNECTION_ADMIN, so read_only
+  # (MySQL: super_read_only) refuses its writes on a replica. monitor: replication and binlog state and
+  # the process list only.
   sql "$PRIMARY_PORT" "
-    CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';
+    CREATE USER IF NOT EXISTS 'repl'@'%' $identified 'repl';
     GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
-    CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app';
+    CREATE USER IF NOT EXISTS 'app'@'%' $identified 'app';
     GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES,
       EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT, REFERENCES, PROCESS
       ON *.* TO 'app'@'%';
-    CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
-    GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'monitor'@'%';
+    CREATE USER IF NOT EXISTS 'monitor'@'%' $identified 'monitor';
+    GRANT $monitor_grants ON *.* TO 'monitor'@'%';
     CREATE DATABASE IF NOT EXISTS app;"
   touch "$DATA/primary/.accounts"
 fi
 
 # --- replicas -------------------------------------------------------------------------------------
+# The flavour's names: MySQL 8.4 removed the SLAVE/MASTER statements and columns.
+if [ "$FLAVOR" = mysql ]; then
+  R=Replica RO_VAR=super_read_only GTID_POS_SQL="SELECT REPLACE(@@global.gtid_executed, '\n', '')"
+  START_REPLICATION="START REPLICA" SHOW_STATUS="SHOW REPLICA STATUS"
+else
+  R=Slave RO_VAR=read_only GTID_POS_SQL="SELECT @@gtid_binlog_pos"
+  START_REPLICATION="START SLAVE" SHOW_STATUS="SHOW SLAVE STATUS"
+fi
 slave_field() { # port field
-  mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot -e "SHOW SLAVE STATUS\G" 2>/dev/null | awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print; exit }'
+  "$CLIENT" --no-defaults --protocol=TCP -h127.0.0.1 -P"$1" -uroot --vertical -e "$SHOW_STATUS" 2>/dev/null | awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print; exit }'
 }
-replicating() { [ "$(slave_field "$1" Slave_IO_Running)" = Yes ] && [ "$(slave_field "$1" Slave_SQL_Running)" = Yes ]; }
+replicating() { [ "$(slave_field "$1" "${R}_IO_Running")" = Yes ] && [ "$(slave_field "$1" "${R}_SQL_Running")" = Yes ]; }
+# The replica's applied GTID position, for messages.
+replica_pos() { # port
+  if [ "$FLAVOR" = mysql ]; then sql "$1" "$GTID_POS_SQL"; else sql "$1" "SELECT @@gtid_slave_pos"; fi
+}
 # (Re)points a replica at the primary. RESET SLAVE drops relay logs and master.info but keeps
 # gtid_slave_pos, so with MASTER_USE_GTID=slave_pos replication resumes where it stopped.
 point_at_primary() { # port
+  if [ "$FLAVOR" = mysql ]; then
+    # SOURCE_AUTO_POSITION: the replica asks for what its gtid_executed lacks. GET_SOURCE_PUBLIC_KEY:
+    # repl is a caching_sha2_password account and replication runs without TLS.
+    sql "$1" "SET GLOBAL super_read_only = 1;
+      STOP REPLICA; RESET REPLICA;
+      CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=$PRIMARY_PORT, SOURCE_USER='repl',
+        SOURCE_PASSWORD='repl', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1;
+      START REPLICA;"
+    return
+  fi
   sql "$1" "SET GLOBAL read_only = 1;
     STOP SLAVE; RESET SLAVE;
     CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='repl',
@@ -151,42 +248,45 @@ point_at_primary() { # port
 }
 for r in "replica1 3308 2" "replica2 3309 3"; do
   read -r name port id <<<"$r"
-  # --read-only from the start: a replica that was killed comes back refusing writes at once.
-  start_mariadb "$name" "$port" "$id" --read-only=1
+  # Read-only from the start: a replica that was killed comes back refusing writes at once.
+  if [ "$FLAVOR" = mysql ]; then start_db "$name" "$port" "$id" --super-read-only=ON
+  else start_db "$name" "$port" "$id" --read-only=1; fi
   if [ ! -f "$DATA/$name/.replicating" ]; then
-    log "pointing $name at the primary (GTID, slave_pos)"
-    sql "$port" "SET GLOBAL gtid_slave_pos = ''"
+    log "pointing $name at the primary (GTID)"
+    [ "$FLAVOR" = mysql ] || sql "$port" "SET GLOBAL gtid_slave_pos = ''"
     point_at_primary "$port"
     touch "$DATA/$name/.replicating"
   else
-    # A restarted replica starts its replication threads by itself; START SLAVE covers a stopped one.
-    sql "$port" "SET GLOBAL read_only = 1; START SLAVE;" >/dev/null 2>&1 || true
+    # A restarted replica starts its replication threads by itself; START covers a stopped one.
+    sql "$port" "SET GLOBAL $RO_VAR = 1; $START_REPLICATION;" >/dev/null 2>&1 || true
   fi
 done
 # Both replication threads run and each replica has applied everything the primary has (the accounts
 # included), or the topology is reported broken with the replica's own error.
-primary_pos=$(sql "$PRIMARY_PORT" "SELECT @@gtid_binlog_pos")
+primary_pos=$(sql "$PRIMARY_PORT" "$GTID_POS_SQL")
 for r in "replica1 3308" "replica2 3309"; do
   read -r name port <<<"$r"
   t0=$(date +%s.%N)
   for _ in $(seq 1 25); do replicating "$port" && break; sleep 0.2; done
   if ! replicating "$port" && [ -z "$(slave_field "$port" Last_SQL_Error)" ]; then
     # Threads not running without an SQL error: lost relay logs or master.info (a crash, other
-    # flags). Repoint from gtid_slave_pos; an SQL error (diverged data) is reported, not papered over.
+    # flags). Repoint from the replica's GTID position; an SQL error (diverged data) is reported, not
+    # papered over.
     io_error=$(slave_field "$port" Last_IO_Error)
-    log "$name does not replicate${io_error:+ ($io_error)}; repointing it at the primary from gtid_slave_pos $(sql "$port" "SELECT @@gtid_slave_pos")"
+    log "$name does not replicate${io_error:+ ($io_error)}; repointing it at the primary from GTID $(replica_pos "$port")"
     point_at_primary "$port" || true
     for _ in $(seq 1 25); do replicating "$port" && break; sleep 0.2; done
   fi
   caught_up=-1
-  replicating "$port" && caught_up=$(sql "$port" "SELECT MASTER_GTID_WAIT('$primary_pos', $TIMEOUT)")
+  wait_fn=MASTER_GTID_WAIT; [ "$FLAVOR" = mysql ] && wait_fn=WAIT_FOR_EXECUTED_GTID_SET
+  replicating "$port" && caught_up=$(sql "$port" "SELECT $wait_fn('$primary_pos', $TIMEOUT)")
   if [ "$caught_up" != 0 ] || ! replicating "$port"; then
-    printf '[up] %s: Slave_IO_Running=%s Slave_SQL_Running=%s\n  Last_IO_Error: %s\n  Last_SQL_Error: %s\n' \
-      "$name" "$(slave_field "$port" Slave_IO_Running)" "$(slave_field "$port" Slave_SQL_Running)" \
+    printf '[up] %s: %s_IO_Running=%s %s_SQL_Running=%s\n  Last_IO_Error: %s\n  Last_SQL_Error: %s\n' \
+      "$name" "$R" "$(slave_field "$port" "${R}_IO_Running")" "$R" "$(slave_field "$port" "${R}_SQL_Running")" \
       "$(slave_field "$port" Last_IO_Error)" "$(slave_field "$port" Last_SQL_Error)" >&2
     fail_with_log "$DATA/$name.err" "$name does not replicate from the primary (primary at gtid $primary_pos); ./deploy/local/down.sh --purge starts afresh"
   fi
-  log "$name replicates (gtid_slave_pos $(sql "$port" "SELECT @@gtid_slave_pos"), caught up in $(elapsed "$t0"))"
+  log "$name replicates (GTID $(replica_pos "$port"), caught up in $(elapsed "$t0"))"
 done
 
 # --- redis ----------------------------------------------------------------------------------------
@@ -250,19 +350,23 @@ else
   echo $! >"$PIDFILE"
   # A sluice that does not come up is stopped, so the next run does not take it for a running one.
   ON_FAIL='log "stopping sluice pid $(cat "$PIDFILE")"; kill -KILL "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"'
-  sluice_login() { mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$SLUICE_PORT" -uapp -papp app -e "SELECT 1"; }
+  sluice_login() { "$CLIENT" --no-defaults --protocol=TCP -h127.0.0.1 -P"$SLUICE_PORT" -uapp -papp app -e "SELECT 1"; }
   wait_until sluice "$(cat "$PIDFILE")" "$SLUICE_LOG" sluice_login
   ON_FAIL=""
 fi
 
+mysql_note=""
+[ "$FLAVOR" = mysql ] && mysql_note="
+  MySQL: sluice's monitor does not read MySQL's replica status yet, so the replicas show as unhealthy
+  and reads go to the primary."
 admin_note=""
 port_busy 6032 || admin_note="   (not answering yet: the admin interface is still to come)"
 cat <<MSG
 
-sluice runs on 127.0.0.1:$SLUICE_PORT in front of the primary 127.0.0.1:$PRIMARY_PORT and the replicas 3308, 3309$(command -v redis-server >/dev/null && echo ", redis $REDIS_PORT") ($(elapsed "$T0")).
+sluice runs on 127.0.0.1:$SLUICE_PORT in front of the $FLAVOR primary 127.0.0.1:$PRIMARY_PORT and the replicas 3308, 3309$(command -v redis-server >/dev/null && echo ", redis $REDIS_PORT") ($(elapsed "$T0")).$mysql_note
   data, pid files and logs: $DATA   (sluice's log: $DATA/sluice.log)
-  connect:  mariadb -h127.0.0.1 -P$SLUICE_PORT -uapp -papp app
-  admin:    mariadb -h127.0.0.1 -P6032 -uadmin -padmin$admin_note
-  direct:   mariadb -h127.0.0.1 -P$PRIMARY_PORT -uroot        (primary; replicas on 3308, 3309)
+  connect:  $CLIENT -h127.0.0.1 -P$SLUICE_PORT -uapp -papp app
+  admin:    $CLIENT -h127.0.0.1 -P6032 -uadmin -padmin$admin_note
+  direct:   $CLIENT -h127.0.0.1 -P$PRIMARY_PORT -uroot        (primary; replicas on 3308, 3309)
   stop:     ./deploy/local/down.sh      (--purge also deletes $DATA)
 MSG

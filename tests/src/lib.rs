@@ -1,4 +1,5 @@
-//! Integration-test harness for sluice: a real MariaDB primary, two GTID replicas and Redis, started once per test run.
+//! Integration-test harness for sluice: a real MariaDB primary, two GTID replicas and Redis, started once per test run
+//! (and the same with MySQL, see below).
 //!
 //! # Shared topology (most tests)
 //!
@@ -32,14 +33,32 @@
 //! [`resume`](PrivateTopology::resume), [`restart`](PrivateTopology::restart). Name such tests
 //! `private_*` or `fault_*`: `.config/nextest.toml` runs them one at a time.
 //!
+//! # MySQL flavour
+//!
+//! [`shared_mysql`] (and [`Topology::private_mysql`]) give the same topology with MySQL 8.4/9.x from
+//! `SLUICE_MYSQL_BASEDIR` (never a path the project names itself): GTIDs with `SOURCE_AUTO_POSITION=1`,
+//! replicas with `super_read_only`, every account caching_sha2_password, TLS on the primary only. Each
+//! flavour has its own supervisor (`<target>/sluice-topology/mysql/` for MySQL). Without the variable
+//! they return `None` after printing [`flavor::MYSQL_NOT_RUN`]; a test then returns early:
+//!
+//! ```ignore
+//! let Some(topo) = sluice_tests::shared_mysql().await else { return };
+//! ```
+//!
+//! `scripts/test.sh` prints that line once for the run, so a skipped flavour is never silent.
+//! MySQL data dirs are copies of one template per install, initialized once under the target dir
+//! ([`mysql_template`]).
+//!
 //! # Accounts (the same on every node)
 //!
 //! `root` (no password; setup only), `app`/`app` (application privileges, no SUPER / READ_ONLY ADMIN:
 //! writes on a replica fail with ERR 1290), `monitor`/`monitor` (SLAVE MONITOR, BINLOG MONITOR,
-//! PROCESS), `repl`/`repl` (replication). No anonymous users.
+//! PROCESS; MySQL: REPLICATION CLIENT, PROCESS), `repl`/`repl` (replication). No anonymous users.
 
 pub mod accounts;
 pub mod certs;
+pub mod flavor;
+pub mod mysql_template;
 mod private;
 pub mod procs;
 mod proxy;
@@ -53,8 +72,10 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::Context as _;
+use flavor::Install;
 use tokio::sync::OnceCell;
 
+pub use flavor::{Flavor, MYSQL_NOT_RUN};
 pub use private::{PrivateTopology, Which};
 pub use proxy::{PROXY_USERS, Proxy, start_proxy, try_start_proxy};
 pub use setup::redis_ping;
@@ -68,6 +89,7 @@ struct Attached {
 }
 
 static SHARED: OnceCell<Attached> = OnceCell::const_new();
+static SHARED_MYSQL: OnceCell<Attached> = OnceCell::const_new();
 
 /// The topology shared by every test process of this run; starts it if none runs (cold: about a
 /// second; attaching to a running one: a few milliseconds). Finds the `sluice-topology` binary next to
@@ -82,23 +104,56 @@ pub async fn try_shared() -> anyhow::Result<&'static Topology> {
     let attached = SHARED
         .get_or_try_init(|| async {
             let bin = shared_state::locate_supervisor()?;
-            attach(bin).await
+            attach(bin, Install::MariaDb).await
         })
         .await?;
     Ok(&attached.topology)
+}
+
+/// The MySQL topology shared by every test process of this run (see the crate doc), started if none
+/// runs; `None` after printing [`MYSQL_NOT_RUN`] to stderr when `SLUICE_MYSQL_BASEDIR` is unset.
+/// Panics with the cause if the variable is set but the topology cannot be had (a wrong path fails
+/// loudly); [`try_shared_mysql`] returns it instead.
+pub async fn shared_mysql() -> Option<&'static Topology> {
+    let topology = try_shared_mysql().await.expect("attaching to the shared MySQL test topology");
+    if topology.is_none() {
+        eprintln!("{MYSQL_NOT_RUN}");
+    }
+    topology
+}
+
+/// [`shared_mysql`], returning errors and printing nothing.
+pub async fn try_shared_mysql() -> anyhow::Result<Option<&'static Topology>> {
+    let Some(install) = Install::mysql_from_env()? else { return Ok(None) };
+    let attached = SHARED_MYSQL
+        .get_or_try_init(|| async {
+            let bin = shared_state::locate_supervisor()?;
+            attach(bin, install).await
+        })
+        .await?;
+    Ok(Some(&attached.topology))
+}
+
+/// The shared topology of `flavor`: [`try_shared`], or [`try_shared_mysql`] with an error (naming
+/// `SLUICE_MYSQL_BASEDIR`) instead of `None`.
+pub async fn try_shared_flavor(flavor: Flavor) -> anyhow::Result<&'static Topology> {
+    match flavor {
+        Flavor::MariaDb => try_shared().await,
+        Flavor::MySql => try_shared_mysql().await?.context(MYSQL_NOT_RUN),
+    }
 }
 
 /// [`try_shared`] with the supervisor binary given (in integration tests:
 /// `env!("CARGO_BIN_EXE_sluice-topology")`); the first caller in a process decides.
 pub async fn try_shared_with(bin: &Path) -> anyhow::Result<&'static Topology> {
     let bin = bin.to_path_buf();
-    let attached = SHARED.get_or_try_init(|| attach(bin)).await?;
+    let attached = SHARED.get_or_try_init(|| attach(bin, Install::MariaDb)).await?;
     Ok(&attached.topology)
 }
 
-async fn attach(bin: std::path::PathBuf) -> anyhow::Result<Attached> {
+async fn attach(bin: std::path::PathBuf, install: Install) -> anyhow::Result<Attached> {
     // File locks and the wait for a cold start block; keep them off the test's runtime threads.
-    let (state, users) = tokio::task::spawn_blocking(move || shared_state::attach_blocking(&bin))
+    let (state, users) = tokio::task::spawn_blocking(move || shared_state::attach_blocking(&bin, &install))
         .await
         .context("the attach thread panicked")??;
     Ok(Attached { topology: state.topology, _users: users })

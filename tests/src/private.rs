@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
+use crate::flavor::{Flavor, Install, MYSQL_NOT_RUN};
 use crate::procs::{self, ProcRecord};
 use crate::setup::{self, Running};
 use crate::shared_state::Paths;
@@ -65,10 +66,35 @@ impl Topology {
 
     /// [`Topology::private`], returning errors.
     pub async fn try_private() -> anyhow::Result<PrivateTopology> {
+        Self::try_private_of(&Install::MariaDb).await
+    }
+
+    /// A private MySQL topology, or `None` (after printing [`MYSQL_NOT_RUN`]) when
+    /// `SLUICE_MYSQL_BASEDIR` is unset. Panics with the cause if it cannot start.
+    pub async fn private_mysql() -> Option<PrivateTopology> {
+        match Install::mysql_from_env().expect("SLUICE_MYSQL_BASEDIR names a MySQL install") {
+            Some(install) => {
+                Some(Self::try_private_of(&install).await.expect("starting a private MySQL test topology"))
+            }
+            None => {
+                eprintln!("{MYSQL_NOT_RUN}");
+                None
+            }
+        }
+    }
+
+    /// A private topology of `flavor`; MySQL needs `SLUICE_MYSQL_BASEDIR` (an error without it).
+    pub async fn try_private_flavor(flavor: Flavor) -> anyhow::Result<PrivateTopology> {
+        Self::try_private_of(&Install::for_flavor(flavor)?).await
+    }
+
+    async fn try_private_of(install: &Install) -> anyhow::Result<PrivateTopology> {
+        // The ledger lives with the MariaDB root's; `cleanup_stale` there covers both flavours.
         let paths = Paths::default_root();
         cleanup_stale(&paths);
         std::fs::create_dir_all(paths.private_dir()).context("creating the private ledger dir")?;
-        let running = setup::start("sluice-private-").await?;
+        let prefix = format!("sluice-private-{}-", install.flavor().name());
+        let running = setup::start(&prefix, install).await?;
         let ledger = paths.private_dir().join(format!(
             "{}-{}.toml",
             std::process::id(),

@@ -1,4 +1,4 @@
-//! One server process (mariadbd or redis-server): how to install, spawn, probe and kill it.
+//! One server process (mariadbd, mysqld or redis-server): how to install, spawn, probe and kill it.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::certs::CertFiles;
-use crate::procs;
+use crate::flavor::Install;
+use crate::{mysql_template, procs};
 
 /// How to start one server; kept so a private topology can restart a node it killed.
 #[derive(Debug, Clone)]
 pub enum Spec {
-    /// A mariadbd; `datadir` is `<run dir>/<name>`.
-    MariaDb {
+    /// A mariadbd or mysqld; `datadir` is `<run dir>/<name>`.
+    Db {
+        /// Which server, from where.
+        install: Install,
         /// `primary`, `replica1`, `replica2`: names the datadir and the log file.
         name: String,
         /// Its own directory (datadir, socket, pid file).
@@ -24,9 +27,11 @@ pub enum Spec {
         port: u16,
         /// `--server-id`.
         server_id: u32,
-        /// Replicas start with `--read-only` so no write can land before `SET GLOBAL read_only` would run.
+        /// Replicas start read-only (MariaDB `--read-only`, MySQL `--super-read-only`) so no write can
+        /// land before replication is set up.
         replica: bool,
-        /// `--ssl-ca/--ssl-cert/--ssl-key`, on the primary.
+        /// `--ssl-ca/--ssl-cert/--ssl-key`, on the primary. Without it a mysqld offers no TLS at all
+        /// (`--tls-version=`), like a mariadbd without certificates.
         tls: Option<CertFiles>,
     },
     /// A redis-server without persistence.
@@ -42,7 +47,7 @@ impl Spec {
     /// Short name for logs and errors.
     pub fn name(&self) -> &str {
         match self {
-            Spec::MariaDb { name, .. } => name,
+            Spec::Db { name, .. } => name,
             Spec::Redis { .. } => "redis",
         }
     }
@@ -50,14 +55,14 @@ impl Spec {
     /// The server's directory (`mariadbd --datadir`, redis `--dir`).
     pub fn dir(&self) -> &Path {
         match self {
-            Spec::MariaDb { datadir, .. } | Spec::Redis { dir: datadir, .. } => datadir,
+            Spec::Db { datadir, .. } | Spec::Redis { dir: datadir, .. } => datadir,
         }
     }
 
     /// Its address.
     pub fn addr(&self) -> SocketAddr {
         let port = match self {
-            Spec::MariaDb { port, .. } | Spec::Redis { port, .. } => *port,
+            Spec::Db { port, .. } | Spec::Redis { port, .. } => *port,
         };
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -66,12 +71,12 @@ impl Spec {
     /// rewrites its title to `redis-server 127.0.0.1:<port>`, so match the port, not the arguments.
     pub fn needles(&self) -> Vec<String> {
         match self {
-            Spec::MariaDb { datadir, .. } => vec![format!("--datadir={}", datadir.display())],
+            Spec::Db { datadir, .. } => vec![format!("--datadir={}", datadir.display())],
             Spec::Redis { port, .. } => vec!["redis-server".to_string(), format!(":{port}")],
         }
     }
 
-    /// mariadbd's `--tmpdir`, a sibling of the datadir (inside it, it would show up as a database).
+    /// The server's `--tmpdir`, a sibling of the datadir (inside it, it would show up as a database).
     /// The default /tmp is shared, and concurrent `mariadb-install-db` bootstraps were measured to
     /// collide there on internal temp-table names ("Can't find file: '/tmp/#sql-temptable-…'").
     pub fn tmpdir(&self) -> PathBuf {
@@ -85,13 +90,23 @@ impl Spec {
         dir.with_file_name(format!("{}.log", self.name()))
     }
 
-    /// Creates the data directory: `mariadb-install-db` for mariadbd, an empty dir for Redis.
+    /// Creates the data directory: `mariadb-install-db` for mariadbd, a copy of the install's
+    /// template ([`mysql_template`]) for mysqld, an empty dir for Redis.
     pub async fn install(&self) -> anyhow::Result<()> {
-        let Spec::MariaDb { datadir, name, .. } = self else {
+        let Spec::Db { datadir, name, install, .. } = self else {
             return std::fs::create_dir_all(self.dir()).context("creating the redis dir");
         };
         let tmpdir = self.tmpdir();
         std::fs::create_dir_all(&tmpdir).with_context(|| format!("creating {}", tmpdir.display()))?;
+        if let Install::MySql { basedir } = install {
+            let (basedir, datadir) = (basedir.clone(), datadir.clone());
+            return tokio::task::spawn_blocking(move || {
+                let template = mysql_template::ensure(&basedir)?;
+                mysql_template::copy(&template, &datadir)
+            })
+            .await
+            .context("the MySQL install thread panicked")?;
+        }
         let out = tokio::process::Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg("--user=root")
@@ -124,7 +139,7 @@ impl Spec {
             .open(self.log_path())
             .with_context(|| format!("opening {}", self.log_path().display()))?;
         let mut cmd = match self {
-            Spec::MariaDb { datadir, port, server_id, replica, tls, .. } => {
+            Spec::Db { install: Install::MariaDb, datadir, port, server_id, replica, tls, .. } => {
                 let d = datadir.display();
                 let tmpdir = self.tmpdir();
                 let mut cmd = Command::new("mariadbd");
@@ -160,6 +175,53 @@ impl Spec {
                     cmd.arg(format!("--ssl-ca={}", tls.ca.display()))
                         .arg(format!("--ssl-cert={}", tls.server_cert.display()))
                         .arg(format!("--ssl-key={}", tls.server_key.display()));
+                }
+                cmd
+            }
+            Spec::Db {
+                install: Install::MySql { basedir }, datadir, port, server_id, replica, tls, ..
+            } => {
+                let d = datadir.display();
+                let tmpdir = self.tmpdir();
+                let mut cmd = Command::new(basedir.join("bin/mysqld"));
+                cmd.args([
+                    "--no-defaults".to_string(),
+                    format!("--basedir={}", basedir.display()),
+                    "--user=root".to_string(),
+                    format!("--datadir={d}"),
+                    format!("--port={port}"),
+                    "--bind-address=127.0.0.1".to_string(),
+                    format!("--socket={d}/sock"),
+                    format!("--pid-file={d}/pid"),
+                    format!("--tmpdir={}", tmpdir.display()),
+                    format!("--server-id={server_id}"),
+                    // log_replica_updates and ROW format are MySQL's defaults.
+                    "--log-bin=bin".to_string(),
+                    "--gtid-mode=ON".to_string(),
+                    "--enforce-gtid-consistency=ON".to_string(),
+                    "--max-allowed-packet=64M".to_string(),
+                    "--skip-name-resolve".to_string(),
+                    "--max-connections=2000".to_string(),
+                    "--innodb-flush-log-at-trx-commit=2".to_string(),
+                    "--performance-schema=OFF".to_string(),
+                    // MariaDB's default; MySQL's is OFF (the LOAD DATA LOCAL tests need it).
+                    "--local-infile=ON".to_string(),
+                ]);
+                cmd.args(mysql_template::INNODB_OPTIONS);
+                if *replica {
+                    // Refuses writes from every account, SUPER and CONNECTION_ADMIN holders included.
+                    cmd.arg("--super-read-only=ON");
+                }
+                match tls {
+                    Some(tls) => {
+                        cmd.arg(format!("--ssl-ca={}", tls.ca.display()))
+                            .arg(format!("--ssl-cert={}", tls.server_cert.display()))
+                            .arg(format!("--ssl-key={}", tls.server_key.display()));
+                    }
+                    // MySQL would otherwise offer TLS with the certificates it generates itself.
+                    None => {
+                        cmd.arg("--tls-version=");
+                    }
                 }
                 cmd
             }

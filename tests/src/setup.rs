@@ -8,6 +8,7 @@ use mysql_async::prelude::Queryable as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::accounts::{self, APP_PASSWORD, MONITOR_PASSWORD, REPL_PASSWORD, REPL_USER};
+use crate::flavor::{Flavor, Install};
 use crate::servers::{Server, Spec};
 use crate::topology::{APP_PASSWORD_FILE, MONITOR_PASSWORD_FILE, Node, Topology};
 use crate::{certs, procs};
@@ -45,12 +46,13 @@ impl Running {
     }
 }
 
-/// Starts a topology in a new directory named `<prefix>XXXXXX` under tmpfs (or the temp dir).
-/// A port grabbed by someone else between choosing and binding fails one attempt; so retry twice.
-pub async fn start(prefix: &str) -> anyhow::Result<Running> {
+/// Starts a topology of `install`'s servers in a new directory named `<prefix>XXXXXX` under tmpfs (or
+/// the temp dir). A port grabbed by someone else between choosing and binding fails one attempt; so
+/// retry twice.
+pub async fn start(prefix: &str, install: &Install) -> anyhow::Result<Running> {
     let mut first_error = None;
     for attempt in 1..=3 {
-        match start_once(prefix).await {
+        match start_once(prefix, install).await {
             Ok(running) => return Ok(running),
             Err(e) => {
                 tracing::warn!(attempt, error = %format!("{e:#}"), "topology start failed");
@@ -61,7 +63,7 @@ pub async fn start(prefix: &str) -> anyhow::Result<Running> {
     Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no attempt ran"))).context("starting a topology")
 }
 
-async fn start_once(prefix: &str) -> anyhow::Result<Running> {
+async fn start_once(prefix: &str, install: &Install) -> anyhow::Result<Running> {
     let t0 = Instant::now();
     let base = procs::data_base_dir();
     let dir = tempfile::Builder::new()
@@ -76,7 +78,8 @@ async fn start_once(prefix: &str) -> anyhow::Result<Running> {
     write_secret(&dir.join(MONITOR_PASSWORD_FILE), MONITOR_PASSWORD)?;
 
     let ports = procs::free_ports(4)?;
-    let maria = |i: usize, name: &str, tls| Spec::MariaDb {
+    let db = |i: usize, name: &str, tls| Spec::Db {
+        install: install.clone(),
         name: name.to_string(),
         datadir: dir.join(name),
         port: ports[i],
@@ -85,9 +88,9 @@ async fn start_once(prefix: &str) -> anyhow::Result<Running> {
         tls,
     };
     let specs = [
-        maria(0, "primary", Some(cert_files.clone())),
-        maria(1, "replica1", None),
-        maria(2, "replica2", None),
+        db(0, "primary", Some(cert_files.clone())),
+        db(1, "replica1", None),
+        db(2, "replica2", None),
         Spec::Redis { dir: dir.join("redis"), port: ports[3] },
     ];
     // join!, not try_join!: on a failure the other installs must finish before the dir is removed, or
@@ -114,11 +117,13 @@ async fn start_once(prefix: &str) -> anyhow::Result<Running> {
         redis: servers[3].spec.addr(),
         tls_ca: cert_files.ca.clone(),
         dir: dir.clone(),
+        flavor: install.flavor(),
     };
     configure(&topology).await?;
     redis_ping(topology.redis).await?;
     tracing::info!(
         dir = %dir.display(),
+        flavor = install.flavor().name(),
         install_ms = t_install.as_millis(),
         listen_ms = t_listen.as_millis(),
         total_ms = t0.elapsed().as_millis(),
@@ -136,7 +141,7 @@ async fn configure(topology: &Topology) -> anyhow::Result<()> {
     for host in anonymous {
         conn.query_drop(format!("DROP USER ''@'{host}'")).await.context("dropping an anonymous user")?;
     }
-    for stmt in accounts::create_statements() {
+    for stmt in accounts::create_statements(topology.flavor) {
         conn.query_drop(&stmt).await.with_context(|| format!("on the primary: {stmt}"))?;
     }
     conn.disconnect().await.ok();
@@ -151,22 +156,41 @@ async fn configure(topology: &Topology) -> anyhow::Result<()> {
 
 async fn start_replication(topology: &Topology, replica: &Node, primary_port: u16) -> anyhow::Result<()> {
     let mut conn = topology.connect_root(replica).await?;
-    // MASTER_CONNECT_RETRY=1: after a fault test restarts the primary, replicas reconnect within a second.
-    let change = format!(
-        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary_port}, MASTER_USER='{REPL_USER}', \
-         MASTER_PASSWORD='{REPL_PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
-    );
-    for stmt in [change.as_str(), "START SLAVE", "SET GLOBAL read_only=1"] {
+    // CONNECT_RETRY=1: after a fault test restarts the primary, replicas reconnect within a second.
+    let statements = match topology.flavor {
+        Flavor::MariaDb => [
+            format!(
+                "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary_port}, MASTER_USER='{REPL_USER}', \
+                 MASTER_PASSWORD='{REPL_PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+            ),
+            "START SLAVE".to_string(),
+            "SET GLOBAL read_only=1".to_string(),
+        ],
+        // GET_SOURCE_PUBLIC_KEY: `repl` is a caching_sha2_password account and replication runs without
+        // TLS, so the replica asks the primary for its RSA key. The replica runs with super_read_only.
+        Flavor::MySql => [
+            format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={primary_port}, \
+                 SOURCE_USER='{REPL_USER}', SOURCE_PASSWORD='{REPL_PASSWORD}', SOURCE_AUTO_POSITION=1, \
+                 GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1"
+            ),
+            "START REPLICA".to_string(),
+            "SET GLOBAL super_read_only=ON".to_string(),
+        ],
+    };
+    for stmt in &statements {
         conn.query_drop(stmt).await.with_context(|| format!("on replica {}: {stmt}", replica.addr))?;
     }
     // Wait for both threads to run; an IO thread that cannot log in would otherwise show up only as a
     // GTID-wait timeout 30 s later.
+    let names = ReplicaStatusNames::of(topology.flavor);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await?;
-        let row = row.context("SHOW SLAVE STATUS returned no row after START SLAVE")?;
-        let io: Option<String> = row.get("Slave_IO_Running");
-        let sql: Option<String> = row.get("Slave_SQL_Running");
+        let row: Option<mysql_async::Row> = conn.query_first(names.show).await?;
+        let row =
+            row.with_context(|| format!("{} returned no row after starting replication", names.show))?;
+        let io: Option<String> = row.get(names.io_running);
+        let sql: Option<String> = row.get(names.sql_running);
         if io.as_deref() == Some("Yes") && sql.as_deref() == Some("Yes") {
             break;
         }
@@ -178,6 +202,36 @@ async fn start_replication(topology: &Topology, replica: &Node, primary_port: u1
     }
     conn.disconnect().await.ok();
     Ok(())
+}
+
+/// The replica status statement and its thread-state columns per flavour (MySQL 8.4 removed the SLAVE
+/// and MASTER forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaStatusNames {
+    /// `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS`.
+    pub show: &'static str,
+    /// `Slave_IO_Running` / `Replica_IO_Running`.
+    pub io_running: &'static str,
+    /// `Slave_SQL_Running` / `Replica_SQL_Running`.
+    pub sql_running: &'static str,
+}
+
+impl ReplicaStatusNames {
+    /// The names `flavor` uses.
+    pub fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                show: "SHOW SLAVE STATUS",
+                io_running: "Slave_IO_Running",
+                sql_running: "Slave_SQL_Running",
+            },
+            Flavor::MySql => Self {
+                show: "SHOW REPLICA STATUS",
+                io_running: "Replica_IO_Running",
+                sql_running: "Replica_SQL_Running",
+            },
+        }
+    }
 }
 
 /// Sends a raw `PING` to Redis and expects `+PONG`.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::flavor::{Flavor, Install};
 use crate::procs::{self, ProcRecord};
 use crate::topology::Topology;
 
@@ -26,23 +27,36 @@ use crate::topology::Topology;
 pub const IDLE_EXIT: Duration = Duration::from_secs(20);
 /// How long an attaching process waits for a new supervisor to report the topology ready.
 const START_LIMIT: Duration = Duration::from_secs(120);
+/// The same for MySQL, whose first start in a target dir initializes the data-dir template: seconds on
+/// an idle machine, measured at over two minutes on a busy 2-core one.
+const MYSQL_START_LIMIT: Duration = Duration::from_secs(600);
 /// The supervisor binary's name; also what identifies its process.
 pub const SUPERVISOR_BIN: &str = "sluice-topology";
 
-/// The files of the shared topology.
+/// The files of the shared topology of one flavour.
 #[derive(Debug, Clone)]
 pub struct Paths {
-    /// `<target>/sluice-topology` (or `$SLUICE_TOPOLOGY_ROOT`).
+    /// `<target>/sluice-topology` (or `$SLUICE_TOPOLOGY_ROOT`) for MariaDB; its `mysql/` for MySQL.
     pub root: PathBuf,
 }
 
 impl Paths {
-    /// The default root: `$SLUICE_TOPOLOGY_ROOT`, else `<target dir>/sluice-topology`.
+    /// The default root: `$SLUICE_TOPOLOGY_ROOT`, else `<target dir>/sluice-topology` (MariaDB's).
     pub fn default_root() -> Self {
         let root = std::env::var_os("SLUICE_TOPOLOGY_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| procs::target_dir().join("sluice-topology"));
         Self { root }
+    }
+
+    /// The root of `flavor`'s shared topology: the default root for MariaDB, its `mysql/` for MySQL
+    /// (each flavour has its own supervisor, state and locks).
+    pub fn for_flavor(flavor: Flavor) -> Self {
+        let base = Self::default_root();
+        match flavor {
+            Flavor::MariaDb => base,
+            Flavor::MySql => Self { root: base.root.join(flavor.name()) },
+        }
     }
 
     /// Serializes starting and stopping.
@@ -134,10 +148,11 @@ impl State {
     }
 }
 
-/// Attaches to the shared topology, starting its supervisor (`bin`) if none runs. Blocking.
-/// Returns the topology and the `users.lock` handle, which the caller must keep open for its whole life.
-pub fn attach_blocking(bin: &Path) -> anyhow::Result<(State, File)> {
-    let paths = Paths::default_root();
+/// Attaches to the shared topology of `install`'s flavour, starting its supervisor (`bin`) if none runs.
+/// Blocking. Returns the topology and the `users.lock` handle, which the caller must keep open for its
+/// whole life.
+pub fn attach_blocking(bin: &Path, install: &Install) -> anyhow::Result<(State, File)> {
+    let paths = Paths::for_flavor(install.flavor());
     let start = paths.open_lock(&paths.start_lock())?;
     start.lock().context("locking start.lock")?;
     let users = paths.open_lock(&paths.users_lock())?;
@@ -153,13 +168,13 @@ pub fn attach_blocking(bin: &Path) -> anyhow::Result<(State, File)> {
     }
     // Stale or absent: a leftover file must not be mistaken for the new supervisor's answer.
     let _ = std::fs::remove_file(paths.state());
-    let state = spawn_supervisor(bin, &paths)?;
+    let state = spawn_supervisor(bin, &paths, install)?;
     drop(start);
     Ok((state, users))
 }
 
 /// Spawns `bin serve` detached (own process group, no inherited pipes) and waits for its state file.
-fn spawn_supervisor(bin: &Path, paths: &Paths) -> anyhow::Result<State> {
+fn spawn_supervisor(bin: &Path, paths: &Paths, install: &Install) -> anyhow::Result<State> {
     use std::os::unix::process::CommandExt as _;
 
     let nanos = std::time::SystemTime::now()
@@ -174,12 +189,16 @@ fn spawn_supervisor(bin: &Path, paths: &Paths) -> anyhow::Result<State> {
         .open(paths.log())
         .with_context(|| format!("opening {}", paths.log().display()))?;
     let log2 = log.try_clone().context("duplicating the log handle")?;
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--root")
-        .arg(&paths.root)
-        .arg("--nonce")
-        .arg(&nonce)
+    let mut command = Command::new(bin);
+    command.arg("serve").arg("--root").arg(&paths.root).arg("--nonce").arg(&nonce);
+    let limit = match install {
+        Install::MariaDb => START_LIMIT,
+        Install::MySql { basedir } => {
+            command.arg("--mysql-basedir").arg(basedir);
+            MYSQL_START_LIMIT
+        }
+    };
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
@@ -189,7 +208,7 @@ fn spawn_supervisor(bin: &Path, paths: &Paths) -> anyhow::Result<State> {
         .spawn()
         .with_context(|| format!("spawning {}", bin.display()))?;
 
-    let deadline = Instant::now() + START_LIMIT;
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().context("polling the supervisor")? {
             bail!(
@@ -204,10 +223,7 @@ fn spawn_supervisor(bin: &Path, paths: &Paths) -> anyhow::Result<State> {
         if Instant::now() > deadline {
             // Best effort: it is stuck; kill it so it does not linger.
             let _ = child.kill();
-            bail!(
-                "the topology supervisor was not ready within {START_LIMIT:?}; see {}",
-                paths.log().display()
-            );
+            bail!("the topology supervisor was not ready within {limit:?}; see {}", paths.log().display());
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::flavor::Install;
 use crate::private;
 use crate::procs::{self, ProcRecord};
 use crate::setup;
@@ -14,13 +15,15 @@ use crate::shared_state::{IDLE_EXIT, Paths, SUPERVISOR_BIN, State};
 /// How often the supervisor checks its servers and the users lock.
 const TICK: Duration = Duration::from_millis(250);
 
-/// `sluice-topology serve`: starts the topology, publishes the state file, and waits until it is idle,
-/// told to stop (SIGTERM/SIGINT), or a server dies; then kills everything and removes the run dir.
-pub async fn serve(paths: &Paths, nonce: &str) -> anyhow::Result<()> {
+/// `sluice-topology serve`: starts the topology of `install`'s servers, publishes the state file, and
+/// waits until it is idle, told to stop (SIGTERM/SIGINT), or a server dies; then kills everything and
+/// removes the run dir.
+pub async fn serve(paths: &Paths, nonce: &str, install: &Install) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    tracing::info!(pid = std::process::id(), nonce, "supervisor starting");
+    tracing::info!(pid = std::process::id(), nonce, flavor = install.flavor().name(), "supervisor starting");
     private::cleanup_stale(paths);
-    let mut running = setup::start("sluice-topo-").await?;
+    let prefix = format!("sluice-topo-{}-", install.flavor().name());
+    let mut running = setup::start(&prefix, install).await?;
     let state = State {
         nonce: nonce.to_string(),
         supervisor: ProcRecord {

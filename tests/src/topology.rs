@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{APP_PASSWORD, APP_USER, MONITOR_PASSWORD, MONITOR_USER, ROOT_USER};
 use crate::certs;
+use crate::flavor::Flavor;
 
 /// File in the topology dir holding the `app` password, for `[backend] credentials.password_file`.
 pub const APP_PASSWORD_FILE: &str = "app.password";
 /// File in the topology dir holding the `monitor` password, for `[monitor] credentials.password_file`.
 pub const MONITOR_PASSWORD_FILE: &str = "monitor.password";
 
-/// One MariaDB server.
+/// One MariaDB or MySQL server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// `127.0.0.1:<port>`.
@@ -28,13 +29,15 @@ pub struct Node {
     pub tls: bool,
 }
 
-/// A MariaDB primary, two GTID replicas of it, and a Redis; shared ([`crate::shared()`]) or private
-/// ([`Topology::private`]). Plain data: cloning it does not clone the servers.
+/// A MariaDB (or MySQL: [`Topology::flavor`]) primary, two GTID replicas of it, and a Redis; shared
+/// ([`crate::shared()`], [`crate::shared_mysql()`]) or private ([`Topology::private`]). Plain data:
+/// cloning it does not clone the servers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topology {
     /// The primary (writable, TLS enabled).
     pub primary: Node,
-    /// Two replicas, `read_only=1`, replicating from the primary with `MASTER_USE_GTID=slave_pos`.
+    /// Two replicas, `read_only=1` (MySQL: `super_read_only=ON`), replicating from the primary with
+    /// `MASTER_USE_GTID=slave_pos` (MySQL: `SOURCE_AUTO_POSITION=1`).
     pub replicas: [Node; 2],
     /// redis-server without persistence.
     pub redis: SocketAddr,
@@ -42,13 +45,16 @@ pub struct Topology {
     pub tls_ca: PathBuf,
     /// The topology's directory: data dirs, logs (`primary.log` …), certificates, password files.
     pub dir: PathBuf,
+    /// The servers' flavour.
+    #[serde(default)]
+    pub flavor: Flavor,
 }
 
 /// Makes schema names unique among the tests of one process; the pid makes them unique across processes.
 static SCHEMA_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Topology {
-    /// The three MariaDB servers, primary first.
+    /// The three database servers, primary first.
     pub fn nodes(&self) -> [&Node; 3] {
         [&self.primary, &self.replicas[0], &self.replicas[1]]
     }
@@ -126,7 +132,8 @@ impl Topology {
     }
 
     /// Waits (30 s at most) until both replicas have applied everything the primary has binlogged so far:
-    /// `MASTER_GTID_WAIT(<primary @@gtid_binlog_pos>)` on each. Panics with the cause if they do not;
+    /// `MASTER_GTID_WAIT(<primary @@gtid_binlog_pos>)` on each (MySQL:
+    /// `WAIT_FOR_EXECUTED_GTID_SET(<primary @@gtid_executed>)`). Panics with the cause if they do not;
     /// [`Topology::try_wait_replicas_caught_up`] returns it instead.
     pub async fn wait_replicas_caught_up(&self) {
         self.try_wait_replicas_caught_up().await.expect("waiting for the replicas to catch up");
@@ -135,8 +142,11 @@ impl Topology {
     /// [`Topology::wait_replicas_caught_up`], returning errors.
     pub async fn try_wait_replicas_caught_up(&self) -> anyhow::Result<()> {
         let mut conn = self.connect_root(&self.primary).await?;
-        let pos: Option<String> =
-            conn.query_first("SELECT @@gtid_binlog_pos").await.context("reading the primary's GTID")?;
+        let sql = match self.flavor {
+            Flavor::MariaDb => "SELECT @@gtid_binlog_pos",
+            Flavor::MySql => "SELECT @@global.gtid_executed",
+        };
+        let pos: Option<String> = conn.query_first(sql).await.context("reading the primary's GTID")?;
         conn.disconnect().await.ok();
         let pos = pos.unwrap_or_default();
         tokio::try_join!(
@@ -148,10 +158,15 @@ impl Topology {
 
     async fn wait_replica_gtid(&self, replica: &Node, pos: &str) -> anyhow::Result<()> {
         let mut conn = self.connect_root(replica).await?;
+        // Both return 0 once the replica has the position, 1 (MySQL) or -1 (MariaDB) on a timeout.
+        let wait = match self.flavor {
+            Flavor::MariaDb => "SELECT MASTER_GTID_WAIT(?, 30)",
+            Flavor::MySql => "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, 30)",
+        };
         let res: Option<i64> = conn
-            .exec_first("SELECT MASTER_GTID_WAIT(?, 30)", (pos,))
+            .exec_first(wait, (pos,))
             .await
-            .with_context(|| format!("MASTER_GTID_WAIT on replica {}", replica.addr))?;
+            .with_context(|| format!("waiting for GTID {pos} on replica {}", replica.addr))?;
         conn.disconnect().await.ok();
         if res != Some(0) {
             bail!("replica {} did not reach GTID {pos} within 30 s (result {res:?})", replica.addr);

@@ -1,6 +1,11 @@
 //! One backend connection: sluice as a MySQL client. Connects, negotiates sluice's fixed backend
 //! capability set, authenticates (mysql_native_password, caching_sha2_password, cleartext over TLS),
 //! optionally over TLS, and resets itself for reuse with COM_CHANGE_USER.
+//!
+//! caching_sha2_password's full authentication (the server's cache lacks the account: after every
+//! server restart, `FLUSH PRIVILEGES` or password change) sends the password itself: in clear over TLS,
+//! otherwise encrypted with the server's RSA public key, from `[backend] server_public_key_file` or
+//! requested from the server (`0x02`, answered with the PEM key).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use sluice_protocol::auth::{
     CACHING_SHA2_PASSWORD, MYSQL_CLEAR_PASSWORD, MYSQL_NATIVE_PASSWORD, SHA2_FAST_AUTH_SUCCESS,
-    SHA2_PERFORM_FULL_AUTH, native_scramble, sha2_scramble,
+    SHA2_PERFORM_FULL_AUTH, SHA2_REQUEST_PUBLIC_KEY, ServerPublicKey, native_scramble, sha2_scramble,
 };
 use sluice_protocol::constants::{caps, command, header};
 use sluice_protocol::handshake::{AuthSwitchRequest, HandshakeResponse, HandshakeV10};
@@ -56,6 +61,9 @@ pub struct ConnectSpec {
     pub charset: u8,
     /// TLS toward this backend.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The server's RSA public key for caching_sha2_password full authentication without TLS
+    /// (`[backend] server_public_key_file`); `None` asks the server for it when needed.
+    pub server_public_key: Option<Arc<ServerPublicKey>>,
     /// Connect + handshake deadline.
     pub connect_timeout: Duration,
     /// Largest packet accepted from the backend.
@@ -212,9 +220,11 @@ impl BackendConn {
     }
 
     /// Runs the rest of an authentication exchange (after our response) until OK: auth switches,
-    /// caching_sha2 fast and full auth.
+    /// caching_sha2 fast and full auth (see the module doc).
     async fn finish_auth(&mut self, spec: &ConnectSpec) -> Result<()> {
         let pw = spec.password.as_bytes();
+        // Set once sluice has asked the server for its RSA key: the next AuthMoreData carries it.
+        let mut key_requested = false;
         loop {
             let p = read(&mut self.stream, spec).await?;
             let seq = p.next_seq;
@@ -244,20 +254,31 @@ impl BackendConn {
                         scramble(&sw.plugin, &sw.data, pw)
                     };
                     self.plugin = sw.plugin;
+                    key_requested = false;
+                    self.stream.write(seq, &data);
+                }
+                Some(header::AUTH_MORE_DATA) if key_requested => {
+                    // The server's PEM public key, as asked for.
+                    let key = ServerPublicKey::from_pem(&p.payload[1..])
+                        .map_err(|e| fail(spec, format!("the server's RSA public key: {e}")))?;
+                    let data = self.encrypt_password(spec, &key)?;
+                    key_requested = false;
                     self.stream.write(seq, &data);
                 }
                 Some(header::AUTH_MORE_DATA) => match p.payload.get(1) {
                     Some(&SHA2_FAST_AUTH_SUCCESS) => continue,
                     Some(&SHA2_PERFORM_FULL_AUTH) => {
-                        if !self.stream.get_ref().is_tls() {
-                            return Err(fail(
-                                spec,
-                                "backend needs caching_sha2_password full authentication, which sluice does only over TLS: enable [backend.tls] for it",
-                            ));
+                        if self.stream.get_ref().is_tls() {
+                            let mut v = pw.to_vec();
+                            v.push(0);
+                            self.stream.write(seq, &v);
+                        } else if let Some(key) = &spec.server_public_key {
+                            let data = self.encrypt_password(spec, key)?;
+                            self.stream.write(seq, &data);
+                        } else {
+                            key_requested = true;
+                            self.stream.write(seq, &[SHA2_REQUEST_PUBLIC_KEY]);
                         }
-                        let mut v = pw.to_vec();
-                        v.push(0);
-                        self.stream.write(seq, &v);
                     }
                     _ => return Err(fail(spec, "unexpected auth data from backend")),
                 },
@@ -265,6 +286,12 @@ impl BackendConn {
             }
             self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
         }
+    }
+
+    /// The password for caching_sha2 full authentication without TLS, encrypted with `key` and the
+    /// nonce the current scramble was made with.
+    fn encrypt_password(&self, spec: &ConnectSpec, key: &ServerPublicKey) -> Result<Vec<u8>> {
+        key.encrypt_password(&self.nonce, spec.password.as_bytes()).map_err(|e| fail(spec, e.to_string()))
     }
 
     /// Resets the session on the server for reuse by another client (COM_CHANGE_USER to the same user:

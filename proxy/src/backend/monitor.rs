@@ -79,6 +79,7 @@ pub struct Target {
 pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Vec<Target>, String> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
+    let server_public_key = config.backend.server_public_key()?;
     let mut out = Vec::new();
     for g in &config.groups {
         for m in &g.members {
@@ -94,6 +95,7 @@ pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Resul
                     found_rows: false,
                     charset: 45,
                     tls: if tls_on { tls.clone() } else { None },
+                    server_public_key: server_public_key.clone(),
                     connect_timeout: Duration::from_millis(config.backend.connect_timeout_ms),
                     max_packet: 1 << 24,
                 },
@@ -128,6 +130,7 @@ pub fn group_targets<'a>(
 ) -> Result<Vec<Target>, String> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
+    let server_public_key = config.backend.server_public_key()?;
     Ok(slots
         .into_iter()
         .map(|m| Target {
@@ -141,6 +144,7 @@ pub fn group_targets<'a>(
                 found_rows: false,
                 charset: 45,
                 tls: if m.tls { tls.clone() } else { None },
+                server_public_key: server_public_key.clone(),
                 connect_timeout: Duration::from_millis(config.backend.connect_timeout_ms),
                 max_packet: 1 << 24,
             },

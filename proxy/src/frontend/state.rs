@@ -55,6 +55,8 @@ pub struct Shared {
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     /// TLS toward backends, if configured.
     pub backend_tls: Option<Arc<rustls::ClientConfig>>,
+    /// `[backend] server_public_key_file`, read at start (caching_sha2 full authentication without TLS).
+    pub backend_public_key: Option<Arc<sluice_protocol::auth::ServerPublicKey>>,
     /// Client connection slots (`max_client_connections`).
     pub client_slots: Arc<Semaphore>,
     /// Connections in the handshake per source address (`[server] max_handshakes_per_ip`).
@@ -143,6 +145,9 @@ pub enum StartError {
     /// TLS certificates, keys or CA files.
     #[error(transparent)]
     Tls(#[from] crate::core::tls::TlsError),
+    /// `[backend] server_public_key_file` cannot be read or is no RSA public key.
+    #[error(transparent)]
+    ServerPublicKey(#[from] crate::core::config::ConfigError),
     /// The config has no group, or a group no member.
     #[error("{0}")]
     Topology(String),
@@ -218,6 +223,7 @@ impl Shared {
             users,
             client_tls,
             backend_tls,
+            backend_public_key: config.backend.server_public_key()?,
             per_user,
             next_conn_id: AtomicU32::new(1),
             server_version,
@@ -400,6 +406,7 @@ impl Shared {
             found_rows,
             charset,
             tls: if backend.tls { self.backend_tls.clone() } else { None },
+            server_public_key: self.backend_public_key.clone(),
             connect_timeout: Duration::from_millis(self.config().backend.connect_timeout_ms),
             max_packet: 1 << 30,
         }

@@ -21,6 +21,7 @@ mod limits;
 mod logs;
 mod migration;
 mod monitor;
+mod mysql;
 mod observability;
 mod ops;
 mod packaging;

@@ -1,11 +1,14 @@
 //! The client side of authentication toward a MySQL 8 backend (`caching_sha2_password`), against a
 //! scripted server speaking the exchanges of the MySQL documentation ("Authentication Method
-//! caching_sha2_password": fast path `0x01 0x03`, full auth `0x01 0x04`) — no MySQL 8 server is at hand.
+//! caching_sha2_password": fast path `0x01 0x03`, full auth `0x01 0x04`, the RSA key asked for with
+//! `0x02`). The same exchanges against a real MySQL 9.7 are in the integration tests (`proxy/mysql.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sluice_protocol::auth::{native_scramble, sha2_scramble};
+use rsa::pkcs8::EncodePublicKey as _;
+use sluice_protocol::auth::{ServerPublicKey, native_scramble, sha2_scramble};
 use sluice_protocol::constants::{caps, errors};
 use sluice_protocol::handshake::{AuthSwitchRequest, HandshakeResponse, HandshakeV10};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
@@ -23,7 +26,10 @@ const SWITCH_NONCE: &[u8; 20] = b"ZYXWVUTSRQPONMLKJIHG";
 /// What the scripted server does after reading the handshake response.
 enum Script {
     FastPath,
-    FullAuthWithoutTls,
+    /// Full authentication; sluice has no key configured, so it asks for the server's.
+    FullAuthRequestsKey(Arc<rsa::RsaPrivateKey>),
+    /// Full authentication; sluice encrypts with its configured key at once.
+    FullAuthConfiguredKey(Arc<rsa::RsaPrivateKey>),
     SwitchToNative,
     Refuse,
 }
@@ -82,8 +88,23 @@ async fn serve(listener: TcpListener, script: Script) -> HandshakeResponse {
             p.send(2, &[0x01, 0x03]).await;
             p.send(3, &ok).await;
         }
-        Script::FullAuthWithoutTls => {
+        Script::FullAuthRequestsKey(key) => {
             p.send(2, &[0x01, 0x04]).await;
+            assert_eq!(p.recv().await, (3, Bytes::from_static(&[0x02])), "the public key request");
+            let mut pem = vec![0x01];
+            pem.extend_from_slice(public_pem(&key).as_bytes());
+            p.send(4, &pem).await;
+            let (seq, enc) = p.recv().await;
+            assert_eq!(seq, 5);
+            assert_eq!(decrypt(&key, &enc), b"secret\0");
+            p.send(6, &ok).await;
+        }
+        Script::FullAuthConfiguredKey(key) => {
+            p.send(2, &[0x01, 0x04]).await;
+            let (seq, enc) = p.recv().await;
+            assert_eq!(seq, 3, "the encrypted password at once, no key request");
+            assert_eq!(decrypt(&key, &enc), b"secret\0");
+            p.send(4, &ok).await;
         }
         Script::SwitchToNative => {
             let mut out = BytesMut::new();
@@ -109,7 +130,29 @@ async fn serve(listener: TcpListener, script: Script) -> HandshakeResponse {
     resp
 }
 
+/// A small key pair for the scripted server (1024 bits keeps key generation fast in a debug build).
+fn key_pair() -> Arc<rsa::RsaPrivateKey> {
+    Arc::new(rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("RSA key"))
+}
+
+fn public_pem(key: &rsa::RsaPrivateKey) -> String {
+    key.to_public_key().to_public_key_pem(rsa::pkcs8::LineEnding::LF).expect("PEM")
+}
+
+/// What the server does with the full-authentication answer: RSA-OAEP (SHA-1) decrypt, XOR the nonce.
+fn decrypt(key: &rsa::RsaPrivateKey, enc: &[u8]) -> Vec<u8> {
+    let plain = key.decrypt(rsa::Oaep::new::<sha1::Sha1>(), enc).expect("RSA-OAEP decrypt");
+    plain.iter().zip(NONCE.iter().cycle()).map(|(b, n)| b ^ n).collect()
+}
+
 async fn run(script: Script) -> (Result<BackendConn, Error>, HandshakeResponse) {
+    run_with_key(script, None).await
+}
+
+async fn run_with_key(
+    script: Script,
+    server_public_key: Option<Arc<ServerPublicKey>>,
+) -> (Result<BackendConn, Error>, HandshakeResponse) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("addr").to_string();
     let server = tokio::spawn(serve(listener, script));
@@ -121,6 +164,7 @@ async fn run(script: Script) -> (Result<BackendConn, Error>, HandshakeResponse) 
         found_rows: false,
         charset: 45,
         tls: None,
+        server_public_key,
         connect_timeout: Duration::from_secs(5),
         max_packet: 1 << 24,
     };
@@ -142,10 +186,17 @@ async fn caching_sha2_fast_path() {
 }
 
 #[tokio::test]
-async fn caching_sha2_full_auth_needs_tls() {
-    let (r, _) = run(Script::FullAuthWithoutTls).await;
-    let e = r.err().expect("must fail without TLS");
-    assert!(e.to_string().contains("TLS"), "{e}");
+async fn caching_sha2_full_auth_without_tls_asks_for_the_rsa_key() {
+    let (r, _) = run(Script::FullAuthRequestsKey(key_pair())).await;
+    r.expect("full authentication with the server's RSA key logs in");
+}
+
+#[tokio::test]
+async fn caching_sha2_full_auth_without_tls_uses_the_configured_key() {
+    let key = key_pair();
+    let configured = ServerPublicKey::from_pem(public_pem(&key).as_bytes()).expect("parse");
+    let (r, _) = run_with_key(Script::FullAuthConfiguredKey(key), Some(Arc::new(configured))).await;
+    r.expect("full authentication with the configured RSA key logs in");
 }
 
 #[tokio::test]

@@ -289,6 +289,12 @@ pub struct BackendConfig {
     pub tls: BackendTls,
     /// Oldest TLS version offered to backends: `"1.2"` or `"1.3"`. Default "1.2".
     pub tls_min_version: TlsVersion,
+    /// PEM file with the backends' RSA public key (MySQL's `public_key.pem`) for caching_sha2_password
+    /// full authentication without TLS: the password is encrypted with it. Default none: sluice asks
+    /// the server for its key when it needs it (like `--get-server-public-key`), which a man in the
+    /// middle could answer with his own; pin the key here, or use TLS, where that matters. One key for
+    /// every member: they must share the key pair (`caching_sha2_password_public_key_path`).
+    pub server_public_key_file: Option<PathBuf>,
 }
 
 /// A TLS protocol version floor.
@@ -717,6 +723,7 @@ impl Default for BackendConfig {
             read_timeout_ms: 0,
             tls: BackendTls::default(),
             tls_min_version: TlsVersion::V12,
+            server_public_key_file: None,
         }
     }
 }

@@ -2,7 +2,30 @@
 //! passwords, admin and client passwords given as `password_env`/`password_file` instead of hashes,
 //! the HTTP token). A secret itself is never stored in the config, logged, or put in an error message.
 
-use super::{CacheConfig, ConfigError, Credentials, HttpConfig, UserConfig};
+use std::sync::Arc;
+
+use sluice_protocol::auth::ServerPublicKey;
+
+use super::{BackendConfig, CacheConfig, ConfigError, Credentials, HttpConfig, UserConfig};
+
+impl BackendConfig {
+    /// The RSA public key `server_public_key_file` names, read and parsed now; `None` when unset.
+    /// Not a secret, but read like one: once at start, with the file named in the error.
+    pub fn server_public_key(&self) -> Result<Option<Arc<ServerPublicKey>>, ConfigError> {
+        let Some(path) = &self.server_public_key_file else { return Ok(None) };
+        let key = "backend.server_public_key_file";
+        let pem = std::fs::read(path)
+            .map_err(|e| ConfigError::one("", key, None, format!("cannot read {}: {e}", path.display())))?;
+        ServerPublicKey::from_pem(&pem).map(|k| Some(Arc::new(k))).map_err(|e| {
+            ConfigError::one(
+                "",
+                key,
+                None,
+                format!("{}: {e}; give the server's public_key.pem (SELECT @@caching_sha2_password_public_key_path)", path.display()),
+            )
+        })
+    }
+}
 
 impl Credentials {
     /// The password, from `password_env` (the process environment) or `password_file`; a trailing

@@ -119,6 +119,11 @@ impl Config {
                 "verify = true needs ca (the PEM bundle that signed the backends' certificates)",
             );
         }
+        if let Err(e) = self.backend.server_public_key()
+            && let Some(issue) = e.issues.into_iter().next()
+        {
+            v.add("backend.server_public_key_file", issue.message);
+        }
         if self.monitor.interval_ms == 0 {
             v.add("monitor.interval_ms", "must be at least 1");
         }

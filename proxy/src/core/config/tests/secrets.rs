@@ -61,3 +61,30 @@ fn config_error_converts_to_string_for_startup_code() {
     }
     assert!(start(&creds(None, None)).expect_err("neither").contains("backend user \"app\""));
 }
+
+#[test]
+fn server_public_key_file_is_read_and_checked_at_start() {
+    use rsa::pkcs8::EncodePublicKey as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("public_key.pem");
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("key");
+    let pem = private.to_public_key().to_public_key_pem(rsa::pkcs8::LineEnding::LF).expect("pem");
+    std::fs::write(&key, pem).expect("write");
+    let mut backend = BackendConfig::default();
+    assert!(backend.server_public_key().expect("unset is fine").is_none());
+    backend.server_public_key_file = Some(key.clone());
+    assert!(backend.server_public_key().expect("a PEM public key").is_some());
+
+    let text = format!("{MINIMAL}\n[backend]\nserver_public_key_file = {:?}\n", key.display().to_string());
+    assert!(issue_paths(&text).is_empty(), "{:?}", issue_paths(&text));
+    let missing = dir.path().join("missing.pem");
+    let text =
+        format!("{MINIMAL}\n[backend]\nserver_public_key_file = {:?}\n", missing.display().to_string());
+    assert_eq!(issue_paths(&text), ["backend.server_public_key_file"]);
+    let not_a_key = dir.path().join("cert.pem");
+    std::fs::write(&not_a_key, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        .expect("write");
+    backend.server_public_key_file = Some(not_a_key);
+    let e = backend.server_public_key().expect_err("a certificate is not a public key").to_string();
+    assert!(e.contains("BEGIN PUBLIC KEY") && e.contains("public_key.pem"), "{e}");
+}
