@@ -73,6 +73,10 @@ install_missing() {
   command -v pt-query-digest >/dev/null || pkgs+=(percona-toolkit)   # the slow-log test parses with it
   command -v promtool >/dev/null || pkgs+=(prometheus)               # checks deploy/prometheus/alerts.yml
   command -v chromium >/dev/null || pkgs+=(chromium)                 # renders the status page headless
+  # The JDBC and Node differential driver tests (tests/java, tests/node).
+  [ -f /usr/share/java/mariadb-java-client.jar ] || pkgs+=(libmariadb-java)
+  command -v javac >/dev/null || pkgs+=(default-jdk-headless)
+  command -v npm >/dev/null || pkgs+=(npm)
   if [ ${#pkgs[@]} -gt 0 ]; then
     echo "installing ${pkgs[*]} (apt-get)"
     $sudo apt-get update -qq || return 1
@@ -96,6 +100,12 @@ install_missing() {
     python3 -m pip install -q mysql-connector-python 2>/dev/null \
       || python3 -m pip install -q --break-system-packages mysql-connector-python || return 1
     python3 -c 'import mysql.connector' || return 1
+  fi
+  if [ tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ]; then
+    echo "the Node drivers (tests/node) are installed"
+  else
+    echo "installing the Node drivers (npm ci in tests/node; the differential driver test uses them)"
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error) || return 1
   fi
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; return 1; }
 }
