@@ -1,0 +1,168 @@
+//! sluice's own operations against MySQL 8.4/9.x (the harness's MySQL topology, from
+//! `SLUICE_MYSQL_BASEDIR`): the monitor reads MySQL's replica status and `gtid_executed`, reads go to
+//! replicas, read-your-writes waits on GTID sets (`WAIT_FOR_EXECUTED_GTID_SET`), and a group mixing
+//! MySQL and MariaDB keeps only its primary's flavour. Without `SLUICE_MYSQL_BASEDIR` each test prints
+//! one line and returns.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+use sluice::config::Role;
+use sluice::monitor;
+use sluice_tests::Topology;
+
+use super::routing::last_route;
+
+/// The MySQL topology and a fresh schema on it; `None` (after one line) without `SLUICE_MYSQL_BASEDIR`.
+async fn setup(prefix: &str) -> Option<(&'static Topology, String)> {
+    let topo = sluice_tests::shared_mysql().await?;
+    assert_eq!(topo.flavor, sluice_tests::Flavor::MySql);
+    let schema = topo.fresh_schema(prefix).await;
+    Some((topo, schema))
+}
+
+/// The `@@server_id`s that answer `n` autocommit reads through `c`.
+async fn read_ids(c: &mut Conn, n: usize) -> BTreeSet<u32> {
+    let mut ids = BTreeSet::new();
+    for _ in 0..n {
+        let id: Option<u32> = c.query_first("SELECT @@server_id").await.expect("server id");
+        ids.insert(id.expect("a row"));
+    }
+    ids
+}
+
+/// Reads through `c` until both replicas answer them (the first health check may still be running).
+async fn wait_for_replica_reads(c: &mut Conn, topo: &Topology) {
+    let want: BTreeSet<u32> = topo.replicas.iter().map(|r| r.server_id).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = read_ids(c, 6).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "reads still answered by {got:?}, want the replicas {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// With roles `auto`, the monitor finds the primary by `read_only`/`super_read_only`, the replicas'
+/// threads and lag in `SHOW REPLICA STATUS`, and every member's `gtid_executed`; reads through sluice
+/// then go to the replicas, writes to the primary.
+#[tokio::test]
+async fn mysql_monitor_reads_replica_status_and_reads_go_to_replicas() {
+    let Some((topo, schema)) = setup("mysql_monitor").await else { return };
+    let mut cfg = topo.sluice_config();
+    for m in &mut cfg.groups[0].members {
+        m.role = Role::Auto;
+    }
+    let targets = monitor::targets(&cfg, None).expect("monitor credentials");
+    let mut conns = (0..targets.len()).map(|_| None).collect::<Vec<_>>();
+    let snap = monitor::check_all(&targets, &mut conns).await;
+    let members = &snap.groups[0].1;
+    let primary = &members[0];
+    assert!(primary.healthy, "{:?}", primary.error);
+    assert_eq!((primary.read_only, primary.replicating, primary.lag_ms), (Some(false), false, None));
+    assert!(primary.is_primary());
+    let mut root = topo.connect_root(&topo.primary).await.expect("root");
+    let uuid: Option<String> = root.query_first("SELECT @@server_uuid").await.expect("uuid");
+    let uuid = uuid.expect("a row");
+    for r in &members[1..] {
+        assert!(r.healthy, "{:?}", r.error);
+        assert_eq!(r.read_only, Some(true), "super_read_only replica");
+        assert!(r.replicating && r.applying && !r.reconnecting, "{r:?}");
+        assert!(r.lag_ms.is_some_and(|l| l < 5000), "{r:?}");
+        assert!(!r.is_primary());
+        // The replica's executed set has the primary's transactions (the accounts, the schema).
+        assert!(r.gtid.as_deref().is_some_and(|g| g.contains(&uuid)), "{r:?}");
+    }
+
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await.expect("connect");
+    wait_for_replica_reads(&mut c, topo).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await.expect("create on the primary");
+    c.query_drop("INSERT INTO t VALUES (1)").await.expect("insert on the primary");
+    assert_eq!(last_route(&mut c).await.0, "primary");
+    c.disconnect().await.ok();
+    p.shutdown().await;
+}
+
+/// A MariaDB member in a group whose primary is MySQL is taken out of it by the first check, with an
+/// error that says why (SHOW BACKENDS shows it); the group's own members stay healthy.
+#[tokio::test]
+async fn mysql_group_with_a_mariadb_member_refuses_it() {
+    let Some((topo, _schema)) = setup("mysql_mixed").await else { return };
+    let maria = sluice_tests::shared().await;
+    let mut cfg = topo.sluice_config();
+    cfg.groups[0].members.push(sluice::config::MemberConfig {
+        address: maria.replicas[0].addr.to_string(),
+        role: Role::Replica,
+        weight: 1,
+        tls: None,
+    });
+    // The MariaDB topology has the same monitor account and password.
+    let targets = monitor::targets(&cfg, None).expect("monitor credentials");
+    let mut conns = (0..targets.len()).map(|_| None).collect::<Vec<_>>();
+    let snap = monitor::check_all(&targets, &mut conns).await;
+    let members = &snap.groups[0].1;
+    assert!(members[..3].iter().all(|m| m.healthy), "{members:?}");
+    let mixed = &members[3];
+    assert!(!mixed.healthy);
+    let e = mixed.error.as_deref().unwrap_or_default();
+    assert!(e.contains("MariaDB member in a MySQL group"), "{e}");
+}
+
+/// Read-your-writes on MySQL: every read after a session's own write sees it — on a replica whose
+/// `gtid_executed` has the write's GTID (from the OWN_GTID session tracker), after
+/// `WAIT_FOR_EXECUTED_GTID_SET` if needed, or on the primary. `PAIRS` sets the pairs per session
+/// (default 500; 4 sessions). Some reads must land on replicas, or the test would prove nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_read_your_writes_no_stale_reads() {
+    let Some((topo, schema)) = setup("mysql_ryw").await else { return };
+    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+    let mut c = Conn::new(opts.clone()).await.expect("connect");
+    c.query_drop("CREATE TABLE counters (id INT PRIMARY KEY, n INT)").await.expect("create");
+    wait_for_replica_reads(&mut c, topo).await;
+    let pairs: u32 = std::env::var("PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let sessions = 4u32;
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..sessions {
+        let opts = opts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.expect("connect");
+            c.exec_drop("INSERT INTO counters VALUES (?, 0)", (s,)).await.expect("insert");
+            let (mut stale, mut on_replica, mut sampled) = (0u32, 0u32, 0u32);
+            for i in 1..=pairs {
+                c.exec_drop("UPDATE counters SET n = ? WHERE id = ?", (i, s)).await.expect("update");
+                let n: Option<u32> =
+                    c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
+                stale += u32::from(n != Some(i));
+                if i % 25 == 0 {
+                    sampled += 1;
+                    on_replica += u32::from(last_route(&mut c).await.0 == "replica");
+                }
+            }
+            c.disconnect().await.ok();
+            (stale, on_replica, sampled)
+        }));
+    }
+    let (mut stale, mut on_replica, mut sampled) = (0, 0, 0);
+    for t in tasks {
+        let (s, r, n) = t.await.expect("task");
+        stale += s;
+        on_replica += r;
+        sampled += n;
+    }
+    let total = sessions * pairs;
+    println!(
+        "MySQL read-your-writes: {total} write-then-read pairs in {:?}, {stale} stale; sampled reads on replicas: {on_replica}/{sampled}",
+        t0.elapsed()
+    );
+    assert_eq!(stale, 0, "{stale} stale reads of {total} pairs");
+    assert!(on_replica > 0, "no sampled read went to a replica ({sampled} sampled)");
+    c.disconnect().await.ok();
+    p.shutdown().await;
+}
