@@ -121,8 +121,10 @@ impl GtidPos {
         if other.unreadable {
             return false;
         }
-        let domains =
-            other.domains.iter().all(|(d, _, seq)| self.domains.iter().any(|(d2, _, s2)| d2 == d && s2 >= seq));
+        let domains = other
+            .domains
+            .iter()
+            .all(|(d, _, seq)| self.domains.iter().any(|(d2, _, s2)| d2 == d && s2 >= seq));
         domains
             && other.sets.iter().all(|(source, need)| {
                 let Some((_, have)) = self.sets.iter().find(|(s, _)| s == source) else { return false };
@@ -185,9 +187,9 @@ impl GtidPos {
 /// `8-4-4-4-12` hex digits.
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() }
-        })
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 /// A GTID tag: a letter or underscore, then up to 31 letters, digits or underscores.
@@ -267,7 +269,9 @@ mod tests {
         assert!(!GtidPos::parse("0-1-100").covers(&GtidPos::parse("0-1-5,?")));
         // It prints as something that parses back unreadable (the cache keeps GTIDs as text).
         assert!(!GtidPos::parse(&GtidPos::parse("0-1-5,junk").to_string()).is_readable());
-        for bad in [&format!("{A}:0"), &format!("{A}:5-3"), &format!("{A}:1-x"), &format!("{A}"), "nouuid:1-3"] {
+        for bad in
+            [&format!("{A}:0"), &format!("{A}:5-3"), &format!("{A}:1-x"), &format!("{A}"), "nouuid:1-3"]
+        {
             assert!(!GtidPos::parse(bad).is_readable(), "{bad}");
         }
         assert!(GtidPos::parse(" \n").is_empty());

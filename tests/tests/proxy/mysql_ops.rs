@@ -120,13 +120,32 @@ async fn mysql_group_with_a_mariadb_member_refuses_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_read_your_writes_no_stale_reads() {
     let Some((topo, schema)) = setup("mysql_ryw").await else { return };
-    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
-    let opts = p.opts("app", "app").db_name(Some(schema.clone()));
+    write_then_read(topo, &schema, false).await;
+}
+
+/// The same pairs with the result cache on, each read done twice: a result read on a replica is
+/// stored only when that replica is known to have the table's last write (MySQL GTID sets), so the
+/// second read may hit and never returns an older value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_cache_fills_on_replicas_follow_gtid_sets() {
+    let Some((topo, schema)) = setup("mysql_ryw_cache").await else { return };
+    write_then_read(topo, &schema, true).await;
+}
+
+async fn write_then_read(topo: &Topology, schema: &str, cache: bool) {
+    let mut cfg = topo.sluice_config();
+    if cache {
+        cfg.cache.enabled = true;
+        cfg.cache.cache_all = true;
+    }
+    let p = sluice_tests::start_proxy(cfg).await;
+    let opts = p.opts("app", "app").db_name(Some(schema.to_owned()));
     let mut c = Conn::new(opts.clone()).await.expect("connect");
     c.query_drop("CREATE TABLE counters (id INT PRIMARY KEY, n INT)").await.expect("create");
     wait_for_replica_reads(&mut c, topo).await;
     let pairs: u32 = std::env::var("PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     let sessions = 4u32;
+    let reads = if cache { 2 } else { 1 };
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for s in 0..sessions {
@@ -137,9 +156,11 @@ async fn mysql_read_your_writes_no_stale_reads() {
             let (mut stale, mut on_replica, mut sampled) = (0u32, 0u32, 0u32);
             for i in 1..=pairs {
                 c.exec_drop("UPDATE counters SET n = ? WHERE id = ?", (i, s)).await.expect("update");
-                let n: Option<u32> =
-                    c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
-                stale += u32::from(n != Some(i));
+                for _ in 0..reads {
+                    let n: Option<u32> =
+                        c.exec_first("SELECT n FROM counters WHERE id = ?", (s,)).await.expect("read");
+                    stale += u32::from(n != Some(i));
+                }
                 if i % 25 == 0 {
                     sampled += 1;
                     on_replica += u32::from(last_route(&mut c).await.0 == "replica");
@@ -157,12 +178,26 @@ async fn mysql_read_your_writes_no_stale_reads() {
         sampled += n;
     }
     let total = sessions * pairs;
+    let mut hits = String::new();
+    if cache {
+        let mut a = super::admin(&p).await;
+        let rows: Vec<(String, String)> = a.query("SHOW CACHE").await.expect("SHOW CACHE");
+        let get = |k: &str| rows.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        hits = format!(
+            "; cache hits {}, not stored (replica behind) {}",
+            get("hits_l1"),
+            get("not_stored_replica_behind")
+        );
+        assert!(get("hits_l1").parse::<u64>().unwrap_or(0) > 0, "no read hit the cache{hits}");
+    }
     println!(
-        "MySQL read-your-writes: {total} write-then-read pairs in {:?}, {stale} stale; sampled reads on replicas: {on_replica}/{sampled}",
+        "MySQL read-your-writes: {total} write-then-read pairs ({reads} read(s) each) in {:?}, {stale} stale; sampled last reads on replicas: {on_replica}/{sampled}{hits}",
         t0.elapsed()
     );
     assert_eq!(stale, 0, "{stale} stale reads of {total} pairs");
-    assert!(on_replica > 0, "no sampled read went to a replica ({sampled} sampled)");
+    if !cache {
+        assert!(on_replica > 0, "no sampled read went to a replica ({sampled} sampled)");
+    }
     c.disconnect().await.ok();
     p.shutdown().await;
 }
