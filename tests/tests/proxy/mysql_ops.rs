@@ -201,3 +201,47 @@ async fn write_then_read(topo: &Topology, schema: &str, cache: bool) {
     c.disconnect().await.ok();
     p.shutdown().await;
 }
+
+/// A `[[rules]] timeout_ms` limit on MySQL: the statement is killed (KILL QUERY) and the client gets
+/// MySQL's own code for a statement time limit, ERR 3024 (HY000), naming the rule; the session
+/// carries on. (A lone `SELECT SLEEP(n)` killed on MySQL returns 1 instead of an error — MySQL's
+/// documented behaviour — so the slow statement here is a join.)
+#[tokio::test]
+async fn mysql_rule_timeout_gives_mysqls_error_code() {
+    let Some((topo, schema)) = setup("mysql_limit").await else { return };
+    let mut cfg = topo.sluice_config();
+    cfg.rules = vec![sluice::config::RuleConfig {
+        name: Some("slow_join".into()),
+        matches: sluice::config::RuleMatch { regex: Some("cross join".into()), ..Default::default() },
+        action: sluice::config::RuleAction::Timeout,
+        target: None,
+        ttl_ms: None,
+        message: None,
+        timeout_ms: Some(300),
+    }];
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut c = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await.expect("connect");
+    c.query_drop("CREATE TABLE h (n INT PRIMARY KEY)").await.expect("create");
+    c.query_drop(
+        "INSERT INTO h WITH RECURSIVE s (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 200) SELECT n FROM s",
+    )
+    .await
+    .expect("fill");
+    // A sum over 1.6e9 rows (MySQL answers a COUNT(*) of the same join at once).
+    let slow = "SELECT SUM(a.n + b.n + c.n + d.n) FROM h a CROSS JOIN h b CROSS JOIN h c CROSS JOIN h d";
+    let started = Instant::now();
+    let r = c.query_first::<i64, _>(slow).await;
+    let took = started.elapsed();
+    let (role, reason, _) = last_route(&mut c).await;
+    let e =
+        r.map(|n| panic!("{n:?} after {took:?} on {role} ({reason}): not over its time limit")).unwrap_err();
+    let mysql_async::Error::Server(e) = e else { panic!("expected a server error: {e:?}") };
+    println!("MySQL: ERR {} ({}) after {took:?}: {}", e.code, e.state, e.message);
+    assert_eq!((e.code, e.state.as_str()), (3024, "HY000"));
+    assert!(e.message.contains("slow_join") && e.message.contains("300 ms"), "{}", e.message);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let one: Option<i32> = c.query_first("SELECT 1").await.expect("the session carries on");
+    assert_eq!(one, Some(1));
+    c.disconnect().await.ok();
+    p.shutdown().await;
+}

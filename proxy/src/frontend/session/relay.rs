@@ -172,6 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let conn = held.guard.conn();
         let bcaps = conn.caps;
+        let flavor = conn.flavor;
         let ccaps = self.caps;
         let b_deprecate = bcaps & caps::DEPRECATE_EOF != 0;
         let c_deprecate = ccaps & caps::DEPRECATE_EOF != 0;
@@ -281,7 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let out: Option<Bytes> = match step.kind {
                 Kind::Err if self.limit.is_some() => {
-                    Some(self.limit_err(&p.payload).unwrap_or_else(|| p.payload.clone()))
+                    Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()))
                 }
                 Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
                 Kind::End => match (b_deprecate, c_deprecate) {
