@@ -190,7 +190,7 @@ async fn write_then_read(topo: &Topology, schema: &str, cache: bool) {
         );
         assert!(get("hits_l1").parse::<u64>().unwrap_or(0) > 0, "no read hit the cache{hits}");
     }
-    println!(
+    eprintln!(
         "MySQL read-your-writes: {total} write-then-read pairs ({reads} read(s) each) in {:?}, {stale} stale; sampled last reads on replicas: {on_replica}/{sampled}{hits}",
         t0.elapsed()
     );
@@ -236,7 +236,7 @@ async fn mysql_rule_timeout_gives_mysqls_error_code() {
     let e =
         r.map(|n| panic!("{n:?} after {took:?} on {role} ({reason}): not over its time limit")).unwrap_err();
     let mysql_async::Error::Server(e) = e else { panic!("expected a server error: {e:?}") };
-    println!("MySQL: ERR {} ({}) after {took:?}: {}", e.code, e.state, e.message);
+    eprintln!("MySQL: ERR {} ({}) after {took:?}: {}", e.code, e.state, e.message);
     assert_eq!((e.code, e.state.as_str()), (3024, "HY000"));
     assert!(e.message.contains("slow_join") && e.message.contains("300 ms"), "{}", e.message);
     assert!(took < Duration::from_secs(3), "{took:?}");

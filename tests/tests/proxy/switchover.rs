@@ -158,7 +158,7 @@ async fn switchover_with_writes_flowing(private: &Topology) {
         let rows: Vec<Row> = a.query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         let took = t0.elapsed();
         let row = rows.first().expect("one row");
-        println!(
+        eprintln!(
             "{sql}: {took:?}; old {} new {} gtid {} waited_for {} drain_ms {} writes_held_ms {} notes {}",
             col(row, "old_primary"),
             col(row, "new_primary"),
@@ -187,7 +187,7 @@ async fn switchover_with_writes_flowing(private: &Topology) {
         errors.extend(t.errors);
         acked.extend(t.acked);
     }
-    println!("clients: {ok} statements or transactions ok, {} errors", errors.len());
+    eprintln!("clients: {ok} statements or transactions ok, {} errors", errors.len());
     assert!(errors.is_empty(), "{} client errors, first: {:?}", errors.len(), errors.first());
     assert!(ok > 200, "{ok}");
 
