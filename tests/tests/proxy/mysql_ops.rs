@@ -245,3 +245,39 @@ async fn mysql_rule_timeout_gives_mysqls_error_code() {
     c.disconnect().await.ok();
     p.shutdown().await;
 }
+
+/// sluice's GTID parser against the server's own text: `gtid_executed` of the primary and of a replica
+/// after a tagged transaction (MySQL 8.4+ `uuid:tag:n`, printed with a newline after each comma).
+#[tokio::test]
+async fn mysql_gtid_text_with_tags_parses_as_the_server_prints_it() {
+    use sluice::gtid::GtidPos;
+    let Some((topo, schema)) = setup("mysql_gtid_tags").await else { return };
+    let mut root = topo.connect_root(&topo.primary).await.expect("root");
+    root.query_drop(format!("CREATE TABLE `{schema}`.t (id INT PRIMARY KEY)")).await.expect("create");
+    root.query_drop("SET gtid_next = 'AUTOMATIC:sluice_test'").await.expect("a tag");
+    root.query_drop(format!("INSERT INTO `{schema}`.t VALUES (1)")).await.expect("tagged insert");
+    root.query_drop("SET gtid_next = 'AUTOMATIC'").await.expect("no tag");
+    let uuid: String = root.query_first("SELECT @@server_uuid").await.expect("uuid").expect("a row");
+    let primary: String =
+        root.query_first("SELECT @@global.gtid_executed").await.expect("gtid").expect("a row");
+    topo.wait_replicas_caught_up().await;
+    let mut replica = topo.connect_root(&topo.replicas[0]).await.expect("root on a replica");
+    let applied: String =
+        replica.query_first("SELECT @@global.gtid_executed").await.expect("gtid").expect("a row");
+    eprintln!("primary gtid_executed: {primary:?}; replica: {applied:?}");
+    let (p, r) = (GtidPos::parse(&primary), GtidPos::parse(&applied));
+    assert!(p.is_readable() && r.is_readable(), "{p} / {r}");
+    assert!(r.covers(&p), "the caught-up replica has everything the primary has: {r} / {p}");
+    let tagged = GtidPos::parse(&format!("{uuid}:sluice_test:1"));
+    assert!(r.covers(&tagged), "{r} has the tagged transaction");
+    assert!(!r.covers(&GtidPos::parse(&format!("{uuid}:sluice_other:1"))));
+    // The server reads sluice's text back as the same set.
+    let same: Option<i64> = replica
+        .exec_first(
+            "SELECT GTID_SUBSET(?, ?) AND GTID_SUBSET(?, ?)",
+            (r.to_string(), &applied, &applied, r.to_string()),
+        )
+        .await
+        .expect("GTID_SUBSET");
+    assert_eq!(same, Some(1), "{r} vs {applied:?}");
+}
