@@ -95,7 +95,7 @@ async fn run_driver_program(
         .await
         .unwrap_or_else(|e| panic!("{what}: running {program}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{what}: {:.1} s\n{stderr}", started.elapsed().as_secs_f64());
+    println!("{what}: {:.1} s\n{stderr}", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "{what} diverged through sluice:\n{stderr}");
     default.shutdown().await;
     small.shutdown().await;
