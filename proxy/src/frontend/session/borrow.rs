@@ -203,7 +203,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 class.session_lock == Some(SessionLock::CloseTables) && !self.pins.has(Pin::LockTables);
             // A diagnostics read (SHOW WARNINGS, @@warning_count) opens no transaction, whatever
             // autocommit says: it reads this connection.
+            // A READ ONLY transaction may start on the replica that holds the diagnostics (START
+            // TRANSACTION keeps them, as on a server), so later reads in it still see them.
+            let read_only_tx_here = class.read_only_transaction && self.status & status::IN_TRANS == 0;
             let runs_anywhere = autocommit_read
+                || read_only_tx_here
                 || class.diagnostics
                 || sets_tracked_only(lexed, class)
                 || no_op_tx
