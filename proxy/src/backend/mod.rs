@@ -4,6 +4,7 @@
 
 pub(crate) mod cache_deps;
 pub mod conn;
+pub mod gtid;
 pub mod monitor;
 pub mod pool;
 pub mod raw;
