@@ -45,6 +45,8 @@ pub(crate) struct ClientStmt {
     pub(super) key: Arc<[u8]>,
     /// The schema it was prepared in (its tables resolve there).
     pub(super) schema: Option<Bytes>,
+    /// The session's sql_mode at its PREPARE: prepared again elsewhere under this mode.
+    pub(super) sql_mode: Option<Bytes>,
     lexed: Arc<Lexed>,
     class: Arc<Class>,
     pub(super) params: u16,
@@ -139,36 +141,38 @@ pub(super) fn unknown(id: u32, command: &str) -> Error {
     Error::reply(UNKNOWN_STMT, format!("Unknown prepared statement handler ({id}) given to {command}"))
 }
 
-/// The key of a statement in backend statement caches: `sql_mode NUL schema NUL text`. The server
-/// parses a statement under the sql_mode of its PREPARE (ANSI_QUOTES, NO_BACKSLASH_ESCAPES… change
-/// what the text means) and keeps it; sluice prepares it again on other connections under that same
-/// mode, whatever the session's mode is by then.
+/// The key of a statement in backend statement caches: an 8-byte fingerprint of the sql_mode, the
+/// schema, NUL, the text. The server parses a statement under the sql_mode of its PREPARE
+/// (ANSI_QUOTES, NO_BACKSLASH_ESCAPES… change what the text means) and keeps it; sluice prepares it
+/// again on other connections under that same mode ([`ClientStmt::sql_mode`]), whatever the
+/// session's mode is by then. A fingerprint, not the mode's text (~90 bytes), because the key is
+/// hashed on every EXECUTE (+~400 instructions per statement in `benches/callgrind.sh` with the text);
+/// two modes sharing a 64-bit SipHash is not a concern.
 pub(super) fn stmt_key(sql_mode: Option<&[u8]>, schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
-    let (mode, schema) = (sql_mode.unwrap_or_default(), schema.unwrap_or_default());
-    let mut k = Vec::with_capacity(mode.len() + schema.len() + 2 + sql.len());
-    k.extend_from_slice(mode);
-    k.push(0);
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql_mode.unwrap_or_default().hash(&mut h);
+    let schema = schema.unwrap_or_default();
+    let mut k = Vec::with_capacity(MODE_FINGERPRINT + schema.len() + 1 + sql.len());
+    k.extend_from_slice(&h.finish().to_le_bytes());
     k.extend_from_slice(schema);
     k.push(0);
     k.extend_from_slice(sql);
     Arc::from(k)
 }
 
+/// Bytes of the sql_mode fingerprint at the start of a [`stmt_key`].
+const MODE_FINGERPRINT: usize = 8;
+
 /// Where the statement text starts in a [`stmt_key`].
 fn key_text_at(key: &[u8]) -> usize {
-    let mode_end = key.iter().position(|b| *b == 0).unwrap_or(key.len());
-    let rest = key.get(mode_end + 1..).unwrap_or_default();
-    mode_end + 1 + rest.iter().position(|b| *b == 0).map_or(0, |i| i + 1)
+    let rest = key.get(MODE_FINGERPRINT..).unwrap_or_default();
+    MODE_FINGERPRINT + rest.iter().position(|b| *b == 0).map_or(0, |i| i + 1)
 }
 
 /// The statement text of a [`stmt_key`].
 pub(super) fn key_text(key: &[u8]) -> &[u8] {
     key.get(key_text_at(key)..).unwrap_or_default()
-}
-
-/// The sql_mode of a [`stmt_key`] (empty when the session's was unknown).
-pub(super) fn key_sql_mode(key: &[u8]) -> &[u8] {
-    &key[..key.iter().position(|b| *b == 0).unwrap_or(key.len())]
 }
 
 /// Where the `new_params_bound` byte of an EXECUTE with `params` parameters sits.
@@ -227,9 +231,9 @@ async fn prepare_on(
         init_db(conn, label, s).await?;
     }
     // Parsed under the sql_mode of the client's PREPARE, then the connection's mode again.
-    let mode = key_sql_mode(key);
+    let mode = stmt.sql_mode.as_deref().unwrap_or_default();
     let mode_back = match conn.vars.sql_mode() {
-        Some(now) if !mode.is_empty() && now != mode => Some(Bytes::copy_from_slice(now)),
+        Some(now) if stmt.sql_mode.is_some() && now != mode => Some(Bytes::copy_from_slice(now)),
         _ => None,
     };
     if mode_back.is_some() {
@@ -395,7 +399,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some((backend_id, columns, params)) = self.prepared_capture.take()
             && !fx.failed
         {
-            let key = stmt_key(self.vars.sql_mode(), self.schema.as_deref(), sql);
+            let sql_mode = self.vars.sql_mode().map(Bytes::copy_from_slice);
+            let key = stmt_key(sql_mode.as_deref(), self.schema.as_deref(), sql);
             if let Some(h) = self.held.as_mut() {
                 let conn = h.guard.conn();
                 let evicted =
@@ -405,6 +410,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let stmt = ClientStmt {
                 key,
                 schema: self.schema.clone(),
+                sql_mode,
                 lexed,
                 class,
                 params,
@@ -541,19 +547,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
         let id = self.stmts.id(payload)?;
         let max = self.shared.config().pool.max_prepared_per_connection;
+        let (found, rows) = (self.last_found, self.last_row_count);
+        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
         // FOUND_ROWS()/ROW_COUNT() are the session's, not the connection's: this execution runs a
         // statement with the values written in (prepared once per value), as the text form does.
-        let last_values = self.stmts.map.get(&id).and_then(|stmt| {
-            if stmt.class.target != sluice_router::classify::Target::Last {
-                return None;
-            }
-            let at = key_text_at(&stmt.key);
-            let sql = self.last_values_sql(&stmt.key[at..], &stmt.lexed)?;
-            let mut key = stmt.key[..at].to_vec();
-            key.extend_from_slice(&sql);
-            Some(Arc::<[u8]>::from(key))
-        });
-        let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
+        let last_values = (stmt.class.target == sluice_router::classify::Target::Last)
+            .then(|| {
+                let at = key_text_at(&stmt.key);
+                let sql = super::sluice_sql::last_values_sql(found, rows, &stmt.key[at..], &stmt.lexed)?;
+                let mut key = stmt.key[..at].to_vec();
+                key.extend_from_slice(&sql);
+                Some(Arc::<[u8]>::from(key))
+            })
+            .flatten();
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = held.guard.label().to_owned();
         let conn = held.guard.conn();
