@@ -4,6 +4,7 @@
 
 pub(crate) mod cache_deps;
 pub mod conn;
+pub(crate) mod member;
 pub mod monitor;
 pub mod pool;
 pub mod raw;

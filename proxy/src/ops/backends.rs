@@ -41,10 +41,9 @@ pub struct BackendRow {
 pub fn rows(shared: &Shared) -> Vec<BackendRow> {
     let health = shared.health.load();
     let pools = shared.pools.all();
-    let groups = std::iter::once((&shared.group, shared.routing.load().primary))
-        .chain(shared.shard_groups.iter().map(|g| (&g.group, g.routing.load().primary)));
     let mut rows = Vec::new();
-    for (group, primary) in groups {
+    for group in shared.groups.iter() {
+        let primary = group.routing.load().primary;
         let checks = health.groups.iter().find(|(g, _)| *g == group.name).map(|(_, m)| m.as_slice());
         for (i, m) in group.members().iter().enumerate() {
             if m.is_removed() {
@@ -60,7 +59,7 @@ pub fn rows(shared: &Shared) -> Vec<BackendRow> {
             rows.push(BackendRow {
                 group: group.name.clone(),
                 address: address.clone(),
-                role: if primary == Some(i) { "primary" } else { "replica" },
+                role: if primary == Some(group.member_id(i)) { "primary" } else { "replica" },
                 state: match h {
                     _ if offline => "offline",
                     Some(h) if h.healthy => "online",

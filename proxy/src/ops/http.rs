@@ -428,11 +428,11 @@ fn respond(shared: &Arc<Shared>, settings: &Settings, req: &Request<Incoming>) -
             "no-store",
         ),
         "/health" => {
-            let snap = shared.routing.load();
+            let snap = shared.group().routing();
             let health = shared.health.load();
             let members = health.groups.first().map(|(_, m)| m.as_slice()).unwrap_or_default();
             // A configured primary stays the primary while it is down: its checks decide.
-            let primary_up = snap.primary.and_then(|i| members.get(i)).is_some_and(|h| h.healthy);
+            let primary_up = snap.primary.and_then(|p| members.get(p.index)).is_some_and(|h| h.healthy);
             if primary_up && !snap.split_brain { ok("ok\n") } else { unavailable("no usable primary\n") }
         }
         // Liveness: the process answers (a primary outage must not get sluice restarted).
@@ -487,8 +487,8 @@ fn status(shared: &Shared) -> String {
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "sessions": shared.sessions.len(),
-        "group": shared.group.name,
-        "split_brain": shared.routing.load().split_brain,
+        "group": shared.group().name,
+        "split_brain": shared.group().routing.load().split_brain,
         "backends": backends,
         "statements": t.by_target.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>(),
         "errors": t.errors.load(Ordering::Relaxed),

@@ -25,10 +25,11 @@ impl Shared {
         let _one = self.reload_lock().map_err(|_| "a previous reload panicked".to_owned())?;
         let cur = self.config_full();
         let Some(group) = next.groups.first() else { return Err("config has no [[groups]]".into()) };
-        if group.name != self.group.name {
+        if group.name != self.group().name {
             return Err(format!(
                 "groups[0].name changed from {:?} to {:?}: the default group cannot be renamed by a reload (restart sluice)",
-                self.group.name, group.name
+                self.group().name,
+                group.name
             ));
         }
         if next.groups.len() != cur.groups.len() {
@@ -63,7 +64,7 @@ impl Shared {
                     .push((name.to_string(), "changed in the file; takes effect after a restart".to_owned()));
             }
         }
-        let changes = self.group.apply(&next, group);
+        let changes = self.group().apply(&next, group);
         for a in &changes.added {
             report.push(("member added".into(), format!("{a}: takes reads once a health check passes")));
         }

@@ -39,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use auth::{ClientStream, Login};
 
+use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::backend::{Guard, Vars};
 use crate::core::error::{Error, Result};
@@ -262,7 +263,7 @@ pub struct Session<S> {
     /// Why the session keeps `held`.
     pins: Pins,
     /// The pool of each member for this session's user and capabilities (found on first use).
-    pools: Vec<Option<std::sync::Arc<crate::backend::Pool>>>,
+    pools: Vec<(MemberId, std::sync::Arc<crate::backend::Pool>)>,
     /// What keeps the object pins (temporary tables, PREPAREd names, named locks).
     objects: pins::SessionObjects,
     /// Status flags of the last OK/EOF the client saw.
@@ -340,8 +341,8 @@ pub struct Session<S> {
 /// A backend connection the session holds.
 pub(crate) struct Held {
     guard: Guard,
-    /// Member index in the group.
-    member: usize,
+    /// The member it is a connection to.
+    member: MemberId,
     /// The connection's LAST_INSERT_ID() is the session's (it ran the session's last insert, or was
     /// given the value with `DO LAST_INSERT_ID(n)`).
     last_id_synced: bool,
@@ -352,8 +353,8 @@ pub(crate) struct Held {
 /// What `SHOW LAST ROUTE` reports.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LastRoute {
-    /// Member index of the backend (none before the first statement).
-    member: Option<usize>,
+    /// The backend (none before the first statement).
+    member: Option<MemberId>,
     reason: borrow::RouteReason,
     digest: u64,
     digest_text: String,

@@ -206,10 +206,11 @@ impl AdminCommand {
 /// `SET BACKEND '<host:port>' OFFLINE|ONLINE`: drains a member of the default group (reads move at
 /// once), or brings it back.
 fn set_backend(shared: &Shared, addr: &str, offline: bool) -> Result<Answer, Error> {
-    let Some(m) = shared.group.position(addr).and_then(|i| shared.group.member(i)) else {
+    let group = shared.group();
+    let Some(m) = group.position(addr).and_then(|i| group.member(i)) else {
         return Err(Error::reply(
             (1105, "HY000"),
-            format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
+            format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", group.name),
         ));
     };
     m.offline.store(offline, Ordering::Relaxed);
