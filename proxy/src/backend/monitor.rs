@@ -263,10 +263,13 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
-        Err(_) => Err(Error::Backend {
-            backend: label,
-            message: format!("health check took over {} ms", timeout.as_millis()),
-        }),
+        Err(_) => Err(Error::backend(
+            label,
+            crate::core::error::BackendFailure::Timeout(format!(
+                "health check took over {} ms",
+                timeout.as_millis()
+            )),
+        )),
     }
 }
 

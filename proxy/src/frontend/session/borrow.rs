@@ -560,10 +560,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let pool = match known.and_then(|k| self.pools.get(k)) {
             Some((_, p)) if !p.is_closed() => p.clone(),
             _ if m.is_removed() => {
-                return Err(Error::Backend {
-                    backend: addr.label.clone(),
-                    message: "removed from the config by a reload".into(),
-                });
+                return Err(Error::backend(addr.label.clone(), crate::core::error::BackendFailure::Removed));
             }
             _ => {
                 let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
@@ -1143,10 +1140,13 @@ pub(super) async fn bounded<T>(
 ) -> Result<T> {
     let Some(limit) = limit else { return fut.await };
     tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
-        Err(Error::Backend {
-            backend: label.to_owned(),
-            message: format!("no answer within {} ms (backend.read_timeout_ms)", limit.as_millis()),
-        })
+        Err(Error::backend(
+            label,
+            crate::core::error::BackendFailure::Timeout(format!(
+                "no answer within {} ms (backend.read_timeout_ms)",
+                limit.as_millis()
+            )),
+        ))
     })
 }
 

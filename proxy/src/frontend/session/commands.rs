@@ -476,13 +476,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<super::borrow::Effects> {
         let fx = match self.execute_on_held(payload, next_seq).await {
             Ok(fx) => fx,
-            Err(Error::Backend { backend, message })
+            Err(Error::Backend { backend, source })
                 if class.read_only
                     && !self.pins.any()
                     && !choice.held
                     && self.status & status::IN_TRANS == 0 =>
             {
-                tracing::warn!(%backend, error = %message, "read failed before any answer; retrying once on the primary");
+                tracing::warn!(%backend, error = %source, "read failed before any answer; retrying once on the primary");
                 self.collect = None; // what was collected belongs to the failed attempt
                 let member = self.primary_index()?;
                 let mut again = super::borrow::Choice {
