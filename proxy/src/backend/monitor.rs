@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::backend::{BackendConn, ConnectSpec};
-use crate::core::config::{Config, Role};
+use crate::core::config::{Config, ConfigError, Role};
 use crate::core::error::Error;
 
 /// One backend as last checked.
@@ -76,7 +76,7 @@ pub struct Target {
 }
 
 /// The members of `config` with the monitor credentials (password resolved now).
-pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Vec<Target>, String> {
+pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Vec<Target>, ConfigError> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
     let server_public_key = config.backend.server_public_key()?;
@@ -127,7 +127,7 @@ pub fn group_targets<'a>(
     group: &str,
     slots: impl IntoIterator<Item = Slot<'a>>,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Vec<Target>, String> {
+) -> Result<Vec<Target>, ConfigError> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
     let server_public_key = config.backend.server_public_key()?;

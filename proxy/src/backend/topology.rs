@@ -373,7 +373,7 @@ impl Group {
         &self,
         config: &Config,
         tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> Result<Vec<crate::backend::monitor::Target>, String> {
+    ) -> Result<Vec<crate::backend::monitor::Target>, crate::core::config::ConfigError> {
         let members = self.members();
         let slots = members.iter().map(|m| crate::backend::monitor::Slot {
             address: &m.addr.address,

@@ -104,6 +104,18 @@ pub struct Shared {
     pub capture: Arc<crate::features::capture::Capture>,
 }
 
+/// Why one of sluice's own queries to the primary (GTID position, cache dependencies, version) did not
+/// run.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnQueryError {
+    /// It runs with the first `[[users]]` entry's backend account, and there is none.
+    #[error("no [[users]] to connect with")]
+    NoUser,
+    /// The primary could not be reached or refused the query.
+    #[error(transparent)]
+    Backend(#[from] crate::core::error::Error),
+}
+
 /// Counts one live session while it exists.
 pub struct LiveSession<'a>(&'a AtomicUsize);
 
@@ -448,7 +460,7 @@ impl Shared {
     pub async fn start_monitor(
         self: &Arc<Self>,
         first_wait: Duration,
-    ) -> Result<tokio::task::JoinHandle<()>, String> {
+    ) -> Result<tokio::task::JoinHandle<()>, crate::core::config::ConfigError> {
         let targets = self.all_monitor_targets(&self.config())?;
         self.monitor_targets.store(Arc::new(targets));
         let interval = Duration::from_millis(self.config().monitor.interval_ms.max(10));
@@ -531,10 +543,10 @@ impl Shared {
     }
 
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
-    async fn load_cache_deps(&self) -> crate::core::error::Result<crate::backend::cache_deps::Deps> {
+    async fn load_cache_deps(&self) -> Result<crate::backend::cache_deps::Deps, OwnQueryError> {
         let primary = self.current_primary();
         let mut conn = self.connect_as_first_user(&primary).await?;
-        crate::backend::cache_deps::Deps::load(&mut conn, &primary.label).await
+        Ok(crate::backend::cache_deps::Deps::load(&mut conn, &primary.label).await?)
     }
 
     /// A new connection to `to` with the first `[[users]]` entry's backend account (sluice's own
@@ -542,12 +554,11 @@ impl Shared {
     async fn connect_as_first_user(
         &self,
         to: &BackendAddr,
-    ) -> crate::core::error::Result<crate::backend::BackendConn> {
-        let no_users = || crate::core::error::Error::Abort("no [[users]] to connect with".into());
-        let name = self.config().users.first().map(|u| u.name.clone()).ok_or_else(no_users)?;
-        let user = self.users.get(name.as_bytes()).ok_or_else(no_users)?;
+    ) -> Result<crate::backend::BackendConn, OwnQueryError> {
+        let name = self.config().users.first().map(|u| u.name.clone()).ok_or(OwnQueryError::NoUser)?;
+        let user = self.users.get(name.as_bytes()).ok_or(OwnQueryError::NoUser)?;
         let spec = self.connect_spec(to, &user.backend_user, &user.backend_password, false, 45);
-        crate::backend::BackendConn::connect(&spec).await
+        Ok(crate::backend::BackendConn::connect(&spec).await?)
     }
 
     /// The default group (the first configured): where sessions route unless a shard or a rule
@@ -596,7 +607,7 @@ impl Shared {
     pub fn all_monitor_targets(
         &self,
         config: &Config,
-    ) -> Result<Vec<crate::backend::monitor::Target>, String> {
+    ) -> Result<Vec<crate::backend::monitor::Target>, crate::core::config::ConfigError> {
         let mut targets = self.group().monitor_targets(config, self.backend_tls.clone())?;
         let mut used: Vec<&str> = config.rules.iter().filter_map(|r| r.target.as_deref()).collect();
         if config.sharding.enabled {
@@ -615,18 +626,13 @@ impl Shared {
 
     /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
     /// with the first user's backend account.
-    pub async fn primary_gtid(&self) -> Result<String, String> {
+    pub async fn primary_gtid(&self) -> Result<String, OwnQueryError> {
         let primary = self.current_primary();
-        let mut c = self.connect_as_first_user(&primary).await.map_err(|e| match e {
-            crate::core::error::Error::Abort(why) => why,
-            e => e.to_string(),
-        })?;
+        let mut c = self.connect_as_first_user(&primary).await?;
         let label = primary.label.clone();
         let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
             Ok(r) => r,
-            Err(_) => {
-                c.query(&label, "SELECT @@global.gtid_executed AS g").await.map_err(|e| e.to_string())?
-            }
+            Err(_) => c.query(&label, "SELECT @@global.gtid_executed AS g").await?,
         };
         Ok(r.get(0, "g").unwrap_or_default())
     }

@@ -90,7 +90,7 @@ pub enum Access {
 impl Settings {
     /// From `[http]`, reading the token's secret (an error names the variable or file, not the token).
     /// A disabled listener reads nothing.
-    pub fn from_config(c: &HttpConfig) -> Result<Self, String> {
+    pub fn from_config(c: &HttpConfig) -> Result<Self, crate::core::config::ConfigError> {
         let token = if c.enabled { c.token()? } else { None };
         Ok(Self {
             token,

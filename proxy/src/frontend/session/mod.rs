@@ -90,21 +90,33 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
 async fn read_proxy_header<S: AsyncRead + Unpin>(
     stream: &mut S,
     shared: &Shared,
-) -> std::result::Result<Option<SocketAddr>, String> {
+) -> std::result::Result<Option<SocketAddr>, ProxyHeaderReadError> {
     use sluice_protocol::proxy_header::{FIXED_LEN, parse_fixed, source};
     use tokio::io::AsyncReadExt as _;
     let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
     let read = async {
         let mut fixed = [0u8; FIXED_LEN];
-        stream.read_exact(&mut fixed).await.map_err(|e| e.to_string())?;
-        let f = parse_fixed(&fixed).map_err(|e| e.to_string())?;
+        stream.read_exact(&mut fixed).await?;
+        let f = parse_fixed(&fixed)?;
         let mut block = vec![0u8; f.len];
-        stream.read_exact(&mut block).await.map_err(|e| e.to_string())?;
-        source(&f, &block).map_err(|e| e.to_string())
+        stream.read_exact(&mut block).await?;
+        Ok(source(&f, &block)?)
     };
-    tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| format!("no PROXY header within {} ms", timeout.as_millis()))?
+    tokio::time::timeout(timeout, read).await.map_err(|_| ProxyHeaderReadError::Timeout(timeout))?
+}
+
+/// Why a connection's PROXY protocol header was not read (the connection is closed).
+#[derive(Debug, thiserror::Error)]
+enum ProxyHeaderReadError {
+    /// The connection failed or closed first.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The bytes are no PROXY v2 header.
+    #[error(transparent)]
+    Header(#[from] sluice_protocol::proxy_header::ProxyHeaderError),
+    /// None arrived within `[server] handshake_timeout_ms`.
+    #[error("no PROXY header within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
 }
 
 async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
