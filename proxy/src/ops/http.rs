@@ -344,7 +344,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let s = &*settings;
     let Some(_slot) = shared.http_slots.take(s.max_connections) else {
-        shared.digests.totals.refuse("http_max_connections");
+        shared.digests.totals.refuse(crate::features::stats::Refusal::HttpMaxConnections);
         tracing::debug!("refused HTTP connection: [http] max_connections reached");
         let body = format!("too many HTTP connections ([http] max_connections = {})\n", s.max_connections);
         let limits = Limits { keep_alive: false, head: REFUSE_TIMEOUT, write: REFUSE_TIMEOUT };
@@ -473,9 +473,9 @@ fn status(shared: &Shared) -> String {
             serde_json::json!({
                 "group": b.group,
                 "address": b.address,
-                "role": b.role,
+                "role": b.role.as_str(),
                 "offline": b.offline,
-                "state": b.state,
+                "state": b.state.as_str(),
                 "lag_ms": b.lag_ms,
                 "weight": b.weight,
                 "error": b.error,

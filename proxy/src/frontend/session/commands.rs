@@ -681,7 +681,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         if user.name != self.user.name {
             let Some(slot) = super::UserSlot::take(&self.shared, &user) else {
-                self.shared.digests.totals.refuse("max_user_connections");
+                self.shared.digests.totals.refuse(crate::features::stats::Refusal::MaxUserConnections);
                 let e = Error::reply(
                     (1226, "42000"),
                     format!(

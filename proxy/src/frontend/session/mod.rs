@@ -43,6 +43,7 @@ use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::backend::{Guard, Vars};
 use crate::core::error::{Error, Result};
+use crate::features::stats::Refusal;
 use crate::frontend::pins::{self, Pin, Pins};
 use crate::frontend::state::Shared;
 use crate::frontend::users::User;
@@ -131,7 +132,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let per_ip = shared.config().server.max_handshakes_per_ip;
     let Some(handshake) = shared.handshakes.enter(peer.ip(), per_ip) else {
         tracing::warn!(%peer, "refused connection: max_handshakes_per_ip reached");
-        shared.digests.totals.refuse("max_handshakes_per_ip");
+        shared.digests.totals.refuse(Refusal::MaxHandshakesPerIp);
         let why = format!(
             "Too many connections from {} still logging in: sluice allows {per_ip} per address ([server] max_handshakes_per_ip)",
             peer.ip()
@@ -151,7 +152,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         c.write(0, &e.to_bytes());
         let _ = c.flush().await;
         tracing::warn!(%peer, "refused connection: max_client_connections reached");
-        shared.digests.totals.refuse("max_client_connections");
+        shared.digests.totals.refuse(Refusal::MaxClientConnections);
         return;
     };
     let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
@@ -165,7 +166,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(None) => return,
         Err(_) => {
             tracing::info!(%peer, "handshake timed out");
-            shared.digests.totals.refuse("handshake_timeout");
+            shared.digests.totals.refuse(Refusal::HandshakeTimeout);
             return;
         }
     };
@@ -175,7 +176,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(l) => l,
         Err(e) => {
             tracing::info!(%peer, conn_id, error = %e, "login failed");
-            shared.digests.totals.refuse("login_failed");
+            shared.digests.totals.refuse(Refusal::LoginFailed);
             let seq = client.next_seq();
             send_err(&mut client, seq, &e).await;
             return;
@@ -191,7 +192,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 user.name, user.max_connections
             ),
         );
-        shared.digests.totals.refuse("max_user_connections");
+        shared.digests.totals.refuse(Refusal::MaxUserConnections);
         send_err(&mut client, login.seq, &e).await;
         return;
     };

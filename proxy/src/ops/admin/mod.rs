@@ -56,7 +56,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let limit = shared.config().admin.max_connections;
     let Some(_slot) = shared.admin_slots.take(limit) else {
         tracing::warn!(%peer, "refused admin connection: [admin] max_connections reached");
-        shared.digests.totals.refuse("admin_max_connections");
+        shared.digests.totals.refuse(crate::features::stats::Refusal::AdminMaxConnections);
         let why = format!(
             "Too many connections: the sluice admin interface allows {limit} ([admin] max_connections)"
         );
