@@ -79,7 +79,10 @@ pub(super) fn reload(shared: &Shared) -> Result<Answer, Error> {
             tracing::warn!(error = %why, "config reload rejected; the running config stays");
             Err(Error::reply(
                 (1105, "HY000"),
-                format!("config reload rejected, the running config stays: {}", why.replace('\n', "; ")),
+                format!(
+                    "config reload rejected, the running config stays: {}",
+                    why.to_string().replace('\n', "; ")
+                ),
             ))
         }
     }
