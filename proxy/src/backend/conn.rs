@@ -80,6 +80,8 @@ pub struct BackendConn {
     pub thread_id: u32,
     /// The server's version string.
     pub server_version: Bytes,
+    /// The server's default collation id (from its greeting).
+    pub server_charset: u8,
     /// The nonce of the initial handshake (COM_CHANGE_USER scrambles with it).
     nonce: Bytes,
     /// The auth plugin the server uses for our user.
@@ -210,6 +212,7 @@ impl BackendConn {
             caps,
             thread_id: hs.connection_id,
             server_version: hs.server_version.clone(),
+            server_charset: hs.charset,
             nonce: hs.nonce.clone(),
             plugin,
             created: Instant::now(),

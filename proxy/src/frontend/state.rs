@@ -57,6 +57,10 @@ pub struct Shared {
     next_conn_id: AtomicU32,
     /// Version string in the greeting.
     pub server_version: Bytes,
+    /// Collation id in the greeting: the primary's default (learned at start; utf8mb4_general_ci until
+    /// then). Drivers choose their handshake collation from it (Connector/J takes the server's when it
+    /// is utf8mb4), so it must be what a direct connection would see.
+    pub server_charset: u8,
     /// The primary of the default group.
     pub primary: BackendAddr,
     /// Cancelled on shutdown: sessions finish their statement and close.
@@ -212,6 +216,7 @@ impl Shared {
             per_user,
             next_conn_id: AtomicU32::new(1),
             server_version,
+            server_charset: 45,
             primary,
             shutdown: CancellationToken::new(),
             live_sessions: AtomicUsize::new(0),
@@ -637,15 +642,16 @@ impl Shared {
         Ok(r.get(0, "g").unwrap_or_default())
     }
 
-    /// Learns the primary's version for the greeting (when the config leaves it empty). Best effort.
+    /// Learns the primary's default collation and (when the config leaves it empty) its version for
+    /// the greeting. Best effort.
     pub async fn learn_server_version(&mut self) {
-        if !self.config().server.server_version.is_empty() {
-            return;
-        }
         if let Ok(c) = self.connect_as_first_user(&self.current_primary()).await {
-            let mut v = c.server_version.to_vec();
-            v.extend_from_slice(b"-sluice");
-            self.server_version = Bytes::from(v);
+            self.server_charset = c.server_charset;
+            if self.config().server.server_version.is_empty() {
+                let mut v = c.server_version.to_vec();
+                v.extend_from_slice(b"-sluice");
+                self.server_version = Bytes::from(v);
+            }
         }
     }
 }

@@ -22,8 +22,10 @@ use crate::core::net::{MaybeTls, PacketStream, Prefixed};
 use crate::frontend::state::Shared;
 use crate::frontend::users::User;
 
-/// Capabilities sluice offers clients (plus SSL when TLS is configured). Not offered: COMPRESS,
-/// IGNORE_SPACE (changes parsing), QUERY_ATTRIBUTES and OPTIONAL_RESULTSET_METADATA (change layouts).
+/// Capabilities sluice offers clients (plus SSL when TLS is configured): a server's, so drivers that
+/// keep only the offered flags (the Node mariadb connector) ask for the same. IGNORE_SPACE is honoured
+/// as a server does (see [`Login`]); sluice's own parsing does not depend on it. Not offered: COMPRESS,
+/// QUERY_ATTRIBUTES and OPTIONAL_RESULTSET_METADATA (change layouts).
 ///
 /// QUERY_ATTRIBUTES (MySQL 8.0.23+) puts an attribute block before the text of every COM_QUERY and
 /// changes COM_STMT_EXECUTE; serving it would mean forwarding the attributes on backend connections
@@ -39,6 +41,7 @@ pub const SERVER_CAPS: u32 = caps::LONG_PASSWORD
     | caps::CONNECT_WITH_DB
     | caps::LOCAL_FILES
     | caps::PROTOCOL_41
+    | caps::IGNORE_SPACE
     | caps::INTERACTIVE
     | caps::IGNORE_SIGPIPE
     | caps::TRANSACTIONS
@@ -71,6 +74,9 @@ pub struct Login {
     pub user: std::sync::Arc<User>,
     /// Collation id the client asked for.
     pub charset: u8,
+    /// The client set CLIENT_IGNORE_SPACE: a server then starts the session with IGNORE_SPACE added
+    /// to its sql_mode.
+    pub ignore_space: bool,
     /// Schema named in the handshake, if any.
     pub database: Option<String>,
     /// The nonce of the greeting (COM_CHANGE_USER scrambles use it).
@@ -109,7 +115,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
         connection_id: conn_id,
         nonce: nonce.clone(),
         capabilities: offered,
-        charset: 45,
+        charset: shared.server_charset,
         status: status::AUTOCOMMIT,
         auth_plugin: Bytes::from_static(default_plugin.as_bytes()),
     };
@@ -198,7 +204,8 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin + Send>(
         ));
     }
     let database = resp.database.as_ref().map(|d| String::from_utf8_lossy(d).into_owned());
-    Ok(Login { caps, user, charset: resp.charset, database, nonce, seq })
+    let ignore_space = resp.capabilities & caps::IGNORE_SPACE != 0;
+    Ok(Login { caps, user, charset: resp.charset, ignore_space, database, nonce, seq })
 }
 
 /// ERR 1045 as MySQL words it.

@@ -203,7 +203,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 class.session_lock == Some(SessionLock::CloseTables) && !self.pins.has(Pin::LockTables);
             // A diagnostics read (SHOW WARNINGS, @@warning_count) opens no transaction, whatever
             // autocommit says: it reads this connection.
+            // A READ ONLY transaction may start on the replica that holds the diagnostics (START
+            // TRANSACTION keeps them, as on a server), so later reads in it still see them.
+            let read_only_tx_here = class.read_only_transaction && self.status & status::IN_TRANS == 0;
             let runs_anywhere = autocommit_read
+                || read_only_tx_here
                 || class.diagnostics
                 || sets_tracked_only(lexed, class)
                 || no_op_tx
@@ -390,21 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // would (SHOW WARNINGS, @@error_count), and the transaction goes on.
             const READ_ONLY_TX: (u16, &str) = (1792, "25006");
             const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
-            let signal = format!(
-                "SIGNAL SQLSTATE '{}' SET MYSQL_ERRNO = {}, MESSAGE_TEXT = '{MESSAGE}'",
-                READ_ONLY_TX.1, READ_ONLY_TX.0
-            );
-            match self.query_held(&signal).await {
-                Ok(None) => {}
-                Ok(Some(_)) | Err(Error::BackendRefused { .. }) => {
-                    if let Some(h) = self.held.as_mut() {
-                        h.guard.conn().diagnostics_pending = true;
-                    }
-                    // Kept for SHOW WARNINGS after the transaction too, like any error.
-                    self.add_pin(Pin::Diagnostics);
-                }
-                Err(e) => return Err(e),
-            }
+            self.raise_in_diagnostics(READ_ONLY_TX, MESSAGE).await?;
             return Err(Error::reply(READ_ONLY_TX, MESSAGE));
         }
         // State bound to the connection (a user variable, a temporary table, a named lock, a prepared
@@ -418,6 +408,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             || (class.session_state && !sets_tracked_only(lexed, class) && !use_schema);
         if binds_state {
             self.move_read_only_transaction().await?;
+        }
+        Ok(())
+    }
+
+    /// An error sluice answers itself where the server would have raised it (an unknown statement
+    /// handler, a write in a READ ONLY transaction on a replica): raised with SIGNAL on the session's
+    /// connection (a primary one when it holds none), so the diagnostics area holds it as the
+    /// server's would (SHOW WARNINGS, @@error_count) and stays with the session like any error's.
+    pub(super) async fn raise_in_diagnostics(
+        &mut self,
+        (code, state): (u16, &str),
+        message: &str,
+    ) -> Result<()> {
+        self.release_parked();
+        if self.held.is_none() {
+            self.acquire_primary(RouteReason::Command).await?;
+        }
+        let signal = format!(
+            "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{}'",
+            // sluice's own messages: no backslash (whose meaning depends on NO_BACKSLASH_ESCAPES).
+            message.replace('\\', "/").replace('\'', "''")
+        );
+        match self.query_held(&signal).await {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(Error::BackendRefused { .. }) => {
+                if let Some(h) = self.held.as_mut() {
+                    h.guard.conn().diagnostics_pending = true;
+                }
+                // Kept for SHOW WARNINGS after a transaction too, like any error.
+                self.add_pin(Pin::Diagnostics);
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     }

@@ -359,7 +359,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => class,
         };
         self.leave_replica_transaction(lexed, class).await?;
-        if self.parked.is_some() && class.diagnostics && !class.session_state && reads_only_diagnostics(lexed)
+        // Server variables read beside @@warning_count are the session's on any connection (tracked
+        // ones are synced there; untracked ones are the server's defaults unless the session SET
+        // one, which pins it).
+        let variables_anywhere = !self.pins.has(crate::frontend::pins::Pin::UntrackedSet);
+        if self.parked.is_some()
+            && class.diagnostics
+            && !class.session_state
+            && reads_only_diagnostics(lexed, variables_anywhere)
         {
             return self.read_parked(payload, next_seq, lexed).await;
         }
@@ -441,9 +448,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         next_seq: u8,
         lexed: &sluice_router::lexer::Lexed,
     ) -> Result<super::borrow::Effects> {
-        let Some(parked) = self.parked.take() else {
+        let Some(mut parked) = self.parked.take() else {
             return Err(Error::Abort("no parked connection".into()));
         };
+        // Its variables as the session's now (a SET keeps the diagnostics area).
+        if let Err(e) = self.sync_vars(&mut parked).await {
+            parked.guard.mark_broken();
+            return Err(e);
+        }
         let choice = super::borrow::Choice {
             member: parked.member,
             reason: super::borrow::RouteReason::ParkedDiagnostics,
@@ -767,10 +779,11 @@ fn command_name(cmd: u8) -> &'static str {
 /// Whether a diagnostics statement reads nothing but the diagnostics area (`SHOW WARNINGS`,
 /// `SELECT @@warning_count`), so the connection holding the area can answer it alone; a select list
 /// that also reads other session state (`@@in_transaction`, `@a`) cannot run there.
-fn reads_only_diagnostics(lexed: &sluice_router::lexer::Lexed) -> bool {
+fn reads_only_diagnostics(lexed: &sluice_router::lexer::Lexed, server_variables: bool) -> bool {
     lexed.first_keyword != "select"
-        || lexed
-            .text
-            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
-            .all(|w| !w.starts_with('@') || sluice_router::classify::is_diagnostics_var(w))
+        || lexed.text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').all(|w| {
+            !w.starts_with('@')
+                || sluice_router::classify::is_diagnostics_var(w)
+                || (server_variables && w.starts_with("@@"))
+        })
 }

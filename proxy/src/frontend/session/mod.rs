@@ -198,8 +198,9 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let registry = shared.clone();
     let (handle, _registered) = registry.sessions.register(conn_id, &user.name, peer);
+    let ignore_space = login.ignore_space;
     let mut session = Session::new(shared, client, peer, conn_id, login, handle, user_slot);
-    match session.start().await {
+    match session.start(ignore_space).await {
         Ok(()) => session.run().await,
         Err(e) => {
             tracing::info!(%peer, conn_id, error = %e, "session setup failed");
@@ -443,9 +444,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Checks the schema on a primary connection, learns the session's starting variables, and sends
-    /// the login's OK.
-    async fn start(&mut self) -> Result<()> {
+    /// the login's OK. A client that set CLIENT_IGNORE_SPACE starts with IGNORE_SPACE in its sql_mode,
+    /// as on a server (which adds it at login only: COM_RESET_CONNECTION and COM_CHANGE_USER drop it).
+    async fn start(&mut self, ignore_space: bool) -> Result<()> {
         self.begin_session().await?;
+        if ignore_space {
+            self.vars.add_sql_mode(crate::backend::vars::IGNORE_SPACE);
+        }
         let ok = OkPacket { status: self.status, ..OkPacket::default() };
         let mut out = BytesMut::with_capacity(16);
         ok.encode(self.caps, &mut out);

@@ -40,7 +40,8 @@ const NO_OPEN_CURSOR: (u16, &str) = (1421, "HY000");
 /// One client prepared statement.
 #[derive(Debug)]
 pub(crate) struct ClientStmt {
-    /// Schema at prepare time, NUL, statement text: the key of the backend statement caches.
+    /// sql_mode and schema at prepare time and the statement text ([`stmt_key`]): the key of the
+    /// backend statement caches.
     pub(super) key: Arc<[u8]>,
     /// The schema it was prepared in (its tables resolve there).
     pub(super) schema: Option<Bytes>,
@@ -75,17 +76,33 @@ pub(crate) struct ClientStmts {
     /// COM_STMT_SEND_LONG_DATA bytes buffered over all statements (at most `[server]
     /// max_packet_bytes`, like the server's `max_allowed_packet` per parameter).
     long_data_bytes: usize,
+    /// The statement the session prepared last, while it exists: MariaDB's statement id -1
+    /// (0xFFFFFFFF) names it, so a client can send COM_STMT_PREPARE and its COM_STMT_EXECUTE
+    /// together (the Node mariadb connector does). A failed PREPARE clears it, as on the server.
+    last_prepared: Option<u32>,
 }
 
+/// The statement id that names the session's last prepared statement (MariaDB 10.2+).
+const LAST_PREPARED: u32 = u32::MAX;
+
 impl ClientStmts {
+    /// The statement id of a COM_STMT_* payload, with -1 resolved to the last prepared statement.
+    pub(super) fn id(&self, payload: &[u8]) -> Result<u32> {
+        let id = stmt_id(payload)?;
+        Ok(match (id, self.last_prepared) {
+            (LAST_PREPARED, Some(last)) => last,
+            _ => id,
+        })
+    }
+
     /// The text and the parameters (as sent, with their types) of an EXECUTE, for capture; no
     /// parameters when their types were never sent.
     pub(super) fn captured(
         &self,
         payload: &[u8],
     ) -> Option<(&[u8], Option<sluice_protocol::capture::WireParams>)> {
-        let stmt = self.map.get(&stmt_id(payload).ok()?)?;
-        let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+        let stmt = self.map.get(&self.id(payload).ok()?)?;
+        let sql = key_text(&stmt.key);
         let tail = if stmt.params == 0 {
             Some(Bytes::new())
         } else if payload.get(bound_at(stmt.params)) == Some(&1) {
@@ -103,7 +120,8 @@ impl ClientStmts {
     fn next_id(&mut self) -> u32 {
         loop {
             self.last_id = self.last_id.wrapping_add(1);
-            if self.last_id != 0 && !self.map.contains_key(&self.last_id) {
+            // Never 0, nor -1 (which names the last prepared statement), nor one in use.
+            if self.last_id != 0 && self.last_id != LAST_PREPARED && !self.map.contains_key(&self.last_id) {
                 return self.last_id;
             }
         }
@@ -121,14 +139,36 @@ pub(super) fn unknown(id: u32, command: &str) -> Error {
     Error::reply(UNKNOWN_STMT, format!("Unknown prepared statement handler ({id}) given to {command}"))
 }
 
-/// The key of a statement in backend statement caches.
-pub(super) fn stmt_key(schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
-    let schema = schema.unwrap_or_default();
-    let mut k = Vec::with_capacity(schema.len() + 1 + sql.len());
+/// The key of a statement in backend statement caches: `sql_mode NUL schema NUL text`. The server
+/// parses a statement under the sql_mode of its PREPARE (ANSI_QUOTES, NO_BACKSLASH_ESCAPES… change
+/// what the text means) and keeps it; sluice prepares it again on other connections under that same
+/// mode, whatever the session's mode is by then.
+pub(super) fn stmt_key(sql_mode: Option<&[u8]>, schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
+    let (mode, schema) = (sql_mode.unwrap_or_default(), schema.unwrap_or_default());
+    let mut k = Vec::with_capacity(mode.len() + schema.len() + 2 + sql.len());
+    k.extend_from_slice(mode);
+    k.push(0);
     k.extend_from_slice(schema);
     k.push(0);
     k.extend_from_slice(sql);
     Arc::from(k)
+}
+
+/// Where the statement text starts in a [`stmt_key`].
+fn key_text_at(key: &[u8]) -> usize {
+    let mode_end = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+    let rest = key.get(mode_end + 1..).unwrap_or_default();
+    mode_end + 1 + rest.iter().position(|b| *b == 0).map_or(0, |i| i + 1)
+}
+
+/// The statement text of a [`stmt_key`].
+pub(super) fn key_text(key: &[u8]) -> &[u8] {
+    key.get(key_text_at(key)..).unwrap_or_default()
+}
+
+/// The sql_mode of a [`stmt_key`] (empty when the session's was unknown).
+pub(super) fn key_sql_mode(key: &[u8]) -> &[u8] {
+    &key[..key.iter().position(|b| *b == 0).unwrap_or(key.len())]
 }
 
 /// Where the `new_params_bound` byte of an EXECUTE with `params` parameters sits.
@@ -178,6 +218,7 @@ async fn prepare_on(
     conn: &mut BackendConn,
     label: &str,
     stmt: &ClientStmt,
+    key: &Arc<[u8]>,
     max: usize,
 ) -> Result<BackendStmt> {
     let other_schema = stmt.schema.as_ref().filter(|s| conn.schema.as_ref() != Some(*s)).cloned();
@@ -185,9 +226,18 @@ async fn prepare_on(
     if let Some(s) = &other_schema {
         init_db(conn, label, s).await?;
     }
+    // Parsed under the sql_mode of the client's PREPARE, then the connection's mode again.
+    let mode = key_sql_mode(key);
+    let mode_back = match conn.vars.sql_mode() {
+        Some(now) if !mode.is_empty() && now != mode => Some(Bytes::copy_from_slice(now)),
+        _ => None,
+    };
+    if mode_back.is_some() {
+        set_sql_mode(conn, label, mode).await?;
+    }
     let room = conn.stmts.make_room(max);
     close_on(conn, &room);
-    let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+    let sql = key_text(key);
     let mut p = BytesMut::with_capacity(1 + sql.len());
     p.put_u8(command::STMT_PREPARE);
     p.extend_from_slice(sql);
@@ -223,6 +273,9 @@ async fn prepare_on(
             break;
         }
     }
+    if let Some(m) = &mode_back {
+        set_sql_mode(conn, label, m).await?;
+    }
     if other_schema.is_some()
         && let Some(s) = &back
     {
@@ -233,9 +286,16 @@ async fn prepare_on(
     }
     let stmt_b = prepared
         .ok_or_else(|| fail(BackendFailure::Unexpected("COM_STMT_PREPARE answered without a statement")))?;
-    let evicted = conn.stmts.insert(stmt.key.clone(), stmt_b, max);
+    let evicted = conn.stmts.insert(key.clone(), stmt_b, max);
     close_on(conn, &evicted);
     Ok(stmt_b)
+}
+
+/// `SET SESSION sql_mode` on a backend connection (its tracking follows the change).
+async fn set_sql_mode(conn: &mut BackendConn, label: &str, mode: &[u8]) -> Result<()> {
+    let mode = String::from_utf8_lossy(mode).replace('\'', "''");
+    conn.query(label, &format!("SET SESSION sql_mode = '{mode}'")).await?;
+    Ok(())
 }
 
 async fn init_db(conn: &mut BackendConn, label: &str, schema: &[u8]) -> Result<()> {
@@ -336,7 +396,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some((backend_id, columns, params)) = self.prepared_capture.take()
             && !fx.failed
         {
-            let key = stmt_key(self.schema.as_deref(), sql);
+            let key = stmt_key(self.vars.sql_mode(), self.schema.as_deref(), sql);
             if let Some(h) = self.held.as_mut() {
                 let conn = h.guard.conn();
                 let evicted =
@@ -357,6 +417,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 param_types: None,
             };
             self.stmts.map.insert(id, stmt);
+            self.stmts.last_prepared = Some(id);
+        } else {
+            self.stmts.last_prepared = None;
         }
         // The server keeps a PREPARE's warnings (or its error) for SHOW WARNINGS: the connection stays
         // with the session for the next statement, which gets it if it asks for them (Target::Last).
@@ -379,9 +442,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_EXECUTE: routed like the statement's text; recorded under its digest.
     pub(super) async fn stmt_execute(&mut self, p: Packet) -> Result<Next> {
         let mut ctx = super::record::StatementCtx::new(self.pins);
-        let id = stmt_id(&p.payload)?;
+        let id = self.stmts.id(&p.payload)?;
         let Some(lexed) = self.stmts.map.get(&id).map(|s| s.lexed.clone()) else {
-            return Err(unknown(id, "mysqld_stmt_execute"));
+            // The server's diagnostics area then holds this error (SHOW WARNINGS after a pipelined
+            // PREPARE that failed and its EXECUTE of statement -1).
+            let message = format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
+            self.raise_in_diagnostics(UNKNOWN_STMT, &message).await?;
+            return Err(Error::reply(UNKNOWN_STMT, message));
         };
         let r = self.execute_phases(id, &p, &mut ctx).await;
         self.record(&ctx, &lexed, &[], &r);
@@ -460,7 +527,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             acc.extend_from_slice(&d);
             Some(acc)
         });
-        let sql = &stmt.key[stmt.key.iter().position(|b| *b == 0).map_or(0, |i| i + 1)..];
+        let sql = key_text(&stmt.key);
         let param = match long_param {
             Some(d) => Some(sluice_protocol::binary::Value::Bytes(Bytes::from(d))),
             None => exec.params.first().cloned(),
@@ -473,15 +540,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The EXECUTE to send on the held connection: prepares the statement there first if needed, sends
     /// buffered long data, rewrites the id and adds parameter types. A cursor pins the session.
     pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
-        let id = stmt_id(payload)?;
+        let id = self.stmts.id(payload)?;
         let max = self.shared.config().pool.max_prepared_per_connection;
+        // FOUND_ROWS()/ROW_COUNT() are the session's, not the connection's: this execution runs a
+        // statement with the values written in (prepared once per value), as the text form does.
+        let last_values = self.stmts.map.get(&id).and_then(|stmt| {
+            if stmt.class.target != sluice_router::classify::Target::Last {
+                return None;
+            }
+            let at = key_text_at(&stmt.key);
+            let sql = self.last_values_sql(&stmt.key[at..], &stmt.lexed)?;
+            let mut key = stmt.key[..at].to_vec();
+            key.extend_from_slice(&sql);
+            Some(Arc::<[u8]>::from(key))
+        });
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let label = held.guard.label().to_owned();
         let conn = held.guard.conn();
-        let backend = match conn.stmts.get(&stmt.key) {
+        let key = last_values.unwrap_or_else(|| stmt.key.clone());
+        let backend = match conn.stmts.get(&key) {
             Some(b) => b,
-            None => match prepare_on(conn, &label, stmt, max).await {
+            None => match prepare_on(conn, &label, stmt, &key, max).await {
                 Ok(b) => b,
                 Err(e) => {
                     if matches!(e, Error::Backend { .. })
@@ -512,7 +592,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// COM_STMT_FETCH: rows of the open cursor, on its connection.
     pub(super) async fn stmt_fetch(&mut self, p: Packet) -> Result<Next> {
-        let id = stmt_id(&p.payload)?;
+        let id = self.stmts.id(&p.payload)?;
         let Some(stmt) = self.stmts.map.get(&id) else { return Err(unknown(id, "mysqld_stmt_fetch")) };
         let backend = match (&mut self.held, self.stmts.cursor == Some(id)) {
             (Some(h), true) => h.guard.conn().stmts.get(&stmt.key),
@@ -532,7 +612,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// COM_STMT_RESET: drops buffered long data (and closes an open cursor on its connection).
     pub(super) async fn stmt_reset(&mut self, p: Packet) -> Result<Next> {
-        let id = stmt_id(&p.payload)?;
+        let id = self.stmts.id(&p.payload)?;
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_reset")) };
         stmt.long_data.clear();
         stmt.long_data_over = false;
@@ -554,7 +634,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// COM_STMT_CLOSE: forgets the statement (no answer). Backend connections keep their copy for other
     /// sessions; an open cursor's statement is closed on its connection.
     pub(super) fn stmt_close(&mut self, p: &Packet) -> Result<Next> {
-        let id = stmt_id(&p.payload)?;
+        let id = self.stmts.id(&p.payload)?;
         let Some(stmt) = self.stmts.map.remove(&id) else { return Ok(Next::Continue) };
         self.stmts.long_data_bytes -= stmt.long_bytes;
         if self.stmts.cursor == Some(id) {
@@ -571,7 +651,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// COM_STMT_SEND_LONG_DATA: buffered until the EXECUTE (no answer).
     pub(super) fn stmt_long_data(&mut self, p: &Packet) -> Result<Next> {
-        let id = stmt_id(&p.payload)?;
+        let id = self.stmts.id(&p.payload)?;
         let param = p.payload.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]]));
         // An unknown statement or a short packet is ignored, as the server does (no answer to give).
         let max = self.shared.config().server.max_packet_bytes;
@@ -608,7 +688,7 @@ impl ClientStmts {
     /// parameters as they go to the server (types included, statement id left out). `None` when it
     /// cannot be cached: unknown statement, a cursor, or long data (not in the packet).
     pub(crate) fn execute_key(&self, payload: &[u8], k: &mut bytes::BytesMut) -> Option<()> {
-        let id = stmt_id(payload).ok()?;
+        let id = self.id(payload).ok()?;
         let stmt = self.map.get(&id)?;
         if payload.get(5).is_none_or(|flags| *flags != 0) || !stmt.long_data.is_empty() {
             return None;
@@ -646,9 +726,19 @@ mod tests {
     }
 
     #[test]
-    fn statement_ids_skip_zero_and_live_ones() {
-        let mut s = ClientStmts { last_id: u32::MAX - 1, ..ClientStmts::default() };
-        assert_eq!(s.next_id(), u32::MAX);
-        assert_eq!(s.next_id(), 1);
+    fn statement_ids_skip_zero_and_minus_one() {
+        let mut s = ClientStmts { last_id: u32::MAX - 2, ..ClientStmts::default() };
+        assert_eq!(s.next_id(), u32::MAX - 1);
+        assert_eq!(s.next_id(), 1, "-1 names the last prepared statement");
+    }
+
+    #[test]
+    fn minus_one_names_the_last_prepared_statement() {
+        let mut s = ClientStmts::default();
+        let exec = [0x17, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0];
+        assert_eq!(s.id(&exec).unwrap(), u32::MAX, "nothing prepared: unknown, as on the server");
+        s.last_prepared = Some(7);
+        assert_eq!(s.id(&exec).unwrap(), 7);
+        assert_eq!(s.id(&[0x17, 5, 0, 0, 0, 0, 1, 0, 0, 0]).unwrap(), 5);
     }
 }

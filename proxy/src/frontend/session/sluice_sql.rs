@@ -358,6 +358,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// values live on that connection). `None` when there is nothing to replace or the values are
     /// not known (after `SQL_CALC_FOUND_ROWS`, `CALL`, `EXPLAIN`… the connection is kept instead).
     pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
+        let sql = self.last_values_sql(payload.get(1..)?, lexed)?;
+        let mut out = BytesMut::with_capacity(1 + sql.len());
+        out.extend_from_slice(&payload[..1]);
+        out.extend_from_slice(&sql);
+        Some(out.freeze())
+    }
+
+    /// [`Self::rewrite_last_values`] on statement text (a prepared statement's, for its EXECUTE).
+    pub(super) fn last_values_sql(&self, sql: &[u8], lexed: &Lexed) -> Option<Vec<u8>> {
         let t = &lexed.text;
         let (found, rows) = (t.contains("found_rows ("), t.contains("row_count ("));
         if !(found || rows) {
@@ -365,21 +374,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // Known after every statement but SQL_CALC_FOUND_ROWS (kept connection answers), or when the
         // kept connection could not be read back.
+        // Through DECIMAL(20), the cast has the functions' column type (BIGINT, length 21, NOT NULL):
+        // `CAST(1 AS SIGNED)` alone is an INT of length 2, which drivers hand out as another type.
         let mut with = Vec::with_capacity(2);
         if found && let Some(n) = self.last_found {
-            with.push(("found_rows", format!("CAST({n} AS SIGNED)")));
+            with.push(("found_rows", format!("CAST(CAST({n} AS DECIMAL(20)) AS SIGNED)")));
         }
         if rows && let Some(n) = self.last_row_count {
-            with.push(("row_count", format!("CAST({n} AS SIGNED)")));
+            with.push(("row_count", format!("CAST(CAST({n} AS DECIMAL(20)) AS SIGNED)")));
         }
         if with.is_empty() {
             return None;
         }
-        let sql = replace_calls(payload.get(1..)?, &with)?;
-        let mut out = BytesMut::with_capacity(1 + sql.len());
-        out.extend_from_slice(&payload[..1]);
-        out.extend_from_slice(&sql);
-        Some(out.freeze())
+        replace_calls(sql, &with)
     }
 
     /// KILL / COM_PROCESS_KILL: stops client `id`'s running statement on its backend (`KILL QUERY`

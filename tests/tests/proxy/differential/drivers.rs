@@ -60,6 +60,10 @@ const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs `program args` with the topology's and both proxies' ports in its environment and fails the
 /// test with its stderr unless it exits 0 (`what`: the drivers, for the messages).
+#[allow(
+    clippy::print_stdout,
+    reason = "the drivers' report (coverage, timings) in the test's output, like the tests' own"
+)]
 async fn run_driver_program(
     what: &str,
     program: &str,

@@ -807,6 +807,81 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // Node's mariadb connector: an error stays through a READ ONLY transaction's start, SETs
+            // and table-less SELECTs (step 11 of seed 24301 answered 0 through sluice).
+            "errors_survive_a_read_only_transaction_and_table_less_statements",
+            vec![vec![
+                q("SET sql_mode = CONCAT('IGNORE_SPACE,', @@sql_mode)"),
+                q(READ_STATE),
+                q("ROLLBACK"),
+                q("SET sql_mode = 'ANSI_QUOTES'"),
+                q("SELECT IS_FREE_LOCK('{lk}')"),
+                q("SELECT nope FROM {t}"),
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT @@warning_count"),
+                q("SET time_zone = 'SYSTEM'"),
+                q(READ_STATE),
+                q("SET autocommit = 1"),
+                q("SELECT LENGTH('a\\b')"),
+                q(READ_STATE2),
+                q("COMMIT"),
+            ]],
+        ),
+        (
+            // JDBC useServerPrepStmts and mysql2 execute(): FOUND_ROWS()/ROW_COUNT() as prepared
+            // statements are the session's, whatever connection runs them (a SET that syncs the
+            // connection leaves ROW_COUNT() at 0 there); same column type as the functions'.
+            "found_rows_and_row_count_as_prepared_statements",
+            vec![vec![
+                q("SET autocommit = 1"),
+                q("SELECT id, v, s FROM {t} ORDER BY id"),
+                Op::Exec("SELECT ROW_COUNT()".into(), vec![]),
+                Op::Exec("SELECT FOUND_ROWS()".into(), vec![]),
+                q("UPDATE {t} SET v = v + 1 WHERE id <= 2"),
+                Op::Exec("SELECT ROW_COUNT(), FOUND_ROWS() + ?".into(), vec![1]),
+                q("SET time_zone = '+01:00'"),
+                Op::Exec("SELECT ROW_COUNT()".into(), vec![]),
+            ]],
+        ),
+        (
+            // A prepared statement keeps the sql_mode of its PREPARE (the Node mariadb connector
+            // caches statements): prepared again on another connection, it must be parsed the same.
+            "prepared_statement_keeps_the_sql_mode_of_its_prepare",
+            vec![vec![
+                q("BEGIN"),
+                Op::Exec("SELECT LENGTH('a\\\\b'), 'x' || 'y'".into(), vec![]),
+                q("COMMIT"),
+                q("SET sql_mode = 'NO_BACKSLASH_ESCAPES,PIPES_AS_CONCAT'"),
+                Op::Exec("SELECT LENGTH('a\\\\b'), 'x' || 'y'".into(), vec![]),
+                q("INSERT INTO {t} (v, s) VALUES (1, 'm')"),
+                Op::Exec("SELECT LENGTH('a\\\\b'), 'x' || 'y'".into(), vec![]),
+                q("SELECT LENGTH('a\\\\b'), 'x' || 'y'"),
+            ]],
+        ),
+        (
+            // The Node mariadb connector sends PREPARE and EXECUTE of statement -1 (the last one
+            // prepared) together; a failed PREPARE makes that EXECUTE fail too, and its error is then
+            // the diagnostics area's.
+            "failed_prepare_is_in_the_diagnostics_area",
+            vec![vec![
+                Op::Exec("SELECT x FROM {t}_missing".into(), vec![]),
+                q("SHOW WARNINGS"),
+                q("SELECT @@error_count"),
+            ]],
+        ),
+        (
+            // An error on a replica's connection, then a named lock (on the primary): a read of server
+            // variables beside @@warning_count still sees the error (Node mariadb, seed 24301).
+            "warning_count_beside_variables_after_a_lock_elsewhere",
+            vec![vec![
+                q("SELECT nope FROM {t}"),
+                q("SELECT GET_LOCK('{lk}', 5)"),
+                q("SET sql_select_limit = DEFAULT"),
+                q(READ_STATE2),
+                q("SELECT RELEASE_LOCK('{lk}')"),
+            ]],
+        ),
+        (
             "errors_survive_a_user_variable_then_a_warning_replaces_them",
             vec![vec![
                 q("SELECT nope FROM {t}"),

@@ -67,7 +67,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let group = map.tables.get(table).and_then(|t| t.shards.get(part.shard)).map_or(0, |s| s.group);
         self.check_tx_shard((group, part.shard))?;
         if let Some(stmt) = self.stmts.map.get_mut(&id) {
-            stmt.key = stmt_key(stmt.schema.as_deref(), part.sql.as_bytes());
+            let mode = super::super::prepared::key_sql_mode(&stmt.key).to_vec();
+            stmt.key = stmt_key(Some(&mode), stmt.schema.as_deref(), part.sql.as_bytes());
         }
         self.enter_shard_group(group)?;
         let r = self.run_statement(&p.payload, p.next_seq, lexed, class, ctx).await;
