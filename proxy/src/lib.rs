@@ -12,7 +12,8 @@
 //!
 //! Public are only the modules something outside the crate uses, re-exported here: `server` (start
 //! it), `config`, `state` (tests read the shared state of an in-process sluice), `monitor` (tests run
-//! checks), `admin` (the fuzz target parses admin statements) and `logging` (the binary).
+//! checks), `gtid` (tests read servers' GTID text with sluice's parser), `admin` (the fuzz target
+//! parses admin statements) and `logging` (the binary).
 
 mod backend;
 mod core;
@@ -21,7 +22,7 @@ mod frontend;
 mod ops;
 
 // The public surface: what the binary, tests, benches and fuzz targets use.
-pub use crate::backend::monitor;
+pub use crate::backend::{gtid, monitor};
 pub use crate::core::{config, logging};
 pub use crate::frontend::state;
 pub use crate::ops::{admin, server};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::backend::{BackendConn, ConnectSpec};
+use crate::backend::{BackendConn, ConnectSpec, Flavor};
 use crate::core::config::{Config, ConfigError, Role};
 use crate::core::error::Error;
 
@@ -20,11 +20,11 @@ pub struct MemberHealth {
     pub configured_role: Role,
     /// Answered the last check.
     pub healthy: bool,
-    /// `@@read_only` (None until a check succeeds).
+    /// `@@read_only` (MySQL: `read_only` or `super_read_only`; None until a check succeeds).
     pub read_only: Option<bool>,
-    /// Whether replication is configured on it (SHOW SLAVE STATUS has a row).
+    /// Whether replication is configured on it (SHOW SLAVE STATUS / SHOW REPLICA STATUS has a row).
     pub replicating: bool,
-    /// `Seconds_Behind_Master` × 1000; None when replication is stopped or broken, or not a replica.
+    /// `Seconds_Behind_Master` (MySQL: `Seconds_Behind_Source`) × 1000; None when replication is stopped or broken, or not a replica.
     pub lag_ms: Option<u64>,
     /// The replica's SQL (applier) thread runs (`Slave_SQL_Running = Yes`), whatever its IO thread
     /// does: with the primary down, such a replica has applied what it received and still serves reads.
@@ -32,7 +32,8 @@ pub struct MemberHealth {
     /// The replica's IO thread is reconnecting to its primary (`Slave_IO_Running = Connecting`: not
     /// stopped by an operator). Its lag then reads NULL; the monitor estimates it (see `run_with`).
     pub reconnecting: bool,
-    /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` otherwise).
+    /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` on a MariaDB
+    /// primary, `gtid_executed` on MySQL).
     pub gtid: Option<String>,
     /// Why the last check failed.
     pub error: Option<String>,
@@ -223,32 +224,31 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
         Some(c) => c,
         None => conn.insert(BackendConn::connect(&target.spec).await?),
     };
+    let names = ReplicaNames::of(c.flavor);
     let run = async {
-        let st = c.query(&label, "SHOW SLAVE STATUS").await?;
+        let st = c.query(&label, names.show).await?;
         let replicating = !st.rows.is_empty();
-        // MariaDB: a replica's applied position is gtid_slave_pos, a primary's gtid_binlog_pos. MySQL
-        // has neither name; its check falls back to read_only alone.
-        let gtid_var = if replicating { "gtid_slave_pos" } else { "gtid_binlog_pos" };
-        let (read_only, gtid) =
-            match c.query(&label, &format!("SELECT @@global.read_only, @@global.{gtid_var}")).await {
-                Ok(r) => {
-                    let row = r.rows.first();
-                    let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
-                    (cell(0) == Some(b"1"), cell(1).map(|g| String::from_utf8_lossy(g).into_owned()))
-                }
-                Err(Error::BackendRefused { .. }) => {
-                    let ro = c.query(&label, "SELECT @@global.read_only").await?;
-                    (ro.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"1"), None)
-                }
-                Err(e) => return Err(e),
-            };
-        let applying = st.get(0, "Slave_SQL_Running").as_deref() == Some("Yes");
-        let reconnecting = st.get(0, "Slave_IO_Running").as_deref() == Some("Connecting");
-        let running = st.get(0, "Slave_IO_Running").as_deref() == Some("Yes") && applying;
+        let (read_only, gtid) = match c.query(&label, &names.vars_statement(replicating)).await {
+            Ok(r) => {
+                let row = r.rows.first();
+                let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
+                // MySQL: read_only or super_read_only (which implies read_only; both are read so a
+                // server that reports them inconsistently still counts as read-only).
+                let read_only = (0..names.read_only_columns).any(|i| cell(i) == Some(b"1"));
+                let gtid = cell(names.read_only_columns).map(|g| String::from_utf8_lossy(g).into_owned());
+                (read_only, gtid)
+            }
+            Err(Error::BackendRefused { .. }) => {
+                let ro = c.query(&label, "SELECT @@global.read_only").await?;
+                (ro.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"1"), None)
+            }
+            Err(e) => return Err(e),
+        };
+        let applying = st.get(0, names.sql_running).as_deref() == Some("Yes");
+        let reconnecting = st.get(0, names.io_running).as_deref() == Some("Connecting");
+        let running = st.get(0, names.io_running).as_deref() == Some("Yes") && applying;
         let mut lag_ms = if running {
-            st.get(0, "Seconds_Behind_Master")
-                .and_then(|s| s.parse::<u64>().ok())
-                .map(|s| s.saturating_mul(1000))
+            st.get(0, names.lag).and_then(|s| s.parse::<u64>().ok()).map(|s| s.saturating_mul(1000))
         } else {
             None
         };
@@ -273,11 +273,108 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
     }
 }
 
+/// What the check reads on one flavour: MySQL 8.4 removed the SLAVE/MASTER names MariaDB keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReplicaNames {
+    /// `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS`.
+    show: &'static str,
+    /// The IO (receiver) thread's column.
+    io_running: &'static str,
+    /// The SQL (applier) thread's column.
+    sql_running: &'static str,
+    /// The lag column, seconds.
+    lag: &'static str,
+    flavor: Flavor,
+    /// How many read-only variables [`ReplicaNames::vars_statement`] selects before the GTID.
+    read_only_columns: usize,
+}
+
+impl ReplicaNames {
+    fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                show: "SHOW SLAVE STATUS",
+                io_running: "Slave_IO_Running",
+                sql_running: "Slave_SQL_Running",
+                lag: "Seconds_Behind_Master",
+                flavor,
+                read_only_columns: 1,
+            },
+            Flavor::MySql => Self {
+                show: "SHOW REPLICA STATUS",
+                io_running: "Replica_IO_Running",
+                sql_running: "Replica_SQL_Running",
+                lag: "Seconds_Behind_Source",
+                flavor,
+                read_only_columns: 2,
+            },
+        }
+    }
+
+    /// The read-only variables, then the GTID position applied: MariaDB's replica position is
+    /// `gtid_slave_pos`, a primary's `gtid_binlog_pos`; MySQL's is `gtid_executed` on both.
+    fn vars_statement(&self, replicating: bool) -> String {
+        match self.flavor {
+            Flavor::MariaDb => {
+                let gtid_var = if replicating { "gtid_slave_pos" } else { "gtid_binlog_pos" };
+                format!("SELECT @@global.read_only, @@global.{gtid_var}")
+            }
+            Flavor::MySql => {
+                "SELECT @@global.read_only, @@global.super_read_only, @@global.gtid_executed".into()
+            }
+        }
+    }
+}
+
+/// Takes out of a group the members whose flavour is not the group's: GTIDs, replication statements
+/// and session variables differ between MariaDB and MySQL, so one group runs one. The group's flavour
+/// is its writable member's (the first healthy member's when none is). `groups` are the members'
+/// group names and `flavors` their flavours as their connections' handshakes said (None: not
+/// connected), in `health` order.
+fn refuse_mixed_flavors(groups: &[&str], flavors: &[Option<Flavor>], health: &mut [MemberHealth]) {
+    let mut start = 0;
+    while start < groups.len() {
+        let group = groups[start];
+        let end = groups[start..].iter().position(|g| *g != group).map_or(groups.len(), |n| start + n);
+        let members = start..end.min(health.len()).min(flavors.len());
+        let known = |i: &usize| health[*i].healthy && flavors[*i].is_some();
+        let leader = members
+            .clone()
+            .filter(known)
+            .find(|&i| health[i].is_primary())
+            .or_else(|| members.clone().find(known));
+        let others: Vec<usize> = members.filter(known).collect();
+        if let Some(want) = leader.and_then(|i| flavors[i]) {
+            for i in others {
+                if flavors[i] != Some(want) {
+                    let h = &mut health[i];
+                    h.healthy = false;
+                    h.error = Some(format!(
+                        "{} member in a {} group: one group runs one server flavour (GTIDs and replication statements differ); move it to a group of its own",
+                        flavor_name(flavors[i]),
+                        flavor_name(Some(want))
+                    ));
+                }
+            }
+        }
+        start = end;
+    }
+}
+
+fn flavor_name(f: Option<Flavor>) -> &'static str {
+    match f {
+        Some(Flavor::MariaDb) => "MariaDB",
+        Some(Flavor::MySql) => "MySQL",
+        None => "unknown",
+    }
+}
+
 /// Writes the heartbeat on a writable member (creating the table the first time). Best effort: a
 /// failure is logged, and replicas then fall back to `Seconds_Behind_Master`.
 async fn beat(c: &mut BackendConn, label: &str, table: &str) {
     let write = format!(
-        "INSERT INTO {table} (id, ts) VALUES (1, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
+        // No VALUES() (deprecated on MySQL): the same on both flavours.
+        "INSERT INTO {table} (id, ts) VALUES (1, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE ts = UTC_TIMESTAMP(6)"
     );
     if c.query(label, &write).await.is_ok() {
         return;
@@ -308,7 +405,10 @@ async fn heartbeat_age_ms(c: &mut BackendConn, label: &str, table: &str) -> Opti
 /// Checks every target once (concurrently) and returns the snapshot.
 pub async fn check_all(targets: &[Target], conns: &mut [Option<BackendConn>]) -> HealthSnapshot {
     let checks = targets.iter().zip(conns.iter_mut()).map(|(t, c)| check(t, c));
-    let results = futures_join_all(checks).await;
+    let mut results = futures_join_all(checks).await;
+    let flavors: Vec<Option<Flavor>> = conns.iter().map(|c| c.as_ref().map(|c| c.flavor)).collect();
+    let groups: Vec<&str> = targets.iter().map(|t| t.group.as_str()).collect();
+    refuse_mixed_flavors(&groups, &flavors, &mut results);
     let mut snap = HealthSnapshot::default();
     for (t, h) in targets.iter().zip(results) {
         match snap.groups.last_mut() {
@@ -435,6 +535,37 @@ mod tests {
             error: None,
             check_time: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_group_keeps_its_writable_members_flavour() {
+        let groups = ["a", "a", "a", "b", "b"];
+        let (my, maria) = (Some(Flavor::MySql), Some(Flavor::MariaDb));
+        let member = |role, read_only| MemberHealth {
+            configured_role: role,
+            read_only: Some(read_only),
+            ..replica(Some(0), true, false)
+        };
+        // Group a: the writable member (the second) is MySQL, so the MariaDB one goes; group b is
+        // one flavour (an unconnected member does not count).
+        let mut health = vec![
+            member(Role::Auto, true),
+            member(Role::Auto, false),
+            member(Role::Auto, true),
+            member(Role::Primary, false),
+            member(Role::Replica, true),
+        ];
+        refuse_mixed_flavors(&groups, &[maria, my, my, maria, None], &mut health);
+        let healthy: Vec<bool> = health.iter().map(|h| h.healthy).collect();
+        assert_eq!(healthy, [false, true, true, true, true]);
+        let e = health[0].error.as_deref().unwrap_or_default();
+        assert!(e.starts_with("MariaDB member in a MySQL group"), "{e}");
+        // No writable member: the first healthy member's flavour.
+        let mut health = vec![member(Role::Auto, true), member(Role::Auto, true), member(Role::Auto, true)];
+        health[0].healthy = false;
+        refuse_mixed_flavors(&groups[..3], &[my, maria, my], &mut health);
+        let healthy: Vec<bool> = health.iter().map(|h| h.healthy).collect();
+        assert_eq!(healthy, [false, true, false]);
     }
 
     #[test]

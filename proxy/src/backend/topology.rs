@@ -9,67 +9,10 @@ use arc_swap::ArcSwap;
 
 use sluice_router::route::{Balance, ReplicaView, Topology};
 
+pub use crate::backend::gtid::GtidPos;
 use crate::backend::member::MemberId;
 use crate::backend::monitor::MemberHealth;
 use crate::core::config::{Config, GroupConfig, MemberConfig, Role};
-
-/// A MariaDB GTID position: per replication domain, the highest sequence number (`0-1-42,1-2-7`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GtidPos(Vec<(u32, u32, u64)>);
-
-impl GtidPos {
-    /// Parses `domain-server-seq[,…]`; malformed parts are skipped.
-    pub fn parse(s: &str) -> Self {
-        let mut out = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let mut it = part.split('-');
-            let (Some(d), Some(server), Some(seq)) = (it.next(), it.next(), it.next()) else { continue };
-            if let (Ok(d), Ok(server), Ok(seq)) =
-                (d.parse::<u32>(), server.parse::<u32>(), seq.parse::<u64>())
-            {
-                out.push((d, server, seq));
-            }
-        }
-        Self(out)
-    }
-
-    /// Whether nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether this position includes every transaction of `other` (per domain, seq ≥).
-    pub fn covers(&self, other: &GtidPos) -> bool {
-        other.0.iter().all(|(d, _, seq)| self.0.iter().any(|(d2, _, s2)| d2 == d && s2 >= seq))
-    }
-
-    /// Raises this position to include `other`.
-    pub fn merge(&mut self, other: &GtidPos) {
-        for &(d, server, seq) in &other.0 {
-            match self.0.iter_mut().find(|(d2, _, _)| *d2 == d) {
-                Some((_, sv, s)) => {
-                    if seq > *s {
-                        *s = seq;
-                        *sv = server;
-                    }
-                }
-                None => self.0.push((d, server, seq)),
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for GtidPos {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (n, (d, server, seq)) in self.0.iter().enumerate() {
-            if n > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{d}-{server}-{seq}")?;
-        }
-        Ok(())
-    }
-}
 
 /// The last write that reads in one read-your-writes scope (`[routing] read_your_writes_scope`) must
 /// see: its GTID (`None`: the server reported none) and when it was acknowledged. Sessions publish
@@ -81,8 +24,8 @@ pub struct WriteCell {
 }
 
 impl WriteCell {
-    /// Records a write acknowledged now: GTIDs merge (per domain, the highest); a write without one
-    /// keeps what is known.
+    /// Records a write acknowledged now: GTIDs merge (MariaDB: per domain, the highest; MySQL: the
+    /// union, widened when it fragments); a write without one keeps what is known.
     pub fn publish(&self, gtid: Option<&GtidPos>) {
         let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut pos = last.take().and_then(|(g, _)| g);
@@ -90,6 +33,9 @@ impl WriteCell {
             (Some(p), Some(g)) => p.merge(g),
             (None, Some(g)) => pos = Some(g.clone()),
             (_, None) => {}
+        }
+        if let Some(p) = &mut pos {
+            p.bound_needed();
         }
         *last = Some((pos, std::time::Instant::now()));
         self.version.fetch_add(1, Ordering::Release);
@@ -443,6 +389,7 @@ impl Group {
             && let Ok(mut a) = m.applied.lock()
         {
             a.merge(pos);
+            a.bound_applied();
         }
     }
 
@@ -666,20 +613,5 @@ mod tests {
         assert_eq!(groups.default_group().routing().primary, Some(MemberId::new(0, 1)));
         assert_eq!(groups.by_name("s1").and_then(|g| g.routing().primary), Some(MemberId::new(1, 0)));
         assert_eq!(groups.get(1).map(|g| g.routing().member_id(4)), Some(MemberId::new(1, 4)));
-    }
-
-    #[test]
-    fn gtid_positions_cover_per_domain() {
-        let replica = GtidPos::parse("0-1-100,1-2-7");
-        assert!(replica.covers(&GtidPos::parse("0-1-99")));
-        assert!(replica.covers(&GtidPos::parse("0-3-100")));
-        assert!(!replica.covers(&GtidPos::parse("0-1-101")));
-        assert!(!replica.covers(&GtidPos::parse("2-1-1")));
-        assert!(replica.covers(&GtidPos::parse("")));
-        let mut p = GtidPos::parse("0-1-5");
-        p.merge(&GtidPos::parse("0-1-9,3-1-1"));
-        assert_eq!(p, GtidPos::parse("0-1-9,3-1-1"));
-        assert!(GtidPos::parse("garbage,0-x-1").is_empty());
-        assert_eq!(GtidPos::parse("0-1-9,3-2-1").to_string(), "0-1-9,3-2-1");
     }
 }

@@ -5,21 +5,26 @@
 //!  checks (roles auto, target healthy and replicating, replication account set), connections opened
 //!  1. hold:     the group's WriteGate pauses: new statements toward the primary wait in sluice;
 //!               statements and transactions already running there finish (or: abort, nothing changed)
-//!  2. demote:   old primary SET GLOBAL read_only = 1; its gtid_binlog_pos is the last write
-//!  3. catch up: MASTER_GTID_WAIT(pos) on the target (or: undo read_only, abort)
-//!  4. promote:  target STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0
-//!  5. repoint:  old primary replicates from the target (gtid_slave_pos = pos); other replicas too
+//!  2. demote:   old primary SET GLOBAL read_only = 1 (MySQL: super_read_only = 1); its
+//!               gtid_binlog_pos (MySQL: gtid_executed) is the last write
+//!  3. catch up: MASTER_GTID_WAIT(pos) (MySQL: WAIT_FOR_EXECUTED_GTID_SET) on the target (or: undo
+//!               read_only, abort)
+//!  4. promote:  target STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0 (MySQL: STOP REPLICA;
+//!               RESET REPLICA ALL; super_read_only = 0, read_only = 0)
+//!  5. repoint:  old primary replicates from the target (MariaDB from gtid_slave_pos = pos, MySQL with
+//!               SOURCE_AUTO_POSITION=1); other replicas too
 //!  6. publish:  a fresh health check of every member becomes the routing view (role `auto` finds the
 //!               new primary); the gate opens and the held statements run there
 //! ```
 //!
-//! The monitor account runs it (READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD on MariaDB); the old primary
-//! logs in to the new one with `[monitor.replication_credentials]`, at the address sluice uses.
+//! The monitor account runs it (MariaDB: READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD; MySQL:
+//! SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, RELOAD); the old primary logs in to the new one with
+//! `[monitor.replication_credentials]`, at the address sluice uses.
 
 use std::time::{Duration, Instant};
 
-use crate::backend::BackendConn;
 use crate::backend::monitor::{MemberHealth, Target};
+use crate::backend::{BackendConn, Flavor};
 use crate::core::config::Role;
 use crate::core::error::Error;
 use crate::frontend::state::Shared;
@@ -37,7 +42,7 @@ pub struct Report {
     pub old_primary: String,
     /// `host:port` of the new primary.
     pub new_primary: String,
-    /// The old primary's last `gtid_binlog_pos`, which the new one had applied.
+    /// The old primary's last `gtid_binlog_pos` (MySQL: `gtid_executed`), which the new one had applied.
     pub gtid: String,
     /// Statements and transactions that were running on the old primary when writes were held.
     pub waited_for: usize,
@@ -134,6 +139,11 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
     let (mut old_c, old_label): (BackendConn, String) = connect(old).await?;
     let (mut new_c, new_label): (BackendConn, String) = connect(new).await?;
     let (old_addr, new_addr) = (members[old].addr.address.clone(), members[new].addr.address.clone());
+    if old_c.flavor != new_c.flavor {
+        return Err(refuse(format!(
+            "{old_addr} and {new_addr} run different server flavours (MariaDB and MySQL): a group runs one"
+        )));
+    }
     let (host, port) = split_address(&new_addr)?;
 
     let started = Instant::now();
@@ -158,35 +168,44 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
     }
     let drained_ms = started.elapsed().as_millis();
 
+    let sql = Statements::of(old_c.flavor);
     // Demote: from here on the old primary refuses writes, so its binlog position is final.
-    old_c.query(&old_label, "SET GLOBAL read_only = 1").await.map_err(|e| aborted("demote", &e))?;
+    for demote in sql.demote {
+        if let Err(e) = old_c.query(&old_label, demote).await {
+            return Err(undo(&mut old_c, &old_label, &old_addr, &sql, aborted("demote", &e)).await);
+        }
+    }
     // Every failure from here until the target is writable makes the old primary writable again.
     let promoted = async {
         let pos = old_c
-            .query(&old_label, "SELECT @@global.gtid_binlog_pos AS pos")
+            .query(&old_label, sql.position)
             .await
             .map_err(|e| aborted("read the old primary's GTID position", &e))?
             .get(0, "pos")
             .unwrap_or_default();
+        // One line in the server's syntax (MySQL prints a newline after every comma).
+        let parsed = crate::backend::gtid::GtidPos::parse(&pos);
+        let pos = if parsed.is_readable() { parsed.to_string() } else { pos };
         let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64().max(0.01);
-        let wait = format!("SELECT MASTER_GTID_WAIT('{}', {left:.3}) AS w", escape(&pos));
+        let wait = format!("SELECT {}('{}', {left:.3}) AS w", sql.wait_function, escape(&pos));
         let waited = new_c.query(&new_label, &wait).await;
         let caught_up = waited.map_err(|e| aborted("wait for the new primary to catch up", &e))?.get(0, "w");
         if caught_up.as_deref() != Some("0") {
+            let why = replication_state(&mut new_c, &new_label, &sql).await;
             return Err(Error::reply(
                 (1205, "HY000"),
                 format!(
-                    "SWITCHOVER aborted, nothing changed: {new_addr} had not applied {pos} within [monitor] switchover_timeout_ms = {} ms",
+                    "SWITCHOVER aborted, nothing changed: {new_addr} had not applied {pos} within [monitor] switchover_timeout_ms = {} ms ({why})",
                     timeout.as_millis()
                 ),
             ));
         }
         // Promote.
-        new_c.query(&new_label, "STOP SLAVE").await.map_err(|e| aborted("stop replication on the new primary", &e))?;
-        for sql in ["RESET SLAVE ALL", "SET GLOBAL read_only = 0"] {
-            if let Err(e) = new_c.query(&new_label, sql).await {
-                let _ = new_c.query(&new_label, "START SLAVE").await;
-                return Err(aborted(sql, &e));
+        new_c.query(&new_label, sql.stop).await.map_err(|e| aborted("stop replication on the new primary", &e))?;
+        for step in sql.promote {
+            if let Err(e) = new_c.query(&new_label, step).await {
+                let _ = new_c.query(&new_label, sql.start).await;
+                return Err(aborted(step, &e));
             }
         }
         Ok(pos)
@@ -194,21 +213,15 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
     .await;
     let pos = match promoted {
         Ok(pos) => pos,
-        Err(why) => return Err(undo(&mut old_c, &old_label, &old_addr, why).await),
+        Err(why) => return Err(undo(&mut old_c, &old_label, &old_addr, &sql, why).await),
     };
     let promoted_ms = started.elapsed().as_millis();
     // Repoint: failures here leave the switch done and are reported, not undone.
     let mut notes = Vec::new();
-    let change = format!(
-        "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={port}, MASTER_USER='{}', MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos",
-        escape(host),
-        escape(&repl.user),
-        escape(&repl_password)
-    );
-    let old_steps = [format!("SET GLOBAL gtid_slave_pos = '{}'", escape(&pos)), change, "START SLAVE".into()];
-    for sql in &old_steps {
-        if let Err(e) = old_c.query(&old_label, sql).await {
-            let step = sql.split(" MASTER_PASSWORD").next().unwrap_or_default();
+    let tls = members[new].addr.tls;
+    for step in sql.follow(host, port, tls, &repl.user, &repl_password, &pos) {
+        if let Err(e) = old_c.query(&old_label, &step).await {
+            let step = step.split("_PASSWORD").next().unwrap_or_default();
             notes.push(format!("{old_addr} does not replicate from {new_addr} ({step}: {e})"));
             break;
         }
@@ -222,11 +235,11 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
         {
             continue;
         }
-        let repoint = format!("CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={port}", escape(host));
+        let repoint = sql.repoint(host, port);
         let r = async {
             let (mut c, label) = connect(i).await?;
-            for sql in ["STOP SLAVE", repoint.as_str(), "START SLAVE"] {
-                c.query(&label, sql).await?;
+            for step in [sql.stop, repoint.as_str(), sql.start] {
+                c.query(&label, step).await?;
             }
             Ok::<_, Error>(())
         };
@@ -268,10 +281,122 @@ fn pick_target(health: &[MemberHealth], old: usize, usable: impl Fn(usize) -> bo
 }
 
 /// Makes the old primary writable again after a failed step; the error says what happened.
-async fn undo(old: &mut BackendConn, label: &str, addr: &str, why: Error) -> Error {
-    match old.query(label, "SET GLOBAL read_only = 0").await {
-        Ok(_) => why,
-        Err(e) => refuse(format!("{why}; and {addr} could not be made writable again ({e}): fix by hand")),
+async fn undo(old: &mut BackendConn, label: &str, addr: &str, sql: &Statements, why: Error) -> Error {
+    for step in sql.writable {
+        if let Err(e) = old.query(label, step).await {
+            return refuse(format!("{why}; and {addr} could not be made writable again ({e}): fix by hand"));
+        }
+    }
+    why
+}
+
+/// A replica's threads and last errors, for a message.
+async fn replication_state(c: &mut BackendConn, label: &str, sql: &Statements) -> String {
+    let st = match c.query(label, sql.status).await {
+        Ok(st) if !st.rows.is_empty() => st,
+        Ok(_) => return "it does not replicate".into(),
+        Err(e) => return format!("its replication state could not be read: {e}"),
+    };
+    let get = |name: &str| st.get(0, name).unwrap_or_default();
+    let (io, applier) = match sql.flavor {
+        Flavor::MariaDb => ("Slave_IO_Running", "Slave_SQL_Running"),
+        Flavor::MySql => ("Replica_IO_Running", "Replica_SQL_Running"),
+    };
+    let mut out = format!("IO thread {}, SQL thread {}", get(io), get(applier));
+    for e in ["Last_IO_Error", "Last_SQL_Error"] {
+        let v = get(e);
+        if !v.is_empty() {
+            out.push_str(&format!("; {e}: {v}"));
+        }
+    }
+    out
+}
+
+/// The statements a switchover runs, per flavour: MariaDB's SLAVE/MASTER names, `read_only` and
+/// domain GTID positions; MySQL 8.4+'s REPLICA/SOURCE names, `super_read_only` (which keeps even
+/// accounts with SUPER or CONNECTION_ADMIN from writing) and GTID sets.
+#[derive(Debug, Clone, Copy)]
+struct Statements {
+    flavor: Flavor,
+    /// Makes the old primary refuse writes.
+    demote: &'static [&'static str],
+    /// Its last GTID position (as column `pos`).
+    position: &'static str,
+    /// The function that waits for a position: 0 once applied.
+    wait_function: &'static str,
+    /// The replica status.
+    status: &'static str,
+    /// Stops and starts replication.
+    stop: &'static str,
+    start: &'static str,
+    /// After `stop` on the new primary: forget the old source, take writes.
+    promote: &'static [&'static str],
+    /// Makes a member writable.
+    writable: &'static [&'static str],
+}
+
+impl Statements {
+    fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                flavor,
+                demote: &["SET GLOBAL read_only = 1"],
+                position: "SELECT @@global.gtid_binlog_pos AS pos",
+                wait_function: "MASTER_GTID_WAIT",
+                status: "SHOW SLAVE STATUS",
+                stop: "STOP SLAVE",
+                start: "START SLAVE",
+                promote: &["RESET SLAVE ALL", "SET GLOBAL read_only = 0"],
+                writable: &["SET GLOBAL read_only = 0"],
+            },
+            Flavor::MySql => Self {
+                flavor,
+                // super_read_only = 1 sets read_only too.
+                demote: &["SET GLOBAL super_read_only = 1"],
+                position: "SELECT @@global.gtid_executed AS pos",
+                wait_function: "WAIT_FOR_EXECUTED_GTID_SET",
+                status: "SHOW REPLICA STATUS",
+                stop: "STOP REPLICA",
+                start: "START REPLICA",
+                promote: &["RESET REPLICA ALL", "SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"],
+                writable: &["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"],
+            },
+        }
+    }
+
+    /// What makes the old primary replicate from the new one (at `host:port`, over TLS when `tls`,
+    /// as the account `user`), from its last position `pos`.
+    fn follow(&self, host: &str, port: u16, tls: bool, user: &str, password: &str, pos: &str) -> Vec<String> {
+        let (host, user, password) = (escape(host), escape(user), escape(password));
+        match self.flavor {
+            Flavor::MariaDb => vec![
+                format!("SET GLOBAL gtid_slave_pos = '{}'", escape(pos)),
+                format!(
+                    "CHANGE MASTER TO MASTER_HOST='{host}', MASTER_PORT={port}, MASTER_USER='{user}', MASTER_PASSWORD='{password}', MASTER_USE_GTID=slave_pos"
+                ),
+                self.start.into(),
+            ],
+            // Auto-positioning: the new primary sends what the old one's gtid_executed lacks. TLS as
+            // sluice connects to the new primary (a server with TLS of its own would otherwise insist
+            // on it). GET_SOURCE_PUBLIC_KEY: a caching_sha2_password account logs in without TLS too.
+            Flavor::MySql => vec![
+                format!(
+                    "CHANGE REPLICATION SOURCE TO SOURCE_HOST='{host}', SOURCE_PORT={port}, SOURCE_USER='{user}', SOURCE_PASSWORD='{password}', SOURCE_AUTO_POSITION=1, SOURCE_SSL={}, GET_SOURCE_PUBLIC_KEY=1",
+                    u8::from(tls)
+                ),
+                self.start.into(),
+            ],
+        }
+    }
+
+    /// What points another replica at the new primary (its account and positioning stay).
+    fn repoint(&self, host: &str, port: u16) -> String {
+        match self.flavor {
+            Flavor::MariaDb => format!("CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={port}", escape(host)),
+            Flavor::MySql => {
+                format!("CHANGE REPLICATION SOURCE TO SOURCE_HOST='{}', SOURCE_PORT={port}", escape(host))
+            }
+        }
     }
 }
 

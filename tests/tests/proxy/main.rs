@@ -22,6 +22,7 @@ mod logs;
 mod migration;
 mod monitor;
 mod mysql;
+mod mysql_ops;
 mod observability;
 mod ops;
 mod packaging;

@@ -4,8 +4,8 @@
 //! configured) and over TLS — and a write and a read through sluice. Without `SLUICE_MYSQL_BASEDIR`
 //! each test prints one line and returns (`scripts/test.sh` says so once for the run).
 //!
-//! sluice's monitor does not speak MySQL's replication statements yet, so the replicas look unhealthy
-//! and reads go to the primary: nothing here asserts replica routing.
+//! The monitor, read-your-writes, statement limits and SWITCHOVER on MySQL are in `mysql_ops.rs` and
+//! `switchover.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

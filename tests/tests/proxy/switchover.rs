@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use sluice::config::{Credentials, Role};
-use sluice_tests::Topology;
+use sluice_tests::{Flavor, Topology};
 
 use super::faults::Tally;
 use super::ops::col;
@@ -20,12 +20,60 @@ use super::{admin, proxy, setup};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_switchover_with_writes_flowing_loses_nothing() {
     let private = Topology::private().await;
+    switchover_with_writes_flowing(&private).await;
+}
+
+/// The same on MySQL 8.4/9.x (`SLUICE_MYSQL_BASEDIR`): super_read_only, WAIT_FOR_EXECUTED_GTID_SET,
+/// RESET REPLICA ALL, CHANGE REPLICATION SOURCE TO … SOURCE_AUTO_POSITION=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_mysql_switchover_with_writes_flowing_loses_nothing() {
+    let Some(private) = Topology::private_mysql().await else { return };
+    switchover_with_writes_flowing(&private).await;
+}
+
+/// What differs between the flavours in [`switchover_with_writes_flowing`].
+struct Names {
+    grant: &'static str,
+    fill: &'static str,
+    position: &'static str,
+    wait: &'static str,
+    status: &'static str,
+    port_column: &'static str,
+    read_only: &'static str,
+}
+
+impl Names {
+    fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                grant: "GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD ON *.* TO 'monitor'@'%'",
+                fill: "INSERT INTO r SELECT seq, seq FROM seq_1_to_100",
+                position: "SELECT @@gtid_binlog_pos",
+                wait: "MASTER_GTID_WAIT",
+                status: "SHOW SLAVE STATUS",
+                port_column: "Master_Port",
+                read_only: "SELECT @@global.read_only",
+            },
+            Flavor::MySql => Self {
+                grant: "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, RELOAD ON *.* TO 'monitor'@'%'",
+                fill: "INSERT INTO r WITH RECURSIVE s (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100) SELECT n, n FROM s",
+                position: "SELECT @@global.gtid_executed",
+                wait: "WAIT_FOR_EXECUTED_GTID_SET",
+                status: "SHOW REPLICA STATUS",
+                port_column: "Source_Port",
+                // Not only read_only: nobody may write on a demoted MySQL primary.
+                read_only: "SELECT @@global.super_read_only",
+            },
+        }
+    }
+}
+
+async fn switchover_with_writes_flowing(private: &Topology) {
+    let names = Names::of(private.flavor);
     let schema = private.fresh_schema("switchover").await;
     let mut root = private.connect_root(&private.primary).await.expect("root");
     // What SWITCHOVER needs of the monitor account (replicated to every member).
-    root.query_drop("GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD ON *.* TO 'monitor'@'%'")
-        .await
-        .expect("grant");
+    root.query_drop(names.grant).await.expect("grant");
     let dir = tempfile::tempdir().expect("tmp");
     let repl_file = dir.path().join("repl.password");
     std::fs::write(&repl_file, sluice_tests::accounts::REPL_PASSWORD).expect("write");
@@ -43,7 +91,7 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
     let mut c = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await.expect("connect");
     c.query_drop("CREATE TABLE w (id INT PRIMARY KEY, writer INT)").await.expect("create");
     c.query_drop("CREATE TABLE r (id INT PRIMARY KEY, v INT)").await.expect("create");
-    c.query_drop("INSERT INTO r SELECT seq, seq FROM seq_1_to_100").await.expect("fill");
+    c.query_drop(names.fill).await.expect("fill");
     private.wait_replicas_caught_up().await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -110,7 +158,7 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
         let rows: Vec<Row> = a.query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         let took = t0.elapsed();
         let row = rows.first().expect("one row");
-        println!(
+        eprintln!(
             "{sql}: {took:?}; old {} new {} gtid {} waited_for {} drain_ms {} writes_held_ms {} notes {}",
             col(row, "old_primary"),
             col(row, "new_primary"),
@@ -139,26 +187,25 @@ async fn private_switchover_with_writes_flowing_loses_nothing() {
         errors.extend(t.errors);
         acked.extend(t.acked);
     }
-    println!("clients: {ok} statements or transactions ok, {} errors", errors.len());
+    eprintln!("clients: {ok} statements or transactions ok, {} errors", errors.len());
     assert!(errors.is_empty(), "{} client errors, first: {:?}", errors.len(), errors.first());
     assert!(ok > 200, "{ok}");
 
     // Every acknowledged write is on the final primary (read directly), and on both other members once
     // they have caught up: they replicate from it.
     let mut on_primary = private.connect_root(nodes[primary]).await.expect("root");
-    let pos: String =
-        on_primary.query_first("SELECT @@gtid_binlog_pos").await.expect("pos").unwrap_or_default();
+    let pos: String = on_primary.query_first(names.position).await.expect("pos").unwrap_or_default();
     for (i, node) in nodes.iter().enumerate() {
         let mut n = private.connect_root(node).await.expect("root");
         if i != primary {
             let caught: Option<i64> =
-                n.query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.expect("wait");
+                n.exec_first(format!("SELECT {}(?, 10)", names.wait), (&pos,)).await.expect("wait");
             assert_eq!(caught, Some(0), "{} did not catch up with the new primary", node.addr);
-            let st: Vec<Row> = n.query("SHOW SLAVE STATUS").await.expect("status");
+            let st: Vec<Row> = n.query(names.status).await.expect("status");
             let st = st.first().expect("a replica");
-            assert_eq!(col(st, "Master_Port"), nodes[primary].addr.port().to_string());
-            let ro: Option<i64> = n.query_first("SELECT @@global.read_only").await.expect("ro");
-            assert_eq!(ro, Some(1), "{} is not read_only", node.addr);
+            assert_eq!(col(st, names.port_column), nodes[primary].addr.port().to_string());
+            let ro: Option<i64> = n.query_first(names.read_only).await.expect("ro");
+            assert_eq!(ro, Some(1), "{} is not read-only ({})", node.addr, names.read_only);
         }
         let present: Vec<u32> = n.query(format!("SELECT id FROM `{schema}`.w")).await.expect("ids");
         let present: std::collections::BTreeSet<u32> = present.into_iter().collect();

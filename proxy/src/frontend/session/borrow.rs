@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::pins::Pin;
 use super::{Held, Session};
+use crate::backend::Flavor;
 use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::core::config::{FallbackConfig, ReadYourWrites};
@@ -798,10 +799,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Waits (up to `gtid_wait_timeout_ms`) for the replica to apply `gtid`; an error when it does
     /// not, so the caller reads from the primary instead.
     async fn wait_for_gtid(&mut self, held: &mut Held, gtid: GtidPos) -> Result<()> {
-        let timeout = self.shared.config().routing.gtid_wait_timeout_ms as f64 / 1000.0;
+        let late = || Error::reply((1205, "HY000"), "replica did not apply the session's last write in time");
+        let timeout_ms = self.shared.config().routing.gtid_wait_timeout_ms;
+        let timeout = timeout_ms as f64 / 1000.0;
         let label = held.guard.label().to_owned();
-        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout})");
+        let sql = match held.guard.conn().flavor {
+            Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT('{gtid}', {timeout})"),
+            // A timeout of 0 waits for ever there: no wait at all then.
+            Flavor::MySql if timeout_ms == 0 => return Err(late()),
+            Flavor::MySql => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtid}', {timeout})"),
+        };
+        if !gtid.is_readable() {
+            return Err(late());
+        }
         let r = held.guard.conn().query(&label, &sql).await?;
+        // Both answer 0 once applied (MariaDB -1, MySQL 1 on a timeout).
         let ok = r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0");
         if ok {
             if let Some(g) = self.shared.groups.get(held.member.group) {
@@ -809,7 +821,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Ok(())
         } else {
-            Err(Error::reply((1205, "HY000"), "replica did not apply the session's last write in time"))
+            Err(late())
         }
     }
 
@@ -938,8 +950,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         if let Some(g) = &fx.gtid {
-            // Published to the scope's cell as the relay read it (relay.rs).
-            self.last_write = Some((Some(g.clone()), Instant::now()));
+            // Published to the scope's cell as the relay read it (relay.rs). Merged with the earlier
+            // writes: a MySQL replica may apply transactions out of order (parallel appliers).
+            let mut pos = self.last_write.take().and_then(|(g, _)| g).unwrap_or_default();
+            pos.merge(g);
+            pos.bound_needed();
+            self.last_write = Some((Some(pos), Instant::now()));
         } else if !class.read_only && !fx.failed && self.status & status::IN_TRANS == 0 {
             // A write without a reported GTID (a MySQL server, or nothing logged): keep what is known.
             // A transaction's end is one only when the transaction wrote (a ROLLBACK never is).

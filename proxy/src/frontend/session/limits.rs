@@ -1,7 +1,7 @@
 //! Statement time limits from `[[rules]] timeout_ms`: when a statement's limit passes while sluice
 //! waits for its answer, sluice sends `KILL QUERY <thread>` to the same backend on a connection of its
 //! own (the pool may be full), and the server's "interrupted" ERR reaches the client as ERR 1969
-//! (70100) naming the rule. The backend connection and the session carry on.
+//! (70100; on MySQL 3024, HY000) naming the rule. The backend connection and the session carry on.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +11,14 @@ use sluice_protocol::{Packet, ProtocolError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use crate::backend::BackendConn;
+use crate::backend::{BackendConn, Flavor};
 use crate::core::net::PacketStream;
 
 /// MariaDB's ER_STATEMENT_TIMEOUT: "Query execution was interrupted (max_statement_time exceeded)".
 pub(crate) const STATEMENT_TIMEOUT: (u16, &str) = (1969, "70100");
+/// MySQL's ER_QUERY_TIMEOUT: "Query execution was interrupted, maximum statement execution time
+/// exceeded" (what `max_execution_time` gives there).
+const MYSQL_QUERY_TIMEOUT: (u16, &str) = (3024, "HY000");
 /// ER_QUERY_INTERRUPTED, what a statement stopped by `KILL QUERY` answers.
 const QUERY_INTERRUPTED: u16 = 1317;
 
@@ -110,17 +113,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// The ERR the client gets instead of `backend_err` when this statement was killed for its limit
-    /// (`None`: pass the backend's ERR through, it is about something else).
-    pub(super) fn limit_err(&self, backend_err: &Bytes) -> Option<Bytes> {
+    /// (`None`: pass the backend's ERR through, it is about something else). The code is the one the
+    /// backend's own statement time limit gives on its `flavor`, so clients handle it as they would.
+    pub(super) fn limit_err(&self, backend_err: &Bytes, flavor: Flavor) -> Option<Bytes> {
         let limit = self.limit.as_ref().filter(|l| l.killed)?;
         let code = backend_err.get(1..3).map(|c| u16::from_le_bytes([c[0], c[1]]))?;
         if !matches!(code, QUERY_INTERRUPTED | 1969 | 3024) {
             return None;
         }
+        let (code, variable) = match flavor {
+            Flavor::MariaDb => (STATEMENT_TIMEOUT, "max_statement_time"),
+            Flavor::MySql => (MYSQL_QUERY_TIMEOUT, "maximum statement execution time"),
+        };
         let e = ErrPacket::new(
-            STATEMENT_TIMEOUT,
+            code,
             format!(
-                "Query execution was interrupted (max_statement_time exceeded): sluice rule '{}' limits this statement to {} ms; make it faster or raise the rule's timeout_ms",
+                "Query execution was interrupted ({variable} exceeded): sluice rule '{}' limits this statement to {} ms; make it faster or raise the rule's timeout_ms",
                 limit.rule, limit.ms
             ),
         );

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::borrow::Effects;
+use crate::backend::topology::GtidPos;
 use crate::core::error::{Error, Result};
 
 /// Flush the client's buffer once this much is queued, so a large result streams with bounded memory.
@@ -106,15 +107,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         fx.collation_reported |= i == crate::backend::vars::COLLATION_CONNECTION;
                     } else if flavor.gtid_variable().is_some_and(|g| name.eq_ignore_ascii_case(g.as_bytes()))
                     {
-                        let g = crate::backend::topology::GtidPos::parse(&String::from_utf8_lossy(&value));
-                        if !g.is_empty() {
-                            // Published before the client has the OK: a read it sends next on another
-                            // connection must already see this write (read_your_writes_scope).
-                            if let Some(cell) = self.write_cell.as_ref().filter(|_| self.group_ctx == 0) {
-                                cell.publish(Some(&g));
-                            }
-                            fx.gtid = Some(g);
-                        }
+                        // MariaDB: `last_gtid`, the session's last committed GTID.
+                        let g = GtidPos::parse(&String::from_utf8_lossy(&value));
+                        self.took_gtid(g, fx);
                     }
                 }
                 StateChange::Schema(s) => {
@@ -122,8 +117,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     fx.tracked_changed = true;
                 }
                 StateChange::StateChanged => fx.state_changed = true,
-                StateChange::Gtids(_) | StateChange::Other(..) => {}
+                // MySQL: `session_track_gtids = OWN_GTID`, the GTIDs the statement committed.
+                StateChange::Gtids(data) => {
+                    // An entry in another form still says a write committed: unreadable, so no
+                    // replica is taken to have it.
+                    let g = GtidPos::from_tracker(&data).unwrap_or_else(|| GtidPos::parse("?"));
+                    self.took_gtid(g, fx);
+                }
+                StateChange::Other(..) => {}
             }
+        }
+    }
+
+    /// A statement committed `g`: the session's last write from now on.
+    fn took_gtid(&mut self, g: GtidPos, fx: &mut Effects) {
+        if g.is_empty() {
+            return;
+        }
+        // Published before the client has the OK: a read it sends next on another connection must
+        // already see this write (read_your_writes_scope).
+        if let Some(cell) = self.write_cell.as_ref().filter(|_| self.group_ctx == 0) {
+            cell.publish(Some(&g));
+        }
+        match &mut fx.gtid {
+            // A multi-statement may commit more than once.
+            Some(prev) => prev.merge(&g),
+            None => fx.gtid = Some(g),
         }
     }
 
@@ -159,6 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
         let conn = held.guard.conn();
         let bcaps = conn.caps;
+        let flavor = conn.flavor;
         let ccaps = self.caps;
         let b_deprecate = bcaps & caps::DEPRECATE_EOF != 0;
         let c_deprecate = ccaps & caps::DEPRECATE_EOF != 0;
@@ -274,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let out: Option<Bytes> = match step.kind {
                 Kind::Err if self.limit.is_some() => {
-                    Some(self.limit_err(&p.payload).unwrap_or_else(|| p.payload.clone()))
+                    Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()))
                 }
                 Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
                 Kind::End => match (b_deprecate, c_deprecate) {
