@@ -21,7 +21,7 @@ use sluice_protocol::packets::ErrPacket;
 use sluice_protocol::{Packet, ProtocolError};
 use tokio::net::TcpStream;
 
-use crate::core::error::{Error, Result};
+use crate::core::error::{BackendFailure, Error, Result};
 use crate::core::net::{MaybeTls, PacketStream};
 
 /// Capabilities sluice asks every backend for (intersected with what the server offers). One fixed set,
@@ -112,12 +112,12 @@ pub struct BackendConn {
     pub insert_id_of: Option<u32>,
 }
 
-fn fail(spec: &ConnectSpec, message: impl Into<String>) -> Error {
-    Error::Backend { backend: spec.label.clone(), message: message.into() }
+fn fail(spec: &ConnectSpec, failure: impl Into<BackendFailure>) -> Error {
+    Error::backend(spec.label.clone(), failure)
 }
 
 fn proto(spec: &ConnectSpec) -> impl Fn(ProtocolError) -> Error + '_ {
-    move |e| fail(spec, e.to_string())
+    move |e| fail(spec, e)
 }
 
 impl BackendConn {
@@ -127,18 +127,17 @@ impl BackendConn {
             Ok(r) => r,
             Err(_) => Err(fail(
                 spec,
-                format!(
+                BackendFailure::Timeout(format!(
                     "no answer within {} ms (backend.connect_timeout_ms); check that the server is up",
                     spec.connect_timeout.as_millis()
-                ),
+                )),
             )),
         }
     }
 
     async fn connect_inner(spec: &ConnectSpec) -> Result<Self> {
-        let tcp = TcpStream::connect(&spec.address)
-            .await
-            .map_err(|e| fail(spec, format!("cannot connect: {e}")))?;
+        let tcp =
+            TcpStream::connect(&spec.address).await.map_err(|e| fail(spec, BackendFailure::Connect(e)))?;
         let _ = tcp.set_nodelay(true);
         let mut stream = PacketStream::new(MaybeTls::Plain(tcp), spec.max_packet);
         let greeting = read(&mut stream, spec).await?;
@@ -153,10 +152,15 @@ impl BackendConn {
         }
         let caps = want & hs.capabilities;
         if caps & caps::PROTOCOL_41 == 0 {
-            return Err(fail(spec, "server does not speak the 4.1 protocol"));
+            return Err(fail(spec, BackendFailure::Unexpected("server does not speak the 4.1 protocol")));
         }
         if spec.tls.is_some() && caps & caps::SSL == 0 {
-            return Err(fail(spec, "TLS is configured for this backend but the server does not offer it"));
+            return Err(fail(
+                spec,
+                BackendFailure::Unexpected(
+                    "TLS is configured for this backend but the server does not offer it",
+                ),
+            ));
         }
         let mut resp = HandshakeResponse {
             capabilities: caps,
@@ -179,17 +183,22 @@ impl BackendConn {
             let mut out = BytesMut::new();
             resp.encode_ssl_request(&mut out);
             seq = stream.write(seq, &out);
-            stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+            stream.flush().await.map_err(|e| fail(spec, e))?;
             let (io, rest) = stream.into_parts();
-            let MaybeTls::Plain(tcp) = io else { return Err(fail(spec, "TLS started twice")) };
+            let MaybeTls::Plain(tcp) = io else {
+                return Err(fail(spec, BackendFailure::Unexpected("TLS started twice")));
+            };
             if !rest.is_empty() {
-                return Err(fail(spec, "server sent data before the TLS handshake"));
+                return Err(fail(
+                    spec,
+                    BackendFailure::Unexpected("server sent data before the TLS handshake"),
+                ));
             }
             let name = crate::core::tls::server_name(&spec.address).map_err(|e| fail(spec, e))?;
             let tls = tokio_rustls::TlsConnector::from(tls.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|e| fail(spec, format!("TLS handshake failed: {e}")))?;
+                .map_err(|e| fail(spec, BackendFailure::TlsHandshake(e)))?;
             stream = PacketStream::new(MaybeTls::Client(Box::new(tls)), spec.max_packet);
         }
         let plugin = hs.auth_plugin.clone();
@@ -197,7 +206,7 @@ impl BackendConn {
         let mut out = BytesMut::new();
         resp.encode(&mut out);
         seq = stream.write(seq, &out);
-        stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+        stream.flush().await.map_err(|e| fail(spec, e))?;
         let mut conn = Self {
             stream,
             caps,
@@ -246,7 +255,9 @@ impl BackendConn {
                         if !self.stream.get_ref().is_tls() {
                             return Err(fail(
                                 spec,
-                                "backend asks for a cleartext password; enable backend TLS",
+                                BackendFailure::Unexpected(
+                                    "backend asks for a cleartext password; enable backend TLS",
+                                ),
                             ));
                         }
                         let mut v = pw.to_vec();
@@ -262,8 +273,7 @@ impl BackendConn {
                 }
                 Some(header::AUTH_MORE_DATA) if key_requested => {
                     // The server's PEM public key, as asked for.
-                    let key = ServerPublicKey::from_pem(&p.payload[1..])
-                        .map_err(|e| fail(spec, format!("the server's RSA public key: {e}")))?;
+                    let key = ServerPublicKey::from_pem(&p.payload[1..]).map_err(|e| fail(spec, e))?;
                     let data = self.encrypt_password(spec, &key)?;
                     key_requested = false;
                     self.stream.write(seq, &data);
@@ -283,18 +293,28 @@ impl BackendConn {
                             self.stream.write(seq, &[SHA2_REQUEST_PUBLIC_KEY]);
                         }
                     }
-                    _ => return Err(fail(spec, "unexpected auth data from backend")),
+                    _ => {
+                        return Err(fail(
+                            spec,
+                            BackendFailure::Unexpected("unexpected auth data from backend"),
+                        ));
+                    }
                 },
-                _ => return Err(fail(spec, "unexpected packet during authentication")),
+                _ => {
+                    return Err(fail(
+                        spec,
+                        BackendFailure::Unexpected("unexpected packet during authentication"),
+                    ));
+                }
             }
-            self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+            self.stream.flush().await.map_err(|e| fail(spec, e))?;
         }
     }
 
     /// The password for caching_sha2 full authentication without TLS, encrypted with `key` and the
     /// nonce the current scramble was made with.
     fn encrypt_password(&self, spec: &ConnectSpec, key: &ServerPublicKey) -> Result<Vec<u8>> {
-        key.encrypt_password(&self.nonce, spec.password.as_bytes()).map_err(|e| fail(spec, e.to_string()))
+        key.encrypt_password(&self.nonce, spec.password.as_bytes()).map_err(|e| fail(spec, e))
     }
 
     /// Resets the session on the server for reuse by another client (COM_CHANGE_USER to the same user:
@@ -316,7 +336,7 @@ impl BackendConn {
             p.put_u8(0);
         }
         self.stream.write(0, &p);
-        self.stream.flush().await.map_err(|e| fail(spec, e.to_string()))?;
+        self.stream.flush().await.map_err(|e| fail(spec, e))?;
         self.finish_auth(spec).await?;
         self.prepare_session(&spec.label).await?;
         if self.multi_statements {
@@ -391,19 +411,15 @@ impl BackendConn {
     pub async fn simple_command(&mut self, spec_label: &str, payload: &[u8]) -> Result<Packet> {
         self.stream.write(0, payload);
         let label = spec_label.to_owned();
-        self.stream
-            .flush()
-            .await
-            .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?;
+        self.stream.flush().await.map_err(|e| Error::backend(label.clone(), e))?;
         let p = self
             .stream
             .read()
             .await
-            .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?
-            .ok_or_else(|| Error::Backend { backend: label.clone(), message: "connection closed".into() })?;
+            .map_err(|e| Error::backend(label.clone(), e))?
+            .ok_or_else(|| Error::backend(label.clone(), BackendFailure::Closed))?;
         if p.first() == Some(header::ERR) {
-            let err = ErrPacket::parse(&p.payload)
-                .map_err(|e| Error::Backend { backend: label.clone(), message: e.to_string() })?;
+            let err = ErrPacket::parse(&p.payload).map_err(|e| Error::backend(label.clone(), e))?;
             return Err(Error::BackendRefused { backend: label, err });
         }
         Ok(p)
@@ -442,19 +458,19 @@ impl BackendConn {
     /// Runs one statement and collects its (first) result set, decoding text rows. For small internal
     /// queries only: the whole result is held in memory.
     pub async fn query(&mut self, label: &str, sql: &str) -> Result<TextResult> {
-        let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
         let raw = self.query_raw(label, sql).await?;
         if let Some(err) = raw.err {
             return Err(Error::BackendRefused { backend: label.to_owned(), err });
         }
         let mut out = TextResult::default();
         for c in &raw.columns {
-            let c = sluice_protocol::column::ColumnDefinition::parse(c).map_err(|e| fail(e.to_string()))?;
+            let c =
+                sluice_protocol::column::ColumnDefinition::parse(c).map_err(|e| Error::backend(label, e))?;
             out.columns.push(String::from_utf8_lossy(&c.name).into_owned());
         }
         for r in &raw.rows {
             let row = sluice_protocol::binary::decode_text_row(r, out.columns.len())
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| Error::backend(label, e))?;
             out.rows.push(row);
         }
         Ok(out)
@@ -465,8 +481,8 @@ async fn read(stream: &mut PacketStream<MaybeTls<TcpStream>>, spec: &ConnectSpec
     stream
         .read()
         .await
-        .map_err(|e| fail(spec, e.to_string()))?
-        .ok_or_else(|| fail(spec, "connection closed during the handshake"))
+        .map_err(|e| fail(spec, e))?
+        .ok_or_else(|| fail(spec, BackendFailure::ClosedInHandshake))
 }
 
 /// The auth response for `plugin` with `nonce`.

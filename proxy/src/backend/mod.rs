@@ -5,6 +5,7 @@
 pub(crate) mod cache_deps;
 pub mod conn;
 pub mod gtid;
+pub(crate) mod member;
 pub mod monitor;
 pub mod pool;
 pub mod raw;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::backend::{BackendConn, ConnectSpec, Flavor};
-use crate::core::config::{Config, Role};
+use crate::core::config::{Config, ConfigError, Role};
 use crate::core::error::Error;
 
 /// One backend as last checked.
@@ -77,7 +77,7 @@ pub struct Target {
 }
 
 /// The members of `config` with the monitor credentials (password resolved now).
-pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Vec<Target>, String> {
+pub fn targets(config: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Vec<Target>, ConfigError> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
     let server_public_key = config.backend.server_public_key()?;
@@ -128,7 +128,7 @@ pub fn group_targets<'a>(
     group: &str,
     slots: impl IntoIterator<Item = Slot<'a>>,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Vec<Target>, String> {
+) -> Result<Vec<Target>, ConfigError> {
     let creds = &config.monitor.credentials;
     let password = creds.password()?;
     let server_public_key = config.backend.server_public_key()?;
@@ -263,10 +263,13 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
-        Err(_) => Err(Error::Backend {
-            backend: label,
-            message: format!("health check took over {} ms", timeout.as_millis()),
-        }),
+        Err(_) => Err(Error::backend(
+            label,
+            crate::core::error::BackendFailure::Timeout(format!(
+                "health check took over {} ms",
+                timeout.as_millis()
+            )),
+        )),
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{BackendConn, ConnectSpec};
-use crate::core::error::{Error, Result};
+use crate::core::error::{BackendFailure, Error, Result};
 
 /// Everything that makes two backend connections not interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,24 +143,21 @@ impl Pool {
     /// Lends a connection: an idle one if fresh enough, else a new one.
     pub async fn get(self: &Arc<Self>) -> Result<Guard> {
         if self.is_closed() {
-            return Err(Error::Backend {
-                backend: self.spec.label.clone(),
-                message: "this backend was removed from the config (reload); its pool is closed".into(),
-            });
+            return Err(Error::backend(self.spec.label.clone(), BackendFailure::Removed));
         }
         let deadline =
             crate::core::clock::tokio_after(tokio::time::Instant::now(), self.limits.checkout_timeout);
         let permit = match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
-                return Err(Error::Backend {
-                    backend: self.spec.label.clone(),
-                    message: format!(
+                return Err(Error::backend(
+                    self.spec.label.clone(),
+                    BackendFailure::Busy(format!(
                         "all {} connections are busy and none came free within {} ms; raise [pool] max_per_backend or checkout_timeout_ms",
                         self.limits.max,
                         self.limits.checkout_timeout.as_millis()
-                    ),
-                });
+                    )),
+                ));
             }
         };
         let (conn, slot, reused) = match self.take_idle() {
@@ -200,14 +197,14 @@ impl Pool {
         }
         match tokio::time::timeout_at(deadline, b.slots.clone().acquire_owned()).await {
             Ok(Ok(s)) => Ok(s),
-            _ => Err(Error::Backend {
-                backend: self.spec.label.clone(),
-                message: format!(
+            _ => Err(Error::backend(
+                self.spec.label.clone(),
+                BackendFailure::Busy(format!(
                     "all {} connections to this backend are busy (all pools) and none came free within {} ms; raise [pool] max_connections_per_backend or checkout_timeout_ms",
                     b.max,
                     self.limits.checkout_timeout.as_millis()
-                ),
-            }),
+                )),
+            )),
         }
     }
 
@@ -217,13 +214,13 @@ impl Pool {
         match tokio::time::timeout(self.spec.connect_timeout, c.prepare_session(&self.spec.label)).await {
             Ok(r) => r?,
             Err(_) => {
-                return Err(Error::Backend {
-                    backend: self.spec.label.clone(),
-                    message: format!(
+                return Err(Error::backend(
+                    self.spec.label.clone(),
+                    BackendFailure::Timeout(format!(
                         "session setup took over {} ms (backend.connect_timeout_ms)",
                         self.spec.connect_timeout.as_millis()
-                    ),
-                });
+                    )),
+                ));
             }
         }
         self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

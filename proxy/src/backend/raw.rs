@@ -8,7 +8,7 @@ use sluice_protocol::packets::{ErrPacket, OkPacket};
 use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
 
 use super::BackendConn;
-use crate::core::error::{Error, Result};
+use crate::core::error::{BackendFailure, Error, Result};
 
 /// One statement's response, as packets.
 #[derive(Debug, Clone, Default)]
@@ -36,12 +36,12 @@ impl BackendConn {
     /// response is read and dropped (the connection stays in step) and the result carries an ERR
     /// naming `[sharding] max_scatter_result_bytes`.
     pub async fn query_raw_within(&mut self, label: &str, sql: &str, max_bytes: usize) -> Result<RawResult> {
-        let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
+        let fail = |e: BackendFailure| Error::backend(label, e);
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(command::QUERY);
         payload.extend_from_slice(sql.as_bytes());
         self.stream.write(0, &payload);
-        self.stream.flush().await.map_err(|e| fail(e.to_string()))?;
+        self.stream.flush().await.map_err(|e| fail(e.into()))?;
         let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
         let mut out = RawResult::default();
         let mut sets = 0;
@@ -52,11 +52,11 @@ impl BackendConn {
                 .stream
                 .read()
                 .await
-                .map_err(|e| fail(e.to_string()))?
-                .ok_or_else(|| fail("connection closed".into()))?;
-            let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?
+                .ok_or_else(|| fail(BackendFailure::Closed))?;
+            let step = tracker.feed(&p.payload).map_err(|e| fail(e.into()))?;
             match step.kind {
-                Kind::Err => out.err = Some(ErrPacket::parse(&p.payload).map_err(|e| fail(e.to_string()))?),
+                Kind::Err => out.err = Some(ErrPacket::parse(&p.payload).map_err(|e| fail(e.into()))?),
                 Kind::ColumnCount(_) => sets += 1,
                 Kind::ColumnDef if sets == 1 => out.columns.push(p.payload.clone()),
                 Kind::Row if sets == 1 && !over => {
@@ -69,7 +69,7 @@ impl BackendConn {
                     }
                 }
                 Kind::Ok if sets == 0 && out.ok.is_none() => {
-                    out.ok = Some(OkPacket::parse(&p.payload, self.caps).map_err(|e| fail(e.to_string()))?);
+                    out.ok = Some(OkPacket::parse(&p.payload, self.caps).map_err(|e| fail(e.into()))?);
                 }
                 _ => {}
             }

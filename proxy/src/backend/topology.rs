@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use sluice_router::route::{Balance, ReplicaView, Topology};
 
 pub use crate::backend::gtid::GtidPos;
+use crate::backend::member::MemberId;
 use crate::backend::monitor::MemberHealth;
 use crate::core::config::{Config, GroupConfig, MemberConfig, Role};
 
@@ -189,15 +190,20 @@ pub struct MemberChanges {
     pub changed: Vec<String>,
 }
 
-/// The group's member slots.
+/// One group: its member slots, its routing view and its write gate.
 #[derive(Debug)]
 pub struct Group {
+    /// Its position in the config ([`MemberId::group`]).
+    pub id: usize,
     /// Group name.
     pub name: String,
     /// Member slots in the order they were first configured (append-only).
     members: ArcSwap<Vec<Arc<Member>>>,
     /// Holds new writes while a SWITCHOVER moves the primary.
     pub gate: Arc<WriteGate>,
+    /// Its routing view, replaced after every health check (for a group neither shards nor rules
+    /// use, the configured primary only).
+    pub routing: ArcSwap<RouteSnapshot>,
 }
 
 /// Holds new statements toward a group's primary while `SWITCHOVER` runs, and counts the statements and
@@ -282,10 +288,29 @@ impl WriteGate {
 }
 
 impl Group {
-    /// From the config's group.
-    pub fn from_config(config: &Config, g: &GroupConfig) -> Self {
+    /// From the config's group at position `id`, routing to its configured primary until the first
+    /// health check.
+    pub fn from_config(config: &Config, id: usize, g: &GroupConfig) -> Self {
         let members = g.members.iter().map(|m| Arc::new(Member::new(config, &g.name, m))).collect();
-        Self { name: g.name.clone(), members: ArcSwap::from_pointee(members), gate: Arc::default() }
+        let mut group = Self {
+            id,
+            name: g.name.clone(),
+            members: ArcSwap::from_pointee(members),
+            gate: Arc::default(),
+            routing: ArcSwap::default(),
+        };
+        group.routing = ArcSwap::from_pointee(RouteSnapshot::initial(&group, config));
+        group
+    }
+
+    /// Its routing view now.
+    pub fn routing(&self) -> Arc<RouteSnapshot> {
+        self.routing.load_full()
+    }
+
+    /// The id of its slot `index`.
+    pub fn member_id(&self, index: usize) -> MemberId {
+        MemberId::new(self.id, index)
     }
 
     /// What the monitor checks for this group: every slot in slot order (removed ones included, so
@@ -294,7 +319,7 @@ impl Group {
         &self,
         config: &Config,
         tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> Result<Vec<crate::backend::monitor::Target>, String> {
+    ) -> Result<Vec<crate::backend::monitor::Target>, crate::core::config::ConfigError> {
         let members = self.members();
         let slots = members.iter().map(|m| crate::backend::monitor::Slot {
             address: &m.addr.address,
@@ -374,14 +399,63 @@ impl Group {
     }
 }
 
-/// What routing reads for one statement.
+/// Every group in config order, so that `groups.get(id.group)` finds any member's group; never
+/// empty (the first is the default group: sessions route there unless a shard or a rule says
+/// otherwise).
+#[derive(Debug)]
+pub struct Groups {
+    default: Group,
+    others: Vec<Group>,
+}
+
+impl Groups {
+    /// From the config's `[[groups]]`; `None` when there is none.
+    pub fn from_config(config: &Config) -> Option<Self> {
+        let mut all = config.groups.iter().enumerate().map(|(id, g)| Group::from_config(config, id, g));
+        let default = all.next()?;
+        Some(Self { default, others: all.collect() })
+    }
+
+    /// The default group (the first configured).
+    pub fn default_group(&self) -> &Group {
+        &self.default
+    }
+
+    /// The group at position `id` in the config.
+    pub fn get(&self, id: usize) -> Option<&Group> {
+        match id.checked_sub(1) {
+            None => Some(&self.default),
+            Some(i) => self.others.get(i),
+        }
+    }
+
+    /// Every group, the default one first.
+    pub fn iter(&self) -> impl Iterator<Item = &Group> {
+        std::iter::once(&self.default).chain(&self.others)
+    }
+
+    /// The group named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Group> {
+        self.iter().find(|g| g.name == name)
+    }
+
+    /// Member `id` (removed ones included).
+    pub fn member(&self, id: MemberId) -> Option<Arc<Member>> {
+        self.get(id.group)?.member(id.index)
+    }
+}
+
+/// What routing reads for one statement, in one group.
 #[derive(Debug, Clone, Default)]
 pub struct RouteSnapshot {
+    /// The group it routes in ([`MemberId::group`]).
+    pub group: usize,
     /// The member taking writes; `None` when no member qualifies.
-    pub primary: Option<usize>,
+    pub primary: Option<MemberId>,
     /// More than one member is writable: writes are refused until an operator fixes it.
     pub split_brain: bool,
-    /// Replicas for reads.
+    /// Replicas for reads, by slot in the group (the router knows one group: [`Self::member_id`]
+    /// names what it picks).
     pub topo: Topology,
     /// Whether a health check has completed yet.
     pub checked: bool,
@@ -392,7 +466,8 @@ impl RouteSnapshot {
     pub fn initial(group: &Group, config: &Config) -> Self {
         let primary = group.members().iter().position(|m| m.role() == Role::Primary);
         Self {
-            primary,
+            group: group.id,
+            primary: primary.map(|i| group.member_id(i)),
             split_brain: false,
             topo: Topology {
                 replicas: Vec::new(),
@@ -403,14 +478,9 @@ impl RouteSnapshot {
         }
     }
 
-    /// The same view with member indices moved by `base` (a shard group's members among all members).
-    pub fn shifted(&self, base: usize) -> Self {
-        let mut s = self.clone();
-        s.primary = s.primary.map(|p| p + base);
-        for r in &mut s.topo.replicas {
-            r.index += base;
-        }
-        s
+    /// The id of the group's slot `index` (what the router returns for a replica or a `backend=` hint).
+    pub fn member_id(&self, index: usize) -> MemberId {
+        MemberId::new(self.group, index)
     }
 
     /// From a health check of the group's members.
@@ -461,7 +531,8 @@ impl RouteSnapshot {
             })
             .collect();
         Self {
-            primary,
+            group: group.id,
+            primary: primary.map(|i| group.member_id(i)),
             split_brain,
             topo: Topology {
                 replicas,
@@ -490,7 +561,7 @@ mod tests {
     fn replicas_still_applying_serve_reads_while_the_primary_is_down() {
         let text = "[[groups]]\nname = \"main\"\n[[groups.members]]\naddress = \"127.0.0.1:1\"\nrole = \"primary\"\n[[groups.members]]\naddress = \"127.0.0.1:2\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:3\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:4\"\nrole = \"replica\"\n";
         let config = Config::parse(text, "t.toml").expect("parses");
-        let group = Group::from_config(&config, &config.groups[0]);
+        let group = Group::from_config(&config, 0, &config.groups[0]);
         let member = |address: &str, role, healthy, applying| MemberHealth {
             address: address.into(),
             configured_role: role,
@@ -521,5 +592,26 @@ mod tests {
         assert_eq!(lags(false), vec![Some(0), None, Some(0)]);
         // Primary up: NULL lag (IO or SQL thread stopped) takes a replica out; the estimate stands.
         assert_eq!(lags(true), vec![None, None, Some(60_000)]);
+    }
+
+    #[test]
+    fn groups_name_members_by_group_and_slot() {
+        let text = "[[groups]]\nname = \"main\"\n[[groups.members]]\naddress = \"127.0.0.1:1\"\nrole = \"replica\"\n[[groups.members]]\naddress = \"127.0.0.1:2\"\nrole = \"primary\"\n[[groups]]\nname = \"s1\"\n[[groups.members]]\naddress = \"127.0.0.1:3\"\nrole = \"primary\"\n";
+        let config = Config::parse(text, "t.toml").expect("parses");
+        let groups = Groups::from_config(&config).expect("has groups");
+        assert_eq!(groups.default_group().name, "main");
+        assert_eq!(
+            groups.iter().map(|g| (g.id, g.name.as_str())).collect::<Vec<_>>(),
+            [(0, "main"), (1, "s1")]
+        );
+        // Slot 0 of each group is a different server; the routing views name their own group.
+        let addr = |id| groups.member(id).map(|m| m.addr.address.clone());
+        assert_eq!(addr(MemberId::new(0, 0)).as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(addr(MemberId::new(1, 0)).as_deref(), Some("127.0.0.1:3"));
+        assert_eq!(addr(MemberId::new(1, 1)), None);
+        assert_eq!(addr(MemberId::new(2, 0)), None);
+        assert_eq!(groups.default_group().routing().primary, Some(MemberId::new(0, 1)));
+        assert_eq!(groups.by_name("s1").and_then(|g| g.routing().primary), Some(MemberId::new(1, 0)));
+        assert_eq!(groups.get(1).map(|g| g.routing().member_id(4)), Some(MemberId::new(1, 4)));
     }
 }

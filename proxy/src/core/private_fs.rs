@@ -34,45 +34,100 @@ pub fn default_upgrade_sock() -> PathBuf {
     }
 }
 
+/// Why the upgrade socket's directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeDirError {
+    /// The socket path has no directory part.
+    #[error("[server] upgrade_sock {}: give a path in a directory", sock.display())]
+    NoDirectory {
+        /// `[server] upgrade_sock`.
+        sock: PathBuf,
+    },
+    /// The directory is unsafe, or could not be made safe.
+    #[error("[server] upgrade_sock {}: directory {}: {problem}", sock.display(), dir.display())]
+    Unsafe {
+        /// `[server] upgrade_sock`.
+        sock: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: DirProblem,
+    },
+}
+
+/// What is wrong with the upgrade socket's directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DirProblem {
+    /// It is missing and could not be created.
+    #[error("cannot create it: {0}")]
+    Create(#[source] std::io::Error),
+    /// Its metadata could not be read.
+    #[error("{0}")]
+    Stat(#[source] std::io::Error),
+    /// A file or a symlink, not a directory.
+    #[error("is not a directory (a symlink is not followed)")]
+    NotADirectory,
+    /// Another user owns it.
+    #[error(
+        "is owned by uid {owner}, not by sluice's user (uid {uid}); another user could take the listening socket"
+    )]
+    Owner {
+        /// Its owner.
+        owner: u32,
+        /// sluice's effective user.
+        uid: u32,
+    },
+    /// Group or others may write to it.
+    #[error(
+        "mode {mode:04o}: group or others may write to it (and replace the socket); use a directory only sluice's user may write to (chmod 700)"
+    )]
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Others may reach it and chmod 700 failed.
+    #[error("mode {mode:04o} lets others reach the socket; chmod 700 failed: {source}")]
+    Chmod {
+        /// Its permission bits.
+        mode: u32,
+        /// Why chmod failed.
+        source: std::io::Error,
+    },
+}
+
 /// Makes the directory of the upgrade socket `sock` private to this process's user, or says why it
 /// cannot be used. pingora, which owns the handover, binds the socket with mode 0666 and takes the
 /// first connection without asking who it is (and the old process sends its listening sockets to
 /// whatever listens at that path), so the directory is the only access control: a missing one is
 /// created 0700; an existing one must be a directory (not a symlink) owned by our user that neither
 /// group nor others may write to, and loses any group/other read and search bits (it is made 0700).
-pub fn secure_upgrade_dir(sock: &Path) -> Result<PathBuf, String> {
+pub fn secure_upgrade_dir(sock: &Path) -> Result<PathBuf, UpgradeDirError> {
     let dir = match sock.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => return Err(format!("[server] upgrade_sock {}: give a path in a directory", sock.display())),
+        _ => return Err(UpgradeDirError::NoDirectory { sock: sock.to_path_buf() }),
     };
-    let fail =
-        |why: String| format!("[server] upgrade_sock {}: directory {}: {why}", sock.display(), dir.display());
+    let fail = |problem| UpgradeDirError::Unsafe { sock: sock.to_path_buf(), dir: dir.clone(), problem };
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(fail(format!("cannot create it: {e}"))),
+        Err(e) => return Err(fail(DirProblem::Create(e))),
     }
-    let meta = std::fs::symlink_metadata(&dir).map_err(|e| fail(e.to_string()))?;
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| fail(DirProblem::Stat(e)))?;
     if !meta.file_type().is_dir() {
-        return Err(fail("is not a directory (a symlink is not followed)".into()));
+        return Err(fail(DirProblem::NotADirectory));
     }
     let uid = nix::unistd::geteuid().as_raw();
     if meta.uid() != uid {
-        return Err(fail(format!(
-            "is owned by uid {}, not by sluice's user (uid {uid}); another user could take the listening socket",
-            meta.uid()
-        )));
+        return Err(fail(DirProblem::Owner { owner: meta.uid(), uid }));
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o022 != 0 {
-        return Err(fail(format!(
-            "mode {mode:04o}: group or others may write to it (and replace the socket); use a directory only sluice's user may write to (chmod 700)"
-        )));
+        return Err(fail(DirProblem::Writable { mode }));
     }
     if mode & 0o077 != 0 {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-            fail(format!("mode {mode:04o} lets others reach the socket; chmod 700 failed: {e}"))
-        })?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|source| fail(DirProblem::Chmod { mode, source }))?;
         tracing::info!(dir = %dir.display(), was = %format!("{mode:04o}"), "made the upgrade socket's directory private (0700)");
     }
     Ok(dir)
@@ -125,7 +180,8 @@ mod tests {
         assert_eq!(mode(&sub), 0o700);
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         let e = secure_upgrade_dir(&sub.join("s.sock")).expect_err("world-writable");
-        assert!(e.contains("may write"), "{e}");
+        assert!(matches!(e, UpgradeDirError::Unsafe { problem: DirProblem::Writable { mode: 0o777 }, .. }));
+        assert!(e.to_string().contains("may write"), "{e}");
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
         assert!(secure_upgrade_dir(&sub.join("s.sock")).is_err(), "sticky /tmp-like directory");
         // /tmp itself, the old default's directory.
@@ -140,14 +196,14 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
         let e = secure_upgrade_dir(&link.join("s.sock")).expect_err("symlink");
-        assert!(e.contains("not a directory"), "{e}");
+        assert!(e.to_string().contains("not a directory"), "{e}");
         if nix::unistd::geteuid().is_root() {
             let theirs = dir.path().join("theirs");
             std::fs::create_dir(&theirs).expect("mkdir");
             std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).expect("chmod");
             nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
             let e = secure_upgrade_dir(&theirs.join("s.sock")).expect_err("owned by nobody");
-            assert!(e.contains("owned by uid 65534"), "{e}");
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
         }
     }
 

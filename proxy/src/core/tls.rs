@@ -33,6 +33,15 @@ pub enum TlsError {
         #[source]
         source: rustls::Error,
     },
+    /// A backend address whose host is no TLS server name.
+    #[error("{address}: not a TLS server name: {source}")]
+    ServerName {
+        /// The backend's `host:port`.
+        address: String,
+        /// What rustls said.
+        #[source]
+        source: rustls_pki_types::InvalidDnsNameError,
+    },
     /// Verification asked for without a CA to verify against.
     #[error(
         "backend.tls.verify = true needs backend.tls.ca (a PEM bundle of the CA that signed the backends' certificates)"
@@ -111,10 +120,11 @@ pub fn client_config(
 }
 
 /// The TLS server name for a `host:port` backend address.
-pub fn server_name(address: &str) -> Result<ServerName<'static>, String> {
+pub fn server_name(address: &str) -> Result<ServerName<'static>, TlsError> {
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(host.to_owned()).map_err(|e| format!("{address}: not a TLS server name: {e}"))
+    ServerName::try_from(host.to_owned())
+        .map_err(|source| TlsError::ServerName { address: address.to_owned(), source })
 }
 
 /// Accepts any backend certificate; signatures are still checked so the handshake is well-formed.

@@ -202,7 +202,7 @@ pub struct SessionHandle {
     /// Client address (the PROXY header's, when `[server] proxy_protocol` is on).
     pub client: std::net::SocketAddr,
     /// The backend member and server thread id running this session's statement now.
-    pub running: tokio::sync::Mutex<Option<(usize, u32)>>,
+    pub running: tokio::sync::Mutex<Option<(crate::backend::member::MemberId, u32)>>,
     /// Cancelled by `KILL CONNECTION`: the session closes after its statement.
     pub kill: CancellationToken,
 }

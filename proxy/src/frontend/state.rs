@@ -11,25 +11,11 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::topology::BackendAddr;
+use crate::backend::member::MemberId;
+use crate::backend::topology::{BackendAddr, Group, Groups, Member, RouteSnapshot};
 use crate::backend::{ConnectSpec, PoolKey, PoolLimits, Pools};
 use crate::core::config::{Config, Role};
 use crate::frontend::users::Users;
-
-/// Member numbers per group: the default group's slots are 0.., shard group g's are `GROUP_SLOTS * g`..
-/// (a reload refuses to grow the default group past it).
-pub const GROUP_SLOTS: usize = 256;
-
-/// A group after the first (it serves shards): its members follow the default group's in the
-/// sessions' member numbering, from `base` on; its routing view holds its own member indices.
-pub struct ShardGroup {
-    /// Its members.
-    pub group: crate::backend::topology::Group,
-    /// Its routing view, replaced after every health check (when a placement uses the group).
-    pub routing: arc_swap::ArcSwap<crate::backend::topology::RouteSnapshot>,
-    /// Index of its first member among all members.
-    pub base: usize,
-}
 
 /// Everything sessions share.
 pub struct Shared {
@@ -81,12 +67,9 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Sessions alive now (shutdown waits for zero).
     live_sessions: AtomicUsize,
-    /// The default group's members.
-    pub group: crate::backend::topology::Group,
-    /// The default group's routing view, replaced after every health check.
-    pub routing: arc_swap::ArcSwap<crate::backend::topology::RouteSnapshot>,
-    /// The other groups (config order from the second on): shards placed there.
-    pub shard_groups: Vec<ShardGroup>,
+    /// Every group in config order (members, routing view, write gate); a [`MemberId`] names a
+    /// member of any of them. The first is the default group ([`Shared::group`]).
+    pub groups: Groups,
     /// The last write each read-your-writes scope must see in the default group (`[routing]
     /// read_your_writes_scope`).
     pub writes: crate::backend::topology::WriteScopes,
@@ -125,6 +108,18 @@ pub struct Shared {
     pub capture: Arc<crate::features::capture::Capture>,
 }
 
+/// Why one of sluice's own queries to the primary (GTID position, cache dependencies, version) did not
+/// run.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnQueryError {
+    /// It runs with the first `[[users]]` entry's backend account, and there is none.
+    #[error("no [[users]] to connect with")]
+    NoUser,
+    /// The primary could not be reached or refused the query.
+    #[error(transparent)]
+    Backend(#[from] crate::core::error::Error),
+}
+
 /// Counts one live session while it exists.
 pub struct LiveSession<'a>(&'a AtomicUsize);
 
@@ -161,8 +156,8 @@ impl Shared {
     /// Builds shared state from a validated config. Resolves backend secrets and TLS files.
     pub fn new(config: Config) -> Result<Self, StartError> {
         let users = Users::from_config(&config)?;
-        let group =
-            config.groups.first().ok_or_else(|| StartError::Topology("config has no [[groups]]".into()))?;
+        let no_groups = || StartError::Topology("config has no [[groups]]".into());
+        let group = config.groups.first().ok_or_else(no_groups)?;
         let member = group
             .members
             .iter()
@@ -175,17 +170,7 @@ impl Shared {
             label: format!("{}/primary {}", group.name, member.address),
             tls: tls_on,
         };
-        let group_state = crate::backend::topology::Group::from_config(&config, group);
-        let routing = crate::backend::topology::RouteSnapshot::initial(&group_state, &config);
-        // Shard groups number their members from GROUP_SLOTS * g on, so the default group's slots
-        // (append-only across reloads) never run into them.
-        let mut shard_groups = Vec::new();
-        for (i, g) in config.groups.iter().skip(1).enumerate() {
-            let group = crate::backend::topology::Group::from_config(&config, g);
-            let routing = crate::backend::topology::RouteSnapshot::initial(&group, &config);
-            let base = GROUP_SLOTS * (i + 1);
-            shard_groups.push(ShardGroup { group, routing: arc_swap::ArcSwap::from_pointee(routing), base });
-        }
+        let groups = Groups::from_config(&config).ok_or_else(no_groups)?;
         let client_tls = match &config.server.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::core::tls::server_config(
                 &t.cert,
@@ -235,10 +220,8 @@ impl Shared {
             primary,
             shutdown: CancellationToken::new(),
             live_sessions: AtomicUsize::new(0),
-            group: group_state,
-            routing: arc_swap::ArcSwap::from_pointee(routing),
+            groups,
             writes: crate::backend::topology::WriteScopes::default(),
-            shard_groups,
             health: Arc::new(arc_swap::ArcSwap::from_pointee(
                 crate::backend::monitor::HealthSnapshot::default(),
             )),
@@ -438,27 +421,21 @@ impl Shared {
     /// [`Self::publish_health`]; a group whose primary a SWITCHOVER is moving keeps its routing view
     /// unless `during_switchover` (the switchover publishes its own result).
     pub fn publish_routing(&self, snap: &crate::backend::monitor::HealthSnapshot, during_switchover: bool) {
-        for (name, members) in snap.groups.iter().skip(1) {
-            if let Some(g) = self.shard_groups.iter().find(|g| g.group.name == *name)
-                && (during_switchover || !g.group.gate.is_paused())
-            {
-                g.routing.store(Arc::new(crate::backend::topology::RouteSnapshot::build(
-                    &g.group,
-                    members,
-                    &self.config(),
-                )));
+        let config = self.config();
+        for (n, (name, members)) in snap.groups.iter().enumerate() {
+            // The snapshot's first group is the default group; the others are found by name.
+            let group =
+                if n == 0 { Some(self.group()) } else { self.groups.by_name(name).filter(|g| g.id > 0) };
+            let Some(group) = group else { continue };
+            if group.gate.is_paused() && !during_switchover {
+                continue;
             }
+            let next = RouteSnapshot::build(group, members, &config);
+            if next.split_brain && !group.routing.load().split_brain {
+                tracing::error!(group = %group.name, "more than one writable member: writes are refused until one is made read_only");
+            }
+            group.routing.store(Arc::new(next));
         }
-        let Some((_, members)) = snap.groups.first() else { return };
-        if self.group.gate.is_paused() && !during_switchover {
-            return;
-        }
-        let next = crate::backend::topology::RouteSnapshot::build(&self.group, members, &self.config());
-        let prev = self.routing.load();
-        if prev.split_brain != next.split_brain && next.split_brain {
-            tracing::error!(group = %self.group.name, "more than one writable member: writes are refused until one is made read_only");
-        }
-        self.routing.store(Arc::new(next));
     }
 
     /// Checks every member once now (new connections) and publishes the result, as the monitor would;
@@ -475,7 +452,12 @@ impl Shared {
     /// The default group's primary now (the configured one until the monitor has found one): where
     /// sluice's own queries (GTID position, dependencies, version) go.
     pub fn current_primary(&self) -> BackendAddr {
-        self.routing.load().primary.and_then(|i| self.member(i)).unwrap_or_else(|| self.primary.clone())
+        self.group()
+            .routing
+            .load()
+            .primary
+            .and_then(|i| self.member(i))
+            .unwrap_or_else(|| self.primary.clone())
     }
 
     /// Starts the health monitor (checks every member on `[monitor] interval_ms`); the first check is
@@ -483,7 +465,7 @@ impl Shared {
     pub async fn start_monitor(
         self: &Arc<Self>,
         first_wait: Duration,
-    ) -> Result<tokio::task::JoinHandle<()>, String> {
+    ) -> Result<tokio::task::JoinHandle<()>, crate::core::config::ConfigError> {
         let targets = self.all_monitor_targets(&self.config())?;
         self.monitor_targets.store(Arc::new(targets));
         let interval = Duration::from_millis(self.config().monitor.interval_ms.max(10));
@@ -566,10 +548,10 @@ impl Shared {
     }
 
     /// Reads triggers, foreign keys and views from the primary with the first user's backend account.
-    async fn load_cache_deps(&self) -> crate::core::error::Result<crate::backend::cache_deps::Deps> {
+    async fn load_cache_deps(&self) -> Result<crate::backend::cache_deps::Deps, OwnQueryError> {
         let primary = self.current_primary();
         let mut conn = self.connect_as_first_user(&primary).await?;
-        crate::backend::cache_deps::Deps::load(&mut conn, &primary.label).await
+        Ok(crate::backend::cache_deps::Deps::load(&mut conn, &primary.label).await?)
     }
 
     /// A new connection to `to` with the first `[[users]]` entry's backend account (sluice's own
@@ -577,69 +559,52 @@ impl Shared {
     async fn connect_as_first_user(
         &self,
         to: &BackendAddr,
-    ) -> crate::core::error::Result<crate::backend::BackendConn> {
-        let no_users = || crate::core::error::Error::Abort("no [[users]] to connect with".into());
-        let name = self.config().users.first().map(|u| u.name.clone()).ok_or_else(no_users)?;
-        let user = self.users.get(name.as_bytes()).ok_or_else(no_users)?;
+    ) -> Result<crate::backend::BackendConn, OwnQueryError> {
+        let name = self.config().users.first().map(|u| u.name.clone()).ok_or(OwnQueryError::NoUser)?;
+        let user = self.users.get(name.as_bytes()).ok_or(OwnQueryError::NoUser)?;
         let spec = self.connect_spec(to, &user.backend_user, &user.backend_password, false, 45);
-        crate::backend::BackendConn::connect(&spec).await
+        Ok(crate::backend::BackendConn::connect(&spec).await?)
     }
 
-    /// Member `i` (among all members: the default group's, then the shard groups').
-    pub fn member_at(&self, i: usize) -> Option<Arc<crate::backend::topology::Member>> {
-        if i < GROUP_SLOTS {
-            return self.group.member(i);
-        }
-        let g = self.shard_groups.iter().rev().find(|g| g.base <= i)?;
-        g.group.member(i - g.base)
+    /// The default group (the first configured): where sessions route unless a shard or a rule
+    /// says otherwise.
+    pub fn group(&self) -> &Group {
+        self.groups.default_group()
+    }
+
+    /// Member `id` (removed ones included).
+    pub fn member_at(&self, id: MemberId) -> Option<Arc<Member>> {
+        self.groups.member(id)
     }
 
     /// The position (config order) of the group named `name`.
     pub fn group_index(&self, name: &str) -> Option<usize> {
-        if self.group.name == name {
-            return Some(0);
-        }
-        self.shard_groups.iter().position(|g| g.group.name == name).map(|i| i + 1)
+        self.groups.by_name(name).map(|g| g.id)
     }
 
-    /// Connections to member `i` that sessions hold now (least-connections balancing).
-    pub fn member_busy(&self, i: usize) -> u32 {
-        self.member_at(i).map_or(0, |m| m.busy())
+    /// Connections to member `id` that sessions hold now (least-connections balancing).
+    pub fn member_busy(&self, id: MemberId) -> u32 {
+        self.member_at(id).map_or(0, |m| m.busy())
     }
 
-    /// The address of member `i` of the default group.
-    pub fn member(&self, i: usize) -> Option<BackendAddr> {
-        if i < GROUP_SLOTS {
-            return self.group.member(i).map(|m| m.addr.clone());
-        }
-        let g = self.shard_groups.iter().rev().find(|g| g.base <= i)?;
-        g.group.member(i - g.base).map(|m| m.addr.clone())
+    /// The address of member `id`.
+    pub fn member(&self, id: MemberId) -> Option<BackendAddr> {
+        self.member_at(id).map(|m| m.addr.clone())
     }
 
-    /// Group `g` (config order) and the index of its first member among all members.
-    pub fn group_at(&self, g: usize) -> (&crate::backend::topology::Group, usize) {
-        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
-            Some(sg) => (&sg.group, sg.base),
-            None => (&self.group, 0),
-        }
+    /// Group `g` (config order; the default group for a position past the last).
+    pub fn group_at(&self, g: usize) -> &Group {
+        self.groups.get(g).unwrap_or_else(|| self.group())
     }
 
-    /// Group `g`'s routing view with member indices among all members.
-    pub fn routing_at(&self, g: usize) -> Arc<crate::backend::topology::RouteSnapshot> {
-        match g.checked_sub(1).and_then(|i| self.shard_groups.get(i)) {
-            Some(sg) => Arc::new(sg.routing.load().shifted(sg.base)),
-            None => self.routing.load_full(),
-        }
+    /// Group `g`'s routing view now.
+    pub fn routing_at(&self, g: usize) -> Arc<RouteSnapshot> {
+        self.group_at(g).routing()
     }
 
-    /// The group (config order) member `i` (among all members) belongs to.
-    pub fn group_of_member(&self, i: usize) -> usize {
-        self.shard_groups.iter().rposition(|g| g.base <= i).map_or(0, |p| p + 1)
-    }
-
-    /// Whether member `i` (among all members) is its group's primary now.
-    pub fn is_primary(&self, i: usize) -> bool {
-        self.routing_at(self.group_of_member(i)).primary == Some(i)
+    /// Whether member `id` is its group's primary now.
+    pub fn is_primary(&self, id: MemberId) -> bool {
+        self.routing_at(id.group).primary == Some(id)
     }
 
     /// What the monitor checks: the default group's slots, then the members of the groups shards
@@ -647,17 +612,18 @@ impl Shared {
     pub fn all_monitor_targets(
         &self,
         config: &Config,
-    ) -> Result<Vec<crate::backend::monitor::Target>, String> {
-        let mut targets = self.group.monitor_targets(config, self.backend_tls.clone())?;
+    ) -> Result<Vec<crate::backend::monitor::Target>, crate::core::config::ConfigError> {
+        let mut targets = self.group().monitor_targets(config, self.backend_tls.clone())?;
         let mut used: Vec<&str> = config.rules.iter().filter_map(|r| r.target.as_deref()).collect();
         if config.sharding.enabled {
             used.extend(config.sharding.tables.iter().flat_map(|t| t.placement.iter().map(String::as_str)));
         }
-        if used.iter().any(|g| *g != self.group.name && config.groups.iter().any(|c| c.name == *g)) {
+        let default = &self.group().name;
+        if used.iter().any(|g| g != default && config.groups.iter().any(|c| c.name == *g)) {
             targets.extend(
                 crate::backend::monitor::targets(config, self.backend_tls.clone())?
                     .into_iter()
-                    .filter(|t| t.group != self.group.name && used.contains(&t.group.as_str())),
+                    .filter(|t| t.group != *default && used.contains(&t.group.as_str())),
             );
         }
         Ok(targets)
@@ -665,18 +631,13 @@ impl Shared {
 
     /// The primary's `gtid_binlog_pos` (MariaDB) or `gtid_executed` (MySQL), read on a new connection
     /// with the first user's backend account.
-    pub async fn primary_gtid(&self) -> Result<String, String> {
+    pub async fn primary_gtid(&self) -> Result<String, OwnQueryError> {
         let primary = self.current_primary();
-        let mut c = self.connect_as_first_user(&primary).await.map_err(|e| match e {
-            crate::core::error::Error::Abort(why) => why,
-            e => e.to_string(),
-        })?;
+        let mut c = self.connect_as_first_user(&primary).await?;
         let label = primary.label.clone();
         let r = match c.query(&label, "SELECT @@global.gtid_binlog_pos AS g").await {
             Ok(r) => r,
-            Err(_) => {
-                c.query(&label, "SELECT @@global.gtid_executed AS g").await.map_err(|e| e.to_string())?
-            }
+            Err(_) => c.query(&label, "SELECT @@global.gtid_executed AS g").await?,
         };
         Ok(r.get(0, "g").unwrap_or_default())
     }

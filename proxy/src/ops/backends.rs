@@ -13,10 +13,10 @@ pub struct BackendRow {
     pub group: String,
     /// `host:port`.
     pub address: String,
-    /// `primary` (its group's routing view writes there) or `replica`.
-    pub role: &'static str,
-    /// `offline` (set by admin), `online`, `unhealthy`, or `unknown` before its first check.
-    pub state: &'static str,
+    /// Its role in its group's routing view now.
+    pub role: BackendRole,
+    /// Whether it serves.
+    pub state: BackendState,
     /// Taken offline by admin `SET BACKEND … OFFLINE`.
     pub offline: bool,
     /// Answered its last health check (`None` before the first).
@@ -37,14 +37,69 @@ pub struct BackendRow {
     pub max: usize,
 }
 
+/// A backend's role in its group's routing view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendRole {
+    /// Writes go there.
+    Primary,
+    /// Any other member.
+    Replica,
+}
+
+impl BackendRole {
+    /// `primary` or `replica` (SHOW BACKENDS, /status, the `role` label of /metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Replica => "replica",
+        }
+    }
+}
+
+/// Whether a backend serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendState {
+    /// Taken offline by admin `SET BACKEND … OFFLINE` (whatever its checks say).
+    Offline,
+    /// Answered its last health check.
+    Online,
+    /// Failed its last health check.
+    Unhealthy,
+    /// Not checked yet.
+    Unknown,
+}
+
+impl BackendState {
+    /// `offline`, `online`, `unhealthy` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offline => "offline",
+            Self::Online => "online",
+            Self::Unhealthy => "unhealthy",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for BackendState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every backend now (default group first, then the shard groups in config order).
 pub fn rows(shared: &Shared) -> Vec<BackendRow> {
     let health = shared.health.load();
     let pools = shared.pools.all();
-    let groups = std::iter::once((&shared.group, shared.routing.load().primary))
-        .chain(shared.shard_groups.iter().map(|g| (&g.group, g.routing.load().primary)));
     let mut rows = Vec::new();
-    for (group, primary) in groups {
+    for group in shared.groups.iter() {
+        let primary = group.routing.load().primary;
         let checks = health.groups.iter().find(|(g, _)| *g == group.name).map(|(_, m)| m.as_slice());
         for (i, m) in group.members().iter().enumerate() {
             if m.is_removed() {
@@ -60,12 +115,16 @@ pub fn rows(shared: &Shared) -> Vec<BackendRow> {
             rows.push(BackendRow {
                 group: group.name.clone(),
                 address: address.clone(),
-                role: if primary == Some(i) { "primary" } else { "replica" },
+                role: if primary == Some(group.member_id(i)) {
+                    BackendRole::Primary
+                } else {
+                    BackendRole::Replica
+                },
                 state: match h {
-                    _ if offline => "offline",
-                    Some(h) if h.healthy => "online",
-                    Some(_) => "unhealthy",
-                    None => "unknown",
+                    _ if offline => BackendState::Offline,
+                    Some(h) if h.healthy => BackendState::Online,
+                    Some(_) => BackendState::Unhealthy,
+                    None => BackendState::Unknown,
                 },
                 offline,
                 healthy: h.map(|h| h.healthy),

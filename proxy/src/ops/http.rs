@@ -90,7 +90,7 @@ pub enum Access {
 impl Settings {
     /// From `[http]`, reading the token's secret (an error names the variable or file, not the token).
     /// A disabled listener reads nothing.
-    pub fn from_config(c: &HttpConfig) -> Result<Self, String> {
+    pub fn from_config(c: &HttpConfig) -> Result<Self, crate::core::config::ConfigError> {
         let token = if c.enabled { c.token()? } else { None };
         Ok(Self {
             token,
@@ -344,7 +344,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let s = &*settings;
     let Some(_slot) = shared.http_slots.take(s.max_connections) else {
-        shared.digests.totals.refuse("http_max_connections");
+        shared.digests.totals.refuse(crate::features::stats::Refusal::HttpMaxConnections);
         tracing::debug!("refused HTTP connection: [http] max_connections reached");
         let body = format!("too many HTTP connections ([http] max_connections = {})\n", s.max_connections);
         let limits = Limits { keep_alive: false, head: REFUSE_TIMEOUT, write: REFUSE_TIMEOUT };
@@ -428,11 +428,11 @@ fn respond(shared: &Arc<Shared>, settings: &Settings, req: &Request<Incoming>) -
             "no-store",
         ),
         "/health" => {
-            let snap = shared.routing.load();
+            let snap = shared.group().routing();
             let health = shared.health.load();
             let members = health.groups.first().map(|(_, m)| m.as_slice()).unwrap_or_default();
             // A configured primary stays the primary while it is down: its checks decide.
-            let primary_up = snap.primary.and_then(|i| members.get(i)).is_some_and(|h| h.healthy);
+            let primary_up = snap.primary.and_then(|p| members.get(p.index)).is_some_and(|h| h.healthy);
             if primary_up && !snap.split_brain { ok("ok\n") } else { unavailable("no usable primary\n") }
         }
         // Liveness: the process answers (a primary outage must not get sluice restarted).
@@ -473,9 +473,9 @@ fn status(shared: &Shared) -> String {
             serde_json::json!({
                 "group": b.group,
                 "address": b.address,
-                "role": b.role,
+                "role": b.role.as_str(),
                 "offline": b.offline,
-                "state": b.state,
+                "state": b.state.as_str(),
                 "lag_ms": b.lag_ms,
                 "weight": b.weight,
                 "error": b.error,
@@ -487,8 +487,8 @@ fn status(shared: &Shared) -> String {
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "sessions": shared.sessions.len(),
-        "group": shared.group.name,
-        "split_brain": shared.routing.load().split_brain,
+        "group": shared.group().name,
+        "split_brain": shared.group().routing.load().split_brain,
         "backends": backends,
         "statements": t.by_target.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>(),
         "errors": t.errors.load(Ordering::Relaxed),

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::features::stats::{LATENCY_BUCKETS, REFUSALS, Target};
+use crate::features::stats::{LATENCY_BUCKETS, Refusal, Target};
 use crate::frontend::state::Shared;
 
 /// The `Content-Type` of the body.
@@ -110,7 +110,7 @@ impl Collector for Sluice {
             e,
             "sluice_client_connections_refused",
             "Client connections refused, by reason.",
-            REFUSALS.iter().zip(&t.refused).map(|(reason, n)| ([("reason", *reason)], load(n))),
+            Refusal::ALL.iter().zip(&t.refused).map(|(reason, n)| ([("reason", reason.as_str())], load(n))),
         )?;
         let fw = &shared.firewall;
         counter(
@@ -187,7 +187,7 @@ impl Collector for Sluice {
             "1 while the backend answers its health checks (a series once it has been checked).",
             backends.iter().filter_map(|b| {
                 let up = u64::from(b.healthy?);
-                Some(([("group", b.group.as_str()), ("backend", &b.address), ("role", b.role)], up))
+                Some(([("group", b.group.as_str()), ("backend", &b.address), ("role", b.role.as_str())], up))
             }),
         )?;
         gauges(

@@ -1,17 +1,48 @@
 //! Hot reload: the config file read again (admin `RELOAD`, SIGHUP), validated, and applied without
 //! dropping a client connection. What cannot change live is reported and left as it runs.
 
-use crate::core::config::Config;
+use crate::core::config::{Config, ConfigError};
 use crate::frontend::state::Shared;
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// sluice was started without a file.
+    #[error(
+        "sluice was not started from a config file, so there is nothing to reload (start it with --config FILE)"
+    )]
+    NoFile,
+    /// The file cannot be read or is invalid (every problem, with key path and line), or a secret it
+    /// names cannot be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An earlier reload panicked while holding the reload lock.
+    #[error("a previous reload panicked")]
+    Poisoned,
+    /// The new config has no group.
+    #[error("config has no [[groups]]")]
+    NoGroups,
+    /// The default group has another name.
+    #[error(
+        "groups[0].name changed from {from:?} to {to:?}: the default group cannot be renamed by a reload (restart sluice)"
+    )]
+    DefaultGroupRenamed {
+        /// The running name.
+        from: String,
+        /// The file's.
+        to: String,
+    },
+    /// Groups were added or removed.
+    #[error("the number of [[groups]] changed: adding or removing groups needs a restart")]
+    GroupCountChanged,
+}
 
 impl Shared {
     /// Reads the config file again and applies it ([`Shared::apply_config`]); an unreadable or
     /// invalid file changes nothing and its problems are the error.
-    pub fn reload(&self) -> Result<Vec<(String, String)>, String> {
-        let path = self.config_path().ok_or(
-            "sluice was not started from a config file, so there is nothing to reload (start it with --config FILE)",
-        )?;
-        let next = Config::load(&path).map_err(|e| e.to_string())?;
+    pub fn reload(&self) -> Result<Vec<(String, String)>, ReloadError> {
+        let path = self.config_path().ok_or(ReloadError::NoFile)?;
+        let next = Config::load(&path)?;
         self.apply_config(next)
     }
 
@@ -20,22 +51,22 @@ impl Shared {
     /// statements, its pools closed), the slow log threshold and advice settings. Settings that need a
     /// restart are reported as such and keep their running values until then. Returns
     /// `(what, change)` rows; an error leaves everything as it was.
-    pub fn apply_config(&self, next: Config) -> Result<Vec<(String, String)>, String> {
+    pub fn apply_config(&self, next: Config) -> Result<Vec<(String, String)>, ReloadError> {
         use erased::Section;
-        let _one = self.reload_lock().map_err(|_| "a previous reload panicked".to_owned())?;
+        let _one = self.reload_lock().map_err(|_| ReloadError::Poisoned)?;
         let cur = self.config_full();
-        let Some(group) = next.groups.first() else { return Err("config has no [[groups]]".into()) };
-        if group.name != self.group.name {
-            return Err(format!(
-                "groups[0].name changed from {:?} to {:?}: the default group cannot be renamed by a reload (restart sluice)",
-                self.group.name, group.name
-            ));
+        let Some(group) = next.groups.first() else { return Err(ReloadError::NoGroups) };
+        if group.name != self.group().name {
+            return Err(ReloadError::DefaultGroupRenamed {
+                from: self.group().name.clone(),
+                to: group.name.clone(),
+            });
         }
         if next.groups.len() != cur.groups.len() {
-            return Err("the number of [[groups]] changed: adding or removing groups needs a restart".into());
+            return Err(ReloadError::GroupCountChanged);
         }
         // Everything that can fail is checked before anything changes.
-        next.monitor.credentials.password().map_err(|e| e.to_string())?;
+        next.monitor.credentials.password()?;
         let mut report = Vec::new();
         let log_files = |l: &crate::core::config::LogConfig| {
             format!("{:?}{:?}{:?}{}{}", l.level, l.format, l.slow_log, l.slow_log_max_bytes, l.slow_log_keep)
@@ -63,7 +94,7 @@ impl Shared {
                     .push((name.to_string(), "changed in the file; takes effect after a restart".to_owned()));
             }
         }
-        let changes = self.group.apply(&next, group);
+        let changes = self.group().apply(&next, group);
         for a in &changes.added {
             report.push(("member added".into(), format!("{a}: takes reads once a health check passes")));
         }

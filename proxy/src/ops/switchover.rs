@@ -64,30 +64,33 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
         ));
     };
     let repl_password = repl.password().map_err(|e| refuse(e.to_string()))?;
-    let g = match to {
-        None => 0,
-        Some(addr) => (0..=shared.shard_groups.len())
-            .find(|&g| shared.group_at(g).0.position(addr).is_some())
-            .ok_or_else(|| refuse(format!("no backend {addr:?} in any group; SHOW BACKENDS lists them")))?,
-    };
-    let (group, base) = shared.group_at(g);
-    let snap = shared.routing_at(g);
+    let group =
+        match to {
+            None => shared.group(),
+            Some(addr) => shared.groups.iter().find(|g| g.position(addr).is_some()).ok_or_else(|| {
+                refuse(format!("no backend {addr:?} in any group; SHOW BACKENDS lists them"))
+            })?,
+        };
+    let snap = group.routing();
     if snap.split_brain {
         return Err(refuse(format!(
             "group '{}' has more than one writable member; make all but one read_only first",
             group.name
         )));
     }
+    // `old` and `new` are slots of `group`.
     let old = snap
         .primary
-        .and_then(|p| p.checked_sub(base))
+        .map(|p| p.index)
         .ok_or_else(|| refuse(format!("group '{}' has no primary to switch from", group.name)))?;
     let health = shared.health.load();
     let members_health: &[MemberHealth] =
         health.groups.iter().find(|(n, _)| *n == group.name).map_or(&[], |(_, m)| m.as_slice());
     let members = group.members();
     let new = match to {
-        Some(addr) => group.position(addr).unwrap_or(usize::MAX),
+        Some(addr) => group.position(addr).ok_or_else(|| {
+            refuse(format!("{addr} is no longer a member of group '{}' (SHOW BACKENDS)", group.name))
+        })?,
         None => pick_target(members_health, old, |i| members.get(i).is_some_and(|m| !m.is_removed()))
             .ok_or_else(|| refuse(format!("group '{}' has no healthy replica to promote", group.name)))?,
     };
@@ -246,8 +249,7 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
     }
     // Publish what the servers now say, then let the held statements go.
     shared.check_now(true).await;
-    let now_primary = shared.routing_at(g).primary.and_then(|p| p.checked_sub(base));
-    if now_primary != Some(new) {
+    if group.routing().primary != Some(group.member_id(new)) {
         notes.push(format!("routing does not see {new_addr} as the primary yet (read_only=0 on it?)"));
     }
     drop(paused);

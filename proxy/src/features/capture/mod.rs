@@ -114,19 +114,16 @@ impl Capture {
 
     /// Starts capturing into `file` (which must not exist, be empty, or not be a regular file: a FIFO
     /// or a device). Returns the capture's status; [`Capture::set_position`] adds the start GTID.
-    pub fn start(&self, file: PathBuf, duration: Option<Duration>) -> Result<Arc<Status>, String> {
-        let mut last = self.last.lock().map_err(|_| "capture state poisoned".to_owned())?;
+    pub fn start(&self, file: PathBuf, duration: Option<Duration>) -> Result<Arc<Status>, CaptureError> {
+        let mut last = self.last.lock().map_err(|_| CaptureError::Poisoned)?;
         if let Some(live) = self.live.load().as_ref() {
-            return Err(format!(
-                "a capture is already running into {}; CAPTURE STOP it first",
-                live.status.file.display()
-            ));
+            return Err(CaptureError::Running(live.status.file.clone()));
         }
         if let Ok(m) = std::fs::metadata(&file)
             && m.is_file()
             && m.len() > 0
         {
-            return Err(format!("capture file {} exists and is not empty; name a new file", file.display()));
+            return Err(CaptureError::NotEmpty(file));
         }
         // 0600 when created: a capture holds statements as sent (the application's values).
         use std::os::unix::fs::OpenOptionsExt;
@@ -136,7 +133,7 @@ impl Capture {
             .create(true)
             .truncate(false) // an empty file or a FIFO: nothing to keep or cut
             .open(&file)
-            .map_err(|e| format!("cannot open capture file {}: {e}", file.display()))?;
+            .map_err(|source| CaptureError::Open { file: file.clone(), source })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(self.queue);
         let counters = Arc::new(Counters::default());
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -144,7 +141,7 @@ impl Capture {
         // The queue is empty: the header always fits and is the first record.
         let _ = tx.try_send(header);
         writer::spawn(f, file.display().to_string(), rx, counters.clone(), self.block_bytes)
-            .map_err(|e| format!("cannot start the capture writer: {e}"))?;
+            .map_err(CaptureError::Writer)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let status = Arc::new(Status {
             file,
@@ -177,16 +174,16 @@ impl Capture {
 
     /// Stops the running capture; the writer finishes the file in the background (state `stopping`
     /// until it has).
-    pub fn stop(&self) -> Result<Arc<Status>, String> {
+    pub fn stop(&self) -> Result<Arc<Status>, CaptureError> {
         self.stop_if(None)
     }
 
     /// Stops capture `generation` only (a DURATION timer must not stop a later capture).
-    fn stop_if(&self, generation: Option<u64>) -> Result<Arc<Status>, String> {
-        let _last = self.last.lock().map_err(|_| "capture state poisoned".to_owned())?;
-        let current = self.live.load_full().ok_or_else(|| "no capture is running".to_owned())?;
+    fn stop_if(&self, generation: Option<u64>) -> Result<Arc<Status>, CaptureError> {
+        let _last = self.last.lock().map_err(|_| CaptureError::Poisoned)?;
+        let current = self.live.load_full().ok_or(CaptureError::NotRunning)?;
         if generation.is_some_and(|g| g != current.status.generation) {
-            return Err("that capture has already stopped".into());
+            return Err(CaptureError::AlreadyStopped);
         }
         self.on.store(false, Ordering::Release);
         self.live.store(None);
@@ -218,6 +215,37 @@ impl Capture {
     }
 }
 
+/// Why a capture did not start or stop (the admin statement's ERR says it).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// A capture runs already (into this file).
+    #[error("a capture is already running into {}; CAPTURE STOP it first", .0.display())]
+    Running(PathBuf),
+    /// The file holds data.
+    #[error("capture file {} exists and is not empty; name a new file", .0.display())]
+    NotEmpty(PathBuf),
+    /// The file cannot be opened.
+    #[error("cannot open capture file {}: {source}", file.display())]
+    Open {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The writer thread did not start.
+    #[error("cannot start the capture writer: {0}")]
+    Writer(#[source] std::io::Error),
+    /// No capture runs.
+    #[error("no capture is running")]
+    NotRunning,
+    /// A DURATION timer found its capture already stopped.
+    #[error("that capture has already stopped")]
+    AlreadyStopped,
+    /// A thread panicked while holding the capture state.
+    #[error("capture state poisoned")]
+    Poisoned,
+}
+
 /// Starts a capture, reads the primary's GTID position into it (`gtid`, awaited once the file is
 /// open) and arms the DURATION timer (which `shutdown` ends early).
 pub async fn start<E: std::fmt::Display>(
@@ -226,7 +254,7 @@ pub async fn start<E: std::fmt::Display>(
     duration: Option<Duration>,
     gtid: impl Future<Output = Result<String, E>>,
     shutdown: &CancellationToken,
-) -> Result<Arc<Status>, String> {
+) -> Result<Arc<Status>, CaptureError> {
     let status = capture.start(file, duration)?;
     let gtid = gtid.await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "capture: the primary's GTID position could not be read");

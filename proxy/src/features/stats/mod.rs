@@ -302,26 +302,60 @@ pub struct Totals {
     pub latency_sum_us: AtomicU64,
     /// Statements stopped by a `[[rules]] timeout_ms` (KILL QUERY sent).
     pub limit_kills: AtomicU64,
-    /// Client connections refused, by [`REFUSALS`] reason.
-    pub refused: [AtomicU64; REFUSALS.len()],
+    /// Client connections refused, in [`Refusal::ALL`] order.
+    pub refused: [AtomicU64; Refusal::ALL.len()],
 }
 
-/// Why a client connection was refused, in [`Totals::refused`] order.
-pub const REFUSALS: [&str; 7] = [
-    "max_client_connections",
-    "max_user_connections",
-    "login_failed",
-    "handshake_timeout",
-    "max_handshakes_per_ip",
-    "admin_max_connections",
-    "http_max_connections",
-];
+/// Why a client (or admin, or HTTP) connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `[server] max_client_connections` reached.
+    MaxClientConnections,
+    /// The user's `max_connections` reached.
+    MaxUserConnections,
+    /// Authentication failed.
+    LoginFailed,
+    /// The handshake took longer than `[server] handshake_timeout_ms`.
+    HandshakeTimeout,
+    /// `[server] max_handshakes_per_ip` reached.
+    MaxHandshakesPerIp,
+    /// `[admin] max_connections` reached.
+    AdminMaxConnections,
+    /// `[http] max_connections` reached.
+    HttpMaxConnections,
+}
+
+impl Refusal {
+    /// Every reason, in [`Totals::refused`] order (the discriminant is the index).
+    pub const ALL: [Refusal; 7] = [
+        Self::MaxClientConnections,
+        Self::MaxUserConnections,
+        Self::LoginFailed,
+        Self::HandshakeTimeout,
+        Self::MaxHandshakesPerIp,
+        Self::AdminMaxConnections,
+        Self::HttpMaxConnections,
+    ];
+
+    /// The `reason` label of `sluice_client_connections_refused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxClientConnections => "max_client_connections",
+            Self::MaxUserConnections => "max_user_connections",
+            Self::LoginFailed => "login_failed",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::MaxHandshakesPerIp => "max_handshakes_per_ip",
+            Self::AdminMaxConnections => "admin_max_connections",
+            Self::HttpMaxConnections => "http_max_connections",
+        }
+    }
+}
 
 impl Totals {
-    /// Counts a refused client connection (`reason` from [`REFUSALS`]).
-    pub fn refuse(&self, reason: &str) {
-        if let Some(i) = REFUSALS.iter().position(|r| *r == reason) {
-            self.refused[i].fetch_add(1, Ordering::Relaxed);
+    /// Counts a refused connection.
+    pub fn refuse(&self, reason: Refusal) {
+        if let Some(n) = self.refused.get(reason as usize) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -543,6 +577,20 @@ impl<R> TopN<R> {
 #[allow(clippy::unwrap_used)] // tests may unwrap; the lint guards library code
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_refusal_counts_in_its_own_slot() {
+        let t = Totals::default();
+        for (i, r) in Refusal::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?} is out of order in Refusal::ALL");
+            t.refuse(*r);
+            t.refuse(*r);
+        }
+        t.refuse(Refusal::LoginFailed);
+        let counts: Vec<u64> = t.refused.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+        assert_eq!(counts, [2, 2, 3, 2, 2, 2, 2]);
+        assert_eq!(Refusal::MaxHandshakesPerIp.as_str(), "max_handshakes_per_ip");
+    }
 
     fn event(digest: u64, user: &'static str, ms: u64) -> Event<'static> {
         Event {

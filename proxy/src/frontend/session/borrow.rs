@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::pins::Pin;
 use super::{Held, Session};
 use crate::backend::Flavor;
+use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::core::config::{FallbackConfig, ReadYourWrites};
 use crate::core::error::{Error, Result};
@@ -90,8 +91,8 @@ impl RouteReason {
 /// Where the session decided to run a statement.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Choice {
-    /// Member index.
-    pub member: usize,
+    /// The member.
+    pub member: MemberId,
     /// Why (SHOW LAST ROUTE).
     pub reason: RouteReason,
     /// Whether the held connection is used.
@@ -133,32 +134,31 @@ pub(crate) struct Effects {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The routing view of the group the statement runs in (the default group, or a shard's group
-    /// while a sharded statement runs), with member indices among all members.
+    /// while a sharded statement runs).
     pub(super) fn ctx_routing(&self) -> std::sync::Arc<crate::backend::topology::RouteSnapshot> {
         self.shared.routing_at(self.group_ctx)
     }
 
-    /// The group the statement runs in and the index of its first member among all members.
-    pub(super) fn ctx_group(&self) -> (&crate::backend::topology::Group, usize) {
+    /// The group the statement runs in.
+    pub(super) fn ctx_group(&self) -> &crate::backend::topology::Group {
         self.shared.group_at(self.group_ctx)
     }
 
-    /// The index (among all members) of the statement's group's member at `address`.
+    /// The slot of the statement's group's member at `address` (a `backend=` hint, for the router).
     fn ctx_group_position(&self, address: &str) -> Option<usize> {
-        let (g, base) = self.ctx_group();
-        g.position(address).map(|i| i + base)
+        self.ctx_group().position(address)
     }
 
-    /// Whether member `i` (among all members) of the statement's group has applied `pos`.
-    fn ctx_has_applied(&self, i: usize, pos: &GtidPos) -> bool {
-        let (g, base) = self.ctx_group();
-        i.checked_sub(base).is_some_and(|i| g.has_applied(i, pos))
+    /// Whether member `id` is in the statement's group and has applied `pos`.
+    fn ctx_has_applied(&self, id: MemberId, pos: &GtidPos) -> bool {
+        let g = self.ctx_group();
+        id.group == g.id && g.has_applied(id.index, pos)
     }
 
-    /// The primary's member index, or the error to give a write.
-    pub(super) fn primary_index(&self) -> Result<usize> {
+    /// The primary, or the error to give a write.
+    pub(super) fn primary_index(&self) -> Result<MemberId> {
         let snap = self.ctx_routing();
-        let group_name = &self.ctx_group().0.name;
+        let group_name = &self.ctx_group().name;
         if snap.split_brain {
             return Err(Error::reply(
                 (1290, "HY000"),
@@ -271,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // The connections each replica lends out now: counted as sessions borrow and give back.
             let mut topo = snap.topo.clone();
             for rv in &mut topo.replicas {
-                rv.in_use = self.shared.member_busy(rv.index);
+                rv.in_use = self.shared.member_busy(snap.member_id(rv.index));
             }
             route(&req, &topo, &policy, turn)
         } else {
@@ -325,14 +325,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     cacheable: false,
                 });
             }
-            Destination::Replica(i) | Destination::Member(i) => i,
+            Destination::Replica(i) | Destination::Member(i) => snap.member_id(i),
             Destination::Primary | Destination::Sluice => self.primary_index()?,
             Destination::Unavailable => {
                 return Err(Error::reply(
                     (2013, "HY000"),
                     format!(
                         "sluice: no healthy replica within max_replica_lag_ms in group '{}' for this read ([routing] fallback = \"error\")",
-                        self.ctx_group().0.name
+                        self.ctx_group().name
                     ),
                 ));
             }
@@ -572,20 +572,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    /// Borrows a connection to member `i` of the group for this session's backend user.
-    pub(super) async fn borrow(&mut self, i: usize) -> Result<Held> {
+    /// Borrows a connection to member `i` for this session's backend user.
+    pub(super) async fn borrow(&mut self, i: MemberId) -> Result<Held> {
         let Some(m) = self.shared.member_at(i) else {
-            return Err(Error::Abort(format!("no member {i} in the group")));
+            return Err(Error::Abort(format!("no member {i}")));
         };
         let addr = &m.addr;
         // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.
-        let pool = match self.pools.get(i).and_then(Option::as_ref) {
-            Some(p) if !p.is_closed() => p.clone(),
-            _ if self.shared.group.is_removed(i) => {
-                return Err(Error::Backend {
-                    backend: addr.label.clone(),
-                    message: "removed from the config by a reload".into(),
-                });
+        let known = self.pools.iter().position(|(id, _)| *id == i);
+        let pool = match known.and_then(|k| self.pools.get(k)) {
+            Some((_, p)) if !p.is_closed() => p.clone(),
+            _ if m.is_removed() => {
+                return Err(Error::backend(addr.label.clone(), crate::core::error::BackendFailure::Removed));
             }
             _ => {
                 let found_rows = self.caps & sluice_protocol::constants::caps::FOUND_ROWS != 0;
@@ -596,10 +594,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     found_rows,
                     self.charset,
                 );
-                if self.pools.len() <= i {
-                    self.pools.resize(i + 1, None);
+                match known.and_then(|k| self.pools.get_mut(k)) {
+                    Some(slot) => slot.1 = p.clone(),
+                    None => self.pools.push((i, p.clone())),
                 }
-                self.pools[i] = Some(p.clone());
                 p
             }
         };
@@ -683,7 +681,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // The token first, the gate after (see WriteGate); one Arc clone, inside the token.
         let busy = match self.primary_busy.take() {
             Some(b) => b,
-            None => self.ctx_group().0.gate.enter(),
+            None => self.ctx_group().gate.enter(),
         };
         let on_held = choice.held && self.held.is_some();
         let go = on_held
@@ -698,7 +696,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The slow path of [`Self::enter_primary`]: waits for the switchover, then points the statement
     /// at the new primary and counts it there.
     async fn wait_for_switchover(&mut self, choice: &mut Choice) -> Result<()> {
-        let gate = self.ctx_group().0.gate.clone();
+        let gate = self.ctx_group().gate.clone();
         let limit =
             Duration::from_millis(self.shared.config().monitor.switchover_timeout_ms.saturating_mul(3));
         if !gate.wait_open(limit).await {
@@ -707,7 +705,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 format!(
                     "sluice held this statement for {} ms while SWITCHOVER moved the primary of group '{}', and it has not finished; retry",
                     limit.as_millis(),
-                    self.ctx_group().0.name
+                    self.ctx_group().name
                 ),
             ));
         }
@@ -818,9 +816,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // Both answer 0 once applied (MariaDB -1, MySQL 1 on a timeout).
         let ok = r.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0");
         if ok {
-            let (g, base) = self.ctx_group();
-            if let Some(i) = held.member.checked_sub(base) {
-                g.note_applied(i, &gtid);
+            if let Some(g) = self.shared.groups.get(held.member.group) {
+                g.note_applied(held.member.index, &gtid);
             }
             Ok(())
         } else {
@@ -1181,10 +1178,13 @@ pub(super) async fn bounded<T>(
 ) -> Result<T> {
     let Some(limit) = limit else { return fut.await };
     tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
-        Err(Error::Backend {
-            backend: label.to_owned(),
-            message: format!("no answer within {} ms (backend.read_timeout_ms)", limit.as_millis()),
-        })
+        Err(Error::backend(
+            label,
+            crate::core::error::BackendFailure::Timeout(format!(
+                "no answer within {} ms (backend.read_timeout_ms)",
+                limit.as_millis()
+            )),
+        ))
     })
 }
 

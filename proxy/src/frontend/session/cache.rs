@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Session;
 use super::borrow::RouteReason;
 use super::borrow::{Choice, Effects};
+use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::core::error::{Error, Result};
 
@@ -244,13 +245,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Before a miss runs: whether its result may be stored, given where it runs (a replica must have
     /// applied every read table's last write). Starts collecting the response.
-    pub(super) fn cache_prepare_fill(&mut self, fill: &mut Fill, member: usize) {
+    pub(super) fn cache_prepare_fill(&mut self, fill: &mut Fill, member: MemberId) {
         let primary = self.ctx_routing().primary;
         if Some(member) != primary {
-            let (group, base) = self.ctx_group();
+            let group = self.ctx_group();
             fill.storable = fill.miss.last_writes.iter().all(|g| {
                 &**g != UNKNOWN_GTID
-                    && member.checked_sub(base).is_some_and(|m| group.has_applied(m, &GtidPos::parse(g)))
+                    && member.group == group.id
+                    && group.has_applied(member.index, &GtidPos::parse(g))
             });
         }
         if fill.storable {

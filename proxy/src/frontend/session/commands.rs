@@ -183,7 +183,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// transaction a sharded statement opened there): refused, since the tables are the default group's.
     fn check_pinned_elsewhere(&self, class: &sluice_router::classify::Class) -> Result<()> {
         let Some(h) = &self.held else { return Ok(()) };
-        let g = self.shared.group_of_member(h.member);
+        let g = h.member.group;
         if g == 0 || !self.pins.any() || (class.tables.read.is_empty() && class.tables.written.is_empty()) {
             return Ok(());
         }
@@ -191,9 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (1235, "42000"),
             format!(
                 "this session is pinned to a connection of shard group '{}' ({}); tables outside the shard are on group '{}': end the transaction first",
-                self.shared.group_at(g).0.name,
+                self.shared.group_at(g).name,
                 self.pins.names(),
-                self.shared.group.name
+                self.shared.group().name
             ),
         ))
     }
@@ -488,13 +488,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ) -> Result<super::borrow::Effects> {
         let fx = match self.execute_on_held(payload, next_seq).await {
             Ok(fx) => fx,
-            Err(Error::Backend { backend, message })
+            Err(Error::Backend { backend, source })
                 if class.read_only
                     && !self.pins.any()
                     && !choice.held
                     && self.status & status::IN_TRANS == 0 =>
             {
-                tracing::warn!(%backend, error = %message, "read failed before any answer; retrying once on the primary");
+                tracing::warn!(%backend, error = %source, "read failed before any answer; retrying once on the primary");
                 self.collect = None; // what was collected belongs to the failed attempt
                 let member = self.primary_index()?;
                 let mut again = super::borrow::Choice {
@@ -585,10 +585,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let member = if on_primary || !self.shared.config().routing.read_write_split {
                 self.primary_index()?
             } else {
-                let snap = self.shared.routing.load();
+                let snap = self.shared.group().routing();
                 let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match sluice_router::route::pick_replica(&snap.topo, turn) {
-                    Some(i) => i,
+                    Some(i) => snap.member_id(i),
                     None => self.primary_index()?,
                 }
             };
@@ -693,7 +693,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         if user.name != self.user.name {
             let Some(slot) = super::UserSlot::take(&self.shared, &user) else {
-                self.shared.digests.totals.refuse("max_user_connections");
+                self.shared.digests.totals.refuse(crate::features::stats::Refusal::MaxUserConnections);
                 let e = Error::reply(
                     (1226, "42000"),
                     format!(

@@ -39,9 +39,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use auth::{ClientStream, Login};
 
+use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::backend::{Guard, Vars};
 use crate::core::error::{Error, Result};
+use crate::features::stats::Refusal;
 use crate::frontend::pins::{self, Pin, Pins};
 use crate::frontend::state::Shared;
 use crate::frontend::users::User;
@@ -89,21 +91,33 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
 async fn read_proxy_header<S: AsyncRead + Unpin>(
     stream: &mut S,
     shared: &Shared,
-) -> std::result::Result<Option<SocketAddr>, String> {
+) -> std::result::Result<Option<SocketAddr>, ProxyHeaderReadError> {
     use sluice_protocol::proxy_header::{FIXED_LEN, parse_fixed, source};
     use tokio::io::AsyncReadExt as _;
     let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
     let read = async {
         let mut fixed = [0u8; FIXED_LEN];
-        stream.read_exact(&mut fixed).await.map_err(|e| e.to_string())?;
-        let f = parse_fixed(&fixed).map_err(|e| e.to_string())?;
+        stream.read_exact(&mut fixed).await?;
+        let f = parse_fixed(&fixed)?;
         let mut block = vec![0u8; f.len];
-        stream.read_exact(&mut block).await.map_err(|e| e.to_string())?;
-        source(&f, &block).map_err(|e| e.to_string())
+        stream.read_exact(&mut block).await?;
+        Ok(source(&f, &block)?)
     };
-    tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| format!("no PROXY header within {} ms", timeout.as_millis()))?
+    tokio::time::timeout(timeout, read).await.map_err(|_| ProxyHeaderReadError::Timeout(timeout))?
+}
+
+/// Why a connection's PROXY protocol header was not read (the connection is closed).
+#[derive(Debug, thiserror::Error)]
+enum ProxyHeaderReadError {
+    /// The connection failed or closed first.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The bytes are no PROXY v2 header.
+    #[error(transparent)]
+    Header(#[from] sluice_protocol::proxy_header::ProxyHeaderError),
+    /// None arrived within `[server] handshake_timeout_ms`.
+    #[error("no PROXY header within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
 }
 
 async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -118,7 +132,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let per_ip = shared.config().server.max_handshakes_per_ip;
     let Some(handshake) = shared.handshakes.enter(peer.ip(), per_ip) else {
         tracing::warn!(%peer, "refused connection: max_handshakes_per_ip reached");
-        shared.digests.totals.refuse("max_handshakes_per_ip");
+        shared.digests.totals.refuse(Refusal::MaxHandshakesPerIp);
         let why = format!(
             "Too many connections from {} still logging in: sluice allows {per_ip} per address ([server] max_handshakes_per_ip)",
             peer.ip()
@@ -138,7 +152,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         c.write(0, &e.to_bytes());
         let _ = c.flush().await;
         tracing::warn!(%peer, "refused connection: max_client_connections reached");
-        shared.digests.totals.refuse("max_client_connections");
+        shared.digests.totals.refuse(Refusal::MaxClientConnections);
         return;
     };
     let timeout = std::time::Duration::from_millis(shared.config().server.handshake_timeout_ms);
@@ -152,7 +166,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(None) => return,
         Err(_) => {
             tracing::info!(%peer, "handshake timed out");
-            shared.digests.totals.refuse("handshake_timeout");
+            shared.digests.totals.refuse(Refusal::HandshakeTimeout);
             return;
         }
     };
@@ -162,7 +176,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(l) => l,
         Err(e) => {
             tracing::info!(%peer, conn_id, error = %e, "login failed");
-            shared.digests.totals.refuse("login_failed");
+            shared.digests.totals.refuse(Refusal::LoginFailed);
             let seq = client.next_seq();
             send_err(&mut client, seq, &e).await;
             return;
@@ -178,7 +192,7 @@ async fn serve_in_span<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 user.name, user.max_connections
             ),
         );
-        shared.digests.totals.refuse("max_user_connections");
+        shared.digests.totals.refuse(Refusal::MaxUserConnections);
         send_err(&mut client, login.seq, &e).await;
         return;
     };
@@ -263,7 +277,7 @@ pub struct Session<S> {
     /// Why the session keeps `held`.
     pins: Pins,
     /// The pool of each member for this session's user and capabilities (found on first use).
-    pools: Vec<Option<std::sync::Arc<crate::backend::Pool>>>,
+    pools: Vec<(MemberId, std::sync::Arc<crate::backend::Pool>)>,
     /// What keeps the object pins (temporary tables, PREPAREd names, named locks).
     objects: pins::SessionObjects,
     /// Status flags of the last OK/EOF the client saw.
@@ -341,8 +355,8 @@ pub struct Session<S> {
 /// A backend connection the session holds.
 pub(crate) struct Held {
     guard: Guard,
-    /// Member index in the group.
-    member: usize,
+    /// The member it is a connection to.
+    member: MemberId,
     /// The connection's LAST_INSERT_ID() is the session's (it ran the session's last insert, or was
     /// given the value with `DO LAST_INSERT_ID(n)`).
     last_id_synced: bool,
@@ -353,8 +367,8 @@ pub(crate) struct Held {
 /// What `SHOW LAST ROUTE` reports.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LastRoute {
-    /// Member index of the backend (none before the first statement).
-    member: Option<usize>,
+    /// The backend (none before the first statement).
+    member: Option<MemberId>,
     reason: borrow::RouteReason,
     digest: u64,
     digest_text: String,

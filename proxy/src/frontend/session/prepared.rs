@@ -30,7 +30,7 @@ use super::Session;
 use super::commands::Next;
 use super::pins::Pin;
 use crate::backend::{BackendConn, BackendStmt};
-use crate::core::error::{Error, Result};
+use crate::core::error::{BackendFailure, Error, Result};
 
 /// ER_UNKNOWN_STMT_HANDLER.
 const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
@@ -245,9 +245,9 @@ async fn prepare_on(
     let mut p = BytesMut::with_capacity(1 + sql.len());
     p.put_u8(command::STMT_PREPARE);
     p.extend_from_slice(sql);
-    let fail = |m: String| Error::Backend { backend: label.to_owned(), message: m };
+    let fail = |e: BackendFailure| Error::backend(label, e);
     conn.stream.write(0, &p);
-    conn.stream.flush().await.map_err(|e| fail(e.to_string()))?;
+    conn.stream.flush().await.map_err(|e| fail(e.into()))?;
     let mut tracker = ResponseTracker::new(
         Expect::Prepare,
         conn.caps & sluice_protocol::constants::caps::DEPRECATE_EOF != 0,
@@ -259,16 +259,16 @@ async fn prepare_on(
             .stream
             .read()
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .ok_or_else(|| fail("connection closed".into()))?;
-        let step = tracker.feed(&p.payload).map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?
+            .ok_or_else(|| fail(BackendFailure::Closed))?;
+        let step = tracker.feed(&p.payload).map_err(|e| fail(e.into()))?;
         match step.kind {
             Kind::PrepareOk { statement_id, columns, params } => {
                 prepared = Some(BackendStmt::new(statement_id, params, columns));
             }
             Kind::Err => {
-                let err = sluice_protocol::packets::ErrPacket::parse(&p.payload)
-                    .map_err(|e| fail(e.to_string()))?;
+                let err =
+                    sluice_protocol::packets::ErrPacket::parse(&p.payload).map_err(|e| fail(e.into()))?;
                 refused = Some(Error::BackendRefused { backend: label.to_owned(), err });
             }
             _ => {}
@@ -288,7 +288,8 @@ async fn prepare_on(
     if let Some(e) = refused {
         return Err(e);
     }
-    let stmt_b = prepared.ok_or_else(|| fail("COM_STMT_PREPARE answered without a statement".into()))?;
+    let stmt_b = prepared
+        .ok_or_else(|| fail(BackendFailure::Unexpected("COM_STMT_PREPARE answered without a statement")))?;
     let evicted = conn.stmts.insert(key.clone(), stmt_b, max);
     close_on(conn, &evicted);
     Ok(stmt_b)

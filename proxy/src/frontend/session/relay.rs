@@ -69,7 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
         let bseq = conn.stream.write(0, payload);
         if let Err(e) = conn.stream.flush().await {
-            return Err(self.backend_failed(&label, e.to_string(), false));
+            return Err(self.backend_failed(&label, e, false));
         }
         self.relay(expect, &label, next_seq, bseq, fx).await
     }
@@ -147,17 +147,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Drops the (broken) backend connection and builds the error to report.
-    fn backend_failed(&mut self, label: &str, message: String, client_saw_part: bool) -> Error {
+    fn backend_failed(
+        &mut self,
+        label: &str,
+        failure: impl Into<crate::core::error::BackendFailure>,
+        client_saw_part: bool,
+    ) -> Error {
+        let failure = failure.into();
         if let Some(mut h) = self.held.take() {
             h.guard.mark_broken();
         }
-        tracing::warn!(backend = label, conn_id = self.conn_id, error = %message, "backend connection failed");
+        tracing::warn!(backend = label, conn_id = self.conn_id, error = %failure, "backend connection failed");
         if client_saw_part {
-            Error::Abort(format!("backend {label} failed mid-response: {message}"))
+            Error::Abort(format!("backend {label} failed mid-response: {failure}"))
         } else {
             // Nothing reached the client yet: replace what is queued with the error.
             self.client.discard_pending();
-            Error::Backend { backend: label.to_owned(), message }
+            Error::backend(label, failure)
         }
     }
 
@@ -208,17 +214,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             let p = match next {
                 Ok(Some(p)) => p,
-                Ok(None) => return Err(self.backend_failed(label, "connection closed".into(), flushed_any)),
-                Err(e) => return Err(self.backend_failed(label, e.to_string(), flushed_any)),
+                Ok(None) => {
+                    return Err(self.backend_failed(
+                        label,
+                        crate::core::error::BackendFailure::Closed,
+                        flushed_any,
+                    ));
+                }
+                Err(e) => return Err(self.backend_failed(label, e, flushed_any)),
             };
             if p.seq != bseq {
                 let e = ProtocolError::OutOfOrder { got: p.seq, expected: bseq };
-                return Err(self.backend_failed(label, e.to_string(), flushed_any));
+                return Err(self.backend_failed(label, e, flushed_any));
             }
             bseq = p.next_seq;
             let step = match tracker.feed(&p.payload) {
                 Ok(s) => s,
-                Err(e) => return Err(self.backend_failed(label, e.to_string(), flushed_any)),
+                Err(e) => return Err(self.backend_failed(label, e, flushed_any)),
             };
             if let Some(st) = step.status {
                 if let Some(mine) = self.status_override {
@@ -313,7 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     conn.stream.write(bseq, &[]);
                     bseq = bseq.wrapping_add(1);
                     if let Err(e) = conn.stream.flush().await {
-                        return Err(self.backend_failed(label, e.to_string(), flushed_any));
+                        return Err(self.backend_failed(label, e, flushed_any));
                     }
                     infile_refused = true;
                     continue;
@@ -380,7 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if (end || stream.pending() >= FLUSH_AT)
                 && let Err(e) = stream.flush().await
             {
-                return Err(self.backend_failed(label, e.to_string(), true));
+                return Err(self.backend_failed(label, e, true));
             }
             if end {
                 return Ok((cseq, bseq));
@@ -404,15 +416,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
             let p = match held.guard.conn().stream.read().await {
                 Ok(Some(p)) => p,
-                Ok(None) => return Err(self.backend_failed(label, "connection closed".into(), true)),
-                Err(e) => return Err(self.backend_failed(label, e.to_string(), true)),
+                Ok(None) => {
+                    return Err(self.backend_failed(label, crate::core::error::BackendFailure::Closed, true));
+                }
+                Err(e) => return Err(self.backend_failed(label, e, true)),
             };
             if p.seq != bseq {
-                return Err(self.backend_failed(
-                    label,
-                    format!("packet out of order after LOCAL INFILE ({} != {bseq})", p.seq),
-                    true,
-                ));
+                let e = ProtocolError::OutOfOrder { got: p.seq, expected: bseq };
+                return Err(self.backend_failed(label, e, true));
             }
             bseq = p.next_seq;
             let step = tracker.feed(&p.payload).map_err(|e| Error::Abort(e.to_string()))?;

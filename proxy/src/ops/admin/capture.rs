@@ -10,8 +10,8 @@ use super::{Answer, text};
 use crate::core::error::Error;
 use crate::frontend::state::Shared;
 
-fn fail(message: impl Into<String>) -> Error {
-    Error::reply((1105, "HY000"), message.into())
+fn fail(e: crate::features::capture::CaptureError) -> Error {
+    Error::reply((1105, "HY000"), e.to_string())
 }
 
 /// `CAPTURE START 'file' [DURATION n]`.

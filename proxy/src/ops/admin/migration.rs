@@ -9,7 +9,7 @@ use crate::frontend::state::Shared;
 
 /// `SHOW MIGRATIONS`: one row per migrating table.
 pub(super) fn show(shared: &Shared) -> Answer {
-    let name = |g: usize| shared.group_at(g).0.name.clone();
+    let name = |g: usize| shared.group_at(g).name.clone();
     let rows = shared
         .migrations
         .0

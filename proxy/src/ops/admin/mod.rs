@@ -56,7 +56,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let limit = shared.config().admin.max_connections;
     let Some(_slot) = shared.admin_slots.take(limit) else {
         tracing::warn!(%peer, "refused admin connection: [admin] max_connections reached");
-        shared.digests.totals.refuse("admin_max_connections");
+        shared.digests.totals.refuse(crate::features::stats::Refusal::AdminMaxConnections);
         let why = format!(
             "Too many connections: the sluice admin interface allows {limit} ([admin] max_connections)"
         );
@@ -206,10 +206,11 @@ impl AdminCommand {
 /// `SET BACKEND '<host:port>' OFFLINE|ONLINE`: drains a member of the default group (reads move at
 /// once), or brings it back.
 fn set_backend(shared: &Shared, addr: &str, offline: bool) -> Result<Answer, Error> {
-    let Some(m) = shared.group.position(addr).and_then(|i| shared.group.member(i)) else {
+    let group = shared.group();
+    let Some(m) = group.position(addr).and_then(|i| group.member(i)) else {
         return Err(Error::reply(
             (1105, "HY000"),
-            format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", shared.group.name),
+            format!("no backend {addr:?} in group '{}'; SHOW BACKENDS lists them", group.name),
         ));
     };
     m.offline.store(offline, Ordering::Relaxed);

@@ -79,7 +79,10 @@ pub(super) fn reload(shared: &Shared) -> Result<Answer, Error> {
             tracing::warn!(error = %why, "config reload rejected; the running config stays");
             Err(Error::reply(
                 (1105, "HY000"),
-                format!("config reload rejected, the running config stays: {}", why.replace('\n', "; ")),
+                format!(
+                    "config reload rejected, the running config stays: {}",
+                    why.to_string().replace('\n', "; ")
+                ),
             ))
         }
     }
@@ -152,9 +155,10 @@ pub(super) async fn explain_digest(shared: &Shared, digest: u64) -> Result<Answe
     let Some(user) = shared.users.get(d.user.as_bytes()) else {
         return Err(admin_err(format!("user {:?} of digest {id} is no longer configured", d.user)));
     };
-    let snap = shared.routing.load();
+    let snap = shared.group().routing();
     let turn = shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let member = sluice_router::route::pick_replica(&snap.topo, turn)
+        .map(|i| snap.member_id(i))
         .or(snap.primary)
         .ok_or_else(|| admin_err("no healthy backend to run EXPLAIN on"))?;
     let addr = shared.member(member).ok_or_else(|| admin_err("no healthy backend to run EXPLAIN on"))?;

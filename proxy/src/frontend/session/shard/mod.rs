@@ -171,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
     }
 
-    fn member_label(&self, member: Option<usize>) -> String {
+    fn member_label(&self, member: Option<crate::backend::member::MemberId>) -> String {
         member.and_then(|m| self.shared.member(m)).map(|a| a.label.clone()).unwrap_or_default()
     }
 
@@ -179,10 +179,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// when the session is pinned to it, the statement is refused (its state lives on that connection).
     pub(super) fn enter_group(&mut self, group: usize, table: &str) -> Result<()> {
         if let Some(h) = &self.held {
-            let held_group = self.shared.group_of_member(h.member);
+            let held_group = h.member.group;
             if held_group != group {
                 if self.pins.any() {
-                    let name = |g: usize| self.shared.group_at(g).0.name.clone();
+                    let name = |g: usize| self.shared.group_at(g).name.clone();
                     return Err(Error::reply(
                         REFUSED,
                         format!(
