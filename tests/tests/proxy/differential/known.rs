@@ -882,6 +882,19 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // The Node mariadb connector's execute() of `USE db`: the schema changes as with the text form.
+            "use_as_a_prepared_statement_changes_the_schema",
+            vec![vec![
+                Op::Exec("USE {other}".into(), vec![]),
+                q("SELECT DATABASE()"),
+                q("BEGIN"),
+                Op::Exec("USE {db}".into(), vec![]),
+                q(READ_STATE),
+                q("COMMIT"),
+                q("SELECT DATABASE()"),
+            ]],
+        ),
+        (
             "errors_survive_a_user_variable_then_a_warning_replaces_them",
             vec![vec![
                 q("SELECT nope FROM {t}"),
