@@ -10,7 +10,7 @@ pub use eof::EofPacket;
 pub use err::ErrPacket;
 pub use ok::OkPacket;
 pub use result_set::text_result_set;
-pub use session_state::{StateChange, parse_state, session_changes};
+pub use session_state::{StateChange, ok_with_default_tracking, parse_state, session_changes};
 
 use crate::constants::header;
 

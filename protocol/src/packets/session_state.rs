@@ -2,10 +2,10 @@
 //! variables): system variables, the schema, "state changed", GTIDs, transaction state. sluice reads
 //! them to learn what a statement did to its backend session instead of guessing from the SQL.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::OkPacket;
-use crate::buf::Reader;
+use crate::buf::{Reader, put_lenenc_bytes};
 use crate::error::Result;
 
 /// SESSION_TRACK_SYSTEM_VARIABLES.
@@ -70,6 +70,50 @@ pub fn parse_state(block: &Bytes) -> Result<Vec<StateChange>> {
     Ok(out)
 }
 
+/// The OK payload as a client sees it when the server tracks for it only what a new session
+/// tracks by default — the schema and these system variables (MariaDB's and MySQL's default
+/// `session_track_system_variables`); no state-change, GTID or transaction entries, and no
+/// SESSION_STATE_CHANGED flag when nothing is left. `None` when the payload already is that (or
+/// is no OK packet). A proxy whose backend connections track more must not pass the rest on: a
+/// driver that never asked for them may misread them (the Node mariadb connector reads the entry
+/// after an unknown one as the schema).
+pub fn ok_with_default_tracking(payload: &Bytes, capabilities: u32) -> Option<Bytes> {
+    const DEFAULT_VARIABLES: [&[u8]; 5] = [
+        b"autocommit",
+        b"character_set_client",
+        b"character_set_connection",
+        b"character_set_results",
+        b"time_zone",
+    ];
+    let mut ok = OkPacket::parse(payload, capabilities).ok()?;
+    let block = ok.session_state.as_ref()?;
+    let mut kept = BytesMut::new();
+    let mut dropped = false;
+    let mut r = Reader::new(block, "session state");
+    while r.remaining() > 0 {
+        let kind = r.u8().ok()?;
+        let data = r.lenenc_bytes().ok()?;
+        let keep = match kind {
+            SCHEMA => true,
+            SYSTEM_VARIABLES => Reader::new(&data, "session state entry")
+                .lenenc_bytes()
+                .is_ok_and(|name| DEFAULT_VARIABLES.iter().any(|v| name.eq_ignore_ascii_case(v))),
+            _ => false,
+        };
+        if keep {
+            kept.put_u8(kind);
+            put_lenenc_bytes(&mut kept, &data);
+        } else {
+            dropped = true;
+        }
+    }
+    if !dropped {
+        return None;
+    }
+    ok.session_state = (!kept.is_empty()).then(|| kept.freeze());
+    Some(ok.to_bytes(capabilities))
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::{BufMut, BytesMut};
@@ -120,5 +164,49 @@ mod tests {
         assert!(session_changes(&ok.to_bytes(caps::SESSION_TRACK), caps::SESSION_TRACK).unwrap().is_empty());
         // An entry whose length runs past the block is an error, not a panic.
         assert!(parse_state(&Bytes::from_static(b"\x00\x09ab")).is_err());
+    }
+
+    #[test]
+    fn clients_see_only_the_default_trackers() {
+        let caps = caps::SESSION_TRACK | caps::PROTOCOL_41;
+        let var = |name: &[u8], value: &[u8]| {
+            let mut d = BytesMut::new();
+            put_lenenc_bytes(&mut d, name);
+            put_lenenc_bytes(&mut d, value);
+            d
+        };
+        let mut schema = BytesMut::new();
+        put_lenenc_bytes(&mut schema, b"nb");
+        let mut block = BytesMut::new();
+        entry(&mut block, SCHEMA, &schema);
+        entry(&mut block, STATE_CHANGE, b"1");
+        entry(&mut block, SYSTEM_VARIABLES, &var(b"last_gtid", b"0-1-9"));
+        entry(&mut block, SYSTEM_VARIABLES, &var(b"autocommit", b"OFF"));
+        let ok = |state: Option<Bytes>| OkPacket {
+            status: status::AUTOCOMMIT | if state.is_some() { status::SESSION_STATE_CHANGED } else { 0 },
+            session_state: state,
+            ..OkPacket::default()
+        };
+        let sent = ok(Some(block.freeze())).to_bytes(caps);
+        let seen = ok_with_default_tracking(&sent, caps).expect("rewritten");
+        let changes = session_changes(&seen, caps).expect("parses");
+        assert_eq!(
+            changes,
+            vec![
+                StateChange::Schema(Bytes::from_static(b"nb")),
+                StateChange::Variable {
+                    name: Bytes::from_static(b"autocommit"),
+                    value: Bytes::from_static(b"OFF")
+                },
+            ]
+        );
+        assert_eq!(ok_with_default_tracking(&seen, caps), None, "already what a client sees");
+        // Only entries a client never asked for: no state block, no SESSION_STATE_CHANGED.
+        let mut gtid_only = BytesMut::new();
+        entry(&mut gtid_only, SYSTEM_VARIABLES, &var(b"last_gtid", b"0-1-10"));
+        let sent = ok(Some(gtid_only.freeze())).to_bytes(caps);
+        let seen = ok_with_default_tracking(&sent, caps).expect("rewritten");
+        assert_eq!(seen, ok(None).to_bytes(caps));
+        assert_eq!(OkPacket::parse(&seen, caps).expect("ok").status & status::SESSION_STATE_CHANGED, 0);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_protocol::ProtocolError;
 use sluice_protocol::constants::{caps, errors, status};
-use sluice_protocol::packets::ErrPacket;
+use sluice_protocol::packets::{ErrPacket, ok_with_default_tracking};
 use sluice_protocol::tracker::{
     Expect, Kind, ResponseTracker, end_to_eof, eof_to_end, meta_eof, ok_for_client,
 };
@@ -292,16 +292,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 continue;
             }
+            let state_changed = step.status.is_some_and(|st| st & status::SESSION_STATE_CHANGED != 0);
             let out: Option<Bytes> = match step.kind {
                 Kind::Err if self.limit.is_some() => {
                     Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()))
                 }
                 Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
+                // sluice's connections track more than a client's session would (every variable,
+                // state changes, GTIDs): the client sees only its default trackers' entries.
+                Kind::Ok if state_changed => {
+                    Some(ok_with_default_tracking(&p.payload, ccaps).unwrap_or_else(|| p.payload.clone()))
+                }
                 Kind::End => match (b_deprecate, c_deprecate) {
                     (true, false) => Some(translate(end_to_eof(&p.payload))?),
                     (false, true) => Some(translate(eof_to_end(&p.payload))?),
                     (true, true) if track_differs => {
                         Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?)
+                    }
+                    (true, true) if state_changed => {
+                        Some(ok_with_default_tracking(&p.payload, ccaps).unwrap_or_else(|| p.payload.clone()))
                     }
                     _ => Some(p.payload.clone()),
                 },
