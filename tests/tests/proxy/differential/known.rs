@@ -895,6 +895,22 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // Node mariadb, SEED=11: the ERR 1792 sluice raises in a READ ONLY transaction on a
+            // replica survives ROLLBACK, a user-variable read and a SET @a on the primary.
+            "read_only_transaction_error_survives_rollback_and_a_user_variable",
+            vec![vec![
+                q("SET sql_mode = ''"),
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT v FROM {t} ORDER BY id LIMIT 1"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 's1')"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+                q("ROLLBACK"),
+                q("SELECT @a"),
+                q("SET @a = 9"),
+                q(READ_STATE2),
+            ]],
+        ),
+        (
             "errors_survive_a_user_variable_then_a_warning_replaces_them",
             vec![vec![
                 q("SELECT nope FROM {t}"),
