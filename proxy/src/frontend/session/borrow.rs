@@ -1229,7 +1229,15 @@ pub(crate) fn set_targets(text: &str) -> Vec<String> {
                 let t = item.trim();
                 let name = t.split(['=', ' ']).next().unwrap_or("");
                 let name = match name {
-                    "session" | "local" | "@@session" => t.split_whitespace().nth(1).unwrap_or(""),
+                    // SET SESSION TRANSACTION sets the session's tx_isolation / tx_read_only (tracked);
+                    // plain SET TRANSACTION only the next transaction's (not a variable: untracked).
+                    "session" | "local" | "@@session" => match t.split_whitespace().nth(1).unwrap_or("") {
+                        "transaction" if t.contains(" isolation level ") => "tx_isolation",
+                        "transaction" if t.ends_with(" read only") || t.ends_with(" read write") => {
+                            "tx_read_only"
+                        }
+                        second => second,
+                    },
                     _ => name,
                 };
                 let name = if t.starts_with("names ") {
@@ -1306,6 +1314,11 @@ mod tests {
         assert_eq!(set_targets("set names ? collate ?"), vec!["names"]);
         assert_eq!(set_targets("set @a = ? , @b := concat ( ? , ? )"), vec!["@a", "@b"]);
         assert_eq!(set_targets("set transaction isolation level read committed"), vec!["transaction"]);
+        assert_eq!(
+            set_targets("set session transaction isolation level read committed"),
+            vec!["tx_isolation"]
+        );
+        assert_eq!(set_targets("set session transaction read only"), vec!["tx_read_only"]);
     }
 
     #[test]
