@@ -100,10 +100,8 @@ pub const CHARSET_CONNECTION: usize = 2;
 pub const COLLATION_CONNECTION: usize = 4;
 /// Index of `sql_mode` in [`TRACKED`].
 pub const SQL_MODE: usize = 6;
-/// The sql_mode a client's CLIENT_IGNORE_SPACE adds at login.
-pub const IGNORE_SPACE: &str = "IGNORE_SPACE";
 /// The sql_mode flags with lower bits than IGNORE_SPACE (MariaDB and MySQL alike).
-pub const SQL_MODES_BEFORE_IGNORE_SPACE: &[&str] = &["REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES"];
+const SQL_MODES_BEFORE_IGNORE_SPACE: &[&str] = &["REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES"];
 /// Index of `tx_read_only` (MySQL: `transaction_read_only`) in [`TRACKED`].
 pub const TX_READ_ONLY: usize = 8;
 /// Index of `sql_auto_is_null` in [`TRACKED`].
@@ -154,18 +152,19 @@ impl Vars {
         self.0.get(SQL_MODE)?.as_deref()
     }
 
-    /// Adds `mode` (one of [`SQL_MODES_BEFORE_IGNORE_SPACE`] or IGNORE_SPACE) to `sql_mode` where the
+    /// Adds IGNORE_SPACE (what a client's CLIENT_IGNORE_SPACE does at login) to `sql_mode` where the
     /// server lists it, so the value compares equal to what the server reports after a `SET`.
-    pub fn add_sql_mode(&mut self, mode: &str) {
+    pub fn add_ignore_space(&mut self) {
+        const IGNORE_SPACE: &str = "IGNORE_SPACE";
         let Some(have) = self.sql_mode() else { return };
         let have = String::from_utf8_lossy(have).into_owned();
         let mut parts: Vec<&str> = have.split(',').filter(|p| !p.is_empty()).collect();
-        if parts.iter().any(|p| p.eq_ignore_ascii_case(mode)) {
+        if parts.iter().any(|p| p.eq_ignore_ascii_case(IGNORE_SPACE)) {
             return;
         }
         // Servers list modes by bit: IGNORE_SPACE comes right after these three, before all others.
         let at = parts.iter().take_while(|p| SQL_MODES_BEFORE_IGNORE_SPACE.contains(p)).count();
-        parts.insert(at, mode);
+        parts.insert(at, IGNORE_SPACE);
         self.set(SQL_MODE, Bytes::from(parts.join(",")));
     }
 
@@ -269,7 +268,7 @@ mod tests {
     #[test]
     fn ignore_space_goes_where_the_server_lists_it() {
         let mut v = Vars::unknown();
-        v.add_sql_mode(IGNORE_SPACE);
+        v.add_ignore_space();
         assert_eq!(v.sql_mode(), None, "an unknown sql_mode stays unknown");
         for (have, want) in [
             (
@@ -287,7 +286,7 @@ mod tests {
             ),
         ] {
             v.set(SQL_MODE, Bytes::from(have));
-            v.add_sql_mode(IGNORE_SPACE);
+            v.add_ignore_space();
             assert_eq!(v.sql_mode(), Some(want.as_bytes()), "{have}");
         }
     }

@@ -449,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn start(&mut self, ignore_space: bool) -> Result<()> {
         self.begin_session().await?;
         if ignore_space {
-            self.vars.add_sql_mode(crate::backend::vars::IGNORE_SPACE);
+            self.vars.add_ignore_space();
         }
         let ok = OkPacket { status: self.status, ..OkPacket::default() };
         let mut out = BytesMut::with_capacity(16);

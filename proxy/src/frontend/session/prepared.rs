@@ -138,7 +138,12 @@ fn stmt_id(payload: &[u8]) -> Result<u32> {
 }
 
 pub(super) fn unknown(id: u32, command: &str) -> Error {
-    Error::reply(UNKNOWN_STMT, format!("Unknown prepared statement handler ({id}) given to {command}"))
+    Error::reply(UNKNOWN_STMT, unknown_message(id, command))
+}
+
+/// The server's ER_UNKNOWN_STMT_HANDLER text.
+fn unknown_message(id: u32, command: &str) -> String {
+    format!("Unknown prepared statement handler ({id}) given to {command}")
 }
 
 /// The key of a statement in backend statement caches: an 8-byte fingerprint of the sql_mode, the
@@ -146,7 +151,7 @@ pub(super) fn unknown(id: u32, command: &str) -> Error {
 /// (ANSI_QUOTES, NO_BACKSLASH_ESCAPES… change what the text means) and keeps it; sluice prepares it
 /// again on other connections under that same mode ([`ClientStmt::sql_mode`]), whatever the
 /// session's mode is by then. A fingerprint, not the mode's text (~90 bytes), because the key is
-/// hashed on every EXECUTE (+~400 instructions per statement in `benches/callgrind.sh` with the text);
+/// hashed on every EXECUTE (~130 more instructions per statement in `benches/callgrind.sh` with the text);
 /// two modes sharing a 64-bit SipHash is not a concern.
 pub(super) fn stmt_key(sql_mode: Option<&[u8]>, schema: Option<&[u8]>, sql: &[u8]) -> Arc<[u8]> {
     use std::hash::{Hash, Hasher};
@@ -452,7 +457,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(lexed) = self.stmts.map.get(&id).map(|s| s.lexed.clone()) else {
             // The server's diagnostics area then holds this error (SHOW WARNINGS after a pipelined
             // PREPARE that failed and its EXECUTE of statement -1).
-            let message = format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
+            let message = unknown_message(id, "mysqld_stmt_execute");
             self.raise_in_diagnostics(UNKNOWN_STMT, &message).await?;
             return Err(Error::reply(UNKNOWN_STMT, message));
         };
