@@ -162,6 +162,12 @@ class Twin:
         self.conn = connect(self.driver, self.port)  # the driver's defaults
 
     def resolve(self, s):
+        if os.environ.get("FLAVOR") == "mysql":
+            # MySQL's names for the catalogue's MariaDB variables (as mysql_words in differential.rs).
+            s = (s.replace("tx_isolation", "transaction_isolation")
+                 .replace("tx_read_only", "transaction_read_only")
+                 .replace("max_statement_time", "max_execution_time")
+                 .replace("@@in_transaction", "@@autocommit"))
         return (s.replace("{tmp}", f"tmp_{self.tag}").replace("{lk}", self.lock)
                 .replace("{other}", SCHEMA + "_o").replace("{db}", SCHEMA)
                 .replace("{t}", f"t_{self.tag}").replace("{d}", f"d_{self.tag}"))

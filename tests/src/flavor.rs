@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// The environment variable naming a MySQL 8.4/9.x install (the dir holding `bin/mysqld`).
 pub const MYSQL_BASEDIR_ENV: &str = "SLUICE_MYSQL_BASEDIR";
 
+/// The environment variable choosing the flavour of the default topology ([`crate::shared`],
+/// [`crate::Topology::private`]): `mariadb` (unset or empty) or `mysql` (needs [`MYSQL_BASEDIR_ENV`]).
+/// `scripts/test.sh` runs the integration suite once per flavour with it.
+pub const TEST_FLAVOR_ENV: &str = "SLUICE_TEST_FLAVOR";
+
 /// What MySQL tests print (once per test) when [`MYSQL_BASEDIR_ENV`] is unset; `scripts/test.sh` prints
 /// the same line once for the whole run.
 pub const MYSQL_NOT_RUN: &str =
@@ -32,6 +37,17 @@ impl Flavor {
         match self {
             Flavor::MariaDb => "mariadb",
             Flavor::MySql => "mysql",
+        }
+    }
+
+    /// The flavour of the default topology of this run, from [`TEST_FLAVOR_ENV`]; panics on a value
+    /// that names no flavour (a typo must fail loudly, not run the other flavour).
+    pub fn of_run() -> Self {
+        match std::env::var(TEST_FLAVOR_ENV) {
+            Err(_) => Flavor::MariaDb,
+            Ok(v) if v.is_empty() => Flavor::MariaDb,
+            Ok(v) => Flavor::parse(&v)
+                .unwrap_or_else(|| panic!("{TEST_FLAVOR_ENV}={v}: expected `mariadb` or `mysql`")),
         }
     }
 

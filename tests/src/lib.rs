@@ -99,8 +99,17 @@ pub async fn shared() -> &'static Topology {
     try_shared().await.expect("attaching to the shared test topology")
 }
 
-/// [`shared()`], returning errors.
+/// [`shared()`], returning errors. Its flavour is the run's ([`Flavor::of_run`]: MariaDB unless
+/// `SLUICE_TEST_FLAVOR=mysql`), so every test written against `shared()` runs on both flavours.
 pub async fn try_shared() -> anyhow::Result<&'static Topology> {
+    match Flavor::of_run() {
+        Flavor::MariaDb => try_shared_mariadb().await,
+        Flavor::MySql => try_shared_mysql().await?.context(MYSQL_NOT_RUN),
+    }
+}
+
+/// The MariaDB topology shared by every test process of this run, whatever the run's flavour.
+pub async fn try_shared_mariadb() -> anyhow::Result<&'static Topology> {
     let attached = SHARED
         .get_or_try_init(|| async {
             let bin = shared_state::locate_supervisor()?;
@@ -108,6 +117,20 @@ pub async fn try_shared() -> anyhow::Result<&'static Topology> {
         })
         .await?;
     Ok(&attached.topology)
+}
+
+/// `Some(reason)` when this run's flavour is MySQL and a test exercises something only MariaDB has
+/// (`reason` says what); the test prints the line and returns:
+///
+/// ```ignore
+/// if sluice_tests::mariadb_only("MASTER_GTID_WAIT") { return Ok(()); }
+/// ```
+pub fn mariadb_only(reason: &str) -> bool {
+    let skip = Flavor::of_run() == Flavor::MySql;
+    if skip {
+        eprintln!("not run on MySQL: {reason}");
+    }
+    skip
 }
 
 /// The MySQL topology shared by every test process of this run (see the crate doc), started if none
@@ -138,7 +161,7 @@ pub async fn try_shared_mysql() -> anyhow::Result<Option<&'static Topology>> {
 /// `SLUICE_MYSQL_BASEDIR`) instead of `None`.
 pub async fn try_shared_flavor(flavor: Flavor) -> anyhow::Result<&'static Topology> {
     match flavor {
-        Flavor::MariaDb => try_shared().await,
+        Flavor::MariaDb => try_shared_mariadb().await,
         Flavor::MySql => try_shared_mysql().await?.context(MYSQL_NOT_RUN),
     }
 }

@@ -64,9 +64,9 @@ impl Topology {
         Self::try_private().await.expect("starting a private test topology")
     }
 
-    /// [`Topology::private`], returning errors.
+    /// [`Topology::private`], returning errors. Its flavour is the run's ([`Flavor::of_run`]).
     pub async fn try_private() -> anyhow::Result<PrivateTopology> {
-        Self::try_private_of(&Install::MariaDb).await
+        Self::try_private_flavor(Flavor::of_run()).await
     }
 
     /// A private MySQL topology, or `None` (after printing [`MYSQL_NOT_RUN`]) when

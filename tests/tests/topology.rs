@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 async fn topo(flavor: Flavor) -> anyhow::Result<Option<&'static Topology>> {
     let t0 = Instant::now();
     let topo = match flavor {
-        Flavor::MariaDb => Some(sluice_tests::try_shared().await?),
+        Flavor::MariaDb => Some(sluice_tests::try_shared_mariadb().await?),
         Flavor::MySql => sluice_tests::try_shared_mysql().await?,
     };
     match topo {

@@ -342,6 +342,11 @@ impl Guard {
         }
     }
 
+    /// The server flavour of the connection.
+    pub fn flavor(&self) -> super::Flavor {
+        self.conn.as_ref().map_or(super::Flavor::MariaDb, |c| c.flavor)
+    }
+
     /// The backend's label for messages.
     pub fn label(&self) -> &str {
         &self.pool.spec.label

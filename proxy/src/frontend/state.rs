@@ -61,6 +61,12 @@ pub struct Shared {
     /// then). Drivers choose their handshake collation from it (Connector/J takes the server's when it
     /// is utf8mb4), so it must be what a direct connection would see.
     pub server_charset: u8,
+    /// The primary's server flavour (learned at start; MariaDB until then).
+    pub server_flavor: crate::backend::Flavor,
+    /// MySQL: the character set variables a `COM_RESET_CONNECTION` gives a session (the server's
+    /// global values, whatever collation the client logged in with), as (tracked index, value);
+    /// empty for MariaDB, which keeps the login's.
+    pub reset_charset: Vec<(usize, Bytes)>,
     /// The primary of the default group.
     pub primary: BackendAddr,
     /// Cancelled on shutdown: sessions finish their statement and close.
@@ -217,6 +223,8 @@ impl Shared {
             next_conn_id: AtomicU32::new(1),
             server_version,
             server_charset: 45,
+            server_flavor: crate::backend::Flavor::MariaDb,
+            reset_charset: Vec::new(),
             primary,
             shutdown: CancellationToken::new(),
             live_sessions: AtomicUsize::new(0),
@@ -645,8 +653,21 @@ impl Shared {
     /// Learns the primary's default collation and (when the config leaves it empty) its version for
     /// the greeting. Best effort.
     pub async fn learn_server_version(&mut self) {
-        if let Ok(c) = self.connect_as_first_user(&self.current_primary()).await {
+        if let Ok(mut c) = self.connect_as_first_user(&self.current_primary()).await {
             self.server_charset = c.server_charset;
+            self.server_flavor = c.flavor;
+            if c.flavor == crate::backend::Flavor::MySql {
+                use crate::backend::vars::{CHARSET_CLIENT, CHARSET_CONNECTION, COLLATION_CONNECTION};
+                const CHARSET_RESULTS: usize = 3;
+                let names = [CHARSET_CLIENT, CHARSET_CONNECTION, CHARSET_RESULTS, COLLATION_CONNECTION]
+                    .map(|i| (i, crate::backend::vars::TRACKED[i]));
+                let select = names.iter().map(|(_, n)| format!("@@global.{n} AS {n}")).collect::<Vec<_>>();
+                let label = self.current_primary().label.clone();
+                if let Ok(r) = c.query(&label, &format!("SELECT {}", select.join(", "))).await {
+                    self.reset_charset =
+                        names.iter().filter_map(|&(i, n)| Some((i, Bytes::from(r.get(0, n)?)))).collect();
+                }
+            }
             if self.config().server.server_version.is_empty() {
                 let mut v = c.server_version.to_vec();
                 v.extend_from_slice(b"-sluice");

@@ -54,10 +54,23 @@ struct Names {
     schema: String,
     other: String,
     lock_prefix: String,
+    /// The twins run on MySQL: the catalogue's MariaDB variable names become MySQL's.
+    mysql: bool,
+}
+
+/// A catalogue statement in MySQL's words: `tx_isolation`/`tx_read_only` are `transaction_…`,
+/// `max_statement_time` (seconds) is `max_execution_time` (ms; the catalogue sets 0 or a
+/// small value), and MySQL has no `@@in_transaction` (the status flags compare it anyway).
+pub fn mysql_words(sql: &str) -> String {
+    sql.replace("tx_isolation", "transaction_isolation")
+        .replace("tx_read_only", "transaction_read_only")
+        .replace("max_statement_time", "max_execution_time")
+        .replace("@@in_transaction", "@@autocommit")
 }
 
 impl Names {
     fn resolve(&self, template: &str) -> String {
+        let template = if self.mysql { mysql_words(template) } else { template.to_owned() };
         template
             .replace("{tmp}", &format!("tmp_{}", self.tag))
             .replace("{lk}", &self.lock_prefix)
@@ -270,6 +283,7 @@ async fn run_session(
         schema: ctx.schema.clone(),
         other: ctx.other.clone(),
         lock_prefix: format!("lk_{}_{}", ctx.run_id, tag(side, phase, sid)),
+        mysql: ctx.topo.flavor == sluice_tests::Flavor::MySql,
     };
     let direct = ctx.topo.app_opts(&ctx.topo.primary).db_name(Some(ctx.schema.clone()));
     let mut s = Twin {

@@ -93,7 +93,7 @@ async fn mysql_monitor_reads_replica_status_and_reads_go_to_replicas() {
 #[tokio::test]
 async fn mysql_group_with_a_mariadb_member_refuses_it() {
     let Some((topo, _schema)) = setup("mysql_mixed").await else { return };
-    let maria = sluice_tests::shared().await;
+    let maria = sluice_tests::try_shared_mariadb().await.expect("the MariaDB topology");
     let mut cfg = topo.sluice_config();
     cfg.groups[0].members.push(sluice::config::MemberConfig {
         address: maria.replicas[0].addr.to_string(),

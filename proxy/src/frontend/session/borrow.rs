@@ -214,7 +214,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_tx
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
-            if !(class.diagnostics || keeps_diagnostics(lexed, class)) {
+            let flavor = self.held.as_ref().map_or(crate::backend::Flavor::MariaDb, |h| h.guard.flavor());
+            if !(class.diagnostics || keeps_diagnostics(lexed, class, flavor)) {
                 self.release_held();
             } else if !(on_primary || runs_anywhere) {
                 // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
@@ -373,6 +374,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Another READ ONLY transaction runs on this connection, which commits the open one
             // itself (and keeps the diagnostics area, as the server does).
             || class.read_only_transaction
+            // MySQL: a BEGIN (or START TRANSACTION without READ WRITE) inside a READ ONLY
+            // transaction commits it and opens another READ ONLY one (measured on 9.7: the next
+            // INSERT gets ERR 1792); MariaDB's new transaction is read-write.
+            || (matches!(class.tx, Some(Tx::Begin))
+                && !class.multi_statement
+                && h.guard.flavor() == crate::backend::Flavor::MySql
+                && !lexed.text.contains("read write"))
         {
             return Ok(());
         }
@@ -394,9 +402,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // raised there with SIGNAL instead: its diagnostics area then holds what the primary's
             // would (SHOW WARNINGS, @@error_count), and the transaction goes on.
             const READ_ONLY_TX: (u16, &str) = (1792, "25006");
-            const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
-            self.raise_in_diagnostics(READ_ONLY_TX, MESSAGE).await?;
-            return Err(Error::reply(READ_ONLY_TX, MESSAGE));
+            // MySQL's text ends with a full stop, MariaDB's does not.
+            let message = match self.held.as_ref().map(|h| h.guard.flavor()) {
+                Some(crate::backend::Flavor::MySql) => "Cannot execute statement in a READ ONLY transaction.",
+                _ => "Cannot execute statement in a READ ONLY transaction",
+            };
+            self.raise_in_diagnostics(READ_ONLY_TX, message).await?;
+            return Err(Error::reply(READ_ONLY_TX, message));
         }
         // State bound to the connection (a user variable, a temporary table, a named lock, a prepared
         // statement…) must live where the session's later writes run: the transaction moves to the
@@ -544,6 +556,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Sets aside the held connection, which holds the session's diagnostics, for diagnostics reads
     /// (`Session::parked`; an earlier parked one goes back).
+    /// The server flavour of the connection whose diagnostics wait aside (MariaDB when none does).
+    pub(super) fn parked_flavor(&self) -> crate::backend::Flavor {
+        self.parked.as_ref().map_or(crate::backend::Flavor::MariaDb, |h| h.guard.flavor())
+    }
+
     fn park_held(&mut self) {
         self.pins.remove(Pin::Diagnostics);
         self.release_parked();
@@ -1028,10 +1045,15 @@ fn commits_implicitly(lexed: &Lexed, class: &Class) -> bool {
 }
 
 /// Whether the statement is known to leave the server's diagnostics area alone when it raises no
-/// condition: a SET, transaction control or USE, or a SELECT/DO that sqlparser read and found no
-/// table in. Anything else may open tables sluice does not see (ALTER TABLE, LOCK TABLES, the
-/// statements PREPARE, EXECUTE and CALL run…).
-pub(super) fn keeps_diagnostics(lexed: &Lexed, class: &Class) -> bool {
+/// condition. MariaDB: a SET, transaction control or USE, or a SELECT/DO that sqlparser read and found
+/// no table in. Anything else may open tables sluice does not see (ALTER TABLE, LOCK TABLES, the
+/// statements PREPARE, EXECUTE and CALL run…). MySQL (5.7 and later) empties it for every statement
+/// but the diagnostics statements (`SHOW WARNINGS`, `SHOW COUNT(*) ERRORS`, `GET DIAGNOSTICS`; even
+/// `SET @a = 1` or `SELECT @@warning_count` does, after reading it): none.
+pub(super) fn keeps_diagnostics(lexed: &Lexed, class: &Class, flavor: crate::backend::Flavor) -> bool {
+    if flavor == crate::backend::Flavor::MySql {
+        return false;
+    }
     let kw = lexed.first_keyword.as_str();
     let table_less_kind = matches!(
         kw,

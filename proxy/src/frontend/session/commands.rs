@@ -221,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // one), no warning, no error; a diagnostics read reports them and changes nothing.
             let keeps = class.diagnostics
                 || (self.cache_status != CacheStatus::Hit
-                    && super::borrow::keeps_diagnostics(lexed, class)
+                    && super::borrow::keeps_diagnostics(lexed, class, self.parked_flavor())
                     && r.as_ref().is_ok_and(|f| !f.failed && f.warnings == 0));
             if !keeps {
                 self.release_parked();
@@ -281,7 +281,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // A SELECT that failed while running (its columns were sent: 1242, a lock wait, a
             // timeout) leaves the rows it produced before the error; one refused before running
             // (no such table, a syntax error) leaves FOUND_ROWS() as it was.
-            (FoundRows::Sets, Some(f)) if f.failed && f.result_set => Some(f.rows_sent),
+            // (MySQL leaves it as it was: measured on 9.7.)
+            (FoundRows::Sets, Some(f))
+                if f.failed
+                    && f.result_set
+                    && self.shared.server_flavor == crate::backend::Flavor::MariaDb =>
+            {
+                Some(f.rows_sent)
+            }
             (_, Some(f)) if f.failed => self.last_found,
             // A temporary table (Aria/MEMORY: exact row counts) lets the server answer an aggregate
             // without reading rows and leave FOUND_ROWS() as it was: read back while the session
@@ -624,6 +631,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
         self.begin_session().await?;
+        // MySQL resets the character set variables to the server's global values, not the login's.
+        for (i, v) in &self.shared.reset_charset {
+            self.vars.set(*i, v.clone());
+        }
         self.schema = schema;
         self.reply_ok(p.next_seq).await?;
         Ok(Next::Continue)

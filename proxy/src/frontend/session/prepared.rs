@@ -358,7 +358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(shape) => Some((shape.clone(), self.enter_prepared_shard(&shape, sql)?)),
             None => None,
         };
-        let keeps = super::borrow::keeps_diagnostics(&lexed, &class);
+        let keeps = super::borrow::keeps_diagnostics(&lexed, &class, self.parked_flavor());
         let r = self.prepare_routed(&p, lexed, class, sharded).await;
         self.group_ctx = 0;
         // The server's PREPARE keeps the diagnostics area as the statement would: only a statement
@@ -560,7 +560,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let last_values = (stmt.class.target == sluice_router::classify::Target::Last)
             .then(|| {
                 let at = key_text_at(&stmt.key);
-                let sql = super::sluice_sql::last_values_sql(found, rows, &stmt.key[at..], &stmt.lexed)?;
+                let sql =
+                    super::sluice_sql::last_values_sql(found, rows, &stmt.key[at..], &stmt.lexed, false)?;
                 let mut key = stmt.key[..at].to_vec();
                 key.extend_from_slice(&sql);
                 Some(Arc::<[u8]>::from(key))

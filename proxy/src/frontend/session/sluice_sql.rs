@@ -358,7 +358,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// values live on that connection). `None` when there is nothing to replace or the values are
     /// not known (after `SQL_CALC_FOUND_ROWS`, `CALL`, `EXPLAIN`… the connection is kept instead).
     pub(super) fn rewrite_last_values(&self, payload: &[u8], lexed: &Lexed) -> Option<Bytes> {
-        let sql = last_values_sql(self.last_found, self.last_row_count, payload.get(1..)?, lexed)?;
+        // MySQL warns (1287, deprecated) at every FOUND_ROWS() it parses; the written-in value keeps
+        // a call whose value is multiplied away, so the warning is the server's own.
+        let deprecated = self.shared.server_flavor == crate::backend::Flavor::MySql;
+        let sql =
+            last_values_sql(self.last_found, self.last_row_count, payload.get(1..)?, lexed, deprecated)?;
         let mut out = BytesMut::with_capacity(1 + sql.len());
         out.extend_from_slice(&payload[..1]);
         out.extend_from_slice(&sql);
@@ -488,6 +492,7 @@ pub(super) fn last_values_sql(
     last_row_count: Option<i64>,
     sql: &[u8],
     lexed: &Lexed,
+    found_rows_warns: bool,
 ) -> Option<Vec<u8>> {
     let t = &lexed.text;
     let (found, rows) = (t.contains("found_rows ("), t.contains("row_count ("));
@@ -500,7 +505,8 @@ pub(super) fn last_values_sql(
     // `CAST(1 AS SIGNED)` alone is an INT of length 2, which drivers hand out as another type.
     let mut with = Vec::with_capacity(2);
     if found && let Some(n) = last_found {
-        with.push(("found_rows", format!("CAST(CAST({n} AS DECIMAL(20)) AS SIGNED)")));
+        let warn = if found_rows_warns { " + 0 * FOUND_ROWS()" } else { "" };
+        with.push(("found_rows", format!("CAST(CAST({n}{warn} AS DECIMAL(20)) AS SIGNED)")));
     }
     if rows && let Some(n) = last_row_count {
         with.push(("row_count", format!("CAST(CAST({n} AS DECIMAL(20)) AS SIGNED)")));

@@ -46,6 +46,7 @@ async fn differential_python_drivers_match_direct_connections() {
         .env("SESSIONS", env_u64("PY_SESSIONS", 12).to_string())
         .env("STEPS", env_u64("PY_STEPS", 40).to_string())
         .env("DRIVERS", std::env::var("DRIVERS").unwrap_or_else(|_| "pymysql,connector".into()))
+        .env("FLAVOR", topo.flavor.name())
         .output()
         .await
         .expect("python3 runs (scripts/test.sh installs PyMySQL and mysql-connector-python)");
@@ -84,6 +85,12 @@ async fn run_driver_program(
         format!("{},{}", default.addr().port(), small.addr().port())
     };
     let replicas = topo.replicas.iter().map(|r| r.addr.port().to_string()).collect::<Vec<_>>().join(",");
+    // The catalogue in MySQL's words on MySQL (see `mysql_words`).
+    let catalogue_dir = tempfile::tempdir().expect("temp dir");
+    let catalogue = catalogue_dir.path().join("catalogue.tsv");
+    let text = std::fs::read_to_string(format!("{MANIFEST}/drivers/catalogue.tsv")).expect("catalogue");
+    let text = if topo.flavor == sluice_tests::Flavor::MySql { super::mysql_words(&text) } else { text };
+    std::fs::write(&catalogue, text).expect("catalogue copy");
     let started = Instant::now();
     let out = tokio::process::Command::new(program)
         .args(args)
@@ -92,7 +99,7 @@ async fn run_driver_program(
         .env("REPLICA_PORTS", replicas)
         .env("SCHEMA", &schema)
         .env("SEED", env_u64("SEED", 0x5eed).to_string())
-        .env("CATALOGUE", format!("{MANIFEST}/drivers/catalogue.tsv"))
+        .env("CATALOGUE", &catalogue)
         .envs(knobs.iter().map(|(k, v)| (*k, v.as_str())))
         .kill_on_drop(true)
         .output()

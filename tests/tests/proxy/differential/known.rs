@@ -957,6 +957,7 @@ async fn differential_known_sequences() {
             schema: schema.clone(),
             other: other.clone(),
             lock_prefix: format!("lk_{}_{side}k{i}y", std::process::id()),
+            mysql: topo.flavor == sluice_tests::Flavor::MySql,
         };
         let mut history = Vec::new();
         let mut failed = None;
