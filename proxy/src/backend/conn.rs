@@ -359,10 +359,16 @@ impl BackendConn {
         Ok(())
     }
 
-    /// Empties the server's diagnostics area (warnings and errors of the last statement) with a
-    /// statement that reads a table: `DO` and `SET` do not clear it, any table access does.
+    /// Empties the server's diagnostics area (warnings and errors of the last statement). MariaDB: with
+    /// a statement that reads a table (`DO` and `SET` do not clear it, any table access does). MySQL:
+    /// with any statement, and one without a table, as its data dictionary is InnoDB (reading
+    /// information_schema with autocommit off would open a transaction).
     pub async fn clear_diagnostics(&mut self, label: &str) -> Result<()> {
-        self.query(label, "DO (SELECT 1 FROM information_schema.COLLATIONS LIMIT 0)").await?;
+        let sql = match self.flavor {
+            super::Flavor::MariaDb => "DO (SELECT 1 FROM information_schema.COLLATIONS LIMIT 0)",
+            super::Flavor::MySql => "DO 0",
+        };
+        self.query(label, sql).await?;
         self.diagnostics_pending = false;
         Ok(())
     }

@@ -130,6 +130,8 @@ pub(crate) struct Effects {
     pub warnings: u64,
     /// The server said NO_INDEX_USED or NO_GOOD_INDEX_USED.
     pub no_index: bool,
+    /// MySQL: the "Rows matched" of an UPDATE's OK, which MySQL's FOUND_ROWS() becomes.
+    pub matched: Option<u64>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -374,14 +376,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Another READ ONLY transaction runs on this connection, which commits the open one
             // itself (and keeps the diagnostics area, as the server does).
             || class.read_only_transaction
-            // MySQL: a BEGIN (or START TRANSACTION without READ WRITE) inside a READ ONLY
-            // transaction commits it and opens another READ ONLY one (measured on 9.7: the next
-            // INSERT gets ERR 1792); MariaDB's new transaction is read-write.
-            || (matches!(class.tx, Some(Tx::Begin))
-                && !class.multi_statement
-                && h.guard.flavor() == crate::backend::Flavor::MySql
-                && !lexed.text.contains("read write"))
         {
+            return Ok(());
+        }
+        // MySQL: a BEGIN (or START TRANSACTION without READ WRITE) inside a READ ONLY transaction
+        // commits it and opens another READ ONLY one (measured on 9.7: the next INSERT gets ERR
+        // 1792); MariaDB's new transaction is read-write. Alone it stays on this connection; a
+        // multi-statement runs in a READ ONLY transaction on the primary.
+        let begins = class.tx == Some(Tx::Begin)
+            || (class.multi_statement
+                && (lexed.first_keyword == "begin" || lexed.text.starts_with("start transaction")));
+        if begins && h.guard.flavor() == crate::backend::Flavor::MySql && !lexed.text.contains("read write") {
+            if class.multi_statement {
+                self.move_read_only_transaction().await?;
+            }
             return Ok(());
         }
         let kw = lexed.first_keyword.as_str();

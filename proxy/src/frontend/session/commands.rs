@@ -274,8 +274,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }),
                 _ => None,
             };
-        let found_rows = prepared.unwrap_or(class.found_rows);
+        let mut found_rows = prepared.unwrap_or(class.found_rows);
+        let mysql = self.shared.server_flavor == crate::backend::Flavor::MySql;
+        // MySQL: an UPDATE sets FOUND_ROWS() to the rows it matched (measured on 9.7; MariaDB's
+        // keeps it): from the OK's info alone, read back in a multi-statement.
+        let mut matched = None;
+        if mysql && found_rows == FoundRows::Keeps && lexed.text.contains("update ") {
+            if class.multi_statement {
+                found_rows = FoundRows::Unknown;
+            } else if lexed.first_keyword == "update" {
+                matched = fx.filter(|f| !f.failed).and_then(|f| f.matched);
+            }
+        }
         self.last_found = match (found_rows, fx) {
+            _ if matched.is_some() => matched,
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             // A SELECT that failed while running (its columns were sent: 1242, a lock wait, a
@@ -327,8 +339,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// table-less SELECT: the connection's diagnostics stay for SHOW WARNINGS, and the select list is
     /// evaluated before the SELECT replaces either value. Left unknown (the next `FOUND_ROWS()` runs
     /// wherever it is routed) when no connection is kept.
+    ///
+    /// MySQL empties the diagnostics area at every statement and warns at every FOUND_ROWS(): the
+    /// read-back's own warning is cleared after it by a SELECT that leaves FOUND_ROWS() at 2 like the
+    /// read-back. (The statement's own warnings are lost there: an open gap on MySQL, where even
+    /// `SELECT SQL_CALC_FOUND_ROWS` warns, so keeping the warnings would lose the value every time.)
     async fn read_back_counts(&mut self) -> Result<()> {
+        let mysql = self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql);
         let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
+        if mysql {
+            self.query_held("SELECT NULL UNION ALL SELECT NULL").await?;
+        }
         // Only what is unknown: a known value is the session's, the connection's may be another
         // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
         if let Some((before, sent)) = self.found_check.take() {

@@ -37,7 +37,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Reading information_schema on this connection would clear the warnings the client may
             // still ask for, and replace a FOUND_ROWS() only the connection knows: then only the
             // table-less read-back.
-            let may_read = fx.warnings == 0 && !self.found_rows_on_connection();
+            // MySQL: information_schema is its InnoDB data dictionary, whose read would open a
+            // transaction with autocommit off: always a connection of its own there.
+            let mysql = self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql);
+            let may_read = fx.warnings == 0 && !self.found_rows_on_connection() && !mysql;
             match (&columns, &table) {
                 (Some(cols), Some(table)) => match self.auto_increment_column(table, may_read).await? {
                     Some(auto) => match cols.iter().position(|c| c.eq_ignore_ascii_case(&auto)) {

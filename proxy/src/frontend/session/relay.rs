@@ -259,6 +259,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     fx.rows_affected += affected;
                     fx.warnings += warnings;
+                    if flavor == crate::backend::Flavor::MySql {
+                        fx.matched = rows_matched(&p.payload);
+                    }
                 }
                 Kind::End => fx.warnings += end_warnings(&p.payload),
                 // COM_STMT_PREPARE_OK: status, id (4), columns (2), params (2), filler, warnings (2).
@@ -478,6 +481,20 @@ fn ok_counts(payload: &[u8]) -> Option<(u64, u64, u64)> {
     let (id, b) = sluice_protocol::buf::lenenc_at(rest.get(a..)?)?;
     let w = rest.get(a + b + 2..a + b + 4).map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
     Some((affected, id, u64::from(w)))
+}
+
+/// An OK packet's "Rows matched: N" (an UPDATE's info text; backend connections track session
+/// state, so the info is a length-encoded string after the warnings).
+fn rows_matched(payload: &[u8]) -> Option<u64> {
+    let rest = payload.get(1..)?;
+    let (_, a) = sluice_protocol::buf::lenenc_at(rest)?;
+    let (_, b) = sluice_protocol::buf::lenenc_at(rest.get(a..)?)?;
+    let at = a + b + 4;
+    let (len, c) = sluice_protocol::buf::lenenc_at(rest.get(at..)?)?;
+    let info = rest.get(at + c..at + c + usize::try_from(len).ok()?)?;
+    let digits = info.strip_prefix(b"Rows matched: ")?;
+    let end = digits.iter().position(|d| !d.is_ascii_digit()).unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
 /// `autocommit`'s value as the server reports it.

@@ -211,6 +211,18 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]],
         ),
         (
+            // An UPDATE keeps FOUND_ROWS() on MariaDB and sets it to the rows it matched on MySQL.
+            "found_rows_after_update",
+            vec![vec![
+                q("SELECT id FROM {t} ORDER BY id LIMIT 1"),
+                q("UPDATE {t} SET v = v + 1 WHERE id <= 2"),
+                q("SELECT FOUND_ROWS(), ROW_COUNT()"),
+                q("UPDATE {t} SET v = v WHERE id > 1000"),
+                q("SET time_zone = '+04:00'"),
+                q("SELECT FOUND_ROWS()"),
+            ]],
+        ),
+        (
             // SHOW ERRORS and SHOW CREATE leave FOUND_ROWS() alone; SHOW COLUMNS sets it.
             "found_rows_after_show",
             vec![vec![
