@@ -29,7 +29,7 @@ use crate::backend::Flavor;
 use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::core::config::{FallbackConfig, ReadYourWrites};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 
 /// Why a statement runs where it runs (SHOW LAST ROUTE): the router's decision, or what the session
 /// did after it.
@@ -280,8 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let held = |s: &Self| s.held.as_ref().map(|h| h.member);
         let member = match r.destination {
             Destination::Pinned | Destination::Last => {
-                let member = held(self)
-                    .ok_or_else(|| Error::Abort("routed to a connection the session does not hold".into()))?;
+                let member = held(self).ok_or(Abort::NotHeld)?;
                 // Never a write on a replica's connection outside a READ ONLY transaction (which
                 // answers writes itself): a kept connection gives way to the primary, a pin refuses.
                 let primary = self.ctx_routing().primary;
@@ -575,7 +574,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Borrows a connection to member `i` for this session's backend user.
     pub(super) async fn borrow(&mut self, i: MemberId) -> Result<Held> {
         let Some(m) = self.shared.member_at(i) else {
-            return Err(Error::Abort(format!("no member {i}")));
+            return Err(Abort::NoMember { group: i.group, index: i.index }.into());
         };
         let addr = &m.addr;
         // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::auth::{Attempt, access_denied, authenticate};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 use crate::features::stats::{CacheStatus, Target};
 
 /// What the statement loop does after a command.
@@ -449,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
     ) -> Result<super::borrow::Effects> {
         let Some(mut parked) = self.parked.take() else {
-            return Err(Error::Abort("no parked connection".into()));
+            return Err(Abort::NoParked.into());
         };
         // Its variables as the session's now (a SET keeps the diagnostics area).
         if let Err(e) = self.sync_vars(&mut parked).await {

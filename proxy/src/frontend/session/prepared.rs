@@ -30,7 +30,7 @@ use super::Session;
 use super::commands::Next;
 use super::pins::Pin;
 use crate::backend::{BackendConn, BackendStmt};
-use crate::core::error::{BackendFailure, Error, Result};
+use crate::core::error::{Abort, BackendFailure, Error, Result};
 
 /// ER_UNKNOWN_STMT_HANDLER.
 const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
@@ -566,7 +566,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Arc::<[u8]>::from(key))
             })
             .flatten();
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let label = held.guard.label().to_owned();
         let conn = held.guard.conn();
         let key = last_values.unwrap_or_else(|| stmt.key.clone());

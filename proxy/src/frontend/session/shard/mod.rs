@@ -20,7 +20,7 @@ use super::borrow::{Choice, Effects};
 use super::record::{Outcome, StatementCtx};
 use super::{Held, Session};
 use crate::backend::RawResult;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 
 /// ER_NOT_SUPPORTED_YET, for statements sluice refuses to spread over shards.
 const REFUSED: (u16, &str) = (1235, "42000");
@@ -278,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             }
                         }
                     }
-                    Err(e) => (shard, String::new(), Err(Error::Abort(format!("shard {shard}: {e}")))),
+                    Err(e) => (shard, String::new(), Err(Abort::ShardTask { shard, source: e }.into())),
                 },
             };
             out.push(outcome);
@@ -307,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.acquire(&mut choice, false).await?;
         self.note_route(&choice, lexed, crate::features::stats::CacheStatus::Bypass);
-        self.held.take().ok_or_else(|| Error::Abort("no backend".into()))
+        self.held.take().ok_or_else(|| Abort::NoBackend.into())
     }
 
     async fn run_part(
@@ -329,7 +329,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.acquire(&mut choice, false).await?;
         self.note_route(&choice, lexed, crate::features::stats::CacheStatus::Bypass);
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let label = held.guard.label().to_owned();
         *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
         let max = self.shared.config().sharding.max_scatter_result_bytes;
