@@ -155,8 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         id.group == g.id && g.has_applied(id.index, pos)
     }
 
-    /// The primary, or the error to give a write.
-    pub(super) fn primary_index(&self) -> Result<MemberId> {
+    /// The statement's group's primary, or the error to give a write (split brain, or no primary).
+    pub(super) fn primary_member(&self) -> Result<MemberId> {
         let snap = self.ctx_routing();
         let group_name = &self.ctx_group().name;
         if snap.split_brain {
@@ -311,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     self.release_held();
                     return Ok(Choice {
-                        member: self.primary_index()?,
+                        member: self.primary_member()?,
                         reason: RouteReason::Router(r.reason),
                         held: false,
                         cacheable: false,
@@ -325,7 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 });
             }
             Destination::Replica(i) | Destination::Member(i) => snap.member_id(i),
-            Destination::Primary | Destination::Sluice => self.primary_index()?,
+            Destination::Primary | Destination::Sluice => self.primary_member()?,
             Destination::Unavailable => {
                 return Err(Error::reply(
                     (2013, "HY000"),
@@ -552,7 +552,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Borrows a primary connection for what the session does next (the statement's own choice is
     /// made after).
     async fn acquire_primary(&mut self, reason: RouteReason) -> Result<()> {
-        let member = self.primary_index()?;
+        let member = self.primary_member()?;
         let mut choice = Choice { member, reason, held: false, cacheable: false };
         self.acquire(&mut choice, false).await
     }
@@ -708,7 +708,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ),
             ));
         }
-        choice.member = self.primary_index()?;
+        choice.member = self.primary_member()?;
         self.primary_busy = Some(gate.enter());
         Ok(())
     }
@@ -735,7 +735,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) if Some(choice.member) != primary => {
                 // A replica that cannot give a connection (down, refusing, pool exhausted): the primary.
                 tracing::debug!(error = %e, "replica checkout failed; using the primary");
-                let p = self.primary_index()?;
+                let p = self.primary_member()?;
                 *choice =
                     Choice { member: p, reason: RouteReason::ReplicaUnavailable, held: false, ..*choice };
                 return Box::pin(self.acquire(choice, mentions_last_id)).await;
@@ -787,7 +787,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) if Some(choice.member) != primary => {
                 tracing::debug!(error = %e, backend = %held.guard.label(), "replica not usable for this statement; using the primary");
                 drop(held);
-                let p = self.primary_index()?;
+                let p = self.primary_member()?;
                 *choice = Choice { member: p, reason: choice_reason_fallback(&e), held: false, ..*choice };
                 Box::pin(self.acquire(choice, mentions_last_id)).await
             }

@@ -496,7 +496,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             {
                 tracing::warn!(%backend, error = %source, "read failed before any answer; retrying once on the primary");
                 self.collect = None; // what was collected belongs to the failed attempt
-                let member = self.primary_index()?;
+                let member = self.primary_member()?;
                 let mut again = super::borrow::Choice {
                     member,
                     reason: super::borrow::RouteReason::RetryOnPrimary,
@@ -583,13 +583,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.held.is_none() || !self.pins.any() {
             self.release_held();
             let member = if on_primary || !self.shared.config().routing.read_write_split {
-                self.primary_index()?
+                self.primary_member()?
             } else {
                 let snap = self.shared.group().routing();
                 let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match sluice_router::route::pick_replica(&snap.topo, turn) {
                     Some(i) => snap.member_id(i),
-                    None => self.primary_index()?,
+                    None => self.primary_member()?,
                 }
             };
             let mut choice = super::borrow::Choice {

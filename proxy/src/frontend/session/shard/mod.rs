@@ -304,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn acquire_for_part(&mut self, lexed: &Lexed, class: &Class, write: bool) -> Result<()> {
         let mut choice = if write {
             Choice {
-                member: self.primary_index()?,
+                member: self.primary_member()?,
                 reason: crate::frontend::session::borrow::RouteReason::ShardWrite,
                 held: false,
                 cacheable: false,
