@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sluice::config::Config;
+use sluice::config::{Config, ConfigError};
 use sluice_protocol::auth::{
     native_hash_to_string, native_password_hash, sha2_hash_to_string, sha2_password_hash,
 };
@@ -77,6 +77,51 @@ enum Command {
     },
 }
 
+/// Why a command failed (exit code 1). Printed one `sluice: ` line per line of its text: a config error
+/// lists every issue on its own line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// Running the proxy without `--config`.
+    #[error("--config FILE is required (see deploy/sluice.example.toml and --help)")]
+    NoConfig,
+    /// The config cannot be read or is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The proxy could not start or stopped on an error.
+    #[error("{0}")]
+    Server(#[source] std::io::Error),
+    /// Reading stdin or writing stdout/stderr failed.
+    #[error("{doing}: {source}")]
+    Io {
+        /// `reading stdin`, `writing to stdout`, `writing to stderr`.
+        doing: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `shard-ddl` without a template.
+    #[error("--template or --template-file is required")]
+    NoTemplate,
+    /// `--template-file` cannot be read.
+    #[error("reading {}: {source}", path.display())]
+    TemplateFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `shard-ddl` with a config that shards nothing.
+    #[error("the config shards no table ([sharding] enabled = true and [[sharding.tables]])")]
+    NothingSharded,
+    /// The template fits no sharded table: the router's reason (it reports text) for the last one tried.
+    #[error("{0}")]
+    Template(String),
+}
+
+/// An I/O error while `doing` something on the standard streams.
+fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> CliError {
+    move |source| CliError::Io { doing, source }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -88,14 +133,14 @@ fn main() -> ExitCode {
         }
         None => match cli.config {
             Some(path) => run(&path, cli.upgrade),
-            None => Err("--config FILE is required (see deploy/sluice.example.toml and --help)".into()),
+            None => Err(CliError::NoConfig),
         },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One `sluice:` prefix per line: a config error lists every issue on its own line.
-            for line in e.lines() {
+            for line in e.to_string().lines() {
                 eprintln!("sluice: {line}");
             }
             ExitCode::FAILURE
@@ -104,19 +149,19 @@ fn main() -> ExitCode {
 }
 
 /// Loads the config, starts logging and runs the proxy until it shuts down.
-fn run(path: &Path, upgrade: bool) -> Result<(), String> {
+fn run(path: &Path, upgrade: bool) -> Result<(), CliError> {
     let config = Config::load(path)?;
     sluice::logging::init(&config.log);
     for w in config.warnings() {
         let at = w.line.map_or_else(|| path.display().to_string(), |l| format!("{}:{l}", path.display()));
         tracing::warn!(config = %at, key = %w.path, "{}", w.message);
     }
-    sluice::server::run(config, path, upgrade).map_err(|e| e.to_string())
+    sluice::server::run(config, path, upgrade).map_err(CliError::Server)
 }
 
 /// Loads and validates `file`; prints `FILE: ok` and, on stderr, every warning (`sluice: FILE:LINE:
 /// key: warning: …`), which do not fail the check.
-fn check_config(file: &Path) -> Result<(), String> {
+fn check_config(file: &Path) -> Result<(), CliError> {
     let config = Config::load(file)?;
     let warnings = config.warnings();
     if !warnings.is_empty() {
@@ -127,19 +172,19 @@ fn check_config(file: &Path) -> Result<(), String> {
                 .map(|l| format!("{}:{l}", file.display()))
                 .unwrap_or_else(|| file.display().to_string());
             writeln!(err, "sluice: {at}: {}: warning: {}", w.path, w.message)
-                .map_err(|e| format!("writing to stderr: {e}"))?;
+                .map_err(io("writing to stderr"))?;
         }
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: ok", file.display()).map_err(|e| format!("writing to stdout: {e}"))
+    writeln!(out, "{}: ok", file.display()).map_err(io("writing to stdout"))
 }
 
-fn hash_password(password: Option<String>, stdin: bool) -> Result<(), String> {
+fn hash_password(password: Option<String>, stdin: bool) -> Result<(), CliError> {
     let pw = match password {
         Some(p) if !stdin => p,
         _ => {
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading stdin: {e}"))?;
+            std::io::stdin().lock().read_line(&mut line).map_err(io("reading stdin"))?;
             // Only the line ending goes: spaces may be part of the password.
             line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
         }
@@ -148,7 +193,7 @@ fn hash_password(password: Option<String>, stdin: bool) -> Result<(), String> {
     let sha2 = sha2_hash_to_string(&sha2_password_hash(pw.as_bytes()));
     let mut out = std::io::stdout().lock();
     writeln!(out, "mysql_native_password = \"{native}\"\ncaching_sha2_password = \"{sha2}\"")
-        .map_err(|e| format!("writing to stdout: {e}"))
+        .map_err(io("writing to stdout"))
 }
 
 /// The binary `sluice replay` runs: replay lives in its own binary so the proxy does not link a MySQL
@@ -187,18 +232,18 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// `sluice shard-ddl`: the CREATE statements of every physical table of a sharded table.
-fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> Result<(), String> {
+fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> Result<(), CliError> {
     let config = Config::load(config)?;
     let template = match (template, file) {
         (Some(t), _) => t,
-        (None, Some(f)) => {
-            std::fs::read_to_string(&f).map_err(|e| format!("reading {}: {e}", f.display()))?
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).map_err(|source| CliError::TemplateFile { path, source })?
         }
-        (None, None) => return Err("--template or --template-file is required".into()),
+        (None, None) => return Err(CliError::NoTemplate),
     };
     let map = config.sharding.shard_map(&config.groups);
     if map.is_empty() {
-        return Err("the config shards no table ([sharding] enabled = true and [[sharding.tables]])".into());
+        return Err(CliError::NothingSharded);
     }
     let mut last = String::new();
     for t in &map.tables {
@@ -206,12 +251,12 @@ fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> 
             Ok(stmts) => {
                 let mut out = std::io::stdout().lock();
                 for s in stmts {
-                    writeln!(out, "{s}").map_err(|e| format!("writing to stdout: {e}"))?;
+                    writeln!(out, "{s}").map_err(io("writing to stdout"))?;
                 }
                 return Ok(());
             }
             Err(e) => last = e,
         }
     }
-    Err(last)
+    Err(CliError::Template(last))
 }

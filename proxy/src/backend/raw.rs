@@ -3,9 +3,10 @@
 //! sluice's own small queries. Rows are not decoded here.
 
 use bytes::Bytes;
+use sluice_protocol::Packet;
 use sluice_protocol::constants::{caps, command, status};
 use sluice_protocol::packets::{ErrPacket, OkPacket};
-use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
+use sluice_protocol::tracker::{Expect, Kind, ResponseTracker, Step};
 
 use super::BackendConn;
 use crate::core::error::{BackendFailure, Error, Result};
@@ -26,6 +27,36 @@ pub struct RawResult {
 }
 
 impl BackendConn {
+    /// Sends `payload` as a new command (sequence id 0) and returns the tracker for its response, which
+    /// [`Self::next_response`] reads packet by packet. For sluice's own commands, not relayed ones.
+    pub async fn send_command(
+        &mut self,
+        label: &str,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<ResponseTracker> {
+        self.stream.write(0, payload);
+        self.stream.flush().await.map_err(|e| Error::backend(label, e))?;
+        Ok(ResponseTracker::new(expect, self.caps & caps::DEPRECATE_EOF != 0))
+    }
+
+    /// The next packet of a response and what `tracker` makes of it. A failed read, the connection
+    /// closing or a packet out of place is a failure of the backend `label`.
+    pub async fn next_response(
+        &mut self,
+        label: &str,
+        tracker: &mut ResponseTracker,
+    ) -> Result<(Packet, Step)> {
+        let p = self
+            .stream
+            .read()
+            .await
+            .map_err(|e| Error::backend(label, e))?
+            .ok_or_else(|| Error::backend(label, BackendFailure::Closed))?;
+        let step = tracker.feed(&p.payload).map_err(|e| Error::backend(label, e))?;
+        Ok((p, step))
+    }
+
     /// Runs one statement and holds its whole (first) response. An ERR is returned in the result, not
     /// as an error: a failing shard is reported with the others.
     pub async fn query_raw(&mut self, label: &str, sql: &str) -> Result<RawResult> {
@@ -40,21 +71,13 @@ impl BackendConn {
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(command::QUERY);
         payload.extend_from_slice(sql.as_bytes());
-        self.stream.write(0, &payload);
-        self.stream.flush().await.map_err(|e| fail(e.into()))?;
-        let mut tracker = ResponseTracker::new(Expect::ResultSets, self.caps & caps::DEPRECATE_EOF != 0);
+        let mut tracker = self.send_command(label, &payload, Expect::ResultSets).await?;
         let mut out = RawResult::default();
         let mut sets = 0;
         let mut kept = 0usize;
         let mut over = false;
         loop {
-            let p = self
-                .stream
-                .read()
-                .await
-                .map_err(|e| fail(e.into()))?
-                .ok_or_else(|| fail(BackendFailure::Closed))?;
-            let step = tracker.feed(&p.payload).map_err(|e| fail(e.into()))?;
+            let (p, step) = self.next_response(label, &mut tracker).await?;
             match step.kind {
                 Kind::Err => out.err = Some(ErrPacket::parse(&p.payload).map_err(|e| fail(e.into()))?),
                 Kind::ColumnCount(_) => sets += 1,

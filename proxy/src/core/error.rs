@@ -36,7 +36,7 @@ pub enum Error {
     /// The session cannot go on and nothing more can be said to the client (part of a response was
     /// already sent when the backend failed). Closes the session without an ERR.
     #[error("session aborted: {0}")]
-    Abort(String),
+    Abort(#[from] Abort),
 }
 
 impl Error {
@@ -60,7 +60,7 @@ impl Error {
                 format!("Bad packet from client: {e}; the connection is closed"),
             ),
             Self::ClientGone => ErrPacket::new(errors::NET_READ, "client disconnected"),
-            Self::Abort(why) => ErrPacket::new(errors::NET_READ, why.clone()),
+            Self::Abort(why) => ErrPacket::new(errors::NET_READ, why.to_string()),
             Self::Backend { backend, source } => ErrPacket::new(
                 (2013, "HY000"),
                 format!("sluice lost or could not reach backend {backend}: {source}"),
@@ -138,6 +138,62 @@ pub enum BackendFailure {
     Removed,
 }
 
+/// Why a session cannot go on ([`Error::Abort`]). Its text is the message of the ERR sent where one
+/// still is (a failed session setup or COM_CHANGE_USER, one part of a sharded statement).
+#[derive(Debug, thiserror::Error)]
+pub enum Abort {
+    /// A phase that works on the session's backend connection found none held.
+    #[error("no backend")]
+    NoBackend,
+    /// A diagnostics read found no parked connection.
+    #[error("no parked connection")]
+    NoParked,
+    /// Routing chose the session's own connection, and it holds none.
+    #[error("routed to a connection the session does not hold")]
+    NotHeld,
+    /// A member id (group, slot) that names no member.
+    #[error("no member {group}/{index}")]
+    NoMember {
+        /// The group's position in the config.
+        group: usize,
+        /// The slot in the group.
+        index: usize,
+    },
+    /// The backend failed after part of its response had reached the client.
+    #[error("backend {backend} failed mid-response: {source}")]
+    MidResponse {
+        /// `group/role address` of the backend.
+        backend: String,
+        /// What happened.
+        source: BackendFailure,
+    },
+    /// The response being relayed breaks the protocol.
+    #[error("{0}")]
+    Response(#[source] ProtocolError),
+    /// A backend packet could not be rewritten for the client's capabilities.
+    #[error("could not translate a backend packet: {0}")]
+    Translate(#[source] ProtocolError),
+    /// A row one shard sent cannot be decoded.
+    #[error("shard {shard}: {source}")]
+    ShardRow {
+        /// The shard.
+        shard: usize,
+        /// The decoding error.
+        source: sluice_protocol::column::DecodeError,
+    },
+    /// The task running one shard's part panicked or was cancelled.
+    #[error("shard {shard}: {source}")]
+    ShardTask {
+        /// The shard.
+        shard: usize,
+        /// The task's failure.
+        source: tokio::task::JoinError,
+    },
+    /// A column definition a shard sent cannot be decoded.
+    #[error("column definition: {0}")]
+    ColumnDefinition(#[source] sluice_protocol::column::DecodeError),
+}
+
 /// Result alias for the proxy.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -170,5 +226,37 @@ mod tests {
             &e.to_err_packet().message[..],
             b"sluice lost or could not reach backend main/replica h:2: packet out of order: sequence id 3, expected 2"
         );
+    }
+
+    #[test]
+    fn an_abort_reads_as_the_text_it_had_when_it_was_a_string() {
+        use sluice_protocol::column::DecodeError;
+        let decode = || DecodeError::InvalidValue { what: "NULL bitmap size", value: 9 };
+        let protocol = || ProtocolError::Unexpected("empty response packet");
+        let cases = [
+            (Abort::NoBackend, "no backend".to_owned()),
+            (Abort::NoParked, "no parked connection".to_owned()),
+            (Abort::NotHeld, "routed to a connection the session does not hold".to_owned()),
+            (Abort::NoMember { group: 1, index: 2 }, "no member 1/2".to_owned()),
+            (
+                Abort::MidResponse { backend: "main/primary h:1".into(), source: BackendFailure::Closed },
+                "backend main/primary h:1 failed mid-response: connection closed".to_owned(),
+            ),
+            (Abort::Response(protocol()), protocol().to_string()),
+            (Abort::Translate(protocol()), format!("could not translate a backend packet: {}", protocol())),
+            (Abort::ShardRow { shard: 3, source: decode() }, format!("shard 3: {}", decode())),
+            (Abort::ColumnDefinition(decode()), format!("column definition: {}", decode())),
+        ];
+        for (abort, text) in cases {
+            let e = Error::from(abort);
+            let p = e.to_err_packet();
+            assert_eq!((p.code, &p.sql_state), (errors::NET_READ.0, b"08S01"), "{text}");
+            assert_eq!(String::from_utf8_lossy(&p.message), text);
+            assert_eq!(e.to_string(), format!("session aborted: {text}"));
+            assert!(e.is_silent() && e.is_fatal_for_session());
+        }
+        let e = Error::from(Abort::MidResponse { backend: "b".into(), source: BackendFailure::Closed });
+        let source = e.source().and_then(|s| s.source()).and_then(|s| s.downcast_ref::<BackendFailure>());
+        assert!(matches!(source, Some(BackendFailure::Closed)), "{source:?}");
     }
 }

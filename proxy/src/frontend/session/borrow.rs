@@ -29,7 +29,7 @@ use crate::backend::Flavor;
 use crate::backend::member::MemberId;
 use crate::backend::topology::GtidPos;
 use crate::core::config::{FallbackConfig, ReadYourWrites};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 
 /// Why a statement runs where it runs (SHOW LAST ROUTE): the router's decision, or what the session
 /// did after it.
@@ -157,8 +157,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         id.group == g.id && g.has_applied(id.index, pos)
     }
 
-    /// The primary, or the error to give a write.
-    pub(super) fn primary_index(&self) -> Result<MemberId> {
+    /// The statement's group's primary, or the error to give a write (split brain, or no primary).
+    pub(super) fn primary_member(&self) -> Result<MemberId> {
         let snap = self.ctx_routing();
         let group_name = &self.ctx_group().name;
         if snap.split_brain {
@@ -283,8 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let held = |s: &Self| s.held.as_ref().map(|h| h.member);
         let member = match r.destination {
             Destination::Pinned | Destination::Last => {
-                let member = held(self)
-                    .ok_or_else(|| Error::Abort("routed to a connection the session does not hold".into()))?;
+                let member = held(self).ok_or(Abort::NotHeld)?;
                 // Never a write on a replica's connection outside a READ ONLY transaction (which
                 // answers writes itself): a kept connection gives way to the primary, a pin refuses.
                 let primary = self.ctx_routing().primary;
@@ -315,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     }
                     self.release_held();
                     return Ok(Choice {
-                        member: self.primary_index()?,
+                        member: self.primary_member()?,
                         reason: RouteReason::Router(r.reason),
                         held: false,
                         cacheable: false,
@@ -329,7 +328,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 });
             }
             Destination::Replica(i) | Destination::Member(i) => snap.member_id(i),
-            Destination::Primary | Destination::Sluice => self.primary_index()?,
+            Destination::Primary | Destination::Sluice => self.primary_member()?,
             Destination::Unavailable => {
                 return Err(Error::reply(
                     (2013, "HY000"),
@@ -578,7 +577,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Borrows a primary connection for what the session does next (the statement's own choice is
     /// made after).
     async fn acquire_primary(&mut self, reason: RouteReason) -> Result<()> {
-        let member = self.primary_index()?;
+        let member = self.primary_member()?;
         let mut choice = Choice { member, reason, held: false, cacheable: false };
         self.acquire(&mut choice, false).await
     }
@@ -600,7 +599,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Borrows a connection to member `i` for this session's backend user.
     pub(super) async fn borrow(&mut self, i: MemberId) -> Result<Held> {
         let Some(m) = self.shared.member_at(i) else {
-            return Err(Error::Abort(format!("no member {i}")));
+            return Err(Abort::NoMember { group: i.group, index: i.index }.into());
         };
         let addr = &m.addr;
         // The pool of a member is fixed for a session (user, FOUND_ROWS, collation): found once.
@@ -734,7 +733,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ),
             ));
         }
-        choice.member = self.primary_index()?;
+        choice.member = self.primary_member()?;
         self.primary_busy = Some(gate.enter());
         Ok(())
     }
@@ -761,7 +760,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) if Some(choice.member) != primary => {
                 // A replica that cannot give a connection (down, refusing, pool exhausted): the primary.
                 tracing::debug!(error = %e, "replica checkout failed; using the primary");
-                let p = self.primary_index()?;
+                let p = self.primary_member()?;
                 *choice =
                     Choice { member: p, reason: RouteReason::ReplicaUnavailable, held: false, ..*choice };
                 return Box::pin(self.acquire(choice, mentions_last_id)).await;
@@ -813,7 +812,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Err(e) if Some(choice.member) != primary => {
                 tracing::debug!(error = %e, backend = %held.guard.label(), "replica not usable for this statement; using the primary");
                 drop(held);
-                let p = self.primary_index()?;
+                let p = self.primary_member()?;
                 *choice = Choice { member: p, reason: choice_reason_fallback(&e), held: false, ..*choice };
                 Box::pin(self.acquire(choice, mentions_last_id)).await
             }

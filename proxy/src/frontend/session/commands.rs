@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::auth::{Attempt, access_denied, authenticate};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 use crate::features::stats::{CacheStatus, Target};
 
 /// What the statement loop does after a command.
@@ -477,7 +477,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
     ) -> Result<super::borrow::Effects> {
         let Some(mut parked) = self.parked.take() else {
-            return Err(Error::Abort("no parked connection".into()));
+            return Err(Abort::NoParked.into());
         };
         // Its variables as the session's now (a SET keeps the diagnostics area).
         if let Err(e) = self.sync_vars(&mut parked).await {
@@ -524,7 +524,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             {
                 tracing::warn!(%backend, error = %source, "read failed before any answer; retrying once on the primary");
                 self.collect = None; // what was collected belongs to the failed attempt
-                let member = self.primary_index()?;
+                let member = self.primary_member()?;
                 let mut again = super::borrow::Choice {
                     member,
                     reason: super::borrow::RouteReason::RetryOnPrimary,
@@ -611,13 +611,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.held.is_none() || !self.pins.any() {
             self.release_held();
             let member = if on_primary || !self.shared.config().routing.read_write_split {
-                self.primary_index()?
+                self.primary_member()?
             } else {
                 let snap = self.shared.group().routing();
                 let turn = self.shared.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match sluice_router::route::pick_replica(&snap.topo, turn) {
                     Some(i) => snap.member_id(i),
-                    None => self.primary_index()?,
+                    None => self.primary_member()?,
                 }
             };
             let mut choice = super::borrow::Choice {

@@ -476,7 +476,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_insert_id = 0;
         self.last_found = Some(0);
         self.last_row_count = Some(-1);
-        let primary = self.primary_index()?;
+        let primary = self.primary_member()?;
         let mut held = self.borrow(primary).await?;
         // The server's defaults for this user and collation, never what the connection's previous
         // borrower left on it: a new session is a new connection.

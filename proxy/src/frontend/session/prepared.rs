@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use sluice_protocol::Packet;
 use sluice_protocol::constants::{command, status};
-use sluice_protocol::tracker::{Expect, Kind, ResponseTracker};
+use sluice_protocol::tracker::{Expect, Kind};
 use sluice_router::classify::Class;
 use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -30,7 +30,7 @@ use super::Session;
 use super::commands::Next;
 use super::pins::Pin;
 use crate::backend::{BackendConn, BackendStmt};
-use crate::core::error::{BackendFailure, Error, Result};
+use crate::core::error::{Abort, BackendFailure, Error, Result};
 
 /// ER_UNKNOWN_STMT_HANDLER.
 const UNKNOWN_STMT: (u16, &str) = (1243, "HY000");
@@ -251,22 +251,11 @@ async fn prepare_on(
     p.put_u8(command::STMT_PREPARE);
     p.extend_from_slice(sql);
     let fail = |e: BackendFailure| Error::backend(label, e);
-    conn.stream.write(0, &p);
-    conn.stream.flush().await.map_err(|e| fail(e.into()))?;
-    let mut tracker = ResponseTracker::new(
-        Expect::Prepare,
-        conn.caps & sluice_protocol::constants::caps::DEPRECATE_EOF != 0,
-    );
+    let mut tracker = conn.send_command(label, &p, Expect::Prepare).await?;
     let mut prepared = None;
     let mut refused = None;
     loop {
-        let p = conn
-            .stream
-            .read()
-            .await
-            .map_err(|e| fail(e.into()))?
-            .ok_or_else(|| fail(BackendFailure::Closed))?;
-        let step = tracker.feed(&p.payload).map_err(|e| fail(e.into()))?;
+        let (p, step) = conn.next_response(label, &mut tracker).await?;
         match step.kind {
             Kind::PrepareOk { statement_id, columns, params } => {
                 prepared = Some(BackendStmt::new(statement_id, params, columns));
@@ -567,7 +556,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Arc::<[u8]>::from(key))
             })
             .flatten();
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let label = held.guard.label().to_owned();
         let conn = held.guard.conn();
         let key = last_values.unwrap_or_else(|| stmt.key.clone());

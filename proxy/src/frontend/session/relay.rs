@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Session;
 use super::borrow::Effects;
 use crate::backend::topology::GtidPos;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 
 /// Flush the client's buffer once this much is queued, so a large result streams with bounded memory.
 const FLUSH_AT: usize = 64 * 1024;
@@ -27,7 +27,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn forward(&mut self, payload: &[u8], next_seq: u8) -> Result<Effects> {
         let cmd = payload.first().copied().unwrap_or(0);
         let expect = Expect::for_command(cmd);
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         if expect == Expect::Nothing {
             // No response: the bytes go out with the next command's flush (saves a syscall per
             // COM_STMT_CLOSE, which drivers send often).
@@ -63,7 +63,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         next_seq: u8,
         fx: &mut Effects,
     ) -> Result<()> {
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let label = held.guard.label().to_owned();
         let conn = held.guard.conn();
         // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
@@ -159,7 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         tracing::warn!(backend = label, conn_id = self.conn_id, error = %failure, "backend connection failed");
         if client_saw_part {
-            Error::Abort(format!("backend {label} failed mid-response: {failure}"))
+            Error::from(Abort::MidResponse { backend: label.to_owned(), source: failure })
         } else {
             // Nothing reached the client yet: replace what is queued with the error.
             self.client.discard_pending();
@@ -175,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         mut bseq: u8,
         fx: &mut Effects,
     ) -> Result<()> {
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let conn = held.guard.conn();
         let bcaps = conn.caps;
         let flavor = conn.flavor;
@@ -193,7 +193,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut flushed_any = false;
         loop {
             let deadline = self.limit_deadline();
-            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
             let conn = held.guard.conn();
             let next = match conn.stream.buffered() {
                 Ok(Some(p)) => Ok(Some(p)),
@@ -277,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if let Kind::PrepareOk { statement_id, columns, params } = step.kind {
                 self.prepared_capture = Some((statement_id, columns, params));
             }
-            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
             let conn = held.guard.conn();
             if pending_meta {
                 pending_meta = false;
@@ -397,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(Error::Client(ProtocolError::OutOfOrder { got: p.seq, expected: cseq }));
             }
             cseq = p.next_seq;
-            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
             let stream = &mut held.guard.conn().stream;
             bseq = stream.write(bseq, &p.payload);
             let end = p.payload.is_empty();
@@ -425,7 +425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let bcaps = self.held.as_mut().map(|h| h.guard.conn().caps).unwrap_or(0);
         let track_differs = (bcaps ^ self.caps) & caps::SESSION_TRACK != 0;
         loop {
-            let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+            let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
             let p = match held.guard.conn().stream.read().await {
                 Ok(Some(p)) => p,
                 Ok(None) => {
@@ -438,7 +438,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(self.backend_failed(label, e, true));
             }
             bseq = p.next_seq;
-            let step = tracker.feed(&p.payload).map_err(|e| Error::Abort(e.to_string()))?;
+            let step = tracker.feed(&p.payload).map_err(Abort::Response)?;
             if let Some(st) = step.status {
                 self.status = st;
                 self.follow_autocommit(st);
@@ -512,5 +512,5 @@ fn end_warnings(payload: &[u8]) -> u64 {
 }
 
 fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {
-    r.map_err(|e| Error::Abort(format!("could not translate a backend packet: {e}")))
+    r.map_err(|e| Abort::Translate(e).into())
 }

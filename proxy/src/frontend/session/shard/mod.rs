@@ -20,7 +20,7 @@ use super::borrow::{Choice, Effects};
 use super::record::{Outcome, StatementCtx};
 use super::{Held, Session};
 use crate::backend::RawResult;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 
 /// ER_NOT_SUPPORTED_YET, for statements sluice refuses to spread over shards.
 const REFUSED: (u16, &str) = (1235, "42000");
@@ -278,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             }
                         }
                     }
-                    Err(e) => (shard, String::new(), Err(Error::Abort(format!("shard {shard}: {e}")))),
+                    Err(e) => (shard, String::new(), Err(Abort::ShardTask { shard, source: e }.into())),
                 },
             };
             out.push(outcome);
@@ -295,9 +295,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         write: bool,
     ) -> Result<Held> {
         self.enter_group(group, "the table")?;
+        self.acquire_for_part(lexed, class, write).await?;
+        self.held.take().ok_or_else(|| Abort::NoBackend.into())
+    }
+
+    /// Makes the session hold a connection for one part: the primary for a write, else where the
+    /// statement routes. The route is noted (SHOW LAST ROUTE); the cache is bypassed.
+    async fn acquire_for_part(&mut self, lexed: &Lexed, class: &Class, write: bool) -> Result<()> {
         let mut choice = if write {
             Choice {
-                member: self.primary_index()?,
+                member: self.primary_member()?,
                 reason: crate::frontend::session::borrow::RouteReason::ShardWrite,
                 held: false,
                 cacheable: false,
@@ -307,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         self.acquire(&mut choice, false).await?;
         self.note_route(&choice, lexed, crate::features::stats::CacheStatus::Bypass);
-        self.held.take().ok_or_else(|| Error::Abort("no backend".into()))
+        Ok(())
     }
 
     async fn run_part(
@@ -317,19 +324,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         part: &ShardPart,
         write: bool,
     ) -> Result<RawResult> {
-        let mut choice = if write && !self.pins.any() {
-            Choice {
-                member: self.primary_index()?,
-                reason: crate::frontend::session::borrow::RouteReason::ShardWrite,
-                held: false,
-                cacheable: false,
-            }
-        } else {
-            self.choose(lexed, class)?
-        };
-        self.acquire(&mut choice, false).await?;
-        self.note_route(&choice, lexed, crate::features::stats::CacheStatus::Bypass);
-        let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
+        self.acquire_for_part(lexed, class, write && !self.pins.any()).await?;
+        let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
         let label = held.guard.label().to_owned();
         *self.handle.running.lock().await = Some((held.member, held.guard.conn().thread_id));
         let max = self.shared.config().sharding.max_scatter_result_bytes;

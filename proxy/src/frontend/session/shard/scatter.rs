@@ -15,7 +15,7 @@ use sluice_router::shard::route::ShardPart;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{PartOutcome, REFUSED};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Abort, Error, Result};
 use crate::frontend::session::Session;
 
 /// How a scatter's results merge, for this statement.
@@ -67,7 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let mut rows: Vec<Row> = Vec::with_capacity(res.rows.len());
             for p in &res.rows {
-                let row = decode_text_row(p, n).map_err(|e| Error::Abort(format!("shard {shard}: {e}")))?;
+                let row = decode_text_row(p, n).map_err(|e| Abort::ShardRow { shard, source: e })?;
                 rows.push(row.into_iter().map(|c| c.map(|b| b.to_vec())).collect());
             }
             shards.push(rows);
@@ -75,8 +75,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let columns = columns.unwrap_or_default();
         let mut infos = Vec::with_capacity(columns.len());
         for c in &columns {
-            let d =
-                ColumnDefinition::parse(c).map_err(|e| Error::Abort(format!("column definition: {e}")))?;
+            let d = ColumnDefinition::parse(c).map_err(Abort::ColumnDefinition)?;
             infos.push(ColumnInfo {
                 name: String::from_utf8_lossy(&d.name).to_lowercase(),
                 org_name: String::from_utf8_lossy(&d.org_name).to_lowercase(),
@@ -123,8 +122,7 @@ fn avg_columns(columns: Vec<Bytes>, avgs: &[usize], names: &[Option<String>]) ->
     if avgs.is_empty() {
         return Ok(columns);
     }
-    let parse =
-        |c: &Bytes| ColumnDefinition::parse(c).map_err(|e| Error::Abort(format!("column definition: {e}")));
+    let parse = |c: &Bytes| ColumnDefinition::parse(c).map_err(Abort::ColumnDefinition);
     let mut out = Vec::with_capacity(columns.len());
     let mut it = columns.iter().enumerate();
     while let Some((i, c)) = it.next() {
