@@ -217,7 +217,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
             let flavor = self.held.as_ref().map_or(crate::backend::Flavor::MariaDb, |h| h.guard.flavor());
-            if !(class.diagnostics || keeps_diagnostics(lexed, class, flavor)) {
+            // FOUND_ROWS()/ROW_COUNT() still to be read there (MySQL, `Session::deferred`): the
+            // statement reads them on that connection itself.
+            let reads_deferred =
+                self.deferred.counts && class.target == sluice_router::classify::Target::Last;
+            if !(class.diagnostics || reads_deferred || keeps_diagnostics(lexed, class, flavor)) {
                 self.release_held();
             } else if !(on_primary || runs_anywhere) {
                 // It must run elsewhere (a user variable, BEGIN, a lock…) yet keeps the diagnostics
@@ -524,12 +528,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// saying so: when the character set was reported and the collation was not, it is read back, so
     /// neither the session nor the connection keeps a stale value (which the next borrower would get).
     pub(super) async fn refresh_collation(&mut self, fx: &Effects) -> Result<()> {
-        use crate::backend::vars::{CHARSET_CONNECTION, COLLATION_CONNECTION};
         // Either one changes the other (`SET collation_connection = latin1_swedish_ci` makes the
         // character set latin1) without the tracker always reporting both.
         if fx.charset_reported == fx.collation_reported {
             return Ok(());
         }
+        if fx.warnings > 0 && self.held_is_mysql() {
+            self.deferred.collation = true;
+            return Ok(());
+        }
+        self.read_back_collation().await
+    }
+
+    /// MySQL: runs the reads put off while the held connection kept the client's warnings (see
+    /// `Session::deferred`), before a statement that empties them anyway; a diagnostics read, or a
+    /// statement that runs on that connection for its FOUND_ROWS()/ROW_COUNT(), comes first.
+    pub(super) async fn run_deferred(&mut self, class: &Class) -> Result<()> {
+        let d = self.deferred;
+        if !(d.counts || d.collation) || class.diagnostics {
+            return Ok(());
+        }
+        if d.counts && class.target == sluice_router::classify::Target::Last {
+            return Ok(());
+        }
+        self.deferred = super::Deferred::default();
+        if self.held.is_none() {
+            return Ok(());
+        }
+        if d.collation {
+            self.read_back_collation().await?;
+        }
+        if d.counts {
+            self.read_back_counts_now().await?;
+        }
+        if let Some(h) = self.held.as_mut() {
+            // FOUND_ROWS() warned: emptied by the client's statement, or before anyone reuses it.
+            h.guard.conn().diagnostics_pending = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the held connection is to MySQL.
+    pub(super) fn held_is_mysql(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql)
+    }
+
+    /// Reads the held connection's connection character set and collation into the session's and
+    /// the connection's variables.
+    async fn read_back_collation(&mut self) -> Result<()> {
+        use crate::backend::vars::{CHARSET_CONNECTION, COLLATION_CONNECTION};
         let sql = "SELECT @@character_set_connection, @@collation_connection";
         let Some(r) = self.query_held(sql).await? else { return Ok(()) };
         for (i, var) in [CHARSET_CONNECTION, COLLATION_CONNECTION].into_iter().enumerate() {

@@ -251,8 +251,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.capture_statement(payload, lexed, started, &r);
         }
         let unknown = self.last_found.is_none() || self.last_row_count.is_none();
-        if r.is_ok() && unknown {
-            self.read_back_counts().await?;
+        if let Ok(f) = &r
+            && unknown
+        {
+            let warnings = f.warnings;
+            self.read_back_counts(warnings).await?;
         }
         r.map(drop)
     }
@@ -342,14 +345,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     ///
     /// MySQL empties the diagnostics area at every statement and warns at every FOUND_ROWS(): the
     /// read-back's own warning is cleared after it by a SELECT that leaves FOUND_ROWS() at 2 like the
-    /// read-back. (The statement's own warnings are lost there: an open gap on MySQL, where even
-    /// `SELECT SQL_CALC_FOUND_ROWS` warns, so keeping the warnings would lose the value every time.)
-    async fn read_back_counts(&mut self) -> Result<()> {
-        let mysql = self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql);
-        let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
+    /// read-back; after a statement with warnings (even `SELECT SQL_CALC_FOUND_ROWS` warns there) it
+    /// waits for the client's next statement (`Session::deferred`).
+    async fn read_back_counts(&mut self, warnings: u64) -> Result<()> {
+        let mysql = self.held_is_mysql();
+        if mysql && warnings > 0 {
+            // The connection stays held for the warnings; read when the client moves on.
+            self.deferred.counts = true;
+            return Ok(());
+        }
+        self.read_back_counts_now().await?;
         if mysql {
             self.query_held("SELECT NULL UNION ALL SELECT NULL").await?;
         }
+        Ok(())
+    }
+
+    /// See [`Self::read_back_counts`].
+    pub(super) async fn read_back_counts_now(&mut self) -> Result<()> {
+        let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
         // Only what is unknown: a known value is the session's, the connection's may be another
         // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
         if let Some((before, sent)) = self.found_check.take() {
@@ -386,6 +400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             None => class,
         };
+        self.run_deferred(class).await?;
         self.leave_replica_transaction(lexed, class).await?;
         // Server variables read beside @@warning_count are the session's on any connection (tracked
         // ones are synced there; untracked ones are the server's defaults unless the session SET

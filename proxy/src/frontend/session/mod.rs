@@ -241,6 +241,15 @@ impl Drop for UserSlot {
 }
 
 /// A logged-in client.
+/// See `Session::deferred`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Deferred {
+    /// `FOUND_ROWS()`/`ROW_COUNT()` are still to be read back.
+    counts: bool,
+    /// `character_set_connection`/`collation_connection` are still to be read back.
+    collation: bool,
+}
+
 pub struct Session<S> {
     shared: Arc<Shared>,
     client: ClientStream<S>,
@@ -295,6 +304,10 @@ pub struct Session<S> {
     /// A SELECT over a temporary table: FOUND_ROWS() before it and the rows it sent, to tell from the
     /// read-back whether the server set FOUND_ROWS() or left it (`follow_counts`).
     found_check: Option<(Option<u64>, u64)>,
+    /// MySQL: sluice's own reads on the held connection (FOUND_ROWS()/ROW_COUNT(), the collation)
+    /// put off while it holds the client's warnings: any statement of sluice's there would empty
+    /// them, so they run just before the client's next statement that empties them anyway.
+    deferred: Deferred,
     /// The open transaction changed something (its COMMIT is then a write for read-your-writes).
     tx_wrote: bool,
     /// LAST_INSERT_ID() as the client would see it.
@@ -418,6 +431,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             write_seen: 0,
             tx_wrote: false,
             found_check: None,
+            deferred: Deferred::default(),
             last_insert_id: 0,
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),
@@ -476,6 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_insert_id = 0;
         self.last_found = Some(0);
         self.last_row_count = Some(-1);
+        self.deferred = Deferred::default();
         let primary = self.primary_member()?;
         let mut held = self.borrow(primary).await?;
         // The server's defaults for this user and collation, never what the connection's previous

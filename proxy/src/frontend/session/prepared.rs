@@ -450,6 +450,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.raise_in_diagnostics(UNKNOWN_STMT, &message).await?;
             return Err(Error::reply(UNKNOWN_STMT, message));
         };
+        let class = self.stmts.map.get(&id).map(|s| s.class.clone());
+        if let Some(class) = class {
+            self.run_deferred(&class).await?;
+        }
         let r = self.execute_phases(id, &p, &mut ctx).await;
         self.record(&ctx, &lexed, &[], &r);
         r
