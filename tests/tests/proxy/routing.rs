@@ -500,7 +500,7 @@ async fn a_thousand_clients_share_few_backend_connections() {
     let p = sluice_tests::start_proxy(cfg).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, n INT)").await.expect("create");
-    c.query_drop("INSERT INTO t SELECT seq, 0 FROM seq_1_to_100").await.expect("fill");
+    c.query_drop(format!("INSERT INTO t SELECT seq, 0 FROM {}", super::seq_1_to(100))).await.expect("fill");
     let secs: u64 = std::env::var("SLUICE_TEST_LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let until = Instant::now() + Duration::from_secs(secs);
     let clients = 1_000u32;
@@ -754,7 +754,7 @@ async fn private_killing_a_replica_under_read_load_gives_no_errors() {
     let p = sluice_tests::start_proxy(cfg).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
-    c.query_drop("INSERT INTO t SELECT seq, seq FROM seq_1_to_50").await.expect("fill");
+    c.query_drop(format!("INSERT INTO t SELECT seq, seq FROM {}", super::seq_1_to(50))).await.expect("fill");
     private.wait_replicas_caught_up().await;
     let until = Instant::now() + Duration::from_secs(4);
     let mut readers = Vec::new();
@@ -812,7 +812,7 @@ async fn private_prepared_statements_stay_under_max_prepared_stmt_count() {
     let p = sluice_tests::start_proxy(cfg).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
-    c.query_drop("INSERT INTO t SELECT seq, seq * 10 FROM seq_1_to_20").await.expect("fill");
+    c.query_drop(format!("INSERT INTO t SELECT seq, seq * 10 FROM {}", super::seq_1_to(20)))
     let mut tasks = Vec::new();
     for n in 0..6u32 {
         let opts = p.opts("app", "app").db_name(Some(schema.clone()));
@@ -876,7 +876,7 @@ async fn cursor_fetch_and_long_data_through_multiplexing() {
     let p = proxy(topo).await;
     let mut c = connect(&p, "app", "app", &schema).await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await.expect("create");
-    c.query_drop("INSERT INTO t SELECT seq FROM seq_1_to_7").await.expect("fill");
+    c.query_drop(format!("INSERT INTO t SELECT seq FROM {}", super::seq_1_to(7))).await.expect("fill");
     topo.wait_replicas_caught_up().await;
     let mut r = Raw::login(p.addr(), "app", "app", &schema, CLASSIC).await;
 
