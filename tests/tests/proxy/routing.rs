@@ -692,16 +692,17 @@ async fn private_lagging_or_stopped_replica_leaves_reads() {
     let both: BTreeSet<u32> = [r0.server_id, r1.server_id].into();
     assert_eq!(read_ids(&mut c, 6).await, both);
 
+    let ctl = sluice_tests::setup::ReplicaControl::of(private.flavor);
     let mut root0 = Conn::new(private.root_opts(r0)).await.expect("root on replica 0");
-    root0.query_drop("STOP SLAVE SQL_THREAD").await.expect("stop sql thread");
+    root0.query_drop(ctl.stop_sql_thread).await.expect("stop sql thread");
     wait_for_ids(&mut c, [r1.server_id].into(), "replica 0 stopped").await;
-    root0.query_drop("START SLAVE SQL_THREAD").await.expect("start sql thread");
+    root0.query_drop(ctl.start_sql_thread).await.expect("start sql thread");
     wait_for_ids(&mut c, both.clone(), "replica 0 back").await;
 
     let mut root1 = Conn::new(private.root_opts(r1)).await.expect("root on replica 1");
-    root1.query_drop("STOP SLAVE").await.expect("stop slave");
-    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 30").await.expect("delay");
-    root1.query_drop("START SLAVE").await.expect("start slave");
+    root1.query_drop(ctl.stop).await.expect("stop replication");
+    root1.query_drop(ctl.delay(30)).await.expect("delay");
+    root1.query_drop(ctl.start).await.expect("start replication");
     // Keep writing so the delayed replica's lag grows.
     c.query_drop("CREATE TABLE beat (id INT PRIMARY KEY AUTO_INCREMENT, at TIMESTAMP(6))")
         .await
@@ -715,9 +716,9 @@ async fn private_lagging_or_stopped_replica_leaves_reads() {
         }
         assert!(Instant::now() < deadline, "the delayed replica still serves reads");
     }
-    root1.query_drop("STOP SLAVE").await.expect("stop slave");
-    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 0").await.expect("no delay");
-    root1.query_drop("START SLAVE").await.expect("start slave");
+    root1.query_drop(ctl.stop).await.expect("stop replication");
+    root1.query_drop(ctl.delay(0)).await.expect("no delay");
+    root1.query_drop(ctl.start).await.expect("start replication");
     wait_for_ids(&mut c, both, "replica 1 caught up").await;
     c.disconnect().await.ok();
 }
@@ -813,6 +814,8 @@ async fn private_prepared_statements_stay_under_max_prepared_stmt_count() {
     let mut c = connect(&p, "app", "app", &schema).await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await.expect("create");
     c.query_drop(format!("INSERT INTO t SELECT seq, seq * 10 FROM {}", super::seq_1_to(20)))
+        .await
+        .expect("fill");
     let mut tasks = Vec::new();
     for n in 0..6u32 {
         let opts = p.opts("app", "app").db_name(Some(schema.clone()));
