@@ -234,6 +234,51 @@ impl ReplicaStatusNames {
     }
 }
 
+/// The statements that stop and start a replica's replication and delay it, per flavour (MySQL 8.4
+/// removed the SLAVE and MASTER forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaControl {
+    /// `STOP SLAVE` / `STOP REPLICA`.
+    pub stop: &'static str,
+    /// `START SLAVE` / `START REPLICA`.
+    pub start: &'static str,
+    /// `STOP SLAVE SQL_THREAD` / `STOP REPLICA SQL_THREAD`: the replica keeps receiving, applies nothing.
+    pub stop_sql_thread: &'static str,
+    /// `START SLAVE SQL_THREAD` / `START REPLICA SQL_THREAD`.
+    pub start_sql_thread: &'static str,
+    flavor: Flavor,
+}
+
+impl ReplicaControl {
+    /// The statements `flavor` uses.
+    pub fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                stop: "STOP SLAVE",
+                start: "START SLAVE",
+                stop_sql_thread: "STOP SLAVE SQL_THREAD",
+                start_sql_thread: "START SLAVE SQL_THREAD",
+                flavor,
+            },
+            Flavor::MySql => Self {
+                stop: "STOP REPLICA",
+                start: "START REPLICA",
+                stop_sql_thread: "STOP REPLICA SQL_THREAD",
+                start_sql_thread: "START REPLICA SQL_THREAD",
+                flavor,
+            },
+        }
+    }
+
+    /// The statement that makes a stopped replica apply each event `secs` seconds after the source did.
+    pub fn delay(&self, secs: u32) -> String {
+        match self.flavor {
+            Flavor::MariaDb => format!("CHANGE MASTER TO MASTER_DELAY = {secs}"),
+            Flavor::MySql => format!("CHANGE REPLICATION SOURCE TO SOURCE_DELAY = {secs}"),
+        }
+    }
+}
+
 /// Sends a raw `PING` to Redis and expects `+PONG`.
 pub async fn redis_ping(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let mut stream =

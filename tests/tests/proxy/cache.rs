@@ -429,9 +429,10 @@ async fn private_delayed_replica_never_gets_its_old_rows_cached() {
     deps_loaded(&p).await;
     let r1 = &private.replicas[1];
     let mut root1 = Conn::new(private.root_opts(r1)).await.expect("root on replica 1");
-    root1.query_drop("STOP SLAVE").await.expect("stop slave");
-    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 10").await.expect("delay");
-    root1.query_drop("START SLAVE").await.expect("start slave");
+    let ctl = sluice_tests::setup::ReplicaControl::of(private.flavor);
+    root1.query_drop(ctl.stop).await.expect("stop replication");
+    root1.query_drop(ctl.delay(10)).await.expect("delay");
+    root1.query_drop(ctl.start).await.expect("start replication");
     w.query_drop("UPDATE t SET v = 'new' WHERE id = 1").await.expect("update");
     let mut r = connect(&p, "app", "app", &schema).await;
     let q = "SELECT v FROM t WHERE id = 1";
@@ -464,7 +465,7 @@ async fn private_delayed_replica_never_gets_its_old_rows_cached() {
     assert!(old_reads > 0, "the delayed replica served reads (else this test proves nothing): {s:?}");
     assert!(s["not_stored_replica_behind"].parse::<u64>().unwrap() > 0, "{s:?}");
     assert!(hits > 0, "the up-to-date replica's rows were cached: {s:?}");
-    root1.query_drop("STOP SLAVE").await.expect("stop slave");
-    root1.query_drop("CHANGE MASTER TO MASTER_DELAY = 0").await.expect("no delay");
-    root1.query_drop("START SLAVE").await.expect("start slave");
+    root1.query_drop(ctl.stop).await.expect("stop replication");
+    root1.query_drop(ctl.delay(0)).await.expect("no delay");
+    root1.query_drop(ctl.start).await.expect("start replication");
 }

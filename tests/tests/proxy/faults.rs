@@ -119,7 +119,7 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
     let mut c = Conn::new(p.opts("app", "app").db_name(Some(schema.clone()))).await.expect("connect");
     c.query_drop("CREATE TABLE w (id INT PRIMARY KEY, writer INT)").await.expect("create");
     c.query_drop("CREATE TABLE r (id INT PRIMARY KEY, v INT)").await.expect("create");
-    c.query_drop("INSERT INTO r SELECT seq, seq FROM seq_1_to_100").await.expect("fill");
+    c.query_drop(format!("INSERT INTO r SELECT seq, seq FROM {}", super::seq_1_to(100))).await.expect("fill");
     private.wait_replicas_caught_up().await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();

@@ -43,6 +43,34 @@ pub async fn setup(prefix: &str) -> (&'static Topology, String) {
     (topo, schema)
 }
 
+/// A derived table of the integers 1..=`n` in column `seq`, aliased `seq_1_to_{n}`: what MariaDB's
+/// SEQUENCE-engine table of that name gives, on either flavour (MySQL has no SEQUENCE engine). See
+/// [`seq_1_to_as`].
+pub fn seq_1_to(n: u64) -> String {
+    seq_1_to_as(n, &format!("seq_1_to_{n}"))
+}
+
+/// [`seq_1_to`] aliased `alias`. Built from cross-joined digit tables, so it needs no table, no session
+/// variable (a recursive CTE past 1000 rows would need MySQL's `cte_max_recursion_depth`) and works on
+/// replicas; rows come in no particular order.
+pub fn seq_1_to_as(n: u64, alias: &str) -> String {
+    let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+                  UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    let places = n.saturating_sub(1).to_string().len();
+    let value: Vec<String> = (0..places).map(|k| format!("{} * d{k}.d", 10u64.pow(k as u32))).collect();
+    let value = value.join(" + ");
+    let from: Vec<String> = (0..places).map(|k| format!("{digits} AS d{k}")).collect();
+    format!("(SELECT {value} + 1 AS seq FROM {} WHERE {value} < {n}) AS {alias}", from.join(" CROSS JOIN "))
+}
+
+/// Whether the last statement on `c` left its session in a transaction: SERVER_STATUS_IN_TRANS in the
+/// status flags of its OK (or result-set terminator). Works on both flavours, where `@@in_transaction`
+/// is MariaDB's alone.
+pub fn in_transaction(c: &Conn) -> bool {
+    let ok = c.last_ok_packet().expect("the last statement ended in an OK packet");
+    ok.status_flags().contains(mysql_async::consts::StatusFlags::SERVER_STATUS_IN_TRANS)
+}
+
 /// A sluice in front of `topo` with the default test config.
 pub async fn proxy(topo: &Topology) -> Proxy {
     sluice_tests::start_proxy(topo.sluice_config()).await

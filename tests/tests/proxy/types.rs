@@ -3,33 +3,61 @@
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
+use sluice_tests::Flavor;
 
 use super::{connect, proxy, setup};
 
-const TABLE: &str = "CREATE TABLE all_types (
-    id INT PRIMARY KEY,
+/// The columns both flavours have (JSON is a type of its own on MySQL, an alias of LONGTEXT on MariaDB).
+const COMMON_COLUMNS: &str = "id INT PRIMARY KEY,
     ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT, miu MEDIUMINT UNSIGNED,
     i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
     f FLOAT, d DOUBLE, dec1 DECIMAL(30,10), b1 BIT(1), b64 BIT(64), bool1 BOOLEAN,
     dt DATE, dtm DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME(6), y YEAR,
     c CHAR(10), vc VARCHAR(100), bin BINARY(4), vbin VARBINARY(10),
     tt TINYTEXT, t TEXT, mt MEDIUMTEXT, lt LONGTEXT, tb TINYBLOB, bl BLOB, mb MEDIUMBLOB, lb LONGBLOB,
-    e ENUM('a','b','c'), st SET('x','y','z'), j JSON, g GEOMETRY, u UUID, inet INET6
-) DEFAULT CHARSET=utf8mb4";
+    e ENUM('a','b','c'), st SET('x','y','z'), j JSON, g GEOMETRY";
 
-const ROWS: &str = "INSERT INTO all_types VALUES
- (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615,
+/// The common columns' values in rows 1, 2 (all NULL) and 3.
+const COMMON_ROWS: [&str; 3] = [
+    "1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615,
   3.25, -2.5e-300, '-12345678901234567890.0123456789', b'1', b'1010101010101010101010101010101010101010101010101010101010101010', TRUE,
   '1000-01-01', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.123', '-838:59:59.000000', 1901,
   'char', 'välüe ☃ 😀', x'00FF10AB', x'', 'tiny', 'text', 'medium', 'long', x'01', x'0203', x'04', x'05',
-  'b', 'x,z', '{\"k\": [1, 2.5, null]}', ST_GeomFromText('POINT(1 2)'), '123e4567-e89b-12d3-a456-426614174000', '::1'),
- (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  'b', 'x,z', '{\"k\": [1, 2.5, null]}', ST_GeomFromText('POINT(1 2)')",
+    "2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL),
- (3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', FALSE,
+  NULL, NULL, NULL, NULL",
+    "3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', FALSE,
   '2024-02-29', '2024-02-29 00:00:00', '2024-02-29 12:00:00', '00:00:00.000001', 2024,
-  '', '', x'00000000', x'00', '', '', '', '', x'', x'', x'', x'', 'a', '', '[]', ST_GeomFromText('LINESTRING(0 0,1 1)'),
-  '00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329')";
+  '', '', x'00000000', x'00', '', '', '', '', x'', x'', x'', x'', 'a', '', '[]', ST_GeomFromText('LINESTRING(0 0,1 1)')",
+];
+
+/// The flavour's own types: MariaDB's UUID and INET6; MySQL's VECTOR. Their columns, then their values
+/// in rows 1, 2 and 3.
+fn own_types(flavor: Flavor) -> (&'static str, [&'static str; 3]) {
+    match flavor {
+        Flavor::MariaDb => (
+            "u UUID, inet INET6",
+            [
+                "'123e4567-e89b-12d3-a456-426614174000', '::1'",
+                "NULL, NULL",
+                "'00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329'",
+            ],
+        ),
+        Flavor::MySql => {
+            ("v VECTOR(3)", ["STRING_TO_VECTOR('[1, 2.5, -3e-7]')", "NULL", "STRING_TO_VECTOR('[0, 0, 0]')"])
+        }
+    }
+}
+
+/// `CREATE TABLE all_types` and the `INSERT` of its three rows for `flavor`.
+fn table_and_rows(flavor: Flavor) -> (String, String) {
+    let (columns, values) = own_types(flavor);
+    let table = format!("CREATE TABLE all_types ({COMMON_COLUMNS}, {columns}) DEFAULT CHARSET=utf8mb4");
+    let rows: Vec<String> =
+        COMMON_ROWS.iter().zip(values).map(|(common, own)| format!("({common}, {own})")).collect();
+    (table, format!("INSERT INTO all_types VALUES {}", rows.join(",\n ")))
+}
 
 /// Rows as (column name, value) pairs, so a mismatch names the column.
 fn flatten(rows: Vec<Row>) -> Vec<Vec<(String, mysql_async::Value)>> {
@@ -45,8 +73,9 @@ fn flatten(rows: Vec<Row>) -> Vec<Vec<(String, mysql_async::Value)>> {
 async fn every_column_type_round_trips_like_a_direct_connection() {
     let (topo, schema) = setup("types").await;
     let mut direct = Conn::new(topo.app_opts(&topo.primary).db_name(Some(&schema))).await.expect("direct");
-    direct.query_drop(TABLE).await.expect("create");
-    direct.query_drop(ROWS).await.expect("insert");
+    let (table, rows) = table_and_rows(topo.flavor);
+    direct.query_drop(table).await.expect("create");
+    direct.query_drop(rows).await.expect("insert");
     // Reads through sluice go to replicas: they must have the rows written directly to the primary.
     topo.wait_replicas_caught_up().await;
     let p = proxy(topo).await;
