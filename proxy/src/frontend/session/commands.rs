@@ -713,6 +713,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// prepared statements: the server resets before it authenticates); the ERR (1045, or 1226 when the
     /// new user is at its limit) comes after a 1 s pause; from the fourth attempt after three failures,
     /// every COM_CHANGE_USER of the connection, right password or not, gets ERR 1047 (Unknown command).
+    /// In front of MySQL it does what MySQL 9.7 does: the ERR at once, then the connection closes.
     async fn change_user(&mut self, p: &Packet) -> Result<Next> {
         const MAX_FAILED: u8 = 3;
         let cu = ChangeUser::parse(&p.payload, self.caps).map_err(Error::Client)?;
@@ -778,6 +779,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// A refused COM_CHANGE_USER: the session is reset but keeps its user and schema, and `e` is sent at
     /// `seq` after the server's 1 s pause (it slows down password guessing on an open connection).
     async fn change_user_failed(&mut self, seq: u8, e: Error) -> Result<Next> {
+        if self.shared.server_flavor == crate::backend::Flavor::MySql {
+            // MySQL (measured on 9.7) answers the ERR at once and closes the connection.
+            self.client.write(seq, &e.to_err_packet().to_bytes());
+            self.client.flush().await.map_err(|_| Error::ClientGone)?;
+            return Ok(Next::Close);
+        }
         self.failed_change_users = self.failed_change_users.saturating_add(1);
         let schema = self.schema.clone();
         if let Some(h) = self.held.take() {

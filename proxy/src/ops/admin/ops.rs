@@ -169,7 +169,12 @@ pub(super) async fn explain_digest(shared: &Shared, digest: u64) -> Result<Answe
     if !d.schema.is_empty() {
         conn.query(&addr.label, &format!("USE `{}`", d.schema.replace('`', "``"))).await?;
     }
-    let plan = conn.query(&addr.label, &format!("EXPLAIN {}", d.sample)).await?;
+    // MySQL 8.3+ explains as a TREE by default (one `EXPLAIN` column): the table form is asked for.
+    let explain = match conn.flavor {
+        crate::backend::Flavor::MariaDb => "EXPLAIN",
+        crate::backend::Flavor::MySql => "EXPLAIN FORMAT=TRADITIONAL",
+    };
+    let plan = conn.query(&addr.label, &format!("{explain} {}", d.sample)).await?;
     drop(guard);
     let names =
         ["id", "select_type", "table", "type", "possible_keys", "key", "key_len", "ref", "rows", "Extra"];
