@@ -119,8 +119,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// A pooled connection, boxed: a `BackendConn` (its packet stream and buffers, a TLS state that may be
+/// inline) is a large value, and a pooled one moves on every statement (idle list → guard → the
+/// session's `Held` → back), so the pool moves a pointer instead of memcpying the struct each time.
+type Pooled = Box<BackendConn>;
+
 /// An idle connection: since when, and the backend slot it holds.
-type Idle = (BackendConn, Instant, OwnedSemaphorePermit);
+type Idle = (Pooled, Instant, OwnedSemaphorePermit);
 
 /// One pool.
 pub struct Pool {
@@ -209,8 +214,8 @@ impl Pool {
     }
 
     /// Opens a new connection with session tracking on.
-    async fn open(&self) -> Result<BackendConn> {
-        let mut c = BackendConn::connect(&self.spec).await?;
+    async fn open(&self) -> Result<Pooled> {
+        let mut c = Box::new(BackendConn::connect(&self.spec).await?);
         match tokio::time::timeout(self.spec.connect_timeout, c.prepare_session(&self.spec.label)).await {
             Ok(r) => r?,
             Err(_) => {
@@ -249,7 +254,7 @@ impl Pool {
         self.get().await
     }
 
-    fn take_idle(&self) -> Option<(BackendConn, OwnedSemaphorePermit)> {
+    fn take_idle(&self) -> Option<(Pooled, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
         while let Some((mut c, since, slot)) = idle.pop() {
             if since.elapsed() < self.limits.idle_timeout
@@ -264,7 +269,7 @@ impl Pool {
 
     /// Puts a connection back on the idle list, then closes an idle one if a borrower of this
     /// backend waits for a slot.
-    fn push_idle(&self, conn: BackendConn, slot: OwnedSemaphorePermit) {
+    fn push_idle(&self, conn: Pooled, slot: OwnedSemaphorePermit) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push((conn, Instant::now(), slot));
         }
@@ -322,7 +327,7 @@ impl Pool {
 
 /// A lent connection. Dropping it returns the connection after a reset, unless marked broken.
 pub struct Guard {
-    conn: Option<BackendConn>,
+    conn: Option<Pooled>,
     pool: Arc<Pool>,
     permit: Option<OwnedSemaphorePermit>,
     /// The backend slot the connection holds while open.
