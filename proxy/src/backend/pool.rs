@@ -357,6 +357,12 @@ impl Guard {
         &self.pool.spec
     }
 
+    /// The pool the connection came from: a clone keeps its label at hand while the guard is borrowed
+    /// mutably (one reference count instead of copying the label into a `String`).
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
     /// The pool's baseline variables (see [`Pool::baseline`]); the connection's own if none is known.
     pub fn baseline(&mut self) -> Arc<super::Vars> {
         match self.pool.baseline() {

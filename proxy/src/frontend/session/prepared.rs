@@ -567,23 +567,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             })
             .flatten();
         let Some(held) = self.held.as_mut() else { return Err(Error::Abort("no backend".into())) };
-        let label = held.guard.label().to_owned();
-        let conn = held.guard.conn();
         let key = last_values.unwrap_or_else(|| stmt.key.clone());
-        let backend = match conn.stmts.get(&key) {
+        let cached = held.guard.conn().stmts.get(&key);
+        let backend = match cached {
             Some(b) => b,
-            None => match prepare_on(conn, &label, stmt, &key, max).await {
-                Ok(b) => b,
-                Err(e) => {
-                    if matches!(e, Error::Backend { .. })
-                        && let Some(mut h) = self.held.take()
-                    {
-                        h.guard.mark_broken();
+            None => {
+                let label = held.guard.label().to_owned();
+                match prepare_on(held.guard.conn(), &label, stmt, &key, max).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if matches!(e, Error::Backend { .. })
+                            && let Some(mut h) = self.held.take()
+                        {
+                            h.guard.mark_broken();
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
-            },
+            }
         };
+        let conn = held.guard.conn();
         self.stmts.long_data_bytes -= std::mem::take(&mut stmt.long_bytes);
         for (param, data) in stmt.long_data.drain(..) {
             let mut p = BytesMut::with_capacity(7 + data.len());
