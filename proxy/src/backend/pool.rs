@@ -256,9 +256,11 @@ impl Pool {
 
     fn take_idle(&self) -> Option<(Pooled, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
+        // One clock read for both ages (a statement borrows a connection or two).
+        let now = Instant::now();
         while let Some((mut c, since, slot)) = idle.pop() {
-            if since.elapsed() < self.limits.idle_timeout
-                && c.created.elapsed() < self.limits.max_lifetime
+            if now.duration_since(since) < self.limits.idle_timeout
+                && now.duration_since(c.created) < self.limits.max_lifetime
                 && !c.stream.peer_closed_or_spoke()
             {
                 return Some((c, slot));
@@ -267,11 +269,11 @@ impl Pool {
         None
     }
 
-    /// Puts a connection back on the idle list, then closes an idle one if a borrower of this
-    /// backend waits for a slot.
-    fn push_idle(&self, conn: Pooled, slot: OwnedSemaphorePermit) {
+    /// Puts a connection back on the idle list (idle since `now`), then closes an idle one if a
+    /// borrower of this backend waits for a slot.
+    fn push_idle(&self, conn: Pooled, slot: OwnedSemaphorePermit, now: Instant) {
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push((conn, Instant::now(), slot));
+            idle.push((conn, now, slot));
         }
         self.backend.make_room_for_waiters(std::ptr::from_ref(self) as usize);
     }
@@ -397,9 +399,10 @@ impl Drop for Guard {
         else {
             return;
         };
+        let now = Instant::now();
         if self.broken
             || conn.stream.has_unread()
-            || conn.created.elapsed() >= self.pool.limits.max_lifetime
+            || now.duration_since(conn.created) >= self.pool.limits.max_lifetime
             || self.pool.is_closed()
         {
             return;
@@ -408,7 +411,7 @@ impl Drop for Guard {
             || conn.hidden_state
             || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
         if !reset && !conn.diagnostics_pending {
-            self.pool.push_idle(conn, slot);
+            self.pool.push_idle(conn, slot, now);
             drop(permit);
             return;
         }
@@ -426,7 +429,7 @@ impl Drop for Guard {
             };
             let ok = tokio::time::timeout(pool.spec.connect_timeout, work).await;
             if matches!(ok, Ok(Ok(()))) {
-                pool.push_idle(conn, slot);
+                pool.push_idle(conn, slot, Instant::now());
             }
             drop(permit);
         });
