@@ -280,9 +280,14 @@ pub fn end_to_eof(payload: &Bytes) -> Result<Bytes> {
     if is_eof(payload) {
         return Ok(payload.clone());
     }
+    Ok(Bytes::copy_from_slice(&ok_end_to_eof(payload)?))
+}
+
+/// [`end_to_eof`] of a terminator that is not a classic EOF already ([`is_eof`] false), on the stack.
+pub fn ok_end_to_eof(payload: &[u8]) -> Result<[u8; 5]> {
     let st = status_of(payload).ok_or(ProtocolError::malformed("OK packet", "truncated"))?;
     let warnings = ok_warnings(payload).unwrap_or(0);
-    Ok(EofPacket { warnings, status: st & !status::SESSION_STATE_CHANGED }.to_bytes())
+    Ok(EofPacket { warnings, status: st & !status::SESSION_STATE_CHANGED }.to_array())
 }
 
 /// Turns a classic EOF terminator into the OK-with-0xFE a DEPRECATE_EOF client expects.
@@ -299,7 +304,12 @@ pub fn eof_to_end(payload: &Bytes) -> Result<Bytes> {
 
 /// An intermediate EOF (after column definitions) to insert for a classic client, with `status`.
 pub fn meta_eof(status: u16) -> Bytes {
-    EofPacket { warnings: 0, status: status & !status::SESSION_STATE_CHANGED }.to_bytes()
+    Bytes::copy_from_slice(&meta_eof_array(status))
+}
+
+/// [`meta_eof`] on the stack.
+pub fn meta_eof_array(status: u16) -> [u8; 5] {
+    EofPacket { warnings: 0, status: status & !status::SESSION_STATE_CHANGED }.to_array()
 }
 
 /// Re-encodes an OK packet (either header) for a client with `client_caps`: drops session-state data for

@@ -41,11 +41,25 @@ impl EofPacket {
         self.encode(&mut out);
         out.freeze()
     }
+
+    /// The payload on the stack: what [`EofPacket::encode`] appends, without an allocation (the relay
+    /// writes one or two per result set for clients without DEPRECATE_EOF).
+    pub fn to_array(&self) -> [u8; 5] {
+        let [w0, w1] = self.warnings.to_le_bytes();
+        let [s0, s1] = self.status.to_le_bytes();
+        [header::EOF, w0, w1, s0, s1]
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_is_the_encoding() {
+        let e = EofPacket { warnings: 0x0102, status: 0x4002 };
+        assert_eq!(&e.to_array()[..], &e.to_bytes()[..]);
+    }
 
     #[test]
     fn round_trips_mariadb_eof() {

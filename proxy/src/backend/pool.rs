@@ -119,8 +119,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// A pooled connection, boxed: a `BackendConn` (its packet stream and buffers, a TLS state that may be
+/// inline) is a large value, and a pooled one moves on every statement (idle list → guard → the
+/// session's `Held` → back), so the pool moves a pointer instead of memcpying the struct each time.
+type Pooled = Box<BackendConn>;
+
 /// An idle connection: since when, and the backend slot it holds.
-type Idle = (BackendConn, Instant, OwnedSemaphorePermit);
+type Idle = (Pooled, Instant, OwnedSemaphorePermit);
 
 /// One pool.
 pub struct Pool {
@@ -209,8 +214,8 @@ impl Pool {
     }
 
     /// Opens a new connection with session tracking on.
-    async fn open(&self) -> Result<BackendConn> {
-        let mut c = BackendConn::connect(&self.spec).await?;
+    async fn open(&self) -> Result<Pooled> {
+        let mut c = Box::new(BackendConn::connect(&self.spec).await?);
         match tokio::time::timeout(self.spec.connect_timeout, c.prepare_session(&self.spec.label)).await {
             Ok(r) => r?,
             Err(_) => {
@@ -249,11 +254,13 @@ impl Pool {
         self.get().await
     }
 
-    fn take_idle(&self) -> Option<(BackendConn, OwnedSemaphorePermit)> {
+    fn take_idle(&self) -> Option<(Pooled, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
+        // One clock read for both ages (a statement borrows a connection or two).
+        let now = Instant::now();
         while let Some((mut c, since, slot)) = idle.pop() {
-            if since.elapsed() < self.limits.idle_timeout
-                && c.created.elapsed() < self.limits.max_lifetime
+            if now.duration_since(since) < self.limits.idle_timeout
+                && now.duration_since(c.created) < self.limits.max_lifetime
                 && !c.stream.peer_closed_or_spoke()
             {
                 return Some((c, slot));
@@ -262,11 +269,11 @@ impl Pool {
         None
     }
 
-    /// Puts a connection back on the idle list, then closes an idle one if a borrower of this
-    /// backend waits for a slot.
-    fn push_idle(&self, conn: BackendConn, slot: OwnedSemaphorePermit) {
+    /// Puts a connection back on the idle list (idle since `now`), then closes an idle one if a
+    /// borrower of this backend waits for a slot.
+    fn push_idle(&self, conn: Pooled, slot: OwnedSemaphorePermit, now: Instant) {
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push((conn, Instant::now(), slot));
+            idle.push((conn, now, slot));
         }
         self.backend.make_room_for_waiters(std::ptr::from_ref(self) as usize);
     }
@@ -322,7 +329,7 @@ impl Pool {
 
 /// A lent connection. Dropping it returns the connection after a reset, unless marked broken.
 pub struct Guard {
-    conn: Option<BackendConn>,
+    conn: Option<Pooled>,
     pool: Arc<Pool>,
     permit: Option<OwnedSemaphorePermit>,
     /// The backend slot the connection holds while open.
@@ -355,6 +362,12 @@ impl Guard {
     /// The pool's connect spec.
     pub fn spec(&self) -> &ConnectSpec {
         &self.pool.spec
+    }
+
+    /// The pool the connection came from: a clone keeps its label at hand while the guard is borrowed
+    /// mutably (one reference count instead of copying the label into a `String`).
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     /// The pool's baseline variables (see [`Pool::baseline`]); the connection's own if none is known.
@@ -391,9 +404,10 @@ impl Drop for Guard {
         else {
             return;
         };
+        let now = Instant::now();
         if self.broken
             || conn.stream.has_unread()
-            || conn.created.elapsed() >= self.pool.limits.max_lifetime
+            || now.duration_since(conn.created) >= self.pool.limits.max_lifetime
             || self.pool.is_closed()
         {
             return;
@@ -402,7 +416,7 @@ impl Drop for Guard {
             || conn.hidden_state
             || conn.status & sluice_protocol::constants::status::IN_TRANS != 0;
         if !reset && !conn.diagnostics_pending {
-            self.pool.push_idle(conn, slot);
+            self.pool.push_idle(conn, slot, now);
             drop(permit);
             return;
         }
@@ -420,7 +434,7 @@ impl Drop for Guard {
             };
             let ok = tokio::time::timeout(pool.spec.connect_timeout, work).await;
             if matches!(ok, Ok(Ok(()))) {
-                pool.push_idle(conn, slot);
+                pool.push_idle(conn, slot, Instant::now());
             }
             drop(permit);
         });

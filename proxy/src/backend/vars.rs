@@ -108,13 +108,51 @@ pub const TX_READ_ONLY: usize = 8;
 pub const SQL_AUTO_IS_NULL: usize = 14;
 
 /// Values of the tracked variables (`None`: not known yet).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Vars(pub Vec<Option<Bytes>>);
+
+/// Equal by content; two `Bytes` sharing one allocation are equal without reading them.
+impl PartialEq for Vars {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => same_value(a, b),
+                (None, None) => true,
+                _ => false,
+            })
+    }
+}
+
+impl Eq for Vars {}
+
+fn same_value(a: &Bytes, b: &Bytes) -> bool {
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a[..] == b[..])
+}
 
 impl Vars {
     /// All unknown.
     pub fn unknown() -> Self {
         Self(vec![None; TRACKED.len()])
+    }
+
+    /// Whether these values (a borrowed connection's) are `want`'s (a session's), as `==` says. A value
+    /// equal by content but held in another allocation is replaced by `want`'s (the same bytes), so
+    /// the next comparison of the two, on every statement that borrows this connection, compares a
+    /// pointer per variable instead of the bytes (a connection's values are parsed from its own
+    /// packets, a session's from another connection's).
+    pub fn matches_adopting(&mut self, want: &Vars) -> bool {
+        if self.0.len() != want.0.len() {
+            return false;
+        }
+        for (have, want) in self.0.iter_mut().zip(&want.0) {
+            match (have.as_ref(), want) {
+                (Some(h), Some(w)) if h.len() == w.len() && h.as_ptr() == w.as_ptr() => {}
+                (Some(h), Some(w)) if h[..] == w[..] => *have = Some(w.clone()),
+                (None, None) => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Sets variable `i`.
@@ -252,6 +290,25 @@ mod tests {
             want.sync_statement(&have, Flavor::MySql).unwrap(),
             "SET SESSION character_set_results = NULL, time_zone = '+02:00', sql_mode = 'ANSI_QUOTES,O''NEIL', max_execution_time = 1.500000"
         );
+    }
+
+    #[test]
+    fn matching_adopts_equal_values_and_stops_at_a_difference() {
+        let mut want = Vars::unknown();
+        let mut have = Vars::unknown();
+        want.set(1, Bytes::from("utf8mb4".to_owned()));
+        have.set(1, Bytes::from("utf8mb4".to_owned()));
+        assert_ne!(want.0[1].as_deref().map(<[u8]>::as_ptr), have.0[1].as_deref().map(<[u8]>::as_ptr));
+        assert!(have.matches_adopting(&want));
+        assert_eq!(want.0[1].as_deref().map(<[u8]>::as_ptr), have.0[1].as_deref().map(<[u8]>::as_ptr));
+        assert_eq!(have, want);
+        want.set(5, Bytes::from_static(b"+02:00"));
+        assert!(!have.matches_adopting(&want), "a value the connection lacks");
+        have.set(5, Bytes::from_static(b"SYSTEM"));
+        assert!(!have.matches_adopting(&want), "a different value");
+        assert_ne!(have, want);
+        have.set(5, Bytes::from_static(b"+02:00"));
+        assert!(have.matches_adopting(&want));
     }
 
     #[test]

@@ -818,7 +818,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // allocation: the bounded exchange below runs only when something must be sent.
         let conn = held.guard.conn();
         let in_sync = conn.schema == self.schema
-            && conn.vars == self.vars
+            && conn.vars.matches_adopting(&self.vars)
             && conn.multi_statements == self.multi_statements
             && !mentions_last_id;
         let mut result = if in_sync {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_protocol::ProtocolError;
 use sluice_protocol::constants::{caps, errors, status};
-use sluice_protocol::packets::{ErrPacket, ok_with_default_tracking};
+use sluice_protocol::packets::{ErrPacket, is_eof, ok_with_default_tracking};
 use sluice_protocol::tracker::{
-    Expect, Kind, ResponseTracker, end_to_eof, eof_to_end, meta_eof, ok_for_client,
+    Expect, Kind, ResponseTracker, eof_to_end, meta_eof_array, ok_end_to_eof, ok_for_client,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -64,14 +64,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         fx: &mut Effects,
     ) -> Result<()> {
         let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
-        let label = held.guard.label().to_owned();
+        // The label for error messages, borrowed from the pool (no allocation per statement).
+        let pool = held.guard.pool().clone();
+        let label = pool.spec().label.as_str();
         let conn = held.guard.conn();
         // A command of 16 MiB or more takes several sequence ids: the responses continue from there.
         let bseq = conn.stream.write(0, payload);
         if let Err(e) = conn.stream.flush().await {
-            return Err(self.backend_failed(&label, e, false));
+            return Err(self.backend_failed(label, e, false));
         }
-        self.relay(expect, &label, next_seq, bseq, fx).await
+        self.relay(expect, label, next_seq, bseq, fx).await
     }
 
     /// `autocommit` as the server's status flags say, on the session and the held connection: every
@@ -285,7 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let cursor =
                     step.kind == Kind::End && step.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
                 if !cursor {
-                    cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof(self.status));
+                    cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof_array(self.status));
                 }
             }
             if infile_refused {
@@ -296,26 +298,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 continue;
             }
             let state_changed = step.status.is_some_and(|st| st & status::SESSION_STATE_CHANGED != 0);
-            let out: Option<Bytes> = match step.kind {
+            let out: Option<Out> = match step.kind {
                 Kind::Err if self.limit.is_some() => {
-                    Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()))
+                    Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()).into())
                 }
-                Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?),
+                Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?.into()),
                 // sluice's connections track more than a client's session would (every variable,
                 // state changes, GTIDs): the client sees only its default trackers' entries.
-                Kind::Ok if state_changed => {
-                    Some(ok_with_default_tracking(&p.payload, ccaps).unwrap_or_else(|| p.payload.clone()))
-                }
+                Kind::Ok if state_changed => Some(
+                    ok_with_default_tracking(&p.payload, ccaps).unwrap_or_else(|| p.payload.clone()).into(),
+                ),
                 Kind::End => match (b_deprecate, c_deprecate) {
-                    (true, false) => Some(translate(end_to_eof(&p.payload))?),
-                    (false, true) => Some(translate(eof_to_end(&p.payload))?),
+                    // A classic EOF from the backend goes as it is; an OK-style one is turned into
+                    // one on the stack.
+                    (true, false) if is_eof(&p.payload) => Some(p.payload.clone().into()),
+                    (true, false) => Some(Out::Eof(translate(ok_end_to_eof(&p.payload))?)),
+                    (false, true) => Some(translate(eof_to_end(&p.payload))?.into()),
                     (true, true) if track_differs => {
-                        Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?)
+                        Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?.into())
                     }
-                    (true, true) if state_changed => {
-                        Some(ok_with_default_tracking(&p.payload, ccaps).unwrap_or_else(|| p.payload.clone()))
-                    }
-                    _ => Some(p.payload.clone()),
+                    (true, true) if state_changed => Some(
+                        ok_with_default_tracking(&p.payload, ccaps)
+                            .unwrap_or_else(|| p.payload.clone())
+                            .into(),
+                    ),
+                    _ => Some(p.payload.clone().into()),
                 },
                 Kind::PrepareOk { .. } if self.rewrite_stmt_id.is_some() => {
                     // The client gets sluice's statement id, not the backend's.
@@ -323,13 +330,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     if let (Some(id), Some(slot)) = (self.rewrite_stmt_id, b.get_mut(1..5)) {
                         slot.copy_from_slice(&id.to_le_bytes());
                     }
-                    Some(Bytes::from(b))
+                    Some(Bytes::from(b).into())
                 }
                 Kind::MetaEnd if c_deprecate => None,
                 Kind::ColumnDef | Kind::ParamDef => {
                     fx.result_set |= step.kind == Kind::ColumnDef;
                     pending_meta = step.ends_defs && b_deprecate && !c_deprecate;
-                    Some(p.payload.clone())
+                    Some(p.payload.clone().into())
                 }
                 Kind::LocalInfile if ccaps & caps::LOCAL_FILES == 0 => {
                     // The client did not allow LOAD DATA LOCAL: answer the backend with an empty file
@@ -349,17 +356,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     let (c, b) = self.relay_infile(cseq, bseq, label).await?;
                     return self.relay_rest(tracker, c, b, label, fx).await;
                 }
-                _ => Some(p.payload.clone()),
+                _ => Some(p.payload.clone().into()),
             };
-            if let Some(mut bytes) = out {
+            if let Some(mut out) = out {
                 // Parked diagnostics: the connection's transaction and autocommit are not the session's.
                 if let Some(mine) = self.status_override
                     && matches!(step.kind, Kind::Ok | Kind::End)
-                    && let Some(at) = sluice_protocol::packets::status_offset(&bytes)
+                    && let Some(at) = sluice_protocol::packets::status_offset(out.bytes())
                 {
-                    bytes = Bytes::from(super::with_session_bits(&bytes, at, mine));
+                    out = Bytes::from(super::with_session_bits(out.bytes(), at, mine)).into();
                 }
-                cseq = emit(&mut self.client, &mut self.collect, cseq, &bytes);
+                cseq = emit(&mut self.client, &mut self.collect, cseq, out.bytes());
             }
             if step.done {
                 break;
@@ -370,7 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         if pending_meta {
-            cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof(self.status));
+            cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof_array(self.status));
         }
         if infile_refused {
             self.collect = None;
@@ -511,6 +518,28 @@ fn end_warnings(payload: &[u8]) -> u64 {
     ok_counts(payload).map_or(0, |(_, _, w)| w)
 }
 
-fn translate(r: std::result::Result<Bytes, ProtocolError>) -> Result<Bytes> {
+/// A payload for the client: the backend's (or a rewritten one) as `Bytes`, or a classic EOF built on
+/// the stack (no allocation for the terminator most results end with for a classic client).
+enum Out {
+    Bytes(Bytes),
+    Eof([u8; 5]),
+}
+
+impl Out {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Out::Bytes(b) => b,
+            Out::Eof(e) => e,
+        }
+    }
+}
+
+impl From<Bytes> for Out {
+    fn from(b: Bytes) -> Self {
+        Out::Bytes(b)
+    }
+}
+
+fn translate<T>(r: std::result::Result<T, ProtocolError>) -> Result<T> {
     r.map_err(|e| Abort::Translate(e).into())
 }
