@@ -164,7 +164,8 @@ class Twin:
     def resolve(self, s):
         if os.environ.get("FLAVOR") == "mysql":
             # MySQL's names for the catalogue's MariaDB variables (as mysql_words in differential.rs).
-            s = (s.replace("tx_isolation", "transaction_isolation")
+            s = (s.replace("lc_time_names = 'de_DE'", "lc_time_names = 'en_GB'")
+                 .replace("tx_isolation", "transaction_isolation")
                  .replace("tx_read_only", "transaction_read_only")
                  .replace("max_statement_time", "max_execution_time")
                  .replace("@@in_transaction", "@@autocommit"))

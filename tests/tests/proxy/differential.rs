@@ -61,8 +61,15 @@ struct Names {
 /// A catalogue statement in MySQL's words: `tx_isolation`/`tx_read_only` are `transaction_…`,
 /// `max_statement_time` (seconds) is `max_execution_time` (ms; the catalogue sets 0 or a
 /// small value), and MySQL has no `@@in_transaction` (the status flags compare it anyway).
+///
+/// The locale is `en_GB` there: MySQL 9.7 refuses `SET lc_time_names = 'de_DE'` (ERR 1231) on a
+/// connection with autocommit off whose previous statement failed to parse (measured by hand with the
+/// mysql client; `en_GB` is accepted, and a statement in between or a COMMIT makes `de_DE` work
+/// again). sluice runs a SET of tracked variables on any connection, without that history, so the
+/// twins would differ by a server quirk rather than by what sluice does.
 pub fn mysql_words(sql: &str) -> String {
-    sql.replace("tx_isolation", "transaction_isolation")
+    sql.replace("lc_time_names = 'de_DE'", "lc_time_names = 'en_GB'")
+        .replace("tx_isolation", "transaction_isolation")
         .replace("tx_read_only", "transaction_read_only")
         .replace("max_statement_time", "max_execution_time")
         .replace("@@in_transaction", "@@autocommit")
