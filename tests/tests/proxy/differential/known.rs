@@ -275,6 +275,20 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // Long run seed 0xf396: the next transaction's isolation (plain SET TRANSACTION) after
+            // failed statements, then WITH CONSISTENT SNAPSHOT (which warns outside REPEATABLE READ).
+            "one_shot_isolation_after_errors_then_consistent_snapshot",
+            vec![vec![
+                q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                q("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+                q("INSERT INTO {t}_nope (id) VALUES (1)"),
+                q("SELECT MAX(v) INTO @a FROM {t}_nope"),
+                q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+                q("SHOW WARNINGS"),
+                q("COMMIT"),
+            ]],
+        ),
+        (
             "row_count_after_sets_on_a_kept_connection",
             vec![vec![
                 q("SELECT CAST('abc' AS INT)"),
