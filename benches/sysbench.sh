@@ -156,10 +156,17 @@ if [ "$ready" = 0 ]; then
 else
   say "sbtest is ready ($TABLES tables x $TABLE_SIZE rows)"
 fi
-# The replicas have the data too (reads may be routed there).
-pos=$(root_sql "SELECT @@gtid_binlog_pos")
+# The replicas have the data too (reads may be routed there). The local topology's flavour (up.sh
+# records it) decides the GTID statements.
+if [ "$(cat "$DATA/.flavor" 2>/dev/null)" = mysql ]; then
+  pos=$(root_sql "SELECT @@global.gtid_executed" | tr -d '\n')
+  wait_sql="SELECT WAIT_FOR_EXECUTED_GTID_SET('$pos', 60)"
+else
+  pos=$(root_sql "SELECT @@gtid_binlog_pos")
+  wait_sql="SELECT MASTER_GTID_WAIT('$pos', 60)"
+fi
 for port in 3308 3309; do
-  mariadb --no-defaults --protocol=TCP -h"$HOST" -P"$port" -uroot -N -e "SELECT MASTER_GTID_WAIT('$pos', 60)" >/dev/null 2>&1 \
+  mariadb --no-defaults --protocol=TCP -h"$HOST" -P"$port" -uroot -N -e "$wait_sql" >/dev/null 2>&1 \
     || say "warning: the replica on $port did not catch up with $pos"
 done
 
