@@ -202,8 +202,13 @@ async fn change_user_moves_the_session_to_the_new_users_connection_limit() {
     // b holds the slot: changing `a` to one_only is refused like a wrong password; `a` stays app's.
     let r = a.change_user(as_one()).await;
     assert!(err_of(r).starts_with("1226 User 'one_only' has exceeded"), "change to a full user");
-    let n: Option<i32> = a.query_first("SELECT 1").await.expect("a still serves");
-    assert_eq!(n, Some(1));
+    if topo.flavor == sluice_tests::Flavor::MySql {
+        // MySQL closes a connection whose COM_CHANGE_USER failed, and sluice in front of it does too.
+        assert!(a.query_first::<i32, _>("SELECT 1").await.is_err(), "a is closed, as on MySQL");
+    } else {
+        let n: Option<i32> = a.query_first("SELECT 1").await.expect("a still serves");
+        assert_eq!(n, Some(1));
+    }
     let n: Option<i32> = b.query_first("SELECT 2").await.expect("b serves");
     assert_eq!(n, Some(2));
 }
