@@ -40,7 +40,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // MySQL: information_schema is its InnoDB data dictionary, whose read would open a
             // transaction with autocommit off: always a connection of its own there.
             let mysql = self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql);
-            let may_read = fx.warnings == 0 && !self.found_rows_on_connection() && !mysql;
+            // Nor after a statement whose FOUND_ROWS() only the connection knows (INSERT … SELECT),
+            // which the counts' read-back takes after this.
+            let counts_pending = class.found_rows == sluice_router::classify::FoundRows::Unknown;
+            let may_read = fx.warnings == 0 && !self.found_rows_on_connection() && !counts_pending && !mysql;
             match (&columns, &table) {
                 (Some(cols), Some(table)) => match self.auto_increment_column(table, may_read).await? {
                     Some(auto) => match cols.iter().position(|c| c.eq_ignore_ascii_case(&auto)) {

@@ -211,10 +211,14 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             vec![vec![q("SET @a = 7"), Op::Exec("SELECT @a, ? + 1".into(), vec![1])]],
         ),
         (
-            // An UPDATE keeps FOUND_ROWS() on MariaDB and sets it to the rows it matched on MySQL.
+            // An UPDATE keeps FOUND_ROWS() on MariaDB and sets it to the rows it matched on MySQL;
+            // INSERT … SELECT sets it to the rows its SELECT found on both.
             "found_rows_after_update",
             vec![vec![
                 q("SELECT id FROM {t} ORDER BY id LIMIT 1"),
+                q("INSERT INTO {t} (v, s) SELECT v + 100, 'is' FROM {t} WHERE id <= 2"),
+                q("SET time_zone = '+03:00'"),
+                q("SELECT FOUND_ROWS()"),
                 q("UPDATE {t} SET v = v + 1 WHERE id <= 2"),
                 q("SELECT FOUND_ROWS(), ROW_COUNT()"),
                 q("UPDATE {t} SET v = v WHERE id > 1000"),
