@@ -96,6 +96,8 @@ pub const AUTOCOMMIT: usize = 0;
 pub const CHARSET_CLIENT: usize = 1;
 /// Index of `character_set_connection` in [`TRACKED`].
 pub const CHARSET_CONNECTION: usize = 2;
+/// Index of `character_set_results` in [`TRACKED`].
+pub const CHARSET_RESULTS: usize = 3;
 /// Index of `collation_connection` in [`TRACKED`].
 pub const COLLATION_CONNECTION: usize = 4;
 /// Index of `sql_mode` in [`TRACKED`].

@@ -657,8 +657,9 @@ impl Shared {
             self.server_charset = c.server_charset;
             self.server_flavor = c.flavor;
             if c.flavor == crate::backend::Flavor::MySql {
-                use crate::backend::vars::{CHARSET_CLIENT, CHARSET_CONNECTION, COLLATION_CONNECTION};
-                const CHARSET_RESULTS: usize = 3;
+                use crate::backend::vars::{
+                    CHARSET_CLIENT, CHARSET_CONNECTION, CHARSET_RESULTS, COLLATION_CONNECTION,
+                };
                 let names = [CHARSET_CLIENT, CHARSET_CONNECTION, CHARSET_RESULTS, COLLATION_CONNECTION]
                     .map(|i| (i, crate::backend::vars::TRACKED[i]));
                 let select = names.iter().map(|(_, n)| format!("@@global.{n} AS {n}")).collect::<Vec<_>>();

@@ -216,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 || no_op_tx
                 || no_op_unlock
                 || (lexed.first_keyword == "use" && lexed.statements.len() == 1);
-            let flavor = self.held.as_ref().map_or(crate::backend::Flavor::MariaDb, |h| h.guard.flavor());
+            let flavor = h.guard.flavor();
             // FOUND_ROWS()/ROW_COUNT() still to be read there (MySQL, `Session::deferred`): the
             // statement reads them on that connection itself.
             let reads_deferred =
@@ -414,9 +414,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // would (SHOW WARNINGS, @@error_count), and the transaction goes on.
             const READ_ONLY_TX: (u16, &str) = (1792, "25006");
             // MySQL's text ends with a full stop, MariaDB's does not.
-            let message = match self.held.as_ref().map(|h| h.guard.flavor()) {
-                Some(crate::backend::Flavor::MySql) => "Cannot execute statement in a READ ONLY transaction.",
-                _ => "Cannot execute statement in a READ ONLY transaction",
+            let message = if self.held_is_mysql() {
+                "Cannot execute statement in a READ ONLY transaction."
+            } else {
+                "Cannot execute statement in a READ ONLY transaction"
             };
             self.raise_in_diagnostics(READ_ONLY_TX, message).await?;
             return Err(Error::reply(READ_ONLY_TX, message));

@@ -39,7 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // table-less read-back.
             // MySQL: information_schema is its InnoDB data dictionary, whose read would open a
             // transaction with autocommit off: always a connection of its own there.
-            let mysql = self.held.as_ref().is_some_and(|h| h.guard.flavor() == crate::backend::Flavor::MySql);
+            let mysql = self.held_is_mysql();
             // Nor after a statement whose FOUND_ROWS() only the connection knows (INSERT … SELECT),
             // which the counts' read-back takes after this.
             let counts_pending = class.found_rows == sluice_router::classify::FoundRows::Unknown;
