@@ -54,10 +54,16 @@ pub enum Pin {
     /// `SET SESSION tx_read_only = 1`, and the connection's transactions stay read-write until COMMIT,
     /// ROLLBACK, BEGIN or a statement that commits implicitly: kept on that connection.
     ReadWriteLeftover,
+    /// `SET TRANSACTION …` without SESSION (or `SET @@tx_isolation = …`, `@@transaction_read_only`…
+    /// without a scope) set the characteristics of the connection's next transaction only, and the
+    /// server keeps them until a transaction uses them: statements without transactional tables and
+    /// failed ones do not (measured on MariaDB 10.11). Kept on that connection until a transaction
+    /// opens, or COMMIT, ROLLBACK or a statement that commits implicitly ends it.
+    NextTransaction,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 16] = [
+pub const ALL: [Pin; 17] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -74,6 +80,7 @@ pub const ALL: [Pin; 16] = [
     Pin::Diagnostics,
     Pin::ReadOnlyLeftover,
     Pin::ReadWriteLeftover,
+    Pin::NextTransaction,
 ];
 
 impl Pin {
@@ -96,17 +103,18 @@ impl Pin {
             Self::Diagnostics => "diagnostics",
             Self::ReadOnlyLeftover => "read_only_leftover",
             Self::ReadWriteLeftover => "read_write_leftover",
+            Self::NextTransaction => "next_transaction",
         }
     }
 
-    fn bit(self) -> u16 {
+    fn bit(self) -> u32 {
         1 << (self as u8)
     }
 }
 
 /// A set of pins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pins(u16);
+pub struct Pins(u32);
 
 impl Pins {
     /// Whether any pin holds.
@@ -144,12 +152,12 @@ impl Pins {
     }
 
     /// The set as bits (for per-digest aggregates: [`Pins::from_bits`]).
-    pub fn bits(self) -> u16 {
+    pub fn bits(self) -> u32 {
         self.0
     }
 
     /// A set from [`Pins::bits`].
-    pub fn from_bits(bits: u16) -> Self {
+    pub fn from_bits(bits: u32) -> Self {
         Self(bits)
     }
 

@@ -54,7 +54,7 @@ pub struct Event<'a> {
     /// The session was pinned when it ran.
     pub pinned: bool,
     /// The pins this statement opened (bits of [`crate::frontend::session::Pins`]; 0 for none).
-    pub pins_opened: u16,
+    pub pins_opened: u32,
     /// What the result cache did.
     pub cache: CacheStatus,
 }
@@ -164,7 +164,7 @@ pub struct DigestStats {
     /// Statements run while the session was pinned.
     pub pinned: u64,
     /// Every pin reason this digest's statements opened (bits of [`crate::frontend::session::Pins`]).
-    pub pin_reasons: u16,
+    pub pin_reasons: u32,
     /// Answered from the result cache.
     pub cache_hits: u64,
     /// Cacheable, not in the cache: run.

@@ -918,6 +918,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             self.pins.remove(Pin::Transaction);
         }
+        if self.pins.has(Pin::NextTransaction)
+            && (self.status & status::IN_TRANS != 0
+                || (!fx.failed
+                    && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback))
+                        || commits_implicitly(lexed, class))))
+        {
+            // The transaction that uses the one-shot characteristics is open (the transaction pin
+            // holds until it ends, which clears them) or ended.
+            self.pins.remove(Pin::NextTransaction);
+        }
+        if !fx.failed && sets_next_transaction(lexed) {
+            pin(&mut self.pins, Pin::NextTransaction);
+        }
         if (self.pins.has(Pin::ReadOnlyLeftover) || self.pins.has(Pin::ReadWriteLeftover))
             && (matches!(class.tx, Some(Tx::Begin | Tx::Commit | Tx::Rollback))
                 || commits_implicitly(lexed, class))
@@ -1270,10 +1283,33 @@ fn sets_tracked_only(lexed: &Lexed, class: &Class) -> bool {
     lexed.first_keyword == "set"
         && lexed.statements.len() == 1
         && !class.assigns_user_vars
+        && !sets_next_transaction(lexed)
         && set_targets(&lexed.text).iter().all(|t| {
             crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
                 || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MySql)
         })
+}
+
+/// Whether a `SET` sets the characteristics of the connection's next transaction only: `SET
+/// TRANSACTION …` without SESSION or GLOBAL, or `@@tx_isolation`, `@@tx_read_only`,
+/// `@@transaction_isolation`, `@@transaction_read_only` written with `@@` and no scope (the same
+/// names without `@@` set the session's: measured on MariaDB 10.11, documented for MySQL). No
+/// tracker reports them (the session's variables do not change), so sluice pins the connection
+/// ([`Pin::NextTransaction`]).
+fn sets_next_transaction(lexed: &Lexed) -> bool {
+    lexed.first_keyword == "set"
+        && lexed.statements.len() == 1
+        && (lexed.text.starts_with("set transaction ")
+            || set_items(&lexed.text).iter().any(|item| {
+                let name = item.split(['=', ' ']).next().unwrap_or("").trim_end_matches(':');
+                matches!(
+                    name,
+                    "@@tx_isolation"
+                        | "@@tx_read_only"
+                        | "@@transaction_isolation"
+                        | "@@transaction_read_only"
+                )
+            }))
 }
 
 /// Whether every change the server reported is one sluice tracks: a `SET` of tracked variables only,
@@ -1284,60 +1320,69 @@ fn explained_by_tracking(lexed: &Lexed, fx: &Effects) -> bool {
         // A SET of tracked variables only, reported or not: the tracker reports each change,
         // `autocommit` is followed through the status flags, a SET to the current value changes
         // nothing.
+        // Plain SET TRANSACTION: the next transaction's characteristics (`Pin::NextTransaction`).
         "set" => set_targets(&lexed.text).iter().all(|t| {
-            crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
+            t == "transaction"
+                || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MariaDb)
                 || crate::backend::vars::is_tracked_name(t, crate::backend::Flavor::MySql)
         }),
         _ => false,
     }
 }
 
-/// The variable names a normalized `SET` assigns (`@@session.x` → `x`; user variables keep `@`).
-pub(crate) fn set_targets(text: &str) -> Vec<String> {
+/// The items of a normalized `SET`, split at top-level commas and trimmed.
+fn set_items(text: &str) -> Vec<&str> {
     let Some(rest) = text.strip_prefix("set ") else { return Vec::new() };
     let mut out = Vec::new();
     let mut depth = 0i32;
-    let mut item = String::new();
-    for c in rest.chars().chain(std::iter::once(',')) {
+    let mut start = 0;
+    for (i, c) in rest.char_indices() {
         match c {
             '(' => depth += 1,
             ')' => depth -= 1,
             ',' if depth == 0 => {
-                let t = item.trim();
-                let name = t.split(['=', ' ']).next().unwrap_or("");
-                let name = match name {
-                    // SET SESSION TRANSACTION sets the session's tx_isolation / tx_read_only (tracked);
-                    // plain SET TRANSACTION only the next transaction's (not a variable: untracked).
-                    "session" | "local" | "@@session" => match t.split_whitespace().nth(1).unwrap_or("") {
-                        "transaction" if t.contains(" isolation level ") => "tx_isolation",
-                        "transaction" if t.ends_with(" read only") || t.ends_with(" read write") => {
-                            "tx_read_only"
-                        }
-                        second => second,
-                    },
-                    _ => name,
-                };
-                let name = if t.starts_with("names ") {
-                    "names"
-                } else if t.starts_with("character set") {
-                    "character set"
-                } else {
-                    name
-                };
-                let name = name
-                    .trim_start_matches("@@session.")
-                    .trim_start_matches("@@local.")
-                    .trim_start_matches("@@")
-                    .trim_end_matches(":");
-                out.push(name.to_owned());
-                item.clear();
-                continue;
+                out.push(rest[start..i].trim());
+                start = i + 1;
             }
             _ => {}
         }
-        item.push(c);
     }
+    out.push(rest[start..].trim());
     out
+}
+
+/// The variable names a normalized `SET` assigns (`@@session.x` → `x`; user variables keep `@`).
+pub(crate) fn set_targets(text: &str) -> Vec<String> {
+    set_items(text)
+        .into_iter()
+        .map(|t| {
+            let name = t.split(['=', ' ']).next().unwrap_or("");
+            let name = match name {
+                // SET SESSION TRANSACTION sets the session's tx_isolation / tx_read_only (tracked);
+                // plain SET TRANSACTION only the next transaction's (not a variable: untracked).
+                "session" | "local" | "@@session" => match t.split_whitespace().nth(1).unwrap_or("") {
+                    "transaction" if t.contains(" isolation level ") => "tx_isolation",
+                    "transaction" if t.ends_with(" read only") || t.ends_with(" read write") => {
+                        "tx_read_only"
+                    }
+                    second => second,
+                },
+                _ => name,
+            };
+            let name = if t.starts_with("names ") {
+                "names"
+            } else if t.starts_with("character set") {
+                "character set"
+            } else {
+                name
+            };
+            name.trim_start_matches("@@session.")
+                .trim_start_matches("@@local.")
+                .trim_start_matches("@@")
+                .trim_end_matches(":")
+                .to_owned()
+        })
+        .collect()
 }
 
 /// The first object name of `[if [not] exists] name …` in a normalized statement.
@@ -1396,6 +1441,22 @@ mod tests {
             vec!["tx_isolation"]
         );
         assert_eq!(set_targets("set session transaction read only"), vec!["tx_read_only"]);
+    }
+
+    #[test]
+    fn next_transaction_sets() {
+        let next = |sql: &str| sets_next_transaction(&sluice_router::lexer::lex(sql.as_bytes()));
+        assert!(next("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
+        assert!(next("set transaction read only"));
+        assert!(next("SET @@tx_isolation = 'SERIALIZABLE'"));
+        assert!(next("SET @@transaction_read_only = 1"));
+        assert!(next("SET sql_mode = '', @@tx_read_only = 1"));
+        assert!(!next("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
+        assert!(!next("SET GLOBAL TRANSACTION READ ONLY"));
+        assert!(!next("SET tx_isolation = 'SERIALIZABLE'"));
+        assert!(!next("SET @@session.tx_isolation = 'SERIALIZABLE'"));
+        assert!(!next("SET @@global.transaction_isolation = 'SERIALIZABLE'"));
+        assert!(!next("SELECT @@tx_isolation"));
     }
 
     #[test]

@@ -293,6 +293,30 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // The next transaction's characteristics (plain SET TRANSACTION, `SET @@tx_isolation`
+            // without a scope) stay on the connection until a transaction uses them: never the next
+            // client's.
+            "next_transaction_characteristics_leak",
+            vec![
+                // WITH CONSISTENT SNAPSHOT warns at READ UNCOMMITTED only (SET SESSION TRANSACTION
+                // would clear the one-shot level: the next client does not set its own).
+                vec![q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")],
+                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                vec![q("SET @@tx_isolation = 'READ-UNCOMMITTED'"), q("SELECT 1")],
+                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                vec![q("SET TRANSACTION READ ONLY"), q("SELECT 1")],
+                vec![q("INSERT INTO {t} (v, s) VALUES (5, 'ro')"), q("SELECT COUNT(*) FROM {t}")],
+                vec![
+                    q("SET TRANSACTION READ ONLY"),
+                    q("INSERT INTO {t}_nope (id) VALUES (1)"),
+                    q("INSERT INTO {t} (v, s) VALUES (6, 'ro')"),
+                    q("COMMIT"),
+                    q("INSERT INTO {t} (v, s) VALUES (7, 'rw')"),
+                    q("SELECT COUNT(*) FROM {t}"),
+                ],
+            ],
+        ),
+        (
             "row_count_after_sets_on_a_kept_connection",
             vec![vec![
                 q("SELECT CAST('abc' AS INT)"),
