@@ -355,15 +355,11 @@ else
   ON_FAIL=""
 fi
 
-mysql_note=""
-[ "$FLAVOR" = mysql ] && mysql_note="
-  MySQL: sluice's monitor does not read MySQL's replica status yet, so the replicas show as unhealthy
-  and reads go to the primary."
 admin_note=""
 port_busy 6032 || admin_note="   (not answering yet: the admin interface is still to come)"
 cat <<MSG
 
-sluice runs on 127.0.0.1:$SLUICE_PORT in front of the $FLAVOR primary 127.0.0.1:$PRIMARY_PORT and the replicas 3308, 3309$(command -v redis-server >/dev/null && echo ", redis $REDIS_PORT") ($(elapsed "$T0")).$mysql_note
+sluice runs on 127.0.0.1:$SLUICE_PORT in front of the $FLAVOR primary 127.0.0.1:$PRIMARY_PORT and the replicas 3308, 3309$(command -v redis-server >/dev/null && echo ", redis $REDIS_PORT") ($(elapsed "$T0")).
   data, pid files and logs: $DATA   (sluice's log: $DATA/sluice.log)
   connect:  $CLIENT -h127.0.0.1 -P$SLUICE_PORT -uapp -papp app
   admin:    $CLIENT -h127.0.0.1 -P6032 -uadmin -padmin$admin_note

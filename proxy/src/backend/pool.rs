@@ -239,6 +239,21 @@ impl Pool {
         Ok(c)
     }
 
+    /// Makes `conn` a fresh session for the next borrower. MariaDB: COM_CHANGE_USER to the pool's user
+    /// ([`BackendConn::reset`]). MySQL: a new connection in its place, as after COM_RESET_CONNECTION
+    /// or COM_CHANGE_USER MySQL 9.7's `LOCK TABLES` no longer takes its implicit read locks on the
+    /// tables related by foreign keys (a read of the child then fails with ERR 1100 where a new
+    /// connection reads it): a reset session would not behave as a new one.
+    async fn renew(&self, conn: &mut Pooled) -> Result<()> {
+        match conn.flavor {
+            super::Flavor::MariaDb => conn.reset(&self.spec).await,
+            super::Flavor::MySql => {
+                *conn = self.open().await?;
+                Ok(())
+            }
+        }
+    }
+
     /// The server's default session variables for this pool's connections (see [`Pool::open`]); `None`
     /// before the first connection.
     pub fn baseline(&self) -> Option<Arc<super::Vars>> {
@@ -384,6 +399,15 @@ impl Guard {
         self.reused
     }
 
+    /// Makes the connection a fresh session now ([`Pool::renew`]): no schema, the server's defaults.
+    pub async fn renew(&mut self) -> Result<()> {
+        let pool = self.pool.clone();
+        match self.conn.as_mut() {
+            Some(c) => pool.renew(c).await,
+            None => unreachable!("guard used after drop"),
+        }
+    }
+
     /// Marks the connection unusable: it is closed instead of returned.
     pub fn mark_broken(&mut self) {
         self.broken = true;
@@ -427,7 +451,7 @@ impl Drop for Guard {
         rt.spawn(async move {
             let work = async {
                 if reset {
-                    conn.reset(&pool.spec).await
+                    pool.renew(&mut conn).await
                 } else {
                     conn.clear_diagnostics(&pool.spec.label).await
                 }

@@ -67,10 +67,24 @@ struct Names {
 /// mysql client; `en_GB` is accepted, and a statement in between or a COMMIT makes `de_DE` work
 /// again). sluice runs a SET of tracked variables on any connection, without that history, so the
 /// twins would differ by a server quirk rather than by what sluice does.
+///
+/// `LOCK TABLES {t} WRITE` names the foreign-key child's READ lock itself there: MySQL 9.7 takes it
+/// implicitly on a new connection but no longer after COM_RESET_CONNECTION or COM_CHANGE_USER (a
+/// read of the child then gets ERR 1100), which the direct twin's reset and change-user steps do to
+/// it and sluice's renewed connections never have (`Pool::renew`).
+///
+/// `SELECT @a, ? + 1` casts `@a`: MySQL fixes a user variable's column type when the statement is
+/// prepared, and sluice prepares a client's statement again on the connection it executes on, where
+/// the variable may hold another type than at the client's prepare (docs/architecture.md, "Server
+/// behaviours sluice does not reproduce").
 pub fn mysql_words(sql: &str) -> String {
     sql.replace("lc_time_names = 'de_DE'", "lc_time_names = 'en_GB'")
+        .replace("LOCK TABLES {t} WRITE", "LOCK TABLES {t} WRITE, {c} READ")
+        .replace("SELECT @a, ? + 1", "SELECT CAST(@a AS SIGNED), ? + 1")
         .replace("tx_isolation", "transaction_isolation")
         .replace("tx_read_only", "transaction_read_only")
+        // Seconds there, milliseconds here: 30 ms would interrupt a busy machine's reads at random.
+        .replace("max_statement_time = 30", "max_execution_time = 30000")
         .replace("max_statement_time", "max_execution_time")
         .replace("@@in_transaction", "@@autocommit")
 }

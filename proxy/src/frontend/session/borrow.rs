@@ -686,15 +686,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     /// Makes the connection's schema the session's (COM_INIT_DB). A session without a schema gets a
-    /// connection without one: only a reset (COM_CHANGE_USER) takes a connection's schema away.
+    /// connection without one: only a reset (COM_CHANGE_USER; on MySQL a new connection) takes a connection's schema away.
     pub(super) async fn sync_schema(&mut self, held: &mut Held) -> Result<()> {
         let label = held.guard.label().to_owned();
         let Some(schema) = self.schema.clone() else {
             if held.guard.conn().schema.is_none() {
                 return Ok(());
             }
-            let spec = held.guard.spec().clone();
-            if let Err(e) = held.guard.conn().reset(&spec).await {
+            if let Err(e) = held.guard.renew().await {
                 held.guard.mark_broken();
                 return Err(e);
             }
