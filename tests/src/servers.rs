@@ -234,6 +234,11 @@ impl Spec {
                 cmd
             }
         };
+        if let (Spec::Db { server_id, .. }, Some(dir)) = (self, std::env::var_os("SLUICE_TEST_GENERAL_LOG")) {
+            // Debugging: every statement each server runs, to `$SLUICE_TEST_GENERAL_LOG/server-N.log`.
+            let file = std::path::Path::new(&dir).join(format!("server-{server_id}.log"));
+            cmd.arg("--general-log=ON").arg(format!("--general-log-file={}", file.display()));
+        }
         let err = log.try_clone().context("duplicating the log handle")?;
         cmd.stdin(Stdio::null())
             .stdout(log)

@@ -546,7 +546,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// statement that runs on that connection for its FOUND_ROWS()/ROW_COUNT(), comes first.
     pub(super) async fn run_deferred(&mut self, class: &Class) -> Result<()> {
         let d = self.deferred;
-        if !(d.counts || d.collation) || class.diagnostics {
+        if !d.any() || class.diagnostics {
             return Ok(());
         }
         if d.counts && class.target == sluice_router::classify::Target::Last {
@@ -558,6 +558,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if d.collation {
             self.read_back_collation().await?;
+        }
+        if let Some(id) = d.insert_id {
+            // Before the counts' read-back, which replaces FOUND_ROWS() with its own.
+            self.decide_insert_id(id, false).await?;
         }
         if d.counts {
             self.read_back_counts_now().await?;

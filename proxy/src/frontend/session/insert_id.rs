@@ -58,20 +58,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => None,
             }
         };
-        let generated = match generated {
-            Some(g) => g,
-            // Asked: after a generated id the connection's LAST_INSERT_ID() is that id; after an
-            // explicit value it is what it was before the statement, another value (unless, by
-            // chance, the connection's earlier value equals the explicit one).
-            None => self.read_back_last_insert_id().await? == Some(id),
-        };
-        let Some(h) = self.held.as_mut() else { return Ok(()) };
+        match generated {
+            Some(generated) => {
+                self.adopt_insert_id(id, generated);
+                Ok(())
+            }
+            // MySQL empties the diagnostics area at every statement: with the client's warnings on
+            // the connection the question waits for its next statement (`Session::deferred`).
+            None if fx.warnings > 0 && self.held_is_mysql() => {
+                self.deferred.insert_id = Some(id);
+                Ok(())
+            }
+            None => self.decide_insert_id(id, true).await,
+        }
+    }
+
+    /// Asks the held connection whether insert id `id` was generated: after a generated id the
+    /// connection's LAST_INSERT_ID() is that id; after an explicit value it is what it was before the
+    /// statement, another value (unless, by chance, the connection's earlier value equals the
+    /// explicit one). `clear`: MySQL, empty the diagnostics area after (the read-back's FOUND_ROWS()
+    /// warns there) — not needed before a client statement that empties it anyway.
+    pub(super) async fn decide_insert_id(&mut self, id: u64, clear: bool) -> Result<()> {
+        let generated = self.read_back_last_insert_id().await? == Some(id);
+        if clear && self.held_is_mysql() {
+            // Leaves FOUND_ROWS() at 2, like the read-back.
+            self.query_held("SELECT NULL UNION ALL SELECT NULL").await?;
+        }
+        self.adopt_insert_id(id, generated);
+        Ok(())
+    }
+
+    /// A generated `id` becomes the session's LAST_INSERT_ID(), which the held connection holds.
+    fn adopt_insert_id(&mut self, id: u64, generated: bool) {
+        let Some(h) = self.held.as_mut() else { return };
         if generated {
             self.last_insert_id = id;
             h.last_id_synced = true;
             h.guard.conn().insert_id_of = Some(self.conn_id);
         }
-        Ok(())
     }
 
     /// Before `SELECT … WHERE auto_col IS NULL` with sql_auto_is_null on: a connection whose last

@@ -248,6 +248,16 @@ struct Deferred {
     counts: bool,
     /// `character_set_connection`/`collation_connection` are still to be read back.
     collation: bool,
+    /// Whether the insert id of the session's last INSERT was generated is still to be asked
+    /// (`SELECT LAST_INSERT_ID()` on its connection): the id.
+    insert_id: Option<u64>,
+}
+
+impl Deferred {
+    /// Whether any read waits.
+    fn any(&self) -> bool {
+        self.counts || self.collation || self.insert_id.is_some()
+    }
 }
 
 pub struct Session<S> {

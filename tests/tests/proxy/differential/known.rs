@@ -317,6 +317,26 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ],
         ),
         (
+            // MySQL seed 3: an INSERT with warnings into a table whose AUTO_INCREMENT column sluice
+            // cannot look up (a temporary table) asks its connection whether the id was generated;
+            // on MySQL that question waits for the client's next statement, or SHOW WARNINGS would
+            // show the read-back's FOUND_ROWS() deprecation instead of the truncation.
+            "insert_id_question_keeps_the_warnings",
+            vec![vec![
+                q("USE {other}"),
+                q("CREATE TEMPORARY TABLE {t} (id INT PRIMARY KEY AUTO_INCREMENT, v INT, s VARCHAR(8))"),
+                q("SET sql_mode = ''"),
+                q("INSERT INTO {t} (v, s) VALUES (8, 'truncated-8')"),
+                q("SHOW WARNINGS"),
+                q("INSERT INTO {t} (v, s) VALUES (9, 'truncated-9')"),
+                q("SELECT LAST_INSERT_ID()"),
+                q("SHOW WARNINGS"),
+                q("INSERT INTO {t} (id, v, s) VALUES (20, 9, 'truncated-9')"),
+                q("SELECT @@warning_count"),
+                q("SELECT LAST_INSERT_ID()"),
+            ]],
+        ),
+        (
             "row_count_after_sets_on_a_kept_connection",
             vec![vec![
                 q("SELECT CAST('abc' AS INT)"),
