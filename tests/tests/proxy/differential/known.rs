@@ -1051,6 +1051,7 @@ async fn differential_known_sequences() {
             other: other.clone(),
             lock_prefix: format!("lk_{}_{side}k{i}y", std::process::id()),
             mysql: topo.flavor == sluice_tests::Flavor::MySql,
+            generated: false,
         };
         let mut history = Vec::new();
         let mut failed = None;
