@@ -104,6 +104,8 @@ pub const COLLATION_CONNECTION: usize = 4;
 pub const SQL_MODE: usize = 6;
 /// The sql_mode flags with lower bits than IGNORE_SPACE (MariaDB and MySQL alike).
 const SQL_MODES_BEFORE_IGNORE_SPACE: &[&str] = &["REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES"];
+/// Index of `tx_isolation` (MySQL: `transaction_isolation`) in [`TRACKED`].
+pub const TX_ISOLATION: usize = 7;
 /// Index of `tx_read_only` (MySQL: `transaction_read_only`) in [`TRACKED`].
 pub const TX_READ_ONLY: usize = 8;
 /// Index of `sql_auto_is_null` in [`TRACKED`].
@@ -185,6 +187,11 @@ impl Vars {
             .get(TX_READ_ONLY)
             .and_then(|v| v.as_deref())
             .is_some_and(|v| v.eq_ignore_ascii_case(b"on") || v == b"1")
+    }
+
+    /// The session's isolation level as the server reports it (`REPEATABLE-READ`…).
+    pub fn tx_isolation(&self) -> Option<&Bytes> {
+        self.0.get(TX_ISOLATION)?.as_ref()
     }
 
     /// The session's `sql_mode`, as the server reported it.

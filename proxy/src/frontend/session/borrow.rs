@@ -481,6 +481,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.release_held();
         self.acquire_primary(RouteReason::ReadOnlyTransactionMoved).await?;
+        // At the level it started with: the session may have set another one since, for its next
+        // transactions.
+        if let Some(level) = self.tx_isolation.as_deref().and_then(isolation_words)
+            && self.vars.tx_isolation() != self.tx_isolation.as_ref()
+        {
+            self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
+        }
         self.query_held("START TRANSACTION READ ONLY").await?;
         self.status |= status::IN_TRANS;
         self.add_pin(Pin::Transaction);
@@ -1086,6 +1093,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if class.read_only && !class.diagnostics && fx.warnings == 0 && !fx.failed && !found_unknown {
             self.release_held();
         }
+    }
+}
+
+/// An isolation level as the server reports it (`READ-COMMITTED`) in `SET TRANSACTION`'s words.
+fn isolation_words(value: &[u8]) -> Option<&'static str> {
+    match value.to_ascii_uppercase().as_slice() {
+        b"READ-UNCOMMITTED" => Some("READ UNCOMMITTED"),
+        b"READ-COMMITTED" => Some("READ COMMITTED"),
+        b"REPEATABLE-READ" => Some("REPEATABLE READ"),
+        b"SERIALIZABLE" => Some("SERIALIZABLE"),
+        _ => None,
     }
 }
 

@@ -470,7 +470,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if !fx.failed && matches!(lexed.first_keyword.as_str(), "alter" | "drop" | "rename" | "create") {
             super::insert_id::forget_auto_increment(&self.shared);
         }
+        let one_shot = self.pins.has(crate::frontend::pins::Pin::NextTransaction);
         self.settle(sql, lexed, class, &fx);
+        if !fx.failed && self.status & status::IN_TRANS != 0 {
+            // MySQL: a BEGIN inside a transaction opens the next one with the characteristics of the
+            // one it ends (measured on 9.7: its READ ONLY and its isolation level); MariaDB: with the
+            // session's.
+            let begins = class.tx == Some(sluice_router::classify::Tx::Begin) || class.read_only_transaction;
+            if !in_tx || (begins && !self.held_is_mysql()) {
+                self.tx_isolation = if one_shot { None } else { self.vars.tx_isolation().cloned() };
+            }
+        }
         let set_ended_tx =
             in_tx && !fx.failed && self.status & status::IN_TRANS == 0 && lexed.first_keyword == "set";
         if set_ended_tx && !read_only_tx && self.vars.tx_read_only() {

@@ -320,6 +320,10 @@ pub struct Session<S> {
     deferred: Deferred,
     /// The open transaction changed something (its COMMIT is then a write for read-your-writes).
     tx_wrote: bool,
+    /// The isolation level the open transaction started with (the session's then; `None` when a
+    /// one-shot `SET TRANSACTION` set it): a READ ONLY transaction sluice moves from a replica to the
+    /// primary starts there at that level, not at a level the session set since.
+    tx_isolation: Option<bytes::Bytes>,
     /// LAST_INSERT_ID() as the client would see it.
     last_insert_id: u64,
     /// The previous statement's route (SHOW LAST ROUTE).
@@ -442,6 +446,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tx_wrote: false,
             found_check: None,
             deferred: Deferred::default(),
+            tx_isolation: None,
             last_insert_id: 0,
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),

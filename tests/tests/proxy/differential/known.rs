@@ -337,6 +337,23 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // MySQL default seed: a READ ONLY transaction moved from its replica to the primary (a
+            // user variable must live there) starts there at the level it began with, not at the one
+            // the session set since; MySQL's START TRANSACTION inside it keeps that level (no warning
+            // for WITH CONSISTENT SNAPSHOT, which it ignores outside REPEATABLE READ).
+            "moved_read_only_transaction_keeps_its_isolation",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                q("SET @a = 1"),
+                q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+                q("SHOW WARNINGS"),
+                q("COMMIT"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            ]],
+        ),
+        (
             "row_count_after_sets_on_a_kept_connection",
             vec![vec![
                 q("SELECT CAST('abc' AS INT)"),
