@@ -35,6 +35,8 @@ pub struct MemberHealth {
     /// GTID position applied (`gtid_slave_pos` on a MariaDB replica, `gtid_binlog_pos` on a MariaDB
     /// primary, `gtid_executed` on MySQL).
     pub gtid: Option<String>,
+    /// The server's flavour, from its handshake (None until a check connects).
+    pub flavor: Option<super::Flavor>,
     /// Why the last check failed.
     pub error: Option<String>,
     /// How long the last check took.
@@ -175,6 +177,7 @@ fn unhealthy(target: &Target, error: Option<String>, check_time: Duration) -> Me
         applying: false,
         reconnecting: false,
         gtid: None,
+        flavor: None,
         error,
         check_time,
     }
@@ -190,7 +193,8 @@ pub async fn check(target: &Target, conn: &mut Option<BackendConn>) -> MemberHea
     let result = check_inner(target, conn).await;
     let mut h = unhealthy(target, None, started.elapsed());
     match result {
-        Ok(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid }) => {
+        Ok(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid, flavor }) => {
+            h.flavor = Some(flavor);
             h.healthy = true;
             h.read_only = Some(read_only);
             h.replicating = replicating;
@@ -215,6 +219,7 @@ struct Checked {
     applying: bool,
     reconnecting: bool,
     gtid: Option<String>,
+    flavor: super::Flavor,
 }
 
 async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<Checked, Error> {
@@ -259,7 +264,15 @@ async fn check_inner(target: &Target, conn: &mut Option<BackendConn>) -> Result<
                 lag_ms = Some(ms);
             }
         }
-        Ok::<_, Error>(Checked { read_only, replicating, lag_ms, applying, reconnecting, gtid })
+        Ok::<_, Error>(Checked {
+            read_only,
+            replicating,
+            lag_ms,
+            applying,
+            reconnecting,
+            gtid,
+            flavor: c.flavor,
+        })
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
@@ -532,6 +545,7 @@ mod tests {
             applying,
             reconnecting,
             gtid: None,
+            flavor: None,
             error: None,
             check_time: Duration::ZERO,
         }

@@ -16,6 +16,14 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    /// `mariadb` or `mysql` (SHOW BACKENDS, /status).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MariaDb => "mariadb",
+            Self::MySql => "mysql",
+        }
+    }
+
     /// From the server's version string.
     pub fn from_version(v: &[u8]) -> Self {
         if v.windows(7).any(|w| w.eq_ignore_ascii_case(b"mariadb")) { Self::MariaDb } else { Self::MySql }

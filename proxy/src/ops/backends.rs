@@ -35,6 +35,12 @@ pub struct BackendRow {
     pub idle: usize,
     /// The most its pools lend, summed.
     pub max: usize,
+    /// `mariadb` or `mysql`, from its handshake (`None` before a check connects).
+    pub flavor: Option<&'static str>,
+    /// A replica's replication: `running`, `reconnecting` (its IO thread retries a primary that is
+    /// gone), `io_stopped` or `stopped` (its SQL thread: it applies nothing, so reads skip it);
+    /// `None` for a member that does not replicate.
+    pub replication: Option<&'static str>,
 }
 
 /// A backend's role in its group's routing view.
@@ -135,6 +141,15 @@ pub fn rows(shared: &Shared) -> Vec<BackendRow> {
                 in_use,
                 idle,
                 max,
+                flavor: h.and_then(|h| h.flavor).map(|f| f.as_str()),
+                replication: h.filter(|h| h.healthy && h.replicating).map(|h| {
+                    match (h.applying, h.reconnecting) {
+                        (false, _) => "stopped",
+                        (true, true) => "reconnecting",
+                        (true, false) if h.lag_ms.is_some() => "running",
+                        (true, false) => "io_stopped",
+                    }
+                }),
             });
         }
     }

@@ -479,6 +479,8 @@ fn status(shared: &Shared) -> String {
                 "lag_ms": b.lag_ms,
                 "weight": b.weight,
                 "error": b.error,
+                "flavor": b.flavor,
+                "replication": b.replication,
                 "pool": {"in_use": b.in_use, "idle": b.idle, "max": b.max},
             })
         })

@@ -432,6 +432,7 @@ mod tests {
             applying: replicating,
             reconnecting: false,
             gtid: None,
+            flavor: None,
             error: None,
             check_time: Duration::ZERO,
         }

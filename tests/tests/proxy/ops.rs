@@ -54,6 +54,10 @@ async fn admin_interface_and_http_show_what_sessions_did() {
     let roles: Vec<String> = backends.iter().map(|r| col(r, "role")).collect();
     assert_eq!(roles, ["primary", "replica", "replica"]);
     assert!(backends.iter().all(|r| col(r, "state") == "online"));
+    // Each member's flavour from its handshake; replication only for replicas, running.
+    assert!(backends.iter().all(|r| col(r, "flavor") == topo.flavor.name()), "{backends:?}");
+    let replication: Vec<String> = backends.iter().map(|r| col(r, "replication")).collect();
+    assert_eq!(replication, ["", "running", "running"]);
     let pools: Vec<Row> = a.query("SHOW POOLS").await.expect("show pools");
     assert!(!pools.is_empty());
     let pins: Vec<Row> = a.query("SHOW PINS").await.expect("show pins");

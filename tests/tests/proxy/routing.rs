@@ -702,6 +702,13 @@ async fn private_lagging_or_stopped_replica_leaves_reads() {
     let mut root0 = Conn::new(private.root_opts(r0)).await.expect("root on replica 0");
     root0.query_drop(ctl.stop_sql_thread).await.expect("stop sql thread");
     wait_for_ids(&mut c, [r1.server_id].into(), "replica 0 stopped").await;
+    // SHOW BACKENDS says why.
+    let admin = p.admin_addr().expect("admin listener");
+    let mut a = Conn::new(sluice_tests::direct_opts(admin, "admin", "admin")).await.expect("admin login");
+    let backends: Vec<Row> = a.query("SHOW BACKENDS").await.expect("show backends");
+    let r0_row = backends.iter().find(|r| super::ops::col(r, "address") == r0.addr.to_string()).expect("row");
+    assert_eq!(super::ops::col(r0_row, "replication"), "stopped");
+    assert_eq!(super::ops::col(r0_row, "lag_ms"), "");
     root0.query_drop(ctl.start_sql_thread).await.expect("start sql thread");
     wait_for_ids(&mut c, both.clone(), "replica 0 back").await;
 

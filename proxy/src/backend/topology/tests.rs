@@ -19,6 +19,7 @@ fn replicas_still_applying_serve_reads_while_the_primary_is_down() {
         applying,
         reconnecting: false,
         gtid: None,
+        flavor: None,
         error: None,
         check_time: std::time::Duration::ZERO,
     };

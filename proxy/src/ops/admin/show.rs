@@ -101,6 +101,8 @@ pub(super) fn show_backends(shared: &Shared) -> Answer {
                 text(b.in_use),
                 text(b.idle),
                 b.error.map(Bytes::from),
+                b.flavor.and_then(text),
+                b.replication.and_then(text),
             ]
         })
         .collect();
@@ -116,6 +118,8 @@ pub(super) fn show_backends(shared: &Shared) -> Answer {
             "conns_in_use",
             "conns_idle",
             "last_error",
+            "flavor",
+            "replication",
         ],
         rows,
     )
