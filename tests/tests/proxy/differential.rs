@@ -77,7 +77,8 @@ struct Names {
 /// on the server alone), so a replica read diverges through no fault of sluice's. It also takes the
 /// implicit READ lock on a foreign-key child only on a connection that was never reset, which the
 /// direct twin's reset and change-user steps undo and sluice's renewed connections keep
-/// (`Pool::renew`).
+/// (`Pool::renew`); after such a reset an INSERT failing its foreign key check also uses up an
+/// AUTO_INCREMENT value (a new connection's does not), so the failing child insert names its id.
 ///
 /// `SELECT @a, ? + 1` casts `@a`: MySQL fixes a user variable's column type when the statement is
 /// prepared, and sluice prepares a client's statement again on the connection it executes on, where
@@ -99,7 +100,8 @@ impl Names {
         let template = match (self.mysql, self.generated) {
             (true, true) => mysql_words(template)
                 .replace("LOCK TABLES {t} WRITE", "DO 0")
-                .replace("LOCK TABLES {t} READ", "DO 0"),
+                .replace("LOCK TABLES {t} READ", "DO 0")
+                .replace("INSERT INTO {c} (pid) VALUES (999)", "INSERT INTO {c} (id, pid) VALUES (999, 999)"),
             (true, false) => mysql_words(template),
             (false, _) => template.to_owned(),
         };
