@@ -135,8 +135,12 @@ run_tests() {
 # every shared-topology and private-topology test run there; tests of what only MariaDB has skip with a
 # printed reason). Left out, as open work with its reason:
 #   fault_primary_killed_under_mixed_load_loses_no_acknowledged_write — on MySQL some autocommit reads
-#   (2 and 100 in two runs, none in a third) go to the killed primary ("Connection refused") instead
-#   of the replicas while it is down; no acknowledged write is lost there.
+#   (2 and 100 in two runs, none in others) fail with "Connection refused" while the primary is down;
+#   no acknowledged write is lost. Cause (debug log): the readers share the writers' user, so
+#   read-your-writes needs the writers' last GTIDs; a write the primary acknowledged just before the
+#   kill but had not shipped is on no replica, the 0.1 s wait times out and the read falls back to the
+#   dead primary. Whether such a read should fail with a clear error or read a replica without the
+#   write is still to be decided.
 # The generated differential runs here with server bugs it would trip over left out of its sequences
 # (tests/tests/proxy/differential.rs, `mysql_words`).
 MYSQL_SUITE_FILTER='not test(fault_primary_killed_under_mixed_load_loses_no_acknowledged_write)'
