@@ -349,6 +349,13 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Ends the session (COM_QUIT; the server answers nothing). Errors are ignored: the connection
+    /// is being dropped either way.
+    pub async fn quit(&mut self) {
+        self.stream.write(0, &[command::QUIT]);
+        let _ = self.stream.flush().await;
+    }
+
     /// Turns multi-statements on or off for this connection (COM_SET_OPTION).
     pub async fn set_multi_statements(&mut self, label: &str, on: bool) -> Result<()> {
         // MYSQL_OPTION_MULTI_STATEMENTS_ON = 0, _OFF = 1.

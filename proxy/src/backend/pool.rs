@@ -248,6 +248,9 @@ impl Pool {
         match conn.flavor {
             super::Flavor::MariaDb => conn.reset(&self.spec).await,
             super::Flavor::MySql => {
+                // The old session goes first (COM_QUIT: its locks and transaction end now, it does
+                // not count as an aborted client, and its backend slot is the new one's).
+                conn.quit().await;
                 *conn = self.open().await?;
                 Ok(())
             }

@@ -483,12 +483,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.acquire_primary(RouteReason::ReadOnlyTransactionMoved).await?;
         // At the level it started with: the session may have set another one since, for its next
         // transactions.
+        let mut one_shot = false;
         if let Some(level) = self.tx_isolation.as_deref().and_then(isolation_words)
             && self.vars.tx_isolation() != self.tx_isolation.as_ref()
         {
             self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
+            one_shot = true;
         }
-        self.query_held("START TRANSACTION READ ONLY").await?;
+        if let Err(e) = self.query_held("START TRANSACTION READ ONLY").await {
+            if let (true, Some(h)) = (one_shot, self.held.as_mut()) {
+                // The level is still pending there: reset before anyone else borrows it.
+                h.guard.conn().hidden_state = true;
+            }
+            return Err(e);
+        }
         self.status |= status::IN_TRANS;
         self.add_pin(Pin::Transaction);
         Ok(())
@@ -575,6 +583,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if let Some(h) = self.held.as_mut() {
             // FOUND_ROWS() warned: emptied by the client's statement, or before anyone reuses it.
+            h.guard.conn().diagnostics_pending = true;
+        }
+        Ok(())
+    }
+
+    /// Runs every read put off (`Session::deferred`) now, whatever comes next: before the held
+    /// connection goes back idle, or a COM_STMT_PREPARE that may move the session elsewhere.
+    pub(super) async fn flush_deferred(&mut self) -> Result<()> {
+        if !self.deferred.any() {
+            return Ok(());
+        }
+        let d = std::mem::take(&mut self.deferred);
+        if self.held.is_none() {
+            return Ok(());
+        }
+        if d.collation {
+            self.read_back_collation().await?;
+        }
+        if let Some(id) = d.insert_id {
+            self.decide_insert_id(id, false).await?;
+        }
+        if d.counts {
+            self.read_back_counts_now().await?;
+        }
+        if let Some(h) = self.held.as_mut() {
             h.guard.conn().diagnostics_pending = true;
         }
         Ok(())
@@ -929,13 +962,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.pins.remove(Pin::Transaction);
         }
         if self.pins.has(Pin::NextTransaction)
-            && (self.status & status::IN_TRANS != 0
-                || (!fx.failed
-                    && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback))
-                        || commits_implicitly(lexed, class))))
+            && !fx.failed
+            && self.status & status::IN_TRANS == 0
+            && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback)) || commits_implicitly(lexed, class))
         {
-            // The transaction that uses the one-shot characteristics is open (the transaction pin
-            // holds until it ends, which clears them) or ended.
+            // COMMIT, ROLLBACK or an implicit commit cleared the one-shot characteristics. Not the
+            // end of a transaction by `SET autocommit = 1`: the next transaction still gets them
+            // (measured on MariaDB 10.11 and MySQL 9.7), so the pin stays through it.
             self.pins.remove(Pin::NextTransaction);
         }
         if !fx.failed && sets_next_transaction(lexed) {
@@ -1322,6 +1355,8 @@ fn sets_next_transaction(lexed: &Lexed) -> bool {
         && lexed.statements.len() == 1
         && (lexed.text.starts_with("set transaction ")
             || set_items(&lexed.text).iter().any(|item| {
+                // `@@\`tx_isolation\`` lexes as `@@ \`tx_isolation\``.
+                let item = item.replacen("@@ ", "@@", 1).replace('`', "");
                 let name = item.split(['=', ' ']).next().unwrap_or("").trim_end_matches(':');
                 matches!(
                     name,
@@ -1472,6 +1507,8 @@ mod tests {
         assert!(next("SET @@tx_isolation = 'SERIALIZABLE'"));
         assert!(next("SET @@transaction_read_only = 1"));
         assert!(next("SET sql_mode = '', @@tx_read_only = 1"));
+        assert!(next("SET @@`tx_isolation` = 'SERIALIZABLE'"));
+        assert!(next("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"));
         assert!(!next("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
         assert!(!next("SET GLOBAL TRANSACTION READ ONLY"));
         assert!(!next("SET tx_isolation = 'SERIALIZABLE'"));

@@ -64,8 +64,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(())
             }
             // MySQL empties the diagnostics area at every statement: with the client's warnings on
-            // the connection the question waits for its next statement (`Session::deferred`).
-            None if fx.warnings > 0 && self.held_is_mysql() => {
+            // the connection the question waits for its next statement (`Session::deferred`) —
+            // unless FOUND_ROWS() waits there too (INSERT … SELECT): a FOUND_ROWS() or
+            // LAST_INSERT_ID() asked next would run on that connection before the question.
+            None if fx.warnings > 0
+                && self.held_is_mysql()
+                && class.found_rows != sluice_router::classify::FoundRows::Unknown =>
+            {
                 self.deferred.insert_id = Some(id);
                 Ok(())
             }

@@ -547,6 +547,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 p = self.client.read() => p,
                 // Lazy: no timer (nor clock read) unless the branch is enabled and polled.
                 () = async { tokio::time::sleep(hold_idle).await }, if holding => {
+                    // Reads put off for the client's next statement run before the connection goes.
+                    if self.deferred.any()
+                        && self.flush_deferred().await.is_err()
+                        && let Some(h) = self.held.as_mut()
+                    {
+                        h.guard.mark_broken();
+                    }
                     self.release_held();
                     continue;
                 }

@@ -349,6 +349,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ),
             ));
         }
+        // A PREPARE empties the diagnostics area anyway, and may run on another connection.
+        self.flush_deferred().await?;
         let mut p = p;
         let mode = self.lex_mode();
         let mut lexed = Arc::new(sluice_router::lexer::lex_with(&p.payload[1..], mode));

@@ -304,6 +304,24 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
                 vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
                 vec![q("SET @@tx_isolation = 'READ-UNCOMMITTED'"), q("SELECT 1")],
                 vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                // A transaction ended by `SET autocommit = 1` leaves them pending (review finding,
+                // measured on both servers): kept there, and not the next client's.
+                vec![
+                    q("SET autocommit = 0"),
+                    q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                    q("SELECT COUNT(*) FROM {t}"),
+                    q("SET autocommit = 1"),
+                ],
+                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                vec![
+                    q("SET autocommit = 0"),
+                    q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                    q("SELECT COUNT(*) FROM {t}"),
+                    q("SET autocommit = 1"),
+                    q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+                    q("SHOW WARNINGS"),
+                    q("COMMIT"),
+                ],
                 vec![q("SET TRANSACTION READ ONLY"), q("SELECT 1")],
                 vec![q("INSERT INTO {t} (v, s) VALUES (5, 'ro')"), q("SELECT COUNT(*) FROM {t}")],
                 vec![
