@@ -490,6 +490,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if read_only_tx && set_ended_tx {
             self.keep_read_only_leftover().await?;
         }
+        if set_ended_tx
+            && self.tx_isolation.is_some()
+            && self.vars.tx_isolation() != self.tx_isolation.as_ref()
+        {
+            // The ended transaction's isolation level outlives it on this connection: its next
+            // transaction still runs at it (measured on MariaDB 10.11 and MySQL 9.7), until COMMIT,
+            // ROLLBACK or an implicit commit, whatever the session variable says now.
+            self.add_pin(crate::frontend::pins::Pin::NextTransaction);
+        }
         Ok(fx)
     }
 

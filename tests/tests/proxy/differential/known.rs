@@ -322,6 +322,26 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
                     q("SHOW WARNINGS"),
                     q("COMMIT"),
                 ],
+                // The same with the session's level changed inside the transaction: the connection's
+                // next transaction runs at the old one (review finding, both servers).
+                vec![
+                    q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                    q("SET autocommit = 0"),
+                    q("SELECT COUNT(*) FROM {t}"),
+                    q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+                    q("SET autocommit = 1"),
+                ],
+                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                vec![
+                    q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                    q("SET autocommit = 0"),
+                    q("SELECT COUNT(*) FROM {t}"),
+                    q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+                    q("SET autocommit = 1"),
+                    q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+                    q("SHOW WARNINGS"),
+                    q("COMMIT"),
+                ],
                 vec![q("SET TRANSACTION READ ONLY"), q("SELECT 1")],
                 vec![q("INSERT INTO {t} (v, s) VALUES (5, 'ro')"), q("SELECT COUNT(*) FROM {t}")],
                 vec![
