@@ -57,8 +57,10 @@ pub enum Pin {
     /// `SET TRANSACTION …` without SESSION (or `SET @@tx_isolation = …`, `@@transaction_read_only`…
     /// without a scope) set the characteristics of the connection's next transaction only, and the
     /// server keeps them until a transaction uses them: statements without transactional tables and
-    /// failed ones do not (measured on MariaDB 10.11). Kept on that connection until a transaction
-    /// opens, or COMMIT, ROLLBACK or a statement that commits implicitly ends it.
+    /// failed ones do not, nor does a transaction that `SET autocommit = 1` ends (measured on
+    /// MariaDB 10.11 and MySQL 9.7). Also after such a transaction when the session changed its
+    /// isolation level inside it: the connection's next transaction runs at the old one. Kept on that
+    /// connection until COMMIT, ROLLBACK or a statement that commits implicitly succeeds.
     NextTransaction,
 }
 
