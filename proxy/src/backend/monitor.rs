@@ -454,14 +454,24 @@ pub async fn run_with(
     let mut conns: Vec<Option<BackendConn>> = Vec::new();
     let mut was_unhealthy: Vec<bool> = Vec::new();
     let mut last_lag: Vec<Option<(u64, Instant)>> = Vec::new();
+    let mut last_flavor: Vec<Option<Flavor>> = Vec::new();
     loop {
         let targets = targets.load_full();
         // Slots are append-only: a longer list keeps every earlier connection where it was.
         conns.resize_with(targets.len(), || None);
         was_unhealthy.resize(targets.len(), false);
         last_lag.resize(targets.len(), None);
+        last_flavor.resize(targets.len(), None);
         let mut snap = check_all(&targets, &mut conns).await;
         estimate_reconnecting_lag(&mut snap, &mut last_lag);
+        // A member that fails a check keeps the flavour its last handshake showed (SHOW BACKENDS).
+        let members = snap.groups.iter_mut().flat_map(|(_, m)| m.iter_mut());
+        for (m, known) in members.zip(last_flavor.iter_mut()) {
+            match m.flavor {
+                Some(f) => *known = Some(f),
+                None => m.flavor = *known,
+            }
+        }
         let flat = snap.groups.iter().flat_map(|(g, m)| m.iter().map(move |m| (g, m)));
         for (((g, m), was), t) in flat.zip(was_unhealthy.iter_mut()).zip(targets.iter()) {
             if t.removed {

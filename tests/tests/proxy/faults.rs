@@ -178,6 +178,8 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
         );
     }
     assert!(!members[0].healthy, "the monitor did not notice the primary's death");
+    // SHOW BACKENDS still names its flavour (its last handshake's).
+    assert!(members[0].flavor.is_some(), "the dead primary's flavour was forgotten");
     // Load balancers that need writes see it; readiness (reads still work) and liveness stay up.
     let http = p.http_addr().expect("http");
     assert_eq!(super::ops::http_get(http, "/health").await.0, 503);
