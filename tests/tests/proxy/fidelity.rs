@@ -440,3 +440,34 @@ async fn an_account_with_an_empty_password_logs_in_as_on_the_primary() {
     assert_eq!(got_native, want, "mysql_native_password greeting");
     assert!(want[0].ends_with(": ok") && want[2].contains("1045"), "{want:?}");
 }
+
+/// COM_CHANGE_USER and COM_RESET_CONNECTION end what the session held on its backend connection
+/// before the client hears back, as a server does: a named lock is free for the session's very next
+/// statement, which may run on another pooled connection (long-run seed 0xf5cd: the pool's background
+/// reset came too late). Another session holds connections too, so the pool has more than one.
+#[tokio::test]
+async fn reset_and_change_user_release_named_locks_at_once() {
+    let (topo, schema) = setup("reset_locks").await;
+    let p = sluice_tests::start_proxy(topo.sluice_config()).await;
+    let mut c = connect(&p, "app", "app", &schema).await;
+    let mut other = connect(&p, "app", "app", &schema).await;
+    let tag = std::process::id();
+    for i in 0..20 {
+        // Keep a few primary connections idle in the pool for the next statement to take.
+        other.query_drop("DO 0").await.expect("other");
+        let name = format!("reset_lock_{tag}_{i}");
+        let got: Option<i64> = c.query_first(format!("SELECT GET_LOCK('{name}', 5)")).await.expect("lock");
+        assert_eq!(got, Some(1));
+        if i % 2 == 0 {
+            c.change_user(ChangeUserOpts::default()).await.expect("change user");
+        } else {
+            c.reset().await.expect("reset");
+        }
+        // Routed like any named-lock statement: to the primary, where the lock lives.
+        let used: Option<(i64, i64)> = c
+            .query_first(format!("SELECT IS_USED_LOCK('{name}') IS NOT NULL, IS_FREE_LOCK('{name}')"))
+            .await
+            .expect("free?");
+        assert_eq!(used, Some((0, 1)), "round {i}: the lock outlived the session's reset");
+    }
+}

@@ -680,9 +680,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// answers it and gives back any held connection for a reset.
     async fn reset_connection(&mut self, p: Packet) -> Result<Next> {
         let schema = self.schema.clone();
-        if let Some(h) = self.held.take() {
-            drop(h.guard); // reset by the pool
-        }
+        self.reset_held_now().await;
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
         self.begin_session().await?;
@@ -693,6 +691,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.schema = schema;
         self.reply_ok(p.next_seq).await?;
         Ok(Next::Continue)
+    }
+
+    /// Resets the held connection before the client hears back (COM_RESET_CONNECTION,
+    /// COM_CHANGE_USER), as a server does: what the session held there that others can see (named
+    /// locks, LOCK TABLES, an open transaction's row locks) is gone before its next statement, which
+    /// may run on another connection. Then the connection goes back to the pool as new; a failed
+    /// reset closes it.
+    async fn reset_held_now(&mut self) {
+        let Some(mut h) = self.held.take() else { return };
+        match h.guard.renew().await {
+            Ok(()) => h.guard.release_clean(),
+            Err(_) => h.guard.mark_broken(),
+        }
     }
 
     /// Sends an OK with the session's status.
@@ -773,9 +784,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // The old user's slot is given back here.
             self.user_slot = slot;
         }
-        if let Some(h) = self.held.take() {
-            drop(h.guard); // reset by the pool
-        }
+        self.reset_held_now().await;
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
         self.handle.set_user(&user.name);
@@ -806,9 +815,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         self.failed_change_users = self.failed_change_users.saturating_add(1);
         let schema = self.schema.clone();
-        if let Some(h) = self.held.take() {
-            drop(h.guard); // reset by the pool
-        }
+        self.reset_held_now().await;
         self.pins = super::Pins::default();
         self.stmts = super::prepared::ClientStmts::default();
         let reset = self.begin_session().await;

@@ -392,6 +392,23 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // Long run seed 0xf5cd: COM_CHANGE_USER / COM_RESET_CONNECTION release the session's named
+            // locks before the client hears back, as the server does; the pool's background reset came
+            // too late for the session's next statement, which ran on another connection.
+            "reset_releases_named_locks_before_the_next_statement",
+            vec![vec![
+                q("SELECT GET_LOCK('{lk}', 5)"),
+                Op::ChangeUser,
+                q("SELECT IS_USED_LOCK('{lk}') IS NOT NULL, IS_FREE_LOCK('{lk}')"),
+                q("SELECT GET_LOCK('{lk}', 5)"),
+                q("SET autocommit = 0"),
+                q("INSERT INTO {t} (v, s) VALUES (4, 'lk')"),
+                Op::Reset,
+                q("SELECT IS_USED_LOCK('{lk}') IS NOT NULL, IS_FREE_LOCK('{lk}')"),
+                q("SELECT COUNT(*) FROM {t} WHERE s = 'lk'"),
+            ]],
+        ),
+        (
             "row_count_after_sets_on_a_kept_connection",
             vec![vec![
                 q("SELECT CAST('abc' AS INT)"),
