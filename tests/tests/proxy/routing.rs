@@ -67,7 +67,10 @@ async fn reads_spread_over_replicas_writes_on_primary_transactions_stick() {
     c.query_drop("COMMIT").await.expect("commit");
     assert_eq!(last_route(&mut c).await.2, "");
 
-    // A read-only transaction runs on one replica from start to end.
+    // A read-only transaction runs on one replica from start to end. (It must see the session's
+    // UPDATE: on a loaded machine a replica may take longer than gtid_wait_timeout_ms to apply it, and
+    // the transaction would then rightly start on the primary.)
+    topo.wait_replicas_caught_up().await;
     c.query_drop("START TRANSACTION READ ONLY").await.expect("start ro");
     let first = server_id(&mut c).await;
     assert!(replicas.contains(&first), "read-only transaction on {first}");
