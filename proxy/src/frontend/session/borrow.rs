@@ -567,7 +567,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if d.counts && class.target == sluice_router::classify::Target::Last {
             return Ok(());
         }
-        self.deferred = super::Deferred::default();
+        self.flush_deferred().await
+    }
+
+    /// Runs every read put off (`Session::deferred`) now, whatever comes next: for [`Self::run_deferred`],
+    /// before the held connection goes back idle, or before a COM_STMT_PREPARE that may move the
+    /// session elsewhere.
+    pub(super) async fn flush_deferred(&mut self) -> Result<()> {
+        if !self.deferred.any() {
+            return Ok(());
+        }
+        let d = std::mem::take(&mut self.deferred);
         if self.held.is_none() {
             return Ok(());
         }
@@ -583,31 +593,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if let Some(h) = self.held.as_mut() {
             // FOUND_ROWS() warned: emptied by the client's statement, or before anyone reuses it.
-            h.guard.conn().diagnostics_pending = true;
-        }
-        Ok(())
-    }
-
-    /// Runs every read put off (`Session::deferred`) now, whatever comes next: before the held
-    /// connection goes back idle, or a COM_STMT_PREPARE that may move the session elsewhere.
-    pub(super) async fn flush_deferred(&mut self) -> Result<()> {
-        if !self.deferred.any() {
-            return Ok(());
-        }
-        let d = std::mem::take(&mut self.deferred);
-        if self.held.is_none() {
-            return Ok(());
-        }
-        if d.collation {
-            self.read_back_collation().await?;
-        }
-        if let Some(id) = d.insert_id {
-            self.decide_insert_id(id, false).await?;
-        }
-        if d.counts {
-            self.read_back_counts_now().await?;
-        }
-        if let Some(h) = self.held.as_mut() {
             h.guard.conn().diagnostics_pending = true;
         }
         Ok(())

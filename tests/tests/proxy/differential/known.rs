@@ -15,6 +15,25 @@ fn q(s: &str) -> Op {
 
 /// (name, sessions: each a list of steps).
 fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
+    // WITH CONSISTENT SNAPSHOT warns at READ UNCOMMITTED only: what shows the level a transaction got.
+    let snapshot = || vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")];
+    let one_shot_then_autocommit = || {
+        vec![
+            q("SET autocommit = 0"),
+            q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+            q("SELECT COUNT(*) FROM {t}"),
+            q("SET autocommit = 1"),
+        ]
+    };
+    let level_changed_then_autocommit = || {
+        vec![
+            q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+            q("SET autocommit = 0"),
+            q("SELECT COUNT(*) FROM {t}"),
+            q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            q("SET autocommit = 1"),
+        ]
+    };
     vec![
         (
             "pymysql_autocommit_leak_loses_writes",
@@ -298,50 +317,22 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             // client's.
             "next_transaction_characteristics_leak",
             vec![
-                // WITH CONSISTENT SNAPSHOT warns at READ UNCOMMITTED only (SET SESSION TRANSACTION
-                // would clear the one-shot level: the next client does not set its own).
+                // The next client sets no level of its own (SET SESSION TRANSACTION would clear the
+                // one-shot level).
                 vec![q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")],
-                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                snapshot(),
                 vec![q("SET @@tx_isolation = 'READ-UNCOMMITTED'"), q("SELECT 1")],
-                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
+                snapshot(),
                 // A transaction ended by `SET autocommit = 1` leaves them pending (review finding,
                 // measured on both servers): kept there, and not the next client's.
-                vec![
-                    q("SET autocommit = 0"),
-                    q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
-                    q("SELECT COUNT(*) FROM {t}"),
-                    q("SET autocommit = 1"),
-                ],
-                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
-                vec![
-                    q("SET autocommit = 0"),
-                    q("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
-                    q("SELECT COUNT(*) FROM {t}"),
-                    q("SET autocommit = 1"),
-                    q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
-                    q("SHOW WARNINGS"),
-                    q("COMMIT"),
-                ],
+                one_shot_then_autocommit(),
+                snapshot(),
+                [one_shot_then_autocommit(), snapshot()].concat(),
                 // The same with the session's level changed inside the transaction: the connection's
                 // next transaction runs at the old one (review finding, both servers).
-                vec![
-                    q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
-                    q("SET autocommit = 0"),
-                    q("SELECT COUNT(*) FROM {t}"),
-                    q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
-                    q("SET autocommit = 1"),
-                ],
-                vec![q("START TRANSACTION WITH CONSISTENT SNAPSHOT"), q("SHOW WARNINGS"), q("COMMIT")],
-                vec![
-                    q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
-                    q("SET autocommit = 0"),
-                    q("SELECT COUNT(*) FROM {t}"),
-                    q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
-                    q("SET autocommit = 1"),
-                    q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
-                    q("SHOW WARNINGS"),
-                    q("COMMIT"),
-                ],
+                level_changed_then_autocommit(),
+                snapshot(),
+                [level_changed_then_autocommit(), snapshot()].concat(),
                 vec![q("SET TRANSACTION READ ONLY"), q("SELECT 1")],
                 vec![q("INSERT INTO {t} (v, s) VALUES (5, 'ro')"), q("SELECT COUNT(*) FROM {t}")],
                 vec![
