@@ -133,19 +133,10 @@ run_tests() {
 
 # The whole integration suite a second time, on the MySQL topology (SLUICE_TEST_FLAVOR=mysql makes
 # every shared-topology and private-topology test run there; tests of what only MariaDB has skip with a
-# printed reason). Left out, as open work with its reason:
-#   fault_primary_killed_under_mixed_load_loses_no_acknowledged_write — on MySQL some autocommit reads
-#   (2 and 100 in two runs, none in others) fail with "Connection refused" while the primary is down;
-#   no acknowledged write is lost. Cause (debug log): the readers share the writers' user, so
-#   read-your-writes needs the writers' last GTIDs; a write the primary acknowledged just before the
-#   kill but had not shipped is on no replica, the 0.1 s wait times out and the read falls back to the
-#   dead primary. Whether such a read should fail with a clear error or read a replica without the
-#   write is still to be decided.
-# The generated differential runs here with server bugs it would trip over left out of its sequences
-# (tests/tests/proxy/differential.rs, `mysql_words`).
-MYSQL_SUITE_FILTER='not test(fault_primary_killed_under_mixed_load_loses_no_acknowledged_write)'
+# printed reason). The generated differential runs here with server bugs it would trip over left out of
+# its sequences (tests/tests/proxy/differential.rs, `mysql_words`).
 run_tests_mysql() {
-  SLUICE_TEST_FLAVOR=mysql cargo nextest run -p sluice-tests --no-fail-fast -E "$MYSQL_SUITE_FILTER"
+  SLUICE_TEST_FLAVOR=mysql cargo nextest run -p sluice-tests --no-fail-fast
 }
 
 # A short fuzz smoke: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 5) each, failing on

@@ -876,6 +876,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             && let Some((Some(gtid), _)) = &self.last_write
             && self.shared.config().routing.read_your_writes == ReadYourWrites::Gtid
             && Some(choice.member) != primary
+            // A replica hint (comment or rule) opts the read out of read-your-writes, as the router did.
+            && choice.reason != RouteReason::Router(sluice_router::route::Reason::ReplicaHint)
             && !self.ctx_has_applied(choice.member, gtid)
         {
             result = self.wait_for_gtid(&mut held, gtid.clone()).await;
@@ -889,11 +891,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tracing::debug!(error = %e, backend = %held.guard.label(), "replica not usable for this statement; using the primary");
                 drop(held);
                 let p = self.primary_member()?;
-                *choice = Choice { member: p, reason: choice_reason_fallback(&e), held: false, ..*choice };
-                Box::pin(self.acquire(choice, mentions_last_id)).await
+                let reason = choice_reason_fallback(&e);
+                *choice = Choice { member: p, reason, held: false, ..*choice };
+                match Box::pin(self.acquire(choice, mentions_last_id)).await {
+                    // Read-your-writes sent the read to a primary that cannot be reached: say so, and
+                    // keep the session (no connection of its was lost). A replica without the write
+                    // would answer, but wrongly: the write was acknowledged.
+                    Err(Error::Backend { backend, source }) if reason == RouteReason::ReplicaBehind => {
+                        Err(self.read_your_writes_unreachable(&backend, &source))
+                    }
+                    r => r,
+                }
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The ERR for a read that read-your-writes sent to the primary (no replica had applied the
+    /// session's last write in time) when the primary cannot be reached: the read cannot be answered
+    /// with the write in it, and an answer without it would be a stale read the client was promised
+    /// it would not get. 2013 like a write to the unreachable primary, but the session goes on.
+    fn read_your_writes_unreachable(
+        &self,
+        backend: &str,
+        source: &crate::core::error::BackendFailure,
+    ) -> Error {
+        let routing = &self.shared.config().routing;
+        let gtid = match &self.last_write {
+            Some((Some(g), _)) => g.to_string(),
+            _ => "unknown".to_string(),
+        };
+        Error::reply(
+            (2013, "HY000"),
+            format!(
+                "sluice could not reach backend {backend} ({source}) for a read that must see this user's last write (read-your-writes, GTID {gtid}): no replica had applied it within gtid_wait_timeout_ms = {} ms; retry when the primary is back, or relax [routing] read_your_writes / read_your_writes_scope",
+                routing.gtid_wait_timeout_ms
+            ),
+        )
     }
 
     /// Waits (up to `gtid_wait_timeout_ms`) for the replica to apply `gtid`; an error when it does
