@@ -209,8 +209,20 @@ pub(super) fn found_rows(toks: &[&str]) -> FoundRows {
         // measured); only the connection that ran it knows the number (duplicates and IGNORE make the
         // OK packet's count another one).
         "insert" | "replace" if toks.contains(&"select") => FoundRows::Unknown,
+        // A subquery that reads a table, inside DO, SET, INSERT … VALUES, UPDATE or DELETE: MariaDB
+        // 10.11 sets FOUND_ROWS() to the rows it found (`DO (SELECT v FROM u WHERE v = 2)`: 1,
+        // `SET @y = 1 IN (SELECT v FROM u)`: 1), MySQL 9.7 in some of them; one without a table
+        // (`DO 1 + (SELECT 2)`) leaves it on MariaDB. Only the connection knows.
+        _ if reads_in_subquery(toks) => FoundRows::Unknown,
         _ => FoundRows::Keeps,
     }
+}
+
+/// Whether a parenthesised `SELECT` (or `WITH`) with a `FROM` after it is in the statement.
+fn reads_in_subquery(toks: &[&str]) -> bool {
+    toks.windows(2)
+        .position(|w| w[0] == "(" && matches!(w[1], "select" | "with"))
+        .is_some_and(|i| toks[i..].contains(&"from"))
 }
 
 /// SHOW …: the forms MariaDB runs as a SELECT on information_schema set `FOUND_ROWS()`.

@@ -78,7 +78,9 @@ struct Names {
 /// implicit READ lock on a foreign-key child only on a connection that was never reset, which the
 /// direct twin's reset and change-user steps undo and sluice's renewed connections keep
 /// (`Pool::renew`); after such a reset an INSERT failing its foreign key check also uses up an
-/// AUTO_INCREMENT value (a new connection's does not), so the failing child insert names its id.
+/// AUTO_INCREMENT value (a new connection's does not), and it checks the foreign key after the
+/// primary key (1062 where a new connection gives 1452), so the failing child insert names a new id
+/// (the largest plus one).
 ///
 /// `SELECT @a, ? + 1` casts `@a`: MySQL fixes a user variable's column type when the statement is
 /// prepared, and sluice prepares a client's statement again on the connection it executes on, where
@@ -101,7 +103,12 @@ impl Names {
             (true, true) => mysql_words(template)
                 .replace("LOCK TABLES {t} WRITE", "DO 0")
                 .replace("LOCK TABLES {t} READ", "DO 0")
-                .replace("INSERT INTO {c} (pid) VALUES (999)", "INSERT INTO {c} (id, pid) VALUES (999, 999)"),
+                // A new id each time: MySQL 9.7 checks the foreign key before the primary key on
+                // a new connection (1452) and after it once the connection was reset (1062).
+                .replace(
+                    "INSERT INTO {c} (pid) VALUES (999)",
+                    "INSERT INTO {c} (id, pid) SELECT COALESCE(MAX(id), 0) + 1, 999 FROM {c}",
+                ),
             (true, false) => mysql_words(template),
             (false, _) => template.to_owned(),
         };
@@ -334,6 +341,8 @@ async fn run_session(
     let mut history: Vec<String> = Vec::new();
     let mut plan: Vec<(&'static str, Op)> = vec![("read_state", Op::Query(READ_STATE.into()))];
     let mut i = 0usize;
+    let mut sluice_done: Option<Instant> = None;
+    let mut longest_idle = Duration::ZERO;
     while i < steps + 2 {
         let (entry, op) = match plan.pop() {
             Some(p) => p,
@@ -354,8 +363,15 @@ async fn run_session(
         // Each twin under its own limit, so a report says which side hung (sluice, or the server
         // itself on an overloaded machine).
         let limit = Duration::from_secs(30);
-        let (a, b) =
-            tokio::join!(tokio::time::timeout(limit, s.run(&op)), tokio::time::timeout(limit, d.run(&op)));
+        // How long the sluice twin waited for its direct twin before this step: idle time on the
+        // sluice session, which sluice's idle limits (`[pool] hold_*_ms`) count.
+        let idle_before = sluice_done.map(|t: Instant| t.elapsed());
+        let timed_sluice = async {
+            let r = tokio::time::timeout(limit, s.run(&op)).await;
+            (r, Instant::now())
+        };
+        let ((a, done), b) = tokio::join!(timed_sluice, tokio::time::timeout(limit, d.run(&op)));
+        sluice_done = Some(done);
         let timed_out = |r: &Result<String, _>| r.is_err();
         let (a, b) = match (a, b) {
             (Ok(a), Ok(b)) => (a, b),
@@ -368,12 +384,15 @@ async fn run_session(
                 },
             ),
         };
+        longest_idle = longest_idle.max(idle_before.unwrap_or_default());
         history.push(format!("  {i:>3} [{entry}] {op}\n        -> {b}"));
         if a != b {
             let _ = s.side;
             out.divergence = Some(format!(
-                "DIVERGENCE seed={:#x} phase={phase} session={sid} step={i} entry={entry}\n  statement: {op}\n  sluice: {a}\n  direct: {b}\n  sequence so far (direct answers):\n{}",
+                "DIVERGENCE seed={:#x} phase={phase} session={sid} step={i} entry={entry}\n  statement: {op}\n  sluice: {a}\n  direct: {b}\n  the sluice session was idle {:?} before this step (the slowest wait of the session: {:?})\n  sequence so far (direct answers):\n{}",
                 ctx.seed,
+                idle_before.unwrap_or_default(),
+                longest_idle,
                 history.join("\n")
             ));
             break;
@@ -447,8 +466,16 @@ async fn round(
         divergences.extend(o.divergence);
     };
 
-    // Phase 1: concurrent sessions through sluice with the default config.
+    // Phase 1: concurrent sessions through sluice with the default config, but for how long a
+    // connection holding a session's warnings waits for its next statement: a direct connection keeps
+    // them for ever, sluice lets them go after `[pool] hold_diagnostics_ms` idle (by design, so idle
+    // clients hold no backend connection; docs/architecture.md). A sluice twin idles while its direct
+    // twin finishes a step, for seconds on a loaded machine (MySQL 9.7: two warnings read as 0 in
+    // long runs), so the harness keeps them for longer than a step may take
+    // (DIFF_HOLD_DIAGNOSTICS_MS to try shorter).
+    let hold_diagnostics_ms = env_u64("DIFF_HOLD_DIAGNOSTICS_MS", 120_000);
     let mut cfg = topo.sluice_config();
+    cfg.pool.hold_diagnostics_ms = hold_diagnostics_ms;
     if std::env::var_os("DIFF_READS_ON_PRIMARY").is_some() {
         cfg.routing.read_write_split = false;
     }
@@ -470,6 +497,7 @@ async fn round(
     // Phase 2: one session at a time through a small pool: each inherits earlier sessions' connections.
     let mut cfg = topo.sluice_config();
     cfg.pool.max_per_backend = 2;
+    cfg.pool.hold_diagnostics_ms = hold_diagnostics_ms;
     let p = sluice_tests::start_proxy(cfg).await;
     for sid in 0..seq_sessions {
         absorb(run_session(ctx.clone(), front(&p), "sequential", sid, seq_steps).await);

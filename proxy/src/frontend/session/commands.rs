@@ -289,8 +289,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 matched = fx.filter(|f| !f.failed).and_then(|f| f.matched);
             }
         }
+        // MySQL's other differences (measured on 9.7; MariaDB's are the router's classes): DO sets it
+        // to 1, a table-less `SELECT … INTO @v` to the rows selected (the OK's affected rows),
+        // `EXPLAIN SELECT 1` and a SET whose subquery reads a table leave it.
+        let mysql_do = mysql && found_rows == FoundRows::Keeps && lexed.first_keyword == "do";
+        if mysql && found_rows == FoundRows::Unknown && lexed.first_keyword == "set" && !class.multi_statement
+        {
+            found_rows = FoundRows::Keeps;
+        }
+        if mysql && found_rows == FoundRows::Zero {
+            found_rows = match lexed.first_keyword.as_str() {
+                "explain" | "describe" | "desc" => FoundRows::Keeps,
+                _ => FoundRows::Affected,
+            };
+        }
         self.last_found = match (found_rows, fx) {
             _ if matched.is_some() => matched,
+            (_, Some(f)) if mysql_do && !f.failed && !class.multi_statement => Some(1),
             // Refused before it reached a server, failed, or leaves it: as it was.
             (FoundRows::Keeps, _) | (_, None) => self.last_found,
             // A SELECT that failed while running (its columns were sent: 1242, a lock wait, a
