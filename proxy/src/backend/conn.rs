@@ -446,6 +446,8 @@ pub struct TextResult {
     pub columns: Vec<String>,
     /// Rows; `None` is SQL NULL.
     pub rows: Vec<Vec<Option<Bytes>>>,
+    /// Warnings the statement left in the connection's diagnostics area (an OK's count; 0 after rows).
+    pub warnings: u16,
 }
 
 impl TextResult {
@@ -475,7 +477,8 @@ impl BackendConn {
         if let Some(err) = raw.err {
             return Err(Error::BackendRefused { backend: label.to_owned(), err });
         }
-        let mut out = TextResult::default();
+        let mut out =
+            TextResult { warnings: raw.ok.as_ref().map_or(0, |ok| ok.warnings), ..Default::default() };
         for c in &raw.columns {
             let c =
                 sluice_protocol::column::ColumnDefinition::parse(c).map_err(|e| Error::backend(label, e))?;

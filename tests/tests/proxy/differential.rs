@@ -79,8 +79,8 @@ struct Names {
 /// direct twin's reset and change-user steps undo and sluice's renewed connections keep
 /// (`Pool::renew`); after such a reset an INSERT failing its foreign key check also uses up an
 /// AUTO_INCREMENT value (a new connection's does not), and it checks the foreign key after the
-/// primary key (1062 where a new connection gives 1452), so the failing child insert names a new id
-/// (the largest plus one).
+/// primary key (1062 where a new connection gives 1452, and an id above the counter moves it), so the
+/// failing child insert names a new id below every other (the smallest minus one, negative).
 ///
 /// `SELECT @a, ? + 1` casts `@a`: MySQL fixes a user variable's column type when the statement is
 /// prepared, and sluice prepares a client's statement again on the connection it executes on, where
@@ -103,11 +103,12 @@ impl Names {
             (true, true) => mysql_words(template)
                 .replace("LOCK TABLES {t} WRITE", "DO 0")
                 .replace("LOCK TABLES {t} READ", "DO 0")
-                // A new id each time: MySQL 9.7 checks the foreign key before the primary key on
-                // a new connection (1452) and after it once the connection was reset (1062).
+                // A new id each time, below the AUTO_INCREMENT counter: MySQL 9.7 checks the
+                // foreign key before the primary key on a new connection (1452) and after it once
+                // the connection was reset (1062 on a duplicate; a larger id moves the counter).
                 .replace(
                     "INSERT INTO {c} (pid) VALUES (999)",
-                    "INSERT INTO {c} (id, pid) SELECT COALESCE(MAX(id), 0) + 1, 999 FROM {c}",
+                    "INSERT INTO {c} (id, pid) SELECT LEAST(COALESCE(MIN(id), 0), 0) - 1, 999 FROM {c}",
                 ),
             (true, false) => mysql_words(template),
             (false, _) => template.to_owned(),

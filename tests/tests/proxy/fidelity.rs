@@ -471,3 +471,46 @@ async fn reset_and_change_user_release_named_locks_at_once() {
         assert_eq!(used, Some((0, 1)), "round {i}: the lock outlived the session's reset");
     }
 }
+
+/// What a session reads of its diagnostics after SETs of a sql_mode the server warns about (MySQL:
+/// 3135 for strict mode without NO_ZERO_DATE…) and a SHOW COUNT(*) WARNINGS after a statement without conditions.
+async fn diagnostics_after_mode_story(c: &mut Conn) -> Vec<String> {
+    let mut out = Vec::new();
+    c.query_drop("SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES'").await.expect("set");
+    out.push(format!("after the SET: {:?}", c.get_warnings()));
+    c.query_drop("DO 1").await.expect("do");
+    let n: Option<u64> = c.query_first("SHOW COUNT(*) WARNINGS").await.expect("count");
+    out.push(format!("count after DO 1: {n:?}"));
+    let rows: Vec<Row> = c.query("SHOW WARNINGS").await.expect("show");
+    out.push(format!("warnings after it: {}", rows.len()));
+    out
+}
+
+/// sluice's own SET of a session's variables on a connection another session changed can make the
+/// server warn (MySQL 9.7: 3135 for strict mode without NO_ZERO_DATE and its two siblings): the session's next diagnostics read
+/// must not see it, as a direct connection never ran that SET.
+#[tokio::test]
+async fn sluice_sets_leave_no_warnings_for_the_session() {
+    let (topo, schema) = setup("fid_syncwarn").await;
+    let mut cfg = topo.sluice_config();
+    // One connection per backend: the other session's SET moves its sql_mode away between the steps.
+    cfg.pool.max_per_backend = 1;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut d = direct(topo, &schema).await;
+    let mut s = connect(&p, "app", "app", &schema).await;
+    let mut other = connect(&p, "app", "app", &schema).await;
+    let want = diagnostics_after_mode_story(&mut d).await;
+    let mut got = Vec::new();
+    s.query_drop("SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES'").await.expect("set");
+    got.push(format!("after the SET: {:?}", s.get_warnings()));
+    other.query_drop("SET sql_mode = 'ANSI_QUOTES,STRICT_ALL_TABLES,NO_ZERO_DATE'").await.expect("other");
+    other.query_drop("DO 1").await.expect("other do");
+    s.query_drop("DO 1").await.expect("do");
+    other.query_drop("DO 2").await.expect("other do");
+    let n: Option<u64> = s.query_first("SHOW COUNT(*) WARNINGS").await.expect("count");
+    got.push(format!("count after DO 1: {n:?}"));
+    other.query_drop("DO 3").await.expect("other do");
+    let rows: Vec<Row> = s.query("SHOW WARNINGS").await.expect("show");
+    got.push(format!("warnings after it: {}", rows.len()));
+    assert_eq!(got, want);
+}

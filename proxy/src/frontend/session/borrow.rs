@@ -755,7 +755,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(set) = self.vars.sync_statement(&conn.vars, conn.flavor) else { return Ok(()) };
         let label = held.guard.label().to_owned();
         match held.guard.conn().query(&label, &set).await {
-            Ok(_) => {
+            Ok(r) => {
+                let conn = held.guard.conn();
+                if r.warnings > 0 {
+                    // Some values warn when set (MySQL's sql_mode without strict mode: 3135): the
+                    // client's next statement may be a diagnostics read, which must not see sluice's
+                    // SET (MariaDB keeps them through table-less statements too).
+                    conn.clear_diagnostics(&label).await?;
+                }
                 let conn = held.guard.conn();
                 for (i, v) in self.vars.0.iter().enumerate() {
                     if let Some(v) = v {

@@ -246,6 +246,23 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // MySQL empties the diagnostics area at UNLOCK TABLES and at a table-less SELECT: the
+            // error of a replica read before them is gone for SHOW COUNT(*) WARNINGS.
+            "diagnostics_after_unlock_tables",
+            vec![vec![
+                q("SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES'"),
+                q("ROLLBACK"),
+                q("SHOW WARNINGS"),
+                q("SET unique_checks = 0, foreign_key_checks = 1"),
+                q("SET time_zone = 'SYSTEM'"),
+                q("SELECT nope FROM {t}"),
+                q("UNLOCK TABLES"),
+                q(READ_STATE),
+                q("SELECT id, v, s FROM {t} ORDER BY id"),
+                q("SHOW COUNT(*) WARNINGS"),
+            ]],
+        ),
+        (
             // DO sets FOUND_ROWS() to 1 on MySQL and leaves it on MariaDB; a subquery reading a table
             // sets it on MariaDB (in DO, SET); a table-less SELECT … INTO sets it to 1 on MySQL, 0 on
             // MariaDB; EXPLAIN SELECT 1 leaves it on MySQL, 0 on MariaDB (measured on 9.7 and 10.11).
