@@ -380,6 +380,27 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Whether the connection's sql_mode (as tracked) has NO_BACKSLASH_ESCAPES.
+    pub fn no_backslash_escapes(&self) -> bool {
+        self.vars
+            .sql_mode()
+            .is_some_and(|m| m.split(|&b| b == b',').any(|w| w.eq_ignore_ascii_case(b"NO_BACKSLASH_ESCAPES")))
+    }
+
+    /// Puts `err` in the connection's diagnostics area, as if the statement the server refused had
+    /// just run there (`SIGNAL`, whose own ERR is dropped): for a refusal that sluice's later
+    /// statements on the connection would otherwise empty (MySQL empties the area at every statement).
+    pub async fn raise(&mut self, label: &str, err: &sluice_protocol::packets::ErrPacket) -> Result<()> {
+        let sql = signal_statement(err, self.no_backslash_escapes());
+        match self.query(label, &sql).await {
+            Ok(_) | Err(Error::BackendRefused { .. }) => {
+                self.diagnostics_pending = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Turns on session-state tracking for the variables sluice syncs and reads their values. Run on
     /// every new connection a pool opens and after every reset.
     pub async fn prepare_session(&mut self, label: &str) -> Result<()> {
@@ -511,6 +532,20 @@ fn scramble(plugin: &[u8], nonce: &[u8], password: &[u8]) -> Vec<u8> {
         // Unknown plugin: an empty response makes the server switch to one it shares with us.
         Vec::new()
     }
+}
+
+/// `SIGNAL` raising `err` (its code, SQLSTATE and message) on a connection whose sql_mode has
+/// NO_BACKSLASH_ESCAPES or not.
+pub fn signal_statement(err: &sluice_protocol::packets::ErrPacket, no_backslash_escapes: bool) -> String {
+    let mut message = String::from_utf8_lossy(&err.message).replace('\'', "''");
+    if !no_backslash_escapes {
+        message = message.replace('\\', "\\\\");
+    }
+    format!(
+        "SIGNAL SQLSTATE '{}' SET MYSQL_ERRNO = {}, MESSAGE_TEXT = '{message}'",
+        String::from_utf8_lossy(&err.sql_state),
+        err.code
+    )
 }
 
 #[cfg(test)]

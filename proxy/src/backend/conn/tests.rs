@@ -213,3 +213,18 @@ async fn backend_refusal_is_passed_on() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The SIGNAL that puts a refusal back in a diagnostics area says what the server said: quotes
+/// doubled, backslashes doubled unless the mode reads them literally.
+#[test]
+fn signal_statement_quotes_the_message_for_the_mode() {
+    let err = ErrPacket::new((1792, "25006"), "Can't run it: a\\b.");
+    assert_eq!(
+        super::signal_statement(&err, false),
+        "SIGNAL SQLSTATE '25006' SET MYSQL_ERRNO = 1792, MESSAGE_TEXT = 'Can''t run it: a\\\\b.'"
+    );
+    assert_eq!(
+        super::signal_statement(&err, true),
+        "SIGNAL SQLSTATE '25006' SET MYSQL_ERRNO = 1792, MESSAGE_TEXT = 'Can''t run it: a\\b.'"
+    );
+}

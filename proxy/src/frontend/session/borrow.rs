@@ -450,11 +450,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if self.held.is_none() {
             self.acquire_primary(RouteReason::Command).await?;
         }
-        let signal = format!(
-            "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{}'",
-            // sluice's own messages: no backslash (whose meaning depends on NO_BACKSLASH_ESCAPES).
-            message.replace('\\', "/").replace('\'', "''")
-        );
+        let no_backslash_escapes = self.held.as_mut().is_some_and(|h| h.guard.conn().no_backslash_escapes());
+        let err = sluice_protocol::packets::ErrPacket::new((code, state), message);
+        let signal = crate::backend::conn::signal_statement(&err, no_backslash_escapes);
         match self.query_held(&signal).await {
             Ok(None) => {}
             Ok(Some(_)) | Err(Error::BackendRefused { .. }) => {

@@ -304,6 +304,14 @@ async fn prepare_on(
         init_db(conn, label, s).await?;
     }
     if let Some(e) = refused {
+        if let Error::BackendRefused { err, .. } = &e
+            && conn.flavor == crate::backend::Flavor::MySql
+            && (mode_back.is_some() || other_schema.is_some())
+        {
+            // MySQL emptied the diagnostics area at the statements that put the mode or schema
+            // back: the refusal (1792 in a read-only session…) goes back in it for SHOW WARNINGS.
+            conn.raise(label, err).await?;
+        }
         return Err(e);
     }
     let stmt_b = prepared
