@@ -62,10 +62,16 @@ pub enum Pin {
     /// isolation level inside it: the connection's next transaction runs at the old one. Kept on that
     /// connection until COMMIT, ROLLBACK or a statement that commits implicitly succeeds.
     NextTransaction,
+    /// With autocommit off, a statement on a table holds the table's metadata locks until the
+    /// transaction ends, even when it failed or used no transactional table so that the server reports
+    /// no transaction (measured on MariaDB 10.11 and MySQL 9.7: after `SET autocommit = 0; SELECT nope
+    /// FROM t` another connection's `ALTER TABLE t` waits). Kept on that connection until COMMIT,
+    /// ROLLBACK, an implicit commit or `SET autocommit = 1` succeeds; reset if the session ends first.
+    MetadataLocks,
 }
 
 /// Every reason, in order.
-pub const ALL: [Pin; 17] = [
+pub const ALL: [Pin; 18] = [
     Pin::Transaction,
     Pin::LockTables,
     Pin::GetLock,
@@ -83,6 +89,7 @@ pub const ALL: [Pin; 17] = [
     Pin::ReadOnlyLeftover,
     Pin::ReadWriteLeftover,
     Pin::NextTransaction,
+    Pin::MetadataLocks,
 ];
 
 impl Pin {
@@ -106,6 +113,7 @@ impl Pin {
             Self::ReadOnlyLeftover => "read_only_leftover",
             Self::ReadWriteLeftover => "read_write_leftover",
             Self::NextTransaction => "next_transaction",
+            Self::MetadataLocks => "metadata_locks",
         }
     }
 

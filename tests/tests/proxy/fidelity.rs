@@ -514,3 +514,51 @@ async fn sluice_sets_leave_no_warnings_for_the_session() {
     got.push(format!("warnings after it: {}", rows.len()));
     assert_eq!(got, want);
 }
+
+/// Each step's outcome (`ok` or the error code) of a session that, with autocommit off, fails a
+/// statement on a table and later alters the table, within 10 s.
+async fn metadata_lock_story(c: &mut Conn, table: &str, flavor: sluice_tests::Flavor) -> Vec<String> {
+    let read_only = match flavor {
+        sluice_tests::Flavor::MariaDb => "SET @@tx_read_only = 1",
+        sluice_tests::Flavor::MySql => "SET @@transaction_read_only = 1",
+    };
+    let steps = [
+        "SET autocommit = 0".to_string(),
+        format!("SELECT nope FROM {table}"),
+        // Warnings on MySQL (FOUND_ROWS() is deprecated): sluice clears a connection before reuse.
+        "SELECT FOUND_ROWS()".into(),
+        read_only.into(),
+        format!("SELECT COUNT(*) FROM {table}"),
+        format!("ALTER TABLE {table} COMMENT = 'c'"),
+    ];
+    let mut out = Vec::new();
+    for sql in steps {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), c.query_drop(&sql)).await;
+        out.push(match r {
+            Ok(r) => format!("{sql}: {}", err_of(r)),
+            Err(_) => format!("{sql}: still waiting after 10 s"),
+        });
+    }
+    out
+}
+
+/// With autocommit off, a failed statement on a table holds the table's metadata locks until the
+/// transaction ends, though the server reports no transaction: the session's later DDL on another
+/// pooled connection waited for its own first one (generated seed 0xf396 on MySQL: 30 s). The
+/// session keeps the connection until the transaction ends, as a direct connection is one.
+#[tokio::test]
+async fn failed_statement_under_autocommit_off_keeps_its_metadata_locks_on_one_connection() {
+    let (topo, schema) = setup("fid_mdl").await;
+    let mut cfg = topo.sluice_config();
+    cfg.pool.max_per_backend = 2;
+    let p = sluice_tests::start_proxy(cfg).await;
+    let mut d = direct(topo, &schema).await;
+    let mut s = connect(&p, "app", "app", &schema).await;
+    for t in ["td", "ts"] {
+        d.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)")).await.expect("create");
+    }
+    let want = metadata_lock_story(&mut d, "td", topo.flavor).await;
+    let got = metadata_lock_story(&mut s, "ts", topo.flavor).await;
+    assert_eq!(got.join("\n").replace("ts", "td"), want.join("\n"));
+    assert!(want.last().is_some_and(|l| l.ends_with(": ok")), "{want:?}");
+}

@@ -473,6 +473,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.query_held("ROLLBACK").await?;
         self.status &= !status::IN_TRANS;
         self.pins.remove(Pin::Transaction);
+        self.pins.remove(Pin::MetadataLocks);
         if self.pins.is_only(Pin::Diagnostics) {
             // ROLLBACK keeps the diagnostics area: the replica's connection waits aside for reads of it.
             self.park_held();
@@ -984,6 +985,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             pin(&mut self.pins, Pin::Transaction);
         } else {
             self.pins.remove(Pin::Transaction);
+        }
+        let ends_transaction = !fx.failed
+            && self.status & status::IN_TRANS == 0
+            && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback))
+                || commits_implicitly(lexed, class)
+                || self.status & status::AUTOCOMMIT != 0);
+        if ends_transaction {
+            self.pins.remove(Pin::MetadataLocks);
+        } else if self.status & (status::AUTOCOMMIT | status::IN_TRANS) == 0
+            && self.held.is_some()
+            && !matches!(
+                lexed.first_keyword.as_str(),
+                "set" | "use" | "begin" | "start" | "commit" | "rollback" | "savepoint" | "release"
+            )
+            && (!class.tables.parsed || uses_tables(class))
+        {
+            // Its tables' metadata locks last until the transaction ends, which the server does not
+            // report as open (a reported one pins already).
+            pin(&mut self.pins, Pin::MetadataLocks);
         }
         if self.pins.has(Pin::NextTransaction)
             && !fx.failed
