@@ -119,6 +119,10 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// How many idle connections below the newest a checkout looks through for one already in the
+/// borrower's schema.
+const PREFER_SCAN: usize = 8;
+
 /// A pooled connection, boxed: a `BackendConn` (its packet stream and buffers, a TLS state that may be
 /// inline) is a large value, and a pooled one moves on every statement (idle list → guard → the
 /// session's `Held` → back), so the pool moves a pointer instead of memcpying the struct each time.
@@ -147,6 +151,12 @@ pub struct Pool {
 impl Pool {
     /// Lends a connection: an idle one if fresh enough, else a new one.
     pub async fn get(self: &Arc<Self>) -> Result<Guard> {
+        self.get_in(None).await
+    }
+
+    /// [`Self::get`] preferring an idle connection whose default schema is `schema` (`Some(None)`: none),
+    /// which the borrower need not change: COM_INIT_DB, or on MySQL a new connection to drop one.
+    pub async fn get_in(self: &Arc<Self>, schema: Option<Option<&[u8]>>) -> Result<Guard> {
         if self.is_closed() {
             return Err(Error::backend(self.spec.label.clone(), BackendFailure::Removed));
         }
@@ -165,7 +175,7 @@ impl Pool {
                 ));
             }
         };
-        let (conn, slot, reused) = match self.take_idle() {
+        let (conn, slot, reused) = match self.take_idle(schema) {
             Some((c, slot)) => (c, slot, true),
             None => {
                 let slot = self.backend_slot(deadline).await?;
@@ -269,13 +279,27 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
         }
-        self.get().await
+        self.get_in(None).await
     }
 
-    fn take_idle(&self) -> Option<(Pooled, OwnedSemaphorePermit)> {
+    fn take_idle(&self, schema: Option<Option<&[u8]>>) -> Option<(Pooled, OwnedSemaphorePermit)> {
         let mut idle = self.idle.lock().ok()?;
         // One clock read for both ages (a statement borrows a connection or two).
         let now = Instant::now();
+        if let Some(want) = schema {
+            // The newest idle one usually matches; else one of the few below it (bounded: the lock
+            // is held), moved to the top so the loop below takes it.
+            let n = idle.len();
+            let matches = |(c, _, _): &Idle| c.schema.as_deref() == want;
+            if n > 1
+                && !idle.last().is_some_and(matches)
+                && let Some(i) = idle[n.saturating_sub(PREFER_SCAN)..n - 1].iter().rposition(matches)
+            {
+                let at = n.saturating_sub(PREFER_SCAN) + i;
+                let found = idle.remove(at);
+                idle.push(found);
+            }
+        }
         while let Some((mut c, since, slot)) = idle.pop() {
             if now.duration_since(since) < self.limits.idle_timeout
                 && now.duration_since(c.created) < self.limits.max_lifetime

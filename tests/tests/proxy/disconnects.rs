@@ -213,3 +213,39 @@ async fn client_gone_mid_prepared_statement_leaves_nothing_behind() {
     assert!(leftover.is_empty(), "backend threads still busy for this schema: {leftover:?}");
     println!("20 later sessions clean; backend connections opened: {}", opened(&p) - before);
 }
+
+/// Sessions with and without a default schema take turns: each borrows an idle connection already
+/// in its schema rather than the newest one, so no connection is changed (COM_INIT_DB), reset or, on
+/// MySQL, opened again to drop a schema.
+#[tokio::test]
+async fn sessions_of_different_schemas_take_connections_already_in_theirs() {
+    let topo = sluice_tests::shared().await;
+    let schema = topo.fresh_schema("schemas").await;
+    let mut cfg = topo.sluice_config();
+    cfg.users.iter_mut().for_each(|u| u.default_schema = None);
+    let p = sluice_tests::start_proxy(cfg).await;
+    let with = p.opts("app", "app").db_name(Some(schema.clone()));
+    let without = p.opts("app", "app");
+    // Two sessions at once: two connections, one in each schema.
+    let mut a = Conn::new(with.clone()).await.expect("connect");
+    let mut b = Conn::new(without.clone()).await.expect("connect");
+    let q = "/* sluice: primary */ SELECT DATABASE()";
+    let (x, y): (Option<Option<String>>, Option<Option<String>>) =
+        tokio::try_join!(a.query_first(q), b.query_first(q)).expect("both");
+    assert_eq!((x.flatten(), y.flatten()), (Some(schema.clone()), None));
+    drop((a, b));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = opened(&p);
+    for round in 0..20 {
+        for opts in [&with, &without] {
+            let mut c = Conn::new(opts.clone()).await.expect("connect");
+            let db: Option<Option<String>> = c.query_first(q).await.expect("select");
+            let want = (opts.clone() == with).then(|| schema.clone());
+            assert_eq!(db.flatten(), want, "round {round}");
+            c.disconnect().await.expect("quit");
+        }
+    }
+    let reopened = opened(&p) - before;
+    println!("40 sessions alternating schemas opened {reopened} backend connections");
+    assert!(reopened <= 2, "sessions changed or reopened connections for their schema: {reopened} opened");
+}

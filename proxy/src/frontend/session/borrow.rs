@@ -702,7 +702,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         };
         let guard = pool
-            .get()
+            .get_in(Some(self.schema.as_deref()))
             .await
             .inspect_err(|e| tracing::warn!(backend = %addr.label, error = %e, "backend checkout failed"))?;
         Ok(Held {
