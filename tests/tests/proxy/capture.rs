@@ -471,6 +471,11 @@ async fn capture_from_config_masks_literals() {
     let mut c = connect(&p, "app", "app", &schema).await;
     let _: Option<String> = c.query_first("SELECT CONCAT('secret', 'pw', 42)").await.expect("select");
     let _: Option<String> = c.exec_first("SELECT CONCAT(?, ?)", ("hidden", 7)).await.expect("exec");
+    // What sluice answers or refuses itself is traffic the application sent too.
+    c.query_drop("SHOW LAST ROUTE").await.expect("sluice's own statement");
+    c.query_drop("SET sql_mode = 'NO_BACKSLASH_ESCAPES', character_set_client = 'sjis'")
+        .await
+        .expect_err("refused: a client character set that can hide a quote");
     let mut a = admin(&p).await;
     assert_eq!(col(&show_capture(&mut a).await, "state"), "on", "[capture] enabled starts at startup");
     a.disconnect().await.ok();
@@ -485,5 +490,8 @@ async fn capture_from_config_masks_literals() {
         s.iter().find(|s| s.command == sluice_protocol::capture::Command::Execute).expect("the execute");
     assert_eq!(exec.params.len(), 2);
     assert_eq!(exec.params[0], sluice_protocol::binary::Value::Bytes("xxxxxx".into()));
+    assert!(s.iter().any(|s| s.sql == b"SHOW LAST ROUTE" && s.error == 0), "sluice's answer captured");
+    let refused = s.iter().find(|s| s.sql.starts_with(b"SET sql_mode")).expect("the refused SET captured");
+    assert_eq!(refused.error, 1235, "with the code of sluice's ERR");
     assert!(!std::fs::read(&file).expect("read").windows(6).any(|w| w == b"hidden" || w == b"secret"));
 }

@@ -257,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if fill.storable {
             let limit = self.shared.cache.as_ref().map_or(0, |c| c.max_entry_bytes());
-            self.collect = Some(Collector::new(limit));
+            self.stmt.collect = Some(Collector::new(limit));
         } else if let Some(c) = &self.shared.cache {
             c.not_stored_replica_behind();
         }
@@ -265,7 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// After a miss ran: stores what the client was sent, when it is a complete single result.
     pub(super) async fn cache_fill(&mut self, fill: Fill, fx: &Effects) {
-        let collected = self.collect.take();
+        let collected = self.stmt.collect.take();
         let Some(cache) = self.shared.cache.clone() else { return };
         let Some(collected) = collected else { return };
         if fx.failed || !fill.storable || self.status & status::MORE_RESULTS_EXISTS != 0 {

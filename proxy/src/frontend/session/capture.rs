@@ -1,6 +1,5 @@
-//! The capture hook: one record per statement, built only while capture is on.
-
-use std::time::Instant;
+//! The capture hook: one record per statement, built only while capture is on (from the record
+//! phase, so every client statement is captured once, whatever path it took).
 
 use sluice_protocol::capture::IN_TRANS_AFTER;
 use sluice_protocol::constants::{command, status};
@@ -8,8 +7,7 @@ use sluice_router::lexer::Lexed;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use super::borrow::Effects;
-use crate::core::error::Result;
+use super::record::{Outcome, StatementCtx};
 use crate::features::capture::mask::{mask_sql, mask_value};
 use crate::features::capture::{Command, Statement};
 
@@ -17,14 +15,17 @@ use crate::features::capture::{Command, Statement};
 const UNKNOWN_ERROR: u16 = 1105;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
-    /// Queues the statement that arrived at `started` for the capture writer (masked as configured).
+    /// Queues the client's statement for the capture writer (masked as configured): its command
+    /// `payload`, how it went (`o`, and `error`: the code of the ERR sluice sent for it, if any).
     pub(super) fn capture_statement(
         &self,
         payload: &[u8],
         lexed: &Lexed,
-        started: Instant,
-        r: &Result<Effects>,
+        ctx: &StatementCtx,
+        o: &Outcome,
+        error: Option<u16>,
     ) {
+        let started = ctx.started;
         let duration_us = started.elapsed().as_micros() as u64;
         let cap = &self.shared.capture;
         let mask = cap.mask();
@@ -41,14 +42,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             params = w.decode().unwrap_or_default().iter().map(|v| mask_value(v, mask)).collect();
         }
-        let (rows_sent, rows_affected, insert_id, error, gtid) = match r {
-            Ok(fx) => {
-                let code = if fx.failed && fx.error_code == 0 { UNKNOWN_ERROR } else { fx.error_code };
-                let gtid = fx.gtid.as_ref().map(ToString::to_string).unwrap_or_default();
-                (fx.rows_sent, fx.rows_affected, fx.insert_id, code, gtid)
-            }
-            Err(e) => (0, 0, 0, e.to_err_packet().code, String::new()),
+        let error = match error {
+            Some(code) => code,
+            None if o.error && o.error_code == 0 => UNKNOWN_ERROR,
+            None if o.error => o.error_code,
+            None => 0,
         };
+        let gtid = ctx.gtid.as_ref().map(ToString::to_string).unwrap_or_default();
+        let (rows_sent, rows_affected, insert_id) = (o.rows_sent, o.rows_affected, o.insert_id);
         cap.submit(started, |offset_us| Statement {
             session: self.conn_id,
             offset_us,

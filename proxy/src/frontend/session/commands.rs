@@ -48,6 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(&cmd) = p.payload.first() else {
             return Err(Error::Client(sluice_protocol::ProtocolError::malformed("command", "empty packet")));
         };
+        self.stmt = super::StatementScratch::default();
         if !matches!(
             cmd,
             command::QUERY
@@ -111,7 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             sluice_router::lexer::lex_tokens_with(sql, mode)
         };
         let r = self.query_phases(&p, &lexed, &toks, &mut ctx).await;
-        self.record(&ctx, &lexed, sql, &r);
+        self.record(&ctx, &lexed, &p.payload, &r);
         r
     }
 
@@ -144,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.shared.plans.plan_with_tokens(lexed, (!toks.is_empty()).then_some(toks), sql);
         ctx.may_hold_secret = Some(class.may_hold_secret);
         // Served conservatively (primary, uncached); SHOW LAST ROUTE says why.
-        self.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
+        self.stmt.too_complex = unparsed == Some(sluice_router::analyze::Unparsed::TooComplex);
         if let Some(shape) = class.tables.shard.clone() {
             self.release_parked();
             self.last_route.shards.clear();
@@ -208,10 +209,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         class: &sluice_router::classify::Class,
         ctx: &mut super::record::StatementCtx,
     ) -> Result<()> {
-        let started = std::time::Instant::now();
         self.last_route.member = None;
         self.last_route.shards.clear();
-        self.cache_status = CacheStatus::Off;
+        self.stmt.cache_status = CacheStatus::Off;
         // A `[[rules]]` group target moves this statement alone to another group.
         let group = self.group_ctx;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
@@ -220,24 +220,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // Parked diagnostics stay while statements keep the area: no table (a cache hit read
             // one), no warning, no error; a diagnostics read reports them and changes nothing.
             let keeps = class.diagnostics
-                || (self.cache_status != CacheStatus::Hit
+                || (self.stmt.cache_status != CacheStatus::Hit
                     && super::borrow::keeps_diagnostics(lexed, class, self.parked_flavor())
                     && r.as_ref().is_ok_and(|f| !f.failed && f.warnings == 0));
             if !keeps {
                 self.release_parked();
             }
         }
-        self.limit = None;
+        self.stmt.limit = None;
         let primary = self.ctx_routing().primary;
         let target = match self.last_route.member {
-            None if self.cache_status == CacheStatus::Hit => Target::Cache,
+            None if self.stmt.cache_status == CacheStatus::Hit => Target::Cache,
             Some(m) if Some(m) == primary => Target::Primary,
             Some(_) => Target::Replica,
             None => Target::None,
         };
         let fx = r.as_ref().ok();
         self.follow_counts(lexed, class, fx);
-        self.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
+        self.stmt.last_outcome = Some((fx.is_none_or(|f| f.failed), fx.map_or(0, |f| f.rows_affected)));
         ctx.outcome = Some(super::record::Outcome {
             target,
             rows_sent: fx.map_or(0, |f| f.rows_sent),
@@ -245,11 +245,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             error: fx.is_none_or(|f| f.failed),
             warnings: fx.map_or(0, |f| f.warnings),
             no_index: fx.is_some_and(|f| f.no_index),
-            cache: self.cache_status,
+            cache: self.stmt.cache_status,
+            insert_id: fx.map_or(0, |f| f.insert_id),
+            error_code: fx.map_or(0, |f| f.error_code),
         });
-        if self.shared.capture.is_on() {
-            self.capture_statement(payload, lexed, started, &r);
-        }
+        ctx.gtid = fx.and_then(|f| f.gtid.clone());
         let unknown = self.last_found.is_none() || self.last_row_count.is_none();
         if let Ok(f) = &r
             && unknown
@@ -401,7 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         lexed: &sluice_router::lexer::Lexed,
         class: &sluice_router::classify::Class,
     ) -> Result<super::borrow::Effects> {
-        let too_complex = std::mem::take(&mut self.too_complex);
+        let too_complex = std::mem::take(&mut self.stmt.too_complex);
         const READ_ONLY_TX: u16 = status::IN_TRANS | status::IN_TRANS_READONLY;
         let read_only_tx = self.status & READ_ONLY_TX == READ_ONLY_TX;
         let in_tx = self.status & status::IN_TRANS != 0;
@@ -449,13 +449,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let mut fill = match self.cache_lookup(payload, next_seq, lexed, class, &choice).await? {
             super::cache::Step::Hit(fx) => {
-                self.cache_status = CacheStatus::Hit;
+                self.stmt.cache_status = CacheStatus::Hit;
                 return Ok(fx);
             }
             super::cache::Step::Miss(f) => Some(f),
             super::cache::Step::Bypass => None,
         };
-        self.cache_status = match (&fill, &self.shared.cache) {
+        self.stmt.cache_status = match (&fill, &self.shared.cache) {
             (Some(_), _) => CacheStatus::Miss,
             (None, Some(_)) => CacheStatus::Bypass,
             (None, None) => CacheStatus::Off,
@@ -472,7 +472,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let r = self.execute_with_retry(payload, next_seq, lexed, class, &choice, mentions_last_id).await;
         match (&r, fill) {
             (Ok(fx), Some(f)) => self.cache_fill(f, fx).await,
-            _ => self.collect = None,
+            _ => self.stmt.collect = None,
         }
         let done = super::borrow::Effects::default();
         self.cache_write_done(writes, r.as_ref().unwrap_or(&done)).await;
@@ -541,9 +541,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let aside = self.held.replace(parked);
         self.note_route(&choice, lexed, CacheStatus::Off);
-        self.status_override = Some(self.status & super::SESSION_BITS);
+        self.stmt.status_override = Some(self.status & super::SESSION_BITS);
         let r = self.execute_on_held(payload, next_seq).await;
-        self.status_override = None;
+        self.stmt.status_override = None;
         self.parked = std::mem::replace(&mut self.held, aside);
         if r.is_err() {
             // Failed half way (a failed exchange marks the connection broken): nothing to read there.
@@ -572,7 +572,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     && self.status & status::IN_TRANS == 0 =>
             {
                 tracing::warn!(%backend, error = %source, "read failed before any answer; retrying once on the primary");
-                self.collect = None; // what was collected belongs to the failed attempt
+                self.stmt.collect = None; // what was collected belongs to the failed attempt
                 let member = self.primary_member()?;
                 let mut again = super::borrow::Choice {
                     member,
@@ -609,7 +609,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tables: [&class.tables.read, &class.tables.written],
         };
         let Some(rule) = self.shared.rules.first_match(&subject) else { return Ok(None) };
-        self.limit = rule.timeout_ms.map(|ms| super::limits::StatementLimit::new(ms, &rule.name));
+        self.stmt.limit = rule.timeout_ms.map(|ms| super::limits::StatementLimit::new(ms, &rule.name));
         let mut c = class.clone();
         match rule.action {
             RuleAction::Block => {

@@ -82,14 +82,14 @@ pub(crate) async fn read_within<S: AsyncRead + AsyncWrite + Unpin>(
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The deadline the relay still has to watch: the statement's limit, unless already acted on.
     pub(super) fn limit_deadline(&self) -> Option<Instant> {
-        self.limit.as_ref().filter(|l| !l.killed).map(|l| l.deadline)
+        self.stmt.limit.as_ref().filter(|l| !l.killed).map(|l| l.deadline)
     }
 
     /// The limit passed: `KILL QUERY` for the held connection's thread, sent on a new connection to
     /// the same backend (not from the pool: it may be full, and this must not wait for a slot). The
     /// relay then reads the server's ERR as the statement's answer.
     pub(super) async fn kill_for_limit(&mut self) {
-        let Some(limit) = self.limit.as_mut() else { return };
+        let Some(limit) = self.stmt.limit.as_mut() else { return };
         limit.killed = true;
         let (ms, rule) = (limit.ms, limit.rule.clone());
         let Some(held) = self.held.as_mut() else { return };
@@ -116,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// (`None`: pass the backend's ERR through, it is about something else). The code is the one the
     /// backend's own statement time limit gives on its `flavor`, so clients handle it as they would.
     pub(super) fn limit_err(&self, backend_err: &Bytes, flavor: Flavor) -> Option<Bytes> {
-        let limit = self.limit.as_ref().filter(|l| l.killed)?;
+        let limit = self.stmt.limit.as_ref().filter(|l| l.killed)?;
         let code = backend_err.get(1..3).map(|c| u16::from_le_bytes([c[0], c[1]]))?;
         if !matches!(code, QUERY_INTERRUPTED | 1969 | 3024) {
             return None;

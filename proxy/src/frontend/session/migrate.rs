@@ -61,11 +61,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             ));
         }
         // The old placement is authoritative: the client gets its answer.
-        self.last_outcome = None;
-        self.hold_answer = true;
+        self.stmt.last_outcome = None;
+        self.stmt.hold_answer = true;
         let r = self.run_placed((m, false), payload, next_seq, (lexed, class), ctx).await;
-        self.hold_answer = false;
-        let old = self.last_outcome.take();
+        self.stmt.hold_answer = false;
+        let old = self.stmt.last_outcome.take();
         // Then the new one, on its primary, without answering the client; the client's answer goes
         // out after it, so what the client wrote is in both placements once it has its OK.
         let sql = payload.get(1..).unwrap_or_default();

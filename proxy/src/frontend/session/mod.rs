@@ -287,9 +287,6 @@ pub struct Session<S> {
     /// user variable or BEGIN after a replica read that warned. Diagnostics reads go to it; the first
     /// statement that would have replaced the area (or `[pool] hold_diagnostics_ms` idle) lets it go.
     parked: Option<Held>,
-    /// The session's status bits (`SESSION_BITS`) to give the client instead of the connection's,
-    /// while a statement reads parked diagnostics.
-    status_override: Option<u16>,
     /// Counts this session's statement (or open transaction) on its group's primary, so a
     /// SWITCHOVER waits for it; dropped after each command outside a transaction.
     primary_busy: Option<crate::backend::topology::Busy>,
@@ -332,18 +329,6 @@ pub struct Session<S> {
     stmts: prepared::ClientStmts,
     /// This session in the registry (KILL).
     handle: Arc<pins::SessionHandle>,
-    /// While relaying a COM_STMT_PREPARE response: the client's statement id to put in its OK.
-    rewrite_stmt_id: Option<u32>,
-    /// `(backend statement id, columns, params)` of the last COM_STMT_PREPARE OK relayed.
-    prepared_capture: Option<(u32, u16, u16)>,
-    /// Leave the end of a response unflushed (a migrating table's write, until it is mirrored).
-    hold_answer: bool,
-    /// (failed, rows affected) of the last statement run_statement ran (migrations compare it).
-    last_outcome: Option<(bool, u64)>,
-    /// While relaying a cache miss: the response as the client is sent it.
-    collect: Option<sluice_cache::Collector>,
-    /// The cache's answer for the statement running now (digest event, SHOW LAST ROUTE).
-    cache_status: crate::features::stats::CacheStatus,
     /// Qualified table ids of plans' read lists (by the list's address, which the kept list pins), for
     /// the schema they were qualified in.
     #[allow(clippy::type_complexity)]
@@ -355,8 +340,6 @@ pub struct Session<S> {
     tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
     /// This session's loop detector (advice: N+1 SELECTs, single-row INSERTs).
     advice: crate::features::advice::SessionTrack,
-    /// The running statement's time limit (`[[rules]] timeout_ms`).
-    limit: Option<limits::StatementLimit>,
     /// The shard (group, shard number) the open transaction touched (one is allowed).
     tx_shard: Option<(usize, usize)>,
     /// The group (config order) the statement running now is routed in: 0, or a shard's group.
@@ -373,10 +356,36 @@ pub struct Session<S> {
     /// `None` after `CALL` or a multi-statement, whose last statement only the server knows, until
     /// it is read back from the kept connection).
     last_row_count: Option<i64>,
-    /// The COM_QUERY running now was over the planner's bounds (sluice_router::analyze limits).
-    too_complex: bool,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
     lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
+    /// What the command running now sets aside between its phases; emptied as each command starts.
+    stmt: StatementScratch,
+}
+
+/// What one command's phases (methods of the session: choose, run, relay, fill, record) hand each
+/// other through the session. Emptied at the start of every command ([`Session::command`]), so nothing
+/// of one statement reaches the next.
+#[derive(Default)]
+pub(crate) struct StatementScratch {
+    /// The COM_QUERY was over the planner's bounds (sluice_router::analyze limits).
+    too_complex: bool,
+    /// The cache's answer for it (digest event, SHOW LAST ROUTE).
+    cache_status: crate::features::stats::CacheStatus,
+    /// Its time limit (`[[rules]] timeout_ms`).
+    limit: Option<limits::StatementLimit>,
+    /// Leave the end of a response unflushed (a migrating table's write, until it is mirrored).
+    hold_answer: bool,
+    /// (failed, rows affected) of the last statement run_statement ran (migrations compare it).
+    last_outcome: Option<(bool, u64)>,
+    /// While relaying a cache miss: the response as the client is sent it.
+    collect: Option<sluice_cache::Collector>,
+    /// The session's status bits (`SESSION_BITS`) to give the client instead of the connection's,
+    /// while it reads parked diagnostics.
+    status_override: Option<u16>,
+    /// While relaying a COM_STMT_PREPARE response: the client's statement id to put in its OK.
+    rewrite_stmt_id: Option<u32>,
+    /// `(backend statement id, columns, params)` of the COM_STMT_PREPARE OK relayed.
+    prepared_capture: Option<(u32, u16, u16)>,
 }
 
 /// A backend connection the session holds.
@@ -432,7 +441,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             nonce: login.nonce,
             held: None,
             parked: None,
-            status_override: None,
             primary_busy: None,
             pins: Pins::default(),
             pools: Vec::new(),
@@ -451,16 +459,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),
             handle,
-            rewrite_stmt_id: None,
-            prepared_capture: None,
-            collect: None,
-            last_outcome: None,
-            hold_answer: false,
-            cache_status: crate::features::stats::CacheStatus::Off,
             table_ids: std::collections::HashMap::new(),
             tx_writes: Default::default(),
             advice: crate::features::advice::SessionTrack::default(),
-            limit: None,
+            stmt: StatementScratch::default(),
             tx_shard: None,
             group_ctx: 0,
             hold_idle,
@@ -468,7 +470,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             lex_mode: Default::default(),
             last_found: Some(0),
             last_row_count: Some(-1),
-            too_complex: false,
         }
     }
 

@@ -420,12 +420,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             close_on(conn, &room);
         }
         let id = self.stmts.next_id();
-        self.rewrite_stmt_id = Some(id);
-        self.prepared_capture = None;
+        self.stmt.rewrite_stmt_id = Some(id);
+        self.stmt.prepared_capture = None;
         let r = self.forward(&payload, p.next_seq).await;
-        self.rewrite_stmt_id = None;
+        self.stmt.rewrite_stmt_id = None;
         let fx = r?;
-        if let Some((backend_id, columns, params)) = self.prepared_capture.take()
+        if let Some((backend_id, columns, params)) = self.stmt.prepared_capture.take()
             && !fx.failed
         {
             let sql_mode = self.vars.sql_mode().map(Bytes::copy_from_slice);
@@ -484,12 +484,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.raise_in_diagnostics(UNKNOWN_STMT, &message).await?;
             return Err(Error::reply(UNKNOWN_STMT, message));
         };
+        // Recorded whatever happens from here (an unknown id has no digest to be recorded under).
         let class = self.stmts.map.get(&id).map(|s| s.class.clone());
-        if let Some(class) = class {
-            self.run_deferred(&class).await?;
-        }
-        let r = self.execute_phases(id, &p, &mut ctx).await;
-        self.record(&ctx, &lexed, &[], &r);
+        let deferred = match class {
+            Some(class) => self.run_deferred(&class).await,
+            None => Ok(()),
+        };
+        let r = match deferred {
+            Ok(()) => self.execute_phases(id, &p, &mut ctx).await,
+            Err(e) => Err(e),
+        };
+        self.record(&ctx, &lexed, &p.payload, &r);
         r
     }
 

@@ -235,7 +235,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Err(e) => return Err(self.backend_failed(label, e, flushed_any)),
             };
             if let Some(st) = step.status {
-                if let Some(mine) = self.status_override {
+                if let Some(mine) = self.stmt.status_override {
                     // Parked diagnostics: the connection's transaction and autocommit are not the session's.
                     self.status = st & !super::SESSION_BITS | mine;
                 } else {
@@ -277,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 fx.no_index = true;
             }
             if let Kind::PrepareOk { statement_id, columns, params } = step.kind {
-                self.prepared_capture = Some((statement_id, columns, params));
+                self.stmt.prepared_capture = Some((statement_id, columns, params));
             }
             let Some(held) = self.held.as_mut() else { return Err(Abort::NoBackend.into()) };
             let conn = held.guard.conn();
@@ -287,7 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let cursor =
                     step.kind == Kind::End && step.status.is_some_and(|s| s & status::CURSOR_EXISTS != 0);
                 if !cursor {
-                    cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof_array(self.status));
+                    cseq = emit(&mut self.client, &mut self.stmt.collect, cseq, &meta_eof_array(self.status));
                 }
             }
             if infile_refused {
@@ -299,7 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             let state_changed = step.status.is_some_and(|st| st & status::SESSION_STATE_CHANGED != 0);
             let out: Option<Out> = match step.kind {
-                Kind::Err if self.limit.is_some() => {
+                Kind::Err if self.stmt.limit.is_some() => {
                     Some(self.limit_err(&p.payload, flavor).unwrap_or_else(|| p.payload.clone()).into())
                 }
                 Kind::Ok if track_differs => Some(translate(ok_for_client(&p.payload, bcaps, ccaps))?.into()),
@@ -324,10 +324,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     ),
                     _ => Some(p.payload.clone().into()),
                 },
-                Kind::PrepareOk { .. } if self.rewrite_stmt_id.is_some() => {
+                Kind::PrepareOk { .. } if self.stmt.rewrite_stmt_id.is_some() => {
                     // The client gets sluice's statement id, not the backend's.
                     let mut b = p.payload.to_vec();
-                    if let (Some(id), Some(slot)) = (self.rewrite_stmt_id, b.get_mut(1..5)) {
+                    if let (Some(id), Some(slot)) = (self.stmt.rewrite_stmt_id, b.get_mut(1..5)) {
                         slot.copy_from_slice(&id.to_le_bytes());
                     }
                     Some(Bytes::from(b).into())
@@ -350,7 +350,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     continue;
                 }
                 Kind::LocalInfile => {
-                    self.collect = None;
+                    self.stmt.collect = None;
                     cseq = self.client.write(cseq, &p.payload);
                     self.client.flush().await.map_err(|_| Error::ClientGone)?;
                     let (c, b) = self.relay_infile(cseq, bseq, label).await?;
@@ -360,13 +360,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             };
             if let Some(mut out) = out {
                 // Parked diagnostics: the connection's transaction and autocommit are not the session's.
-                if let Some(mine) = self.status_override
+                if let Some(mine) = self.stmt.status_override
                     && matches!(step.kind, Kind::Ok | Kind::End)
                     && let Some(at) = sluice_protocol::packets::status_offset(out.bytes())
                 {
                     out = Bytes::from(super::with_session_bits(out.bytes(), at, mine)).into();
                 }
-                cseq = emit(&mut self.client, &mut self.collect, cseq, out.bytes());
+                cseq = emit(&mut self.client, &mut self.stmt.collect, cseq, out.bytes());
             }
             if step.done {
                 break;
@@ -377,10 +377,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         if pending_meta {
-            cseq = emit(&mut self.client, &mut self.collect, cseq, &meta_eof_array(self.status));
+            cseq = emit(&mut self.client, &mut self.stmt.collect, cseq, &meta_eof_array(self.status));
         }
         if infile_refused {
-            self.collect = None;
+            self.stmt.collect = None;
             let e = ErrPacket::new(
                 errors::NOT_ALLOWED_COMMAND,
                 "The used command is not allowed with this client: LOAD DATA LOCAL needs the client to enable local infile (e.g. --local-infile=1)",
@@ -388,7 +388,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             cseq = self.client.write(cseq, &e.to_bytes());
         }
         let _ = cseq;
-        if self.hold_answer {
+        if self.stmt.hold_answer {
             // A migrating table's write: the answer goes out once the new placement has it too.
             return Ok(());
         }

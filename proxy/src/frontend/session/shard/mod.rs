@@ -425,10 +425,7 @@ fn shards_outcome(rows_sent: u64, rows_affected: u64, error: bool) -> Outcome {
         target: crate::features::stats::Target::Shards,
         rows_sent,
         rows_affected,
-        error,
-        warnings: 0,
-        no_index: false,
-        cache: crate::features::stats::CacheStatus::Off,
+        ..Outcome::sluice(error)
     }
 }
 
