@@ -80,8 +80,9 @@ struct Names {
 /// (`Pool::renew`); after such a reset an INSERT failing its foreign key check also uses up an
 /// AUTO_INCREMENT value (a new connection's does not), and it checks the foreign key after the
 /// primary key (1062 where a new connection gives 1452, and an id above the counter moves it), so the
-/// child inserts (which fail when the parent row is gone) name a new id below every other (the
-/// smallest minus one, negative).
+/// child inserts (which fail when the parent row is gone) name a new id below every other (minus one
+/// minus the rows there: every id is such a one; not MIN(id), which MariaDB answers from the index
+/// without setting FOUND_ROWS()).
 ///
 /// `SELECT @a, ? + 1` casts `@a`: MySQL fixes a user variable's column type when the statement is
 /// prepared, and sluice prepares a client's statement again on the connection it executes on, where
@@ -109,12 +110,12 @@ impl Names {
                 // the connection was reset (1062 on a duplicate; a larger id moves the counter).
                 .replace(
                     "INSERT INTO {c} (pid) VALUES (999)",
-                    "INSERT INTO {c} (id, pid) SELECT LEAST(COALESCE(MIN(id), 0), 0) - 1, 999 FROM {c}",
+                    "INSERT INTO {c} (id, pid) SELECT -1 - COUNT(*), 999 FROM {c}",
                 )
                 // The parent row 1 may be gone: the same insert then fails its foreign key.
                 .replace(
                     "INSERT INTO {c} (pid) VALUES (1)",
-                    "INSERT INTO {c} (id, pid) SELECT LEAST(COALESCE(MIN(id), 0), 0) - 1, 1 FROM {c}",
+                    "INSERT INTO {c} (id, pid) SELECT -1 - COUNT(*), 1 FROM {c}",
                 ),
             (true, false) => mysql_words(template),
             (false, _) => template.to_owned(),

@@ -137,6 +137,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         if found_here {
             self.last_found = r.int_cell(1);
+        } else {
+            // The statement's own FOUND_ROWS(), which this SELECT just replaced on the connection:
+            // the counts' read-back after it takes this one (INSERT … SELECT naming the id column).
+            self.stmt.found_before_own_read = Some(r.int_cell(1));
         }
         Ok(r.int_cell(0))
     }

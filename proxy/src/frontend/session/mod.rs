@@ -386,6 +386,9 @@ pub(crate) struct StatementScratch {
     rewrite_stmt_id: Option<u32>,
     /// `(backend statement id, columns, params)` of the COM_STMT_PREPARE OK relayed.
     prepared_capture: Option<(u32, u16, u16)>,
+    /// FOUND_ROWS() as the statement left it on its connection, read by sluice's own SELECT of its
+    /// insert id before that SELECT replaced it.
+    found_before_own_read: Option<Option<u64>>,
 }
 
 /// A backend connection the session holds.
