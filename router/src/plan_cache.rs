@@ -217,10 +217,10 @@ impl PlanCache {
             .tables
             .iter()
             .find(|t| l.text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t.name))?;
-        Some(Arc::new(ShardShape::Refused(format!(
+        Some(Arc::new(ShardShape::Refused(crate::shard::shape::NotRouted(format!(
             "this statement names sharded table {} but sluice cannot parse it, so it cannot tell which shard it belongs to; rewrite it as a plain SELECT/INSERT/UPDATE/DELETE",
             t.name
-        ))))
+        )))))
     }
 
     /// Shapes cached now.

@@ -51,16 +51,21 @@ impl StmtCache {
         if let Some(old) = self.map.insert(sql, stmt) {
             evicted.push(old.id);
         }
-        while self.map.len() > max.max(1) {
+        self.evict_down_to(max.max(1), &mut evicted);
+        evicted
+    }
+
+    /// Closes the least recently used statements until at most `keep` remain (their ids into `out`).
+    fn evict_down_to(&mut self, keep: usize, out: &mut Vec<u32>) {
+        while self.map.len() > keep {
             let Some(oldest) = self.map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
             else {
                 break;
             };
             if let Some(s) = self.map.remove(&oldest) {
-                evicted.push(s.id);
+                out.push(s.id);
             }
         }
-        evicted
     }
 
     /// Makes room for one more statement within `max` before preparing it: returns the ids of the
@@ -68,15 +73,7 @@ impl StmtCache {
     /// `max_prepared_stmt_count` for a moment).
     pub fn make_room(&mut self, max: usize) -> Vec<u32> {
         let mut evicted = Vec::new();
-        while self.map.len() >= max.max(1) {
-            let Some(oldest) = self.map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(s) = self.map.remove(&oldest) {
-                evicted.push(s.id);
-            }
-        }
+        self.evict_down_to(max.max(1) - 1, &mut evicted);
         evicted
     }
 

@@ -35,12 +35,35 @@ pub struct BackendRow {
     pub idle: usize,
     /// The most its pools lend, summed.
     pub max: usize,
-    /// `mariadb` or `mysql`, from its handshake (`None` before a check connects).
-    pub flavor: Option<&'static str>,
-    /// A replica's replication: `running`, `reconnecting` (its IO thread retries a primary that is
-    /// gone), `io_stopped` or `stopped` (its SQL thread: it applies nothing, so reads skip it);
-    /// `None` for a member that does not replicate.
-    pub replication: Option<&'static str>,
+    /// MariaDB or MySQL, from its handshake (`None` before a check connects).
+    pub flavor: Option<crate::backend::Flavor>,
+    /// A replica's replication; `None` for a member that does not replicate.
+    pub replication: Option<Replication>,
+}
+
+/// A replica's replication as its last check saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    /// Receiving and applying.
+    Running,
+    /// Its IO thread retries a primary that is gone (applying what it has).
+    Reconnecting,
+    /// Its IO thread stopped (applying what it has; no lag known).
+    IoStopped,
+    /// Its SQL thread stopped: it applies nothing, so reads skip it.
+    Stopped,
+}
+
+impl Replication {
+    /// `running`, `reconnecting`, `io_stopped` or `stopped` (SHOW BACKENDS, /status).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Reconnecting => "reconnecting",
+            Self::IoStopped => "io_stopped",
+            Self::Stopped => "stopped",
+        }
+    }
 }
 
 /// A backend's role in its group's routing view.
@@ -141,13 +164,13 @@ pub fn rows(shared: &Shared) -> Vec<BackendRow> {
                 in_use,
                 idle,
                 max,
-                flavor: h.and_then(|h| h.flavor).map(|f| f.as_str()),
+                flavor: h.and_then(|h| h.flavor),
                 replication: h.filter(|h| h.healthy && h.replicating).map(|h| {
                     match (h.applying, h.reconnecting) {
-                        (false, _) => "stopped",
-                        (true, true) => "reconnecting",
-                        (true, false) if h.lag_ms.is_some() => "running",
-                        (true, false) => "io_stopped",
+                        (false, _) => Replication::Stopped,
+                        (true, true) => Replication::Reconnecting,
+                        (true, false) if h.lag_ms.is_some() => Replication::Running,
+                        (true, false) => Replication::IoStopped,
                     }
                 }),
             });

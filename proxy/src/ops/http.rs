@@ -479,8 +479,8 @@ fn status(shared: &Shared) -> String {
                 "lag_ms": b.lag_ms,
                 "weight": b.weight,
                 "error": b.error,
-                "flavor": b.flavor,
-                "replication": b.replication,
+                "flavor": b.flavor.map(|f| f.as_str()),
+                "replication": b.replication.map(|r| r.as_str()),
                 "pool": {"in_use": b.in_use, "idle": b.idle, "max": b.max},
             })
         })

@@ -101,8 +101,8 @@ pub(super) fn show_backends(shared: &Shared) -> Answer {
                 text(b.in_use),
                 text(b.idle),
                 b.error.map(Bytes::from),
-                b.flavor.and_then(text),
-                b.replication.and_then(text),
+                b.flavor.map(|f| f.as_str()).and_then(text),
+                b.replication.map(|r| r.as_str()).and_then(text),
             ]
         })
         .collect();

@@ -83,12 +83,7 @@ pub fn route_statement(
         ShardShape::Routed { table, rewrites, kind } => (*table, rewrites, kind),
     };
     let Some(t) = map.tables.get(table) else { return Err(refuse("sharding config changed; retry")) };
-    let words: Vec<usize> = toks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| matches!(t.kind, TokenKind::Word | TokenKind::Quoted))
-        .map(|(i, _)| i)
-        .collect();
+    let words = word_positions(toks);
     let r = Renderer { sql, toks, words: &words, rewrites, table: t };
     match kind {
         Kind::Select { key, scatter, joins } => {
@@ -186,14 +181,18 @@ pub fn render_for_shard(
     if shard >= t.shards.len() {
         return None;
     }
-    let words: Vec<usize> = toks
-        .iter()
+    let words = word_positions(toks);
+    let r = Renderer { sql, toks, words: &words, rewrites, table: t };
+    Some(r.render(0..sql.len(), shard, &[]))
+}
+
+/// The positions in `toks` of words and quoted names (what a shape's word ordinals count).
+fn word_positions(toks: &[Token]) -> Vec<usize> {
+    toks.iter()
         .enumerate()
         .filter(|(_, t)| matches!(t.kind, TokenKind::Word | TokenKind::Quoted))
         .map(|(i, _)| i)
-        .collect();
-    let r = Renderer { sql, toks, words: &words, rewrites, table: t };
-    Some(r.render(0..sql.len(), shard, &[]))
+        .collect()
 }
 
 pub(super) struct Renderer<'a> {

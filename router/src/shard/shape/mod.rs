@@ -51,6 +51,31 @@ pub struct KeyAt {
     pub form: KeyForm,
 }
 
+/// Why sluice does not route a statement over a sharded table (or does not scatter it): the text the
+/// client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRouted(pub String);
+
+impl std::fmt::Display for NotRouted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotRouted {}
+
+impl From<&str> for NotRouted {
+    fn from(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+}
+
+impl From<NotRouted> for String {
+    fn from(n: NotRouted) -> Self {
+        n.0
+    }
+}
+
 /// What kind of statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -59,7 +84,7 @@ pub enum Kind {
         /// The key conjunct, if any.
         key: Option<KeyAt>,
         /// How scatter results merge, or why a scatter is refused.
-        scatter: Result<MergeShape, String>,
+        scatter: Result<MergeShape, NotRouted>,
         /// Whether it joins other (unsharded) tables.
         joins: bool,
     },
@@ -90,7 +115,7 @@ pub enum ShardShape {
         kind: Kind,
     },
     /// Refused, with the reason the client is told.
-    Refused(String),
+    Refused(NotRouted),
 }
 
 /// The shape over `map`'s tables of the statement `text` (default-mode spelling), from the AST the
@@ -113,9 +138,9 @@ pub fn shape(
     if named.iter().any(|t| *t != table) {
         let a = &map.tables[named[0]].name;
         let b = named.iter().map(|t| &map.tables[*t].name).find(|n| *n != a).unwrap_or(a);
-        return Some(ShardShape::Refused(format!(
+        return Some(ShardShape::Refused(NotRouted(format!(
             "a statement over two sharded tables ({a} and {b}) would need a cross-shard join, which sluice does not do; query each table by its shard key and join in the application"
-        )));
+        ))));
     }
     let [stmt] = stmts else {
         return Some(refused(name, "holds several statements; send them one at a time"));
@@ -144,9 +169,9 @@ pub fn shape(
 }
 
 fn refused(table: &str, why: &str) -> ShardShape {
-    ShardShape::Refused(format!(
+    ShardShape::Refused(NotRouted(format!(
         "this statement names sharded table {table} but {why}, so sluice cannot tell which shard it belongs to"
-    ))
+    )))
 }
 
 pub(super) struct Cx<'a> {
@@ -157,7 +182,7 @@ pub(super) struct Cx<'a> {
     rewrites: Vec<Rewrite>,
     /// The sharded table's alias in this statement.
     alias: Option<String>,
-    error: Option<String>,
+    error: Option<NotRouted>,
 }
 
 impl Cx<'_> {
@@ -173,7 +198,7 @@ impl Cx<'_> {
         self.map.find(&n.to_string().replace(['`', '"'], "")) == Some(self.table)
     }
 
-    fn statement(&mut self, s: &Statement) -> Result<Kind, String> {
+    fn statement(&mut self, s: &Statement) -> Result<Kind, NotRouted> {
         let name = self.name().to_owned();
         let occurrences = count_relations(s, self);
         let kind = match s {
@@ -181,9 +206,9 @@ impl Cx<'_> {
             Statement::Insert(i) => self.insert(i, occurrences)?,
             Statement::Update(u) => {
                 if !u.table.joins.is_empty() || u.from.is_some() || occurrences != 1 {
-                    return Err(format!(
+                    return Err(NotRouted(format!(
                         "a multi-table UPDATE or an UPDATE with a subquery over sharded table {name} cannot be routed to one shard; update {name} alone, by its shard key"
-                    ));
+                    )));
                 }
                 self.factor(&u.table.relation)?;
                 for a in &u.assignments {
@@ -194,10 +219,10 @@ impl Cx<'_> {
                     for n in targets {
                         self.qualifier(&idents(n));
                         if idents(n).last().is_some_and(|i| i.value.eq_ignore_ascii_case(self.key())) {
-                            return Err(format!(
+                            return Err(NotRouted(format!(
                                 "UPDATE of shard key {name}.{} would move the row to another shard; DELETE it and INSERT it with the new key instead",
                                 self.key()
-                            ));
+                            )));
                         }
                     }
                 }
@@ -217,18 +242,20 @@ impl Cx<'_> {
                 Kind::Write { key: self.key_in(d.selection.as_ref()) }
             }
             _ => {
-                return Err(format!(
+                return Err(NotRouted(format!(
                     "sluice routes only SELECT, INSERT, REPLACE, UPDATE and DELETE over sharded table {name}; run DDL and other statements on each physical table (see `sluice shard-ddl`)"
-                ));
+                )));
             }
         };
         Ok(kind)
     }
 
-    fn select(&mut self, q: &Query, occurrences: usize) -> Result<Kind, String> {
+    fn select(&mut self, q: &Query, occurrences: usize) -> Result<Kind, NotRouted> {
         let name = self.name().to_owned();
         if q.with.is_some() {
-            return Err(format!("a WITH clause over sharded table {name} is not routed; inline it"));
+            return Err(NotRouted(format!(
+                "a WITH clause over sharded table {name} is not routed; inline it"
+            )));
         }
         // A `TABLE t` statement, which the parse read in parentheses.
         let mut body = q.body.as_ref();
@@ -236,14 +263,14 @@ impl Cx<'_> {
             body = inner.body.as_ref();
         }
         if let SetExpr::Table(_) = body {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "TABLE {name} is not routed over a sharded table; use SELECT * FROM {name} (by its shard key, or all shards)"
-            ));
+            )));
         }
         let SetExpr::Select(s) = q.body.as_ref() else {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "UNION and other set operations over sharded table {name} are not routed; run each part on its own"
-            ));
+            )));
         };
         let mut found = 0;
         let mut joins = false;
@@ -259,14 +286,14 @@ impl Cx<'_> {
             }
         }
         if found == 0 || occurrences != found {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "a subquery over sharded table {name} cannot be routed; query {name} directly (by its shard key) and use the result"
-            ));
+            )));
         }
         if found > 1 {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "a self-join of sharded table {name} would need a cross-shard join, which sluice does not do; join in the application"
-            ));
+            )));
         }
         self.projection(&s.projection);
         self.exprs_query(q);
@@ -275,15 +302,15 @@ impl Cx<'_> {
         Ok(Kind::Select { key, scatter, joins })
     }
 
-    fn insert(&mut self, i: &sqlparser::ast::Insert, occurrences: usize) -> Result<Kind, String> {
+    fn insert(&mut self, i: &sqlparser::ast::Insert, occurrences: usize) -> Result<Kind, NotRouted> {
         let name = self.name().to_owned();
         let TableObject::TableName(n) = &i.table else {
-            return Err(format!("INSERT into a table function is not routed for {name}"));
+            return Err(NotRouted(format!("INSERT into a table function is not routed for {name}")));
         };
         if occurrences != 1 {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "INSERT … SELECT and subqueries over sharded table {name} are not routed; insert literal VALUES"
-            ));
+            )));
         }
         self.object(n);
         let key_column = i.columns.iter().position(|c| {
@@ -295,7 +322,7 @@ impl Cx<'_> {
         let last_column = i.columns.last().and_then(|c| c.0.last()).and_then(ObjectNamePart::as_ident);
         let last_column = last_column.and_then(|c| word_of(self.text, self.toks, c));
         let (Some(last_column), true) = (last_column, key_column.is_some() || generate) else {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "INSERT into sharded table {name} must name its shard key column {} in the column list (INSERT INTO {name} ({}, …) VALUES …){}",
                 self.key(),
                 self.key(),
@@ -304,23 +331,23 @@ impl Cx<'_> {
                 } else {
                     ", or set generate_key = true for it in [[sharding.tables]] so sluice generates the key"
                 }
-            ));
+            )));
         };
         let values = matches!(i.source.as_deref().map(|q| q.body.as_ref()), Some(SetExpr::Values(_)));
         if !values || i.source.as_ref().is_some_and(|q| q.order_by.is_some() || q.limit_clause.is_some()) {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "INSERT into sharded table {name} is routed only in the form INSERT INTO {name} (columns) VALUES (…), (…) (not INSERT … SELECT or INSERT … SET)"
-            ));
+            )));
         }
         if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &i.on {
             for a in assignments {
                 if let AssignmentTarget::ColumnName(c) = &a.target
                     && idents(c).last().is_some_and(|c| c.value.eq_ignore_ascii_case(self.key()))
                 {
-                    return Err(format!(
+                    return Err(NotRouted(format!(
                         "ON DUPLICATE KEY UPDATE of shard key {name}.{} would move the row to another shard; update other columns only",
                         self.key()
-                    ));
+                    )));
                 }
             }
         }
@@ -328,9 +355,9 @@ impl Cx<'_> {
     }
 
     /// The sharded table's identifiers in a FROM item (and its alias).
-    fn factor(&mut self, f: &TableFactor) -> Result<(), String> {
+    fn factor(&mut self, f: &TableFactor) -> Result<(), NotRouted> {
         let TableFactor::Table { name: n, alias, .. } = f else {
-            return Err(format!("sharded table {} is not a plain table here", self.name()));
+            return Err(NotRouted(format!("sharded table {} is not a plain table here", self.name())));
         };
         self.alias = alias.as_ref().map(|a| a.name.value.to_lowercase());
         self.object(n);
@@ -351,10 +378,10 @@ impl Cx<'_> {
             Some(word) => self.rewrites.push(Rewrite { word, part }),
             None => {
                 self.error.get_or_insert_with(|| {
-                    format!(
+                    NotRouted(format!(
                         "sluice could not locate identifier {} in the statement over sharded table",
                         id.value
-                    )
+                    ))
                 });
             }
         }
@@ -480,10 +507,10 @@ impl Cx<'_> {
     }
 }
 
-fn multi_delete(name: &str) -> String {
-    format!(
+fn multi_delete(name: &str) -> NotRouted {
+    NotRouted(format!(
         "a multi-table DELETE or a DELETE with a subquery over sharded table {name} cannot be routed to one shard; delete from {name} alone, by its shard key"
-    )
+    ))
 }
 
 pub(super) fn is_number(e: &Expr) -> bool {

@@ -9,18 +9,20 @@ use sqlparser::ast::{
 };
 
 use super::super::merge::{Agg, MergeShape, OrderKey};
-use super::{Cx, is_number};
+use super::{Cx, NotRouted, is_number};
 
 impl Cx<'_> {
-    pub(super) fn merge_shape(&self, q: &Query, s: &sqlparser::ast::Select) -> Result<MergeShape, String> {
+    pub(super) fn merge_shape(&self, q: &Query, s: &sqlparser::ast::Select) -> Result<MergeShape, NotRouted> {
         let name = self.name();
         if s.distinct.is_some() {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "SELECT DISTINCT over all shards of {name} is not merged yet; add the shard key"
-            ));
+            )));
         }
         if s.having.is_some() {
-            return Err(format!("HAVING over all shards of {name} is not merged yet; add the shard key"));
+            return Err(NotRouted(format!(
+                "HAVING over all shards of {name} is not merged yet; add the shard key"
+            )));
         }
         // GROUP BY: every expression must be selected (sluice folds the shards' groups on those columns).
         let mut group = Vec::new();
@@ -47,17 +49,23 @@ impl Cx<'_> {
                     match pos {
                         Some(p) if p < s.projection.len() => group.push(p),
                         _ => {
-                            return Err(format!(
+                            return Err(NotRouted(format!(
                                 "GROUP BY {g} over all shards of {name} needs that expression in the select list (sluice merges the shards' groups on selected columns); select it, or add the shard key"
-                            ));
+                            )));
                         }
                     }
                 }
             }
-            _ => return Err(format!("GROUP BY ALL / WITH ROLLUP over all shards of {name} is not merged")),
+            _ => {
+                return Err(NotRouted(format!(
+                    "GROUP BY ALL / WITH ROLLUP over all shards of {name} is not merged"
+                )));
+            }
         }
         if q.locks.iter().len() > 0 {
-            return Err(format!("locking reads over all shards of {name} are refused; add the shard key"));
+            return Err(NotRouted(format!(
+                "locking reads over all shards of {name} are refused; add the shard key"
+            )));
         }
         let mut columns = Vec::with_capacity(s.projection.len());
         let mut min_max = Vec::new();
@@ -84,9 +92,9 @@ impl Cx<'_> {
             }
             columns.push(agg);
             if columns.last().is_some_and(Option::is_none) && contains_aggregate(expr) {
-                return Err(format!(
+                return Err(NotRouted(format!(
                     "an expression over an aggregate ({expr}) cannot be merged across the shards of {name}; select the aggregate alone"
-                ));
+                )));
             }
         }
         let mut order = Vec::new();
@@ -99,7 +107,7 @@ impl Cx<'_> {
                 let key = match &o.expr {
                     Expr::Value(v) => match &v.value {
                         Value::Number(n, _) => OrderKey::Position(n.parse::<usize>().unwrap_or(0)),
-                        _ => return Err(format!("ORDER BY {} cannot be merged", o.expr)),
+                        _ => return Err(NotRouted(format!("ORDER BY {} cannot be merged", o.expr))),
                     },
                     Expr::Identifier(id) => OrderKey::Name(id.value.to_lowercase()),
                     Expr::CompoundIdentifier(p) => {
@@ -117,9 +125,9 @@ impl Cx<'_> {
                         match pos {
                             Some(p) => OrderKey::Position(p + 1),
                             None => {
-                                return Err(format!(
+                                return Err(NotRouted(format!(
                                     "ORDER BY {e} over all shards of {name} needs that expression in the select list (sluice merges on selected columns)"
-                                ));
+                                )));
                             }
                         }
                     }
@@ -148,14 +156,14 @@ impl Cx<'_> {
                 .iter()
                 .any(|i| !matches!(i, SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }))
         {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "SELECT * with GROUP BY over all shards of {name} is not merged; name the columns"
-            ));
+            )));
         }
         if !group.is_empty() && columns.iter().any(|c| matches!(c, Some(Agg::Avg { .. }))) {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "AVG with GROUP BY over all shards of {name} is not merged yet; select SUM(x) and COUNT(x) and divide, or add the shard key"
-            ));
+            )));
         }
         // Plain scatters fetch WEIGHT_STRING(column) for ORDER BY keys that are columns: selected as a
         // plain column (by name, alias or position) or a column of a `*`.
@@ -198,7 +206,7 @@ fn column_name(e: &Expr) -> Option<String> {
 }
 
 /// The merge of one selected expression: an aggregate, or `None` for a plain column.
-fn aggregate(e: &Expr) -> Result<Option<Agg>, String> {
+fn aggregate(e: &Expr) -> Result<Option<Agg>, NotRouted> {
     let Expr::Function(f) = e else { return Ok(None) };
     let name = f.name.to_string().to_lowercase();
     let agg = match name.as_str() {
@@ -209,20 +217,20 @@ fn aggregate(e: &Expr) -> Result<Option<Agg>, String> {
         // Each shard is asked for SUM and COUNT instead; `word` is found by the caller.
         "avg" => Agg::Avg { word: 0 },
         "group_concat" | "std" | "stddev" | "variance" | "bit_and" | "bit_or" | "bit_xor" => {
-            return Err(format!(
+            return Err(NotRouted(format!(
                 "{} over all shards is not merged yet; use SUM and COUNT (AVG = SUM / COUNT) or add the shard key",
                 name.to_uppercase()
-            ));
+            )));
         }
         _ => return Ok(None),
     };
     if let FunctionArguments::List(l) = &f.args
         && l.duplicate_treatment.is_some_and(|d| d == sqlparser::ast::DuplicateTreatment::Distinct)
     {
-        return Err(format!(
+        return Err(NotRouted(format!(
             "{}(DISTINCT …) over all shards is not merged; add the shard key",
             name.to_uppercase()
-        ));
+        )));
     }
     Ok(Some(agg))
 }
