@@ -254,8 +254,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Ok(f) = &r
             && unknown
         {
-            let warnings = f.warnings;
-            self.read_back_counts(warnings).await?;
+            let conditions = f.warnings > 0 || f.failed;
+            self.read_back_counts(conditions).await?;
         }
         r.map(drop)
     }
@@ -362,10 +362,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// read-back's own warning is cleared after it by a SELECT that leaves FOUND_ROWS() at 2 like the
     /// read-back; after a statement with warnings (even `SELECT SQL_CALC_FOUND_ROWS` warns there) it
     /// waits for the client's next statement (`Session::deferred`).
-    async fn read_back_counts(&mut self, warnings: u64) -> Result<()> {
+    async fn read_back_counts(&mut self, conditions: bool) -> Result<()> {
         let mysql = self.held_is_mysql();
-        if mysql && warnings > 0 {
-            // The connection stays held for the warnings; read when the client moves on.
+        if mysql && (conditions || self.pins.has(crate::frontend::pins::Pin::Diagnostics)) {
+            // The connection stays held for the client's warnings or error (also after a
+            // diagnostics read, which leaves them there); read when the client moves on.
             self.deferred.counts = true;
             return Ok(());
         }

@@ -277,6 +277,24 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // MySQL: FOUND_ROWS() only the connection knows (a SELECT while a temporary table is
+            // held) is read back after the client's next statement; when that one fails, or is a
+            // diagnostics read, the read-back waits: it would empty the error the client reads next.
+            "counts_read_back_waits_for_the_error",
+            vec![vec![
+                q("CREATE TEMPORARY TABLE {tmp} (x INT)"),
+                q("SELECT LENGTH('ab')"),
+                q("SELECT CAST('abc' AS INT)"),
+                q("SHOW COUNT(*) WARNINGS"),
+                q("SELECT @@warning_count"),
+                q("SELECT LENGTH('abc')"),
+                q("SELECT CAST('abc' AS INT)"),
+                q("SHOW WARNINGS"),
+                q("SHOW ERRORS"),
+                q("DROP TEMPORARY TABLE {tmp}"),
+            ]],
+        ),
+        (
             // MySQL empties the diagnostics area at UNLOCK TABLES and at a table-less SELECT: the
             // error of a replica read before them is gone for SHOW COUNT(*) WARNINGS.
             "diagnostics_after_unlock_tables",
