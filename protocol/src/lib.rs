@@ -5,6 +5,7 @@ pub mod auth;
 pub mod binary;
 pub mod buf;
 pub mod capture;
+pub mod clock;
 pub mod codec;
 pub mod column;
 pub mod constants;

@@ -13,7 +13,7 @@
 //! Safety: it connects only to `--target`, and a workload with writes is refused unless
 //! `--allow-writes` (or `--read-only` skips them, or `--dry-run` connects nowhere).
 
-pub mod clock;
+pub use sluice_protocol::clock;
 pub mod exec;
 pub mod html;
 pub mod logs;

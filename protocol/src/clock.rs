@@ -1,7 +1,8 @@
-//! Deadlines from numbers replay does not choose (command-line flags, a capture's offsets): they
-//! saturate instead of panicking, as the proxy's `sluice::clock` does. `Instant + Duration` panics past
-//! what the monotonic clock represents, and `Duration::from_secs_f64` panics on a value too large
-//! (`1e300`) or NaN.
+//! Deadlines and durations from numbers the program does not choose (config values, admin statements,
+//! command-line flags, a capture's offsets): they saturate instead of panicking. `Instant + Duration`
+//! panics past what the monotonic clock represents, and `Duration::from_secs_f64` panics on a value
+//! too large (`1e300`) or NaN. Shared by the proxy and `sluice replay`, which both depend on this
+//! crate; no I/O.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,9 @@ mod tests {
         let now = Instant::now();
         assert_eq!(after(now, Duration::from_millis(u64::MAX)), now + FAR);
         assert_eq!(after(now, Duration::MAX), now + FAR);
+        assert_eq!(after(now, Duration::from_millis(5)), now + Duration::from_millis(5));
         assert_eq!(secs_f64(1e300), FAR);
+        assert_eq!(secs_f64(f64::INFINITY), FAR);
         assert_eq!(secs_f64(f64::NAN), Duration::ZERO);
         assert_eq!(secs_f64(-1.0), Duration::ZERO);
         assert_eq!(secs_f64(1.5), Duration::from_millis(1500));
