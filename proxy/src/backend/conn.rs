@@ -392,6 +392,8 @@ impl BackendConn {
     /// statements on the connection would otherwise empty (MySQL empties the area at every statement).
     pub async fn raise(&mut self, label: &str, err: &sluice_protocol::packets::ErrPacket) -> Result<()> {
         let sql = signal_statement(err, self.no_backslash_escapes());
+        // Its own ERR is `err` (the message cut to SIGNAL's 128 characters); either way the area
+        // holds the session's condition now, emptied before anyone else borrows the connection.
         match self.query(label, &sql).await {
             Ok(_) | Err(Error::BackendRefused { .. }) => {
                 self.diagnostics_pending = true;
@@ -534,10 +536,16 @@ fn scramble(plugin: &[u8], nonce: &[u8], password: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The most characters a `SIGNAL`'s MESSAGE_TEXT takes.
+const SIGNAL_MESSAGE_CHARS: usize = 128;
+
 /// `SIGNAL` raising `err` (its code, SQLSTATE and message) on a connection whose sql_mode has
 /// NO_BACKSLASH_ESCAPES or not.
 pub fn signal_statement(err: &sluice_protocol::packets::ErrPacket, no_backslash_escapes: bool) -> String {
-    let mut message = String::from_utf8_lossy(&err.message).replace('\'', "''");
+    // SIGNAL takes at most 128 characters of MESSAGE_TEXT (more is ERR 1648 in strict mode).
+    let text = String::from_utf8_lossy(&err.message);
+    let text: String = text.chars().take(SIGNAL_MESSAGE_CHARS).collect();
+    let mut message = text.replace('\'', "''");
     if !no_backslash_escapes {
         message = message.replace('\\', "\\\\");
     }

@@ -174,7 +174,8 @@ pub(super) struct Tally {
 /// SIGKILL of the primary under mixed load: every INSERT that got an OK is on the primary after its
 /// restart; writes meanwhile get a clear ERR (code, the backend named) and their sessions go on;
 /// autocommit reads keep being answered by the replicas throughout, but for those that must see a
-/// write no replica got before the kill, which get a clear ERR.
+/// write no replica had yet, which the primary serves (and its kill cuts off) or, once it is down,
+/// get a clear ERR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
     use std::sync::Arc;
@@ -312,14 +313,13 @@ async fn fault_primary_killed_under_mixed_load_loses_no_acknowledged_write() {
             "unclear write error: {e}"
         );
     }
-    // A read needs the readers' user's last write (read_your_writes_scope = "user"): one the primary
-    // acknowledged just before the kill but had not shipped is on no replica, and such reads get a
-    // clear ERR until the primary is back (fault_read_your_writes_with_the_primary_down_says_why).
-    // Nothing else may fail.
-    let unexplained: Vec<&String> = read_errors
-        .iter()
-        .filter(|e| !(e.contains("2013") && e.contains(&primary_addr) && e.contains("read-your-writes")))
-        .collect();
+    // A read needs the readers' user's last write (read_your_writes_scope = "user"): one no replica
+    // had applied within gtid_wait_timeout_ms runs on the primary, so the kill can cut it off there
+    // (ERR 2013 naming the primary, as on a direct connection); and one the primary acknowledged just
+    // before the kill but never shipped is on no replica, so such reads get a clear ERR until the
+    // primary is back (fault_read_your_writes_with_the_primary_down_says_why). Nothing else may fail.
+    let unexplained: Vec<&String> =
+        read_errors.iter().filter(|e| !(e.contains("2013") && e.contains(&primary_addr))).collect();
     assert!(unexplained.is_empty(), "{} read errors, first: {:?}", unexplained.len(), unexplained.first());
     assert!(read_ok > 100, "{read_ok} reads");
 }

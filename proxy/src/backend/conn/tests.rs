@@ -227,4 +227,7 @@ fn signal_statement_quotes_the_message_for_the_mode() {
         super::signal_statement(&err, true),
         "SIGNAL SQLSTATE '25006' SET MYSQL_ERRNO = 1792, MESSAGE_TEXT = 'Can''t run it: a\\b.'"
     );
+    // SIGNAL takes 128 characters at most.
+    let long = ErrPacket::new((1064, "42000"), "é".repeat(200));
+    assert!(super::signal_statement(&long, true).ends_with(&format!("'{}'", "é".repeat(128))));
 }

@@ -403,6 +403,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             self.status &= !status::IN_TRANS;
             self.pins.remove(Pin::Transaction);
+            self.pins.remove(Pin::MetadataLocks);
             if !self.pins.any() {
                 self.release_held();
             }
@@ -994,16 +995,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if ends_transaction {
             self.pins.remove(Pin::MetadataLocks);
         } else if self.status & (status::AUTOCOMMIT | status::IN_TRANS) == 0
-            && self.held.is_some()
             && !matches!(
                 lexed.first_keyword.as_str(),
                 "set" | "use" | "begin" | "start" | "commit" | "rollback" | "savepoint" | "release"
             )
             && (!class.tables.parsed || uses_tables(class))
+            && let Some(h) = self.held.as_mut()
         {
             // Its tables' metadata locks last until the transaction ends, which the server does not
-            // report as open (a reported one pins already).
-            pin(&mut self.pins, Pin::MetadataLocks);
+            // report as open (a reported one pins already). On a replica (autocommit-off reads there
+            // when `autocommit_false_is_transaction` is off) the session moves on as before, and the
+            // connection is reset before anyone reuses it.
+            if Some(h.member) == primary {
+                pin(&mut self.pins, Pin::MetadataLocks);
+            } else {
+                h.guard.conn().hidden_state = true;
+            }
         }
         if self.pins.has(Pin::NextTransaction)
             && !fx.failed

@@ -364,6 +364,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// waits for the client's next statement (`Session::deferred`).
     async fn read_back_counts(&mut self, conditions: bool) -> Result<()> {
         let mysql = self.held_is_mysql();
+        if self.last_found.is_none()
+            && let Some(seen) = self.stmt.found_before_own_read.take()
+        {
+            // The statement's value, read before sluice's own SELECT replaced it there.
+            self.last_found = seen;
+        }
         if mysql && (conditions || self.pins.has(crate::frontend::pins::Pin::Diagnostics)) {
             // The connection stays held for the client's warnings or error (also after a
             // diagnostics read, which leaves them there); read when the client moves on.
