@@ -1195,7 +1195,13 @@ fn isolation_words(value: &[u8]) -> Option<&'static str> {
 /// temporary tables excepted.
 fn commits_implicitly(lexed: &Lexed, class: &Class) -> bool {
     let temporary = lexed.text.starts_with("create temporary") || lexed.text.starts_with("drop temporary");
+    // ANALYZE TABLE commits; MariaDB's ANALYZE SELECT (a SELECT that reports its execution) does not.
+    let analyze_statement = lexed.first_keyword == "analyze"
+        && !["analyze table", "analyze local", "analyze no_write_to_binlog"]
+            .iter()
+            .any(|p| lexed.text.starts_with(p));
     !temporary
+        && !analyze_statement
         && (class.tx == Some(Tx::Begin)
             || matches!(
                 lexed.first_keyword.as_str(),
@@ -1532,6 +1538,20 @@ fn choice_reason_fallback(e: &Error) -> RouteReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn analyze_table_commits_analyze_select_does_not() {
+        let commits = |sql: &str| {
+            let l = sluice_router::lexer::lex(sql.as_bytes());
+            commits_implicitly(&l, &sluice_router::classify::classify(&l))
+        };
+        assert!(commits("ANALYZE TABLE t"));
+        assert!(commits("ANALYZE NO_WRITE_TO_BINLOG TABLE t"));
+        assert!(!commits("ANALYZE SELECT * FROM t"));
+        assert!(!commits("ANALYZE FORMAT=JSON SELECT 1"));
+        assert!(commits("ALTER TABLE t ADD c INT"));
+        assert!(!commits("CREATE TEMPORARY TABLE t (a INT)"));
+    }
 
     #[test]
     fn set_targets_of_normalized_sets() {
