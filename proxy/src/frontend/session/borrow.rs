@@ -756,12 +756,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let label = held.guard.label().to_owned();
         match held.guard.conn().query(&label, &set).await {
             Ok(r) => {
-                let conn = held.guard.conn();
                 if r.warnings > 0 {
                     // Some values warn when set (MySQL's sql_mode without strict mode: 3135): the
                     // client's next statement may be a diagnostics read, which must not see sluice's
                     // SET (MariaDB keeps them through table-less statements too).
-                    conn.clear_diagnostics(&label).await?;
+                    held.guard.conn().clear_diagnostics(&label).await?;
                 }
                 let conn = held.guard.conn();
                 for (i, v) in self.vars.0.iter().enumerate() {
@@ -987,19 +986,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             self.pins.remove(Pin::Transaction);
         }
-        let ends_transaction = !fx.failed
-            && self.status & status::IN_TRANS == 0
-            && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback))
-                || commits_implicitly(lexed, class)
-                || self.status & status::AUTOCOMMIT != 0);
-        if ends_transaction {
-            self.pins.remove(Pin::MetadataLocks);
-        } else if self.status & (status::AUTOCOMMIT | status::IN_TRANS) == 0
+        // COMMIT, ROLLBACK or an implicit commit succeeded: a transaction boundary the server's
+        // per-transaction state ends at. Worked out only when a pin asks.
+        let status_now = self.status;
+        let ended = || {
+            !fx.failed
+                && status_now & status::IN_TRANS == 0
+                && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback)) || commits_implicitly(lexed, class))
+        };
+        if self.pins.has(Pin::MetadataLocks) {
+            // `SET autocommit = 1` commits too.
+            if (!fx.failed && status_now & status::AUTOCOMMIT != 0) || ended() {
+                self.pins.remove(Pin::MetadataLocks);
+            }
+        } else if status_now & (status::AUTOCOMMIT | status::IN_TRANS) == 0
             && !matches!(
                 lexed.first_keyword.as_str(),
                 "set" | "use" | "begin" | "start" | "commit" | "rollback" | "savepoint" | "release"
             )
             && (!class.tables.parsed || uses_tables(class))
+            && !ended()
             && let Some(h) = self.held.as_mut()
         {
             // Its tables' metadata locks last until the transaction ends, which the server does not
@@ -1012,11 +1018,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 h.guard.conn().hidden_state = true;
             }
         }
-        if self.pins.has(Pin::NextTransaction)
-            && !fx.failed
-            && self.status & status::IN_TRANS == 0
-            && (matches!(class.tx, Some(Tx::Commit | Tx::Rollback)) || commits_implicitly(lexed, class))
-        {
+        if self.pins.has(Pin::NextTransaction) && ended() {
             // COMMIT, ROLLBACK or an implicit commit cleared the one-shot characteristics. Not the
             // end of a transaction by `SET autocommit = 1`: the next transaction still gets them
             // (measured on MariaDB 10.11 and MySQL 9.7), so the pin stays through it.

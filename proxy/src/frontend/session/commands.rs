@@ -391,10 +391,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some((before, sent)) = self.found_check.take() {
             self.last_found = if r.int_cell(0) == Some(sent) { Some(sent) } else { before };
         } else if self.last_found.is_none() {
-            self.last_found = match self.stmt.found_before_own_read.take() {
-                Some(seen) => seen,
-                None => r.int_cell(0),
-            };
+            self.last_found = r.int_cell(0);
         }
         if self.last_row_count.is_none() {
             self.last_row_count = r.int_cell(1);
