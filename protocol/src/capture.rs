@@ -87,7 +87,7 @@ pub struct WireParams {
 
 impl WireParams {
     /// Decodes the values.
-    pub fn decode(&self) -> Result<Vec<Value>, String> {
+    pub fn decode(&self) -> Result<Vec<Value>, crate::binary::DecodeError> {
         let mut p = BytesMut::with_capacity(10 + self.tail.len());
         p.put_u8(crate::binary::COM_STMT_EXECUTE);
         p.put_u32_le(0);
@@ -96,7 +96,6 @@ impl WireParams {
         p.put_slice(&self.tail);
         parse_stmt_execute(&p.freeze(), self.count.into(), None, &[])
             .map(|e| e.params)
-            .map_err(|e| e.to_string())
     }
 
     /// Encodes values, with wire types chosen from them.

@@ -186,6 +186,10 @@ pub mod errors {
     pub const NET_READ_INTERRUPTED: (u16, &str) = (1159, "08S01");
     /// `ER_NOT_SUPPORTED_AUTH_MODE`: client's auth method unsupported.
     pub const NOT_SUPPORTED_AUTH_MODE: (u16, &str) = (1251, "08004");
+    /// `ER_NOT_SUPPORTED_YET`: something sluice does not do (what to do instead is in the message).
+    pub const NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+    /// `ER_NO_PARTITION_FOR_GIVEN_VALUE`: the closest MySQL has to "no shard holds this key".
+    pub const NO_PARTITION_FOR_GIVEN_VALUE: (u16, &str) = (1526, "HY000");
     /// `ER_UNKNOWN_ERROR`: an internal error.
     pub const INTERNAL: (u16, &str) = (1105, "HY000");
 }

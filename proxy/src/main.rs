@@ -112,9 +112,9 @@ enum CliError {
     /// `shard-ddl` with a config that shards nothing.
     #[error("the config shards no table ([sharding] enabled = true and [[sharding.tables]])")]
     NothingSharded,
-    /// The template fits no sharded table: the router's reason (it reports text) for the last one tried.
+    /// The template fits no sharded table: the router's reason for the last one tried.
     #[error("{0}")]
-    Template(String),
+    Template(#[source] sluice_router::shard::DdlError),
 }
 
 /// An I/O error while `doing` something on the standard streams.
@@ -245,7 +245,7 @@ fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> 
     if map.is_empty() {
         return Err(CliError::NothingSharded);
     }
-    let mut last = String::new();
+    let mut last = None;
     for t in &map.tables {
         match sluice_router::shard::ddl::shard_ddl(t, &template) {
             Ok(stmts) => {
@@ -255,8 +255,8 @@ fn shard_ddl(config: &Path, template: Option<String>, file: Option<PathBuf>) -> 
                 }
                 return Ok(());
             }
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    Err(CliError::Template(last))
+    Err(last.map_or(CliError::NothingSharded, CliError::Template))
 }

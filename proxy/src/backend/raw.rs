@@ -106,7 +106,7 @@ impl BackendConn {
             if step.done {
                 if over && out.err.is_none() {
                     out.err = Some(ErrPacket::new(
-                        (1235, "42000"),
+                        sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
                         format!(
                             "sluice: this statement's result from one shard exceeds [sharding] max_scatter_result_bytes ({max_bytes} bytes); narrow it (WHERE, LIMIT) or raise the limit"
                         ),

@@ -4,6 +4,7 @@
 use sluice_protocol::ProtocolError;
 use sluice_protocol::constants::errors;
 use sluice_protocol::packets::ErrPacket;
+use sluice_router::shard::ShardError;
 
 /// Something went wrong while serving a client.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,12 @@ pub enum Error {
         /// Its ERR packet, passed to the client verbatim.
         err: ErrPacket,
     },
+    /// A statement over a sharded table that sluice does not run as written.
+    #[error("{0}")]
+    Shard(#[from] sluice_router::shard::ShardError),
+    /// A scattered SELECT whose shards' results do not merge.
+    #[error("{0}")]
+    Merge(#[from] sluice_router::shard::MergeError),
     /// An error sluice reports to the client itself (bad password, unknown command…).
     #[error("{0}")]
     Reply(ErrPacket),
@@ -66,6 +73,14 @@ impl Error {
                 format!("sluice lost or could not reach backend {backend}: {source}"),
             ),
             Self::BackendRefused { err, .. } => err.clone(),
+            Self::Shard(ShardError::NotRouted(why)) => {
+                ErrPacket::new(errors::NOT_SUPPORTED_YET, why.to_string())
+            }
+            // The closest MySQL has to "no shard holds this key".
+            Self::Shard(ShardError::NoShard(why)) => {
+                ErrPacket::new(errors::NO_PARTITION_FOR_GIVEN_VALUE, why.to_string())
+            }
+            Self::Merge(why) => ErrPacket::new(errors::NOT_SUPPORTED_YET, why.to_string()),
             Self::Reply(e) => e.clone(),
         }
     }

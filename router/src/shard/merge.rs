@@ -6,6 +6,7 @@
 //! integers and decimals), NULL first ascending; strings compare by their bytes, which is MySQL's order
 //! for binary and `_bin` collations only (a `_ci` collation may order differently — documented).
 
+use super::MergeError;
 use std::cmp::Ordering;
 
 /// A text-protocol value (`None` = NULL).
@@ -116,7 +117,7 @@ pub fn merge(
     columns: &[ColumnInfo],
     shards: Vec<Vec<Row>>,
     limit: Option<(u64, u64)>,
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, MergeError> {
     let mut rows = if !shape.group.is_empty() {
         let visible = columns.len().saturating_sub(shape.hidden());
         let weights: Vec<(usize, usize)> =
@@ -168,7 +169,7 @@ pub fn merge(
     Ok(rows)
 }
 
-fn resolve(order: &[(OrderKey, bool)], columns: &[ColumnInfo]) -> Result<Vec<(usize, bool)>, String> {
+fn resolve(order: &[(OrderKey, bool)], columns: &[ColumnInfo]) -> Result<Vec<(usize, bool)>, MergeError> {
     order
         .iter()
         .map(|(k, desc)| {
@@ -180,10 +181,11 @@ fn resolve(order: &[(OrderKey, bool)], columns: &[ColumnInfo]) -> Result<Vec<(us
                     .position(|c| c.name == *n)
                     .or_else(|| columns.iter().position(|c| c.org_name == *n)),
             };
-            i.map(|i| (i, *desc)).ok_or_else(|| {
-                format!(
-                    "ORDER BY {k:?} over all shards needs the column in the select list (sluice merges on selected columns)"
-                )
+            i.map(|i| (i, *desc)).ok_or_else(|| MergeError::OrderKeyNotSelected {
+                key: match k {
+                    OrderKey::Position(p) => p.to_string(),
+                    OrderKey::Name(n) => n.clone(),
+                },
             })
         })
         .collect()
@@ -258,7 +260,7 @@ fn grouped(
     columns: &[ColumnInfo],
     shards: Vec<Vec<Row>>,
     weights: &[(usize, usize)],
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, MergeError> {
     let mut index: std::collections::HashMap<Vec<Cell>, usize> = std::collections::HashMap::new();
     let mut groups: Vec<Row> = Vec::new();
     for row in shards.into_iter().flatten() {
@@ -285,7 +287,7 @@ fn fold(
     columns: &[ColumnInfo],
     shards: Vec<Vec<Row>>,
     weights: &[(usize, usize)],
-) -> Result<Option<Row>, String> {
+) -> Result<Option<Row>, MergeError> {
     let mut acc: Option<Row> = None;
     for row in shards.into_iter().flatten() {
         match acc.as_mut() {
@@ -304,7 +306,7 @@ fn fold_into(
     a: &mut Row,
     mut row: Row,
     weights: &[(usize, usize)],
-) -> Result<(), String> {
+) -> Result<(), MergeError> {
     for &(col, w) in weights {
         if columns.get(col).is_some_and(|c| c.numeric) || row.get(col).is_none_or(Option::is_none) {
             continue;
@@ -399,18 +401,17 @@ fn avg(sum: Option<&[u8]>, count: Option<&[u8]>) -> Cell {
 }
 
 /// Adds two decimal texts exactly (integers and fixed-point decimals); floats approximately.
-fn add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, String> {
+fn add(a: &[u8], b: &[u8]) -> Result<Vec<u8>, MergeError> {
     if let (Some(x), Some(y)) = (Decimal::parse(a), Decimal::parse(b)) {
-        return x.add(&y).map(|d| d.to_string().into_bytes()).ok_or_else(|| "sum overflows".to_string());
+        return x.add(&y).map(|d| d.to_string().into_bytes()).ok_or(MergeError::SumOverflow);
     }
     let parse = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<f64>().ok());
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => Ok(format!("{}", x + y).into_bytes()),
-        _ => Err(format!(
-            "cannot add {:?} and {:?} across shards",
-            String::from_utf8_lossy(a),
-            String::from_utf8_lossy(b)
-        )),
+        _ => Err(MergeError::NotNumbers {
+            a: String::from_utf8_lossy(a).into_owned(),
+            b: String::from_utf8_lossy(b).into_owned(),
+        }),
     }
 }
 

@@ -10,11 +10,14 @@
 //! different keys (use a binary or case-sensitive collation for string shard keys).
 
 pub mod ddl;
+mod error;
 pub mod merge;
 pub mod route;
 pub mod shape;
 
 use std::fmt;
+
+pub use error::{DdlError, MergeError, NoShard, NotRouted, ShardError};
 
 /// How a key value picks a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,41 +178,49 @@ pub(crate) fn parse_int(s: &[u8]) -> Option<i128> {
 
 impl ShardTable {
     /// The shard holding `key`, or why there is none.
-    pub fn shard_of(&self, key: &KeyValue) -> Result<usize, String> {
+    pub fn shard_of(&self, key: &KeyValue) -> Result<usize, NoShard> {
         let n = self.shards.len();
         if n == 0 {
-            return Err(format!("sharded table {} has no shards", self.name));
+            return Err(NoShard::Empty { table: self.name.clone() });
         }
         match &self.function {
             ShardFunction::Hash => Ok(crc32(&key.canonical()) as usize % n),
             ShardFunction::Mod => {
-                let i = key.as_int().ok_or_else(|| {
-                    format!("shard key {}.{} uses mod: {key} is not an integer", self.name, self.key)
-                })?;
+                let i = key.as_int().ok_or_else(|| self.not_integer("mod", key))?;
                 Ok(i.rem_euclid(n as i128) as usize)
             }
             ShardFunction::Range(ranges) => {
-                let i = key.as_int().ok_or_else(|| {
-                    format!("shard key {}.{} uses range: {key} is not an integer", self.name, self.key)
-                })?;
+                let i = key.as_int().ok_or_else(|| self.not_integer("range", key))?;
                 ranges
                     .iter()
                     .position(|(from, to)| {
                         from.is_none_or(|f| i >= i128::from(f)) && to.is_none_or(|t| i < i128::from(t))
                     })
-                    .ok_or_else(|| {
-                        format!(
-                            "no shard of {} holds {}={key}: it is outside every [sharding.tables] range",
-                            self.name, self.key
-                        )
+                    .ok_or_else(|| NoShard::OutOfRange {
+                        table: self.name.clone(),
+                        key: self.key.clone(),
+                        value: key.to_string(),
                     })
             }
             ShardFunction::List(lists) => {
                 let c = key.canonical();
                 lists.iter().position(|l| l.iter().any(|v| v.as_bytes() == c.as_slice())).ok_or_else(|| {
-                    format!("no shard of {} lists {}={key} ([sharding.tables] lists)", self.name, self.key)
+                    NoShard::NotListed {
+                        table: self.name.clone(),
+                        key: self.key.clone(),
+                        value: key.to_string(),
+                    }
                 })
             }
+        }
+    }
+
+    fn not_integer(&self, function: &'static str, key: &KeyValue) -> NoShard {
+        NoShard::NotInteger {
+            table: self.name.clone(),
+            key: self.key.clone(),
+            function,
+            value: key.to_string(),
         }
     }
 }

@@ -23,7 +23,7 @@ impl Config {
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let mut next = self.clone();
         let mut issues = Vec::new();
-        let mut var = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), String>| {
+        let mut var = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), Why>| {
             if let Some(v) = get(name)
                 && let Err(why) = apply(v.trim())
             {
@@ -76,11 +76,19 @@ impl Config {
     }
 }
 
+/// Why a variable's value is refused: the text that follows the value in its [`ConfigIssue`].
+type Why = Box<dyn std::error::Error + Send + Sync>;
+
+/// A value that is not a switch.
+#[derive(Debug, thiserror::Error)]
+#[error("is not on, off, true, false, 1 or 0")]
+struct NotASwitch;
+
 /// `on`/`off` and the usual spellings of a boolean, case-insensitive.
-fn parse_switch(v: &str) -> Result<bool, String> {
+fn parse_switch(v: &str) -> Result<bool, NotASwitch> {
     match v.to_ascii_lowercase().as_str() {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),
-        _ => Err("is not on, off, true, false, 1 or 0".into()),
+        _ => Err(NotASwitch),
     }
 }

@@ -360,58 +360,109 @@ fn check_rule(v: &mut Issues, at: &str, r: &RuleConfig, groups: &[GroupConfig]) 
     }
 }
 
-/// `host:port` with a non-zero port; the host a name, an IPv4 address or a bracketed IPv6 address.
-fn check_host_port(s: &str) -> Result<(), String> {
-    let Some((host, port)) = s.rsplit_once(':') else { return Err("is not host:port".into()) };
-    if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-        return Err(format!("is not host:port ({port:?} is not a port 1-65535)"));
-    }
-    check_host(host).map_err(|why| format!("is not host:port ({why})"))
+/// Why an address is not `host:port`; the text follows the value in a [`super::ConfigIssue`].
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadAddress {
+    #[error("is not host:port")]
+    NoPort,
+    #[error("is not host:port ({0:?} is not a port 1-65535)")]
+    Port(String),
+    #[error("is not host:port ({0})")]
+    Host(#[source] BadHost),
 }
 
-fn check_host(host: &str) -> Result<(), String> {
+/// Why a host is not a name or an address.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadHost {
+    #[error("{0:?} is not an IPv6 address")]
+    Ipv6(String),
+    #[error("{0:?} is not a host name or address (IPv6 goes in [brackets])")]
+    Name(String),
+}
+
+/// Why a `redis_url` is refused.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadRedisUrl {
+    #[error("is not a URL (redis://host:port)")]
+    NotUrl,
+    #[error("has scheme {0:?}; use redis://host:port[/db] (TLS and Redis Cluster are not supported yet)")]
+    Scheme(String),
+    #[error("names no host")]
+    NoHost,
+    #[error("names several hosts; give one (Redis Cluster is not supported yet)")]
+    SeveralHosts,
+    #[error("has a bad host: {0}")]
+    Host(#[source] BadHost),
+    #[error("has a bad host: {host:?} {why}")]
+    Address {
+        host: String,
+        #[source]
+        why: BadAddress,
+    },
+    #[error("has path /{0}; only a database number (/0) may follow the host")]
+    Path(String),
+}
+
+/// Why a log filter is refused.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadLogFilter {
+    #[error("is empty; use a level such as info")]
+    Empty,
+    #[error(
+        "is not a log filter: {0:?} is not a level (off, error, warn, info, debug, trace); a target is written target=level"
+    )]
+    NotALevel(String),
+    #[error("is not a log filter such as info or sluice=debug ({0})")]
+    Parse(#[source] tracing_subscriber::filter::ParseError),
+}
+
+/// `host:port` with a non-zero port; the host a name, an IPv4 address or a bracketed IPv6 address.
+fn check_host_port(s: &str) -> Result<(), BadAddress> {
+    let Some((host, port)) = s.rsplit_once(':') else { return Err(BadAddress::NoPort) };
+    if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Err(BadAddress::Port(port.to_owned()));
+    }
+    check_host(host).map_err(BadAddress::Host)
+}
+
+fn check_host(host: &str) -> Result<(), BadHost> {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| format!("{inner:?} is not an IPv6 address"));
+        return inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| BadHost::Ipv6(inner.to_owned()));
     }
     let ok = !host.is_empty()
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    if ok { Ok(()) } else { Err(format!("{host:?} is not a host name or address (IPv6 goes in [brackets])")) }
+    if ok { Ok(()) } else { Err(BadHost::Name(host.to_owned())) }
 }
 
 /// An empty URL (no L2), or `redis://` with one host,
 /// with an optional `user:password@` and an optional `/db`.
-pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
+pub(super) fn check_redis_url(url: &str) -> Result<(), BadRedisUrl> {
     if url.is_empty() {
         return Ok(());
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("is not a URL (redis://host:port)".into());
+        return Err(BadRedisUrl::NotUrl);
     };
     if scheme != "redis" {
-        return Err(format!(
-            "has scheme {scheme:?}; use redis://host:port[/db] (TLS and Redis Cluster are not supported yet)"
-        ));
+        return Err(BadRedisUrl::Scheme(scheme.to_owned()));
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    if hosts.is_empty() {
-        return Err("names no host".into());
+    if host.is_empty() {
+        return Err(BadRedisUrl::NoHost);
     }
-    if hosts.contains(',') {
-        return Err("names several hosts; give one (Redis Cluster is not supported yet)".into());
+    if host.contains(',') {
+        return Err(BadRedisUrl::SeveralHosts);
     }
-    for h in hosts.split(',') {
-        // The port is optional (Redis' default 6379), so a bare host or [v6] is fine too.
-        let plain = h.starts_with('[') && h.ends_with(']') || !h.contains(':');
-        let r = if plain { check_host(h) } else { check_host_port(h).map_err(|w| format!("{h:?} {w}")) };
-        r.map_err(|why| format!("has a bad host: {why}"))?;
+    // The port is optional (Redis' default 6379), so a bare host or [v6] is fine too.
+    if host.starts_with('[') && host.ends_with(']') || !host.contains(':') {
+        check_host(host).map_err(BadRedisUrl::Host)?;
+    } else {
+        check_host_port(host).map_err(|why| BadRedisUrl::Address { host: host.to_owned(), why })?;
     }
     if !path.is_empty() && path.parse::<u32>().is_err() {
-        return Err(format!("has path /{path}; only a database number (/0) may follow the host"));
+        return Err(BadRedisUrl::Path(path.to_owned()));
     }
     Ok(())
 }
@@ -420,20 +471,14 @@ pub(super) fn check_redis_url(url: &str) -> Result<(), String> {
 ///
 /// EnvFilter reads a bare word as a target name enabled at every level, so a typo such as `infoo` or
 /// `warning` would silently turn on trace logging of nothing; a target is written `target=level` here.
-pub(super) fn check_log_filter(level: &str) -> Result<(), String> {
+pub(super) fn check_log_filter(level: &str) -> Result<(), BadLogFilter> {
     if level.trim().is_empty() {
-        return Err("is empty; use a level such as info".into());
+        return Err(BadLogFilter::Empty);
     }
     for d in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         if !d.contains(['=', '[']) && d.parse::<tracing::level_filters::LevelFilter>().is_err() {
-            return Err(format!(
-                "is not a log filter: {d:?} is not a level (off, error, warn, info, debug, trace); \
-                 a target is written target=level"
-            ));
+            return Err(BadLogFilter::NotALevel(d.to_owned()));
         }
     }
-    tracing_subscriber::EnvFilter::builder()
-        .parse(level)
-        .map(|_| ())
-        .map_err(|e| format!("is not a log filter such as info or sluice=debug ({e})"))
+    tracing_subscriber::EnvFilter::builder().parse(level).map(|_| ()).map_err(BadLogFilter::Parse)
 }

@@ -138,12 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The routing view of the group the statement runs in (the default group, or a shard's group
     /// while a sharded statement runs).
     pub(super) fn ctx_routing(&self) -> std::sync::Arc<crate::backend::topology::RouteSnapshot> {
-        self.shared.routing_at(self.group_ctx)
+        self.shared.routing_at(self.stmt.group)
     }
 
     /// The group the statement runs in.
     pub(super) fn ctx_group(&self) -> &crate::backend::topology::Group {
-        self.shared.group_at(self.group_ctx)
+        self.shared.group_at(self.stmt.group)
     }
 
     /// The slot of the statement's group's member at `address` (a `backend=` hint, for the router).
@@ -1152,7 +1152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.last_write = Some((prev, Instant::now()));
                 // Only now (the client may already have the OK): a server that reports no GTID
                 // leaves a short window in which another session's read may not see this write.
-                if let Some(cell) = self.write_cell.as_ref().filter(|_| self.group_ctx == 0) {
+                if let Some(cell) = self.write_cell.as_ref().filter(|_| self.stmt.group == 0) {
                     cell.publish(None);
                 }
             }

@@ -15,7 +15,7 @@ const UNSAFE_COLLATIONS: &[u8] = &[1, 84, 13, 88, 28, 87, 95, 96, 248, 249, 250]
 /// The error for a client that asks for `charset`.
 fn refuse(charset: &str) -> Error {
     Error::reply(
-        (1235, "42000"),
+        sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
         format!(
             "sluice does not support the client character set '{charset}': its multibyte characters can hide a quote or backslash from sluice's statement parser; use utf8mb4 (or latin1) as the connection character set"
         ),

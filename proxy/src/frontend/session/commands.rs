@@ -189,7 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(());
         }
         Err(Error::reply(
-            (1235, "42000"),
+            sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
             format!(
                 "this session is pinned to a connection of shard group '{}' ({}); tables outside the shard are on group '{}': end the transaction first",
                 self.shared.group_at(g).name,
@@ -213,9 +213,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.last_route.shards.clear();
         self.stmt.cache_status = CacheStatus::Off;
         // A `[[rules]]` group target moves this statement alone to another group.
-        let group = self.group_ctx;
+        let group = self.stmt.group;
         let r = self.run_routed(payload, next_seq, lexed, class).await;
-        self.group_ctx = group;
+        self.stmt.group = group;
         if self.parked.is_some() {
             // Parked diagnostics stay while statements keep the area: no table (a cache hit read
             // one), no warning, no error; a diagnostics read reports them and changes nothing.
@@ -250,7 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             error_code: fx.map_or(0, |f| f.error_code),
         });
         ctx.gtid = fx.and_then(|f| f.gtid.clone());
-        let unknown = self.last_found.is_none() || self.last_row_count.is_none();
+        let unknown = self.counts.found.is_none() || self.counts.row_count.is_none();
         if let Ok(f) = &r
             && unknown
         {
@@ -268,7 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         fx: Option<&super::borrow::Effects>,
     ) {
         use sluice_router::classify::FoundRows;
-        self.found_check = None;
+        self.counts.found_check = None;
         // A text EXECUTE does what its prepared statement does, when sluice read that statement.
         let prepared =
             match lexed.first_keyword.as_str() {
@@ -303,11 +303,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 _ => FoundRows::Affected,
             };
         }
-        self.last_found = match (found_rows, fx) {
+        self.counts.found = match (found_rows, fx) {
             _ if matched.is_some() => matched,
             (_, Some(f)) if mysql_do && !f.failed && !class.multi_statement => Some(1),
             // Refused before it reached a server, failed, or leaves it: as it was.
-            (FoundRows::Keeps, _) | (_, None) => self.last_found,
+            (FoundRows::Keeps, _) | (_, None) => self.counts.found,
             // A SELECT that failed while running (its columns were sent: 1242, a lock wait, a
             // timeout) leaves the rows it produced before the error; one refused before running
             // (no such table, a syntax error) leaves FOUND_ROWS() as it was.
@@ -319,7 +319,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             {
                 Some(f.rows_sent)
             }
-            (_, Some(f)) if f.failed => self.last_found,
+            (_, Some(f)) if f.failed => self.counts.found,
             // A temporary table (Aria/MEMORY: exact row counts) lets the server answer an aggregate
             // without reading rows and leave FOUND_ROWS() as it was: read back while the session
             // holds one (it is pinned then, so the connection is there); the connection's own value
@@ -328,7 +328,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (FoundRows::Sets, Some(f))
                 if f.result_set && self.pins.has(crate::frontend::pins::Pin::TempTable) =>
             {
-                self.found_check = Some((self.last_found, f.rows_sent));
+                self.counts.found_check = Some((self.counts.found, f.rows_sent));
                 None
             }
             (FoundRows::Sets, Some(f)) if f.result_set => Some(f.rows_sent),
@@ -336,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             (FoundRows::Zero, _) => Some(0),
             _ => None,
         };
-        self.last_row_count = match fx {
+        self.counts.row_count = match fx {
             // The server's ROW_COUNT() after CALL or a multi-statement is its last statement's.
             Some(f)
                 if !f.failed
@@ -364,11 +364,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// waits for the client's next statement (`Session::deferred`).
     async fn read_back_counts(&mut self, conditions: bool) -> Result<()> {
         let mysql = self.held_is_mysql();
-        if self.last_found.is_none()
+        if self.counts.found.is_none()
             && let Some(seen) = self.stmt.found_before_own_read.take()
         {
             // The statement's value, read before sluice's own SELECT replaced it there.
-            self.last_found = seen;
+            self.counts.found = seen;
         }
         if mysql && (conditions || self.pins.has(crate::frontend::pins::Pin::Diagnostics)) {
             // The connection stays held for the client's warnings or error (also after a
@@ -388,13 +388,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
         // Only what is unknown: a known value is the session's, the connection's may be another
         // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
-        if let Some((before, sent)) = self.found_check.take() {
-            self.last_found = if r.int_cell(0) == Some(sent) { Some(sent) } else { before };
-        } else if self.last_found.is_none() {
-            self.last_found = r.int_cell(0);
+        if let Some((before, sent)) = self.counts.found_check.take() {
+            self.counts.found = if r.int_cell(0) == Some(sent) { Some(sent) } else { before };
+        } else if self.counts.found.is_none() {
+            self.counts.found = r.int_cell(0);
         }
-        if self.last_row_count.is_none() {
-            self.last_row_count = r.int_cell(1);
+        if self.counts.row_count.is_none() {
+            self.counts.row_count = r.int_cell(1);
         }
         Ok(())
     }
@@ -635,7 +635,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     // Routed within that group for this statement (a pinned session stays on its
                     // connection).
                     if let Some(g) = self.shared.group_index(name) {
-                        self.group_ctx = g;
+                        self.stmt.group = g;
                     }
                 }
                 None => {}

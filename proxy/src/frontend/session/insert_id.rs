@@ -121,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Whether the session's FOUND_ROWS() is the held connection's own (after SQL_CALC_FOUND_ROWS or
     /// a statement only the server knows the value of): a SELECT of sluice's there would replace it.
     fn found_rows_on_connection(&self) -> bool {
-        self.last_found.is_none()
+        self.counts.found.is_none()
     }
 
     /// `SELECT LAST_INSERT_ID()` on the connection that ran the INSERT (a table-less SELECT: it keeps
@@ -136,7 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Ok(None);
         };
         if found_here {
-            self.last_found = r.int_cell(1);
+            self.counts.found = r.int_cell(1);
         } else {
             // The statement's own FOUND_ROWS(), which this SELECT just replaced on the connection:
             // the counts' read-back after it takes this one (INSERT … SELECT naming the id column).

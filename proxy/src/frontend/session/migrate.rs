@@ -53,7 +53,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 && self.shared.config().routing.autocommit_false_is_transaction);
         if in_tx {
             return Err(Error::reply(
-                (1235, "42000"),
+                sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
                 format!(
                     "table {} is being migrated (dual writes): its writes run in autocommit only, so both placements get them; COMMIT first, or write it outside the transaction",
                     m.table
@@ -112,7 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if new && m.to_schema.is_some() {
             self.schema = saved;
         }
-        self.group_ctx = 0;
+        self.stmt.group = 0;
         r
     }
 
@@ -137,7 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         self.schema = saved;
-        self.group_ctx = 0;
+        self.stmt.group = 0;
         let mut held = held?;
         let label = held.guard.label().to_owned();
         let text = String::from_utf8_lossy(sql).into_owned();

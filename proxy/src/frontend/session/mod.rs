@@ -240,7 +240,29 @@ impl Drop for UserSlot {
     }
 }
 
-/// A logged-in client.
+/// `FOUND_ROWS()` and `ROW_COUNT()` as the session's statements left them, as far as sluice knows;
+/// what only the server knows is read back from the connection that ran the statement
+/// (`Session::read_back_counts`), now or, on MySQL, before the client's next statement.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    /// `FOUND_ROWS()` as the session's statements left it (`None`: only the connection that ran the
+    /// statement that set it knows; that connection is kept until it is read back or the session
+    /// moves on).
+    found: Option<u64>,
+    /// `ROW_COUNT()` as the session's previous statement left it (-1 after a result set or an error;
+    /// `None` after `CALL` or a multi-statement, whose last statement only the server knows, until
+    /// it is read back from the kept connection).
+    row_count: Option<i64>,
+    /// A SELECT over a temporary table: FOUND_ROWS() before it and the rows it sent, to tell from the
+    /// read-back whether the server set FOUND_ROWS() or left it (`follow_counts`).
+    found_check: Option<(Option<u64>, u64)>,
+}
+
+impl Counts {
+    /// A new connection's.
+    const FRESH: Self = Self { found: Some(0), row_count: Some(-1), found_check: None };
+}
+
 /// See `Session::deferred`.
 #[derive(Debug, Default, Clone, Copy)]
 struct Deferred {
@@ -260,6 +282,7 @@ impl Deferred {
     }
 }
 
+/// A logged-in client.
 pub struct Session<S> {
     shared: Arc<Shared>,
     client: ClientStream<S>,
@@ -308,9 +331,6 @@ pub struct Session<S> {
     /// read_your_writes_scope`; `None`: its own only), and the cell's version last read.
     write_cell: Option<Arc<crate::backend::topology::WriteCell>>,
     write_seen: u64,
-    /// A SELECT over a temporary table: FOUND_ROWS() before it and the rows it sent, to tell from the
-    /// read-back whether the server set FOUND_ROWS() or left it (`follow_counts`).
-    found_check: Option<(Option<u64>, u64)>,
     /// MySQL: sluice's own reads on the held connection (FOUND_ROWS()/ROW_COUNT(), the collation)
     /// put off while it holds the client's warnings: any statement of sluice's there would empty
     /// them, so they run just before the client's next statement that empties them anyway.
@@ -342,20 +362,12 @@ pub struct Session<S> {
     advice: crate::features::advice::SessionTrack,
     /// The shard (group, shard number) the open transaction touched (one is allowed).
     tx_shard: Option<(usize, usize)>,
-    /// The group (config order) the statement running now is routed in: 0, or a shard's group.
-    group_ctx: usize,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
     /// `[pool] hold_diagnostics_ms`: the same when the connection holds the session's diagnostics.
     hold_diagnostics: Duration,
-    /// `FOUND_ROWS()` as the session's statements left it (`None`: only the connection that ran the
-    /// statement that set it knows; that connection is kept until it is read back or the session
-    /// moves on).
-    last_found: Option<u64>,
-    /// `ROW_COUNT()` as the session's previous statement left it (-1 after a result set or an error;
-    /// `None` after `CALL` or a multi-statement, whose last statement only the server knows, until
-    /// it is read back from the kept connection).
-    last_row_count: Option<i64>,
+    /// `FOUND_ROWS()` and `ROW_COUNT()` as the session's statements left them.
+    counts: Counts,
     /// The lexer mode of the session's sql_mode, and the sql_mode value it was read from.
     lex_mode: (sluice_router::lexer::LexMode, Option<Bytes>),
     /// What the command running now sets aside between its phases; emptied as each command starts.
@@ -367,6 +379,8 @@ pub struct Session<S> {
 /// of one statement reaches the next.
 #[derive(Default)]
 pub(crate) struct StatementScratch {
+    /// The group (config order) it is routed in: 0, or a shard's or a `[[rules]]` target's group.
+    group: usize,
     /// The COM_QUERY was over the planner's bounds (sluice_router::analyze limits).
     too_complex: bool,
     /// The cache's answer for it (digest event, SHOW LAST ROUTE).
@@ -455,7 +469,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             write_cell: None,
             write_seen: 0,
             tx_wrote: false,
-            found_check: None,
             deferred: Deferred::default(),
             tx_isolation: None,
             last_insert_id: 0,
@@ -467,12 +480,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             advice: crate::features::advice::SessionTrack::default(),
             stmt: StatementScratch::default(),
             tx_shard: None,
-            group_ctx: 0,
             hold_idle,
             hold_diagnostics,
             lex_mode: Default::default(),
-            last_found: Some(0),
-            last_row_count: Some(-1),
+            counts: Counts::FRESH,
         }
     }
 
@@ -507,8 +518,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.write_cell = self.shared.writes.cell(scope, &self.user.name);
         self.write_seen = 0;
         self.last_insert_id = 0;
-        self.last_found = Some(0);
-        self.last_row_count = Some(-1);
+        self.counts = Counts::FRESH;
         self.deferred = Deferred::default();
         let primary = self.primary_member()?;
         let mut held = self.borrow(primary).await?;

@@ -383,7 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let keeps = super::borrow::keeps_diagnostics(&lexed, &class, self.parked_flavor());
         let r = self.prepare_routed(&p, lexed, class, sharded).await;
-        self.group_ctx = 0;
+        self.stmt.group = 0;
         // The server's PREPARE keeps the diagnostics area as the statement would: only a statement
         // without tables that raises nothing leaves parked diagnostics for the next read.
         if self.parked.is_some() && !(keeps && r.as_ref().is_ok_and(|(_, clean)| *clean)) {
@@ -459,7 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // with the session for the next statement, which gets it if it asks for them (Target::Last).
         if fx.failed {
             // A failed PREPARE leaves ROW_COUNT() at -1, as a failed statement does.
-            self.last_row_count = Some(-1);
+            self.counts.row_count = Some(-1);
         }
         if fx.warnings > 0 || fx.failed {
             // Kept like after any statement with diagnostics: until a statement that uses a table.
@@ -529,7 +529,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         if stmt.sharded.is_some() {
             let r = self.execute_sharded(id, p, &lexed, &class, ctx).await;
-            self.group_ctx = 0;
+            self.stmt.group = 0;
             r?;
             return Ok(Next::Continue);
         }
@@ -585,7 +585,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(super) async fn prepare_for_execute(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
         let id = self.stmts.id(payload)?;
         let max = self.shared.config().pool.max_prepared_per_connection;
-        let (found, rows) = (self.last_found, self.last_row_count);
+        let (found, rows) = (self.counts.found, self.counts.row_count);
         let Some(stmt) = self.stmts.map.get_mut(&id) else { return Err(unknown(id, "mysqld_stmt_execute")) };
         // FOUND_ROWS()/ROW_COUNT() are the session's, not the connection's: this execution runs a
         // statement with the values written in (prepared once per value), as the text form does.

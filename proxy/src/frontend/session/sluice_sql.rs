@@ -362,7 +362,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // a call whose value is multiplied away, so the warning is the server's own.
         let deprecated = self.shared.server_flavor == crate::backend::Flavor::MySql;
         let sql =
-            last_values_sql(self.last_found, self.last_row_count, payload.get(1..)?, lexed, deprecated)?;
+            last_values_sql(self.counts.found, self.counts.row_count, payload.get(1..)?, lexed, deprecated)?;
         let mut out = BytesMut::with_capacity(1 + sql.len());
         out.extend_from_slice(&payload[..1]);
         out.extend_from_slice(&sql);

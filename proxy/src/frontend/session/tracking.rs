@@ -36,7 +36,7 @@ pub(crate) fn check_set(normalized: &str) -> Result<(), Error> {
         let global = scope_global || (i > 0 && words[i - 1] == "global");
         if !global && RELIED_ON.contains(&name) {
             return Err(Error::reply(
-                (1235, "42000"),
+                sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
                 format!(
                     "sluice does not let clients change {name}: it keeps the server's session-state tracking on for its backend connections, which is how it knows each session's variables, schema and transaction state; leave {name} as the server sets it"
                 ),

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{NO_SHARD, Renderer, ShardError, ShardPart, ShardRoute, quote, refuse};
+use super::{Renderer, ShardError, ShardPart, ShardRoute, quote, refuse};
 use crate::lexer::TokenKind;
 use crate::shard::KeyValue;
 
@@ -90,7 +90,7 @@ impl Renderer<'_> {
                     t.key
                 )));
             };
-            let shard = t.shard_of(&key).map_err(|m| ShardError { code: NO_SHARD, message: m })?;
+            let shard = t.shard_of(&key)?;
             rows.push(Row { body: start..self.toks[j].span.start, shard, generated });
             rows_end = self.toks[j].span.end;
             i = j + 1;

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::merge::MergeShape;
 use super::shape::{KeyAt, KeyForm, Kind, Part, Rewrite, ShardShape};
-use super::{KeyValue, ShardMap, ShardTable, parse_int};
+use super::{KeyValue, NotRouted, ShardError, ShardMap, ShardTable, parse_int};
 use crate::lexer::{LiteralKind, Token, TokenKind};
 
 /// A statement for one shard.
@@ -50,22 +50,8 @@ impl ShardRoute {
     }
 }
 
-/// Why a statement is refused: a MySQL error code, SQLSTATE and a message saying what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardError {
-    /// Code and SQLSTATE.
-    pub code: (u16, &'static str),
-    /// Message.
-    pub message: String,
-}
-
-/// ER_NOT_SUPPORTED_YET.
-const NOT_SUPPORTED: (u16, &str) = (1235, "42000");
-/// ER_NO_PARTITION_FOR_GIVEN_VALUE: the closest MySQL has to "no shard holds this key".
-const NO_SHARD: (u16, &str) = (1526, "HY000");
-
 fn refuse(message: impl Into<String>) -> ShardError {
-    ShardError { code: NOT_SUPPORTED, message: message.into() }
+    ShardError::NotRouted(NotRouted(message.into()))
 }
 
 /// Routes one statement. `params` are a prepared statement's bound values (`None`: not a usable key);
@@ -79,7 +65,7 @@ pub fn route_statement(
     ids: &dyn Fn() -> i64,
 ) -> Result<ShardRoute, ShardError> {
     let (table, rewrites, kind) = match shape {
-        ShardShape::Refused(m) => return Err(refuse(m.clone())),
+        ShardShape::Refused(m) => return Err(m.clone().into()),
         ShardShape::Routed { table, rewrites, kind } => (*table, rewrites, kind),
     };
     let Some(t) = map.tables.get(table) else { return Err(refuse("sharding config changed; retry")) };
@@ -109,7 +95,7 @@ pub fn route_statement(
                     t.name, t.key
                 )));
             }
-            let merge = scatter.clone().map_err(refuse)?;
+            let merge = scatter.clone()?;
             let (limit, mut extra) = if merge.limit { r.limit()? } else { (None, Vec::new()) };
             if !merge.group.is_empty() {
                 // A group may have rows on every shard: each shard returns all its groups.
@@ -416,7 +402,7 @@ fn key_shards(
     let mut shards = Vec::with_capacity(values.len());
     for v in values {
         let Some(v) = v else { return Ok(None) };
-        shards.push(r.table.shard_of(&v).map_err(|m| ShardError { code: NO_SHARD, message: m })?);
+        shards.push(r.table.shard_of(&v)?);
     }
     shards.sort_unstable();
     shards.dedup();

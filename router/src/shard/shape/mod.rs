@@ -51,30 +51,7 @@ pub struct KeyAt {
     pub form: KeyForm,
 }
 
-/// Why sluice does not route a statement over a sharded table (or does not scatter it): the text the
-/// client is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotRouted(pub String);
-
-impl std::fmt::Display for NotRouted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotRouted {}
-
-impl From<&str> for NotRouted {
-    fn from(why: &str) -> Self {
-        Self(why.to_owned())
-    }
-}
-
-impl From<NotRouted> for String {
-    fn from(n: NotRouted) -> Self {
-        n.0
-    }
-}
+pub use super::NotRouted;
 
 /// What kind of statement.
 #[derive(Debug, Clone, PartialEq, Eq)]

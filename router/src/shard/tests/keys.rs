@@ -73,7 +73,7 @@ fn prepared_parameters_are_keys() {
     let c = cache();
     let one = |sql: &str, params: &[Option<KeyValue>]| match route_with(&c, sql, params) {
         Ok(r) => r.parts().iter().map(|p| p.shard).collect::<Vec<_>>(),
-        Err(e) => panic!("{sql}: {}", e.message),
+        Err(e) => panic!("{sql}: {e}"),
     };
     let sql = "SELECT title FROM documents WHERE title = ? AND id = ?";
     assert_eq!(one(sql, &[Some(KeyValue::Str(b"t".to_vec())), Some(KeyValue::Int(2))]), [1]);

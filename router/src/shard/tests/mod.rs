@@ -8,7 +8,8 @@ mod merge;
 mod refusals;
 mod rewrite;
 
-use super::route::{ShardError, ShardRoute, route_statement};
+use super::ShardError;
+use super::route::{ShardRoute, route_statement};
 use super::{KeyValue, PhysicalShard, ShardFunction, ShardMap, ShardTable};
 use crate::lexer::{lex, lex_tokens};
 use crate::plan_cache::PlanCache;
@@ -82,7 +83,7 @@ pub(super) fn route_with(
     let fresh = PlanCache::new(10, 1 << 20).with_shards(cache.shards().clone());
     assert_eq!(fresh.plan(&lex(sql.as_bytes()), sql.as_bytes()), class, "{sql}");
     let Some(shape) = class.tables.shard.as_ref() else {
-        return Err(ShardError { code: (0, ""), message: "not sharded".into() });
+        return Err(ShardError::NotRouted("not sharded".into()));
     };
     let next = std::cell::Cell::new(1000);
     let ids = || {
@@ -104,6 +105,6 @@ pub(super) fn route(sql: &str) -> Result<ShardRoute, ShardError> {
 pub(super) fn parts(sql: &str) -> Vec<(usize, String)> {
     match route(sql) {
         Ok(r) => r.parts().iter().map(|p| (p.shard, p.sql.clone())).collect(),
-        Err(e) => panic!("{sql}: refused: {}", e.message),
+        Err(e) => panic!("{sql}: refused: {e}"),
     }
 }

@@ -42,7 +42,7 @@ fn unroutable_statements_are_refused_with_a_reason() {
     ];
     for (sql, want) in cases {
         match route(sql) {
-            Err(e) => assert!(e.message.contains(want), "{sql}: {:?} lacks {want:?}", e.message),
+            Err(e) => assert!(e.to_string().contains(want), "{sql}: {e:?} lacks {want:?}"),
             Ok(r) => panic!("{sql}: routed {r:?}"),
         }
     }

@@ -23,7 +23,7 @@ use crate::backend::RawResult;
 use crate::core::error::{Abort, Error, Result};
 
 /// ER_NOT_SUPPORTED_YET, for statements sluice refuses to spread over shards.
-const REFUSED: (u16, &str) = (1235, "42000");
+const REFUSED: (u16, &str) = sluice_protocol::constants::errors::NOT_SUPPORTED_YET;
 
 /// One part's outcome: shard, backend label, result or the failure's message.
 type PartOutcome = (usize, String, std::result::Result<RawResult, Error>);
@@ -43,8 +43,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let shared = self.shared.clone();
         let map = shared.plans.shards();
         let ids = || shared.shard_ids.next();
-        let route =
-            route_statement(shape, map, sql, toks, &[], &ids).map_err(|e| Error::reply(e.code, e.message))?;
+        let route = route_statement(shape, map, sql, toks, &[], &ids)?;
         let table = match shape {
             ShardShape::Routed { table, .. } => *table,
             ShardShape::Refused(_) => 0,
@@ -77,7 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 p.extend_from_slice(part.sql.as_bytes());
                 self.enter_group(here.0, &name)?;
                 let r = self.run_statement(&p, next_seq, lexed, class, ctx).await;
-                self.group_ctx = 0;
+                self.stmt.group = 0;
                 let label = self.member_label(self.last_route.member);
                 self.last_route.shards = vec![(part.shard, label, part.sql)];
                 if self.status & status::IN_TRANS != 0 {
@@ -100,7 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         ctx,
                     )
                     .await;
-                self.group_ctx = 0;
+                self.stmt.group = 0;
                 r
             }
             ShardRoute::Split(parts) => {
@@ -110,7 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.apply_rules(lexed, class)?;
                 let groups: Vec<usize> = t.shards.iter().map(|p| p.group).collect();
                 let r = self.split(next_seq, (lexed, class), &name, (&parts, &groups), ctx).await;
-                self.group_ctx = 0;
+                self.stmt.group = 0;
                 r
             }
         }
@@ -122,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         use sluice_router::shard::shape::Kind;
         let map = self.shared.plans.shards();
         let (table, kind) = match shape {
-            ShardShape::Refused(m) => return Err(Error::reply(REFUSED, m.clone())),
+            ShardShape::Refused(m) => return Err(sluice_router::shard::ShardError::from(m.clone()).into()),
             ShardShape::Routed { table, kind, .. } => (*table, kind),
         };
         if matches!(kind, Kind::Insert { key_column: None, .. }) {
@@ -196,7 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.release_held();
             }
         }
-        self.group_ctx = group;
+        self.stmt.group = group;
         Ok(())
     }
 

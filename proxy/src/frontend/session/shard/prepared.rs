@@ -52,11 +52,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .collect();
         let (_, toks) = sluice_router::lexer::lex_tokens_with(&text, self.lex_mode());
         let map = self.shared.plans.shards();
-        let route = sluice_router::shard::route::route_statement(&shape, map, &text, &toks, &params, &|| 0)
-            .map_err(|e| Error::reply(e.code, e.message))?;
+        let route = sluice_router::shard::route::route_statement(&shape, map, &text, &toks, &params, &|| 0)?;
         let sluice_router::shard::route::ShardRoute::One(part) = route else {
             return Err(Error::reply(
-                (1235, "42000"),
+                sluice_protocol::constants::errors::NOT_SUPPORTED_YET,
                 "a prepared statement over a sharded table runs on one shard: bind its shard key (key = ? or a single-shard key IN (…)), or use the text protocol for statements over several shards",
             ));
         };

@@ -14,7 +14,7 @@ use sluice_router::shard::merge::{ColumnInfo, MergeShape, Row, merge};
 use sluice_router::shard::route::ShardPart;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{PartOutcome, REFUSED};
+use super::PartOutcome;
 use crate::core::error::{Abort, Error, Result};
 use crate::frontend::session::Session;
 
@@ -82,7 +82,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 numeric: is_numeric(d.column_type as u8),
             });
         }
-        let rows = merge(shape, &infos, shards, limit).map_err(|m| Error::reply(REFUSED, m))?;
+        let rows = merge(shape, &infos, shards, limit)?;
         let mut columns = columns;
         columns.truncate(columns.len().saturating_sub(shape.hidden()));
         let columns = avg_columns(columns, &shape.avg_positions(), avg_names)?;
