@@ -94,8 +94,7 @@ impl WireParams {
         p.put_u8(0);
         p.put_u32_le(1);
         p.put_slice(&self.tail);
-        parse_stmt_execute(&p.freeze(), self.count.into(), None, &[])
-            .map(|e| e.params)
+        parse_stmt_execute(&p.freeze(), self.count.into(), None, &[]).map(|e| e.params)
     }
 
     /// Encodes values, with wire types chosen from them.

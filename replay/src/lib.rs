@@ -14,6 +14,7 @@
 //! `--allow-writes` (or `--read-only` skips them, or `--dry-run` connects nowhere).
 
 pub use sluice_protocol::clock;
+mod error;
 pub mod exec;
 pub mod html;
 pub mod logs;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+pub use error::{Error, WorkloadError};
 pub use report::Summary;
 pub use workload::Workload;
 
@@ -41,14 +43,14 @@ pub enum Format {
 }
 
 impl std::str::FromStr for Format {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Error> {
         match s {
             "capture" => Ok(Self::Capture),
             "general" => Ok(Self::General),
             "slow" => Ok(Self::Slow),
-            _ => Err(format!("unknown format {s:?}: capture, general or slow")),
+            _ => Err(Error::UnknownFormat(s.to_owned())),
         }
     }
 }
@@ -137,40 +139,46 @@ impl Options {
 }
 
 /// `HOST:PORT` (`[v6]:PORT` too).
-pub fn parse_target(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("--target {s:?} is not HOST:PORT"))?;
-    let port = port.parse().map_err(|_| format!("--target {s:?}: {port:?} is not a port"))?;
+pub fn parse_target(s: &str) -> Result<(String, u16), Error> {
+    let bad = |why| Error::Flag { flag: "target", value: s.to_owned(), why };
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("is not HOST:PORT"))?;
+    let port = port.parse().map_err(|_| bad("is not HOST:PORT (the port is not a number 0-65535)"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err(format!("--target {s:?} has no host"));
+        return Err(bad("has no host"));
     }
     Ok((host.to_owned(), port))
 }
 
 /// `--concurrency preserve|N`.
-pub fn parse_concurrency(s: &str) -> Result<Option<usize>, String> {
+pub fn parse_concurrency(s: &str) -> Result<Option<usize>, Error> {
     if s == "preserve" {
         return Ok(None);
     }
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(format!("--concurrency {s:?}: preserve or a number above 0")),
+        _ => Err(Error::Flag {
+            flag: "concurrency",
+            value: s.to_owned(),
+            why: "takes preserve or a number above 0",
+        }),
     }
 }
 
 /// Reads the workload and plans it.
-pub fn load(opts: &Options) -> Result<Workload, String> {
+pub fn load(opts: &Options) -> Result<Workload, Error> {
     let mut w = match opts.format {
         Format::Capture => Workload::read_capture(&opts.file)?,
         Format::General | Format::Slow => {
-            let bytes = std::fs::read(&opts.file).map_err(|e| format!("{}: {e}", opts.file.display()))?;
+            let bytes = std::fs::read(&opts.file)
+                .map_err(|source| Error::Read { path: opts.file.clone(), source })?;
             let text = String::from_utf8_lossy(&bytes);
             let parsed = if opts.format == Format::General {
                 logs::parse_general(&text)
             } else {
                 logs::parse_slow(&text)
             };
-            parsed.map_err(|e| format!("{}: {e}", opts.file.display()))?
+            parsed.map_err(|source| Error::Workload { path: opts.file.clone(), source })?
         }
     };
     let duration_us = opts.duration.map(|d| d.as_micros() as u64);
@@ -179,28 +187,26 @@ pub fn load(opts: &Options) -> Result<Workload, String> {
 }
 
 /// The refusal for a workload with writes and no `--allow-writes`.
-pub fn check_writes(w: &Workload, opts: &Options) -> Result<(), String> {
+pub fn check_writes(w: &Workload, opts: &Options) -> Result<(), Error> {
     if opts.allow_writes || opts.read_only || opts.dry_run {
         return Ok(());
     }
     let mut writes = w.events().filter(|e| e.write && !e.skip);
     let Some(first) = writes.next() else { return Ok(()) };
-    let n = 1 + writes.count();
-    let sql: String = first.sql.chars().take(80).collect();
-    Err(format!(
-        "refusing to replay: the workload has {n} writes (the first: {sql:?}) that would change data on {}:{}; \
-         pass --allow-writes to replay them (against a copy of the data), --read-only to skip them, or --dry-run to only analyze",
-        opts.host, opts.port
-    ))
+    Err(Error::Writes {
+        writes: 1 + writes.count(),
+        first: first.sql.chars().take(80).collect(),
+        target: format!("{}:{}", opts.host, opts.port),
+    })
 }
 
 /// Runs a replay and returns its summary.
-pub async fn replay(opts: Options) -> Result<Summary, String> {
+pub async fn replay(opts: Options) -> Result<Summary, Error> {
     replay_outcomes(opts).await.map(|(s, _)| s)
 }
 
 /// [`replay`], with every statement's outcome too.
-pub async fn replay_outcomes(opts: Options) -> Result<(Summary, Vec<exec::Outcome>), String> {
+pub async fn replay_outcomes(opts: Options) -> Result<(Summary, Vec<exec::Outcome>), Error> {
     let w = load(&opts)?;
     check_writes(&w, &opts)?;
     let target = format!("{}:{}", opts.host, opts.port);

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use super::workload::{Event, Script, Workload};
+use crate::WorkloadError;
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -100,11 +101,11 @@ impl Sessions {
         self.script(id, user).events.push(e);
     }
 
-    fn finish(self, format: &'static str) -> Result<Workload, String> {
+    fn finish(self, format: &'static str) -> Result<Workload, WorkloadError> {
         let mut scripts = self.scripts;
         scripts.retain(|s| !s.events.is_empty());
         if scripts.is_empty() {
-            return Err(format!("no statements found: is this a MariaDB {format} log?"));
+            return Err(WorkloadError::NoStatements(format));
         }
         Ok(Workload { format, sessions: scripts, ..Workload::default() })
     }
@@ -118,7 +119,7 @@ fn use_target(sql: &str) -> Option<String> {
 }
 
 /// Parses a general query log.
-pub fn parse_general(text: &str) -> Result<Workload, String> {
+pub fn parse_general(text: &str) -> Result<Workload, WorkloadError> {
     let mut s = Sessions::default();
     let mut now: Option<i64> = None;
     // The statement being read (continuation lines are appended): (session, time, text).
@@ -178,7 +179,7 @@ pub fn parse_general(text: &str) -> Result<Workload, String> {
 }
 
 /// Parses a slow query log.
-pub fn parse_slow(text: &str) -> Result<Workload, String> {
+pub fn parse_slow(text: &str) -> Result<Workload, WorkloadError> {
     let mut s = Sessions::default();
     let mut entry = SlowEntry::default();
     for line in text.lines() {
@@ -292,7 +293,7 @@ mod tests {
         let iso = "2024-12-01T16:23:04.500000Z\t   7 Query\tSELECT 2\n2024-12-01T16:23:05.000000Z\t   7 Query\tSELECT 3\n";
         let w = parse_general(iso).unwrap();
         assert_eq!(w.sessions[0].events[1].offset_us, 500_000);
-        assert!(parse_general("just some text\n").unwrap_err().contains("no statements"));
+        assert!(matches!(parse_general("just some text\n"), Err(WorkloadError::NoStatements("general"))));
         // Odd bytes where numbers belong: an error or a skipped line, never a panic.
         for junk in [
             "2024-12-01T16:23:04.a€€€€€\t 7 Query\tx",

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match run(ReplayArgs::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            for line in e.lines() {
+            for line in e.to_string().lines() {
                 eprintln!("sluice replay: {line}");
             }
             ExitCode::FAILURE
@@ -76,22 +76,22 @@ fn main() -> ExitCode {
 }
 
 /// Builds the options, runs the replay on a tokio runtime, prints the summary.
-fn run(a: ReplayArgs) -> Result<(), String> {
+fn run(a: ReplayArgs) -> Result<(), replay::Error> {
     let (host, port) = replay::parse_target(&a.target)?;
     if !(a.speed.is_finite() && a.speed >= 0.0) {
-        return Err(format!("--speed {}: a number of 0 or more (0 = as fast as possible)", a.speed));
+        return Err(bad("speed", a.speed, "takes a number of 0 or more (0 = as fast as possible)"));
     }
     let duration = match a.duration {
         Some(d) if d.is_finite() && d > 0.0 => Some(replay::clock::secs_f64(d)),
-        Some(d) => return Err(format!("--duration {d}: seconds above 0")),
+        Some(d) => return Err(bad("duration", d, "takes seconds above 0")),
         None => None,
     };
     if !(a.order_timeout.is_finite() && a.order_timeout > 0.0) {
-        return Err(format!("--order-timeout {}: seconds above 0", a.order_timeout));
+        return Err(bad("order-timeout", a.order_timeout, "takes seconds above 0"));
     }
     let mut schema_map = Vec::new();
     for m in &a.map_schema {
-        let (from, to) = m.split_once('=').ok_or_else(|| format!("--map-schema {m:?} is not FROM=TO"))?;
+        let (from, to) = m.split_once('=').ok_or_else(|| bad("map-schema", m, "is not FROM=TO"))?;
         schema_map.push((from.to_owned(), to.to_owned()));
     }
     let opts = Options {
@@ -111,23 +111,26 @@ fn run(a: ReplayArgs) -> Result<(), String> {
         order_timeout: replay::clock::secs_f64(a.order_timeout),
         progress: !a.quiet,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(replay::Error::Runtime)?;
     let summary = rt.block_on(replay::replay(opts))?;
     if let Some(path) = &a.html {
         // 0600: the report quotes captured statements.
         write_private(path, replay::html::render(&summary).as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|source| replay::Error::Report { path: path.clone(), source })?;
     }
     let mut out = std::io::stdout().lock();
     if a.json {
-        let doc = serde_json::to_string_pretty(&summary).map_err(|e| format!("encoding the summary: {e}"))?;
-        writeln!(out, "{doc}").map_err(|e| format!("writing to stdout: {e}"))
+        let doc = serde_json::to_string_pretty(&summary)?;
+        writeln!(out, "{doc}").map_err(replay::Error::Stdout)
     } else {
-        replay::report::write_text(&summary, &mut out).map_err(|e| format!("writing to stdout: {e}"))
+        replay::report::write_text(&summary, &mut out).map_err(replay::Error::Stdout)
     }
+}
+
+/// A flag's refused value.
+fn bad(flag: &'static str, value: impl std::fmt::Display, why: &'static str) -> replay::Error {
+    replay::Error::Flag { flag, value: value.to_string(), why }
 }
 
 /// Writes `bytes` to a new file at `path` with mode 0600, as the proxy's `private_fs::write_new` does:

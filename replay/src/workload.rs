@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::{Error, WorkloadError};
 use sluice_protocol::binary::Value;
 use sluice_protocol::capture::{self as format, Command, IN_TRANS_AFTER, Record};
 use sluice_router::classify::{Tx, classify};
@@ -130,7 +131,7 @@ fn covers(pos: &[(u32, u64)], gtid: &str) -> bool {
 
 impl Workload {
     /// Reads a capture file's records.
-    pub fn from_capture(records: Vec<Record>) -> Result<Self, String> {
+    pub fn from_capture(records: Vec<Record>) -> Result<Self, WorkloadError> {
         let mut w = Workload { format: "capture", ..Workload::default() };
         let mut by_session: BTreeMap<u32, usize> = BTreeMap::new();
         let mut header = false;
@@ -162,16 +163,16 @@ impl Workload {
             }
         }
         if !header {
-            return Err("the capture has no header record".into());
+            return Err(WorkloadError::NoHeader);
         }
         Ok(w)
     }
 
     /// Reads a capture file.
-    pub fn read_capture(path: &std::path::Path) -> Result<Self, String> {
-        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let records = format::decode_file(&data).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::from_capture(records).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn read_capture(path: &std::path::Path) -> Result<Self, Error> {
+        let data = std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let w = format::decode_file(&data).map_err(WorkloadError::from).and_then(Self::from_capture);
+        w.map_err(|source| Error::Workload { path: path.to_owned(), source })
     }
 
     /// All statements.

@@ -30,7 +30,7 @@ use crate::core::error::Error;
 use crate::frontend::state::Shared;
 
 fn refuse(message: impl Into<String>) -> Error {
-    Error::reply((1105, "HY000"), message)
+    Error::reply(sluice_protocol::constants::errors::INTERNAL, message)
 }
 
 /// What a switchover did (admin `SWITCHOVER` shows it as one row).
@@ -128,7 +128,8 @@ pub async fn run(shared: &Shared, to: Option<&str>) -> Result<Report, Error> {
             )));
         }
     }
-    let targets = group.monitor_targets(&config, shared.backend_tls.clone()).map_err(refuse)?;
+    let targets =
+        group.monitor_targets(&config, shared.backend_tls.clone()).map_err(|e| refuse(e.to_string()))?;
     let connect = |i: usize| {
         let t: Option<&Target> = targets.get(i);
         async move {

@@ -260,6 +260,8 @@ async fn replay_refuses_writes_without_allow_writes() {
     let mut o = options(topo, file.clone(), &[]);
     o.allow_writes = false;
     let e = replay::replay(o.clone()).await.expect_err("writes refused");
+    assert!(matches!(e, replay::Error::Writes { writes: 1.., .. }), "{e}");
+    let e = e.to_string();
     assert!(
         e.contains("refusing to replay") && e.contains("--allow-writes") && e.contains("INSERT INTO t"),
         "{e}"

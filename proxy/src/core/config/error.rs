@@ -80,10 +80,3 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Start-up code that reports errors as text (`Result<_, String>`) can use `?` on a config error.
-impl From<ConfigError> for String {
-    fn from(e: ConfigError) -> Self {
-        e.to_string()
-    }
-}

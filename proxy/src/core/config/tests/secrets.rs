@@ -55,11 +55,9 @@ fn password_errors_never_show_the_secret() {
 }
 
 #[test]
-fn config_error_converts_to_string_for_startup_code() {
-    fn start(c: &Credentials) -> Result<String, String> {
-        Ok(c.password()?)
-    }
-    assert!(start(&creds(None, None)).expect_err("neither").contains("backend user \"app\""));
+fn a_missing_password_names_the_backend_user() {
+    let e = creds(None, None).password().expect_err("neither").to_string();
+    assert!(e.contains("backend user \"app\""), "{e}");
 }
 
 #[test]
