@@ -250,9 +250,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             error_code: fx.map_or(0, |f| f.error_code),
         });
         ctx.gtid = fx.and_then(|f| f.gtid.clone());
-        let unknown = self.counts.found.is_none() || self.counts.row_count.is_none();
         if let Ok(f) = &r
-            && unknown
+            && self.counts.unknown()
         {
             let conditions = f.warnings > 0 || f.failed;
             self.read_back_counts(conditions).await?;
@@ -386,16 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// See [`Self::read_back_counts`].
     pub(super) async fn read_back_counts_now(&mut self) -> Result<()> {
         let Some(r) = self.query_held(READ_BACK_COUNTS).await? else { return Ok(()) };
-        // Only what is unknown: a known value is the session's, the connection's may be another
-        // client's (a statement that keeps FOUND_ROWS() on a fresh connection).
-        if let Some((before, sent)) = self.counts.found_check.take() {
-            self.counts.found = if r.int_cell(0) == Some(sent) { Some(sent) } else { before };
-        } else if self.counts.found.is_none() {
-            self.counts.found = r.int_cell(0);
-        }
-        if self.counts.row_count.is_none() {
-            self.counts.row_count = r.int_cell(1);
-        }
+        self.counts.read_back(r.int_cell(0), r.int_cell(1));
         Ok(())
     }
 

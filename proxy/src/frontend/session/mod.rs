@@ -261,6 +261,26 @@ struct Counts {
 impl Counts {
     /// A new connection's.
     const FRESH: Self = Self { found: Some(0), row_count: Some(-1), found_check: None };
+
+    /// Whether a value is only on the connection that ran the statement.
+    fn unknown(&self) -> bool {
+        self.found.is_none() || self.row_count.is_none()
+    }
+
+    /// Takes the connection's `FOUND_ROWS()` and `ROW_COUNT()`, read back, for what is unknown: a
+    /// known value is the session's, the connection's may be another client's (a statement that keeps
+    /// FOUND_ROWS() on a fresh connection).
+    fn read_back(&mut self, found: Option<u64>, row_count: Option<i64>) {
+        if let Some((before, sent)) = self.found_check.take() {
+            // sluice's own read-backs leave 2 there, never the rows an aggregate sends.
+            self.found = if found == Some(sent) { Some(sent) } else { before };
+        } else if self.found.is_none() {
+            self.found = found;
+        }
+        if self.row_count.is_none() {
+            self.row_count = row_count;
+        }
+    }
 }
 
 /// See `Session::deferred`.
@@ -676,5 +696,35 @@ impl<S> Drop for Session<S> {
         {
             h.guard.release_clean();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn a_read_back_fills_only_what_is_unknown() {
+        let mut c = Counts { found: Some(7), row_count: None, found_check: None };
+        assert!(c.unknown());
+        c.read_back(Some(2), Some(3));
+        assert_eq!((c.found, c.row_count), (Some(7), Some(3)), "a known FOUND_ROWS() is the session's");
+        assert!(!c.unknown());
+        let mut c = Counts { found: None, row_count: Some(-1), found_check: None };
+        c.read_back(Some(9), Some(5));
+        assert_eq!((c.found, c.row_count), (Some(9), Some(-1)));
+    }
+
+    #[test]
+    fn a_temporary_table_aggregate_is_told_from_the_value_it_kept() {
+        // The SELECT sent 1 row: the server set FOUND_ROWS() to 1 …
+        let mut c = Counts { found: None, row_count: Some(-1), found_check: Some((Some(40), 1)) };
+        c.read_back(Some(1), None);
+        assert_eq!((c.found, c.found_check), (Some(1), None));
+        // … or answered from the table's row count and left the session's 40 (the connection's own
+        // value, 2 after sluice's read-backs, is not the session's).
+        let mut c = Counts { found: None, row_count: Some(-1), found_check: Some((Some(40), 1)) };
+        c.read_back(Some(2), None);
+        assert_eq!(c.found, Some(40));
     }
 }
