@@ -230,18 +230,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.park_held();
             }
         }
-        if let Some(cell) = &self.write_cell {
+        if let Some(cell) = &self.ryw.cell {
             // Another session of the scope wrote since: its write is this session's to see too (the
             // cell holds this session's own writes as well).
             let v = cell.version();
-            if v != self.write_seen {
-                self.write_seen = v;
+            if v != self.ryw.seen {
+                self.ryw.seen = v;
                 // The newer of the two: the cell has this session's writes in the default group too,
                 // not those in a shard group.
                 if let Some(shared) = cell.last()
-                    && self.last_write.as_ref().is_none_or(|(_, at)| *at < shared.1)
+                    && self.ryw.last.as_ref().is_none_or(|(_, at)| *at < shared.1)
                 {
-                    self.last_write = Some(shared);
+                    self.ryw.last = Some(shared);
                 }
             }
         }
@@ -249,7 +249,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let routing = &config.routing;
         let snap = self.ctx_routing();
         let last_write = self
-            .last_write
+            .ryw
+            .last
             .as_ref()
             .map(|(gtid, at)| LastWrite { age: at.elapsed(), gtid_known: gtid.is_some() });
         let session = SessionView {
@@ -484,8 +485,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // At the level it started with: the session may have set another one since, for its next
         // transactions.
         let mut one_shot = false;
-        if let Some(level) = self.tx_isolation.as_deref().and_then(isolation_words)
-            && self.vars.tx_isolation() != self.tx_isolation.as_ref()
+        if let Some(level) = self.tx.isolation.as_deref().and_then(isolation_words)
+            && self.vars.tx_isolation() != self.tx.isolation.as_ref()
         {
             self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
             one_shot = true;
@@ -879,7 +880,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             held.guard.mark_broken();
         }
         if result.is_ok()
-            && let Some((Some(gtid), _)) = &self.last_write
+            && let Some((Some(gtid), _)) = &self.ryw.last
             && self.shared.config().routing.read_your_writes == ReadYourWrites::Gtid
             && Some(choice.member) != primary
             // A replica hint (comment or rule) opts the read out of read-your-writes, as the router did.
@@ -923,7 +924,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         source: &crate::core::error::BackendFailure,
     ) -> Error {
         let routing = &self.shared.config().routing;
-        let gtid = match &self.last_write {
+        let gtid = match &self.ryw.last {
             Some((Some(g), _)) => g.to_string(),
             _ => "unknown".to_string(),
         };
@@ -1133,34 +1134,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if let Some(g) = &fx.gtid {
             // Published to the scope's cell as the relay read it (relay.rs). Merged with the earlier
             // writes: a MySQL replica may apply transactions out of order (parallel appliers).
-            let mut pos = self.last_write.take().and_then(|(g, _)| g).unwrap_or_default();
+            let mut pos = self.ryw.last.take().and_then(|(g, _)| g).unwrap_or_default();
             pos.merge(g);
             pos.bound_needed();
-            self.last_write = Some((Some(pos), Instant::now()));
+            self.ryw.last = Some((Some(pos), Instant::now()));
         } else if !class.read_only && !fx.failed && self.status & status::IN_TRANS == 0 {
             // A write without a reported GTID (a MySQL server, or nothing logged): keep what is known.
             // A transaction's end is one only when the transaction wrote (a ROLLBACK never is).
             let no_write = match class.tx {
-                Some(Tx::Commit) => !self.tx_wrote,
+                Some(Tx::Commit) => !self.tx.wrote,
                 Some(Tx::Rollback) => true,
                 _ => {
                     matches!(lexed.first_keyword.as_str(), "set" | "use" | "do" | "show" | "begin" | "start")
                 }
             };
             if !no_write {
-                let prev = self.last_write.take().and_then(|(g, _)| g);
-                self.last_write = Some((prev, Instant::now()));
+                let prev = self.ryw.last.take().and_then(|(g, _)| g);
+                self.ryw.last = Some((prev, Instant::now()));
                 // Only now (the client may already have the OK): a server that reports no GTID
                 // leaves a short window in which another session's read may not see this write.
-                if let Some(cell) = self.write_cell.as_ref().filter(|_| self.stmt.group == 0) {
+                if let Some(cell) = self.ryw.cell.as_ref().filter(|_| self.stmt.group == 0) {
                     cell.publish(None);
                 }
             }
         }
         if self.status & status::IN_TRANS == 0 {
-            self.tx_wrote = false;
+            self.tx.wrote = false;
         } else if !class.read_only && !fx.failed && class.tx.is_none() {
-            self.tx_wrote = true;
+            self.tx.wrote = true;
         }
         if self.held.is_some() && (fx.warnings > 0 || fx.failed) {
             pin(&mut self.pins, Pin::Diagnostics);

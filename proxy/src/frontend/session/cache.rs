@@ -337,15 +337,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let g = if in_tx { None } else { gtid.as_deref() };
             bump(&cache, &w, g).await;
             if self.status & status::IN_TRANS != 0 {
-                self.tx_writes.0.extend(w.0);
+                self.tx.writes.0.extend(w.0);
                 if w.1.is_some() {
-                    self.tx_writes.1 = w.1;
+                    self.tx.writes.1 = w.1;
                 }
             }
         }
-        if self.status & status::IN_TRANS == 0 && (!self.tx_writes.0.is_empty() || self.tx_writes.1.is_some())
+        if self.status & status::IN_TRANS == 0 && (!self.tx.writes.0.is_empty() || self.tx.writes.1.is_some())
         {
-            let w = std::mem::take(&mut self.tx_writes);
+            let w = std::mem::take(&mut self.tx.writes);
             bump(&cache, &w, gtid.as_deref()).await;
         }
     }

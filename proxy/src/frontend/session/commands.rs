@@ -490,7 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // session's.
             let begins = class.tx == Some(sluice_router::classify::Tx::Begin) || class.read_only_transaction;
             if !in_tx || (begins && !self.held_is_mysql()) {
-                self.tx_isolation = if one_shot { None } else { self.vars.tx_isolation().cloned() };
+                self.tx.isolation = if one_shot { None } else { self.vars.tx_isolation().cloned() };
             }
         }
         let set_ended_tx =
@@ -503,8 +503,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.keep_read_only_leftover().await?;
         }
         if set_ended_tx
-            && self.tx_isolation.is_some()
-            && self.vars.tx_isolation() != self.tx_isolation.as_ref()
+            && self.tx.isolation.is_some()
+            && self.vars.tx_isolation() != self.tx.isolation.as_ref()
         {
             // The ended transaction's isolation level outlives it on this connection: its next
             // transaction still runs at it (measured on MariaDB 10.11 and MySQL 9.7), until COMMIT,

@@ -283,6 +283,33 @@ impl Counts {
     }
 }
 
+/// The session's writes, for read-your-writes.
+#[derive(Default)]
+struct OwnWrites {
+    /// The last one: its GTID and when it completed.
+    last: Option<(Option<GtidPos>, std::time::Instant)>,
+    /// Where the session's writes are published and other sessions' are read (`[routing]
+    /// read_your_writes_scope`; `None`: its own only).
+    cell: Option<Arc<crate::backend::topology::WriteCell>>,
+    /// The cell's version last read.
+    seen: u64,
+}
+
+/// What the open transaction did (kept past its end until the next one needs it).
+#[derive(Default)]
+struct OpenTx {
+    /// It changed something (its COMMIT is then a write for read-your-writes).
+    wrote: bool,
+    /// The isolation level it started with (the session's then; `None` when a one-shot `SET
+    /// TRANSACTION` set it): a READ ONLY transaction sluice moves from a replica to the primary
+    /// starts there at that level, not at a level the session set since.
+    isolation: Option<bytes::Bytes>,
+    /// Tables it wrote (bumped again when it ends), and a schema to bump whole.
+    writes: (Vec<sluice_cache::TableId>, Option<String>),
+    /// The shard (group, shard number) it touched (one is allowed).
+    shard: Option<(usize, usize)>,
+}
+
 /// See `Session::deferred`.
 #[derive(Debug, Default, Clone, Copy)]
 struct Deferred {
@@ -345,22 +372,14 @@ pub struct Session<S> {
     login_seq: u8,
     /// Tracked session variables as this client set them.
     vars: Vars,
-    /// The session's last write: its GTID (read-your-writes) and when it completed.
-    last_write: Option<(Option<GtidPos>, std::time::Instant)>,
-    /// Where the session's writes are published and other sessions' are read (`[routing]
-    /// read_your_writes_scope`; `None`: its own only), and the cell's version last read.
-    write_cell: Option<Arc<crate::backend::topology::WriteCell>>,
-    write_seen: u64,
+    /// The session's writes, for read-your-writes.
+    ryw: OwnWrites,
+    /// What the open transaction did.
+    tx: OpenTx,
     /// MySQL: sluice's own reads on the held connection (FOUND_ROWS()/ROW_COUNT(), the collation)
     /// put off while it holds the client's warnings: any statement of sluice's there would empty
     /// them, so they run just before the client's next statement that empties them anyway.
     deferred: Deferred,
-    /// The open transaction changed something (its COMMIT is then a write for read-your-writes).
-    tx_wrote: bool,
-    /// The isolation level the open transaction started with (the session's then; `None` when a
-    /// one-shot `SET TRANSACTION` set it): a READ ONLY transaction sluice moves from a replica to the
-    /// primary starts there at that level, not at a level the session set since.
-    tx_isolation: Option<bytes::Bytes>,
     /// LAST_INSERT_ID() as the client would see it.
     last_insert_id: u64,
     /// The previous statement's route (SHOW LAST ROUTE).
@@ -376,12 +395,8 @@ pub struct Session<S> {
         usize,
         (Arc<[String]>, Option<Bytes>, Option<Arc<[sluice_cache::TableId]>>),
     >,
-    /// Tables written in the open transaction (bumped again when it ends), and a schema to bump whole.
-    tx_writes: (Vec<sluice_cache::TableId>, Option<String>),
     /// This session's loop detector (advice: N+1 SELECTs, single-row INSERTs).
     advice: crate::features::advice::SessionTrack,
-    /// The shard (group, shard number) the open transaction touched (one is allowed).
-    tx_shard: Option<(usize, usize)>,
     /// `[pool] hold_idle_ms`: how long an unpinned held connection waits for the next statement.
     hold_idle: Duration,
     /// `[pool] hold_diagnostics_ms`: the same when the connection holds the session's diagnostics.
@@ -485,21 +500,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             status: status::AUTOCOMMIT,
             login_seq: login.seq,
             vars: Vars::unknown(),
-            last_write: None,
-            write_cell: None,
-            write_seen: 0,
-            tx_wrote: false,
+            ryw: OwnWrites::default(),
+            tx: OpenTx::default(),
             deferred: Deferred::default(),
-            tx_isolation: None,
             last_insert_id: 0,
             last_route: LastRoute::default(),
             stmts: prepared::ClientStmts::default(),
             handle,
             table_ids: std::collections::HashMap::new(),
-            tx_writes: Default::default(),
             advice: crate::features::advice::SessionTrack::default(),
             stmt: StatementScratch::default(),
-            tx_shard: None,
             hold_idle,
             hold_diagnostics,
             lex_mode: Default::default(),
@@ -533,10 +543,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.pools.clear(); // the user or collation may have changed (COM_CHANGE_USER)
         self.objects = pins::SessionObjects::default();
         self.vars = Vars::unknown();
-        self.last_write = None;
+        self.ryw.last = None;
         let scope = self.shared.config().routing.read_your_writes_scope;
-        self.write_cell = self.shared.writes.cell(scope, &self.user.name);
-        self.write_seen = 0;
+        self.ryw.cell = self.shared.writes.cell(scope, &self.user.name);
+        self.ryw.seen = 0;
         self.last_insert_id = 0;
         self.counts = Counts::FRESH;
         self.deferred = Deferred::default();

@@ -138,7 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         // Published before the client has the OK: a read it sends next on another connection must
         // already see this write (read_your_writes_scope).
-        if let Some(cell) = self.write_cell.as_ref().filter(|_| self.stmt.group == 0) {
+        if let Some(cell) = self.ryw.cell.as_ref().filter(|_| self.stmt.group == 0) {
             cell.publish(Some(&g));
         }
         match &mut fx.gtid {

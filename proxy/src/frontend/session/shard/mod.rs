@@ -56,13 +56,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             || (self.status & status::AUTOCOMMIT == 0
                 && self.shared.config().routing.autocommit_false_is_transaction);
         if self.status & status::IN_TRANS == 0 {
-            self.tx_shard = None;
+            self.tx.shard = None;
         }
         let group_of = |s: usize| t.shards.get(s).map_or(0, |p| p.group);
         match route {
             ShardRoute::One(part) => {
                 let here = (group_of(part.shard), part.shard);
-                if in_tx && let Some(prev) = self.tx_shard.filter(|p| *p != here) {
+                if in_tx && let Some(prev) = self.tx.shard.filter(|p| *p != here) {
                     return Err(Error::reply(
                         REFUSED,
                         format!(
@@ -80,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 let label = self.member_label(self.last_route.member);
                 self.last_route.shards = vec![(part.shard, label, part.sql)];
                 if self.status & status::IN_TRANS != 0 {
-                    self.tx_shard = Some(here);
+                    self.tx.shard = Some(here);
                 }
                 r
             }
@@ -146,12 +146,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// The transaction policy for a single-shard statement to `here` (group, shard).
     pub(super) fn check_tx_shard(&mut self, here: (usize, usize)) -> Result<()> {
         if self.status & status::IN_TRANS == 0 {
-            self.tx_shard = None;
+            self.tx.shard = None;
         }
         let in_tx = self.status & status::IN_TRANS != 0
             || (self.status & status::AUTOCOMMIT == 0
                 && self.shared.config().routing.autocommit_false_is_transaction);
-        if in_tx && let Some(prev) = self.tx_shard.filter(|p| *p != here) {
+        if in_tx && let Some(prev) = self.tx.shard.filter(|p| *p != here) {
             return Err(Error::reply(
                 REFUSED,
                 format!(
@@ -166,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Records the shard an open transaction touched.
     pub(super) fn note_tx_shard(&mut self, here: (usize, usize)) {
         if self.status & status::IN_TRANS != 0 {
-            self.tx_shard = Some(here);
+            self.tx.shard = Some(here);
         }
     }
 
@@ -380,7 +380,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if !applied.is_empty() {
             // Read-your-writes: the parts' GTIDs are not collected, so the next reads go where the
             // writes are surely visible (the primary, for as long as routing's policy says).
-            self.last_write = Some((None, std::time::Instant::now()));
+            self.ryw.last = Some((None, std::time::Instant::now()));
         }
         ctx.outcome = Some(shards_outcome(0, affected, !failed.is_empty()));
         if let Some((_, _, first)) = failed.first() {
