@@ -17,7 +17,13 @@
 #
 # Env: ROUNDS (5), DURATION seconds per run (10), THREADS ("1 16 64"),
 #      TESTS ("oltp_point_select oltp_read_only"), TARGETS ("direct haproxy sluice"; also
-#      "sluice_cache": a second sluice on 6037 with the result cache on for every cacheable SELECT),
+#      "sluice_cache": a second sluice on 6037 with the result cache on for every cacheable SELECT;
+#      "sluice_base": another sluice binary on 6039, BASE_BIN, with BASE_CONFIG (default: this tree's
+#      example config) on other ports — so a change on the hot path is measured against the binary
+#      before it, interleaved in the same rounds; build it with
+#        git worktree add /tmp/base REV && CARGO_TARGET_DIR=/tmp/base/target cargo build --release \
+#          -p sluice --manifest-path /tmp/base/Cargo.toml
+#      and pass BASE_BIN=/tmp/base/target/release/sluice BASE_CONFIG=/tmp/base/deploy/sluice.example.toml),
 #      TABLES (4), TABLE_SIZE (10000), WARMUP seconds before the first round (5; 0 = none).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,11 +41,17 @@ PRIMARY_PORT=3307
 HAPROXY_PORT=6034
 SLUICE_PORT=6033
 CACHE_PORT=6037           # sluice_cache: the example config with [cache] enabled, cache_all
+BASE_PORT=6039            # sluice_base: BASE_BIN (admin on 6041, http on 9039)
 
 say() { printf '[sysbench] %s\n' "$*" >&2; }
 die() { printf '[sysbench] error: %s\n' "$*" >&2; exit 1; }
 
-for t in $TARGETS; do case $t in direct|haproxy|sluice|sluice_cache) ;; *) die "unknown target '$t' (direct, haproxy, sluice, sluice_cache)" ;; esac; done
+for t in $TARGETS; do case $t in direct|haproxy|sluice|sluice_cache|sluice_base) ;; *) die "unknown target '$t' (direct, haproxy, sluice, sluice_cache, sluice_base)" ;; esac; done
+if [[ " $TARGETS " == *" sluice_base "* ]]; then
+  [ -x "${BASE_BIN:-}" ] || die "target sluice_base needs BASE_BIN, the sluice binary to compare with (see the header)"
+  BASE_CONFIG=${BASE_CONFIG:-$ROOT/deploy/sluice.example.toml}
+  [ -f "$BASE_CONFIG" ] || die "BASE_CONFIG $BASE_CONFIG does not exist"
+fi
 for t in $TESTS; do case $t in oltp_point_select|oltp_read_only) ;; *) die "unknown test '$t' (oltp_point_select, oltp_read_only)" ;; esac; done
 
 OUT=${CARGO_TARGET_DIR:-$ROOT/target}/bench
@@ -73,7 +85,12 @@ root_sql "SELECT 1" >/dev/null 2>&1 || die "the primary on $HOST:$PRIMARY_PORT d
 # --- HAProxy: tcp mode, one thread, $HOST:$HAPROXY_PORT -> primary ----------------------------------
 HADIR=""
 SCDIR=""
+BADIR=""
 cleanup() {
+  if [ -n "$BADIR" ]; then
+    if [ -s "$BADIR/sluice.pid" ]; then kill "$(cat "$BADIR/sluice.pid")" 2>/dev/null || true; fi
+    rm -rf "$BADIR"
+  fi
   if [ -n "$HADIR" ]; then
     if [ -s "$HADIR/haproxy.pid" ]; then kill "$(cat "$HADIR/haproxy.pid")" 2>/dev/null || true; fi
     rm -rf "$HADIR"
@@ -129,8 +146,25 @@ if [[ " $TARGETS " == *" sluice_cache "* ]]; then
   say "sluice with the result cache (pid $(cat "$SCDIR/sluice.pid")) on $HOST:$CACHE_PORT"
 fi
 
-port_of() { case $1 in direct) echo "$PRIMARY_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; sluice) echo "$SLUICE_PORT" ;; sluice_cache) echo "$CACHE_PORT" ;; esac; }
-pidfile_of() { case $1 in direct) echo "$DATA/primary/pid" ;; haproxy) echo "$HADIR/haproxy.pid" ;; sluice) echo "$DATA/sluice.pid" ;; sluice_cache) echo "$SCDIR/sluice.pid" ;; esac; }
+# --- sluice_base: another sluice binary to compare with ($HOST:$BASE_PORT) --------------------------
+if [[ " $TARGETS " == *" sluice_base "* ]]; then
+  if (exec 3<>"/dev/tcp/$HOST/$BASE_PORT") 2>/dev/null; then
+    die "port $BASE_PORT is already in use (a leftover sluice?): ss -ltnp 'sport = :$BASE_PORT'"
+  fi
+  BADIR=$(mktemp -d /tmp/sluice-base.XXXXXX)
+  sed -e "s/127.0.0.1:6033/127.0.0.1:$BASE_PORT/; s/127.0.0.1:6032/127.0.0.1:6041/; s/127.0.0.1:9033/127.0.0.1:9039/" \
+      "$BASE_CONFIG" >"$BADIR/sluice.toml"
+  # The same log level as the sluice target (the config's), so the two differ only in the binary.
+  SLUICE_BACKEND_PASSWORD=app SLUICE_MONITOR_PASSWORD=monitor \
+    "$BASE_BIN" --config "$BADIR/sluice.toml" >"$BADIR/sluice.log" 2>&1 &
+  echo $! >"$BADIR/sluice.pid"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/$HOST/$BASE_PORT") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/$HOST/$BASE_PORT") 2>/dev/null || { cat "$BADIR/sluice.log" >&2; die "sluice_base did not start"; }
+  say "sluice_base $BASE_BIN (pid $(cat "$BADIR/sluice.pid")) on $HOST:$BASE_PORT"
+fi
+
+port_of() { case $1 in direct) echo "$PRIMARY_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; sluice) echo "$SLUICE_PORT" ;; sluice_cache) echo "$CACHE_PORT" ;; sluice_base) echo "$BASE_PORT" ;; esac; }
+pidfile_of() { case $1 in direct) echo "$DATA/primary/pid" ;; haproxy) echo "$HADIR/haproxy.pid" ;; sluice) echo "$DATA/sluice.pid" ;; sluice_cache) echo "$SCDIR/sluice.pid" ;; sluice_base) echo "$BADIR/sluice.pid" ;; esac; }
 pid_of() { local f; f=$(pidfile_of "$1"); [ -s "$f" ] && [ -r "/proc/$(cat "$f")/stat" ] && cat "$f" || echo ""; }
 # CPU seconds (utime + stime) a process has used; empty if it is gone.
 cpu_of() {
@@ -270,7 +304,7 @@ med = lambda xs: round(statistics.median(xs), 3) if xs else None
 groups = {}
 for r in rows:
     groups.setdefault((r["test"], r["threads"], r["target"]), []).append(r)
-order = {"direct": 0, "haproxy": 1, "sluice": 2, "sluice_cache": 3}
+order = {"direct": 0, "haproxy": 1, "sluice_base": 2, "sluice": 3, "sluice_cache": 4}
 summary = []
 for (test, threads, target), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 9))):
     q = [r["qps"] for r in rs if r["qps"] is not None and not r.get("failure")]
@@ -288,10 +322,10 @@ with open(path, "a") as f:
         f.write(line + "\n")
 # A table for people, on stderr.
 fmt = lambda v, spec: format(v, spec) if v is not None else "-"
-print("\n%-18s %7s %-8s %10s %10s %10s %8s %8s %9s %6s" % ("test", "threads", "target", "qps_med", "qps_min",
+print("\n%-18s %7s %-12s %10s %10s %10s %8s %8s %9s %6s" % ("test", "threads", "target", "qps_med", "qps_min",
       "qps_max", "p95_ms", "p99_ms", "cpu_us/q", "errors"), file=sys.stderr)
 for s in summary:
-    print("%-18s %7d %-8s %10s %10s %10s %8s %8s %9s %6d" % (s["test"], s["threads"], s["target"],
+    print("%-18s %7d %-12s %10s %10s %10s %8s %8s %9s %6d" % (s["test"], s["threads"], s["target"],
           fmt(s["qps_median"], ".0f"), fmt(s["qps_min"], ".0f"), fmt(s["qps_max"], ".0f"),
           fmt(s["p95_ms_median"], ".2f"), fmt(s["p99_ms_median"], ".2f"),
           fmt(s["cpu_us_per_query_median"], ".1f"), s["errors"]), file=sys.stderr)
