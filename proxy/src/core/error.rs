@@ -32,10 +32,10 @@ pub enum Error {
         err: ErrPacket,
     },
     /// A statement over a sharded table that sluice does not run as written.
-    #[error("{0}")]
+    #[error("sharded statement refused: {0}")]
     Shard(#[from] sluice_router::shard::ShardError),
     /// A scattered SELECT whose shards' results do not merge.
-    #[error("{0}")]
+    #[error("scattered SELECT not merged: {0}")]
     Merge(#[from] sluice_router::shard::MergeError),
     /// An error sluice reports to the client itself (bad password, unknown command…).
     #[error("{0}")]
@@ -241,6 +241,30 @@ mod tests {
             &e.to_err_packet().message[..],
             b"sluice lost or could not reach backend main/replica h:2: packet out of order: sequence id 3, expected 2"
         );
+    }
+
+    #[test]
+    fn the_routers_shard_errors_become_1235_or_1526_with_its_text() {
+        use sluice_router::shard::{MergeError, NoShard, NotRouted};
+        let e = Error::from(ShardError::from(NotRouted("DISTINCT over all shards is not merged".into())));
+        let p = e.to_err_packet();
+        assert_eq!((p.code, &p.sql_state), (1235, b"42000"));
+        assert_eq!(&p.message[..], b"DISTINCT over all shards is not merged");
+        let no_shard = NoShard::OutOfRange { table: "events".into(), key: "id".into(), value: "250".into() };
+        let e = Error::from(ShardError::from(no_shard));
+        let p = e.to_err_packet();
+        assert_eq!((p.code, &p.sql_state), (1526, b"HY000"));
+        assert_eq!(
+            &p.message[..],
+            b"no shard of events holds id=250: it is outside every [sharding.tables] range"
+        );
+        // The source stays reachable, and the log line says what kind of refusal it was.
+        let source = e.source().and_then(|s| s.downcast_ref::<ShardError>());
+        assert!(matches!(source, Some(ShardError::NoShard(NoShard::OutOfRange { .. }))), "{source:?}");
+        assert!(e.to_string().starts_with("sharded statement refused: no shard of events"), "{e}");
+        let p = Error::from(MergeError::SumOverflow).to_err_packet();
+        assert_eq!((p.code, &p.message[..]), (1235, &b"the sum over all shards overflows"[..]));
+        assert!(!Error::from(MergeError::SumOverflow).is_fatal_for_session());
     }
 
     #[test]
