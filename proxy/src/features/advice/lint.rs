@@ -6,11 +6,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::Kind;
 use crate::core::config::AdviceConfig;
 use crate::features::stats::DigestStats;
 
 /// One lint that fired: `(kind, evidence, suggestion)`.
-pub type Lint = (&'static str, String, String);
+pub type Lint = (Kind, String, String);
 
 /// `where|and|or|on  fn (column` in normalized text: a function applied to a column in a condition.
 static FUNCTION_ON_COLUMN: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -40,7 +41,7 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
         && d.count >= cfg.read_heavy_count
     {
         out.push((
-            "select_star",
+            Kind::SelectStar,
             format!("SELECT * run {} times, {} rows sent", d.count, d.rows_sent),
             "name the columns the application uses: `SELECT id, name, … FROM …` (less I/O and network, and a covering index becomes possible)".to_owned(),
         ));
@@ -54,7 +55,7 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
                 continue;
             }
             out.push((
-                "function_on_column",
+                Kind::FunctionOnColumn,
                 format!("`{} ({})` in a condition: no index on {} can be used", f.as_str(), col.as_str(), col.as_str()),
                 format!(
                     "compare the bare column (move the function to the literal side, e.g. a range for dates), or index the expression (a generated column with an index on `{} ({})`)",
@@ -69,7 +70,7 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
         && re.is_match(&d.sample)
     {
         out.push((
-            "leading_wildcard_like",
+            Kind::LeadingWildcardLike,
             if literals {
                 format!("LIKE with a leading % (sample: {})", short(&d.sample))
             } else {
@@ -84,7 +85,7 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
         let n: u64 = c.get(1).or_else(|| c.get(2)).and_then(|m| m.as_str().parse().ok()).unwrap_or(0);
         if n >= cfg.deep_offset {
             out.push((
-                "deep_offset",
+                Kind::DeepOffset,
                 if literals {
                     format!("OFFSET {n}: the server reads and throws away {n} rows first")
                 } else {
@@ -100,7 +101,7 @@ pub fn lints(d: &DigestStats, cfg: &AdviceConfig, literals: bool) -> Vec<Lint> {
     let per_stmt = d.rows_sent.checked_div(d.count).unwrap_or(0);
     if is_select && !text.contains(" limit ") && per_stmt > cfg.large_result_rows {
         out.push((
-            "large_result_without_limit",
+            Kind::LargeResultWithoutLimit,
             format!("{per_stmt} rows per statement on average ({} statements), no LIMIT", d.count),
             "add a LIMIT (and paginate), or aggregate in SQL (COUNT/SUM/GROUP BY) instead of in the application".to_owned(),
         ));
@@ -134,7 +135,10 @@ mod tests {
     }
 
     fn kinds(sql: &str, count: u64, rows: u64) -> Vec<&'static str> {
-        lints(&stats(sql, count, rows), &AdviceConfig::default(), true).into_iter().map(|l| l.0).collect()
+        lints(&stats(sql, count, rows), &AdviceConfig::default(), true)
+            .into_iter()
+            .map(|l| l.0.as_str())
+            .collect()
     }
 
     #[test]

@@ -32,12 +32,52 @@ pub enum LoopKind {
     SingleRowInsert,
 }
 
+/// What a piece of advice is about; its name (`as_str`, and the JSON of `/advice`) is snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The same SELECT by key, many times in one session.
+    NPlusOne,
+    /// One-row INSERTs in a loop.
+    SingleRowInsert,
+    /// Statements the server ran without an index.
+    NoIndex,
+    /// A digest's p99 rose over the last interval.
+    RisingP99,
+    /// `SELECT *` read often.
+    SelectStar,
+    /// A function over a column in WHERE (no index use).
+    FunctionOnColumn,
+    /// `LIKE '%…'`.
+    LeadingWildcardLike,
+    /// A large OFFSET.
+    DeepOffset,
+    /// Many rows and no LIMIT.
+    LargeResultWithoutLimit,
+}
+
+impl Kind {
+    /// Its name, as admin `SHOW ADVICE` and `/advice` print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NPlusOne => "n_plus_one",
+            Self::SingleRowInsert => "single_row_insert",
+            Self::NoIndex => "no_index",
+            Self::RisingP99 => "rising_p99",
+            Self::SelectStar => "select_star",
+            Self::FunctionOnColumn => "function_on_column",
+            Self::LeadingWildcardLike => "leading_wildcard_like",
+            Self::DeepOffset => "deep_offset",
+            Self::LargeResultWithoutLimit => "large_result_without_limit",
+        }
+    }
+}
+
 /// One piece of advice.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Finding {
-    /// `n_plus_one`, `single_row_insert`, `no_index`, `rising_p99`, `select_star`,
-    /// `function_on_column`, `leading_wildcard_like`, `deep_offset`, `large_result_without_limit`.
-    pub kind: &'static str,
+    /// What it is about.
+    pub kind: Kind,
     /// Digest id, 16 hex digits.
     pub digest: String,
     /// Normalized text.
@@ -133,9 +173,9 @@ impl Advice {
         span: Duration,
     ) {
         let (name, suggestion) = match kind {
-            LoopKind::NPlusOne => ("n_plus_one", format!("batch these: `{}`", batched(e.text))),
+            LoopKind::NPlusOne => (Kind::NPlusOne, format!("batch these: `{}`", batched(e.text))),
             LoopKind::SingleRowInsert => (
-                "single_row_insert",
+                Kind::SingleRowInsert,
                 "use a multi-row INSERT: `INSERT INTO … VALUES (…), (…), …` (hundreds of rows per statement), or LOAD DATA for bulk loads".to_owned(),
             ),
         };
@@ -157,7 +197,7 @@ impl Advice {
             suggestion,
             last_seen: now_secs(),
         };
-        tracing::debug!(kind = name, digest = %f.digest, session = e.session, count, "advice: loop detected");
+        tracing::debug!(kind = name.as_str(), digest = %f.digest, session = e.session, count, "advice: loop detected");
         let Ok(mut loops) = self.loops.lock() else { return };
         if loops.len() >= MAX_LOOPS
             && let Some(oldest) = loops.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| k.clone())
@@ -194,7 +234,7 @@ impl Advice {
                 && now - before > 1_000.0
             {
                 rising.push(Finding {
-                    kind: "rising_p99",
+                    kind: Kind::RisingP99,
                     digest: format!("{:016x}", d.digest),
                     digest_text: d.text.to_string(),
                     user: d.user.to_string(),
@@ -283,7 +323,7 @@ impl Advice {
 
 /// The findings of one digest: no index used, and its plan lints.
 fn digest_findings(d: &DigestStats, cfg: &AdviceConfig, literals: bool, out: &mut Vec<Finding>) {
-    let base = |kind: &'static str, evidence: String, suggestion: String| Finding {
+    let base = |kind: Kind, evidence: String, suggestion: String| Finding {
         kind,
         digest: format!("{:016x}", d.digest),
         digest_text: d.text.to_string(),
@@ -297,7 +337,7 @@ fn digest_findings(d: &DigestStats, cfg: &AdviceConfig, literals: bool, out: &mu
     };
     if d.no_index > 0 {
         out.push(base(
-            "no_index",
+            Kind::NoIndex,
             format!(
                 "{} of {} statements used no index (server flag NO_INDEX_USED), {} rows sent, avg {} µs",
                 d.no_index,
@@ -373,7 +413,7 @@ mod tests {
             track.observe(&event(b"SELECT 1", "select ?", 43), &advice);
         }
         let f = advice.findings(&[]);
-        let loops: Vec<_> = f.iter().filter(|f| f.kind == "n_plus_one").collect();
+        let loops: Vec<_> = f.iter().filter(|f| f.kind == Kind::NPlusOne).collect();
         assert_eq!(loops.len(), 1, "{f:?}");
         assert_eq!(loops[0].session, Some(7));
         assert_eq!(loops[0].count, 20, "reported at 10, again at 20");
@@ -403,6 +443,6 @@ mod tests {
         advice.tick(&d.snapshot());
         let f = advice.findings(&[]);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].kind, "rising_p99");
+        assert_eq!(f[0].kind, Kind::RisingP99);
     }
 }

@@ -50,7 +50,7 @@ pub(super) fn show_advice(shared: &Shared) -> Answer {
         .into_iter()
         .map(|f| {
             vec![
-                text(f.kind),
+                text(f.kind.as_str()),
                 text(&f.digest),
                 text(&f.digest_text),
                 text(&f.user),
