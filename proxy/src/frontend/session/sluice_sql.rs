@@ -30,33 +30,38 @@ pub(crate) struct KillRequest {
     pub query_only: bool,
 }
 
+/// A `KILL` sluice does not answer: ER_PARSE_ERROR saying which form to use.
+fn bad_kill(why: &'static str) -> Error {
+    Error::reply(errors::PARSE, why)
+}
+
 /// Whether a normalized `KILL` (`kill [hard|soft] [query|connection] ?`) is `KILL QUERY`; an error for
 /// the forms sluice does not answer.
-fn kill_form(lexed: &Lexed) -> std::result::Result<bool, &'static str> {
+fn kill_form(lexed: &Lexed) -> Result<bool> {
     let mut words: Vec<&str> = lexed.text.split_whitespace().collect();
     words.retain(|w| !matches!(*w, "hard" | "soft"));
     match words.as_slice() {
         ["kill", "?"] | ["kill", "connection", "?"] => Ok(false),
         ["kill", "query", "?"] => Ok(true),
-        ["kill", "query", "id", ..] => {
-            Err("KILL QUERY ID (by query id) is not supported by sluice; use KILL QUERY <connection id>")
-        }
+        ["kill", "query", "id", ..] => Err(bad_kill(
+            "KILL QUERY ID (by query id) is not supported by sluice; use KILL QUERY <connection id>",
+        )),
         ["kill", "user", ..] | ["kill", _, "user", ..] => {
-            Err("KILL USER is not supported by sluice; kill connections by id")
+            Err(bad_kill("KILL USER is not supported by sluice; kill connections by id"))
         }
-        _ => Err("KILL takes a connection id: KILL [QUERY | CONNECTION] <id>"),
+        _ => Err(bad_kill("KILL takes a connection id: KILL [QUERY | CONNECTION] <id>")),
     }
 }
 
 /// Parses a normalized `KILL` (`kill [hard|soft] [query|connection] ?`) with the id from the statement.
-pub(crate) fn parse_kill(lexed: &Lexed, sql: &[u8]) -> std::result::Result<KillRequest, &'static str> {
+pub(crate) fn parse_kill(lexed: &Lexed, sql: &[u8]) -> Result<KillRequest> {
     let query_only = kill_form(lexed)?;
-    let lit = lexed.literals.first().ok_or("KILL takes a connection id")?;
-    let text = sql.get(lit.span.clone()).ok_or("KILL takes a connection id")?;
+    let lit = lexed.literals.first().ok_or_else(|| bad_kill("KILL takes a connection id"))?;
+    let text = sql.get(lit.span.clone()).ok_or_else(|| bad_kill("KILL takes a connection id"))?;
     let id = std::str::from_utf8(text)
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok())
-        .ok_or("KILL takes a numeric connection id")?;
+        .ok_or_else(|| bad_kill("KILL takes a numeric connection id"))?;
     Ok(KillRequest { id, query_only })
 }
 
@@ -69,9 +74,9 @@ pub(crate) fn prepared_kill(
 ) -> std::result::Result<KillRequest, Error> {
     use sluice_protocol::binary::Value;
     if !lexed.literals.is_empty() {
-        return parse_kill(lexed, sql).map_err(|m| Error::reply(errors::PARSE, m));
+        return parse_kill(lexed, sql);
     }
-    let query_only = kill_form(lexed).map_err(|m| Error::reply(errors::PARSE, m))?;
+    let query_only = kill_form(lexed)?;
     let unknown = |shown: String| Error::reply(NO_SUCH_THREAD, format!("Unknown thread id: {shown}"));
     let id = match param {
         Some(Value::UInt(u)) => *u,
@@ -333,7 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Ok(Some(Next::Continue))
             }
             "kill" if lexed.statements.len() == 1 => {
-                let k = parse_kill(lexed, &p.payload[1..]).map_err(|m| Error::reply(errors::PARSE, m))?;
+                let k = parse_kill(lexed, &p.payload[1..])?;
                 self.kill(k.id, k.query_only, p.next_seq).await
             }
             _ => Ok(None),
@@ -526,12 +531,17 @@ mod tests {
     #[test]
     fn kill_forms() {
         let k = |s: &str| parse_kill(&lex(s.as_bytes()), s.as_bytes());
-        assert_eq!(k("KILL 42"), Ok(KillRequest { id: 42, query_only: false }));
-        assert_eq!(k("kill connection 7"), Ok(KillRequest { id: 7, query_only: false }));
-        assert_eq!(k("KILL QUERY 9"), Ok(KillRequest { id: 9, query_only: true }));
-        assert_eq!(k("KILL HARD QUERY 9"), Ok(KillRequest { id: 9, query_only: true }));
-        assert!(k("KILL USER bob").is_err());
-        assert!(k("KILL 'x'").is_err());
+        assert_eq!(k("KILL 42").ok(), Some(KillRequest { id: 42, query_only: false }));
+        assert_eq!(k("kill connection 7").ok(), Some(KillRequest { id: 7, query_only: false }));
+        assert_eq!(k("KILL QUERY 9").ok(), Some(KillRequest { id: 9, query_only: true }));
+        assert_eq!(k("KILL HARD QUERY 9").ok(), Some(KillRequest { id: 9, query_only: true }));
+        let refused = |s: &str| k(s).err().map(|e| e.to_err_packet());
+        let p = refused("KILL USER bob").unwrap();
+        assert_eq!(
+            (p.code, &p.message[..]),
+            (1064, &b"KILL USER is not supported by sluice; kill connections by id"[..])
+        );
+        assert_eq!(refused("KILL 'x'").map(|p| p.code), Some(1064));
     }
 
     #[test]
