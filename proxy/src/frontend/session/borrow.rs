@@ -505,9 +505,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// MariaDB: `SET autocommit = 1` that ended a READ ONLY transaction leaves the session refusing
     /// data changes until the next transaction boundary. The connection that ran it is reset before
-    /// reuse; the session stays on a primary connection in the same state (made with the same three
-    /// statements when the transaction ran on a replica), so the server itself refuses or allows
-    /// each later write.
+    /// reuse; the session stays on a primary connection in the same state (made with the same
+    /// statements when the transaction ran on a replica, at the ended transaction's isolation level),
+    /// so the server itself refuses or allows each later write.
     pub(super) async fn keep_read_only_leftover(&mut self) -> Result<()> {
         let primary = self.ctx_routing().primary;
         let Some(h) = self.held.as_mut() else { return Ok(()) };
@@ -519,7 +519,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             self.release_held();
             self.acquire_primary(RouteReason::ReadOnlyLeftover).await?;
-            for sql in ["SET autocommit = 0", "START TRANSACTION READ ONLY", "SET autocommit = 1"] {
+            self.query_held("SET autocommit = 0").await?;
+            // At the level the ended transaction ran at: it outlives it too (the next transaction
+            // runs at it on a direct connection, whatever the session set since).
+            if let Some(level) = self.tx.isolation.as_deref().and_then(isolation_words)
+                && self.vars.tx_isolation() != self.tx.isolation.as_ref()
+            {
+                self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
+            }
+            for sql in ["START TRANSACTION READ ONLY", "SET autocommit = 1"] {
                 self.query_held(sql).await?;
             }
             if let Some(h) = self.held.as_mut() {

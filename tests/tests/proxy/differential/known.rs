@@ -462,6 +462,27 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Op>>)> {
             ]],
         ),
         (
+            // MySQL long run seed 0xd27b: `SET autocommit = 1` ends a READ ONLY transaction that ran on a
+            // replica; its leftover is made again on the primary, and at the level the ended
+            // transaction began with (it outlives it: the next transaction runs at it), not at the
+            // one the session set since — else WITH CONSISTENT SNAPSHOT warned there and not direct.
+            "read_only_leftover_keeps_the_ended_transactions_isolation",
+            vec![vec![
+                q("START TRANSACTION READ ONLY"),
+                q("SELECT COUNT(*) FROM {t}"),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+                q("SET autocommit = 0"),
+                q("SET autocommit = 1"),
+                q("START TRANSACTION READ ONLY"),
+                q("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+                q("SHOW WARNINGS"),
+                q("INSERT INTO {t} (v, s) VALUES (1, 'x')"),
+                q("COMMIT"),
+                q(READ_STATE),
+                q("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            ]],
+        ),
+        (
             // Long run seed 0xf5cd: COM_CHANGE_USER / COM_RESET_CONNECTION release the session's named
             // locks before the client hears back, as the server does; the pool's background reset came
             // too late for the session's next statement, which ran on another connection.
