@@ -70,6 +70,13 @@ pub enum Error {
     Stdout(#[source] std::io::Error),
 }
 
+impl Error {
+    /// `--flag value` refused: `why` says what is wrong and what the flag takes.
+    pub fn flag(flag: &'static str, value: impl std::fmt::Display, why: &'static str) -> Self {
+        Self::Flag { flag, value: value.to_string(), why }
+    }
+}
+
 /// What is wrong in a workload file.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {

@@ -140,7 +140,7 @@ impl Options {
 
 /// `HOST:PORT` (`[v6]:PORT` too).
 pub fn parse_target(s: &str) -> Result<(String, u16), Error> {
-    let bad = |why| Error::Flag { flag: "target", value: s.to_owned(), why };
+    let bad = |why| Error::flag("target", s, why);
     let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("is not HOST:PORT"))?;
     let port = port.parse().map_err(|_| bad("is not HOST:PORT (the port is not a number 0-65535)"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -157,11 +157,7 @@ pub fn parse_concurrency(s: &str) -> Result<Option<usize>, Error> {
     }
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(Error::Flag {
-            flag: "concurrency",
-            value: s.to_owned(),
-            why: "takes preserve or a number above 0",
-        }),
+        _ => Err(Error::flag("concurrency", s, "takes preserve or a number above 0")),
     }
 }
 

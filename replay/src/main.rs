@@ -79,19 +79,24 @@ fn main() -> ExitCode {
 fn run(a: ReplayArgs) -> Result<(), replay::Error> {
     let (host, port) = replay::parse_target(&a.target)?;
     if !(a.speed.is_finite() && a.speed >= 0.0) {
-        return Err(bad("speed", a.speed, "takes a number of 0 or more (0 = as fast as possible)"));
+        return Err(replay::Error::flag(
+            "speed",
+            a.speed,
+            "takes a number of 0 or more (0 = as fast as possible)",
+        ));
     }
     let duration = match a.duration {
         Some(d) if d.is_finite() && d > 0.0 => Some(replay::clock::secs_f64(d)),
-        Some(d) => return Err(bad("duration", d, "takes seconds above 0")),
+        Some(d) => return Err(replay::Error::flag("duration", d, "takes seconds above 0")),
         None => None,
     };
     if !(a.order_timeout.is_finite() && a.order_timeout > 0.0) {
-        return Err(bad("order-timeout", a.order_timeout, "takes seconds above 0"));
+        return Err(replay::Error::flag("order-timeout", a.order_timeout, "takes seconds above 0"));
     }
     let mut schema_map = Vec::new();
     for m in &a.map_schema {
-        let (from, to) = m.split_once('=').ok_or_else(|| bad("map-schema", m, "is not FROM=TO"))?;
+        let (from, to) =
+            m.split_once('=').ok_or_else(|| replay::Error::flag("map-schema", m, "is not FROM=TO"))?;
         schema_map.push((from.to_owned(), to.to_owned()));
     }
     let opts = Options {
@@ -126,11 +131,6 @@ fn run(a: ReplayArgs) -> Result<(), replay::Error> {
     } else {
         replay::report::write_text(&summary, &mut out).map_err(replay::Error::Stdout)
     }
-}
-
-/// A flag's refused value.
-fn bad(flag: &'static str, value: impl std::fmt::Display, why: &'static str) -> replay::Error {
-    replay::Error::Flag { flag, value: value.to_string(), why }
 }
 
 /// Writes `bytes` to a new file at `path` with mode 0600, as the proxy's `private_fs::write_new` does:
