@@ -484,13 +484,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.acquire_primary(RouteReason::ReadOnlyTransactionMoved).await?;
         // At the level it started with: the session may have set another one since, for its next
         // transactions.
-        let mut one_shot = false;
-        if let Some(level) = self.tx.isolation.as_deref().and_then(isolation_words)
-            && self.vars.tx_isolation() != self.tx.isolation.as_ref()
-        {
-            self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
-            one_shot = true;
-        }
+        let one_shot = self.next_transaction_at_its_level().await?;
         if let Err(e) = self.query_held("START TRANSACTION READ ONLY").await {
             if let (true, Some(h)) = (one_shot, self.held.as_mut()) {
                 // The level is still pending there: reset before anyone else borrows it.
@@ -501,6 +495,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.status |= status::IN_TRANS;
         self.add_pin(Pin::Transaction);
         Ok(())
+    }
+
+    /// Makes the held connection's next transaction start at the level the session's transaction
+    /// began with (`OpenTx::isolation`), when the session's level differs now: a one-shot `SET
+    /// TRANSACTION ISOLATION LEVEL`. Whether it was set.
+    async fn next_transaction_at_its_level(&mut self) -> Result<bool> {
+        let Some(level) = self.tx.isolation.as_deref().and_then(isolation_words) else { return Ok(false) };
+        if self.vars.tx_isolation() == self.tx.isolation.as_ref() {
+            return Ok(false);
+        }
+        self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
+        Ok(true)
     }
 
     /// MariaDB: `SET autocommit = 1` that ended a READ ONLY transaction leaves the session refusing
@@ -522,11 +528,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.query_held("SET autocommit = 0").await?;
             // At the level the ended transaction ran at: it outlives it too (the next transaction
             // runs at it on a direct connection, whatever the session set since).
-            if let Some(level) = self.tx.isolation.as_deref().and_then(isolation_words)
-                && self.vars.tx_isolation() != self.tx.isolation.as_ref()
-            {
-                self.query_held(&format!("SET TRANSACTION ISOLATION LEVEL {level}")).await?;
-            }
+            self.next_transaction_at_its_level().await?;
             for sql in ["START TRANSACTION READ ONLY", "SET autocommit = 1"] {
                 self.query_held(sql).await?;
             }
